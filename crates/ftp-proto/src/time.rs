@@ -1,0 +1,152 @@
+//! UTC calendar arithmetic for the timestamps FTP sends: `YYYYMMDDHHMMSS`
+//! (MDTM, MLSx `modify`) and the `ls -l` date column.
+//!
+//! Seconds since the Unix epoch are turned into a civil date with the
+//! days-to-civil algorithm, so no time-zone database is involved: FTP
+//! timestamps are UTC by RFC 3659.
+
+/// A broken-down UTC time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Roughly six months: the age past which `ls -l` shows a year instead of a time.
+const HALF_YEAR_SECS: i64 = 182 * 24 * 3600;
+
+impl UtcTime {
+    /// Converts seconds since 1970-01-01T00:00:00Z.
+    pub fn from_unix(secs: i64) -> Self {
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        // Shift the era to start on 0000-03-01 so leap days fall at the end of a year.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        UtcTime {
+            year,
+            month,
+            day,
+            hour: (rem / 3600) as u32,
+            minute: (rem % 3600 / 60) as u32,
+            second: (rem % 60) as u32,
+        }
+    }
+
+    /// Converts back to seconds since the epoch.
+    pub fn to_unix(&self) -> i64 {
+        let y = self.year - i64::from(self.month <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let m = i64::from(self.month);
+        let mp = if m > 2 { m - 3 } else { m + 9 };
+        let doy = (153 * mp + 2) / 5 + i64::from(self.day) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        days * 86_400
+            + i64::from(self.hour) * 3600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second)
+    }
+
+    /// `YYYYMMDDHHMMSS`, as MDTM and the MLSx `modify` fact want it.
+    pub fn mdtm(&self) -> String {
+        format!(
+            "{:04}{:02}{:02}{:02}{:02}{:02}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+
+    /// Parses `YYYYMMDDHHMMSS` with an optional `.sss` fraction (ignored).
+    pub fn parse_mdtm(text: &str) -> Option<Self> {
+        let digits = text.split('.').next()?;
+        if digits.len() != 14 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| digits[r].parse::<u32>().ok();
+        let t = UtcTime {
+            year: i64::from(num(0..4)?),
+            month: num(4..6)?,
+            day: num(6..8)?,
+            hour: num(8..10)?,
+            minute: num(10..12)?,
+            second: num(12..14)?,
+        };
+        let valid = (1..=12).contains(&t.month)
+            && (1..=31).contains(&t.day)
+            && t.hour < 24
+            && t.minute < 60
+            && t.second < 61;
+        valid.then_some(t)
+    }
+
+    /// The 12-column date of `ls -l`: `Mon DD HH:MM` for recent times,
+    /// `Mon DD  YYYY` for times more than six months from `now`.
+    pub fn ls_date(&self, now_unix: i64) -> String {
+        let month = MONTHS[(self.month as usize).saturating_sub(1) % 12];
+        if (now_unix - self.to_unix()).abs() < HALF_YEAR_SECS {
+            format!(
+                "{month} {:>2} {:02}:{:02}",
+                self.day, self.hour, self.minute
+            )
+        } else {
+            format!("{month} {:>2} {:>5}", self.day, self.year)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn known_dates() {
+        assert_eq!(UtcTime::from_unix(0).mdtm(), "19700101000000");
+        assert_eq!(UtcTime::from_unix(951_782_400).mdtm(), "20000229000000");
+        assert_eq!(UtcTime::from_unix(1_700_000_000).mdtm(), "20231114221320");
+        assert_eq!(UtcTime::from_unix(-1).mdtm(), "19691231235959");
+    }
+
+    #[test]
+    fn ls_date_recent_and_old() {
+        let t = UtcTime::from_unix(1_700_000_000);
+        assert_eq!(t.ls_date(1_700_000_000 + 3600), "Nov 14 22:13");
+        assert_eq!(t.ls_date(1_700_000_000 + 400 * 86_400), "Nov 14  2023");
+    }
+
+    #[test]
+    fn parse_mdtm_rejects_garbage() {
+        assert!(UtcTime::parse_mdtm("2023111422132").is_none());
+        assert!(UtcTime::parse_mdtm("20231314221320").is_none());
+        assert!(UtcTime::parse_mdtm("2023111422132x").is_none());
+        assert_eq!(
+            UtcTime::parse_mdtm("20231114221320.123").map(|t| t.to_unix()),
+            Some(1_700_000_000)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn unix_round_trip(secs in -10_000_000_000i64..100_000_000_000i64) {
+            let t = UtcTime::from_unix(secs);
+            prop_assert_eq!(t.to_unix(), secs);
+            prop_assert_eq!(UtcTime::parse_mdtm(&t.mdtm()).map(|p| p.to_unix()), (t.year >= 0 && t.year <= 9999).then_some(secs));
+        }
+    }
+}
