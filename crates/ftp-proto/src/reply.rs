@@ -84,6 +84,8 @@ pub mod code {
     pub const QUOTA_EXCEEDED: u16 = 552;
     /// Requested action not taken: file name not allowed.
     pub const NAME_NOT_ALLOWED: u16 = 553;
+    /// Requested action not taken: invalid REST parameter (RFC 3659).
+    pub const INVALID_RESTART: u16 = 554;
     /// Network protocol not supported (EPRT/EPSV).
     pub const PROTOCOL_NOT_SUPPORTED: u16 = 522;
     /// Request denied for policy reasons (RFC 2228, e.g. TLS required).

@@ -64,6 +64,17 @@ impl UtcTime {
             + i64::from(self.second)
     }
 
+    /// `Sun Nov 22 02:22:16 2026`, the C `asctime` form that xferlog uses.
+    pub fn asctime(&self) -> String {
+        const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+        let weekday = DAYS[self.to_unix().div_euclid(86_400).rem_euclid(7) as usize];
+        let month = MONTHS[(self.month as usize).saturating_sub(1) % 12];
+        format!(
+            "{weekday} {month} {:>2} {:02}:{:02}:{:02} {}",
+            self.day, self.hour, self.minute, self.second, self.year
+        )
+    }
+
     /// `YYYYMMDDHHMMSS`, as MDTM and the MLSx `modify` fact want it.
     pub fn mdtm(&self) -> String {
         format!(
@@ -121,6 +132,15 @@ mod tests {
         assert_eq!(UtcTime::from_unix(951_782_400).mdtm(), "20000229000000");
         assert_eq!(UtcTime::from_unix(1_700_000_000).mdtm(), "20231114221320");
         assert_eq!(UtcTime::from_unix(-1).mdtm(), "19691231235959");
+    }
+
+    #[test]
+    fn asctime_has_weekday() {
+        assert_eq!(UtcTime::from_unix(0).asctime(), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(
+            UtcTime::from_unix(1_700_000_000).asctime(),
+            "Tue Nov 14 22:13:20 2023"
+        );
     }
 
     #[test]

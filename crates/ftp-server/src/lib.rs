@@ -1,1 +1,35 @@
+//! The Wharf FTP server library.
+//!
+//! A program builds [`ServerOptions`], opens an [`accounts::AccountStore`],
+//! binds its listeners and calls [`Server::run`] with a shutdown future;
+//! the `wharfd` binary is a thin shell around exactly that.
+//!
+//! # Layout
+//! - [`options`]: every setting, with the defaults the README documents.
+//! - [`listener`]: [`Server`], the accept loop, connection limits and
+//!   graceful shutdown.
+//! - [`session`]: one control connection: reading commands, dispatching
+//!   them, running transfers while still answering ABOR and STAT.
+//! - [`commands`]: one module per group of verbs.
+//! - [`datachan`]: passive and active data connections, with the RFC 2577
+//!   address checks.
+//! - [`transfer`]: moving bytes: sendfile for downloads, buffered uploads,
+//!   ASCII line-ending conversion.
+//! - [`storage`]: the jailed filesystem, uploads that replace a file only
+//!   when complete, streamed listings.
+//! - [`accounts`]: the account-store trait, its SQLite implementation,
+//!   Argon2 passwords and the authenticator.
+//! - [`xferlog`]: the classic wu-ftpd/vsftpd transfer log.
 
+pub mod accounts;
+pub mod commands;
+pub mod datachan;
+pub mod listener;
+pub mod options;
+pub mod session;
+pub mod storage;
+pub mod transfer;
+pub mod xferlog;
+
+pub use listener::Server;
+pub use options::ServerOptions;

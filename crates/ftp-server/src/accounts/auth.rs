@@ -1,0 +1,86 @@
+//! [`Authenticator`]: USER/PASS in, an account out.
+//!
+//! Every failure (unknown name, wrong password, disabled account) costs the
+//! same Argon2 verification and produces the same [`LoginError::Invalid`],
+//! so neither the reply nor its timing tells an attacker whether a name
+//! exists. Only after the right password may a pending account learn that
+//! it waits for approval. Verifications run on blocking threads, at most
+//! as many at once as there are cores, so a flood of logins cannot starve
+//! the threads that move data.
+
+use super::password::{hash_password, verify_password, MAX_PASSWORD};
+use super::{Account, AccountError, AccountStatus, AccountStore};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Why a login failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Wrong name or password, or a disabled account: all look alike.
+    #[error("Login incorrect")]
+    Invalid,
+    /// The password was right, but the account awaits approval.
+    #[error("Account not approved yet")]
+    Pending,
+    #[error(transparent)]
+    Store(#[from] AccountError),
+}
+
+/// Checks passwords against an [`AccountStore`].
+#[derive(Debug)]
+pub struct Authenticator {
+    store: Arc<dyn AccountStore>,
+    permits: Semaphore,
+    /// A hash of a random password, verified when the name is unknown so
+    /// that an unknown name costs as much as a wrong password.
+    decoy_hash: String,
+}
+
+impl Authenticator {
+    pub fn new(store: Arc<dyn AccountStore>) -> Result<Self, String> {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let decoy = format!("{:032x}", rand::random::<u128>());
+        Ok(Authenticator {
+            store,
+            permits: Semaphore::new(cores),
+            decoy_hash: hash_password(decoy.as_bytes())?,
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn AccountStore> {
+        &self.store
+    }
+
+    /// Verifies `name` and `password`.
+    pub async fn authenticate(&self, name: &[u8], password: &[u8]) -> Result<Account, LoginError> {
+        if password.len() > MAX_PASSWORD || name.len() > 128 {
+            return Err(LoginError::Invalid);
+        }
+        let account = match std::str::from_utf8(name) {
+            Ok(name) => self.store.find(name).await?,
+            Err(_) => None,
+        };
+        let hash = account
+            .as_ref()
+            .map_or_else(|| self.decoy_hash.clone(), |a| a.password_hash.clone());
+        let password = password.to_vec();
+        let matched = {
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| LoginError::Invalid)?;
+            tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+                .await
+                .unwrap_or(false)
+        };
+        match account {
+            Some(account) if matched => match account.status {
+                AccountStatus::Active => Ok(account),
+                AccountStatus::Pending => Err(LoginError::Pending),
+                AccountStatus::Disabled => Err(LoginError::Invalid),
+            },
+            _ => Err(LoginError::Invalid),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Accounts: who may log in, with which password, into which home.
+//!
+//! The [`AccountStore`] trait is what the server needs of an account
+//! database and nothing more; it imports nothing from the session code, so
+//! a store (the embedded SQLite one here, PostgreSQL later) plugs in
+//! without knowing about FTP.
+//!
+//! # Layout
+//! - [`name`]: the one rule for account names.
+//! - [`password`]: Argon2 hashing and verification.
+//! - [`sqlite`]: [`SqliteStore`], the embedded store.
+//! - [`auth`]: [`Authenticator`], which turns USER/PASS into an account
+//!   with equal work for every kind of failure.
+
+pub mod auth;
+pub mod name;
+pub mod password;
+pub mod sqlite;
+
+pub use auth::{Authenticator, LoginError};
+pub use name::{validate_name, NameError};
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use std::fmt;
+use std::path::PathBuf;
+
+/// Whether an account may log in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountStatus {
+    Active,
+    Disabled,
+    /// Registered, waiting for the operator's approval.
+    Pending,
+}
+
+impl AccountStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::Disabled => "disabled",
+            AccountStatus::Pending => "pending",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "active" => Some(AccountStatus::Active),
+            "disabled" => Some(AccountStatus::Disabled),
+            "pending" => Some(AccountStatus::Pending),
+            _ => None,
+        }
+    }
+}
+
+/// One account as the store keeps it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    /// Argon2 PHC string; never the password itself.
+    pub password_hash: String,
+    /// The home directory, if set explicitly; otherwise `DATA/home/NAME`.
+    pub home: Option<PathBuf>,
+    pub status: AccountStatus,
+    /// Seconds since the Unix epoch.
+    pub created_at: i64,
+    /// Where a self-registration came from (client address), if it did.
+    pub registered_from: Option<String>,
+    /// Quota in bytes; `None` means unlimited.
+    pub quota_bytes: Option<u64>,
+    /// Bytes the account's files take, as last accounted.
+    pub used_bytes: u64,
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Account")
+            .field("name", &self.name)
+            .field("password_hash", &"/* redacted */")
+            .field("home", &self.home)
+            .field("status", &self.status)
+            .field("quota_bytes", &self.quota_bytes)
+            .field("used_bytes", &self.used_bytes)
+            .finish()
+    }
+}
+
+/// What can go wrong talking to a store.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("account {0:?} already exists")]
+    Exists(String),
+    #[error("no account named {0:?}")]
+    NotFound(String),
+    #[error("account store: {0}")]
+    Backend(String),
+}
+
+/// The account database the server and the admin commands use.
+#[async_trait]
+pub trait AccountStore: Send + Sync + fmt::Debug {
+    /// A short name for logs, such as `sqlite:/srv/wharf/wharf.db`.
+    fn describe(&self) -> String;
+    async fn find(&self, name: &str) -> Result<Option<Account>, AccountError>;
+    /// Adds an account; fails with [`AccountError::Exists`] if the name is taken.
+    async fn create(&self, account: &Account) -> Result<(), AccountError>;
+    /// All accounts, ordered by name.
+    async fn list(&self) -> Result<Vec<Account>, AccountError>;
+    async fn set_password_hash(&self, name: &str, hash: &str) -> Result<(), AccountError>;
+    async fn set_status(&self, name: &str, status: AccountStatus) -> Result<(), AccountError>;
+    async fn remove(&self, name: &str) -> Result<(), AccountError>;
+}

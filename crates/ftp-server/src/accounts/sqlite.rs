@@ -1,0 +1,244 @@
+//! [`SqliteStore`]: accounts in an embedded SQLite database (WAL mode), the
+//! default store. Its schema is versioned with `PRAGMA user_version` and
+//! migrated forward when the store opens; a database newer than this
+//! program is refused rather than guessed at.
+
+use super::{Account, AccountError, AccountStatus, AccountStore};
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+};
+use sqlx::Row;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Schema steps; step `i` takes the database from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &["CREATE TABLE accounts (
+        name TEXT PRIMARY KEY NOT NULL,
+        password_hash TEXT NOT NULL,
+        home TEXT,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        registered_from TEXT,
+        quota_bytes INTEGER,
+        used_bytes INTEGER NOT NULL DEFAULT 0
+    )"];
+
+/// The embedded account store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+fn backend(err: sqlx::Error) -> AccountError {
+    AccountError::Backend(err.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub async fn open(path: &Path) -> Result<Self, AccountError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| AccountError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        let store = SqliteStore {
+            pool,
+            path: path.to_path_buf(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), AccountError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let version = usize::try_from(version).unwrap_or(usize::MAX);
+        if version > MIGRATIONS.len() {
+            return Err(AccountError::Backend(format!(
+                "{} has schema version {version}, newer than this wharfd understands ({})",
+                self.path.display(),
+                MIGRATIONS.len()
+            )));
+        }
+        for step in &MIGRATIONS[version..] {
+            sqlx::query(step).execute(&mut *tx).await.map_err(backend)?;
+        }
+        sqlx::query(&format!("PRAGMA user_version = {}", MIGRATIONS.len()))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+}
+
+fn account_from_row(row: &SqliteRow) -> Result<Account, AccountError> {
+    let status: String = row.try_get("status").map_err(backend)?;
+    let quota: Option<i64> = row.try_get("quota_bytes").map_err(backend)?;
+    let used: i64 = row.try_get("used_bytes").map_err(backend)?;
+    let home: Option<String> = row.try_get("home").map_err(backend)?;
+    Ok(Account {
+        name: row.try_get("name").map_err(backend)?,
+        password_hash: row.try_get("password_hash").map_err(backend)?,
+        home: home.map(PathBuf::from),
+        status: AccountStatus::parse(&status)
+            .ok_or_else(|| AccountError::Backend(format!("unknown account status {status:?}")))?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        registered_from: row.try_get("registered_from").map_err(backend)?,
+        quota_bytes: quota.map(|q| q.max(0) as u64),
+        used_bytes: used.max(0) as u64,
+    })
+}
+
+fn updated(name: &str, rows: u64) -> Result<(), AccountError> {
+    if rows == 0 {
+        Err(AccountError::NotFound(name.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    async fn find(&self, name: &str) -> Result<Option<Account>, AccountError> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn create(&self, a: &Account) -> Result<(), AccountError> {
+        let result = sqlx::query(
+            "INSERT INTO accounts (name, password_hash, home, status, created_at, registered_from, quota_bytes, used_bytes)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&a.name)
+        .bind(&a.password_hash)
+        .bind(a.home.as_ref().map(|h| h.to_string_lossy().into_owned()))
+        .bind(a.status.as_str())
+        .bind(a.created_at)
+        .bind(&a.registered_from)
+        .bind(a.quota_bytes.map(|q| q.min(i64::MAX as u64) as i64))
+        .bind(a.used_bytes.min(i64::MAX as u64) as i64)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(AccountError::Exists(a.name.clone()))
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<Account>, AccountError> {
+        let rows = sqlx::query("SELECT * FROM accounts ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(account_from_row).collect()
+    }
+
+    async fn set_password_hash(&self, name: &str, hash: &str) -> Result<(), AccountError> {
+        let done = sqlx::query("UPDATE accounts SET password_hash = ? WHERE name = ?")
+            .bind(hash)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        updated(name, done.rows_affected())
+    }
+
+    async fn set_status(&self, name: &str, status: AccountStatus) -> Result<(), AccountError> {
+        let done = sqlx::query("UPDATE accounts SET status = ? WHERE name = ?")
+            .bind(status.as_str())
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        updated(name, done.rows_affected())
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), AccountError> {
+        let done = sqlx::query("DELETE FROM accounts WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        updated(name, done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(name: &str) -> Account {
+        Account {
+            name: name.into(),
+            password_hash: "h".into(),
+            home: None,
+            status: AccountStatus::Active,
+            created_at: 1,
+            registered_from: None,
+            quota_bytes: Some(1000),
+            used_bytes: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn crud_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        store.create(&account("bob")).await.unwrap();
+        assert!(matches!(
+            store.create(&account("bob")).await,
+            Err(AccountError::Exists(_))
+        ));
+        store
+            .set_status("bob", AccountStatus::Disabled)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.set_status("nobody", AccountStatus::Active).await,
+            Err(AccountError::NotFound(_))
+        ));
+        drop(store);
+        let store = SqliteStore::open(&path).await.unwrap();
+        let bob = store.find("bob").await.unwrap().unwrap();
+        assert_eq!(bob.status, AccountStatus::Disabled);
+        assert_eq!(bob.quota_bytes, Some(1000));
+        assert_eq!(store.list().await.unwrap().len(), 1);
+        store.remove("bob").await.unwrap();
+        assert!(store.find("bob").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn refuses_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        sqlx::query("PRAGMA user_version = 99")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        drop(store);
+        assert!(SqliteStore::open(&path).await.is_err());
+    }
+}

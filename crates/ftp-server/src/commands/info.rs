@@ -1,0 +1,199 @@
+//! Informational commands: FEAT and OPTS (RFC 2389), SYST, HELP, NOOP and
+//! STAT (RFC 959 §4.1.3), MLST (RFC 3659 §7), SITE, and the RFC 2228/4217
+//! security verbs while TLS is not configured.
+
+use super::transfers::now_unix;
+use super::{storage_reply, target, Outcome};
+use crate::session::Session;
+use crate::storage::ListFormat;
+use ftp_proto::command::{TransferType, VERBS};
+use ftp_proto::listing::{mlst_line, MlsxRole};
+use ftp_proto::reply::code;
+use ftp_proto::Reply;
+use tokio::io::AsyncWriteExt;
+
+/// FEAT: each feature on its own line, indented by one space (RFC 2389 §3.2).
+pub fn feat(s: &Session) -> Outcome {
+    let mlst = format!(" MLST {}", s.state.facts.names(true));
+    let lines = [
+        "Features:",
+        " EPRT",
+        " EPSV",
+        " MDTM",
+        &mlst,
+        " PASV",
+        " REST STREAM",
+        " SIZE",
+        " TVFS",
+        " UTF8",
+        "End",
+    ];
+    Reply::multi(code::SYSTEM_STATUS, lines).into()
+}
+
+/// OPTS UTF8 (RFC 2640: paths are always UTF-8 bytes here, or raw bytes)
+/// and OPTS MLST (RFC 3659 §7.9).
+pub fn opts(s: &mut Session, arg: &[u8]) -> Outcome {
+    let text = String::from_utf8_lossy(arg);
+    let mut words = text.splitn(2, ' ');
+    let option = words.next().unwrap_or("").to_ascii_uppercase();
+    let value = words.next().unwrap_or("").trim();
+    match option.as_str() {
+        "UTF8" | "UTF-8" => Reply::new(code::OK, "Always in UTF8 mode."),
+        "MLST" => {
+            let enabled = s.state.facts.select(value);
+            Reply::new(code::OK, format!("MLST OPTS {enabled}"))
+        }
+        _ => Reply::new(code::ARGUMENT_ERROR, "Option not understood."),
+    }
+    .into()
+}
+
+/// HELP, or HELP VERB.
+pub fn help(arg: &[u8]) -> Outcome {
+    let topic = String::from_utf8_lossy(arg).trim().to_ascii_uppercase();
+    if topic.is_empty() {
+        let mut lines = vec!["The following commands are recognized.".to_string()];
+        for row in VERBS.chunks(8) {
+            lines.push(format!(
+                " {}",
+                row.iter()
+                    .map(|v| format!("{v:<5}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+        }
+        lines.push("Help OK.".into());
+        return Reply::multi(code::HELP, lines).into();
+    }
+    if topic == "SITE" {
+        return Reply::new(code::HELP, "SITE HELP lists the SITE commands.").into();
+    }
+    if VERBS.contains(&topic.as_str()) {
+        Reply::new(
+            code::HELP,
+            format!("{topic} is recognized; see RFC 959 and its successors."),
+        )
+    } else {
+        Reply::new(code::NOT_IMPLEMENTED, format!("Unknown command {topic}."))
+    }
+    .into()
+}
+
+/// SITE: server-specific commands.
+pub fn site(arg: &[u8]) -> Outcome {
+    let text = String::from_utf8_lossy(arg);
+    let verb = text
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    match verb.as_str() {
+        "HELP" => Reply::multi(code::HELP, ["SITE commands:", " HELP", "End"]),
+        _ => Reply::new(
+            code::SYNTAX_ERROR,
+            format!("Unknown SITE command {verb}; try SITE HELP."),
+        ),
+    }
+    .into()
+}
+
+/// AUTH, PBSZ, PROT and CCC when no certificate is configured.
+pub fn security_unavailable() -> Outcome {
+    Reply::new(
+        code::NOT_IMPLEMENTED,
+        "TLS is not configured on this server.",
+    )
+    .into()
+}
+
+/// STAT: the session's status, or a listing sent over the control
+/// connection (RFC 959: 213 for a file, 212 for a directory).
+pub async fn stat(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
+    if arg.is_empty() {
+        return Ok(session_status(s).into());
+    }
+    if !s.state.logged_in() {
+        return Err(Reply::new(
+            code::NOT_LOGGED_IN,
+            "Please login with USER and PASS.",
+        ));
+    }
+    let (jail, path) = target(s, arg)?;
+    let meta = jail.stat_target(&path).await.map_err(storage_reply)?;
+    let status = if meta.is_dir() {
+        code::DIRECTORY_STATUS
+    } else {
+        code::FILE_STATUS
+    };
+    let mut rx = jail
+        .list(&path, ListFormat::Long, now_unix())
+        .await
+        .map_err(storage_reply)?;
+    // Stream the lines: a directory of any size fits. `ls -l` lines
+    // start with a letter, so none can be taken for the closing line.
+    let stream = s.control.reader.get_mut();
+    let opening = format!("{status}-Status of {path}:\r\n");
+    let sent = async {
+        stream.write_all(opening.as_bytes()).await?;
+        while let Some(chunk) = rx.recv().await {
+            stream.write_all(&chunk).await?;
+        }
+        std::io::Result::Ok(())
+    }
+    .await;
+    match sent {
+        Ok(()) => Ok(Reply::new(status, "End of status.").into()),
+        Err(_) => Ok(Outcome::Close(Reply::new(
+            code::NOT_AVAILABLE,
+            "Connection lost.",
+        ))),
+    }
+}
+
+fn session_status(s: &Session) -> Reply {
+    let mut lines = vec![
+        "Wharf FTP server status:".to_string(),
+        format!("     Connected to {}", s.control.peer.ip()),
+    ];
+    match s.state.principal() {
+        Some(p) => lines.push(format!("     Logged in as {}", p.name())),
+        None => lines.push("     Not logged in".into()),
+    }
+    lines.push(format!(
+        "     TYPE: {}",
+        match s.state.transfer_type {
+            TransferType::Ascii => "ASCII",
+            TransferType::Image => "BINARY",
+        }
+    ));
+    lines.push("     No data connection".into());
+    lines.push(format!(
+        "     Session timeout in seconds is {}",
+        s.shared.options.idle_timeout.as_secs()
+    ));
+    lines.push("End of status".into());
+    Reply::multi(code::SYSTEM_STATUS, lines)
+}
+
+/// MLST: the facts of one file or directory, on the control connection.
+pub async fn mlst(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
+    let (jail, path) = target(s, arg)?;
+    let meta = jail.stat(&path).await.map_err(storage_reply)?;
+    let role = if path == s.state.cwd {
+        MlsxRole::ListedDir
+    } else {
+        MlsxRole::Entry
+    };
+    let mut line = b" ".to_vec();
+    mlst_line(
+        &meta.entry(path.as_bytes()),
+        s.state.facts,
+        jail.writable(),
+        role,
+        &mut line,
+    );
+    let mut first = b"Listing ".to_vec();
+    first.extend_from_slice(path.as_bytes());
+    Ok(Reply::multi(code::FILE_ACTION_OK, [first, line, b"End".to_vec()]).into())
+}

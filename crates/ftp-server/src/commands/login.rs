@@ -1,0 +1,121 @@
+//! USER and PASS (RFC 959 §4.1.1): the login exchange.
+//!
+//! `anonymous` and `ftp` log in with any password, read-only, inside the
+//! public directory, when anonymous access is on. Everyone else is checked
+//! by the [`Authenticator`](crate::accounts::Authenticator). A failed login
+//! is answered after a fixed delay, identical for every kind of failure,
+//! and after too many failures the session is closed with 421.
+
+use super::Outcome;
+use crate::accounts::LoginError;
+use crate::session::state::{Login, Principal};
+use crate::session::Session;
+use crate::storage::Jail;
+use ftp_proto::reply::code;
+use ftp_proto::{Reply, VirtualPath};
+
+/// Names that mean anonymous access (RFC 1635).
+fn is_anonymous(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"anonymous") || name.eq_ignore_ascii_case(b"ftp")
+}
+
+pub fn user(s: &mut Session, name: Vec<u8>) -> Outcome {
+    if s.state.logged_in() {
+        return Reply::new(
+            code::NOT_LOGGED_IN,
+            "Already logged in; cannot change user.",
+        )
+        .into();
+    }
+    let text = if is_anonymous(&name) {
+        "Anonymous login: send your e-mail address as password."
+    } else {
+        "Please specify the password."
+    };
+    s.state.login = Login::NeedPassword(name);
+    Reply::new(code::NEED_PASSWORD, text).into()
+}
+
+pub async fn pass(s: &mut Session, password: Vec<u8>) -> Outcome {
+    let name = match std::mem::take(&mut s.state.login) {
+        Login::NeedPassword(name) => name,
+        other => {
+            let logged_in = matches!(other, Login::LoggedIn(_));
+            s.state.login = other;
+            return if logged_in {
+                Reply::new(code::LOGGED_IN, "Already logged in.").into()
+            } else {
+                Reply::new(code::BAD_SEQUENCE, "Login with USER first.").into()
+            };
+        }
+    };
+    let opts = &s.shared.options;
+    let peer = s.control.peer;
+    let login = if is_anonymous(&name) && opts.anonymous {
+        Jail::new(&opts.anon_root, false)
+            .map(|jail| (Principal::Anonymous, jail))
+            .map_err(|e| {
+                tracing::error!(error = %e, root = %opts.anon_root.display(), "anonymous root unusable");
+                LoginError::Invalid
+            })
+    } else if is_anonymous(&name) {
+        // Anonymous access is off. Spend what a wrong password costs, so
+        // nothing tells the two apart.
+        let _ = s.shared.auth.authenticate(b"", &password).await;
+        Err(LoginError::Invalid)
+    } else {
+        match s.shared.auth.authenticate(&name, &password).await {
+            Ok(account) => {
+                let home = account
+                    .home
+                    .clone()
+                    .unwrap_or_else(|| opts.default_home(&account.name));
+                std::fs::create_dir_all(&home)
+                    .and_then(|()| Jail::new(&home, true))
+                    .map(|jail| (Principal::User(account.name.clone()), jail))
+                    .map_err(|e| {
+                        tracing::error!(error = %e, home = %home.display(), "home directory unusable");
+                        LoginError::Invalid
+                    })
+            }
+            Err(e) => Err(e),
+        }
+    };
+    match login {
+        Ok((principal, jail)) => {
+            tracing::info!(%peer, user = principal.name(), "login");
+            let text = match principal {
+                Principal::Anonymous => "Login successful (anonymous, read-only).",
+                Principal::User(_) => "Login successful.",
+            };
+            s.state.login = Login::LoggedIn(principal);
+            s.state.jail = Some(jail);
+            s.state.cwd = VirtualPath::root();
+            s.state.failed_logins = 0;
+            Reply::new(code::LOGGED_IN, text).into()
+        }
+        Err(LoginError::Store(e)) => {
+            tracing::error!(error = %e, "account store failed during login");
+            Outcome::Close(Reply::new(
+                code::NOT_AVAILABLE,
+                "Login unavailable: account store error. Try again later.",
+            ))
+        }
+        Err(e) => {
+            s.state.failed_logins += 1;
+            tracing::info!(%peer, user = %String::from_utf8_lossy(&name), failures = s.state.failed_logins, "login failed");
+            tokio::time::sleep(opts.login_fail_delay).await;
+            if s.state.failed_logins >= opts.max_login_failures {
+                return Outcome::Close(Reply::new(
+                    code::NOT_AVAILABLE,
+                    "Too many failed logins; closing.",
+                ));
+            }
+            let text = match e {
+                LoginError::Pending => "Login refused: account not approved yet.",
+                _ => "Login incorrect.",
+            };
+            Reply::new(code::NOT_LOGGED_IN, text).into()
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The verbs: [`dispatch`] sends each parsed command to the module that
+//! owns it. Each module starts with the RFC text it implements.
+//!
+//! # Layout
+//! - [`login`]: USER, PASS, ACCT, QUIT.
+//! - [`navigate`]: PWD, CWD, CDUP (and their X-variants).
+//! - [`params`]: TYPE, MODE, STRU, REST, ALLO.
+//! - [`data_setup`]: PORT, PASV, EPRT, EPSV.
+//! - [`files`]: DELE, RMD, MKD, RNFR, RNTO, SIZE, MDTM.
+//! - [`transfers`]: RETR, STOR, STOU, APPE, LIST, NLST, MLSD.
+//! - [`info`]: FEAT, OPTS, SYST, HELP, NOOP, STAT, MLST, SITE and the
+//!   security verbs (AUTH, PBSZ, PROT, CCC) while TLS is not configured.
+
+pub mod data_setup;
+pub mod files;
+pub mod info;
+pub mod login;
+pub mod navigate;
+pub mod params;
+pub mod transfers;
+
+use crate::session::supervise::TransferJob;
+use crate::session::Session;
+use crate::storage::{Jail, StorageError};
+use ftp_proto::reply::code;
+use ftp_proto::{Command, Reply, VirtualPath};
+
+/// What a command asks of the session.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send this reply and read the next command.
+    Reply(Reply),
+    /// Run this transfer; it sends its own replies.
+    Transfer(TransferJob),
+    /// Send this reply and close the session.
+    Close(Reply),
+}
+
+impl From<Reply> for Outcome {
+    fn from(reply: Reply) -> Self {
+        Outcome::Reply(reply)
+    }
+}
+
+/// Carries out one command.
+pub async fn dispatch(s: &mut Session, cmd: Command) -> Outcome {
+    // RNTO must come right after RNFR (RFC 959 §4.1.3).
+    if !matches!(cmd, Command::Rnto(_) | Command::Rnfr(_)) {
+        s.state.rename_from = None;
+    }
+    let result: Result<Outcome, Reply> = match cmd {
+        Command::User(name) => Ok(login::user(s, name)),
+        Command::Pass(password) => Ok(login::pass(s, password).await),
+        Command::Acct(_) => Ok(Reply::new(code::SUPERFLUOUS, "ACCT not needed.").into()),
+        Command::Quit => Ok(Outcome::Close(Reply::new(code::CLOSING, "Goodbye."))),
+        Command::Rein => Ok(Reply::new(code::NOT_IMPLEMENTED, "REIN not implemented.").into()),
+        Command::Pwd => Ok(navigate::pwd(s)),
+        Command::Cwd(arg) => navigate::cwd(s, &arg).await,
+        Command::Cdup => navigate::cwd(s, b"..").await,
+        Command::Type(t) => Ok(params::transfer_type(s, t)),
+        Command::Mode(m) => Ok(params::mode(m)),
+        Command::Stru(st) => Ok(params::structure(st)),
+        Command::Allo => Ok(Reply::new(code::SUPERFLUOUS, "ALLO not needed.").into()),
+        Command::Rest(offset) => Ok(params::rest(s, offset)),
+        Command::Port(addr) => Ok(data_setup::port(s, addr.into())),
+        Command::Eprt(addr) => Ok(data_setup::eprt(s, addr)),
+        Command::Pasv => Ok(data_setup::pasv(s).await),
+        Command::Epsv(arg) => Ok(data_setup::epsv(s, arg).await),
+        Command::List(arg) => transfers::list(s, &arg).await,
+        Command::Nlst(arg) => transfers::nlst(s, &arg).await,
+        Command::Mlsd(arg) => transfers::mlsd(s, &arg).await,
+        Command::Retr(arg) => transfers::retr(s, &arg).await,
+        Command::Stor(arg) => transfers::stor(s, &arg).await,
+        Command::Stou(arg) => transfers::stou(s, &arg).await,
+        Command::Appe(arg) => transfers::appe(s, &arg).await,
+        Command::Abor => Ok(Reply::new(code::TRANSFER_COMPLETE, "No transfer to abort.").into()),
+        Command::Dele(arg) => files::dele(s, &arg).await,
+        Command::Rmd(arg) => files::rmd(s, &arg).await,
+        Command::Mkd(arg) => files::mkd(s, &arg).await,
+        Command::Rnfr(arg) => files::rnfr(s, &arg).await,
+        Command::Rnto(arg) => files::rnto(s, &arg).await,
+        Command::Size(arg) => files::size(s, &arg).await,
+        Command::Mdtm(arg) => files::mdtm(s, &arg).await,
+        Command::Feat => Ok(info::feat(s)),
+        Command::Opts(arg) => Ok(info::opts(s, &arg)),
+        Command::Syst => Ok(Reply::new(code::SYSTEM_TYPE, "UNIX Type: L8").into()),
+        Command::Stat(arg) => info::stat(s, &arg).await,
+        Command::Mlst(arg) => info::mlst(s, &arg).await,
+        Command::Help(arg) => Ok(info::help(&arg)),
+        Command::Noop => Ok(Reply::new(code::OK, "NOOP ok.").into()),
+        Command::Site(arg) => Ok(info::site(&arg)),
+        Command::Auth(_) | Command::Pbsz(_) | Command::Prot(_) | Command::Ccc => {
+            Ok(info::security_unavailable())
+        }
+    };
+    result.unwrap_or_else(Outcome::Reply)
+}
+
+/// The reply for a storage error.
+pub fn storage_reply(err: StorageError) -> Reply {
+    if let StorageError::Io(e) = &err {
+        tracing::warn!(error = %e, "storage error");
+    }
+    Reply::new(err.reply_code(), format!("{err}."))
+}
+
+/// The session's jail and `arg` resolved against its working directory.
+pub(crate) fn target(s: &Session, arg: &[u8]) -> Result<(Jail, VirtualPath), Reply> {
+    let jail = s
+        .state
+        .jail
+        .clone()
+        .ok_or_else(|| Reply::new(code::NOT_LOGGED_IN, "Please login with USER and PASS."))?;
+    let path = s
+        .state
+        .cwd
+        .join(arg)
+        .map_err(|e| Reply::new(code::NAME_NOT_ALLOWED, format!("{e}.")))?;
+    Ok((jail, path))
+}
+
+/// Fails with 550 unless the session may write.
+pub(crate) fn writable(jail: &Jail) -> Result<(), Reply> {
+    jail.require_writable().map_err(|_| {
+        Reply::new(
+            code::FILE_UNAVAILABLE,
+            "Permission denied: this session is read-only.",
+        )
+    })
+}

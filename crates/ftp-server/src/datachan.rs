@@ -1,0 +1,161 @@
+//! Data connections: passive listeners, active connects, and the RFC 2577
+//! rules that keep the data channel with the client on the control
+//! connection — a PORT/EPRT target must be the client's own address and an
+//! unprivileged port (no bounce attacks), and a passive listener serves
+//! only a connection from the client's address (no theft of a transfer).
+
+use ftp_proto::reply::code;
+use ftp_proto::Reply;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::time::{timeout_at, Instant};
+
+/// How the next transfer gets its data connection.
+#[derive(Debug, Default)]
+pub enum DataSetup {
+    /// No PORT/PASV yet (or it was used up).
+    #[default]
+    None,
+    /// PASV/EPSV: the client connects to this listener.
+    Passive(TcpListener),
+    /// PORT/EPRT: the server connects to this address.
+    Active(SocketAddr),
+}
+
+/// Compares addresses with IPv4-mapped IPv6 addresses seen as IPv4.
+pub fn same_host(a: IpAddr, b: IpAddr) -> bool {
+    a.to_canonical() == b.to_canonical()
+}
+
+/// Checks a PORT/EPRT target: the control peer's address, port ≥ 1024.
+pub fn check_active_target(target: SocketAddr, control_peer: IpAddr) -> Result<(), Reply> {
+    if !same_host(target.ip(), control_peer) {
+        return Err(Reply::new(
+            code::SYNTAX_ERROR,
+            "Illegal PORT command: the address must be your own.",
+        ));
+    }
+    if target.port() < 1024 {
+        return Err(Reply::new(
+            code::SYNTAX_ERROR,
+            "Illegal PORT command: ports below 1024 are refused.",
+        ));
+    }
+    Ok(())
+}
+
+/// Opens a passive listener on `local_ip`, in `range` if one is set.
+pub async fn open_passive(
+    local_ip: IpAddr,
+    range: Option<&RangeInclusive<u16>>,
+) -> io::Result<TcpListener> {
+    let Some(range) = range else {
+        return TcpListener::bind((local_ip, 0)).await;
+    };
+    let span = u32::from(*range.end() - *range.start()) + 1;
+    let start = rand::random::<u32>() % span;
+    let mut last_err = io::Error::new(io::ErrorKind::AddrInUse, "passive port range exhausted");
+    for i in 0..span {
+        let port = *range.start() as u32 + (start + i) % span;
+        match TcpListener::bind((local_ip, port as u16)).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_err = e,
+        }
+    }
+    Err(last_err)
+}
+
+/// Why no data connection came up.
+#[derive(Debug, thiserror::Error)]
+pub enum DataConnectError {
+    #[error("Use PORT, PASV, EPRT or EPSV first.")]
+    NotSetUp,
+    #[error("Timed out waiting for the data connection.")]
+    TimedOut,
+    #[error("Failed to establish connection: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Establishes the data connection set up by PORT/PASV.
+pub async fn connect(
+    setup: DataSetup,
+    control_peer: IpAddr,
+    local_ip: IpAddr,
+    wait: Duration,
+) -> Result<TcpStream, DataConnectError> {
+    let deadline = Instant::now() + wait;
+    match setup {
+        DataSetup::None => Err(DataConnectError::NotSetUp),
+        DataSetup::Passive(listener) => loop {
+            let (stream, from) = timeout_at(deadline, listener.accept())
+                .await
+                .map_err(|_| DataConnectError::TimedOut)??;
+            if same_host(from.ip(), control_peer) {
+                return Ok(stream);
+            }
+            tracing::warn!(%from, %control_peer, "refused a passive data connection from a foreign address");
+        },
+        DataSetup::Active(target) => {
+            let socket = if target.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            if same_host(local_ip, target.ip()) || local_ip.is_ipv4() == target.is_ipv4() {
+                socket.bind(SocketAddr::new(local_ip, 0))?;
+            }
+            timeout_at(deadline, socket.connect(target))
+                .await
+                .map_err(|_| DataConnectError::TimedOut)?
+                .map_err(DataConnectError::Io)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounce_targets_refused() {
+        let me: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(check_active_target("127.0.0.1:2000".parse().unwrap(), me).is_ok());
+        assert!(check_active_target("127.0.0.2:2000".parse().unwrap(), me).is_err());
+        assert!(check_active_target("127.0.0.1:25".parse().unwrap(), me).is_err());
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert!(check_active_target("127.0.0.1:2000".parse().unwrap(), mapped).is_ok());
+    }
+
+    #[tokio::test]
+    async fn passive_range_is_respected() {
+        let range = 40000..=40100;
+        let l = open_passive("127.0.0.1".parse().unwrap(), Some(&range))
+            .await
+            .unwrap();
+        assert!(range.contains(&l.local_addr().unwrap().port()));
+    }
+
+    #[tokio::test]
+    async fn passive_ignores_foreign_hosts() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let foreign = tokio::spawn(async move {
+            let s = TcpSocket::new_v4().unwrap();
+            s.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+            let _c = s.connect(addr).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let good = tokio::spawn(async move { TcpStream::connect(addr).await.unwrap() });
+        let me: IpAddr = "127.0.0.1".parse().unwrap();
+        let stream = connect(DataSetup::Passive(listener), me, me, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(stream.peer_addr().unwrap().ip(), me);
+        good.await.unwrap();
+        foreign.await.unwrap();
+    }
+}

@@ -1,0 +1,241 @@
+//! [`Server`]: the accept loop, the connection limits, and graceful
+//! shutdown.
+//!
+//! The library takes listeners that the caller bound and a future that
+//! resolves when the server should stop, so tests bind port 0 and the
+//! binary owns signals. On shutdown the server stops accepting, idle
+//! sessions are told 421 and closed, running transfers may finish within
+//! the grace period, and whatever is still running after it is cancelled
+//! (an unfinished upload then removes its temporary file).
+
+use crate::accounts::{AccountStore, Authenticator};
+use crate::options::ServerOptions;
+use crate::session::control::Control;
+use crate::session::Session;
+use crate::xferlog::XferLog;
+use ftp_proto::reply::code;
+use ftp_proto::Reply;
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+/// What every session of one server shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub options: ServerOptions,
+    pub auth: Authenticator,
+    pub xferlog: Option<XferLog>,
+    limits: ConnLimits,
+}
+
+/// A configured server, ready to run.
+#[derive(Debug)]
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Validates `options` and prepares the data directory.
+    pub fn new(options: ServerOptions, store: Arc<dyn AccountStore>) -> Result<Server, String> {
+        options.validate()?;
+        if options.anonymous {
+            std::fs::create_dir_all(&options.anon_root).map_err(|e| {
+                format!(
+                    "cannot create the anonymous root {}: {e}",
+                    options.anon_root.display()
+                )
+            })?;
+        }
+        let xferlog = match &options.xferlog {
+            Some(path) => Some(
+                XferLog::open(path)
+                    .map_err(|e| format!("cannot open the transfer log {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        let auth = Authenticator::new(store)?;
+        Ok(Server {
+            shared: Arc::new(Shared {
+                options,
+                auth,
+                xferlog,
+                limits: ConnLimits::default(),
+            }),
+        })
+    }
+
+    pub fn options(&self) -> &ServerOptions {
+        &self.shared.options
+    }
+
+    /// Serves on `listeners` until `shutdown` resolves, then shuts down
+    /// gracefully.
+    pub async fn run(
+        self,
+        listeners: Vec<TcpListener>,
+        shutdown: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        let (accepted_tx, mut accepted) = mpsc::channel::<(TcpStream, SocketAddr)>(64);
+        let mut acceptors = JoinSet::new();
+        for listener in listeners {
+            let tx = accepted_tx.clone();
+            acceptors.spawn(accept_loop(listener, tx));
+        }
+        drop(accepted_tx);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut sessions = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                next = accepted.recv() => match next {
+                    Some((stream, peer)) => self.admit(stream, peer, &mut sessions, &stop_rx),
+                    None => break,
+                },
+                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            }
+        }
+        acceptors.abort_all();
+        let _ = stop_tx.send(true);
+        let open = sessions.len();
+        if open > 0 {
+            tracing::info!(sessions = open, grace = ?self.shared.options.shutdown_grace, "shutting down; waiting for sessions");
+        }
+        let drained = tokio::time::timeout(self.shared.options.shutdown_grace, async {
+            while sessions.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                sessions = sessions.len(),
+                "grace period over; cancelling the remaining sessions"
+            );
+            sessions.abort_all();
+            while sessions.join_next().await.is_some() {}
+        }
+        Ok(())
+    }
+
+    fn admit(
+        &self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        sessions: &mut JoinSet<()>,
+        stop: &watch::Receiver<bool>,
+    ) {
+        let opts = &self.shared.options;
+        let guard =
+            self.shared
+                .limits
+                .try_acquire(peer.ip(), opts.max_sessions, opts.max_sessions_per_ip);
+        let shared = self.shared.clone();
+        let stop = stop.clone();
+        sessions.spawn(async move {
+            let Some(_guard) = guard else {
+                tracing::warn!(%peer, "connection limit reached; refusing");
+                let reply = Reply::new(
+                    code::NOT_AVAILABLE,
+                    "Too many connections; try again later.",
+                );
+                let _ = stream.write_all(&reply.to_bytes()).await;
+                return;
+            };
+            match Control::new(stream, shared.options.max_line) {
+                Ok(control) => Session::new(control, shared, stop).run().await,
+                Err(e) => tracing::debug!(%peer, error = %e, "connection lost before the greeting"),
+            }
+        });
+    }
+}
+
+async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<(TcpStream, SocketAddr)>) {
+    loop {
+        match listener.accept().await {
+            Ok(pair) => {
+                if tx.send(pair).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // Out of descriptors and similar: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Counts sessions in all and per client address.
+#[derive(Debug, Default)]
+struct ConnLimits {
+    counts: Arc<Mutex<Counts>>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+impl ConnLimits {
+    fn try_acquire(&self, ip: IpAddr, max_total: usize, max_per_ip: usize) -> Option<ConnGuard> {
+        let ip = ip.to_canonical();
+        let mut counts = self.counts.lock().ok()?;
+        let mine = counts.per_ip.get(&ip).copied().unwrap_or(0);
+        if counts.total >= max_total || mine >= max_per_ip {
+            return None;
+        }
+        counts.total += 1;
+        counts.per_ip.insert(ip, mine + 1);
+        Some(ConnGuard {
+            counts: self.counts.clone(),
+            ip,
+        })
+    }
+}
+
+/// Gives a session's slot back when the session ends.
+#[derive(Debug)]
+struct ConnGuard {
+    counts: Arc<Mutex<Counts>>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        if let Ok(mut counts) = self.counts.lock() {
+            counts.total = counts.total.saturating_sub(1);
+            if let Some(n) = counts.per_ip.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.per_ip.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_count_per_ip_and_total() {
+        let limits = ConnLimits::default();
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        let g1 = limits.try_acquire(a, 3, 2).unwrap();
+        let _g2 = limits.try_acquire(a, 3, 2).unwrap();
+        assert!(limits.try_acquire(a, 3, 2).is_none());
+        let _g3 = limits.try_acquire(b, 3, 2).unwrap();
+        assert!(limits.try_acquire(b, 3, 2).is_none());
+        drop(g1);
+        assert!(limits.try_acquire(a, 3, 2).is_some());
+    }
+}

@@ -1,0 +1,111 @@
+//! [`ServerOptions`]: every setting the server library takes, already
+//! validated. The `wharfd` binary builds it from its config file,
+//! environment and flags; a program embedding the library builds it
+//! directly, starting from [`ServerOptions::new`].
+
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The server's settings. Defaults follow `shared/SECURITY.md` and the
+/// README; each is documented where `wharfd --help` shows it.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The data directory: account database, `pub/`, `home/`.
+    pub data_dir: PathBuf,
+    /// Whether `anonymous`/`ftp` may log in (read-only, in `anon_root`).
+    pub anonymous: bool,
+    /// The anonymous root; `DATA/pub` by default.
+    pub anon_root: PathBuf,
+    /// Text of the 220 greeting.
+    pub banner: String,
+    /// Ports to open passive listeners on; `None` lets the OS choose.
+    pub passive_ports: Option<RangeInclusive<u16>>,
+    /// Address to announce in 227 replies (for NAT); the control
+    /// connection's local address otherwise.
+    pub passive_address: Option<IpAddr>,
+    /// Close a session idle this long between commands.
+    pub idle_timeout: Duration,
+    /// Time allowed to finish a line once its first byte arrived, before
+    /// and after login (against slowloris).
+    pub line_timeout_before_login: Duration,
+    pub line_timeout_after_login: Duration,
+    /// Time to wait for a data connection (PASV accept, PORT connect).
+    pub data_connect_timeout: Duration,
+    /// A transfer that makes no progress this long is aborted.
+    pub data_stall_timeout: Duration,
+    /// Longest command line; longer ones get 500.
+    pub max_line: usize,
+    /// Overlong lines tolerated before the session is closed.
+    pub max_overlong_lines: u32,
+    /// Sessions at once, in all and per client address.
+    pub max_sessions: usize,
+    pub max_sessions_per_ip: usize,
+    /// Failed logins in one session before it is closed with 421.
+    pub max_login_failures: u32,
+    /// Delay before answering a failed login.
+    pub login_fail_delay: Duration,
+    /// How long running transfers may go on after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Where to append the xferlog-format transfer log, if anywhere.
+    pub xferlog: Option<PathBuf>,
+}
+
+impl ServerOptions {
+    /// Defaults for a server whose data directory is `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        ServerOptions {
+            anon_root: data_dir.join("pub"),
+            data_dir,
+            anonymous: true,
+            banner: "Wharf FTP server ready.".into(),
+            passive_ports: None,
+            passive_address: None,
+            idle_timeout: Duration::from_secs(900),
+            line_timeout_before_login: Duration::from_secs(30),
+            line_timeout_after_login: Duration::from_secs(60),
+            data_connect_timeout: Duration::from_secs(60),
+            data_stall_timeout: Duration::from_secs(300),
+            max_line: 4096,
+            max_overlong_lines: 3,
+            max_sessions: 1000,
+            max_sessions_per_ip: 20,
+            max_login_failures: 3,
+            login_fail_delay: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(30),
+            xferlog: None,
+        }
+    }
+
+    /// The account database file.
+    pub fn account_db(&self) -> PathBuf {
+        self.data_dir.join("wharf.db")
+    }
+
+    /// Where an account's home is when none was set for it.
+    pub fn default_home(&self, name: &str) -> PathBuf {
+        self.data_dir.join("home").join(name)
+    }
+
+    /// Checks the settings against each other.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(range) = &self.passive_ports {
+            if range.start() > range.end() || *range.start() == 0 {
+                return Err(format!(
+                    "passive port range {}-{} is empty or starts at 0",
+                    range.start(),
+                    range.end()
+                ));
+            }
+        }
+        if self.max_line < 512 {
+            return Err("max_line must be at least 512 bytes (RFC 959 paths need room)".into());
+        }
+        if self.max_sessions == 0 || self.max_sessions_per_ip == 0 {
+            return Err("session limits must be at least 1".into());
+        }
+        Ok(())
+    }
+}

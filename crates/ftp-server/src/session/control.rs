@@ -1,0 +1,107 @@
+//! The control connection of one session: replies out, command lines in,
+//! with the idle deadline between commands and the per-line deadline that
+//! cuts off a client trickling one byte at a time (slowloris).
+
+use ftp_proto::Reply;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::{timeout, Instant};
+use wire::{LineError, LineReader};
+
+/// How often a pending line is checked against its deadline, as a
+/// fraction of that deadline.
+const LINE_CHECKS_PER_DEADLINE: u32 = 4;
+
+/// Why no command line came.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("idle timeout")]
+    Idle,
+    #[error("a command line took too long to arrive")]
+    SlowLine,
+    #[error(transparent)]
+    Line(#[from] LineError),
+}
+
+/// One client's control connection.
+#[derive(Debug)]
+pub struct Control {
+    pub(crate) reader: LineReader<TcpStream>,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+}
+
+impl Control {
+    pub fn new(stream: TcpStream, max_line: usize) -> io::Result<Self> {
+        let peer = stream.peer_addr()?;
+        let local = stream.local_addr()?;
+        stream.set_nodelay(true)?;
+        set_oob_inline(&stream);
+        Ok(Control {
+            reader: LineReader::new(stream, max_line),
+            peer,
+            local,
+        })
+    }
+
+    /// Sends one reply.
+    pub async fn send(&mut self, reply: &Reply) -> io::Result<()> {
+        tracing::trace!(reply = ?reply, "sent");
+        self.reader.get_mut().write_all(&reply.to_bytes()).await
+    }
+
+    /// Reads the next command line. `idle` bounds the wait for a line to
+    /// begin; `per_line` bounds how long a begun line may take.
+    pub async fn next_line(
+        &mut self,
+        idle: Duration,
+        per_line: Duration,
+    ) -> Result<Vec<u8>, ReadError> {
+        let idle_deadline = Instant::now() + idle;
+        let tick = (per_line / LINE_CHECKS_PER_DEADLINE).max(Duration::from_millis(10));
+        let mut partial_since: Option<Instant> = None;
+        loop {
+            if let Ok(result) = timeout(tick, self.reader.read_line()).await {
+                return result.map_err(ReadError::from);
+            }
+            let now = Instant::now();
+            if self.reader.has_partial_line() {
+                let since = *partial_since.get_or_insert(now);
+                if now.duration_since(since) + tick >= per_line {
+                    return Err(ReadError::SlowLine);
+                }
+            } else {
+                partial_since = None;
+                if now >= idle_deadline {
+                    return Err(ReadError::Idle);
+                }
+            }
+        }
+    }
+}
+
+/// Keeps TCP urgent data in the stream: clients send ABOR's Telnet
+/// "synch" as urgent data (Python's ftplib sends the whole ABOR line with
+/// MSG_OOB), and without SO_OOBINLINE its last byte would vanish from the
+/// stream and the line would never end.
+fn set_oob_inline(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let one: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor and a pointer to a live c_int of
+    // the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_OOBINLINE,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!(error = %io::Error::last_os_error(), "SO_OOBINLINE not set");
+    }
+}

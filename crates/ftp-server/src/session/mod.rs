@@ -1,0 +1,181 @@
+//! One FTP session: the control connection's command loop.
+//!
+//! A session reads a line, parses it with `ftp_proto`, checks that the
+//! command is allowed in the current state (logged in or not), and hands
+//! it to its verb's module in [`crate::commands`], which answers with an
+//! [`Outcome`]: a reply, a transfer to run, or the end of the session.
+//! Transfers run under [`supervise`], which keeps reading the control
+//! connection so ABOR, STAT and NOOP are answered while bytes move.
+//!
+//! # Layout
+//! - [`control`]: the control connection, with its deadlines.
+//! - [`state`]: what a session remembers between commands.
+//! - [`supervise`]: running a transfer while watching the control
+//!   connection.
+
+pub mod control;
+pub mod state;
+pub mod supervise;
+
+use crate::commands::{self, Outcome};
+use crate::listener::Shared;
+use control::{Control, ReadError};
+use ftp_proto::reply::code;
+use ftp_proto::{command, Reply};
+use state::SessionState;
+use std::sync::Arc;
+use tokio::sync::watch;
+use wire::LineError;
+
+/// What the command loop does after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Close,
+}
+
+/// One client's session.
+#[derive(Debug)]
+pub struct Session {
+    pub(crate) control: Control,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) state: SessionState,
+    /// A command line that arrived during a transfer, to handle next.
+    pub(crate) queued: Option<Vec<u8>>,
+    overlong_lines: u32,
+    stop: watch::Receiver<bool>,
+}
+
+impl Session {
+    pub fn new(control: Control, shared: Arc<Shared>, stop: watch::Receiver<bool>) -> Self {
+        Session {
+            control,
+            shared,
+            state: SessionState::default(),
+            queued: None,
+            overlong_lines: 0,
+            stop,
+        }
+    }
+
+    /// Runs the session to its end.
+    pub async fn run(mut self) {
+        let peer = self.control.peer;
+        tracing::info!(%peer, "session opened");
+        let banner = Reply::new(code::READY, self.shared.options.banner.clone());
+        if self.control.send(&banner).await.is_ok() {
+            while self.step().await == Flow::Continue {}
+        }
+        tracing::info!(%peer, user = self.state.user_name(), "session closed");
+    }
+
+    /// Reads and handles one command line.
+    async fn step(&mut self) -> Flow {
+        let line = match self.queued.take() {
+            Some(line) => line,
+            None => match self.read_line().await {
+                Ok(line) => line,
+                Err(flow) => return flow,
+            },
+        };
+        self.handle_line(&line).await
+    }
+
+    async fn read_line(&mut self) -> Result<Vec<u8>, Flow> {
+        let opts = &self.shared.options;
+        let per_line = if self.state.logged_in() {
+            opts.line_timeout_after_login
+        } else {
+            opts.line_timeout_before_login
+        };
+        let idle = opts.idle_timeout;
+        let mut stop = self.stop.clone();
+        let result = tokio::select! {
+            r = self.control.next_line(idle, per_line) => r,
+            _ = crate::transfer::until_set(&mut stop) => {
+                self.close_with(Reply::new(code::NOT_AVAILABLE, "Server shutting down.")).await;
+                return Err(Flow::Close);
+            }
+        };
+        match result {
+            Ok(line) => Ok(line),
+            Err(ReadError::Line(LineError::TooLong(max))) => {
+                self.overlong_lines += 1;
+                if self.overlong_lines > self.shared.options.max_overlong_lines {
+                    self.close_with(Reply::new(
+                        code::NOT_AVAILABLE,
+                        "Too many overlong command lines; closing.",
+                    ))
+                    .await;
+                    return Err(Flow::Close);
+                }
+                let reply = Reply::new(
+                    code::SYNTAX_ERROR,
+                    format!("Command line too long (limit {max} bytes)."),
+                );
+                match self.control.send(&reply).await {
+                    Ok(()) => Err(Flow::Continue),
+                    Err(_) => Err(Flow::Close),
+                }
+            }
+            Err(ReadError::Idle) => {
+                tracing::info!(peer = %self.control.peer, "idle timeout");
+                self.close_with(Reply::new(
+                    code::NOT_AVAILABLE,
+                    "Timeout: closing control connection.",
+                ))
+                .await;
+                Err(Flow::Close)
+            }
+            Err(ReadError::SlowLine) => {
+                tracing::info!(peer = %self.control.peer, "command line too slow; closing");
+                self.close_with(Reply::new(
+                    code::NOT_AVAILABLE,
+                    "Command line took too long; closing.",
+                ))
+                .await;
+                Err(Flow::Close)
+            }
+            Err(ReadError::Line(_)) => Err(Flow::Close),
+        }
+    }
+
+    async fn close_with(&mut self, reply: Reply) {
+        let _ = self.control.send(&reply).await;
+    }
+
+    /// Parses and carries out one line.
+    pub(crate) async fn handle_line(&mut self, line: &[u8]) -> Flow {
+        let outcome = match command::parse(line) {
+            Err(e) => {
+                tracing::debug!(peer = %self.control.peer, error = ?e, "bad command");
+                self.state.rename_from = None;
+                Outcome::Reply(e.reply())
+            }
+            Ok(cmd) => {
+                tracing::debug!(peer = %self.control.peer, command = %cmd, "command");
+                if !self.state.logged_in() && !cmd.allowed_before_login() {
+                    Outcome::Reply(Reply::new(
+                        code::NOT_LOGGED_IN,
+                        "Please login with USER and PASS.",
+                    ))
+                } else {
+                    commands::dispatch(self, cmd).await
+                }
+            }
+        };
+        match outcome {
+            Outcome::Reply(reply) => {
+                if self.control.send(&reply).await.is_err() {
+                    return Flow::Close;
+                }
+                Flow::Continue
+            }
+            Outcome::Close(reply) => {
+                self.close_with(reply).await;
+                Flow::Close
+            }
+            Outcome::Transfer(job) => self.run_transfer(job).await,
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! [`SessionState`]: what a session remembers between commands — who is
+//! logged in, where, and the parameters of the next transfer.
+
+use crate::datachan::DataSetup;
+use crate::storage::Jail;
+use ftp_proto::command::TransferType;
+use ftp_proto::listing::FactSet;
+use ftp_proto::VirtualPath;
+
+/// Where a session is in the login exchange.
+#[derive(Debug, Default)]
+pub enum Login {
+    #[default]
+    None,
+    /// USER was given; PASS comes next.
+    NeedPassword(Vec<u8>),
+    LoggedIn(Principal),
+}
+
+/// Who a logged-in session acts for.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    Anonymous,
+    User(String),
+}
+
+impl Principal {
+    pub fn name(&self) -> &str {
+        match self {
+            Principal::Anonymous => "anonymous",
+            Principal::User(name) => name,
+        }
+    }
+}
+
+/// A session's state between commands.
+#[derive(Debug)]
+pub struct SessionState {
+    pub login: Login,
+    pub failed_logins: u32,
+    /// The session's root; set at login.
+    pub jail: Option<Jail>,
+    pub cwd: VirtualPath,
+    pub transfer_type: TransferType,
+    /// REST offset for the next RETR/STOR.
+    pub restart: u64,
+    /// RNFR source, for the RNTO that must follow.
+    pub rename_from: Option<VirtualPath>,
+    pub data: DataSetup,
+    /// After `EPSV ALL` only EPSV may set up data connections.
+    pub epsv_all: bool,
+    pub facts: FactSet,
+}
+
+impl Default for SessionState {
+    fn default() -> Self {
+        SessionState {
+            login: Login::None,
+            failed_logins: 0,
+            jail: None,
+            cwd: VirtualPath::root(),
+            transfer_type: TransferType::Ascii,
+            restart: 0,
+            rename_from: None,
+            data: DataSetup::None,
+            epsv_all: false,
+            facts: FactSet::default(),
+        }
+    }
+}
+
+impl SessionState {
+    pub fn logged_in(&self) -> bool {
+        matches!(self.login, Login::LoggedIn(_))
+    }
+
+    pub fn principal(&self) -> Option<&Principal> {
+        match &self.login {
+            Login::LoggedIn(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The user name for logs, `-` before login.
+    pub fn user_name(&self) -> &str {
+        self.principal().map_or("-", Principal::name)
+    }
+}

@@ -1,0 +1,320 @@
+//! Running a transfer while the control connection stays responsive.
+//!
+//! A transfer is a future that owns everything it touches (file, data
+//! socket, upload), so the session can keep reading command lines while
+//! it runs. ABOR cancels it (the transfer sees the signal at its next
+//! wait and returns, and the session undoes an unfinished upload), STAT
+//! reports progress, NOOP is answered, QUIT closes the session once the
+//! transfer has ended, and any other command waits its turn. If the
+//! control connection goes away, the transfer is cancelled too: an upload
+//! whose client vanished is treated as aborted, never committed.
+
+use super::{Flow, Session};
+use crate::datachan;
+use crate::storage::Upload;
+use crate::transfer::{self, TransferControl, TransferError};
+use crate::xferlog::XferRecord;
+use ftp_proto::command::{self, Command, TransferType};
+use ftp_proto::reply::code;
+use ftp_proto::{Reply, VirtualPath};
+use std::fs::File;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use wire::LineError;
+
+/// What a transfer moves.
+#[derive(Debug)]
+pub enum Payload {
+    /// RETR: a file, from an offset.
+    Download { file: File, offset: u64 },
+    /// LIST, NLST, MLSD: listing chunks.
+    Listing(mpsc::Receiver<Vec<u8>>),
+    /// STOR, STOU, APPE: bytes into an upload.
+    Upload(Upload),
+}
+
+/// A transfer a command asked for.
+#[derive(Debug)]
+pub struct TransferJob {
+    pub payload: Payload,
+    /// The path, for logs.
+    pub path: VirtualPath,
+    /// The 150 reply sent once the data connection is up.
+    pub opening: Reply,
+}
+
+/// What happened on the control connection while a transfer ran.
+#[derive(Debug, Default)]
+struct Events {
+    aborted: bool,
+    quit: bool,
+    control_gone: bool,
+}
+
+impl Session {
+    /// Sets up the data connection, runs `job` and answers for it.
+    pub(crate) async fn run_transfer(&mut self, job: TransferJob) -> Flow {
+        let started = Instant::now();
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let ctl = TransferControl {
+            progress: Arc::new(AtomicU64::new(0)),
+            cancel: cancel_rx,
+            stall: self.shared.options.data_stall_timeout,
+        };
+        let mut events = Events::default();
+        let ascii = self.state.transfer_type == TransferType::Ascii;
+        let TransferJob {
+            payload,
+            path,
+            opening,
+        } = job;
+        let incoming = matches!(payload, Payload::Upload(_));
+
+        let setup = std::mem::take(&mut self.state.data);
+        let (peer, local) = (self.control.peer.ip(), self.control.local.ip());
+        let wait = self.shared.options.data_connect_timeout;
+        let connect = {
+            let mut cancel = ctl.cancel.clone();
+            async move {
+                tokio::select! {
+                    r = datachan::connect(setup, peer, local, wait) => Some(r),
+                    _ = transfer::until_set(&mut cancel) => None,
+                }
+            }
+        };
+        let result: Result<u64, TransferError> =
+            match self.supervise(connect, &cancel_tx, &ctl, &mut events).await {
+                Some(Ok(conn)) => {
+                    if self.control.send(&opening).await.is_err() {
+                        events.control_gone = true;
+                        Err(TransferError::Aborted)
+                    } else {
+                        self.move_bytes(payload, ascii, conn, &cancel_tx, &ctl, &mut events)
+                            .await
+                    }
+                }
+                Some(Err(e)) => {
+                    drop_payload(payload).await;
+                    let reply = Reply::new(code::CANT_OPEN_DATA, e.to_string());
+                    return self.finish(reply, &events).await;
+                }
+                None => {
+                    drop_payload(payload).await;
+                    Err(TransferError::Aborted)
+                }
+            };
+
+        let bytes = ctl.progress.load(Ordering::Relaxed);
+        let reply = match &result {
+            Ok(_) => Reply::new(code::TRANSFER_COMPLETE, "Transfer complete."),
+            Err(TransferError::Storage(e)) => Reply::new(e.reply_code(), format!("{e}.")),
+            Err(e) => Reply::new(code::TRANSFER_ABORTED, e.to_string()),
+        };
+        self.log_transfer(&path, bytes, started.elapsed(), ascii, incoming, &result);
+        self.finish(reply, &events).await
+    }
+
+    /// Phase two: the data connection is up; move the bytes.
+    async fn move_bytes(
+        &mut self,
+        payload: Payload,
+        ascii: bool,
+        conn: tokio::net::TcpStream,
+        cancel_tx: &watch::Sender<bool>,
+        ctl: &TransferControl,
+        events: &mut Events,
+    ) -> Result<u64, TransferError> {
+        match payload {
+            Payload::Download { file, offset } => {
+                let ctl2 = ctl.clone();
+                let fut =
+                    async move { transfer::send_file(file, offset, ascii, conn, &ctl2).await };
+                self.supervise(fut, cancel_tx, ctl, events).await
+            }
+            Payload::Listing(rx) => {
+                let ctl2 = ctl.clone();
+                let fut = async move { transfer::send_chunks(rx, conn, &ctl2).await };
+                self.supervise(fut, cancel_tx, ctl, events).await
+            }
+            Payload::Upload(mut upload) => {
+                let ctl2 = ctl.clone();
+                let fut = async move {
+                    let r = transfer::receive(&mut upload, ascii, conn, &ctl2).await;
+                    (upload, r)
+                };
+                let (upload, received) = self.supervise(fut, cancel_tx, ctl, events).await;
+                // The client may have vanished right after its last byte;
+                // an upload is only complete if its control connection
+                // is still there to hear so.
+                if received.is_ok() && !events.control_gone && self.control_closed_now().await {
+                    events.control_gone = true;
+                }
+                match received {
+                    Ok(n) if !events.control_gone && !events.aborted => upload
+                        .commit()
+                        .await
+                        .map(|_| n)
+                        .map_err(TransferError::Storage),
+                    Ok(_) => {
+                        upload.abort().await;
+                        Err(TransferError::Aborted)
+                    }
+                    Err(e) => {
+                        upload.abort().await;
+                        Err(e)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends the transfer's reply, then what ABOR and QUIT are owed.
+    async fn finish(&mut self, reply: Reply, events: &Events) -> Flow {
+        if events.control_gone {
+            return Flow::Close;
+        }
+        if self.control.send(&reply).await.is_err() {
+            return Flow::Close;
+        }
+        if events.aborted {
+            let abor = Reply::new(code::TRANSFER_COMPLETE, "ABOR successful.");
+            if self.control.send(&abor).await.is_err() {
+                return Flow::Close;
+            }
+        }
+        if events.quit {
+            let _ = self
+                .control
+                .send(&Reply::new(code::CLOSING, "Goodbye."))
+                .await;
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+
+    /// Polls `fut` to completion while answering the control connection.
+    async fn supervise<T>(
+        &mut self,
+        fut: impl Future<Output = T>,
+        cancel_tx: &watch::Sender<bool>,
+        ctl: &TransferControl,
+        events: &mut Events,
+    ) -> T {
+        tokio::pin!(fut);
+        loop {
+            let listening = self.queued.is_none() && !events.control_gone && !events.quit;
+            tokio::select! {
+                biased;
+                line = self.control.reader.read_line(), if listening => {
+                    match line {
+                        Ok(line) => self.during_transfer(line, cancel_tx, ctl, events).await,
+                        Err(LineError::TooLong(max)) => {
+                            let reply = Reply::new(code::SYNTAX_ERROR, format!("Command line too long (limit {max} bytes)."));
+                            let _ = self.control.send(&reply).await;
+                        }
+                        Err(_) => {
+                            events.control_gone = true;
+                            let _ = cancel_tx.send(true);
+                        }
+                    }
+                }
+                out = &mut fut => return out,
+            }
+        }
+    }
+
+    async fn during_transfer(
+        &mut self,
+        line: Vec<u8>,
+        cancel_tx: &watch::Sender<bool>,
+        ctl: &TransferControl,
+        events: &mut Events,
+    ) {
+        match command::parse(&line) {
+            Ok(Command::Abor) => {
+                events.aborted = true;
+                let _ = cancel_tx.send(true);
+            }
+            Ok(Command::Stat(arg)) if arg.is_empty() => {
+                let moved = ctl.progress.load(Ordering::Relaxed);
+                let reply = Reply::new(
+                    code::FILE_STATUS,
+                    format!("Transfer in progress: {moved} bytes so far."),
+                );
+                let _ = self.control.send(&reply).await;
+            }
+            Ok(Command::Noop) => {
+                let _ = self.control.send(&Reply::new(code::OK, "NOOP ok.")).await;
+            }
+            Ok(Command::Quit) => events.quit = true,
+            _ => self.queued = Some(line),
+        }
+    }
+
+    /// Whether the control connection has already been closed by the
+    /// client, without waiting. A line that is already there is kept.
+    async fn control_closed_now(&mut self) -> bool {
+        if self.queued.is_some() {
+            return false;
+        }
+        match tokio::time::timeout(Duration::ZERO, self.control.reader.read_line()).await {
+            Err(_) => false,
+            Ok(Ok(line)) => {
+                self.queued = Some(line);
+                false
+            }
+            Ok(Err(LineError::TooLong(_))) => false,
+            Ok(Err(_)) => true,
+        }
+    }
+
+    fn log_transfer(
+        &self,
+        path: &VirtualPath,
+        bytes: u64,
+        elapsed: Duration,
+        ascii: bool,
+        incoming: bool,
+        result: &Result<u64, TransferError>,
+    ) {
+        let user = self.state.user_name();
+        let secs = elapsed.as_secs_f64().max(1e-6);
+        match result {
+            Ok(_) => tracing::info!(
+                peer = %self.control.peer, user, path = %path, bytes,
+                secs = format!("{secs:.3}"), mb_per_s = format!("{:.1}", bytes as f64 / secs / 1e6),
+                direction = if incoming { "in" } else { "out" }, "transfer complete"
+            ),
+            Err(e) => tracing::info!(
+                peer = %self.control.peer, user, path = %path, bytes, error = %e,
+                direction = if incoming { "in" } else { "out" }, "transfer failed"
+            ),
+        }
+        if let Some(log) = &self.shared.xferlog {
+            log.record(&XferRecord {
+                duration: elapsed,
+                remote: self.control.peer.ip(),
+                bytes,
+                path: path.as_bytes(),
+                ascii,
+                incoming,
+                anonymous: matches!(
+                    self.state.principal(),
+                    Some(super::state::Principal::Anonymous)
+                ),
+                user,
+                complete: result.is_ok(),
+            });
+        }
+    }
+}
+
+/// Undoes a payload that never ran.
+async fn drop_payload(payload: Payload) {
+    if let Payload::Upload(upload) = payload {
+        upload.abort().await;
+    }
+}

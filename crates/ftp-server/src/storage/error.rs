@@ -1,0 +1,85 @@
+//! Storage errors, each naming the FTP reply it causes, so the session maps
+//! an outcome onto a reply without guessing.
+
+use ftp_proto::reply::code;
+use ftp_proto::PathError;
+use std::io;
+
+/// What went wrong in the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// 550: no such file or directory.
+    #[error("No such file or directory")]
+    NotFound,
+    /// 550: the session may not do this (read-only, outside the jail…).
+    #[error("Permission denied")]
+    PermissionDenied,
+    /// 550: the target exists already.
+    #[error("File exists")]
+    AlreadyExists,
+    /// 550: a directory was needed.
+    #[error("Not a directory")]
+    NotADirectory,
+    /// 550: a regular file was needed.
+    #[error("Not a plain file")]
+    NotAFile,
+    /// 550: RMD of a directory that still has entries.
+    #[error("Directory not empty")]
+    NotEmpty,
+    /// 553: the name is not allowed (NUL, too long, reserved).
+    #[error("File name not allowed: {0}")]
+    BadName(String),
+    /// 452: the disk is full.
+    #[error("Insufficient storage space")]
+    NoSpace,
+    /// 554: REST named a position past the end of the file.
+    #[error("Restart position beyond end of file")]
+    InvalidRestart,
+    /// 552: the account's quota would be exceeded.
+    #[error("Quota exceeded")]
+    QuotaExceeded,
+    /// 451: anything else the operating system reported.
+    #[error("Local error: {0}")]
+    Io(io::Error),
+}
+
+impl StorageError {
+    /// The FTP reply code this error is answered with.
+    pub fn reply_code(&self) -> u16 {
+        match self {
+            StorageError::NotFound
+            | StorageError::PermissionDenied
+            | StorageError::AlreadyExists
+            | StorageError::NotADirectory
+            | StorageError::NotAFile
+            | StorageError::NotEmpty => code::FILE_UNAVAILABLE,
+            StorageError::BadName(_) => code::NAME_NOT_ALLOWED,
+            StorageError::NoSpace => code::INSUFFICIENT_STORAGE,
+            StorageError::QuotaExceeded => code::QUOTA_EXCEEDED,
+            StorageError::InvalidRestart => code::INVALID_RESTART,
+            StorageError::Io(_) => code::LOCAL_ERROR,
+        }
+    }
+}
+
+impl From<io::Error> for StorageError {
+    fn from(err: io::Error) -> Self {
+        match err.kind() {
+            io::ErrorKind::NotFound => StorageError::NotFound,
+            io::ErrorKind::PermissionDenied => StorageError::PermissionDenied,
+            io::ErrorKind::AlreadyExists => StorageError::AlreadyExists,
+            io::ErrorKind::NotADirectory => StorageError::NotADirectory,
+            io::ErrorKind::IsADirectory => StorageError::NotAFile,
+            io::ErrorKind::DirectoryNotEmpty => StorageError::NotEmpty,
+            io::ErrorKind::StorageFull => StorageError::NoSpace,
+            io::ErrorKind::InvalidFilename => StorageError::BadName("invalid name".into()),
+            _ => StorageError::Io(err),
+        }
+    }
+}
+
+impl From<PathError> for StorageError {
+    fn from(err: PathError) -> Self {
+        StorageError::BadName(err.to_string())
+    }
+}

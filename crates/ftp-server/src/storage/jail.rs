@@ -1,0 +1,246 @@
+//! [`Jail`]: a session's root directory and the one resolver that maps
+//! virtual paths into it.
+//!
+//! Lexical normalisation already happened in [`VirtualPath`]: no `..`
+//! survives it. What is left is the filesystem's own way out, symbolic
+//! links. After joining the path to the root, the resolver canonicalises
+//! it (or, for a name that does not exist yet, its parent) and refuses
+//! anything whose real location is not under the canonical root. A
+//! dangling link is refused too, so that nothing is ever created through
+//! one. Clients cannot create links over FTP; only a local user with
+//! shell access could race a link swap between check and use, and such a
+//! user can reach the files anyway.
+
+use super::{blocking, Meta, StorageError, PART_PREFIX};
+use ftp_proto::VirtualPath;
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A session's root directory.
+#[derive(Debug, Clone)]
+pub struct Jail {
+    root: Arc<PathBuf>,
+    writable: bool,
+}
+
+impl Jail {
+    /// Opens the jail at `root`, which must exist.
+    pub fn new(root: &Path, writable: bool) -> std::io::Result<Self> {
+        Ok(Jail {
+            root: Arc::new(fs::canonicalize(root)?),
+            writable,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Fails with 550 on a read-only jail.
+    pub fn require_writable(&self) -> Result<(), StorageError> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(StorageError::PermissionDenied)
+        }
+    }
+
+    /// The real path of `vpath`, checked to lie inside the root.
+    ///
+    /// The target itself need not exist, but its parent must.
+    pub fn resolve(&self, vpath: &VirtualPath) -> Result<PathBuf, StorageError> {
+        let mut real = PathBuf::from(&*self.root);
+        for part in vpath.components() {
+            if part.starts_with(PART_PREFIX) {
+                return Err(StorageError::NotFound);
+            }
+            real.push(OsStr::from_bytes(part));
+        }
+        match fs::canonicalize(&real) {
+            Ok(canon) if canon.starts_with(&*self.root) => Ok(real),
+            Ok(_) => Err(StorageError::NotFound),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if fs::symlink_metadata(&real).is_ok() {
+                    // A dangling link: refuse rather than create its target.
+                    return Err(StorageError::NotFound);
+                }
+                let parent = real.parent().ok_or(StorageError::NotFound)?;
+                match fs::canonicalize(parent) {
+                    Ok(canon) if canon.starts_with(&*self.root) => Ok(real),
+                    _ => Err(StorageError::NotFound),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `lstat` of a path (a link inside the jail is reported as a link,
+    /// except the root itself).
+    pub async fn stat(&self, vpath: &VirtualPath) -> Result<Meta, StorageError> {
+        let jail = self.clone();
+        let vpath = vpath.clone();
+        blocking(move || {
+            let real = jail.resolve(&vpath)?;
+            Ok(Meta::from(&fs::symlink_metadata(real)?))
+        })
+        .await
+    }
+
+    /// `stat` following links, for commands that act on the target (CWD,
+    /// SIZE, RETR).
+    pub async fn stat_target(&self, vpath: &VirtualPath) -> Result<Meta, StorageError> {
+        let jail = self.clone();
+        let vpath = vpath.clone();
+        blocking(move || {
+            let real = jail.resolve(&vpath)?;
+            Ok(Meta::from(&fs::metadata(real)?))
+        })
+        .await
+    }
+
+    /// Opens a regular file for reading.
+    pub async fn open_read(&self, vpath: &VirtualPath) -> Result<(fs::File, Meta), StorageError> {
+        let jail = self.clone();
+        let vpath = vpath.clone();
+        blocking(move || {
+            let real = jail.resolve(&vpath)?;
+            let file = fs::File::open(real)?;
+            let meta = Meta::from(&file.metadata()?);
+            if !meta.is_file() {
+                return Err(StorageError::NotAFile);
+            }
+            Ok((file, meta))
+        })
+        .await
+    }
+
+    pub async fn mkdir(&self, vpath: &VirtualPath) -> Result<(), StorageError> {
+        self.require_writable()?;
+        self.write_op(vpath, |real| Ok(fs::create_dir(real)?)).await
+    }
+
+    pub async fn rmdir(&self, vpath: &VirtualPath) -> Result<(), StorageError> {
+        self.require_writable()?;
+        if vpath.is_root() {
+            return Err(StorageError::PermissionDenied);
+        }
+        self.write_op(vpath, |real| Ok(fs::remove_dir(real)?)).await
+    }
+
+    /// Removes a file and returns its size (for quota accounting).
+    pub async fn remove_file(&self, vpath: &VirtualPath) -> Result<u64, StorageError> {
+        self.require_writable()?;
+        self.write_op(vpath, |real| {
+            let md = fs::symlink_metadata(&real)?;
+            if md.is_dir() {
+                return Err(StorageError::NotAFile);
+            }
+            fs::remove_file(real)?;
+            Ok(md.len())
+        })
+        .await
+    }
+
+    /// Renames `from` to `to`. Moving a directory into itself is refused.
+    pub async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
+        self.require_writable()?;
+        if from.is_root()
+            || to.is_root()
+            || to.as_bytes().starts_with(&[from.as_bytes(), b"/"].concat())
+        {
+            return Err(StorageError::PermissionDenied);
+        }
+        let jail = self.clone();
+        let (from, to) = (from.clone(), to.clone());
+        blocking(move || {
+            let src = jail.resolve(&from)?;
+            let dst = jail.resolve(&to)?;
+            fs::symlink_metadata(&src)?;
+            fs::rename(src, dst)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn write_op<T, F>(&self, vpath: &VirtualPath, op: F) -> Result<T, StorageError>
+    where
+        F: FnOnce(PathBuf) -> Result<T, StorageError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let jail = self.clone();
+        let vpath = vpath.clone();
+        blocking(move || op(jail.resolve(&vpath)?)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn vp(p: &[u8]) -> VirtualPath {
+        VirtualPath::root().join(p).unwrap()
+    }
+
+    #[test]
+    fn resolves_inside_and_refuses_escapes() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret"), b"s").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        fs::create_dir_all(root.join("sub")).unwrap();
+        fs::write(root.join("sub/f"), b"x").unwrap();
+        symlink(outside.path(), root.join("out")).unwrap();
+        symlink(outside.path().join("secret"), root.join("secret-link")).unwrap();
+        symlink(root.join("sub"), root.join("in")).unwrap();
+        symlink(outside.path().join("nothing"), root.join("dangling")).unwrap();
+        let jail = Jail::new(&root, true).unwrap();
+
+        assert!(jail.resolve(&vp(b"sub/f")).is_ok());
+        assert!(jail.resolve(&vp(b"in/f")).is_ok());
+        assert!(jail.resolve(&vp(b"new-file")).is_ok());
+        for bad in [
+            &b"out"[..],
+            b"out/secret",
+            b"secret-link",
+            b"out/new",
+            b"dangling",
+            b"missing/x",
+            b".wharf-part-1",
+        ] {
+            assert!(
+                jail.resolve(&vp(bad)).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn read_only_jail_refuses_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let jail = Jail::new(dir.path(), false).unwrap();
+        assert!(matches!(
+            jail.mkdir(&vp(b"d")).await,
+            Err(StorageError::PermissionDenied)
+        ));
+        assert!(!dir.path().join("d").exists());
+    }
+
+    #[tokio::test]
+    async fn rename_into_itself_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("a")).unwrap();
+        let jail = Jail::new(dir.path(), true).unwrap();
+        assert!(jail.rename(&vp(b"a"), &vp(b"a/b")).await.is_err());
+        jail.rename(&vp(b"a"), &vp(b"c")).await.unwrap();
+        assert!(dir.path().join("c").is_dir());
+    }
+}

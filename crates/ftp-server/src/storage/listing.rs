@@ -1,0 +1,169 @@
+//! Directory listings, produced on a blocking thread and streamed in
+//! chunks through a small bounded channel, so a directory of any size is
+//! listed in bounded memory and the first bytes go out at once.
+
+use super::{blocking, Jail, Meta, StorageError, PART_PREFIX};
+use ftp_proto::listing::{mlsx_line, unix_line, FactSet};
+use ftp_proto::VirtualPath;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use tokio::sync::mpsc;
+
+/// A chunk is sent once it holds this many bytes.
+const CHUNK_BYTES: usize = 64 * 1024;
+/// Chunks in flight between the producer and the socket.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// What each entry turns into.
+#[derive(Debug, Clone, Copy)]
+pub enum ListFormat {
+    /// LIST and STAT: `ls -l` lines.
+    Long,
+    /// NLST: bare names.
+    Names,
+    /// MLSD: fact lines; `writable` decides the `perm` fact.
+    Mlsd { facts: FactSet, writable: bool },
+}
+
+impl Jail {
+    /// Starts listing `vpath`, a directory or a single file (MLSD only
+    /// takes directories). Errors that a client should see as a reply
+    /// (not found, not a directory) come back before any byte is produced.
+    pub async fn list(
+        &self,
+        vpath: &VirtualPath,
+        format: ListFormat,
+        now_unix: i64,
+    ) -> Result<mpsc::Receiver<Vec<u8>>, StorageError> {
+        let jail = self.clone();
+        let vpath = vpath.clone();
+        let (real, meta) = blocking(move || {
+            let real = jail.resolve(&vpath)?;
+            let meta = Meta::from(&fs::metadata(&real)?);
+            Ok((real, meta))
+        })
+        .await?;
+        if !meta.is_dir() && matches!(format, ListFormat::Mlsd { .. }) {
+            return Err(StorageError::NotADirectory);
+        }
+        let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::with_capacity(CHUNK_BYTES + 512);
+            if meta.is_dir() {
+                produce_dir(&real, format, now_unix, &mut out, &tx);
+            } else {
+                let name = real.file_name().map(|n| n.as_bytes()).unwrap_or(b"");
+                format_entry(&meta, name, format, now_unix, &mut out);
+            }
+            if !out.is_empty() {
+                let _ = tx.blocking_send(out);
+            }
+        });
+        Ok(rx)
+    }
+}
+
+fn produce_dir(
+    dir: &PathBuf,
+    format: ListFormat,
+    now_unix: i64,
+    out: &mut Vec<u8>,
+    tx: &mpsc::Sender<Vec<u8>>,
+) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.as_bytes();
+        if name.starts_with(PART_PREFIX) {
+            continue;
+        }
+        let Ok(md) = entry.metadata() else {
+            continue;
+        };
+        format_entry(&Meta::from(&md), name, format, now_unix, out);
+        if out.len() >= CHUNK_BYTES {
+            let full = std::mem::replace(out, Vec::with_capacity(CHUNK_BYTES + 512));
+            if tx.blocking_send(full).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn format_entry(meta: &Meta, name: &[u8], format: ListFormat, now_unix: i64, out: &mut Vec<u8>) {
+    match format {
+        ListFormat::Long => unix_line(&meta.entry(name), now_unix, out),
+        ListFormat::Names => {
+            out.extend_from_slice(name);
+            out.extend_from_slice(b"\r\n");
+        }
+        ListFormat::Mlsd { facts, writable } => mlsx_line(&meta.entry(name), facts, writable, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn collect(mut rx: mpsc::Receiver<Vec<u8>>) -> Vec<u8> {
+        let mut all = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            all.extend_from_slice(&chunk);
+        }
+        all
+    }
+
+    #[tokio::test]
+    async fn lists_names_and_hides_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a"), b"1").unwrap();
+        fs::write(dir.path().join(".wharf-part-x"), b"1").unwrap();
+        fs::write(dir.path().join(std::ffi::OsStr::from_bytes(b"\xe9")), b"1").unwrap();
+        let jail = Jail::new(dir.path(), true).unwrap();
+        let rx = jail
+            .list(&VirtualPath::root(), ListFormat::Names, 0)
+            .await
+            .unwrap();
+        let mut names: Vec<Vec<u8>> = collect(rx)
+            .await
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| l.strip_suffix(b"\r").unwrap().to_vec())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec![b"a".to_vec(), b"\xe9".to_vec()]);
+    }
+
+    #[tokio::test]
+    async fn large_directory_streams_in_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..3000 {
+            fs::write(dir.path().join(format!("file-{i:05}")), b"").unwrap();
+        }
+        let jail = Jail::new(dir.path(), false).unwrap();
+        let rx = jail
+            .list(&VirtualPath::root(), ListFormat::Long, 0)
+            .await
+            .unwrap();
+        let all = collect(rx).await;
+        assert_eq!(
+            all.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count(),
+            3000
+        );
+        assert!(matches!(
+            jail.list(
+                &VirtualPath::root().join(b"file-00001").unwrap(),
+                ListFormat::Mlsd {
+                    facts: FactSet::default(),
+                    writable: false
+                },
+                0
+            )
+            .await,
+            Err(StorageError::NotADirectory)
+        ));
+    }
+}

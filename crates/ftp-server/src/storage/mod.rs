@@ -1,0 +1,40 @@
+//! Where a session's files live: the jailed local filesystem.
+//!
+//! Every path a client names goes through [`Jail::resolve`], the one place
+//! that turns a [`VirtualPath`](ftp_proto::VirtualPath) into a real path,
+//! and every operation here takes a virtual path, never a real one.
+//!
+//! # Layout
+//! - [`error`]: [`StorageError`], whose kinds name their reply codes.
+//! - [`jail`]: [`Jail`], path resolution and the file operations.
+//! - [`meta`]: [`Meta`], the facts a listing or SIZE/MDTM needs.
+//! - [`upload`]: [`Upload`], a file being received that replaces its
+//!   target only when complete.
+//! - [`listing`]: directory listings streamed in bounded chunks.
+
+pub mod error;
+pub mod jail;
+pub mod listing;
+pub mod meta;
+pub mod upload;
+
+pub use error::StorageError;
+pub use jail::Jail;
+pub use listing::ListFormat;
+pub use meta::Meta;
+pub use upload::{sweep_partial_uploads, Upload, UploadMode};
+
+/// Temporary upload files start with this; they are hidden from listings
+/// and cannot be named by a client.
+pub const PART_PREFIX: &[u8] = b".wharf-part-";
+
+/// Runs a blocking filesystem operation off the async worker threads.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, StorageError>
+where
+    F: FnOnce() -> Result<T, StorageError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StorageError::Io(std::io::Error::other(e)))?
+}

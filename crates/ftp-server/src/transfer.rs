@@ -1,0 +1,333 @@
+//! Moving bytes over a data connection.
+//!
+//! Downloads in binary mode go through `sendfile(2)`, so file pages go
+//! straight to the socket without passing through user space. ASCII mode
+//! converts line endings on the way (LF to CRLF out, CRLF to LF in).
+//! Uploads read into one large reused buffer and write it on a blocking
+//! thread. Every wait on the peer has a stall deadline, and every loop
+//! watches the session's cancel signal (ABOR, or the control connection
+//! going away) so that an upload is always undone by its owner, never
+//! dropped half-written.
+
+use crate::storage::{StorageError, Upload};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::timeout;
+
+/// Upload buffer size; also the unit of one write to disk.
+const UPLOAD_BUF: usize = 1 << 20;
+/// Bytes per `sendfile` call, so progress is seen between calls.
+const SENDFILE_CHUNK: usize = 8 << 20;
+/// ASCII conversion works in pieces of this size.
+const ASCII_CHUNK: usize = 256 * 1024;
+
+/// Why a transfer did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error("Transfer aborted.")]
+    Aborted,
+    #[error("Transfer stalled: no data for {0:?}.")]
+    Stalled(Duration),
+    #[error("Data connection failed: {0}")]
+    Network(io::Error),
+    #[error("{0}")]
+    Storage(StorageError),
+}
+
+/// Resolves once `flag` is set; the borrow of the value ends before it
+/// returns, so the future stays `Send`.
+pub async fn until_set(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|set| *set).await;
+}
+
+/// What a running transfer needs to report and to stop.
+#[derive(Debug, Clone)]
+pub struct TransferControl {
+    /// Bytes moved so far (for STAT during a transfer).
+    pub progress: Arc<AtomicU64>,
+    /// Becomes `true` when the transfer must stop.
+    pub cancel: watch::Receiver<bool>,
+    /// A transfer without progress for this long fails.
+    pub stall: Duration,
+}
+
+impl TransferControl {
+    fn add(&self, n: usize) {
+        self.progress.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    fn cancelled(&self) -> bool {
+        *self.cancel.borrow()
+    }
+
+    /// Waits for `fut` unless the transfer is cancelled or stalls first.
+    async fn guard<T>(
+        &self,
+        fut: impl std::future::Future<Output = io::Result<T>>,
+    ) -> Result<T, TransferError> {
+        let mut cancel = self.cancel.clone();
+        tokio::select! {
+            biased;
+            _ = until_set(&mut cancel) => Err(TransferError::Aborted),
+            r = timeout(self.stall, fut) => match r {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(TransferError::Network(e)),
+                Err(_) => Err(TransferError::Stalled(self.stall)),
+            },
+        }
+    }
+}
+
+/// Sends `file` from `offset` to its end, then closes the connection.
+pub async fn send_file(
+    file: File,
+    offset: u64,
+    ascii: bool,
+    mut conn: TcpStream,
+    ctl: &TransferControl,
+) -> Result<u64, TransferError> {
+    let len = file
+        .metadata()
+        .map_err(|e| TransferError::Storage(e.into()))?
+        .len();
+    let sent = if ascii {
+        send_ascii(file, offset, &mut conn, ctl).await?
+    } else {
+        sendfile_all(&file, offset, len, &conn, ctl).await?
+    };
+    ctl.guard(conn.shutdown()).await?;
+    Ok(sent)
+}
+
+async fn sendfile_all(
+    file: &File,
+    mut offset: u64,
+    len: u64,
+    conn: &TcpStream,
+    ctl: &TransferControl,
+) -> Result<u64, TransferError> {
+    let start = offset;
+    while offset < len {
+        ctl.guard(conn.writable()).await?;
+        let want = usize::try_from(len - offset)
+            .unwrap_or(usize::MAX)
+            .min(SENDFILE_CHUNK);
+        let result = conn.try_io(Interest::WRITABLE, || {
+            let mut off = libc::off_t::try_from(offset).map_err(io::Error::other)?;
+            // SAFETY: both descriptors are open for the duration of the
+            // call, and `off` is a valid pointer to a local.
+            let n = unsafe { libc::sendfile(conn.as_raw_fd(), file.as_raw_fd(), &mut off, want) };
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        });
+        match result {
+            Ok(0) => break, // the file shrank under us
+            Ok(n) => {
+                offset += n as u64;
+                ctl.add(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(TransferError::Network(e)),
+        }
+        if ctl.cancelled() {
+            return Err(TransferError::Aborted);
+        }
+    }
+    Ok(offset - start)
+}
+
+async fn send_ascii(
+    file: File,
+    offset: u64,
+    conn: &mut TcpStream,
+    ctl: &TransferControl,
+) -> Result<u64, TransferError> {
+    let (tx, mut rx) = mpsc::channel::<io::Result<Vec<u8>>>(2);
+    tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        let mut raw = vec![0u8; ASCII_CHUNK];
+        let mut prev_cr = false;
+        loop {
+            match file.read(&mut raw) {
+                Ok(0) => return,
+                Ok(n) => {
+                    let mut out = Vec::with_capacity(n + n / 8);
+                    to_crlf(&raw[..n], &mut prev_cr, &mut out);
+                    if tx.blocking_send(Ok(out)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    let mut sent = 0u64;
+    while let Some(chunk) = rx.recv().await {
+        let chunk = chunk.map_err(|e| TransferError::Storage(e.into()))?;
+        ctl.guard(conn.write_all(&chunk)).await?;
+        sent += chunk.len() as u64;
+        ctl.add(chunk.len());
+    }
+    Ok(sent)
+}
+
+/// Sends a listing produced in chunks, then closes the connection.
+pub async fn send_chunks(
+    mut chunks: mpsc::Receiver<Vec<u8>>,
+    mut conn: TcpStream,
+    ctl: &TransferControl,
+) -> Result<u64, TransferError> {
+    let mut sent = 0u64;
+    while let Some(chunk) = chunks.recv().await {
+        ctl.guard(conn.write_all(&chunk)).await?;
+        sent += chunk.len() as u64;
+        ctl.add(chunk.len());
+    }
+    ctl.guard(conn.shutdown()).await?;
+    Ok(sent)
+}
+
+/// Receives into `upload` until the client closes the data connection.
+/// The caller commits or aborts the upload.
+pub async fn receive(
+    upload: &mut Upload,
+    ascii: bool,
+    mut conn: TcpStream,
+    ctl: &TransferControl,
+) -> Result<u64, TransferError> {
+    let mut buf = vec![0u8; UPLOAD_BUF];
+    let mut converted = Vec::new();
+    let mut pending_cr = false;
+    let mut received = 0u64;
+    loop {
+        // Fill at least half the buffer before going to disk.
+        let mut filled = 0;
+        let mut eof = false;
+        while filled < UPLOAD_BUF / 2 {
+            let n = ctl.guard(conn.read(&mut buf[filled..])).await?;
+            if n == 0 {
+                eof = true;
+                break;
+            }
+            filled += n;
+            ctl.add(n);
+        }
+        received += filled as u64;
+        if ascii {
+            converted.clear();
+            from_crlf(&buf[..filled], &mut pending_cr, &mut converted);
+            if eof && pending_cr {
+                converted.push(b'\r');
+            }
+            let out = std::mem::take(&mut converted);
+            let (back, result) = upload.write(out).await;
+            converted = back;
+            result.map_err(TransferError::Storage)?;
+        } else if filled > 0 {
+            buf.truncate(filled);
+            let (back, result) = upload.write(buf).await;
+            buf = back;
+            buf.resize(UPLOAD_BUF, 0);
+            result.map_err(TransferError::Storage)?;
+        }
+        if eof {
+            return Ok(received);
+        }
+        if ctl.cancelled() {
+            return Err(TransferError::Aborted);
+        }
+    }
+}
+
+/// LF to CRLF, leaving existing CRLF pairs alone. `prev_cr` carries the
+/// state across chunks.
+pub fn to_crlf(input: &[u8], prev_cr: &mut bool, out: &mut Vec<u8>) {
+    for &b in input {
+        if b == b'\n' && !*prev_cr {
+            out.push(b'\r');
+        }
+        out.push(b);
+        *prev_cr = b == b'\r';
+    }
+}
+
+/// CRLF to LF; a CR not followed by LF stays. `pending_cr` carries a CR
+/// that ended the previous chunk.
+pub fn from_crlf(input: &[u8], pending_cr: &mut bool, out: &mut Vec<u8>) {
+    for &b in input {
+        if *pending_cr {
+            *pending_cr = false;
+            if b != b'\n' {
+                out.push(b'\r');
+            }
+        }
+        if b == b'\r' {
+            *pending_cr = true;
+        } else {
+            out.push(b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn conv(f: fn(&[u8], &mut bool, &mut Vec<u8>), chunks: &[&[u8]]) -> Vec<u8> {
+        let mut state = false;
+        let mut out = Vec::new();
+        for c in chunks {
+            f(c, &mut state, &mut out);
+        }
+        out
+    }
+
+    fn inbound(chunks: &[&[u8]]) -> Vec<u8> {
+        let mut pending = false;
+        let mut out = Vec::new();
+        for c in chunks {
+            from_crlf(c, &mut pending, &mut out);
+        }
+        if pending {
+            out.push(b'\r');
+        }
+        out
+    }
+
+    #[test]
+    fn line_endings() {
+        assert_eq!(conv(to_crlf, &[b"a\nb\r\nc"]), b"a\r\nb\r\nc");
+        assert_eq!(conv(to_crlf, &[b"a\r", b"\nb\n"]), b"a\r\nb\r\n");
+        assert_eq!(inbound(&[b"a\r\nb\rc\n"]), b"a\nb\rc\n");
+        assert_eq!(inbound(&[b"a\r", b"\nb\r"]), b"a\nb\r");
+    }
+
+    proptest! {
+        #[test]
+        fn ascii_round_trip(text in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'x')], 0..200), split in 0usize..200) {
+            // Text without CR survives LF -> CRLF -> LF, however it is split.
+            let split = split.min(text.len());
+            let wire = conv(to_crlf, &[&text[..split], &text[split..]]);
+            let back = inbound(&[&wire[..split.min(wire.len())], &wire[split.min(wire.len())..]]);
+            prop_assert_eq!(back, text);
+        }
+    }
+}

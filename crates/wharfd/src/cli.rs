@@ -1,0 +1,135 @@
+//! The command line: `wharfd [serve] [OPTIONS]` and the `users` admin
+//! commands. Every serve option can also be set in the TOML config file
+//! and in a `WHARF_*` environment variable; flags beat the environment,
+//! which beats the file.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Wharf FTP server.
+///
+/// With no command, `wharfd` serves: by default ./wharf-data on
+/// 127.0.0.1:2121, anonymous read-only access to ./wharf-data/pub and
+/// accounts in ./wharf-data/wharf.db. Add an account with
+/// `wharfd users add NAME`.
+#[derive(Debug, Parser)]
+#[command(name = "wharfd", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the FTP server (the default).
+    Serve(ServeArgs),
+    /// Manage accounts in the account store.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+/// Where the config file and the data directory are; shared by all commands.
+#[derive(Debug, Args, Clone)]
+pub struct Location {
+    /// TOML config file (settings: see README "Configuration").
+    #[arg(long, short = 'c', env = "WHARF_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory: account store, pub/ and home/ [default: ./wharf-data].
+    #[arg(long, env = "WHARF_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub location: Location,
+    /// Address to listen on, IPv4 or [IPv6]:port; repeat for several
+    /// [default: 127.0.0.1:2121].
+    #[arg(
+        long,
+        env = "WHARF_LISTEN",
+        value_name = "ADDR:PORT",
+        value_delimiter = ','
+    )]
+    pub listen: Vec<String>,
+    /// Ports for passive data connections, e.g. 50000-50100 [default: any].
+    #[arg(long, env = "WHARF_PASSIVE_PORTS", value_name = "LO-HI")]
+    pub passive_ports: Option<String>,
+    /// Address announced in PASV replies, for servers behind NAT.
+    #[arg(long, env = "WHARF_PASSIVE_ADDRESS", value_name = "IP")]
+    pub passive_address: Option<String>,
+    /// Refuse anonymous logins.
+    #[arg(long, env = "WHARF_NO_ANONYMOUS")]
+    pub no_anonymous: bool,
+    /// Directory anonymous users see [default: DATA/pub].
+    #[arg(long, env = "WHARF_ANON_ROOT", value_name = "DIR")]
+    pub anon_root: Option<PathBuf>,
+    /// Close sessions idle this many seconds [default: 900].
+    #[arg(long, env = "WHARF_IDLE_TIMEOUT", value_name = "SECS")]
+    pub idle_timeout: Option<u64>,
+    /// Most sessions at once [default: 1000].
+    #[arg(long, env = "WHARF_MAX_SESSIONS", value_name = "N")]
+    pub max_sessions: Option<usize>,
+    /// Most sessions at once from one client address [default: 20].
+    #[arg(long, env = "WHARF_MAX_SESSIONS_PER_IP", value_name = "N")]
+    pub max_sessions_per_ip: Option<usize>,
+    /// Delay before answering a failed login, in milliseconds [default: 1000].
+    #[arg(long, env = "WHARF_LOGIN_FAIL_DELAY_MS", value_name = "MS")]
+    pub login_fail_delay_ms: Option<u64>,
+    /// Append an xferlog-format line per transfer to FILE.
+    #[arg(long, env = "WHARF_XFERLOG", value_name = "FILE")]
+    pub xferlog: Option<PathBuf>,
+    /// Log filter, e.g. info, debug, ftp_server=trace [default: info].
+    #[arg(long, env = "WHARF_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add an active account; asks for the password unless --password-stdin.
+    Add {
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Home directory [default: DATA/home/NAME].
+        #[arg(long, value_name = "DIR")]
+        home: Option<PathBuf>,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// List accounts.
+    List {
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Set a new password.
+    Passwd {
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Stop an account from logging in (its files stay).
+    Disable {
+        name: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Let a disabled account log in again.
+    Enable {
+        name: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Remove an account (its home directory is left in place).
+    Remove {
+        name: String,
+        #[command(flatten)]
+        location: Location,
+    },
+}

@@ -1,0 +1,229 @@
+//! Turns the config file, the environment and the flags into one
+//! validated [`ServerOptions`] plus the addresses to listen on. Flags and
+//! environment arrive through clap (which already puts flags above the
+//! environment); the file fills in what neither set.
+
+use crate::cli::{Location, ServeArgs};
+use anyhow::{bail, Context, Result};
+use ftp_server::ServerOptions;
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:2121";
+pub const DEFAULT_DATA: &str = "./wharf-data";
+
+/// The config file. Every key is optional; see README "Configuration".
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data: Option<PathBuf>,
+    pub listen: Option<Vec<String>>,
+    pub anonymous: Option<bool>,
+    pub anon_root: Option<PathBuf>,
+    pub banner: Option<String>,
+    pub passive_ports: Option<String>,
+    pub passive_address: Option<String>,
+    pub idle_timeout: Option<u64>,
+    pub data_connect_timeout: Option<u64>,
+    pub data_stall_timeout: Option<u64>,
+    pub max_line: Option<usize>,
+    pub max_sessions: Option<usize>,
+    pub max_sessions_per_ip: Option<usize>,
+    pub max_login_failures: Option<u32>,
+    pub login_fail_delay_ms: Option<u64>,
+    pub shutdown_grace: Option<u64>,
+    pub xferlog: Option<PathBuf>,
+    pub log: Option<String>,
+}
+
+impl FileConfig {
+    pub fn load(location: &Location) -> Result<FileConfig> {
+        let Some(path) = &location.config else {
+            return Ok(FileConfig::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+}
+
+/// The data directory: flag/env, then file, then the default.
+pub fn data_dir(location: &Location, file: &FileConfig) -> PathBuf {
+    location
+        .data
+        .clone()
+        .or_else(|| file.data.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA))
+}
+
+/// Everything `serve` needs.
+#[derive(Debug)]
+pub struct ServeConfig {
+    pub options: ServerOptions,
+    pub listen: Vec<SocketAddr>,
+    pub log: String,
+}
+
+pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
+    let file = FileConfig::load(&args.location)?;
+    let mut o = ServerOptions::new(data_dir(&args.location, &file));
+    o.anon_root = args
+        .anon_root
+        .clone()
+        .or(file.anon_root.clone())
+        .unwrap_or_else(|| o.data_dir.join("pub"));
+    o.anonymous = !args.no_anonymous && file.anonymous.unwrap_or(true);
+    if let Some(banner) = &file.banner {
+        o.banner = banner.clone();
+    }
+    if let Some(range) = args.passive_ports.as_ref().or(file.passive_ports.as_ref()) {
+        o.passive_ports = Some(parse_port_range(range)?);
+    }
+    if let Some(ip) = args
+        .passive_address
+        .as_ref()
+        .or(file.passive_address.as_ref())
+    {
+        let ip: IpAddr = ip
+            .parse()
+            .with_context(|| format!("passive address {ip:?} is not an IP address"))?;
+        if !ip.is_ipv4() {
+            bail!("passive address {ip} must be IPv4 (PASV replies carry IPv4 only)");
+        }
+        o.passive_address = Some(ip);
+    }
+    let secs = |flag: Option<u64>, file: Option<u64>, default: Duration| {
+        flag.or(file).map_or(default, Duration::from_secs)
+    };
+    o.idle_timeout = secs(args.idle_timeout, file.idle_timeout, o.idle_timeout);
+    o.data_connect_timeout = secs(None, file.data_connect_timeout, o.data_connect_timeout);
+    o.data_stall_timeout = secs(None, file.data_stall_timeout, o.data_stall_timeout);
+    o.shutdown_grace = secs(None, file.shutdown_grace, o.shutdown_grace);
+    if let Some(ms) = args.login_fail_delay_ms.or(file.login_fail_delay_ms) {
+        o.login_fail_delay = Duration::from_millis(ms);
+    }
+    o.max_line = file.max_line.unwrap_or(o.max_line);
+    o.max_sessions = args
+        .max_sessions
+        .or(file.max_sessions)
+        .unwrap_or(o.max_sessions);
+    o.max_sessions_per_ip = args
+        .max_sessions_per_ip
+        .or(file.max_sessions_per_ip)
+        .unwrap_or(o.max_sessions_per_ip);
+    o.max_login_failures = file.max_login_failures.unwrap_or(o.max_login_failures);
+    o.xferlog = args.xferlog.clone().or(file.xferlog.clone());
+    o.validate().map_err(anyhow::Error::msg)?;
+
+    let listen_text: Vec<String> = if !args.listen.is_empty() {
+        args.listen.clone()
+    } else {
+        file.listen
+            .clone()
+            .unwrap_or_else(|| vec![DEFAULT_LISTEN.to_string()])
+    };
+    let listen = listen_text
+        .iter()
+        .map(|a| {
+            a.parse::<SocketAddr>().with_context(|| {
+                format!("listen address {a:?} is not ADDR:PORT (IPv6 as [::1]:2121)")
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if listen.is_empty() {
+        bail!("no listen address given");
+    }
+    let log = args
+        .log
+        .clone()
+        .or(file.log.clone())
+        .unwrap_or_else(|| "info".to_string());
+    Ok(ServeConfig {
+        options: o,
+        listen,
+        log,
+    })
+}
+
+/// Parses `LO-HI`.
+pub fn parse_port_range(text: &str) -> Result<std::ops::RangeInclusive<u16>> {
+    let (lo, hi) = text
+        .split_once('-')
+        .with_context(|| format!("passive port range {text:?} is not LO-HI, e.g. 50000-50100"))?;
+    let lo: u16 = lo
+        .trim()
+        .parse()
+        .with_context(|| format!("bad port {lo:?}"))?;
+    let hi: u16 = hi
+        .trim()
+        .parse()
+        .with_context(|| format!("bad port {hi:?}"))?;
+    if lo == 0 || lo > hi {
+        bail!("passive port range {lo}-{hi} is empty or starts at 0");
+    }
+    Ok(lo..=hi)
+}
+
+/// The account database path inside `data`.
+pub fn account_db(data: &Path) -> PathBuf {
+    data.join("wharf.db")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn serve_args(argv: &[&str]) -> ServeArgs {
+        let cli = crate::cli::Cli::parse_from(argv);
+        match cli.command {
+            Some(crate::cli::Command::Serve(a)) => a,
+            _ => cli.serve,
+        }
+    }
+
+    #[test]
+    fn flags_beat_file_and_defaults_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("w.toml");
+        std::fs::write(&cfg, "listen = [\"127.0.0.1:2000\"]\nidle_timeout = 60\nanonymous = false\npassive_ports = \"50000-50010\"\n").unwrap();
+        let cfg_s = cfg.to_str().unwrap();
+        let c = resolve(&serve_args(&[
+            "wharfd",
+            "--config",
+            cfg_s,
+            "--idle-timeout",
+            "5",
+        ]))
+        .unwrap();
+        assert_eq!(c.listen, vec!["127.0.0.1:2000".parse().unwrap()]);
+        assert_eq!(c.options.idle_timeout, Duration::from_secs(5));
+        assert!(!c.options.anonymous);
+        assert_eq!(c.options.passive_ports, Some(50000..=50010));
+        let c = resolve(&serve_args(&[
+            "wharfd",
+            "serve",
+            "--listen",
+            "[::1]:21",
+            "--listen",
+            "127.0.0.1:21",
+        ]))
+        .unwrap();
+        assert_eq!(c.listen.len(), 2);
+        assert!(c.options.anonymous);
+        assert_eq!(c.options.data_dir, PathBuf::from(DEFAULT_DATA));
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        assert!(parse_port_range("5-1").is_err());
+        assert!(parse_port_range("abc").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("w.toml");
+        std::fs::write(&cfg, "lisen = []\n").unwrap();
+        let err = resolve(&serve_args(&["wharfd", "--config", cfg.to_str().unwrap()])).unwrap_err();
+        assert!(format!("{err:#}").contains("unknown field"), "{err:#}");
+    }
+}

@@ -1,0 +1,106 @@
+//! `wharfd serve`: opens the account store, binds the listeners, sweeps
+//! what a crash left behind, and runs until SIGINT or SIGTERM.
+
+use crate::cli::ServeArgs;
+use crate::config;
+use anyhow::{Context, Result};
+use ftp_server::accounts::{AccountStore, SqliteStore};
+use ftp_server::storage::sweep_partial_uploads;
+use ftp_server::Server;
+use std::io::IsTerminal;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+pub async fn run(args: ServeArgs) -> Result<()> {
+    let cfg = config::resolve(&args)?;
+    init_logging(&cfg.log)?;
+    let opts = cfg.options;
+    std::fs::create_dir_all(&opts.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            opts.data_dir.display()
+        )
+    })?;
+    let store = SqliteStore::open(&opts.account_db()).await?;
+    let accounts = store.list().await?;
+    sweep(&opts.data_dir);
+    for home in accounts.iter().filter_map(|a| a.home.as_ref()) {
+        sweep(home);
+    }
+
+    let mut listeners = Vec::new();
+    for addr in &cfg.listen {
+        let listener = TcpListener::bind(addr).await.with_context(|| {
+            format!(
+                "cannot listen on {addr} (in use by another server? choose another with --listen)"
+            )
+        })?;
+        listeners.push(listener);
+    }
+    let data_dir = opts.data_dir.clone();
+    let anonymous = opts.anonymous.then(|| opts.anon_root.display().to_string());
+    let server = Server::new(opts, Arc::new(store.clone())).map_err(anyhow::Error::msg)?;
+    for l in &listeners {
+        tracing::info!("listening on {}", l.local_addr()?);
+    }
+    tracing::info!(
+        data = %data_dir.display(),
+        accounts = %store.describe(),
+        anonymous = anonymous.as_deref().unwrap_or("off"),
+        "wharfd ready"
+    );
+    if accounts.is_empty() {
+        tracing::info!(
+            "no accounts yet; add one with: wharfd users add NAME --data {}",
+            data_dir.display()
+        );
+    }
+    server.run(listeners, shutdown_signal()).await?;
+    tracing::info!("wharfd stopped");
+    Ok(())
+}
+
+fn sweep(root: &std::path::Path) {
+    match sweep_partial_uploads(root) {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(removed = n, root = %root.display(), "removed unfinished uploads left by a crash")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, root = %root.display(), "could not sweep unfinished uploads")
+        }
+    }
+}
+
+fn init_logging(filter: &str) -> Result<()> {
+    let filter =
+        EnvFilter::try_new(filter).with_context(|| format!("bad log filter {filter:?}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    tracing::info!("stop signal received");
+}
