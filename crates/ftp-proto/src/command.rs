@@ -411,6 +411,11 @@ impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Command::Pass(_) => f.write_str("PASS ****"),
+            Command::Site(arg) if arg.len() >= 9 && arg[..9].eq_ignore_ascii_case(b"REGISTER ") => {
+                let rest = String::from_utf8_lossy(&arg[9..]);
+                let name = rest.split(' ').next().unwrap_or("");
+                write!(f, "SITE REGISTER {name} ****")
+            }
             other => f.write_str(&String::from_utf8_lossy(&other.encode())),
         }
     }
@@ -473,6 +478,13 @@ mod tests {
         for (line, want) in cases {
             assert_eq!(parse(line), want, "{}", String::from_utf8_lossy(line));
         }
+    }
+
+    #[test]
+    fn display_hides_passwords() {
+        assert_eq!(Command::Pass(b"secret".to_vec()).to_string(), "PASS ****");
+        let reg = parse(b"SITE register bob hunter22").unwrap();
+        assert_eq!(reg.to_string(), "SITE REGISTER bob ****");
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //!   when complete, streamed listings.
 //! - [`accounts`]: the account-store trait, its SQLite implementation,
 //!   Argon2 passwords and the authenticator.
+//! - [`quota`]: per-account quotas, reserved as bytes arrive.
+//! - [`registration`]: `SITE REGISTER` and its limits.
 //! - [`xferlog`]: the classic wu-ftpd/vsftpd transfer log.
 
 pub mod accounts;
@@ -26,6 +28,8 @@ pub mod commands;
 pub mod datachan;
 pub mod listener;
 pub mod options;
+pub mod quota;
+pub mod registration;
 pub mod session;
 pub mod storage;
 pub mod transfer;

@@ -10,6 +10,8 @@
 
 use crate::accounts::{AccountStore, Authenticator};
 use crate::options::ServerOptions;
+use crate::quota::QuotaLedger;
+use crate::registration::Registrar;
 use crate::session::control::Control;
 use crate::session::Session;
 use crate::xferlog::XferLog;
@@ -31,6 +33,9 @@ pub struct Shared {
     pub options: ServerOptions,
     pub auth: Authenticator,
     pub xferlog: Option<XferLog>,
+    /// Live usage of the accounts with sessions.
+    pub quota: QuotaLedger,
+    pub registrar: Registrar,
     limits: ConnLimits,
 }
 
@@ -59,12 +64,15 @@ impl Server {
             ),
             None => None,
         };
+        let quota = QuotaLedger::new(store.clone());
         let auth = Authenticator::new(store)?;
         Ok(Server {
             shared: Arc::new(Shared {
                 options,
                 auth,
                 xferlog,
+                quota,
+                registrar: Registrar::default(),
                 limits: ConnLimits::default(),
             }),
         })

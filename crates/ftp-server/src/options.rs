@@ -3,6 +3,7 @@
 //! environment and flags; a program embedding the library builds it
 //! directly, starting from [`ServerOptions::new`].
 
+use crate::registration::RegistrationPolicy;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -50,6 +51,16 @@ pub struct ServerOptions {
     pub shutdown_grace: Duration,
     /// Where to append the xferlog-format transfer log, if anywhere.
     pub xferlog: Option<PathBuf>,
+    /// What `SITE REGISTER` does.
+    pub registration: RegistrationPolicy,
+    /// Shortest password a registration may choose.
+    pub min_password_len: usize,
+    /// Registrations one client address may make per hour.
+    pub registrations_per_ip_per_hour: u32,
+    /// Pending registrations past which new ones are refused.
+    pub max_pending: u64,
+    /// Quota of new accounts in bytes (`None`: unlimited).
+    pub default_quota: Option<u64>,
 }
 
 impl ServerOptions {
@@ -76,6 +87,11 @@ impl ServerOptions {
             login_fail_delay: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(30),
             xferlog: None,
+            registration: RegistrationPolicy::Approval,
+            min_password_len: 8,
+            registrations_per_ip_per_hour: 3,
+            max_pending: 1000,
+            default_quota: Some(1 << 30),
         }
     }
 

@@ -204,6 +204,11 @@ pub async fn send_chunks(
     Ok(sent)
 }
 
+/// After a refused write (quota, full disk) the rest of an upload is read
+/// and thrown away, up to this much, so that the client finishes sending
+/// and reads the refusal instead of a reset connection.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
 /// Receives into `upload` until the client closes the data connection.
 /// The caller commits or aborts the upload.
 pub async fn receive(
@@ -239,13 +244,17 @@ pub async fn receive(
             let out = std::mem::take(&mut converted);
             let (back, result) = upload.write(out).await;
             converted = back;
-            result.map_err(TransferError::Storage)?;
+            if let Err(e) = result {
+                return Err(refuse(e, eof, &mut buf, &mut conn, ctl).await);
+            }
         } else if filled > 0 {
             buf.truncate(filled);
             let (back, result) = upload.write(buf).await;
             buf = back;
             buf.resize(UPLOAD_BUF, 0);
-            result.map_err(TransferError::Storage)?;
+            if let Err(e) = result {
+                return Err(refuse(e, eof, &mut buf, &mut conn, ctl).await);
+            }
         }
         if eof {
             return Ok(received);
@@ -254,6 +263,25 @@ pub async fn receive(
             return Err(TransferError::Aborted);
         }
     }
+}
+
+/// Drains what the client is still sending (see [`DRAIN_LIMIT`]) and
+/// returns the error to report.
+async fn refuse(
+    err: StorageError,
+    eof: bool,
+    buf: &mut [u8],
+    conn: &mut TcpStream,
+    ctl: &TransferControl,
+) -> TransferError {
+    let mut drained = 0u64;
+    while !eof && drained < DRAIN_LIMIT {
+        match ctl.guard(conn.read(buf)).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n as u64,
+        }
+    }
+    TransferError::Storage(err)
 }
 
 /// LF to CRLF, leaving existing CRLF pairs alone. `prev_cr` carries the

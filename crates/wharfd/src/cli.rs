@@ -81,6 +81,13 @@ pub struct ServeArgs {
     /// Append an xferlog-format line per transfer to FILE.
     #[arg(long, env = "WHARF_XFERLOG", value_name = "FILE")]
     pub xferlog: Option<PathBuf>,
+    /// What SITE REGISTER does: off, approval (accounts wait for
+    /// `wharfd users approve`) or open [default: approval].
+    #[arg(long, env = "WHARF_REGISTRATION", value_name = "POLICY")]
+    pub registration: Option<String>,
+    /// Quota of new accounts, e.g. 500M, 2G or none [default: 1G].
+    #[arg(long, env = "WHARF_DEFAULT_QUOTA", value_name = "SIZE")]
+    pub default_quota: Option<String>,
     /// Log filter, e.g. info, debug, ftp_server=trace [default: info].
     #[arg(long, env = "WHARF_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -97,6 +104,9 @@ pub enum UsersCommand {
         /// Home directory [default: DATA/home/NAME].
         #[arg(long, value_name = "DIR")]
         home: Option<PathBuf>,
+        /// Quota, e.g. 500M, 2G or none [default: the configured default_quota].
+        #[arg(long, value_name = "SIZE")]
+        quota: Option<String>,
         #[command(flatten)]
         location: Location,
     },
@@ -123,6 +133,45 @@ pub enum UsersCommand {
     /// Let a disabled account log in again.
     Enable {
         name: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// List registrations waiting for approval, with when and from where.
+    Pending {
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Approve a pending registration and create its home.
+    Approve {
+        name: String,
+        /// Quota, e.g. 500M, 2G or none [default: as registered].
+        #[arg(long, value_name = "SIZE")]
+        quota: Option<String>,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Reject a pending registration (the account is removed).
+    Reject {
+        name: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Change a quota (running sessions see it at their next upload).
+    Quota {
+        name: String,
+        /// New quota, e.g. 500M, 2G or none.
+        size: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Recompute usage from the files on disk.
+    Recount {
+        /// The account to recount.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        name: Option<String>,
+        /// Recount every account.
+        #[arg(long)]
+        all: bool,
         #[command(flatten)]
         location: Location,
     },

@@ -5,6 +5,7 @@
 
 use crate::cli::{Location, ServeArgs};
 use anyhow::{bail, Context, Result};
+use ftp_server::quota::size::parse_size;
 use ftp_server::ServerOptions;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -36,6 +37,21 @@ pub struct FileConfig {
     pub shutdown_grace: Option<u64>,
     pub xferlog: Option<PathBuf>,
     pub log: Option<String>,
+    pub registration: Option<String>,
+    pub min_password_len: Option<usize>,
+    pub registrations_per_ip_per_hour: Option<u32>,
+    pub max_pending: Option<u64>,
+    pub default_quota: Option<String>,
+}
+
+impl FileConfig {
+    /// The quota new accounts get: flag/env, then file, then 1 GiB.
+    pub fn default_quota(&self, flag: Option<&String>) -> Result<Option<u64>> {
+        match flag.or(self.default_quota.as_ref()) {
+            Some(text) => parse_size(text).map_err(anyhow::Error::msg),
+            None => Ok(ServerOptions::new(".").default_quota),
+        }
+    }
 }
 
 impl FileConfig {
@@ -115,6 +131,15 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         .unwrap_or(o.max_sessions_per_ip);
     o.max_login_failures = file.max_login_failures.unwrap_or(o.max_login_failures);
     o.xferlog = args.xferlog.clone().or(file.xferlog.clone());
+    if let Some(policy) = args.registration.as_ref().or(file.registration.as_ref()) {
+        o.registration = policy.parse().map_err(anyhow::Error::msg)?;
+    }
+    o.min_password_len = file.min_password_len.unwrap_or(o.min_password_len);
+    o.registrations_per_ip_per_hour = file
+        .registrations_per_ip_per_hour
+        .unwrap_or(o.registrations_per_ip_per_hour);
+    o.max_pending = file.max_pending.unwrap_or(o.max_pending);
+    o.default_quota = file.default_quota(args.default_quota.as_ref())?;
     o.validate().map_err(anyhow::Error::msg)?;
 
     let listen_text: Vec<String> = if !args.listen.is_empty() {

@@ -5,6 +5,7 @@ use crate::cli::ServeArgs;
 use crate::config;
 use anyhow::{Context, Result};
 use ftp_server::accounts::{AccountStore, SqliteStore};
+use ftp_server::quota::recount::recount;
 use ftp_server::storage::sweep_partial_uploads;
 use ftp_server::Server;
 use std::io::IsTerminal;
@@ -28,6 +29,24 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     for home in accounts.iter().filter_map(|a| a.home.as_ref()) {
         sweep(home);
     }
+    // The marker exists while a server runs; finding it means the last
+    // run did not stop cleanly, and usage may lag behind the files.
+    let marker = opts.data_dir.join(".wharfd.running");
+    if marker.exists() {
+        tracing::warn!("the last run did not stop cleanly; recounting usage from disk");
+        for a in &accounts {
+            let home = a.home.clone().unwrap_or_else(|| opts.default_home(&a.name));
+            match recount(&store, &a.name, &home).await {
+                Ok(used) if used != a.used_bytes => {
+                    tracing::info!(account = %a.name, was = a.used_bytes, now = used, "usage corrected")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(account = %a.name, error = %e, "cannot recount"),
+            }
+        }
+    }
+    std::fs::write(&marker, std::process::id().to_string())
+        .with_context(|| format!("cannot write {}", marker.display()))?;
 
     let mut listeners = Vec::new();
     for addr in &cfg.listen {
@@ -39,6 +58,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         listeners.push(listener);
     }
     let data_dir = opts.data_dir.clone();
+    let registration = opts.registration;
     let anonymous = opts.anonymous.then(|| opts.anon_root.display().to_string());
     let server = Server::new(opts, Arc::new(store.clone())).map_err(anyhow::Error::msg)?;
     for l in &listeners {
@@ -48,6 +68,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         data = %data_dir.display(),
         accounts = %store.describe(),
         anonymous = anonymous.as_deref().unwrap_or("off"),
+        registration = %registration,
         "wharfd ready"
     );
     if accounts.is_empty() {
@@ -57,6 +78,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         );
     }
     server.run(listeners, shutdown_signal()).await?;
+    let _ = std::fs::remove_file(&marker);
     tracing::info!("wharfd stopped");
     Ok(())
 }

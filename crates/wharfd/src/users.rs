@@ -5,8 +5,11 @@
 use crate::cli::{Location, UsersCommand};
 use crate::config::{self, FileConfig};
 use anyhow::{bail, Context, Result};
+use ftp_proto::time::UtcTime;
 use ftp_server::accounts::password::{hash_password, MAX_PASSWORD};
 use ftp_server::accounts::{validate_name, Account, AccountStatus, AccountStore, SqliteStore};
+use ftp_server::quota::recount::recount;
+use ftp_server::quota::size::{format_size, parse_size};
 use ftp_server::ServerOptions;
 use std::io::BufRead;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,7 +20,24 @@ async fn open(location: &Location) -> Result<(SqliteStore, ServerOptions)> {
     std::fs::create_dir_all(&data)
         .with_context(|| format!("cannot create the data directory {}", data.display()))?;
     let store = SqliteStore::open(&config::account_db(&data)).await?;
-    Ok((store, ServerOptions::new(data)))
+    let mut opts = ServerOptions::new(data);
+    opts.default_quota = file.default_quota(std::env::var("WHARF_DEFAULT_QUOTA").ok().as_ref())?;
+    Ok((store, opts))
+}
+
+fn home_of(opts: &ServerOptions, account: &Account) -> std::path::PathBuf {
+    account
+        .home
+        .clone()
+        .unwrap_or_else(|| opts.default_home(&account.name))
+}
+
+fn quota_arg(text: &str) -> Result<Option<u64>> {
+    parse_size(text).map_err(anyhow::Error::msg)
+}
+
+fn show_quota(quota: Option<u64>) -> String {
+    quota.map_or_else(|| "none".to_string(), format_size)
 }
 
 pub async fn run(cmd: UsersCommand) -> Result<()> {
@@ -26,6 +46,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             name,
             password_stdin,
             home,
+            quota,
             location,
         } => {
             validate_name(&name).with_context(|| format!("cannot add {name:?}"))?;
@@ -33,6 +54,10 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             if store.find(&name).await?.is_some() {
                 bail!("account {name:?} already exists (change its password with: wharfd users passwd {name})");
             }
+            let quota = match quota {
+                Some(q) => quota_arg(&q)?,
+                None => opts.default_quota,
+            };
             let password = read_password(password_stdin)?;
             let dir = home.clone().unwrap_or_else(|| opts.default_home(&name));
             std::fs::create_dir_all(&dir)
@@ -51,11 +76,18 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                 status: AccountStatus::Active,
                 created_at: now(),
                 registered_from: None,
-                quota_bytes: None,
+                quota_bytes: quota,
                 used_bytes: 0,
             };
             store.create(&account).await?;
-            println!("added {name} (home {})", dir.display());
+            // An existing directory given with --home may hold files already.
+            let used = recount(&store, &name, &dir).await?;
+            println!(
+                "added {name} (home {}, quota {}, using {})",
+                dir.display(),
+                show_quota(quota),
+                format_size(used)
+            );
         }
         UsersCommand::List { location } => {
             let (store, opts) = open(&location).await?;
@@ -63,10 +95,19 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             if accounts.is_empty() {
                 println!("no accounts; add one with: wharfd users add NAME");
             } else {
-                println!("{:<32} {:<9} HOME", "NAME", "STATUS");
+                println!(
+                    "{:<24} {:<9} {:>10} {:>10}  HOME",
+                    "NAME", "STATUS", "USED", "QUOTA"
+                );
                 for a in accounts {
-                    let home = a.home.clone().unwrap_or_else(|| opts.default_home(&a.name));
-                    println!("{:<32} {:<9} {}", a.name, a.status.as_str(), home.display());
+                    println!(
+                        "{:<24} {:<9} {:>10} {:>10}  {}",
+                        a.name,
+                        a.status.as_str(),
+                        format_size(a.used_bytes),
+                        show_quota(a.quota_bytes),
+                        home_of(&opts, &a).display()
+                    );
                 }
             }
         }
@@ -98,6 +139,96 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                 .map_err(explain(&name))?;
             println!("{name} enabled");
         }
+        UsersCommand::Pending { location } => {
+            let (store, _) = open(&location).await?;
+            let pending: Vec<Account> = store
+                .list()
+                .await?
+                .into_iter()
+                .filter(|a| a.status == AccountStatus::Pending)
+                .collect();
+            if pending.is_empty() {
+                println!("no registrations are waiting");
+            } else {
+                println!(
+                    "{:<24} {:<20} {:<40} QUOTA",
+                    "NAME", "REGISTERED (UTC)", "FROM"
+                );
+                for a in pending {
+                    println!(
+                        "{:<24} {:<20} {:<40} {}",
+                        a.name,
+                        format_time(a.created_at),
+                        a.registered_from.as_deref().unwrap_or("-"),
+                        show_quota(a.quota_bytes)
+                    );
+                }
+                println!("approve with: wharfd users approve NAME   reject with: wharfd users reject NAME");
+            }
+        }
+        UsersCommand::Approve {
+            name,
+            quota,
+            location,
+        } => {
+            let (store, opts) = open(&location).await?;
+            let account = require_pending(&store, &name).await?;
+            if let Some(q) = quota {
+                store.set_quota(&name, quota_arg(&q)?).await?;
+            }
+            let home = home_of(&opts, &account);
+            std::fs::create_dir_all(&home)
+                .with_context(|| format!("cannot create the home directory {}", home.display()))?;
+            store.set_status(&name, AccountStatus::Active).await?;
+            let quota = store.find(&name).await?.and_then(|a| a.quota_bytes);
+            println!(
+                "approved {name} (home {}, quota {})",
+                home.display(),
+                show_quota(quota)
+            );
+        }
+        UsersCommand::Reject { name, location } => {
+            let (store, _) = open(&location).await?;
+            require_pending(&store, &name).await?;
+            store.remove(&name).await?;
+            println!("rejected {name}; the registration was removed");
+        }
+        UsersCommand::Quota {
+            name,
+            size,
+            location,
+        } => {
+            let (store, _) = open(&location).await?;
+            let quota = quota_arg(&size)?;
+            store
+                .set_quota(&name, quota)
+                .await
+                .map_err(explain(&name))?;
+            println!("quota of {name} is now {}", show_quota(quota));
+        }
+        UsersCommand::Recount {
+            name,
+            all,
+            location,
+        } => {
+            let (store, opts) = open(&location).await?;
+            let accounts = if all {
+                store.list().await?
+            } else {
+                let name = name.unwrap_or_default();
+                vec![require(&store, &name).await?]
+            };
+            for a in accounts {
+                let before = a.used_bytes;
+                let after = recount(&store, &a.name, &home_of(&opts, &a)).await?;
+                println!(
+                    "{}: {} (was {})",
+                    a.name,
+                    format_size(after),
+                    format_size(before)
+                );
+            }
+        }
         UsersCommand::Remove { name, location } => {
             let (store, opts) = open(&location).await?;
             let account = require(&store, &name).await?;
@@ -117,6 +248,25 @@ async fn require(store: &SqliteStore, name: &str) -> Result<Account> {
         .find(name)
         .await?
         .with_context(|| format!("no account named {name:?} (see: wharfd users list)"))
+}
+
+async fn require_pending(store: &SqliteStore, name: &str) -> Result<Account> {
+    let account = require(store, name).await?;
+    if account.status != AccountStatus::Pending {
+        bail!(
+            "{name:?} is not pending (it is {}); see: wharfd users pending",
+            account.status.as_str()
+        );
+    }
+    Ok(account)
+}
+
+fn format_time(unix: i64) -> String {
+    let t = UtcTime::from_unix(unix);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
+    )
 }
 
 fn explain(name: &str) -> impl Fn(ftp_server::accounts::AccountError) -> anyhow::Error + '_ {

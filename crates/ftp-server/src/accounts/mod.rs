@@ -109,4 +109,15 @@ pub trait AccountStore: Send + Sync + fmt::Debug {
     async fn set_password_hash(&self, name: &str, hash: &str) -> Result<(), AccountError>;
     async fn set_status(&self, name: &str, status: AccountStatus) -> Result<(), AccountError>;
     async fn remove(&self, name: &str) -> Result<(), AccountError>;
+    /// Sets the quota in bytes (`None`: unlimited).
+    async fn set_quota(&self, name: &str, quota: Option<u64>) -> Result<(), AccountError>;
+    /// Adds `delta` (which may be negative) to the recorded usage, never
+    /// going below zero, and returns the new usage. Atomic in the store, so
+    /// concurrent updates are never lost.
+    async fn add_used(&self, name: &str, delta: i64) -> Result<u64, AccountError>;
+    /// Replaces the recorded usage (after a recount).
+    async fn set_used(&self, name: &str, used: u64) -> Result<(), AccountError>;
+    /// How many accounts wait for approval (registration is refused past
+    /// a configured number).
+    async fn count_pending(&self) -> Result<u64, AccountError>;
 }

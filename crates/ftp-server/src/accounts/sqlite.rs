@@ -133,8 +133,8 @@ impl AccountStore for SqliteStore {
         .bind(a.status.as_str())
         .bind(a.created_at)
         .bind(&a.registered_from)
-        .bind(a.quota_bytes.map(|q| q.min(i64::MAX as u64) as i64))
-        .bind(a.used_bytes.min(i64::MAX as u64) as i64)
+        .bind(a.quota_bytes.map(clamp_i64))
+        .bind(clamp_i64(a.used_bytes))
         .execute(&self.pool)
         .await;
         match result {
@@ -182,6 +182,51 @@ impl AccountStore for SqliteStore {
             .map_err(backend)?;
         updated(name, done.rows_affected())
     }
+
+    async fn set_quota(&self, name: &str, quota: Option<u64>) -> Result<(), AccountError> {
+        let done = sqlx::query("UPDATE accounts SET quota_bytes = ? WHERE name = ?")
+            .bind(quota.map(clamp_i64))
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        updated(name, done.rows_affected())
+    }
+
+    async fn add_used(&self, name: &str, delta: i64) -> Result<u64, AccountError> {
+        let row: Option<i64> = sqlx::query_scalar(
+            "UPDATE accounts SET used_bytes = MAX(0, used_bytes + ?) WHERE name = ? RETURNING used_bytes",
+        )
+        .bind(delta)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(|v| v.max(0) as u64)
+            .ok_or_else(|| AccountError::NotFound(name.to_string()))
+    }
+
+    async fn set_used(&self, name: &str, used: u64) -> Result<(), AccountError> {
+        let done = sqlx::query("UPDATE accounts SET used_bytes = ? WHERE name = ?")
+            .bind(clamp_i64(used))
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        updated(name, done.rows_affected())
+    }
+
+    async fn count_pending(&self) -> Result<u64, AccountError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE status = 'pending'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(n.max(0) as u64)
+    }
+}
+
+fn clamp_i64(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
 }
 
 #[cfg(test)]
@@ -225,6 +270,11 @@ mod tests {
         assert_eq!(bob.status, AccountStatus::Disabled);
         assert_eq!(bob.quota_bytes, Some(1000));
         assert_eq!(store.list().await.unwrap().len(), 1);
+        assert_eq!(store.add_used("bob", 700).await.unwrap(), 700);
+        assert_eq!(store.add_used("bob", -1000).await.unwrap(), 0);
+        store.set_quota("bob", None).await.unwrap();
+        assert_eq!(store.find("bob").await.unwrap().unwrap().quota_bytes, None);
+        assert_eq!(store.count_pending().await.unwrap(), 0);
         store.remove("bob").await.unwrap();
         assert!(store.find("bob").await.unwrap().is_none());
     }

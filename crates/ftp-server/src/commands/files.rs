@@ -11,7 +11,10 @@ use ftp_proto::Reply;
 pub async fn dele(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
     let (jail, path) = target(s, arg)?;
     writable(&jail)?;
-    jail.remove_file(&path).await.map_err(storage_reply)?;
+    let size = jail.remove_file(&path).await.map_err(storage_reply)?;
+    if let Some(usage) = &s.state.usage {
+        usage.freed(size).await;
+    }
     Ok(Reply::new(code::FILE_ACTION_OK, "File deleted.").into())
 }
 
@@ -47,7 +50,10 @@ pub async fn rnto(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
         .ok_or_else(|| Reply::new(code::BAD_SEQUENCE, "RNFR required first."))?;
     let (jail, to) = target(s, arg)?;
     writable(&jail)?;
-    jail.rename(&from, &to).await.map_err(storage_reply)?;
+    let replaced = jail.rename(&from, &to).await.map_err(storage_reply)?;
+    if let Some(usage) = &s.state.usage {
+        usage.freed(replaced).await;
+    }
     Ok(Reply::new(code::FILE_ACTION_OK, "Rename successful.").into())
 }
 

@@ -1,5 +1,5 @@
 //! Informational commands: FEAT and OPTS (RFC 2389), SYST, HELP, NOOP and
-//! STAT (RFC 959 §4.1.3), MLST (RFC 3659 §7), SITE, and the RFC 2228/4217
+//! STAT (RFC 959 §4.1.3), MLST (RFC 3659 §7), and the RFC 2228/4217
 //! security verbs while TLS is not configured.
 
 use super::transfers::now_unix;
@@ -76,24 +76,6 @@ pub fn help(arg: &[u8]) -> Outcome {
         )
     } else {
         Reply::new(code::NOT_IMPLEMENTED, format!("Unknown command {topic}."))
-    }
-    .into()
-}
-
-/// SITE: server-specific commands.
-pub fn site(arg: &[u8]) -> Outcome {
-    let text = String::from_utf8_lossy(arg);
-    let verb = text
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_ascii_uppercase();
-    match verb.as_str() {
-        "HELP" => Reply::multi(code::HELP, ["SITE commands:", " HELP", "End"]),
-        _ => Reply::new(
-            code::SYNTAX_ERROR,
-            format!("Unknown SITE command {verb}; try SITE HELP."),
-        ),
     }
     .into()
 }

@@ -81,6 +81,16 @@ pub async fn pass(s: &mut Session, password: Vec<u8>) -> Outcome {
             Err(e) => Err(e),
         }
     };
+    let login = match login {
+        Ok((Principal::User(name), jail)) => match s.shared.quota.account(&name).await {
+            Ok(usage) => {
+                s.state.usage = Some(usage);
+                Ok((Principal::User(name), jail))
+            }
+            Err(e) => Err(LoginError::Store(e)),
+        },
+        other => other,
+    };
     match login {
         Ok((principal, jail)) => {
             tracing::info!(%peer, user = principal.name(), "login");

@@ -8,8 +8,9 @@
 //! - [`data_setup`]: PORT, PASV, EPRT, EPSV.
 //! - [`files`]: DELE, RMD, MKD, RNFR, RNTO, SIZE, MDTM.
 //! - [`transfers`]: RETR, STOR, STOU, APPE, LIST, NLST, MLSD.
-//! - [`info`]: FEAT, OPTS, SYST, HELP, NOOP, STAT, MLST, SITE and the
+//! - [`info`]: FEAT, OPTS, SYST, HELP, NOOP, STAT, MLST and the
 //!   security verbs (AUTH, PBSZ, PROT, CCC) while TLS is not configured.
+//! - [`site`]: SITE HELP, SITE REGISTER, SITE QUOTA.
 
 pub mod data_setup;
 pub mod files;
@@ -17,6 +18,7 @@ pub mod info;
 pub mod login;
 pub mod navigate;
 pub mod params;
+pub mod site;
 pub mod transfers;
 
 use crate::session::supervise::TransferJob;
@@ -88,7 +90,7 @@ pub async fn dispatch(s: &mut Session, cmd: Command) -> Outcome {
         Command::Mlst(arg) => info::mlst(s, &arg).await,
         Command::Help(arg) => Ok(info::help(&arg)),
         Command::Noop => Ok(Reply::new(code::OK, "NOOP ok.").into()),
-        Command::Site(arg) => Ok(info::site(&arg)),
+        Command::Site(arg) => Ok(site::site(s, &arg).await),
         Command::Auth(_) | Command::Pbsz(_) | Command::Prot(_) | Command::Ccc => {
             Ok(info::security_unavailable())
         }

@@ -11,7 +11,7 @@ use super::{storage_reply, target, writable, Outcome};
 use crate::datachan::DataSetup;
 use crate::session::supervise::{Payload, TransferJob};
 use crate::session::Session;
-use crate::storage::{ListFormat, StorageError, UploadMode};
+use crate::storage::{ListFormat, StorageError, Upload, UploadMode};
 use ftp_proto::command::TransferType;
 use ftp_proto::reply::code;
 use ftp_proto::{Reply, VirtualPath};
@@ -77,10 +77,11 @@ async fn upload(s: &mut Session, arg: &[u8], mode: UploadMode) -> Result<Outcome
     let (jail, path) = target(s, arg)?;
     writable(&jail)?;
     require_data_setup(s)?;
-    let upload = jail
+    let mut upload = jail
         .begin_upload(&path, mode)
         .await
         .map_err(storage_reply)?;
+    meter(s, &mut upload).await?;
     let text = format!("Ok to send data ({} mode).", mode_name(s));
     Ok(Outcome::Transfer(TransferJob {
         payload: Payload::Upload(upload),
@@ -112,10 +113,11 @@ pub async fn stou(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
             Ok(_) => continue,
             Err(e) => return Err(storage_reply(e)),
         }
-        let upload = jail
+        let mut upload = jail
             .begin_upload(&path, UploadMode::Replace)
             .await
             .map_err(storage_reply)?;
+        meter(s, &mut upload).await?;
         let mut text = b"FILE: ".to_vec();
         text.extend_from_slice(&display_name(&path));
         return Ok(Outcome::Transfer(TransferJob {
@@ -128,6 +130,22 @@ pub async fn stou(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
         code::NAME_NOT_ALLOWED,
         "Could not find a unique file name.",
     ))
+}
+
+/// Puts an account's upload under its quota, with the limit as the store
+/// has it now (so an operator's change applies to running sessions).
+async fn meter(s: &Session, upload: &mut Upload) -> Result<(), Reply> {
+    if let Some(usage) = &s.state.usage {
+        usage.refresh().await.map_err(|e| {
+            tracing::error!(error = %e, "cannot read quota");
+            Reply::new(
+                code::LOCAL_ERROR,
+                "Cannot check your quota right now; try again later.",
+            )
+        })?;
+        upload.set_meter(Box::new(usage.meter(upload.replaced_bytes())));
+    }
+    Ok(())
 }
 
 pub async fn list(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {

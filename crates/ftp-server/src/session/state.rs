@@ -2,6 +2,7 @@
 //! logged in, where, and the parameters of the next transfer.
 
 use crate::datachan::DataSetup;
+use crate::quota::AccountUsage;
 use crate::storage::Jail;
 use ftp_proto::command::TransferType;
 use ftp_proto::listing::FactSet;
@@ -50,6 +51,8 @@ pub struct SessionState {
     /// After `EPSV ALL` only EPSV may set up data connections.
     pub epsv_all: bool,
     pub facts: FactSet,
+    /// The account's quota ledger entry (accounts only, not anonymous).
+    pub usage: Option<AccountUsage>,
 }
 
 impl Default for SessionState {
@@ -65,6 +68,7 @@ impl Default for SessionState {
             data: DataSetup::None,
             epsv_all: false,
             facts: FactSet::default(),
+            usage: None,
         }
     }
 }

@@ -148,8 +148,10 @@ impl Jail {
         .await
     }
 
-    /// Renames `from` to `to`. Moving a directory into itself is refused.
-    pub async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
+    /// Renames `from` to `to` and returns the size of the file it
+    /// replaced, if it replaced one. Moving a directory into itself is
+    /// refused.
+    pub async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<u64, StorageError> {
         self.require_writable()?;
         if from.is_root()
             || to.is_root()
@@ -163,8 +165,12 @@ impl Jail {
             let src = jail.resolve(&from)?;
             let dst = jail.resolve(&to)?;
             fs::symlink_metadata(&src)?;
+            let replaced = match fs::symlink_metadata(&dst) {
+                Ok(md) if md.is_file() => md.len(),
+                _ => 0,
+            };
             fs::rename(src, dst)?;
-            Ok(())
+            Ok(replaced)
         })
         .await
     }

@@ -17,6 +17,18 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
+/// Accounts for the space an upload takes, as its bytes arrive (a quota).
+///
+/// `take` is asked before every write and may refuse it; `release` gives
+/// back what was taken when the upload is undone; `commit` makes the
+/// space the committed file takes permanent.
+#[async_trait::async_trait]
+pub trait SpaceMeter: Send + Sync + std::fmt::Debug {
+    fn take(&mut self, bytes: u64) -> Result<(), StorageError>;
+    fn release(&mut self);
+    async fn commit(self: Box<Self>);
+}
+
 /// How the received bytes relate to an existing file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UploadMode {
@@ -50,6 +62,7 @@ pub struct Upload {
     kept: u64,
     written: u64,
     finished: bool,
+    meter: Option<Box<dyn SpaceMeter>>,
 }
 
 impl Jail {
@@ -108,6 +121,7 @@ impl Upload {
                 kept: old_size,
                 written: 0,
                 finished: false,
+                meter: None,
             });
         }
         let (temp, mut file) = create_temp_beside(&target)?;
@@ -119,6 +133,7 @@ impl Upload {
             kept: 0,
             written: 0,
             finished: false,
+            meter: None,
         };
         if let UploadMode::Resume(offset) = mode {
             if offset > 0 {
@@ -136,6 +151,20 @@ impl Upload {
         self.old_size
     }
 
+    /// Bytes of the old file that the committed upload no longer holds:
+    /// space a quota may let this upload reuse.
+    pub fn replaced_bytes(&self) -> u64 {
+        match self.kind {
+            Kind::Temp { .. } => self.old_size - self.kept,
+            Kind::InPlace { .. } => 0,
+        }
+    }
+
+    /// Meters the upload's bytes from now on.
+    pub fn set_meter(&mut self, meter: Box<dyn SpaceMeter>) {
+        self.meter = Some(meter);
+    }
+
     /// Bytes written by this upload so far.
     pub fn written(&self) -> u64 {
         self.written
@@ -149,6 +178,11 @@ impl Upload {
     /// Writes `buf` off the async threads. The buffer comes back so the
     /// caller can reuse it.
     pub async fn write(&mut self, buf: Vec<u8>) -> (Vec<u8>, Result<(), StorageError>) {
+        if let Some(meter) = &mut self.meter {
+            if let Err(e) = meter.take(buf.len() as u64) {
+                return (buf, Err(e));
+            }
+        }
         let Some(mut file) = self.file.take() else {
             return (
                 buf,
@@ -191,12 +225,18 @@ impl Upload {
         .await;
         if result.is_ok() {
             self.finished = true;
+            if let Some(meter) = self.meter.take() {
+                meter.commit().await;
+            }
         }
         result.map(|()| size)
     }
 
     /// Undoes the upload: the target is as it was before.
     pub async fn abort(mut self) {
+        if let Some(meter) = &mut self.meter {
+            meter.release();
+        }
         let file = self.file.take();
         let undo = self.undo_plan();
         self.finished = true;
@@ -219,6 +259,11 @@ impl Upload {
 
 impl Drop for Upload {
     fn drop(&mut self) {
+        if let Some(meter) = &mut self.meter {
+            if !self.finished {
+                meter.release();
+            }
+        }
         if !self.finished {
             self.file.take();
             self.undo_plan().run();

@@ -1,0 +1,127 @@
+//! SITE (RFC 959 §4.1.3): the server's own commands.
+//!
+//! - `SITE HELP`: lists them.
+//! - `SITE REGISTER <name> <password>`: self-registration, before login
+//!   (see [`crate::registration`]).
+//! - `SITE QUOTA`: the account's used and total space, as a sentence and
+//!   as a `key=value;` line for scripts.
+
+use super::Outcome;
+use crate::accounts::AccountStatus;
+use crate::quota::size::format_size;
+use crate::session::Session;
+use ftp_proto::reply::code;
+use ftp_proto::Reply;
+
+pub async fn site(s: &mut Session, arg: &[u8]) -> Outcome {
+    let text = String::from_utf8_lossy(arg);
+    let (verb, rest) = text.split_once(' ').unwrap_or((&text, ""));
+    match verb.to_ascii_uppercase().as_str() {
+        "HELP" => Reply::multi(
+            code::HELP,
+            [
+                "SITE commands:",
+                " SITE REGISTER <name> <password>   ask for an account",
+                " SITE QUOTA                        show used and total space",
+                " SITE HELP                         this list",
+                "End",
+            ],
+        )
+        .into(),
+        "REGISTER" => register(s, rest).await,
+        "QUOTA" => quota(s).await,
+        other => Reply::new(
+            code::SYNTAX_ERROR,
+            format!("Unknown SITE command {other}; try SITE HELP."),
+        )
+        .into(),
+    }
+}
+
+async fn register(s: &mut Session, args: &str) -> Outcome {
+    let shared = s.shared.clone();
+    let result = shared
+        .registrar
+        .register(
+            &shared.options,
+            shared.auth.store().as_ref(),
+            args,
+            s.control.peer.ip(),
+        )
+        .await;
+    match result {
+        Ok(AccountStatus::Active) => {
+            Reply::new(code::OK, "Account created; log in with USER and PASS.")
+        }
+        Ok(_) => Reply::new(
+            code::OK,
+            "Registration received; it awaits the operator's approval.",
+        ),
+        Err(e) => e.reply(),
+    }
+    .into()
+}
+
+async fn quota(s: &mut Session) -> Outcome {
+    let Some(usage) = &s.state.usage else {
+        return if s.state.logged_in() {
+            Reply::new(
+                code::FILE_UNAVAILABLE,
+                "This session has no quota (anonymous, read-only).",
+            )
+        } else {
+            Reply::new(code::NOT_LOGGED_IN, "Please login with USER and PASS.")
+        }
+        .into();
+    };
+    let report = match usage.report().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read quota");
+            return Reply::new(
+                code::LOCAL_ERROR,
+                "Cannot read your quota right now; try again later.",
+            )
+            .into();
+        }
+    };
+    let (human, machine) = match report.limit {
+        Some(limit) => {
+            let free = limit.saturating_sub(report.used + report.in_flight);
+            let pct = if limit == 0 {
+                100.0
+            } else {
+                report.used as f64 * 100.0 / limit as f64
+            };
+            (
+                format!(
+                    " Used {} of {} ({pct:.1}%); {} free.",
+                    format_size(report.used),
+                    format_size(limit),
+                    format_size(free)
+                ),
+                format!(
+                    " used={};limit={limit};free={free};in-flight={};",
+                    report.used, report.in_flight
+                ),
+            )
+        }
+        None => (
+            format!(" Used {}; no limit.", format_size(report.used)),
+            format!(
+                " used={};limit=none;free=none;in-flight={};",
+                report.used, report.in_flight
+            ),
+        ),
+    };
+    Reply::multi(
+        code::SYSTEM_STATUS,
+        [
+            format!("Quota for {}:", s.state.user_name()),
+            human,
+            machine,
+            "End of quota.".into(),
+        ],
+    )
+    .into()
+}

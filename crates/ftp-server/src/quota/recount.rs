@@ -1,0 +1,70 @@
+//! Recounting usage from the files themselves: the sum of the sizes of the
+//! regular files under a home, not following links and not counting the
+//! temporary files of unfinished uploads.
+
+use crate::accounts::{AccountError, AccountStore};
+use crate::storage::PART_PREFIX;
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// Bytes and files under `root`.
+pub fn disk_usage(root: &Path) -> io::Result<(u64, u64)> {
+    let mut bytes = 0u64;
+    let mut files = 0u64;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && dir == root => return Ok((0, 0)),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let ft = entry.file_type()?;
+            if ft.is_dir() {
+                stack.push(entry.path());
+            } else if ft.is_file() && !entry.file_name().as_bytes().starts_with(PART_PREFIX) {
+                bytes += entry.metadata()?.len();
+                files += 1;
+            }
+        }
+    }
+    Ok((bytes, files))
+}
+
+/// Recounts `name`'s home and records the result; returns the bytes.
+///
+/// A recount is exact when no upload of the account is running; one that
+/// is will settle its own difference when it ends.
+pub async fn recount(
+    store: &dyn AccountStore,
+    name: &str,
+    home: &Path,
+) -> Result<u64, AccountError> {
+    let home = home.to_path_buf();
+    let (bytes, _files) = tokio::task::spawn_blocking(move || disk_usage(&home))
+        .await
+        .map_err(|e| AccountError::Backend(e.to_string()))?
+        .map_err(|e| AccountError::Backend(format!("cannot read the home directory: {e}")))?;
+    store.set_used(name, bytes).await?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_regular_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("d")).unwrap();
+        fs::write(dir.path().join("a"), vec![0; 10]).unwrap();
+        fs::write(dir.path().join("d/b"), vec![0; 5]).unwrap();
+        fs::write(dir.path().join("d/.wharf-part-x"), vec![0; 100]).unwrap();
+        std::os::unix::fs::symlink("/etc", dir.path().join("link")).unwrap();
+        assert_eq!(disk_usage(dir.path()).unwrap(), (15, 2));
+        assert_eq!(disk_usage(&dir.path().join("missing")).unwrap(), (0, 0));
+    }
+}

@@ -1,0 +1,251 @@
+//! Self-registration: `SITE REGISTER <name> <password>` before login.
+//!
+//! The operator's policy decides what a registration does: nothing
+//! (`off`), a *pending* account that waits for `wharfd users approve`
+//! (`approval`, the default), or an active account at once (`open`).
+//! Names follow [`validate_name`]; passwords have a minimum length; each
+//! client address may register only a few times an hour, and the number of
+//! pending accounts is capped, so nobody can flood the store. Limits are
+//! checked before the Argon2 hash is computed.
+
+use crate::accounts::password::{hash_password, MAX_PASSWORD};
+use crate::accounts::{
+    validate_name, Account, AccountError, AccountStatus, AccountStore, NameError,
+};
+use crate::options::ServerOptions;
+use ftp_proto::reply::code;
+use ftp_proto::Reply;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What `SITE REGISTER` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationPolicy {
+    /// Refused with 502.
+    Off,
+    /// The account waits for the operator's approval.
+    Approval,
+    /// The account is active at once.
+    Open,
+}
+
+impl FromStr for RegistrationPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "off" => Ok(RegistrationPolicy::Off),
+            "approval" => Ok(RegistrationPolicy::Approval),
+            "open" => Ok(RegistrationPolicy::Open),
+            other => Err(format!(
+                "registration policy {other:?} is not one of off, approval, open"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for RegistrationPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RegistrationPolicy::Off => "off",
+            RegistrationPolicy::Approval => "approval",
+            RegistrationPolicy::Open => "open",
+        })
+    }
+}
+
+/// The window the per-address registration limit counts over.
+const WINDOW: Duration = Duration::from_secs(3600);
+
+/// Why a registration was refused.
+#[derive(Debug)]
+pub enum RegisterError {
+    Disabled,
+    Syntax,
+    BadName(NameError),
+    Taken,
+    WeakPassword(usize),
+    TooMany,
+    QueueFull,
+    Store(AccountError),
+}
+
+impl RegisterError {
+    pub fn reply(&self) -> Reply {
+        match self {
+            RegisterError::Disabled => Reply::new(
+                code::NOT_IMPLEMENTED,
+                "Registration is disabled on this server.",
+            ),
+            RegisterError::Syntax => Reply::new(
+                code::ARGUMENT_ERROR,
+                "Usage: SITE REGISTER <name> <password>",
+            ),
+            RegisterError::BadName(NameError::Reserved) => Reply::new(
+                code::FILE_UNAVAILABLE,
+                "That name is reserved; choose another.",
+            ),
+            RegisterError::BadName(e) => {
+                Reply::new(code::NAME_NOT_ALLOWED, format!("Bad name: {e}."))
+            }
+            RegisterError::Taken => Reply::new(
+                code::FILE_UNAVAILABLE,
+                "That name is already taken; choose another.",
+            ),
+            RegisterError::WeakPassword(min) => Reply::new(
+                code::ARGUMENT_ERROR,
+                format!(
+                    "Password too short: use at least {min} characters (at most {MAX_PASSWORD})."
+                ),
+            ),
+            RegisterError::TooMany => Reply::new(
+                code::FILE_BUSY,
+                "Too many registrations from your address; try again later.",
+            ),
+            RegisterError::QueueFull => Reply::new(
+                code::FILE_BUSY,
+                "Too many registrations await approval; try again later.",
+            ),
+            RegisterError::Store(e) => {
+                tracing::error!(error = %e, "account store failed during registration");
+                Reply::new(
+                    code::LOCAL_ERROR,
+                    "Registration failed: account store error. Try again later.",
+                )
+            }
+        }
+    }
+}
+
+/// Accepts registrations and remembers, per client address, when.
+#[derive(Debug, Default)]
+pub struct Registrar {
+    recent: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+}
+
+impl Registrar {
+    /// Counts an attempt from `from`; false once it is over the limit.
+    fn admit(&self, from: IpAddr, per_hour: u32) -> bool {
+        let now = Instant::now();
+        let Ok(mut recent) = self.recent.lock() else {
+            return false;
+        };
+        // Keep the table small: forget addresses whose window has passed.
+        if recent.len() > 10_000 {
+            recent.retain(|_, times| {
+                times
+                    .back()
+                    .is_some_and(|t| now.duration_since(*t) < WINDOW)
+            });
+        }
+        let times = recent.entry(from.to_canonical()).or_default();
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+        {
+            times.pop_front();
+        }
+        if times.len() >= per_hour as usize {
+            return false;
+        }
+        times.push_back(now);
+        true
+    }
+
+    /// Parses `REGISTER name password` (the SITE argument after the verb)
+    /// and registers. Returns the new account's status.
+    pub async fn register(
+        &self,
+        opts: &ServerOptions,
+        store: &dyn AccountStore,
+        args: &str,
+        from: IpAddr,
+    ) -> Result<AccountStatus, RegisterError> {
+        let status = match opts.registration {
+            RegistrationPolicy::Off => return Err(RegisterError::Disabled),
+            RegistrationPolicy::Approval => AccountStatus::Pending,
+            RegistrationPolicy::Open => AccountStatus::Active,
+        };
+        let (name, password) = args
+            .trim_start()
+            .split_once(' ')
+            .ok_or(RegisterError::Syntax)?;
+        let password = password.trim_end_matches(['\r', '\n']);
+        validate_name(name).map_err(RegisterError::BadName)?;
+        if password.chars().count() < opts.min_password_len || password.len() > MAX_PASSWORD {
+            return Err(RegisterError::WeakPassword(opts.min_password_len));
+        }
+        if !self.admit(from, opts.registrations_per_ip_per_hour) {
+            tracing::warn!(%from, "registration rate limit reached");
+            return Err(RegisterError::TooMany);
+        }
+        if store
+            .find(name)
+            .await
+            .map_err(RegisterError::Store)?
+            .is_some()
+        {
+            return Err(RegisterError::Taken);
+        }
+        if status == AccountStatus::Pending
+            && store.count_pending().await.map_err(RegisterError::Store)? >= opts.max_pending
+        {
+            return Err(RegisterError::QueueFull);
+        }
+        let password = password.as_bytes().to_vec();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|e| RegisterError::Store(AccountError::Backend(e.to_string())))?
+            .map_err(|e| RegisterError::Store(AccountError::Backend(e)))?;
+        let account = Account {
+            name: name.to_string(),
+            password_hash: hash,
+            home: None,
+            status,
+            created_at: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+            registered_from: Some(from.to_canonical().to_string()),
+            quota_bytes: opts.default_quota,
+            used_bytes: 0,
+        };
+        match store.create(&account).await {
+            Ok(()) => {}
+            Err(AccountError::Exists(_)) => return Err(RegisterError::Taken),
+            Err(e) => return Err(RegisterError::Store(e)),
+        }
+        if status == AccountStatus::Active {
+            let home = opts.default_home(name);
+            if let Err(e) = std::fs::create_dir_all(&home) {
+                tracing::warn!(error = %e, home = %home.display(), "cannot create the home directory yet");
+            }
+        }
+        tracing::info!(%from, name, status = status.as_str(), "registration");
+        Ok(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_parses() {
+        assert_eq!("Approval".parse(), Ok(RegistrationPolicy::Approval));
+        assert!("maybe".parse::<RegistrationPolicy>().is_err());
+    }
+
+    #[test]
+    fn rate_limit_per_address() {
+        let r = Registrar::default();
+        let a: IpAddr = "127.0.0.1".parse().unwrap();
+        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        assert!(r.admit(a, 2));
+        assert!(r.admit(a, 2));
+        assert!(!r.admit(a, 2));
+        assert!(r.admit(b, 2));
+    }
+}
