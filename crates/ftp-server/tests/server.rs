@@ -497,3 +497,115 @@ async fn shutdown_tells_idle_sessions() {
     let (_, reply) = tokio::join!(stop, c.reply());
     assert_eq!(reply.0, 421);
 }
+
+#[tokio::test]
+async fn registration_waits_for_approval() {
+    let srv = TestServer::start(|_| {}).await;
+    let mut c = srv.client().await;
+    c.expect("SITE REGISTER carol short", 501).await;
+    c.expect("SITE REGISTER Carol long-enough-pw", 553).await;
+    c.expect("SITE REGISTER root long-enough-pw", 550).await;
+    c.expect("SITE REGISTER alice long-enough-pw", 550).await;
+    c.expect("SITE REGISTER carol long-enough-pw", 200).await;
+    c.expect("USER carol", 331).await;
+    assert_eq!(
+        c.expect("PASS wrong-password", 530).await[0],
+        "530 Login incorrect."
+    );
+    c.expect("USER carol", 331).await;
+    let refused = c.expect("PASS long-enough-pw", 530).await;
+    assert!(refused[0].contains("not approved"), "{refused:?}");
+    // Attempts that reach the store (alice, carol, dave) count towards the
+    // hourly limit of 3 per address; the fourth is refused.
+    c.expect("SITE REGISTER dave long-enough-pw", 200).await;
+    c.expect("SITE REGISTER erin long-enough-pw", 450).await;
+    srv.stop().await;
+
+    let srv =
+        TestServer::start(|o| o.registration = ftp_server::registration::RegistrationPolicy::Off)
+            .await;
+    let mut c = srv.client().await;
+    c.expect("SITE REGISTER carol long-enough-pw", 502).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn quota_holds_to_the_byte() {
+    let srv =
+        TestServer::start(|o| o.registration = ftp_server::registration::RegistrationPolicy::Open)
+            .await;
+    let store = SqliteStore::open(&srv.data.path().join("wharf.db"))
+        .await
+        .unwrap();
+    store.set_quota("alice", Some(1000)).await.unwrap();
+    let mut c = srv.alice().await;
+    c.upload("a", &[1; 600]).await;
+    c.upload("b", &[2; 400]).await;
+    // One byte more is refused, and nothing is left behind.
+    let mut conn = c.passive().await;
+    c.expect("STOR c", 150).await;
+    conn.write_all(&[3; 1]).await.unwrap();
+    drop(conn);
+    assert_eq!(c.reply().await.0, 552);
+    assert!(!srv.home().join("c").exists());
+    assert_eq!(part_files(&srv.home()), 0);
+    // An append past the quota leaves the file at its old length.
+    let mut conn = c.passive().await;
+    c.expect("APPE a", 150).await;
+    conn.write_all(&[9; 10]).await.unwrap();
+    drop(conn);
+    assert_eq!(c.reply().await.0, 552);
+    assert_eq!(std::fs::read(srv.home().join("a")).unwrap(), vec![1; 600]);
+    // Replacing a file counts only the difference.
+    c.upload("a", &[4; 600]).await;
+    let quota = c.expect("SITE QUOTA", 211).await;
+    assert_eq!(quota[2], " used=1000;limit=1000;free=0;in-flight=0;");
+    c.expect("DELE b", 250).await;
+    c.expect("RNFR a", 350).await;
+    c.expect("RNTO b", 250).await;
+    c.upload("c", &[5; 400]).await;
+    let quota = c.expect("SITE QUOTA", 211).await;
+    assert_eq!(quota[2], " used=1000;limit=1000;free=0;in-flight=0;");
+    // A new limit applies to the running session.
+    store.set_quota("alice", None).await.unwrap();
+    c.upload("d", &[6; 5000]).await;
+    assert!(c.expect("SITE QUOTA", 211).await[2].starts_with(" used=6000;limit=none;"));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_sessions_share_one_quota() {
+    let srv = TestServer::start(|_| {}).await;
+    let store = SqliteStore::open(&srv.data.path().join("wharf.db"))
+        .await
+        .unwrap();
+    store.set_quota("alice", Some(1_000_000)).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let mut c = srv.alice().await;
+        tasks.push(tokio::spawn(async move {
+            let mut conn = c.passive().await;
+            c.expect(&format!("STOR f{i}"), 150).await;
+            let _ = conn.write_all(&vec![7u8; 300_000]).await;
+            drop(conn);
+            c.reply().await.0
+        }));
+    }
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.unwrap());
+    }
+    let ok = codes.iter().filter(|&&c| c == 226).count();
+    assert_eq!(ok, 3, "{codes:?}");
+    assert!(codes.iter().all(|&c| c == 226 || c == 552), "{codes:?}");
+    let on_disk: u64 = std::fs::read_dir(srv.home())
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert_eq!(on_disk, 900_000);
+    assert_eq!(
+        store.find("alice").await.unwrap().unwrap().used_bytes,
+        900_000
+    );
+    srv.stop().await;
+}
