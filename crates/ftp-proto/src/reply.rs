@@ -86,7 +86,14 @@ pub mod code {
     pub const NAME_NOT_ALLOWED: u16 = 553;
     /// Requested action not taken: invalid REST parameter (RFC 3659).
     pub const INVALID_RESTART: u16 = 554;
-    /// Network protocol not supported (EPRT/EPSV).
+    /// Data connection cannot be opened with this PROT setting (RFC 4217).
+    pub const PROT_REQUIRED: u16 = 521;
+    /// Requested PROT level not supported by mechanism (RFC 2228).
+    pub const PROT_LEVEL_NOT_SUPPORTED: u16 = 536;
+    /// Cannot set up security now (RFC 2228).
+    pub const SECURITY_UNAVAILABLE: u16 = 431;
+    /// Network protocol not supported (EPRT/EPSV); also TLS failures on
+    /// a data connection.
     pub const PROTOCOL_NOT_SUPPORTED: u16 = 522;
     /// Request denied for policy reasons (RFC 2228, e.g. TLS required).
     pub const POLICY_DENIED: u16 = 534;

@@ -21,6 +21,8 @@
 //!   Argon2 passwords and the authenticator.
 //! - [`quota`]: per-account quotas, reserved as bytes arrive.
 //! - [`registration`]: `SITE REGISTER` and its limits.
+//! - [`stream`]: a TCP stream that is plain or carries TLS.
+//! - [`tls`]: FTPS: certificates and per-session TLS configuration.
 //! - [`xferlog`]: the classic wu-ftpd/vsftpd transfer log.
 
 pub mod accounts;
@@ -32,8 +34,10 @@ pub mod quota;
 pub mod registration;
 pub mod session;
 pub mod storage;
+pub mod stream;
+pub mod tls;
 pub mod transfer;
 pub mod xferlog;
 
-pub use listener::Server;
+pub use listener::{Listener, Server};
 pub use options::ServerOptions;

@@ -14,6 +14,8 @@ use crate::quota::QuotaLedger;
 use crate::registration::Registrar;
 use crate::session::control::Control;
 use crate::session::Session;
+use crate::stream::MaybeTls;
+use crate::tls::TlsContext;
 use crate::xferlog::XferLog;
 use ftp_proto::reply::code;
 use ftp_proto::Reply;
@@ -27,6 +29,39 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+/// A bound socket and how its connections start.
+#[derive(Debug)]
+pub struct Listener {
+    socket: TcpListener,
+    implicit_tls: bool,
+}
+
+impl Listener {
+    /// Plain FTP, with AUTH TLS if TLS is configured.
+    pub fn plain(socket: TcpListener) -> Self {
+        Listener {
+            socket,
+            implicit_tls: false,
+        }
+    }
+
+    /// Implicit FTPS: TLS from the first byte (port 990 by tradition).
+    pub fn implicit_tls(socket: TcpListener) -> Self {
+        Listener {
+            socket,
+            implicit_tls: true,
+        }
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    pub fn is_implicit_tls(&self) -> bool {
+        self.implicit_tls
+    }
+}
+
 /// What every session of one server shares.
 #[derive(Debug)]
 pub struct Shared {
@@ -36,6 +71,8 @@ pub struct Shared {
     /// Live usage of the accounts with sessions.
     pub quota: QuotaLedger,
     pub registrar: Registrar,
+    /// The certificate, when FTPS is configured.
+    pub tls: Option<TlsContext>,
     limits: ConnLimits,
 }
 
@@ -64,6 +101,10 @@ impl Server {
             ),
             None => None,
         };
+        let tls = match &options.tls {
+            Some(t) => Some(TlsContext::load(&t.cert, &t.key)?),
+            None => None,
+        };
         let quota = QuotaLedger::new(store.clone());
         let auth = Authenticator::new(store)?;
         Ok(Server {
@@ -73,6 +114,7 @@ impl Server {
                 xferlog,
                 quota,
                 registrar: Registrar::default(),
+                tls,
                 limits: ConnLimits::default(),
             }),
         })
@@ -86,10 +128,15 @@ impl Server {
     /// gracefully.
     pub async fn run(
         self,
-        listeners: Vec<TcpListener>,
+        listeners: Vec<Listener>,
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
-        let (accepted_tx, mut accepted) = mpsc::channel::<(TcpStream, SocketAddr)>(64);
+        if self.shared.tls.is_none() && listeners.iter().any(|l| l.implicit_tls) {
+            return Err(io::Error::other(
+                "an implicit-TLS listener needs a certificate",
+            ));
+        }
+        let (accepted_tx, mut accepted) = mpsc::channel::<Accepted>(64);
         let mut acceptors = JoinSet::new();
         for listener in listeners {
             let tx = accepted_tx.clone();
@@ -103,7 +150,7 @@ impl Server {
             tokio::select! {
                 _ = &mut shutdown => break,
                 next = accepted.recv() => match next {
-                    Some((stream, peer)) => self.admit(stream, peer, &mut sessions, &stop_rx),
+                    Some(conn) => self.admit(conn, &mut sessions, &stop_rx),
                     None => break,
                 },
                 Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
@@ -130,13 +177,12 @@ impl Server {
         Ok(())
     }
 
-    fn admit(
-        &self,
-        mut stream: TcpStream,
-        peer: SocketAddr,
-        sessions: &mut JoinSet<()>,
-        stop: &watch::Receiver<bool>,
-    ) {
+    fn admit(&self, conn: Accepted, sessions: &mut JoinSet<()>, stop: &watch::Receiver<bool>) {
+        let Accepted {
+            mut stream,
+            peer,
+            implicit_tls,
+        } = conn;
         let opts = &self.shared.options;
         let guard =
             self.shared
@@ -154,19 +200,64 @@ impl Server {
                 let _ = stream.write_all(&reply.to_bytes()).await;
                 return;
             };
+            let (stream, tls_config) = if implicit_tls {
+                match implicit_handshake(&shared, stream).await {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::info!(%peer, error = %e, "implicit TLS handshake failed");
+                        return;
+                    }
+                }
+            } else {
+                (MaybeTls::Plain(stream), None)
+            };
             match Control::new(stream, shared.options.max_line) {
-                Ok(control) => Session::new(control, shared, stop).run().await,
+                Ok(control) => {
+                    let mut session = Session::new(control, shared, stop);
+                    session.state.tls = tls_config;
+                    session.run().await
+                }
                 Err(e) => tracing::debug!(%peer, error = %e, "connection lost before the greeting"),
             }
         });
     }
 }
 
-async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<(TcpStream, SocketAddr)>) {
+/// A connection the accept loop took.
+#[derive(Debug)]
+struct Accepted {
+    stream: TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+}
+
+/// Implicit FTPS: the TLS handshake comes before the greeting.
+async fn implicit_handshake(
+    shared: &Shared,
+    stream: TcpStream,
+) -> io::Result<(MaybeTls, Option<Arc<rustls::ServerConfig>>)> {
+    let (Some(ctx), Some(opts)) = (&shared.tls, &shared.options.tls) else {
+        return Err(io::Error::other("TLS is not configured"));
+    };
+    let config = ctx.session_config().map_err(io::Error::other)?;
+    let accept = tokio_rustls::TlsAcceptor::from(config.clone()).accept(stream);
+    let tls = tokio::time::timeout(opts.handshake_timeout, accept)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+    Ok((MaybeTls::Tls(Box::new(tls)), Some(config)))
+}
+
+async fn accept_loop(listener: Listener, tx: mpsc::Sender<Accepted>) {
+    let implicit_tls = listener.implicit_tls;
     loop {
-        match listener.accept().await {
-            Ok(pair) => {
-                if tx.send(pair).await.is_err() {
+        match listener.socket.accept().await {
+            Ok((stream, peer)) => {
+                let conn = Accepted {
+                    stream,
+                    peer,
+                    implicit_tls,
+                };
+                if tx.send(conn).await.is_err() {
                     return;
                 }
             }

@@ -4,6 +4,7 @@
 //! directly, starting from [`ServerOptions::new`].
 
 use crate::registration::RegistrationPolicy;
+use crate::tls::TlsOptions;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -61,6 +62,8 @@ pub struct ServerOptions {
     pub max_pending: u64,
     /// Quota of new accounts in bytes (`None`: unlimited).
     pub default_quota: Option<u64>,
+    /// FTPS; `None` means no TLS (AUTH is answered 502).
+    pub tls: Option<TlsOptions>,
 }
 
 impl ServerOptions {
@@ -92,6 +95,7 @@ impl ServerOptions {
             registrations_per_ip_per_hour: 3,
             max_pending: 1000,
             default_quota: Some(1 << 30),
+            tls: None,
         }
     }
 

@@ -1,8 +1,10 @@
 //! Moving bytes over a data connection.
 //!
-//! Downloads in binary mode go through `sendfile(2)`, so file pages go
-//! straight to the socket without passing through user space. ASCII mode
-//! converts line endings on the way (LF to CRLF out, CRLF to LF in).
+//! Downloads in binary mode over a plain connection go through
+//! `sendfile(2)`, so file pages go straight to the socket without passing
+//! through user space; over TLS, or in ASCII mode, a blocking thread reads
+//! the file in large pieces ahead of the socket. ASCII mode converts line
+//! endings on the way (LF to CRLF out, CRLF to LF in).
 //! Uploads read into one large reused buffer and write it on a blocking
 //! thread. Every wait on the peer has a stall deadline, and every loop
 //! watches the session's cancel signal (ABOR, or the control connection
@@ -10,6 +12,7 @@
 //! dropped half-written.
 
 use crate::storage::{StorageError, Upload};
+use crate::stream::MaybeTls;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
@@ -25,8 +28,8 @@ use tokio::time::timeout;
 const UPLOAD_BUF: usize = 1 << 20;
 /// Bytes per `sendfile` call, so progress is seen between calls.
 const SENDFILE_CHUNK: usize = 8 << 20;
-/// ASCII conversion works in pieces of this size.
-const ASCII_CHUNK: usize = 256 * 1024;
+/// Buffered downloads (TLS, ASCII) read the file in pieces of this size.
+const READ_CHUNK: usize = 256 * 1024;
 
 /// Why a transfer did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +40,9 @@ pub enum TransferError {
     Stalled(Duration),
     #[error("Data connection failed: {0}")]
     Network(io::Error),
+    /// TLS on the data connection failed or broke a policy.
+    #[error("{0}")]
+    DataTls(String),
     #[error("{0}")]
     Storage(StorageError),
 }
@@ -90,17 +96,16 @@ pub async fn send_file(
     file: File,
     offset: u64,
     ascii: bool,
-    mut conn: TcpStream,
+    mut conn: MaybeTls,
     ctl: &TransferControl,
 ) -> Result<u64, TransferError> {
     let len = file
         .metadata()
         .map_err(|e| TransferError::Storage(e.into()))?
         .len();
-    let sent = if ascii {
-        send_ascii(file, offset, &mut conn, ctl).await?
-    } else {
-        sendfile_all(&file, offset, len, &conn, ctl).await?
+    let sent = match &conn {
+        MaybeTls::Plain(tcp) if !ascii => sendfile_all(&file, offset, len, tcp, ctl).await?,
+        _ => send_buffered(file, offset, ascii, &mut conn, ctl).await?,
     };
     ctl.guard(conn.shutdown()).await?;
     Ok(sent)
@@ -146,10 +151,13 @@ async fn sendfile_all(
     Ok(offset - start)
 }
 
-async fn send_ascii(
+/// Reads the file on a blocking thread, converting line endings if
+/// `ascii`, and writes it to `conn`.
+async fn send_buffered(
     file: File,
     offset: u64,
-    conn: &mut TcpStream,
+    ascii: bool,
+    conn: &mut MaybeTls,
     ctl: &TransferControl,
 ) -> Result<u64, TransferError> {
     let (tx, mut rx) = mpsc::channel::<io::Result<Vec<u8>>>(2);
@@ -159,14 +167,19 @@ async fn send_ascii(
             let _ = tx.blocking_send(Err(e));
             return;
         }
-        let mut raw = vec![0u8; ASCII_CHUNK];
+        let mut raw = vec![0u8; READ_CHUNK];
         let mut prev_cr = false;
         loop {
             match file.read(&mut raw) {
                 Ok(0) => return,
                 Ok(n) => {
-                    let mut out = Vec::with_capacity(n + n / 8);
-                    to_crlf(&raw[..n], &mut prev_cr, &mut out);
+                    let out = if ascii {
+                        let mut out = Vec::with_capacity(n + n / 8);
+                        to_crlf(&raw[..n], &mut prev_cr, &mut out);
+                        out
+                    } else {
+                        raw[..n].to_vec()
+                    };
                     if tx.blocking_send(Ok(out)).is_err() {
                         return;
                     }
@@ -191,7 +204,7 @@ async fn send_ascii(
 /// Sends a listing produced in chunks, then closes the connection.
 pub async fn send_chunks(
     mut chunks: mpsc::Receiver<Vec<u8>>,
-    mut conn: TcpStream,
+    mut conn: MaybeTls,
     ctl: &TransferControl,
 ) -> Result<u64, TransferError> {
     let mut sent = 0u64;
@@ -214,7 +227,7 @@ const DRAIN_LIMIT: u64 = 64 << 20;
 pub async fn receive(
     upload: &mut Upload,
     ascii: bool,
-    mut conn: TcpStream,
+    mut conn: MaybeTls,
     ctl: &TransferControl,
 ) -> Result<u64, TransferError> {
     let mut buf = vec![0u8; UPLOAD_BUF];
@@ -257,6 +270,9 @@ pub async fn receive(
             }
         }
         if eof {
+            // Answer the client's close_notify with ours: clients that
+            // shut TLS down both ways (Python's unwrap) wait for it.
+            let _ = ctl.guard(conn.shutdown()).await;
             return Ok(received);
         }
         if ctl.cancelled() {
@@ -271,7 +287,7 @@ async fn refuse(
     err: StorageError,
     eof: bool,
     buf: &mut [u8],
-    conn: &mut TcpStream,
+    conn: &mut MaybeTls,
     ctl: &TransferControl,
 ) -> TransferError {
     let mut drained = 0u64;

@@ -8,7 +8,7 @@
 
 use ftp_server::accounts::password::hash_password;
 use ftp_server::accounts::{Account, AccountStatus, AccountStore, SqliteStore};
-use ftp_server::{Server, ServerOptions};
+use ftp_server::{Listener, Server, ServerOptions};
 use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -58,7 +58,7 @@ impl TestServer {
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             server
-                .run(vec![listener], async {
+                .run(vec![Listener::plain(listener)], async {
                     let _ = rx.await;
                 })
                 .await

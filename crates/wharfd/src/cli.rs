@@ -24,10 +24,33 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the FTP server (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage accounts in the account store.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Make TLS certificates.
+    #[command(subcommand)]
+    Cert(CertCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Write a self-signed certificate and key (cert.pem, key.pem) for a
+    /// quick start; clients must be told to trust it (curl --cacert).
+    SelfSigned {
+        /// Host name or IP address the certificate is for; repeatable
+        /// [default: localhost, 127.0.0.1, ::1].
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
+        /// Directory to write into [default: DATA/tls].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        location: Location,
+    },
 }
 
 /// Where the config file and the data directory are; shared by all commands.
@@ -88,6 +111,34 @@ pub struct ServeArgs {
     /// Quota of new accounts, e.g. 500M, 2G or none [default: 1G].
     #[arg(long, env = "WHARF_DEFAULT_QUOTA", value_name = "SIZE")]
     pub default_quota: Option<String>,
+    /// PEM certificate chain: turns on FTPS (AUTH TLS on every listener).
+    #[arg(
+        long,
+        env = "WHARF_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(
+        long,
+        env = "WHARF_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Also listen for implicit FTPS (TLS from the first byte) here; repeatable.
+    #[arg(
+        long,
+        env = "WHARF_IMPLICIT_LISTEN",
+        value_name = "ADDR:PORT",
+        value_delimiter = ','
+    )]
+    pub implicit_listen: Vec<String>,
+    /// Require TLS for account logins and their data connections (PROT P,
+    /// resuming the control connection's TLS session); anonymous may stay plain.
+    #[arg(long, env = "WHARF_REQUIRE_TLS")]
+    pub require_tls: bool,
     /// Log filter, e.g. info, debug, ftp_server=trace [default: info].
     #[arg(long, env = "WHARF_LOG", value_name = "FILTER")]
     pub log: Option<String>,

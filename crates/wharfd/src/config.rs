@@ -6,6 +6,7 @@
 use crate::cli::{Location, ServeArgs};
 use anyhow::{bail, Context, Result};
 use ftp_server::quota::size::parse_size;
+use ftp_server::tls::TlsOptions;
 use ftp_server::ServerOptions;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -42,6 +43,12 @@ pub struct FileConfig {
     pub registrations_per_ip_per_hour: Option<u32>,
     pub max_pending: Option<u64>,
     pub default_quota: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub implicit_listen: Option<Vec<String>>,
+    pub require_tls: Option<bool>,
+    pub tls_require_protected_data: Option<bool>,
+    pub tls_require_session_reuse: Option<bool>,
 }
 
 impl FileConfig {
@@ -79,6 +86,7 @@ pub fn data_dir(location: &Location, file: &FileConfig) -> PathBuf {
 pub struct ServeConfig {
     pub options: ServerOptions,
     pub listen: Vec<SocketAddr>,
+    pub implicit_listen: Vec<SocketAddr>,
     pub log: String,
 }
 
@@ -140,6 +148,31 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         .unwrap_or(o.registrations_per_ip_per_hour);
     o.max_pending = file.max_pending.unwrap_or(o.max_pending);
     o.default_quota = file.default_quota(args.default_quota.as_ref())?;
+    let cert = args.tls_cert.clone().or(file.tls_cert.clone());
+    let key = args.tls_key.clone().or(file.tls_key.clone());
+    let require_tls = args.require_tls || file.require_tls.unwrap_or(false);
+    o.tls = match (cert, key) {
+        (Some(cert), Some(key)) => {
+            let mut tls = TlsOptions::new(cert, key);
+            if require_tls {
+                tls = tls.required();
+            }
+            if let Some(v) = file.tls_require_protected_data {
+                tls.require_protected_data = v;
+            }
+            if let Some(v) = file.tls_require_session_reuse {
+                tls.require_session_reuse = v;
+            }
+            Some(tls)
+        }
+        (None, None) if require_tls => {
+            bail!("--require-tls needs a certificate: give --tls-cert and --tls-key (make a pair with `wharfd cert self-signed`)")
+        }
+        (None, None) => None,
+        _ => {
+            bail!("give both --tls-cert and --tls-key (or tls_cert and tls_key in the config file)")
+        }
+    };
     o.validate().map_err(anyhow::Error::msg)?;
 
     let listen_text: Vec<String> = if !args.listen.is_empty() {
@@ -149,16 +182,18 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
             .clone()
             .unwrap_or_else(|| vec![DEFAULT_LISTEN.to_string()])
     };
-    let listen = listen_text
-        .iter()
-        .map(|a| {
-            a.parse::<SocketAddr>().with_context(|| {
-                format!("listen address {a:?} is not ADDR:PORT (IPv6 as [::1]:2121)")
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let listen = parse_addrs(&listen_text)?;
     if listen.is_empty() {
         bail!("no listen address given");
+    }
+    let implicit_text: Vec<String> = if !args.implicit_listen.is_empty() {
+        args.implicit_listen.clone()
+    } else {
+        file.implicit_listen.clone().unwrap_or_default()
+    };
+    let implicit_listen = parse_addrs(&implicit_text)?;
+    if !implicit_listen.is_empty() && o.tls.is_none() {
+        bail!("--implicit-listen needs a certificate: give --tls-cert and --tls-key");
     }
     let log = args
         .log
@@ -168,8 +203,20 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
     Ok(ServeConfig {
         options: o,
         listen,
+        implicit_listen,
         log,
     })
+}
+
+fn parse_addrs(texts: &[String]) -> Result<Vec<SocketAddr>> {
+    texts
+        .iter()
+        .map(|a| {
+            a.parse::<SocketAddr>().with_context(|| {
+                format!("listen address {a:?} is not ADDR:PORT (IPv6 as [::1]:2121)")
+            })
+        })
+        .collect()
 }
 
 /// Parses `LO-HI`.
@@ -204,7 +251,7 @@ mod tests {
     fn serve_args(argv: &[&str]) -> ServeArgs {
         let cli = crate::cli::Cli::parse_from(argv);
         match cli.command {
-            Some(crate::cli::Command::Serve(a)) => a,
+            Some(crate::cli::Command::Serve(a)) => *a,
             _ => cli.serve,
         }
     }

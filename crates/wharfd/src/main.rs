@@ -5,7 +5,9 @@
 //! - [`config`]: file + environment + flags into one validated config.
 //! - [`serve`]: binding, signals and running the server.
 //! - [`users`]: the `users` admin commands.
+//! - [`cert`]: `cert self-signed`.
 
+mod cert;
 mod cli;
 mod config;
 mod serve;
@@ -30,8 +32,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             None => serve::run(cli.serve).await,
-            Some(Command::Serve(args)) => serve::run(args).await,
+            Some(Command::Serve(args)) => serve::run(*args).await,
             Some(Command::Users(cmd)) => users::run(cmd).await,
+            Some(Command::Cert(cmd)) => cert::run(cmd),
         }
     });
     match result {

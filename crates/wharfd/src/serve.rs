@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use ftp_server::accounts::{AccountStore, SqliteStore};
 use ftp_server::quota::recount::recount;
 use ftp_server::storage::sweep_partial_uploads;
-use ftp_server::Server;
+use ftp_server::{Listener, Server};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -49,26 +49,40 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("cannot write {}", marker.display()))?;
 
     let mut listeners = Vec::new();
-    for addr in &cfg.listen {
-        let listener = TcpListener::bind(addr).await.with_context(|| {
-            format!(
-                "cannot listen on {addr} (in use by another server? choose another with --listen)"
-            )
+    let plain = cfg.listen.iter().map(|a| (a, false));
+    let implicit = cfg.implicit_listen.iter().map(|a| (a, true));
+    for (addr, implicit) in plain.chain(implicit) {
+        let socket = TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr} (in use by another server? choose another address)")
         })?;
-        listeners.push(listener);
+        listeners.push(if implicit {
+            Listener::implicit_tls(socket)
+        } else {
+            Listener::plain(socket)
+        });
     }
     let data_dir = opts.data_dir.clone();
     let registration = opts.registration;
+    let tls = match &opts.tls {
+        Some(t) if t.require_login => "required",
+        Some(_) => "offered",
+        None => "off",
+    };
     let anonymous = opts.anonymous.then(|| opts.anon_root.display().to_string());
     let server = Server::new(opts, Arc::new(store.clone())).map_err(anyhow::Error::msg)?;
     for l in &listeners {
-        tracing::info!("listening on {}", l.local_addr()?);
+        if l.is_implicit_tls() {
+            tracing::info!("listening on {} (implicit FTPS)", l.local_addr()?);
+        } else {
+            tracing::info!("listening on {}", l.local_addr()?);
+        }
     }
     tracing::info!(
         data = %data_dir.display(),
         accounts = %store.describe(),
         anonymous = anonymous.as_deref().unwrap_or("off"),
         registration = %registration,
+        tls,
         "wharfd ready"
     );
     if accounts.is_empty() {

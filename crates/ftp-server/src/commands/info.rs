@@ -1,6 +1,5 @@
 //! Informational commands: FEAT and OPTS (RFC 2389), SYST, HELP, NOOP and
-//! STAT (RFC 959 §4.1.3), MLST (RFC 3659 §7), and the RFC 2228/4217
-//! security verbs while TLS is not configured.
+//! STAT (RFC 959 §4.1.3) and MLST (RFC 3659 §7).
 
 use super::transfers::now_unix;
 use super::{storage_reply, target, Outcome};
@@ -15,8 +14,11 @@ use tokio::io::AsyncWriteExt;
 /// FEAT: each feature on its own line, indented by one space (RFC 2389 §3.2).
 pub fn feat(s: &Session) -> Outcome {
     let mlst = format!(" MLST {}", s.state.facts.names(true));
-    let lines = [
-        "Features:",
+    let mut lines = vec!["Features:"];
+    if s.shared.tls.is_some() {
+        lines.extend([" AUTH TLS", " PBSZ", " PROT"]);
+    }
+    lines.extend([
         " EPRT",
         " EPSV",
         " MDTM",
@@ -27,7 +29,7 @@ pub fn feat(s: &Session) -> Outcome {
         " TVFS",
         " UTF8",
         "End",
-    ];
+    ]);
     Reply::multi(code::SYSTEM_STATUS, lines).into()
 }
 
@@ -77,15 +79,6 @@ pub fn help(arg: &[u8]) -> Outcome {
     } else {
         Reply::new(code::NOT_IMPLEMENTED, format!("Unknown command {topic}."))
     }
-    .into()
-}
-
-/// AUTH, PBSZ, PROT and CCC when no certificate is configured.
-pub fn security_unavailable() -> Outcome {
-    Reply::new(
-        code::NOT_IMPLEMENTED,
-        "TLS is not configured on this server.",
-    )
     .into()
 }
 

@@ -27,6 +27,19 @@ pub fn user(s: &mut Session, name: Vec<u8>) -> Outcome {
         )
         .into();
     }
+    let tls_required = s
+        .shared
+        .options
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.require_login);
+    if tls_required && !s.control.is_tls() && !is_anonymous(&name) {
+        return Reply::new(
+            code::NOT_LOGGED_IN,
+            "This server requires TLS for account logins: send AUTH TLS first (curl --ssl-reqd, lftp set ftp:ssl-force true).",
+        )
+        .into();
+    }
     let text = if is_anonymous(&name) {
         "Anonymous login: send your e-mail address as password."
     } else {

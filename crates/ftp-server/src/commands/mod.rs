@@ -8,8 +8,8 @@
 //! - [`data_setup`]: PORT, PASV, EPRT, EPSV.
 //! - [`files`]: DELE, RMD, MKD, RNFR, RNTO, SIZE, MDTM.
 //! - [`transfers`]: RETR, STOR, STOU, APPE, LIST, NLST, MLSD.
-//! - [`info`]: FEAT, OPTS, SYST, HELP, NOOP, STAT, MLST and the
-//!   security verbs (AUTH, PBSZ, PROT, CCC) while TLS is not configured.
+//! - [`info`]: FEAT, OPTS, SYST, HELP, NOOP, STAT, MLST.
+//! - [`security`]: AUTH TLS, PBSZ, PROT, CCC.
 //! - [`site`]: SITE HELP, SITE REGISTER, SITE QUOTA.
 
 pub mod data_setup;
@@ -18,6 +18,7 @@ pub mod info;
 pub mod login;
 pub mod navigate;
 pub mod params;
+pub mod security;
 pub mod site;
 pub mod transfers;
 
@@ -36,6 +37,8 @@ pub enum Outcome {
     Transfer(TransferJob),
     /// Send this reply and close the session.
     Close(Reply),
+    /// The command answered for itself (AUTH TLS).
+    Nothing,
 }
 
 impl From<Reply> for Outcome {
@@ -91,9 +94,10 @@ pub async fn dispatch(s: &mut Session, cmd: Command) -> Outcome {
         Command::Help(arg) => Ok(info::help(&arg)),
         Command::Noop => Ok(Reply::new(code::OK, "NOOP ok.").into()),
         Command::Site(arg) => Ok(site::site(s, &arg).await),
-        Command::Auth(_) | Command::Pbsz(_) | Command::Prot(_) | Command::Ccc => {
-            Ok(info::security_unavailable())
-        }
+        Command::Auth(arg) => Ok(security::auth(s, &arg).await),
+        Command::Pbsz(arg) => Ok(security::pbsz(s, &arg)),
+        Command::Prot(arg) => Ok(security::prot(s, &arg)),
+        Command::Ccc => Ok(security::ccc(s)),
     };
     result.unwrap_or_else(Outcome::Reply)
 }

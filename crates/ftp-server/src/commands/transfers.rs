@@ -9,6 +9,7 @@
 
 use super::{storage_reply, target, writable, Outcome};
 use crate::datachan::DataSetup;
+use crate::session::state::Principal;
 use crate::session::supervise::{Payload, TransferJob};
 use crate::session::Session;
 use crate::storage::{ListFormat, StorageError, Upload, UploadMode};
@@ -17,8 +18,21 @@ use ftp_proto::reply::code;
 use ftp_proto::{Reply, VirtualPath};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Fails with 425 unless PORT/PASV/EPRT/EPSV came first.
+/// Fails with 425 unless PORT/PASV/EPRT/EPSV came first, and with 521
+/// when policy wants an account's data protected and PROT P is not set.
 fn require_data_setup(s: &Session) -> Result<(), Reply> {
+    let protect = s
+        .shared
+        .options
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.require_protected_data);
+    if protect && !s.state.prot_private && matches!(s.state.principal(), Some(Principal::User(_))) {
+        return Err(Reply::new(
+            code::PROT_REQUIRED,
+            "Data connections must be protected: send PBSZ 0 and PROT P first.",
+        ));
+    }
     if matches!(s.state.data, DataSetup::None) {
         Err(Reply::new(
             code::CANT_OPEN_DATA,

@@ -2,13 +2,17 @@
 //! with the idle deadline between commands and the per-line deadline that
 //! cuts off a client trickling one byte at a time (slowloris).
 
+use crate::stream::MaybeTls;
 use ftp_proto::Reply;
+use rustls::ServerConfig;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
+use tokio_rustls::TlsAcceptor;
 use wire::{LineError, LineReader};
 
 /// How often a pending line is checked against its deadline, as a
@@ -29,28 +33,62 @@ pub enum ReadError {
 /// One client's control connection.
 #[derive(Debug)]
 pub struct Control {
-    pub(crate) reader: LineReader<TcpStream>,
+    pub(crate) reader: LineReader<MaybeTls>,
     pub peer: SocketAddr,
     pub local: SocketAddr,
+    max_line: usize,
 }
 
 impl Control {
-    pub fn new(stream: TcpStream, max_line: usize) -> io::Result<Self> {
-        let peer = stream.peer_addr()?;
-        let local = stream.local_addr()?;
-        stream.set_nodelay(true)?;
-        set_oob_inline(&stream);
+    pub fn new(stream: MaybeTls, max_line: usize) -> io::Result<Self> {
+        let tcp = stream
+            .tcp()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        let peer = tcp.peer_addr()?;
+        let local = tcp.local_addr()?;
+        tcp.set_nodelay(true)?;
+        set_oob_inline(tcp);
         Ok(Control {
             reader: LineReader::new(stream, max_line),
             peer,
             local,
+            max_line,
         })
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.reader.get_ref().is_tls()
+    }
+
+    /// Turns the connection into TLS (after `234` for AUTH TLS). Bytes the
+    /// client sent in plaintext after its AUTH command are thrown away,
+    /// never read as commands; their count is returned for the log.
+    pub async fn start_tls(
+        &mut self,
+        config: Arc<ServerConfig>,
+        wait: Duration,
+    ) -> io::Result<usize> {
+        let discarded = self.reader.buffered().len();
+        let old = std::mem::replace(
+            &mut self.reader,
+            LineReader::new(MaybeTls::Closed, self.max_line),
+        );
+        let MaybeTls::Plain(tcp) = old.into_inner() else {
+            return Err(io::Error::other("TLS is already on"));
+        };
+        let tls = timeout(wait, TlsAcceptor::from(config).accept(tcp))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+        self.reader = LineReader::new(MaybeTls::Tls(Box::new(tls)), self.max_line);
+        Ok(discarded)
     }
 
     /// Sends one reply.
     pub async fn send(&mut self, reply: &Reply) -> io::Result<()> {
         tracing::trace!(reply = ?reply, "sent");
-        self.reader.get_mut().write_all(&reply.to_bytes()).await
+        let stream = self.reader.get_mut();
+        stream.write_all(&reply.to_bytes()).await?;
+        stream.flush().await
     }
 
     /// Reads the next command line. `idle` bounds the wait for a line to

@@ -176,6 +176,7 @@ impl Session {
                 Flow::Close
             }
             Outcome::Transfer(job) => self.run_transfer(job).await,
+            Outcome::Nothing => Flow::Continue,
         }
     }
 }

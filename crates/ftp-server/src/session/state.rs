@@ -53,6 +53,14 @@ pub struct SessionState {
     pub facts: FactSet,
     /// The account's quota ledger entry (accounts only, not anonymous).
     pub usage: Option<AccountUsage>,
+    /// This session's TLS configuration, once TLS is on (AUTH TLS or an
+    /// implicit-TLS listener). Data connections use it too, so that they
+    /// can resume only this session's TLS sessions.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// PBSZ was given (RFC 4217 requires it before PROT).
+    pub pbsz: bool,
+    /// `PROT P`: data connections are protected.
+    pub prot_private: bool,
 }
 
 impl Default for SessionState {
@@ -69,6 +77,9 @@ impl Default for SessionState {
             epsv_all: false,
             facts: FactSet::default(),
             usage: None,
+            tls: None,
+            pbsz: false,
+            prot_private: false,
         }
     }
 }

@@ -12,17 +12,21 @@
 use super::{Flow, Session};
 use crate::datachan;
 use crate::storage::Upload;
+use crate::stream::MaybeTls;
 use crate::transfer::{self, TransferControl, TransferError};
 use crate::xferlog::XferRecord;
 use ftp_proto::command::{self, Command, TransferType};
 use ftp_proto::reply::code;
 use ftp_proto::{Reply, VirtualPath};
+use rustls::HandshakeKind;
 use std::fs::File;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
 use wire::LineError;
 
 /// What a transfer moves.
@@ -87,13 +91,22 @@ impl Session {
         };
         let result: Result<u64, TransferError> =
             match self.supervise(connect, &cancel_tx, &ctl, &mut events).await {
-                Some(Ok(conn)) => {
+                Some(Ok(tcp)) => {
                     if self.control.send(&opening).await.is_err() {
                         events.control_gone = true;
+                        drop_payload(payload).await;
                         Err(TransferError::Aborted)
                     } else {
-                        self.move_bytes(payload, ascii, conn, &cancel_tx, &ctl, &mut events)
-                            .await
+                        match self.secure_data(tcp, &cancel_tx, &ctl, &mut events).await {
+                            Ok(conn) => {
+                                self.move_bytes(payload, ascii, conn, &cancel_tx, &ctl, &mut events)
+                                    .await
+                            }
+                            Err(e) => {
+                                drop_payload(payload).await;
+                                Err(e)
+                            }
+                        }
                     }
                 }
                 Some(Err(e)) => {
@@ -111,10 +124,62 @@ impl Session {
         let reply = match &result {
             Ok(_) => Reply::new(code::TRANSFER_COMPLETE, "Transfer complete."),
             Err(TransferError::Storage(e)) => Reply::new(e.reply_code(), format!("{e}.")),
+            Err(TransferError::DataTls(message)) => {
+                Reply::new(code::PROTOCOL_NOT_SUPPORTED, message.clone())
+            }
             Err(e) => Reply::new(code::TRANSFER_ABORTED, e.to_string()),
         };
         self.log_transfer(&path, bytes, started.elapsed(), ascii, incoming, &result);
         self.finish(reply, &events).await
+    }
+
+    /// Puts TLS on the data connection when PROT P is in force, checking
+    /// that it resumes this session's TLS session if policy says so.
+    async fn secure_data(
+        &mut self,
+        tcp: TcpStream,
+        cancel_tx: &watch::Sender<bool>,
+        ctl: &TransferControl,
+        events: &mut Events,
+    ) -> Result<MaybeTls, TransferError> {
+        if !self.state.prot_private {
+            return Ok(MaybeTls::Plain(tcp));
+        }
+        let (Some(config), Some(opts)) = (self.state.tls.clone(), self.shared.options.tls.clone())
+        else {
+            return Err(TransferError::DataTls(
+                "PROT P is set but TLS is not on.".into(),
+            ));
+        };
+        let wait = opts.handshake_timeout;
+        let mut cancel = ctl.cancel.clone();
+        let handshake = async move {
+            tokio::select! {
+                r = tokio::time::timeout(wait, TlsAcceptor::from(config).accept(tcp)) => Some(r),
+                _ = transfer::until_set(&mut cancel) => None,
+            }
+        };
+        match self.supervise(handshake, cancel_tx, ctl, events).await {
+            None => Err(TransferError::Aborted),
+            Some(Err(_)) => Err(TransferError::DataTls(
+                "TLS handshake on the data connection timed out.".into(),
+            )),
+            Some(Ok(Err(e))) => Err(TransferError::DataTls(format!(
+                "TLS handshake on the data connection failed: {e}."
+            ))),
+            Some(Ok(Ok(tls))) => {
+                let resumed = tls.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed);
+                if opts.require_session_reuse && !resumed {
+                    tracing::warn!(peer = %self.control.peer, "data connection did not resume the control connection's TLS session; refused");
+                    return Err(TransferError::DataTls(
+                        "Data connection must resume the control connection's TLS session \
+                         (setting tls_require_session_reuse); use a client that reuses it, see the README section FTPS."
+                            .into(),
+                    ));
+                }
+                Ok(MaybeTls::Tls(Box::new(tls)))
+            }
+        }
     }
 
     /// Phase two: the data connection is up; move the bytes.
@@ -122,7 +187,7 @@ impl Session {
         &mut self,
         payload: Payload,
         ascii: bool,
-        conn: tokio::net::TcpStream,
+        conn: MaybeTls,
         cancel_tx: &watch::Sender<bool>,
         ctl: &TransferControl,
         events: &mut Events,

@@ -1,0 +1,136 @@
+//! FTPS commands (RFC 4217, on RFC 2228): AUTH TLS, PBSZ, PROT and CCC.
+//!
+//! AUTH TLS upgrades the control connection in place; anything the client
+//! sent after the AUTH line in plaintext is discarded, never read as a
+//! command. PBSZ is always 0 for TLS. PROT P protects data connections
+//! with TLS; PROT C (clear) may be refused by policy; PROT S and E do not
+//! exist for TLS. CCC, which would drop TLS from the control connection,
+//! is refused: it would expose everything after it.
+
+use super::Outcome;
+use crate::session::state::Principal;
+use crate::session::Session;
+use ftp_proto::reply::code;
+use ftp_proto::Reply;
+
+fn not_configured() -> Outcome {
+    Reply::new(
+        code::NOT_IMPLEMENTED,
+        "TLS is not configured on this server.",
+    )
+    .into()
+}
+
+pub async fn auth(s: &mut Session, arg: &[u8]) -> Outcome {
+    let (Some(ctx), Some(opts)) = (&s.shared.tls, &s.shared.options.tls) else {
+        return not_configured();
+    };
+    let mechanism = String::from_utf8_lossy(arg).trim().to_ascii_uppercase();
+    if !matches!(mechanism.as_str(), "TLS" | "TLS-C" | "SSL" | "TLS-P") {
+        return Reply::new(
+            code::PARAMETER_NOT_IMPLEMENTED,
+            "Mechanism not supported; use AUTH TLS.",
+        )
+        .into();
+    }
+    if s.control.is_tls() {
+        return Reply::new(code::BAD_SEQUENCE, "TLS is already on.").into();
+    }
+    if s.state.logged_in() {
+        return Reply::new(code::BAD_SEQUENCE, "AUTH must come before login.").into();
+    }
+    let config = match ctx.session_config() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot configure TLS");
+            return Reply::new(code::LOCAL_ERROR, "Cannot start TLS now; try again later.").into();
+        }
+    };
+    let wait = opts.handshake_timeout;
+    if s.control
+        .send(&Reply::new(code::AUTH_OK, "AUTH TLS successful."))
+        .await
+        .is_err()
+    {
+        return Outcome::Close(Reply::new(code::NOT_AVAILABLE, "Connection lost."));
+    }
+    match s.control.start_tls(config.clone(), wait).await {
+        Ok(discarded) => {
+            if discarded > 0 {
+                tracing::warn!(peer = %s.control.peer, bytes = discarded, "discarded plaintext sent after AUTH TLS");
+            }
+            s.state.tls = Some(config);
+            // RFC 4217 §4: a login begun before AUTH starts over.
+            s.state.login = Default::default();
+            // AUTH SSL and TLS-P historically imply protected data.
+            s.state.prot_private = matches!(mechanism.as_str(), "SSL" | "TLS-P");
+            Outcome::Nothing
+        }
+        Err(e) => {
+            tracing::info!(peer = %s.control.peer, error = %e, "TLS handshake on the control connection failed");
+            Outcome::Close(Reply::new(code::NOT_AVAILABLE, "TLS handshake failed."))
+        }
+    }
+}
+
+pub fn pbsz(s: &mut Session, arg: &[u8]) -> Outcome {
+    if s.shared.tls.is_none() {
+        return not_configured();
+    }
+    if !s.control.is_tls() {
+        return Reply::new(code::BAD_SEQUENCE, "PBSZ needs AUTH TLS first.").into();
+    }
+    if String::from_utf8_lossy(arg).trim().parse::<u64>().is_err() {
+        return Reply::new(code::ARGUMENT_ERROR, "PBSZ needs a number; use PBSZ 0.").into();
+    }
+    s.state.pbsz = true;
+    Reply::new(code::OK, "PBSZ=0").into()
+}
+
+pub fn prot(s: &mut Session, arg: &[u8]) -> Outcome {
+    let Some(opts) = &s.shared.options.tls else {
+        return not_configured();
+    };
+    if !s.control.is_tls() {
+        return Reply::new(code::BAD_SEQUENCE, "PROT needs AUTH TLS first.").into();
+    }
+    let level = String::from_utf8_lossy(arg).trim().to_ascii_uppercase();
+    match level.as_str() {
+        "P" => {
+            s.state.prot_private = true;
+            Reply::new(code::OK, "Protection level set to P (private).")
+        }
+        "C" if opts.require_protected_data
+            && matches!(s.state.principal(), Some(Principal::User(_))) =>
+        {
+            Reply::new(
+                code::POLICY_DENIED,
+                "PROT C refused: this server requires protected data connections (PROT P).",
+            )
+        }
+        "C" => {
+            s.state.prot_private = false;
+            Reply::new(code::OK, "Protection level set to C (clear).")
+        }
+        "S" | "E" => Reply::new(
+            code::PROT_LEVEL_NOT_SUPPORTED,
+            "Only PROT C and PROT P exist for TLS.",
+        ),
+        _ => Reply::new(
+            code::PARAMETER_NOT_IMPLEMENTED,
+            "Unknown protection level; use PROT P.",
+        ),
+    }
+    .into()
+}
+
+pub fn ccc(s: &mut Session) -> Outcome {
+    if s.shared.tls.is_none() {
+        return not_configured();
+    }
+    Reply::new(
+        code::POLICY_DENIED,
+        "CCC refused: the control connection stays protected.",
+    )
+    .into()
+}

@@ -1,0 +1,169 @@
+//! FTPS (RFC 4217) with rustls: the certificate, the TLS settings, and the
+//! per-session server configuration that makes "data connections resume the
+//! control connection's TLS session" checkable.
+//!
+//! Every FTP session that turns TLS on gets its own rustls configuration
+//! with its own, small session cache. A data connection's handshake can
+//! then only resume a session that this FTP session's own control
+//! connection established, so a resumed handshake proves that the data
+//! connection comes from the same client — a third party who races for a
+//! passive port cannot have that session (vsftpd's `require_ssl_reuse`).
+//! Only TLS 1.2 and 1.3 are offered.
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ServerConfig, ServerSessionMemoryCache, StoresServerSessions};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Sessions remembered per FTP session: the control connection's and a
+/// few data connections'.
+const SESSIONS_PER_FTP_SESSION: usize = 8;
+
+/// FTPS settings.
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// Account logins need TLS on the control connection (anonymous may
+    /// stay plain).
+    pub require_login: bool,
+    /// Accounts' data connections need `PROT P`.
+    pub require_protected_data: bool,
+    /// A protected data connection must resume the control connection's
+    /// TLS session.
+    pub require_session_reuse: bool,
+    /// Time allowed for a TLS handshake.
+    pub handshake_timeout: Duration,
+}
+
+impl TlsOptions {
+    /// TLS offered but not required: plain and protected sessions both work.
+    pub fn new(cert: PathBuf, key: PathBuf) -> Self {
+        TlsOptions {
+            cert,
+            key,
+            require_login: false,
+            require_protected_data: false,
+            require_session_reuse: false,
+            handshake_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// TLS required for account logins and their data connections, with
+    /// session reuse on data connections.
+    pub fn required(mut self) -> Self {
+        self.require_login = true;
+        self.require_protected_data = true;
+        self.require_session_reuse = true;
+        self
+    }
+}
+
+/// The loaded certificate, ready to make per-session configurations.
+#[derive(Debug)]
+pub struct TlsContext {
+    key: Arc<CertifiedKey>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl TlsContext {
+    /// Loads and checks the certificate chain and key.
+    pub fn load(cert: &Path, key: &Path) -> Result<TlsContext, String> {
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| format!("cannot read the certificate {}: {e}", cert.display()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("bad certificate in {}: {e}", cert.display()))?;
+        if chain.is_empty() {
+            return Err(format!("{} holds no certificate", cert.display()));
+        }
+        let private = PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| format!("cannot read the private key {}: {e}", key.display()))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let certified = CertifiedKey::from_der(chain, private, &provider).map_err(|e| {
+            format!(
+                "certificate {} and key {} do not fit: {e}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+        Ok(TlsContext {
+            key: Arc::new(certified),
+            provider,
+        })
+    }
+
+    /// A configuration for one FTP session, with a session cache of its own.
+    pub fn session_config(&self) -> Result<Arc<ServerConfig>, rustls::Error> {
+        let mut config = ServerConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(SingleCertAndKey::from(self.key.clone())));
+        config.session_storage = Arc::new(ReusableSessions(ServerSessionMemoryCache::new(
+            SESSIONS_PER_FTP_SESSION,
+        )));
+        Ok(Arc::new(config))
+    }
+}
+
+/// A session cache whose TLS 1.3 tickets can be used more than once.
+///
+/// rustls makes a stateful TLS 1.3 ticket single-use, but an FTP client
+/// resumes the control connection's session for *every* data connection
+/// (OpenSSL, GnuTLS and Python all keep offering the same one), so the
+/// second transfer would fall back to a full handshake and be refused.
+/// Early data (0-RTT), the reason for single use, is never accepted here,
+/// and resumption still runs an ephemeral key exchange (psk_dhe_ke); the
+/// cache is per FTP session, so a ticket can only ever resume this
+/// session's own connections.
+#[derive(Debug)]
+struct ReusableSessions(Arc<dyn StoresServerSessions>);
+
+impl StoresServerSessions for ReusableSessions {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        self.0.put(key, value)
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.0.get(key)
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.0.get(key)
+    }
+
+    fn can_cache(&self) -> bool {
+        self.0.can_cache()
+    }
+}
+
+/// A self-signed certificate and its key, both PEM, for `names` (host
+/// names or IP addresses). The certificate is an end-entity certificate
+/// (not a CA), which strict verifiers such as webpki require.
+pub fn self_signed(names: &[String]) -> Result<(String, String), String> {
+    let certified = rcgen::generate_simple_self_signed(names.to_vec())
+        .map_err(|e| format!("cannot make a certificate: {e}"))?;
+    Ok((certified.cert.pem(), certified.signing_key.serialize_pem()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_signed_pair_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = self_signed(&["localhost".into(), "127.0.0.1".into()]).unwrap();
+        std::fs::write(dir.path().join("c.pem"), cert).unwrap();
+        std::fs::write(dir.path().join("k.pem"), key).unwrap();
+        let ctx = TlsContext::load(&dir.path().join("c.pem"), &dir.path().join("k.pem")).unwrap();
+        ctx.session_config().unwrap();
+        assert!(TlsContext::load(&dir.path().join("k.pem"), &dir.path().join("k.pem")).is_err());
+        assert!(TlsContext::load(&dir.path().join("none"), &dir.path().join("k.pem")).is_err());
+    }
+}
