@@ -21,20 +21,28 @@
 //!   Argon2 passwords and the authenticator.
 //! - [`quota`]: per-account quotas, reserved as bytes arrive.
 //! - [`registration`]: `SITE REGISTER` and its limits.
+//! - [`bandwidth`]: per-account bandwidth limits.
+//! - [`limits`]: session counts in all, per address and per account.
+//! - [`throttle`]: failed-login lockouts across sessions.
 //! - [`stream`]: a TCP stream that is plain or carries TLS.
 //! - [`tls`]: FTPS: certificates and per-session TLS configuration.
+//! - [`metrics`]: counters and the Prometheus endpoint.
 //! - [`xferlog`]: the classic wu-ftpd/vsftpd transfer log.
 
 pub mod accounts;
+pub mod bandwidth;
 pub mod commands;
 pub mod datachan;
+pub mod limits;
 pub mod listener;
+pub mod metrics;
 pub mod options;
 pub mod quota;
 pub mod registration;
 pub mod session;
 pub mod storage;
 pub mod stream;
+pub mod throttle;
 pub mod tls;
 pub mod transfer;
 pub mod xferlog;

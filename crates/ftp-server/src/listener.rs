@@ -9,21 +9,24 @@
 //! (an unfinished upload then removes its temporary file).
 
 use crate::accounts::{AccountStore, Authenticator};
+use crate::bandwidth::Bandwidth;
+use crate::limits::{SessionsPerIp, SessionsPerUser};
+use crate::metrics::Metrics;
 use crate::options::ServerOptions;
 use crate::quota::QuotaLedger;
 use crate::registration::Registrar;
 use crate::session::control::Control;
 use crate::session::Session;
 use crate::stream::MaybeTls;
+use crate::throttle::LoginThrottle;
 use crate::tls::TlsContext;
 use crate::xferlog::XferLog;
 use ftp_proto::reply::code;
 use ftp_proto::Reply;
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -73,7 +76,14 @@ pub struct Shared {
     pub registrar: Registrar,
     /// The certificate, when FTPS is configured.
     pub tls: Option<TlsContext>,
-    limits: ConnLimits,
+    pub metrics: Arc<Metrics>,
+    /// Bandwidth buckets per account.
+    pub bandwidth: Bandwidth,
+    /// Failed logins across sessions.
+    pub throttle: LoginThrottle,
+    /// Logged-in sessions per account.
+    pub user_sessions: SessionsPerUser,
+    sessions_per_ip: SessionsPerIp,
 }
 
 /// A configured server, ready to run.
@@ -105,6 +115,7 @@ impl Server {
             Some(t) => Some(TlsContext::load(&t.cert, &t.key)?),
             None => None,
         };
+        let bandwidth = Bandwidth::new(options.max_download_rate, options.max_upload_rate);
         let quota = QuotaLedger::new(store.clone());
         let auth = Authenticator::new(store)?;
         Ok(Server {
@@ -115,9 +126,18 @@ impl Server {
                 quota,
                 registrar: Registrar::default(),
                 tls,
-                limits: ConnLimits::default(),
+                throttle: LoginThrottle::default(),
+                bandwidth,
+                metrics: Arc::new(Metrics::default()),
+                user_sessions: SessionsPerUser::default(),
+                sessions_per_ip: SessionsPerIp::default(),
             }),
         })
+    }
+
+    /// The server's counters, for [`crate::metrics::serve`].
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
     }
 
     pub fn options(&self) -> &ServerOptions {
@@ -184,22 +204,31 @@ impl Server {
             implicit_tls,
         } = conn;
         let opts = &self.shared.options;
-        let guard =
-            self.shared
-                .limits
-                .try_acquire(peer.ip(), opts.max_sessions, opts.max_sessions_per_ip);
+        let slot = self.shared.sessions_per_ip.try_acquire(
+            peer.ip().to_canonical(),
+            opts.max_sessions,
+            opts.max_sessions_per_ip,
+        );
+        let locked = self.shared.throttle.address_locked(peer.ip());
         let shared = self.shared.clone();
         let stop = stop.clone();
         sessions.spawn(async move {
-            let Some(_guard) = guard else {
-                tracing::warn!(%peer, "connection limit reached; refusing");
-                let reply = Reply::new(
-                    code::NOT_AVAILABLE,
-                    "Too many connections; try again later.",
-                );
-                let _ = stream.write_all(&reply.to_bytes()).await;
-                return;
+            let refusal = match (&slot, locked) {
+                (None, _) => Some("Too many connections; try again later.".to_string()),
+                (_, Some(wait)) => Some(format!(
+                    "Too many failed logins from your address; try again in {} s.",
+                    wait.as_secs().max(1)
+                )),
+                _ => None,
             };
+            if let Some(text) = refusal {
+                tracing::warn!(%peer, reason = %text, "connection refused");
+                let _ = stream
+                    .write_all(&Reply::new(code::NOT_AVAILABLE, text).to_bytes())
+                    .await;
+                return;
+            }
+            let _slot = slot;
             let (stream, tls_config) = if implicit_tls {
                 match implicit_handshake(&shared, stream).await {
                     Ok(pair) => pair,
@@ -211,7 +240,7 @@ impl Server {
             } else {
                 (MaybeTls::Plain(stream), None)
             };
-            match Control::new(stream, shared.options.max_line) {
+            match Control::new(stream, shared.options.max_line, shared.metrics.clone()) {
                 Ok(control) => {
                     let mut session = Session::new(control, shared, stop);
                     session.state.tls = tls_config;
@@ -267,74 +296,5 @@ async fn accept_loop(listener: Listener, tx: mpsc::Sender<Accepted>) {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         }
-    }
-}
-
-/// Counts sessions in all and per client address.
-#[derive(Debug, Default)]
-struct ConnLimits {
-    counts: Arc<Mutex<Counts>>,
-}
-
-#[derive(Debug, Default)]
-struct Counts {
-    total: usize,
-    per_ip: HashMap<IpAddr, usize>,
-}
-
-impl ConnLimits {
-    fn try_acquire(&self, ip: IpAddr, max_total: usize, max_per_ip: usize) -> Option<ConnGuard> {
-        let ip = ip.to_canonical();
-        let mut counts = self.counts.lock().ok()?;
-        let mine = counts.per_ip.get(&ip).copied().unwrap_or(0);
-        if counts.total >= max_total || mine >= max_per_ip {
-            return None;
-        }
-        counts.total += 1;
-        counts.per_ip.insert(ip, mine + 1);
-        Some(ConnGuard {
-            counts: self.counts.clone(),
-            ip,
-        })
-    }
-}
-
-/// Gives a session's slot back when the session ends.
-#[derive(Debug)]
-struct ConnGuard {
-    counts: Arc<Mutex<Counts>>,
-    ip: IpAddr,
-}
-
-impl Drop for ConnGuard {
-    fn drop(&mut self) {
-        if let Ok(mut counts) = self.counts.lock() {
-            counts.total = counts.total.saturating_sub(1);
-            if let Some(n) = counts.per_ip.get_mut(&self.ip) {
-                *n -= 1;
-                if *n == 0 {
-                    counts.per_ip.remove(&self.ip);
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limits_count_per_ip_and_total() {
-        let limits = ConnLimits::default();
-        let a: IpAddr = "127.0.0.1".parse().unwrap();
-        let b: IpAddr = "127.0.0.2".parse().unwrap();
-        let g1 = limits.try_acquire(a, 3, 2).unwrap();
-        let _g2 = limits.try_acquire(a, 3, 2).unwrap();
-        assert!(limits.try_acquire(a, 3, 2).is_none());
-        let _g3 = limits.try_acquire(b, 3, 2).unwrap();
-        assert!(limits.try_acquire(b, 3, 2).is_none());
-        drop(g1);
-        assert!(limits.try_acquire(a, 3, 2).is_some());
     }
 }

@@ -4,6 +4,7 @@
 //! directly, starting from [`ServerOptions::new`].
 
 use crate::registration::RegistrationPolicy;
+use crate::throttle::LockoutPolicy;
 use crate::tls::TlsOptions;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
@@ -64,6 +65,13 @@ pub struct ServerOptions {
     pub default_quota: Option<u64>,
     /// FTPS; `None` means no TLS (AUTH is answered 502).
     pub tls: Option<TlsOptions>,
+    /// Lockout after failed logins, across sessions.
+    pub lockout: LockoutPolicy,
+    /// Logged-in sessions one account may have at once.
+    pub max_sessions_per_user: usize,
+    /// Bandwidth per account, in bytes per second (`None`: unlimited).
+    pub max_download_rate: Option<u64>,
+    pub max_upload_rate: Option<u64>,
 }
 
 impl ServerOptions {
@@ -96,6 +104,10 @@ impl ServerOptions {
             max_pending: 1000,
             default_quota: Some(1 << 30),
             tls: None,
+            lockout: LockoutPolicy::default(),
+            max_sessions_per_user: 10,
+            max_download_rate: None,
+            max_upload_rate: None,
         }
     }
 

@@ -53,9 +53,13 @@ pub async fn until_set(flag: &mut watch::Receiver<bool>) {
     let _ = flag.wait_for(|set| *set).await;
 }
 
-/// What a running transfer needs to report and to stop.
+/// What a running transfer needs to report, to stop and to pace itself.
 #[derive(Debug, Clone)]
 pub struct TransferControl {
+    /// The account's bandwidth bucket for this direction, if limited.
+    pub bucket: Option<Arc<crate::bandwidth::AccountBandwidth>>,
+    /// Whether this transfer is an upload (which bucket applies).
+    pub upload: bool,
     /// Bytes moved so far (for STAT during a transfer).
     pub progress: Arc<AtomicU64>,
     /// Becomes `true` when the transfer must stop.
@@ -67,6 +71,22 @@ pub struct TransferControl {
 impl TransferControl {
     fn add(&self, n: usize) {
         self.progress.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Waits as long as the bandwidth limit asks for after `n` bytes.
+    async fn pace(&self, n: usize) {
+        if let Some(bucket) = self.limit() {
+            bucket.take(n as u64).await;
+        }
+    }
+
+    fn limit(&self) -> Option<&crate::bandwidth::TokenBucket> {
+        let account = self.bucket.as_ref()?;
+        if self.upload {
+            account.up.as_ref()
+        } else {
+            account.down.as_ref()
+        }
     }
 
     fn cancelled(&self) -> bool {
@@ -121,9 +141,13 @@ async fn sendfile_all(
     let start = offset;
     while offset < len {
         ctl.guard(conn.writable()).await?;
+        // Under a bandwidth limit, send a tenth of a second's worth at a time.
+        let chunk = ctl.limit().map_or(SENDFILE_CHUNK, |b| {
+            (b.rate() as usize / 10).clamp(16 * 1024, SENDFILE_CHUNK)
+        });
         let want = usize::try_from(len - offset)
             .unwrap_or(usize::MAX)
-            .min(SENDFILE_CHUNK);
+            .min(chunk);
         let result = conn.try_io(Interest::WRITABLE, || {
             let mut off = libc::off_t::try_from(offset).map_err(io::Error::other)?;
             // SAFETY: both descriptors are open for the duration of the
@@ -140,6 +164,7 @@ async fn sendfile_all(
             Ok(n) => {
                 offset += n as u64;
                 ctl.add(n);
+                ctl.pace(n).await;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(TransferError::Network(e)),
@@ -197,6 +222,7 @@ async fn send_buffered(
         ctl.guard(conn.write_all(&chunk)).await?;
         sent += chunk.len() as u64;
         ctl.add(chunk.len());
+        ctl.pace(chunk.len()).await;
     }
     Ok(sent)
 }
@@ -246,6 +272,7 @@ pub async fn receive(
             }
             filled += n;
             ctl.add(n);
+            ctl.pace(n).await;
         }
         received += filled as u64;
         if ascii {

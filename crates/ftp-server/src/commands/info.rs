@@ -102,7 +102,7 @@ pub async fn stat(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
         code::FILE_STATUS
     };
     let mut rx = jail
-        .list(&path, ListFormat::Long, now_unix())
+        .list(&path, ListFormat::LongControl, now_unix())
         .await
         .map_err(storage_reply)?;
     // Stream the lines: a directory of any size fits. `ls -l` lines

@@ -8,6 +8,7 @@
 
 use super::Outcome;
 use crate::accounts::LoginError;
+use crate::metrics::Metrics;
 use crate::session::state::{Login, Principal};
 use crate::session::Session;
 use crate::storage::Jail;
@@ -62,61 +63,20 @@ pub async fn pass(s: &mut Session, password: Vec<u8>) -> Outcome {
             };
         }
     };
-    let opts = &s.shared.options;
     let peer = s.control.peer;
-    let login = if is_anonymous(&name) && opts.anonymous {
-        Jail::new(&opts.anon_root, false)
-            .map(|jail| (Principal::Anonymous, jail))
-            .map_err(|e| {
-                tracing::error!(error = %e, root = %opts.anon_root.display(), "anonymous root unusable");
-                LoginError::Invalid
-            })
-    } else if is_anonymous(&name) {
-        // Anonymous access is off. Spend what a wrong password costs, so
-        // nothing tells the two apart.
-        let _ = s.shared.auth.authenticate(b"", &password).await;
-        Err(LoginError::Invalid)
-    } else {
-        match s.shared.auth.authenticate(&name, &password).await {
-            Ok(account) => {
-                let home = account
-                    .home
-                    .clone()
-                    .unwrap_or_else(|| opts.default_home(&account.name));
-                std::fs::create_dir_all(&home)
-                    .and_then(|()| Jail::new(&home, true))
-                    .map(|jail| (Principal::User(account.name.clone()), jail))
-                    .map_err(|e| {
-                        tracing::error!(error = %e, home = %home.display(), "home directory unusable");
-                        LoginError::Invalid
-                    })
-            }
-            Err(e) => Err(e),
-        }
-    };
-    let login = match login {
-        Ok((Principal::User(name), jail)) => match s.shared.quota.account(&name).await {
-            Ok(usage) => {
-                s.state.usage = Some(usage);
-                Ok((Principal::User(name), jail))
-            }
-            Err(e) => Err(LoginError::Store(e)),
-        },
-        other => other,
-    };
-    match login {
-        Ok((principal, jail)) => {
-            tracing::info!(%peer, user = principal.name(), "login");
-            let text = match principal {
-                Principal::Anonymous => "Login successful (anonymous, read-only).",
-                Principal::User(_) => "Login successful.",
-            };
-            s.state.login = Login::LoggedIn(principal);
-            s.state.jail = Some(jail);
-            s.state.cwd = VirtualPath::root();
-            s.state.failed_logins = 0;
-            Reply::new(code::LOGGED_IN, text).into()
-        }
+    // Checked before any hashing: a locked-out flood costs nothing.
+    if let Some(wait) = s.shared.throttle.locked(peer.ip(), &name) {
+        tracing::warn!(%peer, user = %String::from_utf8_lossy(&name), "login refused: locked out");
+        return Outcome::Close(Reply::new(
+            code::NOT_AVAILABLE,
+            format!(
+                "Too many failed logins; try again in {} s.",
+                wait.as_secs().max(1)
+            ),
+        ));
+    }
+    match check(s, &name, &password).await {
+        Ok((principal, jail)) => logged_in(s, &name, principal, jail),
         Err(LoginError::Store(e)) => {
             tracing::error!(error = %e, "account store failed during login");
             Outcome::Close(Reply::new(
@@ -124,21 +84,100 @@ pub async fn pass(s: &mut Session, password: Vec<u8>) -> Outcome {
                 "Login unavailable: account store error. Try again later.",
             ))
         }
-        Err(e) => {
-            s.state.failed_logins += 1;
-            tracing::info!(%peer, user = %String::from_utf8_lossy(&name), failures = s.state.failed_logins, "login failed");
-            tokio::time::sleep(opts.login_fail_delay).await;
-            if s.state.failed_logins >= opts.max_login_failures {
-                return Outcome::Close(Reply::new(
-                    code::NOT_AVAILABLE,
-                    "Too many failed logins; closing.",
-                ));
+        Err(e) => failed(s, &name, e).await,
+    }
+}
+
+/// Checks the credentials and opens the session's root.
+async fn check(
+    s: &mut Session,
+    name: &[u8],
+    password: &[u8],
+) -> Result<(Principal, Jail), LoginError> {
+    let opts = &s.shared.options;
+    if is_anonymous(name) {
+        if !opts.anonymous {
+            // Anonymous access is off. Spend what a wrong password costs,
+            // so nothing tells the two apart.
+            let _ = s.shared.auth.authenticate(b"", password).await;
+            return Err(LoginError::Invalid);
+        }
+        return Jail::new(&opts.anon_root, false)
+            .map(|jail| (Principal::Anonymous, jail))
+            .map_err(|e| {
+                tracing::error!(error = %e, root = %opts.anon_root.display(), "anonymous root unusable");
+                LoginError::Invalid
+            });
+    }
+    let account = s.shared.auth.authenticate(name, password).await?;
+    let home = account
+        .home
+        .clone()
+        .unwrap_or_else(|| opts.default_home(&account.name));
+    let jail = std::fs::create_dir_all(&home)
+        .and_then(|()| Jail::new(&home, true))
+        .map_err(|e| {
+            tracing::error!(error = %e, home = %home.display(), "home directory unusable");
+            LoginError::Invalid
+        })?;
+    s.state.usage = Some(s.shared.quota.account(&account.name).await?);
+    Ok((Principal::User(account.name), jail))
+}
+
+fn logged_in(s: &mut Session, name: &[u8], principal: Principal, jail: Jail) -> Outcome {
+    let peer = s.control.peer;
+    s.shared.throttle.succeeded(peer.ip(), name);
+    if let Principal::User(user) = &principal {
+        let max = s.shared.options.max_sessions_per_user;
+        match s
+            .shared
+            .user_sessions
+            .try_acquire(user.clone(), usize::MAX, max)
+        {
+            Some(slot) => s.state.user_slot = Some(slot),
+            None => {
+                s.state.usage = None;
+                tracing::warn!(%peer, user, "login refused: too many sessions for the account");
+                return Reply::new(
+                    code::NOT_LOGGED_IN,
+                    format!("Too many sessions for {user} (limit {max}); close one and try again."),
+                )
+                .into();
             }
-            let text = match e {
-                LoginError::Pending => "Login refused: account not approved yet.",
-                _ => "Login incorrect.",
-            };
-            Reply::new(code::NOT_LOGGED_IN, text).into()
         }
     }
+    tracing::info!(%peer, user = principal.name(), "login");
+    Metrics::inc(&s.shared.metrics.logins_ok);
+    let text = match principal {
+        Principal::Anonymous => "Login successful (anonymous, read-only).",
+        Principal::User(_) => "Login successful.",
+    };
+    s.state.login = Login::LoggedIn(principal);
+    s.state.jail = Some(jail);
+    s.state.cwd = VirtualPath::root();
+    s.state.failed_logins = 0;
+    Reply::new(code::LOGGED_IN, text).into()
+}
+
+/// Every failure is answered after the same delay and counted, in the
+/// session and across sessions.
+async fn failed(s: &mut Session, name: &[u8], err: LoginError) -> Outcome {
+    let peer = s.control.peer;
+    let opts = &s.shared.options;
+    s.state.failed_logins += 1;
+    Metrics::inc(&s.shared.metrics.logins_failed);
+    s.shared.throttle.failed(peer.ip(), name, &opts.lockout);
+    tracing::info!(%peer, user = %String::from_utf8_lossy(name), failures = s.state.failed_logins, "login failed");
+    tokio::time::sleep(opts.login_fail_delay).await;
+    if s.state.failed_logins >= opts.max_login_failures {
+        return Outcome::Close(Reply::new(
+            code::NOT_AVAILABLE,
+            "Too many failed logins; closing.",
+        ));
+    }
+    let text = match err {
+        LoginError::Pending => "Login refused: account not approved yet.",
+        _ => "Login incorrect.",
+    };
+    Reply::new(code::NOT_LOGGED_IN, text).into()
 }

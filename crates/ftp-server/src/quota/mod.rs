@@ -195,12 +195,11 @@ impl SpaceMeter for QuotaMeter {
         self.reserved = 0;
     }
 
-    async fn commit(mut self: Box<Self>) {
-        // The file now takes (reserved − unused allowance) bytes more than
-        // the one it replaced.
-        let delta = self.reserved as i64 - self.allowance as i64;
-        self.release();
+    async fn commit(mut self: Box<Self>, delta: i64) {
+        // Count the new usage before giving the reservation back, so that
+        // no other upload can slip into the gap between the two.
         self.account.apply(delta).await;
+        self.release();
     }
 }
 
@@ -240,7 +239,7 @@ mod tests {
         assert!(a.take(1).is_err());
         b.release();
         a.take(30).unwrap();
-        Box::new(a).commit().await;
+        Box::new(a).commit(60).await;
         let r = acct.report().await.unwrap();
         assert_eq!((r.used, r.in_flight), (100, 0));
     }
@@ -257,7 +256,7 @@ mod tests {
         // Replace it with 20 bytes: 40 come back.
         let mut m = acct.meter(60);
         m.take(20).unwrap();
-        Box::new(m).commit().await;
+        Box::new(m).commit(-40).await;
         assert_eq!(acct.report().await.unwrap().used, 60);
         acct.freed(15).await;
         assert_eq!(acct.report().await.unwrap().used, 45);
@@ -269,7 +268,7 @@ mod tests {
         let acct = ledger.account("u").await.unwrap();
         let mut m = acct.meter(0);
         m.take(1 << 40).unwrap();
-        Box::new(m).commit().await;
+        Box::new(m).commit(1 << 40).await;
         assert_eq!(acct.report().await.unwrap().used, 1 << 40);
     }
 }

@@ -2,6 +2,7 @@
 //! with the idle deadline between commands and the per-line deadline that
 //! cuts off a client trickling one byte at a time (slowloris).
 
+use crate::metrics::Metrics;
 use crate::stream::MaybeTls;
 use ftp_proto::Reply;
 use rustls::ServerConfig;
@@ -37,10 +38,11 @@ pub struct Control {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     max_line: usize,
+    metrics: Arc<Metrics>,
 }
 
 impl Control {
-    pub fn new(stream: MaybeTls, max_line: usize) -> io::Result<Self> {
+    pub fn new(stream: MaybeTls, max_line: usize, metrics: Arc<Metrics>) -> io::Result<Self> {
         let tcp = stream
             .tcp()
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
@@ -53,6 +55,7 @@ impl Control {
             peer,
             local,
             max_line,
+            metrics,
         })
     }
 
@@ -80,12 +83,14 @@ impl Control {
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
         self.reader = LineReader::new(MaybeTls::Tls(Box::new(tls)), self.max_line);
+        Metrics::inc(&self.metrics.control_tls_total);
         Ok(discarded)
     }
 
     /// Sends one reply.
     pub async fn send(&mut self, reply: &Reply) -> io::Result<()> {
         tracing::trace!(reply = ?reply, "sent");
+        self.metrics.reply(reply.code());
         let stream = self.reader.get_mut();
         stream.write_all(&reply.to_bytes()).await?;
         stream.flush().await
@@ -102,7 +107,9 @@ impl Control {
         let tick = (per_line / LINE_CHECKS_PER_DEADLINE).max(Duration::from_millis(10));
         let mut partial_since: Option<Instant> = None;
         loop {
-            if let Ok(result) = timeout(tick, self.reader.read_line()).await {
+            let until_idle = idle_deadline.saturating_duration_since(Instant::now());
+            let wait = tick.min(until_idle).max(Duration::from_millis(1));
+            if let Ok(result) = timeout(wait, self.reader.read_line()).await {
                 return result.map_err(ReadError::from);
             }
             let now = Instant::now();

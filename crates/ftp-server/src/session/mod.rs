@@ -19,6 +19,7 @@ pub mod supervise;
 
 use crate::commands::{self, Outcome};
 use crate::listener::Shared;
+use crate::metrics::Metrics;
 use control::{Control, ReadError};
 use ftp_proto::reply::code;
 use ftp_proto::{command, Reply};
@@ -61,11 +62,19 @@ impl Session {
     /// Runs the session to its end.
     pub async fn run(mut self) {
         let peer = self.control.peer;
+        let metrics = self.shared.metrics.clone();
+        Metrics::inc(&metrics.sessions_total);
+        metrics
+            .sessions_active
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(%peer, "session opened");
         let banner = Reply::new(code::READY, self.shared.options.banner.clone());
         if self.control.send(&banner).await.is_ok() {
             while self.step().await == Flow::Continue {}
         }
+        metrics
+            .sessions_active
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(%peer, user = self.state.user_name(), "session closed");
     }
 

@@ -61,6 +61,8 @@ pub struct SessionState {
     pub pbsz: bool,
     /// `PROT P`: data connections are protected.
     pub prot_private: bool,
+    /// This session's place in the per-account session count.
+    pub user_slot: Option<crate::limits::Slot>,
 }
 
 impl Default for SessionState {
@@ -80,6 +82,7 @@ impl Default for SessionState {
             tls: None,
             pbsz: false,
             prot_private: false,
+            user_slot: None,
         }
     }
 }

@@ -11,6 +11,7 @@
 
 use super::{Flow, Session};
 use crate::datachan;
+use crate::metrics::Metrics;
 use crate::storage::Upload;
 use crate::stream::MaybeTls;
 use crate::transfer::{self, TransferControl, TransferError};
@@ -63,7 +64,11 @@ impl Session {
     pub(crate) async fn run_transfer(&mut self, job: TransferJob) -> Flow {
         let started = Instant::now();
         let (cancel_tx, cancel_rx) = watch::channel(false);
+        let incoming = matches!(job.payload, Payload::Upload(_));
+        let bucket = self.shared.bandwidth.for_account(self.state.user_name());
         let ctl = TransferControl {
+            bucket,
+            upload: incoming,
             progress: Arc::new(AtomicU64::new(0)),
             cancel: cancel_rx,
             stall: self.shared.options.data_stall_timeout,
@@ -75,7 +80,6 @@ impl Session {
             path,
             opening,
         } = job;
-        let incoming = matches!(payload, Payload::Upload(_));
 
         let setup = std::mem::take(&mut self.state.data);
         let (peer, local) = (self.control.peer.ip(), self.control.local.ip());
@@ -143,8 +147,10 @@ impl Session {
         events: &mut Events,
     ) -> Result<MaybeTls, TransferError> {
         if !self.state.prot_private {
+            Metrics::inc(&self.shared.metrics.data_plain);
             return Ok(MaybeTls::Plain(tcp));
         }
+        Metrics::inc(&self.shared.metrics.data_tls);
         let (Some(config), Some(opts)) = (self.state.tls.clone(), self.shared.options.tls.clone())
         else {
             return Err(TransferError::DataTls(
@@ -270,7 +276,10 @@ impl Session {
     ) -> T {
         tokio::pin!(fut);
         loop {
-            let listening = self.queued.is_none() && !events.control_gone && !events.quit;
+            // After ABOR, later commands wait until ABOR is answered, so that
+            // replies keep the order of the commands.
+            let listening =
+                self.queued.is_none() && !events.control_gone && !events.quit && !events.aborted;
             tokio::select! {
                 biased;
                 line = self.control.reader.read_line(), if listening => {
@@ -345,6 +354,9 @@ impl Session {
         incoming: bool,
         result: &Result<u64, TransferError>,
     ) {
+        self.shared
+            .metrics
+            .transfer(incoming, result.is_ok(), bytes);
         let user = self.state.user_name();
         let secs = elapsed.as_secs_f64().max(1e-6);
         match result {

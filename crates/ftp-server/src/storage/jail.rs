@@ -16,6 +16,7 @@ use ftp_proto::VirtualPath;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -138,6 +139,7 @@ impl Jail {
     pub async fn remove_file(&self, vpath: &VirtualPath) -> Result<u64, StorageError> {
         self.require_writable()?;
         self.write_op(vpath, |real| {
+            let _namespace = super::namespace_lock();
             let md = fs::symlink_metadata(&real)?;
             if md.is_dir() {
                 return Err(StorageError::NotAFile);
@@ -164,8 +166,12 @@ impl Jail {
         blocking(move || {
             let src = jail.resolve(&from)?;
             let dst = jail.resolve(&to)?;
-            fs::symlink_metadata(&src)?;
+            let _namespace = super::namespace_lock();
+            let source = fs::symlink_metadata(&src)?;
             let replaced = match fs::symlink_metadata(&dst) {
+                // Renaming a file onto itself (or a hard link of it)
+                // replaces nothing.
+                Ok(md) if md.dev() == source.dev() && md.ino() == source.ino() => 0,
                 Ok(md) if md.is_file() => md.len(),
                 _ => 0,
             };

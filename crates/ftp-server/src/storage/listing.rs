@@ -18,8 +18,11 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 /// What each entry turns into.
 #[derive(Debug, Clone, Copy)]
 pub enum ListFormat {
-    /// LIST and STAT: `ls -l` lines.
+    /// LIST: `ls -l` lines.
     Long,
+    /// STAT with a path: `ls -l` lines sent over the control connection,
+    /// where a name must not break a line: CR and LF in names become `?`.
+    LongControl,
     /// NLST: bare names.
     Names,
     /// MLSD: fact lines; `writable` decides the `perm` fact.
@@ -96,6 +99,13 @@ fn produce_dir(
 fn format_entry(meta: &Meta, name: &[u8], format: ListFormat, now_unix: i64, out: &mut Vec<u8>) {
     match format {
         ListFormat::Long => unix_line(&meta.entry(name), now_unix, out),
+        ListFormat::LongControl => {
+            let safe: Vec<u8> = name
+                .iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b'?' } else { b })
+                .collect();
+            unix_line(&meta.entry(&safe), now_unix, out)
+        }
         ListFormat::Names => {
             out.extend_from_slice(name);
             out.extend_from_slice(b"\r\n");

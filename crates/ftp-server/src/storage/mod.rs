@@ -28,6 +28,16 @@ pub use upload::{sweep_partial_uploads, Upload, UploadMode};
 /// and cannot be named by a client.
 pub const PART_PREFIX: &[u8] = b".wharf-part-";
 
+/// Serialises the operations that replace or remove names (an upload's
+/// final rename, DELE, RNTO) with the measurement of what they replace, so
+/// two of them on one name cannot both count the same old file. Each holds
+/// it only for a `stat` and a `rename`/`unlink`.
+pub(crate) fn namespace_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Runs a blocking filesystem operation off the async worker threads.
 pub(crate) async fn blocking<T, F>(f: F) -> Result<T, StorageError>
 where

@@ -20,13 +20,13 @@ use std::path::{Path, PathBuf};
 /// Accounts for the space an upload takes, as its bytes arrive (a quota).
 ///
 /// `take` is asked before every write and may refuse it; `release` gives
-/// back what was taken when the upload is undone; `commit` makes the
-/// space the committed file takes permanent.
+/// back what was taken when the upload is undone; `commit` records that
+/// the files now take `delta` bytes more (or fewer) than before.
 #[async_trait::async_trait]
 pub trait SpaceMeter: Send + Sync + std::fmt::Debug {
     fn take(&mut self, bytes: u64) -> Result<(), StorageError>;
     fn release(&mut self);
-    async fn commit(self: Box<Self>);
+    async fn commit(self: Box<Self>, delta: i64);
 }
 
 /// How the received bytes relate to an existing file.
@@ -215,21 +215,35 @@ impl Upload {
             Kind::InPlace { .. } => None,
         };
         let size = self.final_size();
+        let written = self.written;
         let result = blocking(move || {
             drop(file);
-            if let Some(temp) = temp {
-                fs::rename(temp, target)?;
-            }
-            Ok(())
+            let Some(temp) = temp else {
+                // In place: the file grew by exactly what was written,
+                // whatever else happened to it meanwhile.
+                return Ok(written as i64);
+            };
+            // What the rename replaces is measured now, under the lock that
+            // DELE and RNTO take, not trusted from when the upload began.
+            let _namespace = super::namespace_lock();
+            let replaced = match fs::metadata(&target) {
+                Ok(md) if md.is_file() => md.len(),
+                _ => 0,
+            };
+            fs::rename(temp, target)?;
+            Ok(size as i64 - replaced as i64)
         })
         .await;
-        if result.is_ok() {
-            self.finished = true;
-            if let Some(meter) = self.meter.take() {
-                meter.commit().await;
+        match result {
+            Ok(delta) => {
+                self.finished = true;
+                if let Some(meter) = self.meter.take() {
+                    meter.commit(delta).await;
+                }
+                Ok(size)
             }
+            Err(e) => Err(e),
         }
-        result.map(|()| size)
     }
 
     /// Undoes the upload: the target is as it was before.

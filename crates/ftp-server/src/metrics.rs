@@ -1,0 +1,260 @@
+//! Counters for operators, and the small HTTP endpoint that serves them in
+//! the Prometheus text format (`GET /metrics`) with a liveness check
+//! (`GET /health`). The endpoint is off unless an address is given, and it
+//! should listen somewhere only operators reach.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Reply codes counted one by one: 400 to 599.
+const CODES: usize = 200;
+
+/// The server's counters.
+#[derive(Debug)]
+pub struct Metrics {
+    pub sessions_active: AtomicI64,
+    pub sessions_total: AtomicU64,
+    pub control_tls_total: AtomicU64,
+    pub logins_ok: AtomicU64,
+    pub logins_failed: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub transfers_in_ok: AtomicU64,
+    pub transfers_in_failed: AtomicU64,
+    pub transfers_out_ok: AtomicU64,
+    pub transfers_out_failed: AtomicU64,
+    pub data_tls: AtomicU64,
+    pub data_plain: AtomicU64,
+    errors: Vec<AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            sessions_active: AtomicI64::new(0),
+            sessions_total: AtomicU64::new(0),
+            control_tls_total: AtomicU64::new(0),
+            logins_ok: AtomicU64::new(0),
+            logins_failed: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            transfers_in_ok: AtomicU64::new(0),
+            transfers_in_failed: AtomicU64::new(0),
+            transfers_out_ok: AtomicU64::new(0),
+            transfers_out_failed: AtomicU64::new(0),
+            data_tls: AtomicU64::new(0),
+            data_plain: AtomicU64::new(0),
+            errors: (0..CODES).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Metrics {
+    pub fn inc(counter: &AtomicU64) {
+        bump(counter);
+    }
+
+    /// Counts a reply if it is an error (4xx or 5xx).
+    pub fn reply(&self, code: u16) {
+        if let Some(slot) = usize::from(code)
+            .checked_sub(400)
+            .and_then(|i| self.errors.get(i))
+        {
+            bump(slot);
+        }
+    }
+
+    /// Counts a finished transfer.
+    pub fn transfer(&self, incoming: bool, ok: bool, bytes: u64) {
+        let (bytes_counter, counter) = match (incoming, ok) {
+            (true, true) => (&self.bytes_in, &self.transfers_in_ok),
+            (true, false) => (&self.bytes_in, &self.transfers_in_failed),
+            (false, true) => (&self.bytes_out, &self.transfers_out_ok),
+            (false, false) => (&self.bytes_out, &self.transfers_out_failed),
+        };
+        bytes_counter.fetch_add(bytes, Ordering::Relaxed);
+        bump(counter);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut out = String::with_capacity(2048);
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        let active = self.sessions_active.load(Ordering::Relaxed).max(0) as u64;
+        metric(
+            "wharf_sessions_active",
+            "gauge",
+            "Control connections open now.",
+            &[("", active)],
+        );
+        metric(
+            "wharf_sessions_total",
+            "counter",
+            "Control connections accepted.",
+            &[("", get(&self.sessions_total))],
+        );
+        metric(
+            "wharf_control_tls_total",
+            "counter",
+            "Control connections that turned TLS on.",
+            &[("", get(&self.control_tls_total))],
+        );
+        metric(
+            "wharf_logins_total",
+            "counter",
+            "Login attempts by result.",
+            &[
+                ("{result=\"ok\"}", get(&self.logins_ok)),
+                ("{result=\"failed\"}", get(&self.logins_failed)),
+            ],
+        );
+        metric(
+            "wharf_bytes_total",
+            "counter",
+            "Bytes moved over data connections.",
+            &[
+                ("{direction=\"in\"}", get(&self.bytes_in)),
+                ("{direction=\"out\"}", get(&self.bytes_out)),
+            ],
+        );
+        metric(
+            "wharf_transfers_total",
+            "counter",
+            "Transfers by direction and result.",
+            &[
+                (
+                    "{direction=\"in\",result=\"complete\"}",
+                    get(&self.transfers_in_ok),
+                ),
+                (
+                    "{direction=\"in\",result=\"failed\"}",
+                    get(&self.transfers_in_failed),
+                ),
+                (
+                    "{direction=\"out\",result=\"complete\"}",
+                    get(&self.transfers_out_ok),
+                ),
+                (
+                    "{direction=\"out\",result=\"failed\"}",
+                    get(&self.transfers_out_failed),
+                ),
+            ],
+        );
+        metric(
+            "wharf_data_connections_total",
+            "counter",
+            "Data connections by protection.",
+            &[
+                ("{tls=\"on\"}", get(&self.data_tls)),
+                ("{tls=\"off\"}", get(&self.data_plain)),
+            ],
+        );
+        let labels: Vec<(String, u64)> = self
+            .errors
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (format!("{{code=\"{}\"}}", 400 + i), get(c)))
+            .filter(|(_, v)| *v > 0)
+            .collect();
+        let samples: Vec<(&str, u64)> = labels.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        metric(
+            "wharf_error_replies_total",
+            "counter",
+            "Error replies (4xx, 5xx) by code.",
+            &samples,
+        );
+        out
+    }
+}
+
+/// Longest request head the endpoint reads.
+const MAX_REQUEST: usize = 8192;
+
+/// Serves `/metrics` and `/health` on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(5), answer(stream, &metrics)).await;
+        });
+    }
+}
+
+async fn answer(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_REQUEST {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = head.split(|&b| b == b'\n').next().unwrap_or(b"");
+    let line = String::from_utf8_lossy(line);
+    let mut parts = line.split_whitespace();
+    let (status, body) = match (parts.next(), parts.next()) {
+        (Some("GET"), Some("/metrics")) => ("200 OK", metrics.render()),
+        (Some("GET"), Some("/health")) => ("200 OK", "ok\n".to_string()),
+        (Some("GET"), _) => ("404 Not Found", "not found\n".to_string()),
+        _ => ("405 Method Not Allowed", "GET only\n".to_string()),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters() {
+        let m = Metrics::default();
+        m.reply(550);
+        m.reply(226);
+        m.transfer(true, true, 100);
+        let text = m.render();
+        assert!(text.contains("wharf_error_replies_total{code=\"550\"} 1"));
+        assert!(!text.contains("code=\"226\""));
+        assert!(text.contains("wharf_bytes_total{direction=\"in\"} 100"));
+        assert!(text.contains("# TYPE wharf_sessions_active gauge"));
+    }
+
+    #[tokio::test]
+    async fn endpoint_answers() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(serve(listener, Arc::new(Metrics::default())));
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).await.unwrap();
+        assert!(out.starts_with("HTTP/1.1 200 OK"));
+        assert!(out.contains("wharf_logins_total"));
+        task.abort();
+    }
+}
