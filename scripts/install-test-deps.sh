@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Installs what the Wharf test suite needs, and nothing when it is all present.
+#
+#   Debian packages: curl, lftp, wget, iproute2 (and python3 / pip when missing)
+#   PyPI:            pytest (only when `python3 -c 'import pytest'` fails)
+#
+# Idempotent and quick when everything is there. Without root (and without
+# passwordless sudo) it only reports what is missing and exits 0: the tests
+# themselves then fail with a clear message naming the missing tool.
+set -euo pipefail
+
+log() { printf 'install-test-deps: %s\n' "$*" >&2; }
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        SUDO=(sudo -n)
+    else
+        SUDO=(none)
+    fi
+fi
+
+# command name -> Debian package
+declare -A PKG_OF=(
+    [curl]=curl
+    [lftp]=lftp
+    [wget]=wget
+    [ss]=iproute2
+    [python3]=python3
+)
+
+missing=()
+for cmd in curl lftp wget ss python3; do
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKG_OF[$cmd]}")
+done
+
+need_pytest=0
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import pytest' >/dev/null 2>&1; then
+    need_pytest=1
+fi
+
+if [ "${#missing[@]}" -eq 0 ] && [ "$need_pytest" -eq 0 ]; then
+    exit 0
+fi
+
+apt_updated=0
+apt_install() {
+    if [ "${SUDO[*]:-}" = none ]; then
+        log "not root and no passwordless sudo: cannot install: $*"
+        return 1
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        log "no apt-get on this machine: cannot install: $*"
+        return 1
+    fi
+    # Wait up to 5 minutes for another apt/dpkg to release its lock.
+    local apt_opts=(-o DPkg::Lock::Timeout=300 -o Acquire::Retries=3)
+    if [ "$apt_updated" -eq 0 ]; then
+        log "apt-get update"
+        DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get "${apt_opts[@]}" update -qq
+        apt_updated=1
+    fi
+    log "apt-get install $*"
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get "${apt_opts[@]}" install -y -qq \
+        --no-install-recommends "$@" >/dev/null
+}
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt_install "${missing[@]}" || log "continuing without: ${missing[*]}"
+fi
+
+if [ "$need_pytest" -eq 1 ] && command -v python3 >/dev/null 2>&1; then
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        # Debian's python3 comes without pip; bring it in.
+        apt_install python3-pip || true
+    fi
+    if python3 -m pip --version >/dev/null 2>&1; then
+        log "pip install pytest"
+        pip_opts=(--quiet --disable-pip-version-check)
+        if [ "$(id -u)" -ne 0 ]; then
+            pip_opts+=(--user)
+        fi
+        if ! python3 -m pip install "${pip_opts[@]}" pytest; then
+            # PEP 668: Debian's own interpreter refuses pip installs outside a venv.
+            log "pip refused (externally managed environment?); retrying with --break-system-packages"
+            python3 -m pip install "${pip_opts[@]}" --break-system-packages pytest ||
+                apt_install python3-pytest ||
+                true
+        fi
+    else
+        apt_install python3-pytest || true
+    fi
+    if ! python3 -c 'import pytest' >/dev/null 2>&1; then
+        log "pytest is still not importable by $(command -v python3)"
+    fi
+fi
+
+exit 0

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The one test command for Wharf: formatting, lints, unit/integration tests,
+# then interop tests that drive the real `wharfd` binary with Python's ftplib,
+# curl, lftp, wget and raw sockets.
+#
+#   bash scripts/test.sh            # from anywhere inside the repo
+#
+# Environment:
+#   CARGO_TARGET_DIR   default: $HOME/.cache/wharf-target
+#   PYTEST_ARGS        extra arguments for pytest (e.g. "-k curl -x")
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wharf-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "install test dependencies"
+bash scripts/install-test-deps.sh
+
+step "cargo fmt --all --check"
+cargo fmt --all --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace
+
+step "cargo build -p wharfd"
+cargo build -p wharfd
+export WHARFD="$CARGO_TARGET_DIR/debug/wharfd"
+if [ ! -x "$WHARFD" ]; then
+    echo "test.sh: $WHARFD was not built" >&2
+    exit 1
+fi
+
+step "interop tests (pytest tests/interop) against $WHARFD"
+# shellcheck disable=SC2086  # PYTEST_ARGS is deliberately word-split
+python3 -m pytest -q tests/interop ${PYTEST_ARGS:-}
+
+step "all tests passed"

@@ -1,0 +1,1011 @@
+"""Registration with operator approval and per-account disk quotas, driven
+with Python's ftplib against the real `wharfd` and its `wharfd users` admin
+commands.
+
+Covers: SITE REGISTER under the approval, open and off policies; logins of
+pending accounts; `users pending|approve|reject|quota|recount`; uploads up to
+and past the byte limit (STOR, STOU, APPE, REST+STOR), overwrites, DELE and
+RNTO freeing space, SITE QUOTA's machine line after every step; several
+sessions of one account uploading at once, and two sessions touching the same
+file (usage must still equal the bytes on disk); usage after a `kill -9`
+mid-upload and a restart; bad, reserved and duplicate names, weak passwords,
+registration floods and a full approval queue.
+
+Everything talks to 127.0.0.1 only; every server started here is stopped by
+its PID.
+"""
+
+from __future__ import annotations
+
+import ftplib
+import hashlib
+import io
+import os
+import random
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from wharf_helpers import PART_PREFIX, TIMEOUT, part_files, wait_until
+
+REG_PASSWORD = "a-long-password"
+QUOTA_LINE_RE = re.compile(
+    r"used=(\d+);limit=(\d+|none);free=(\d+|none);in-flight=(\d+);")
+LISTEN_RE = re.compile(r"listening on \[?(127\.0\.0\.1)\]?:(\d+)")
+KIB = 1024
+MIB = 1024 * 1024
+
+
+# --------------------------------------------------------------------------
+# helpers: admin commands
+
+
+def admin_env() -> dict[str, str]:
+    """The caller's environment without WHARF_* settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
+
+
+def users(bin: Path, data: Path, *args: str, input: str | None = None,
+          ok: bool = True) -> str:
+    """Run `wharfd users ARGS --data DATA`; return stdout+stderr. With ok=True
+    a non-zero exit fails the test, with ok=False a zero exit does."""
+    cmd = [str(bin), "users", *args, "--data", str(data)]
+    try:
+        cp = subprocess.run(
+            cmd, input=input.encode() if input is not None else None,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True, timeout=60, env=admin_env())
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"`{' '.join(cmd)}` did not finish within 60 s", pytrace=False)
+    out = cp.stdout.decode("utf-8", "replace") + cp.stderr.decode("utf-8", "replace")
+    if ok and cp.returncode != 0:
+        pytest.fail(f"`wharfd users {' '.join(args)}` exited {cp.returncode}:\n{out}",
+                    pytrace=False)
+    if not ok and cp.returncode == 0:
+        pytest.fail(f"`wharfd users {' '.join(args)}` should have failed but exited 0:"
+                    f"\n{out}", pytrace=False)
+    return out
+
+
+def listed_names(out: str) -> dict[str, str]:
+    """First column -> whole line, for `users pending` and `users list`."""
+    rows = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if parts and parts[0] not in ("NAME", "approve", "no"):
+            rows[parts[0]] = line
+    return rows
+
+
+def pending(bin: Path, data: Path) -> dict[str, str]:
+    return listed_names(users(bin, data, "pending"))
+
+
+def accounts(bin: Path, data: Path) -> dict[str, str]:
+    return listed_names(users(bin, data, "list"))
+
+
+# --------------------------------------------------------------------------
+# helpers: FTP
+
+
+def connect(srv) -> ftplib.FTP:
+    f = ftplib.FTP(timeout=TIMEOUT, encoding="utf-8")
+    f.connect(srv.host, srv.port)
+    return f
+
+
+def close(f: ftplib.FTP) -> None:
+    try:
+        f.quit()
+    except (OSError, EOFError, ftplib.Error):
+        pass
+    f.close()
+
+
+def login(srv, user: str, password: str = REG_PASSWORD) -> ftplib.FTP:
+    f = connect(srv)
+    try:
+        f.login(user, password)
+    except ftplib.Error as e:
+        close(f)
+        pytest.fail(f"login as {user!r} refused: {e}", pytrace=False)
+    f.voidcmd("TYPE I")
+    return f
+
+
+def try_login(srv, user: str, password: str) -> str:
+    """Log in on a fresh connection; return the final reply text."""
+    f = connect(srv)
+    try:
+        return f.login(user, password)
+    except ftplib.Error as e:
+        return str(e)
+    finally:
+        close(f)
+
+
+def site_register(srv, args: str, *, ftp: ftplib.FTP | None = None) -> str:
+    """`SITE REGISTER args` before login (on a fresh connection unless one is
+    given); return the reply text, whatever its code."""
+    f = ftp or connect(srv)
+    try:
+        return f.sendcmd(f"SITE REGISTER {args}" if args else "SITE REGISTER")
+    except ftplib.Error as e:
+        return str(e)
+    finally:
+        if ftp is None:
+            close(f)
+
+
+def put(f: ftplib.FTP, name: str, data: bytes, *, cmd: str = "STOR",
+        rest: int | None = None) -> str:
+    """Upload with ftplib's storbinary; return the final reply text, whether
+    the server accepted ('226 ...') or refused ('552 ...'). If the server
+    reset the data connection while we were still sending, the verdict is
+    read from the control connection."""
+    try:
+        return f.storbinary(f"{cmd} {name}", io.BytesIO(data), blocksize=64 * KIB,
+                            rest=rest)
+    except ftplib.Error as e:
+        return str(e)
+    except (ConnectionResetError, BrokenPipeError) as e:
+        try:
+            return f.getresp()
+        except ftplib.Error as e2:
+            return str(e2)
+        except OSError as e2:
+            pytest.fail(f"{cmd} {name}: data connection reset ({e}) and no reply "
+                        f"on the control connection ({e2})", pytrace=False)
+
+
+def site_quota(f: ftplib.FTP) -> dict:
+    """SITE QUOTA, parsed from its machine line."""
+    resp = f.sendcmd("SITE QUOTA")
+    assert resp.startswith("211"), f"SITE QUOTA: {resp!r}"
+    m = QUOTA_LINE_RE.search(resp)
+    assert m, f"SITE QUOTA has no 'used=N;limit=N;free=N;in-flight=N;' line: {resp!r}"
+
+    def num(s: str) -> int | None:
+        return None if s == "none" else int(s)
+
+    return {"used": int(m.group(1)), "limit": num(m.group(2)),
+            "free": num(m.group(3)), "in_flight": int(m.group(4))}
+
+
+def home_files(home: Path) -> dict[str, bytes]:
+    """Every committed file under `home` (temp files excluded), by relative path."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(home):
+        for name in files:
+            if name.startswith(PART_PREFIX):
+                continue
+            p = Path(dirpath) / name
+            if p.is_symlink() or not p.is_file():
+                continue
+            out[str(p.relative_to(home))] = p.read_bytes()
+    return out
+
+
+def disk_usage(home: Path) -> int:
+    """Bytes of committed files under `home`, as a recount sees them."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(home):
+        for name in files:
+            if name.startswith(PART_PREFIX):
+                continue
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except FileNotFoundError:
+                continue
+            if (st.st_mode & 0o170000) == 0o100000:
+                total += st.st_size
+    return total
+
+
+def digest(b: bytes) -> str:
+    return f"{len(b)} bytes sha256 {hashlib.sha256(b).hexdigest()[:12]}"
+
+
+def code_of(reply: str) -> str:
+    return reply[:3]
+
+
+# --------------------------------------------------------------------------
+# a server this file starts and kills itself (the crash test)
+
+
+class OwnServer:
+    """`wharfd serve` on 127.0.0.1, started and stopped (or killed) by PID."""
+
+    def __init__(self, bin: Path, data: Path, args: list[str] | None = None):
+        self.bin, self.data, self.args = bin, data, args or []
+        self.host, self.port = "127.0.0.1", 0
+        self.proc: subprocess.Popen | None = None
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self._reader: threading.Thread | None = None
+
+    def start(self) -> "OwnServer":
+        env = {k: v for k, v in admin_env().items() if k != "RUST_LOG"}
+        env.update({"NO_COLOR": "1", "RUST_BACKTRACE": "1"})
+        cmd = [str(self.bin), "serve", "--data", str(self.data), "--listen",
+               "127.0.0.1:0", "--login-fail-delay-ms", "50", *self.args]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     env=env, cwd=self.data.parent)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with self._lock:
+                for line in self.lines:
+                    m = LISTEN_RE.search(line)
+                    if m:
+                        self.port = int(m.group(2))
+                        return self
+            if self.proc.poll() is not None:
+                self._reader.join(2)
+                pytest.fail(f"wharfd exited {self.proc.returncode} before listening: "
+                            f"{cmd!r}\n{self.log_tail()}", pytrace=False)
+            time.sleep(0.02)
+        self.stop()
+        pytest.fail(f"wharfd did not log 'listening on 127.0.0.1:PORT' within 20 s\n"
+                    f"{self.log_tail()}", pytrace=False)
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            with self._lock:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+
+    def log(self) -> str:
+        with self._lock:
+            return "\n".join(self.lines)
+
+    def log_tail(self, n: int = 100) -> str:
+        with self._lock:
+            return "\n".join(self.lines[-n:]) or "<no output>"
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        if self._reader:
+            self._reader.join(5)
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(40)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        if self._reader:
+            self._reader.join(5)
+        return self.proc.returncode
+
+
+# --------------------------------------------------------------------------
+# 1. the whole flow
+
+
+def test_registration_approval_then_quota_enforced_step_by_step(wharfd_factory, wharfd_bin):
+    srv = wharfd_factory()  # the default policy: approval
+    name = "carol"
+    home = srv.data / "home" / name
+
+    r = site_register(srv, f"{name} {REG_PASSWORD}")
+    assert code_of(r) == "200" and "approv" in r.lower(), \
+        f"SITE REGISTER {name} <password>: got {r!r}, want 200 '...awaits the operator's approval'"
+
+    # pending: refused, and told why only after the right password
+    r = try_login(srv, name, REG_PASSWORD)
+    assert code_of(r) == "530" and "approv" in r.lower(), \
+        f"login of a pending account with the right password: got {r!r}, " \
+        f"want 530 '...not approved yet'"
+    r = try_login(srv, name, "not-the-password")
+    assert code_of(r) == "530" and "approv" not in r.lower(), \
+        f"login of a pending account with a wrong password: got {r!r}, " \
+        f"want a plain 530 that does not reveal the pending state"
+
+    rows = pending(wharfd_bin, srv.data)
+    assert name in rows, f"`users pending` does not list {name}: {rows}"
+    assert "127.0.0.1" in rows[name], f"`users pending` does not show the address: {rows[name]!r}"
+
+    users(wharfd_bin, srv.data, "approve", name, "--quota", "100K")
+    assert name not in pending(wharfd_bin, srv.data), "still pending after approve"
+    assert home.is_dir(), f"approve did not create the home {home}"
+
+    f = login(srv, name)
+    limit = 100 * KIB
+    files: dict[str, bytes] = {}
+
+    def check(step: str) -> None:
+        q = site_quota(f)
+        used = sum(len(b) for b in files.values())
+        on_disk = home_files(home)
+        assert not part_files(home), f"after {step}: temp files left: {part_files(home)}"
+        want = {k: digest(v) for k, v in files.items()}
+        got = {k: digest(v) for k, v in on_disk.items()}
+        assert got == want, f"after {step}: files on disk {got}, want {want}"
+        assert q == {"used": used, "limit": limit, "free": limit - used, "in_flight": 0}, \
+            f"after {step}: SITE QUOTA says {q}, want used={used} limit={limit} " \
+            f"free={limit - used} in-flight=0"
+
+    def stor(step: str, fname: str, data: bytes, want: str, **kw) -> str:
+        r = put(f, fname, data, **kw)
+        assert code_of(r) == want, f"{step}: got {r!r}, want {want}"
+        return r
+
+    check("approval")
+
+    a = os.urandom(60_000)
+    stor("STOR a.bin (60000)", "a.bin", a, "226")
+    files["a.bin"] = a
+    check("STOR a.bin")
+
+    b = os.urandom(40_000)
+    stor("STOR b.bin (40000)", "b.bin", b, "226")
+    files["b.bin"] = b
+    check("STOR b.bin")
+
+    # 2400 bytes are left: one more is refused, exactly 2400 fit
+    stor("STOR c.bin, 1 byte past the quota", "c.bin", os.urandom(2401), "552")
+    check("refused STOR c.bin (2401)")
+    c = os.urandom(2400)
+    stor("STOR c.bin, exactly up to the quota", "c.bin", c, "226")
+    files["c.bin"] = c
+    check("STOR c.bin (2400, quota full)")
+
+    stor("STOR d.bin (1 byte) with the quota full", "d.bin", b"x", "552")
+    check("refused STOR d.bin")
+    stor("STOU with the quota full", "", os.urandom(10), "552", cmd="STOU")
+    check("refused STOU")
+    stor("STOR big.bin (3 MiB) with the quota full", "big.bin", os.urandom(3 * MIB), "552")
+    check("refused 3 MiB STOR")
+    stor("STOR empty.bin (0 bytes) with the quota full", "empty.bin", b"", "226")
+    files["empty.bin"] = b""
+    check("STOR of an empty file at full quota")
+
+    # replacing counts only the difference
+    b = os.urandom(40_000)
+    stor("overwrite b.bin with as many bytes, quota full", "b.bin", b, "226")
+    files["b.bin"] = b
+    check("same-size overwrite at full quota")
+    stor("overwrite b.bin with one byte more, quota full", "b.bin", os.urandom(40_001), "552")
+    check("refused larger overwrite (b.bin must keep its content)")
+    b = os.urandom(30_000)
+    stor("overwrite b.bin with fewer bytes", "b.bin", b, "226")
+    files["b.bin"] = b
+    check("smaller overwrite")
+
+    # DELE and RNTO over an existing file free space
+    r = f.delete("c.bin")
+    assert code_of(r) == "250", f"DELE c.bin: {r!r}"
+    del files["c.bin"]
+    check("DELE c.bin")
+    r = f.rename("a.bin", "b.bin")
+    assert code_of(r) == "250", f"RNFR a.bin / RNTO b.bin: {r!r}"
+    files["b.bin"] = files.pop("a.bin")
+    check("RNTO a.bin over b.bin")
+
+    # APPE past the quota: the file returns to its old length
+    free = limit - sum(len(v) for v in files.values())
+    stor("APPE b.bin, 1 byte past the quota", "b.bin", os.urandom(free + 1), "552", cmd="APPE")
+    check("refused APPE (b.bin must keep its old length and content)")
+    tail = os.urandom(2400)
+    stor("APPE b.bin within the quota", "b.bin", tail, "226", cmd="APPE")
+    files["b.bin"] += tail
+    check("APPE b.bin")
+
+    # REST + STOR: resume at the end, and in the middle
+    r_all = os.urandom(30_000)
+    stor("STOR r.bin (first 10000 bytes)", "r.bin", r_all[:10_000], "226")
+    files["r.bin"] = r_all[:10_000]
+    check("STOR r.bin part 1")
+    stor("REST 10000 + STOR r.bin (20000 more)", "r.bin", r_all[10_000:], "226", rest=10_000)
+    files["r.bin"] = r_all
+    check("REST 10000 + STOR r.bin")
+    free = limit - sum(len(v) for v in files.values())
+    assert free == 10_000, f"test arithmetic: free is {free}"
+    stor("REST 30000 + STOR r.bin, 1 byte past the quota", "r.bin",
+         os.urandom(free + 1), "552", rest=30_000)
+    check("refused REST 30000 + STOR (r.bin must keep its 30000 bytes)")
+    stor("REST 20000 + STOR r.bin, final size 1 byte past the quota", "r.bin",
+         os.urandom(20_001), "552", rest=20_000)
+    check("refused REST 20000 + STOR (r.bin must keep its 30000 bytes)")
+    new_tail = os.urandom(20_000)
+    stor("REST 20000 + STOR r.bin, exactly up to the quota", "r.bin", new_tail, "226",
+         rest=20_000)
+    files["r.bin"] = r_all[:20_000] + new_tail
+    check("REST 20000 + STOR r.bin up to the quota")
+
+    # a second session sees the same account usage; a recount changes nothing
+    g = login(srv, name)
+    try:
+        assert site_quota(g) == site_quota(f), "two sessions of one account disagree"
+    finally:
+        close(g)
+    users(wharfd_bin, srv.data, "recount", name)
+    check("users recount")
+    close(f)
+
+
+# --------------------------------------------------------------------------
+# 2. operator changes, open/off policies, reject
+
+
+def test_quota_change_applies_to_a_running_session_at_its_next_upload(wharfd_factory,
+                                                                       wharfd_bin):
+    srv = wharfd_factory(["--registration", "open", "--default-quota", "10K"])
+    name = "dave"
+    home = srv.data / "home" / name
+    r = site_register(srv, f"{name} {REG_PASSWORD}")
+    assert code_of(r) == "200" and "created" in r.lower(), \
+        f"SITE REGISTER under --registration open: got {r!r}, want 200 'Account created...'"
+    assert name not in pending(wharfd_bin, srv.data), "an open registration is pending"
+    assert "active" in accounts(wharfd_bin, srv.data).get(name, ""), \
+        f"`users list` does not show {name} active: {accounts(wharfd_bin, srv.data)}"
+
+    f = login(srv, name)  # active at once
+    try:
+        q = site_quota(f)
+        assert q == {"used": 0, "limit": 10 * KIB, "free": 10 * KIB, "in_flight": 0}, \
+            f"--default-quota 10K not applied to an open registration: {q}"
+        assert code_of(put(f, "x1", os.urandom(10 * KIB))) == "226"
+        r = put(f, "x2", b"y")
+        assert code_of(r) == "552", f"upload past a 10K quota: {r!r}"
+
+        users(wharfd_bin, srv.data, "quota", name, "20K")  # session stays logged in
+        r = put(f, "x2", os.urandom(10 * KIB))
+        assert code_of(r) == "226", \
+            f"after `users quota {name} 20K` the running session's next upload got {r!r}"
+        q = site_quota(f)
+        assert q == {"used": 20 * KIB, "limit": 20 * KIB, "free": 0, "in_flight": 0}, q
+        assert code_of(put(f, "x3", b"y")) == "552"
+
+        users(wharfd_bin, srv.data, "quota", name, "15K")  # below what it uses
+        q = site_quota(f)
+        assert q == {"used": 20 * KIB, "limit": 15 * KIB, "free": 0, "in_flight": 0}, \
+            f"SITE QUOTA over a lowered quota: {q}"
+        r = put(f, "x3", b"y")
+        assert code_of(r) == "552", f"upload while over a lowered quota: {r!r}"
+        r = put(f, "x1", os.urandom(5000))  # shrinking a file is always allowed
+        assert code_of(r) == "226", f"overwrite with fewer bytes while over quota: {r!r}"
+        assert site_quota(f)["used"] == 10 * KIB + 5000
+
+        users(wharfd_bin, srv.data, "quota", name, "none")
+        big = os.urandom(2 * MIB)
+        r = put(f, "big", big)
+        assert code_of(r) == "226", f"upload after `users quota {name} none`: {r!r}"
+        q = site_quota(f)
+        used = 10 * KIB + 5000 + 2 * MIB
+        assert q == {"used": used, "limit": None, "free": None, "in_flight": 0}, q
+        assert disk_usage(home) == used
+    finally:
+        close(f)
+
+
+def test_registration_off_gives_502(wharfd_factory, wharfd_bin):
+    srv = wharfd_factory(["--registration", "off"])
+    r = site_register(srv, f"erin {REG_PASSWORD}")
+    assert code_of(r) == "502", f"SITE REGISTER with --registration off: got {r!r}, want 502"
+    assert "erin" not in accounts(wharfd_bin, srv.data)
+    assert code_of(try_login(srv, "erin", REG_PASSWORD)) == "530"
+
+
+def test_reject_removes_a_pending_registration(wharfd_factory, wharfd_bin):
+    srv = wharfd_factory()
+    r = site_register(srv, f"frank {REG_PASSWORD}")
+    assert code_of(r) == "200", r
+    assert "frank" in pending(wharfd_bin, srv.data)
+    users(wharfd_bin, srv.data, "reject", "frank")
+    assert "frank" not in pending(wharfd_bin, srv.data), "still pending after reject"
+    assert "frank" not in accounts(wharfd_bin, srv.data), "the account survived reject"
+    r = try_login(srv, "frank", REG_PASSWORD)
+    assert code_of(r) == "530" and "approv" not in r.lower(), \
+        f"login of a rejected registration: got {r!r}, want a plain 530 'Login incorrect.'"
+    # only pending registrations can be rejected or approved
+    users(wharfd_bin, srv.data, "reject", "alice", ok=False)
+    users(wharfd_bin, srv.data, "approve", "alice", ok=False)
+    users(wharfd_bin, srv.data, "approve", "nobody", ok=False)
+    f = login(srv, "alice", srv.password)
+    close(f)
+    # the name is free again
+    r = site_register(srv, f"frank {REG_PASSWORD}")
+    assert code_of(r) == "200", f"registering a rejected name again: {r!r}"
+
+
+# --------------------------------------------------------------------------
+# 3. several sessions of one account at once
+
+
+@pytest.mark.time_limit(240)
+def test_concurrent_sessions_never_pass_the_quota(wharfd_factory, wharfd_bin):
+    srv = wharfd_factory(["--registration", "open", "--default-quota", "1M"])
+    name = "gus"
+    home = srv.data / "home" / name
+    assert code_of(site_register(srv, f"{name} {REG_PASSWORD}")) == "200"
+    limit, size, threads, per_thread, rounds = MIB, 300 * KIB, 4, 4, 5
+
+    sessions = [login(srv, name) for _ in range(threads)]
+    try:
+        # phase 1: 4 sessions store 4 new files of 300 KiB each, all at once;
+        # only 3 fit in 1 MiB. Several rounds, emptied in between, since a
+        # race shows only in some interleavings.
+        errors: list[str] = []
+        lock = threading.Lock()
+        barrier = threading.Barrier(threads)
+        ok: dict[str, bytes] = {}
+        for rnd in range(rounds):
+            if rnd:
+                for n in list(ok):
+                    sessions[0].delete(n)
+                q = site_quota(sessions[0])
+                assert q["used"] == 0 == disk_usage(home), \
+                    f"after deleting every file: SITE QUOTA {q}, on disk {disk_usage(home)}"
+            results: list[tuple[str, bytes, str]] = []
+            done = threading.Event()
+            peak = [0]
+
+            def monitor():
+                # files only ever appear complete (renamed in place) in this
+                # phase, so a sample never over-counts
+                while not done.is_set():
+                    peak[0] = max(peak[0], disk_usage(home))
+                    time.sleep(0.002)
+
+            def worker(i: int):
+                try:
+                    barrier.wait(30)
+                    for j in range(per_thread):
+                        data = os.urandom(size)
+                        fname = f"r{rnd}-t{i}-{j}.bin"
+                        r = put(sessions[i], fname, data)
+                        with lock:
+                            results.append((fname, data, r))
+                except Exception as e:  # noqa: BLE001 - reported below
+                    with lock:
+                        errors.append(f"thread {i}: {e!r}")
+
+            mon = threading.Thread(target=monitor, daemon=True)
+            mon.start()
+            ts = [threading.Thread(target=worker, args=(i,), daemon=True)
+                  for i in range(threads)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(60)
+            done.set()
+            mon.join(10)
+            assert not any(t.is_alive() for t in ts), "uploading threads did not finish in 60 s"
+            assert not errors, f"uploading threads failed: {errors}"
+            odd = [(n, r) for n, _, r in results if code_of(r) not in ("226", "552")]
+            assert not odd, f"uploads answered neither 226 nor 552: {odd}"
+            ok = {n: d for n, d, r in results if code_of(r) == "226"}
+            assert len(ok) == limit // size and peak[0] <= limit, \
+                f"round {rnd + 1}: {len(ok)} concurrent uploads of {size} bytes succeeded " \
+                f"against a {limit}-byte quota, want exactly {limit // size}: {sorted(ok)}; " \
+                f"files on disk peaked at {peak[0]} bytes, now {disk_usage(home)}; " \
+                f"SITE QUOTA says {site_quota(sessions[0])}"
+            got = home_files(home)
+            assert {k: digest(v) for k, v in got.items()} == \
+                {k: digest(v) for k, v in ok.items()}, f"round {rnd + 1}: files on disk"
+            q = site_quota(sessions[0])
+            assert q["used"] == disk_usage(home) == len(ok) * size and q["in_flight"] == 0, \
+                f"round {rnd + 1}: SITE QUOTA {q}, on disk {disk_usage(home)}"
+            assert not part_files(home), f"temp files left: {part_files(home)}"
+
+        # phase 2: each session works on its own files with every kind of
+        # upload, DELE and RNTO; a reply is 226/250 (done) or 552 (nothing
+        # changed), so each thread knows exactly what its files hold
+        models: list[dict[str, bytes]] = [
+            {n: d for n, d in ok.items() if f"-t{i}-" in n} for i in range(threads)]
+        errors.clear()
+
+        def mixed(i: int):
+            rng = random.Random(1000 + i)
+            f, model = sessions[i], models[i]
+            try:
+                barrier.wait(30)
+                for step in range(14):
+                    op = rng.choice(["new", "overwrite", "appe", "rest", "dele", "rnto"])
+                    mine = sorted(model)
+                    if op in ("overwrite", "appe", "rest", "dele", "rnto") and not mine:
+                        op = "new"
+                    what = f"thread {i} step {step} {op}"
+                    if op == "new":
+                        fname, data = f"t{i}-n{step}.bin", os.urandom(rng.randint(1, 400) * KIB)
+                        r = put(f, fname, data)
+                        new = data
+                    elif op == "overwrite":
+                        fname, data = rng.choice(mine), os.urandom(rng.randint(0, 400) * KIB)
+                        r = put(f, fname, data)
+                        new = data
+                    elif op == "appe":
+                        fname, data = rng.choice(mine), os.urandom(rng.randint(1, 200) * KIB)
+                        r = put(f, fname, data, cmd="APPE")
+                        new = model[fname] + data
+                    elif op == "rest":
+                        fname = rng.choice(mine)
+                        at = rng.randint(0, len(model[fname]))
+                        data = os.urandom(rng.randint(1, 300) * KIB)
+                        r = put(f, fname, data, rest=at)
+                        new = model[fname][:at] + data
+                    elif op == "dele":
+                        fname = rng.choice(mine)
+                        r = f.delete(fname)
+                        assert code_of(r) == "250", f"{what}: {r!r}"
+                        del model[fname]
+                        continue
+                    else:  # rnto: one of my files over another of mine (or a new name)
+                        src = rng.choice(mine)
+                        dst = rng.choice([m for m in mine if m != src] or [f"t{i}-m{step}.bin"])
+                        r = f.rename(src, dst)
+                        assert code_of(r) == "250", f"{what}: {r!r}"
+                        model[dst] = model.pop(src)
+                        continue
+                    assert code_of(r) in ("226", "552"), f"{what} {fname}: {r!r}"
+                    if code_of(r) == "226":
+                        model[fname] = new
+            except Exception as e:  # noqa: BLE001 - reported below
+                with lock:
+                    errors.append(f"thread {i}: {e!r}")
+
+        ts = [threading.Thread(target=mixed, args=(i,), daemon=True) for i in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(150)
+        assert not any(t.is_alive() for t in ts), "phase 2 threads did not finish in 150 s"
+        assert not errors, f"phase 2 failed: {errors}"
+        want = {}
+        for m in models:
+            want.update(m)
+        got = home_files(home)
+        assert {k: digest(v) for k, v in got.items()} == {k: digest(v) for k, v in want.items()}, \
+            "files on disk differ from what the sessions were told"
+        on_disk = disk_usage(home)
+        assert on_disk <= limit, f"{on_disk} bytes on disk, past the {limit}-byte quota"
+        q = site_quota(sessions[0])
+        assert q["used"] == on_disk and q["in_flight"] == 0, \
+            f"after phase 2: SITE QUOTA {q}, but {on_disk} bytes are on disk"
+        assert not part_files(home), f"temp files left: {part_files(home)}"
+    finally:
+        for f in sessions:
+            close(f)
+
+
+def begin_upload(f: ftplib.FTP, cmd: str):
+    """Start an upload and return its open data socket (after the 150)."""
+    return f.transfercmd(cmd)
+
+
+def finish_upload(f: ftplib.FTP, conn, data: bytes) -> str:
+    with conn:
+        conn.sendall(data)
+    try:
+        return f.voidresp()
+    except ftplib.Error as e:
+        return str(e)
+
+
+# Two sessions of one account, one file: whatever the interleaving, usage must
+# end equal to the bytes on disk, or the quota can be passed (usage too low)
+# or wrongly refuses uploads (usage too high). Each case returns a label.
+
+
+def same_file_overwrite_vs_dele(a, b, home) -> str:
+    assert code_of(put(a, "f.bin", os.urandom(300 * KIB))) == "226"
+    conn = begin_upload(a, "STOR f.bin")  # A: 300 KiB -> 100 KiB ...
+    r = b.delete("f.bin")                 # ... while B deletes f.bin
+    assert code_of(r) == "250", f"DELE during the overwrite: {r!r}"
+    r = finish_upload(a, conn, os.urandom(100 * KIB))
+    assert code_of(r) == "226", r
+    return "A: STOR f.bin (300 KiB -> 100 KiB); B: DELE f.bin before A's upload ends"
+
+
+def same_file_two_overwrites(a, b, home) -> str:
+    assert code_of(put(a, "g.bin", os.urandom(300 * KIB))) == "226"
+    ca = begin_upload(a, "STOR g.bin")
+    cb = begin_upload(b, "STOR g.bin")
+    ra = finish_upload(a, ca, os.urandom(100 * KIB))
+    rb = finish_upload(b, cb, os.urandom(100 * KIB))
+    assert code_of(ra) == "226" and code_of(rb) == "226", (ra, rb)
+    return "A and B: STOR g.bin at once (300 KiB -> 100 KiB each)"
+
+
+def same_file_two_new(a, b, home) -> str:
+    ca = begin_upload(a, "STOR h.bin")
+    cb = begin_upload(b, "STOR h.bin")
+    ra = finish_upload(a, ca, os.urandom(100 * KIB))
+    rb = finish_upload(b, cb, os.urandom(100 * KIB))
+    assert code_of(ra) == "226" and code_of(rb) == "226", (ra, rb)
+    return "A and B: STOR h.bin (a new name) at once, 100 KiB each"
+
+
+def same_file_overwrite_vs_rnto(a, b, home) -> str:
+    assert code_of(put(a, "k.bin", os.urandom(200 * KIB))) == "226"
+    assert code_of(put(a, "src.bin", os.urandom(50 * KIB))) == "226"
+    conn = begin_upload(a, "STOR k.bin")   # A: 200 KiB -> 200 KiB ...
+    r = b.rename("src.bin", "k.bin")       # ... while B renames src.bin over k.bin
+    assert code_of(r) == "250", f"RNTO during the overwrite: {r!r}"
+    r = finish_upload(a, conn, os.urandom(200 * KIB))
+    assert code_of(r) == "226", r
+    return "A: STOR k.bin (200 KiB); B: RNFR src.bin (50 KiB) / RNTO k.bin before A's upload ends"
+
+
+def same_file_rename_onto_itself(a, b, home) -> str:
+    assert code_of(put(a, "same.bin", os.urandom(100 * KIB))) == "226"
+    try:
+        r = a.rename("same.bin", "same.bin")
+    except ftplib.Error as e:
+        r = str(e)
+    assert (home / "same.bin").is_file(), f"RNFR/RNTO same.bin onto itself lost it: {r!r}"
+    return f"RNFR same.bin / RNTO same.bin (100 KiB; reply {r!r})"
+
+
+@pytest.mark.parametrize("case", [same_file_overwrite_vs_dele, same_file_two_overwrites,
+                                  same_file_two_new, same_file_overwrite_vs_rnto,
+                                  same_file_rename_onto_itself],
+                         ids=lambda c: c.__name__.removeprefix("same_file_"))
+def test_usage_stays_exact_when_sessions_touch_the_same_file(wharfd_factory, case):
+    srv = wharfd_factory(["--registration", "open", "--default-quota", "10M"])
+    name = "hugo"
+    home = srv.data / "home" / name
+    assert code_of(site_register(srv, f"{name} {REG_PASSWORD}")) == "200"
+    a, b = login(srv, name), login(srv, name)
+    try:
+        what = case(a, b, home)
+        q = site_quota(a)
+        real = disk_usage(home)
+        assert q["used"] == real and q["in_flight"] == 0, \
+            f"{what}: SITE QUOTA says used={q['used']} in-flight={q['in_flight']}, but " \
+            f"{real} bytes are on disk ({'under' if q['used'] < real else 'over'}-counted " \
+            f"by {abs(real - q['used'])})"
+        assert not part_files(home), f"temp files left: {part_files(home)}"
+    finally:
+        close(a)
+        close(b)
+
+
+# --------------------------------------------------------------------------
+# 4. kill -9 mid-upload, then restart
+
+
+class SlowUpload(threading.Thread):
+    """Sends `total` bytes in 64 KiB chunks with pauses, until stopped or
+    until the server goes away."""
+
+    def __init__(self, srv, user: str, cmd: str, total: int):
+        super().__init__(daemon=True)
+        self.srv, self.user, self.cmd, self.total = srv, user, cmd, total
+        self.sent = 0
+        self.started = threading.Event()
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self):
+        f = None
+        try:
+            f = ftplib.FTP(timeout=TIMEOUT)
+            f.connect(self.srv.host, self.srv.port)
+            f.login(self.user, REG_PASSWORD)
+            f.voidcmd("TYPE I")
+            conn = f.transfercmd(self.cmd)
+            self.started.set()
+            with conn:
+                chunk = os.urandom(64 * KIB)
+                while self.sent < self.total and not self.stop.is_set():
+                    conn.sendall(chunk)
+                    self.sent += len(chunk)
+                    time.sleep(0.02)
+        except (OSError, EOFError, ftplib.Error) as e:
+            self.error = e
+        finally:
+            self.started.set()
+            if f is not None:
+                f.close()
+
+
+@pytest.mark.time_limit(180)
+def test_kill_9_mid_upload_then_restart_sweeps_and_recounts(wharfd_bin, tmp_path, request):
+    data = tmp_path / "data"
+    data.mkdir()
+    name = "hank"
+    home = data / "home" / name
+    limit = 200 * MIB
+    users(wharfd_bin, data, "add", name, "--password-stdin", "--quota", "200M",
+          input=REG_PASSWORD + "\n")
+    servers: list[OwnServer] = []
+    # let conftest attach these servers' logs to a failure report
+    request.node._wharfd_servers = servers
+    uploads: list[SlowUpload] = []
+    try:
+        s1 = OwnServer(wharfd_bin, data)
+        servers.append(s1)
+        s1.start()
+        f = login(s1, name)
+        keep = os.urandom(200 * KIB)
+        app = os.urandom(100 * KIB)
+        assert code_of(put(f, "keep.bin", keep)) == "226"
+        assert code_of(put(f, "app.bin", app)) == "226"
+        assert site_quota(f)["used"] == 300 * KIB
+
+        # at least 10 s each; the server is killed well before they end
+        uploads = [SlowUpload(s1, name, "STOR big.bin", 32 * MIB),     # new file
+                   SlowUpload(s1, name, "STOR keep.bin", 32 * MIB),    # replacement
+                   SlowUpload(s1, name, "APPE app.bin", 32 * MIB)]     # in place
+        for u in uploads:
+            u.start()
+        for u in uploads:
+            assert u.started.wait(30), f"{u.cmd} did not start"
+            assert u.error is None, f"{u.cmd} failed to start: {u.error!r}"
+
+        def mid_upload() -> bool:
+            parts = part_files(home)
+            return (len(parts) >= 2 and all(os.path.getsize(p) > 0 for p in parts)
+                    and (home / "app.bin").stat().st_size > len(app))
+        assert wait_until(mid_upload, timeout=30), \
+            f"the uploads did not reach the disk: parts {part_files(home)}, " \
+            f"app.bin {(home / 'app.bin').stat().st_size} bytes"
+        q = site_quota(f)
+        assert q["in_flight"] > 0, f"SITE QUOTA during three uploads shows nothing in flight: {q}"
+        assert (data / ".wharfd.running").exists(), "no DATA/.wharfd.running while serving"
+
+        s1.kill9()
+        for u in uploads:
+            u.stop.set()
+            u.join(30)
+        close(f)
+        left = part_files(data)
+        assert left, "kill -9 mid-upload left no temp file: the test did not catch the " \
+                     "server mid-upload"
+        assert (data / ".wharfd.running").exists(), "the crash marker vanished with kill -9"
+
+        s2 = OwnServer(wharfd_bin, data)
+        servers.append(s2)
+        s2.start()
+        assert not part_files(data), f"restart did not sweep the temp files: {part_files(data)}"
+        assert (home / "keep.bin").read_bytes() == keep, "a crash mid-overwrite changed keep.bin"
+        assert (home / "app.bin").read_bytes()[:len(app)] == app, \
+            "a crash mid-APPE damaged app.bin's old content"
+        assert not (home / "big.bin").exists(), "a crash mid-STOR left a partial big.bin"
+
+        f = login(s2, name)
+        try:
+            real = disk_usage(home)
+            q = site_quota(f)
+            assert q == {"used": real, "limit": limit, "free": limit - real, "in_flight": 0}, \
+                f"after kill -9 and restart SITE QUOTA says {q}, but {real} bytes are on disk"
+
+            out = users(wharfd_bin, data, "recount", "--all")
+            line = next((l for l in out.splitlines() if l.startswith(f"{name}:")), None)
+            assert line, f"`users recount --all` says nothing about {name}:\n{out}"
+            m = re.match(rf"{name}: (.+) \(was (.+)\)$", line)
+            assert m and m.group(1) == m.group(2), \
+                f"`users recount --all` had to correct usage after the restart: {line!r}"
+            assert site_quota(f)["used"] == real
+
+            # with the quota set to leave exactly 1 MiB free, the account can
+            # fill it, and not one byte more
+            limit = real + MIB
+            users(wharfd_bin, data, "quota", name, str(limit))
+            r = put(f, "fill.bin", os.urandom(MIB))
+            assert code_of(r) == "226", f"upload of exactly the free {MIB} bytes: {r!r}"
+            r = put(f, "one.bin", b"x")
+            assert code_of(r) == "552", f"upload past the quota after restart: {r!r}"
+            q = site_quota(f)
+            assert q["used"] == disk_usage(home) == limit and q["free"] == 0, q
+        finally:
+            close(f)
+        rc = s2.stop()
+        assert rc == 0, f"wharfd exited {rc} on SIGTERM"
+        assert not (data / ".wharfd.running").exists(), \
+            "a clean stop left DATA/.wharfd.running (the next start would recount needlessly)"
+        for s in servers:
+            assert "panicked" not in s.log(), f"wharfd panicked:\n{s.log_tail()}"
+    finally:
+        for u in uploads:
+            u.stop.set()
+        for s in servers:
+            if s.alive():
+                s.stop()
+
+
+# --------------------------------------------------------------------------
+# 5. abuse
+
+
+def test_registration_refuses_bad_names_reserved_names_duplicates_weak_passwords(
+        wharfd_factory, wharfd_bin):
+    srv = wharfd_factory(["--log", "debug"])
+    before = accounts(wharfd_bin, srv.data)
+    secret = "Zq8-unique-secret-1"
+
+    bad = ["Carol", "../x", ".hidden", "-dash", "a/b", "x" * 33, "caf\u00e9"]
+    for n in bad:
+        r = site_register(srv, f"{n} {secret}")
+        assert code_of(r) == "553", f"SITE REGISTER {n!r} <password>: got {r!r}, want 553"
+    # an empty name: the line no longer has a name and a password
+    r = site_register(srv, f" {secret}")
+    assert code_of(r) in ("501", "553"), f"SITE REGISTER with an empty name: got {r!r}"
+    for n in ["root", "ftp", "anonymous", "admin"]:
+        r = site_register(srv, f"{n} {secret}")
+        assert code_of(r) == "550" and "reserved" in r.lower(), \
+            f"SITE REGISTER {n} <password>: got {r!r}, want 550 '...reserved...'"
+    for args, what in [("ivan", "no password"), ("ivan ", "an empty password"),
+                       ("ivan 1234567", "a 7-character password"), ("", "no arguments")]:
+        r = site_register(srv, args)
+        assert code_of(r) == "501", f"SITE REGISTER {args!r} ({what}): got {r!r}, want 501"
+    r = site_register(srv, "ivan 1234567")
+    assert "8" in r, f"the short-password refusal does not say how long: {r!r}"
+    assert accounts(wharfd_bin, srv.data) == before, "a refused registration created an account"
+    assert not pending(wharfd_bin, srv.data)
+
+    r = site_register(srv, "ivan Zq8-abcd")  # exactly 8 characters
+    assert code_of(r) == "200", f"SITE REGISTER ivan with an 8-character password: {r!r}"
+    r = site_register(srv, f"ivan {secret}")
+    assert code_of(r) == "550" and "taken" in r.lower(), \
+        f"registering a pending name again: got {r!r}, want 550 '...taken...'"
+    r = site_register(srv, f"alice {secret}")
+    assert code_of(r) == "550" and "taken" in r.lower(), \
+        f"registering an existing account's name: got {r!r}, want 550 '...taken...'"
+    assert set(pending(wharfd_bin, srv.data)) == {"ivan"}
+    users(wharfd_bin, srv.data, "approve", "ivan")
+    f = login(srv, "ivan", "Zq8-abcd")  # the first registration's password counts
+    close(f)
+    f = login(srv, "alice", srv.password)  # alice is untouched
+    close(f)
+    for pw in (secret, "Zq8-abcd"):
+        assert pw not in srv.log(), f"the server log shows a registration password {pw!r}"
+
+
+def test_registration_flood_from_one_address_gets_450(wharfd_factory, wharfd_bin):
+    srv = wharfd_factory()
+    long_name = "n" + "x" * 31  # 32 characters: the longest allowed
+    names = [long_name, "flood2", "flood3"]
+    for n in names:  # each on its own connection: the limit is per address
+        r = site_register(srv, f"{n} {REG_PASSWORD}")
+        assert code_of(r) == "200", f"registration #{names.index(n) + 1} ({n}): got {r!r}"
+    r = site_register(srv, f"flood4 {REG_PASSWORD}")
+    assert code_of(r) == "450", \
+        f"4th registration from 127.0.0.1 within the hour: got {r!r}, want 450"
+    f = connect(srv)
+    try:  # several on one connection change nothing
+        for n in ("flood5", "flood6"):
+            r = site_register(srv, f"{n} {REG_PASSWORD}", ftp=f)
+            assert code_of(r) == "450", f"registration {n} after the flood: got {r!r}"
+    finally:
+        close(f)
+    assert set(pending(wharfd_bin, srv.data)) == set(names)
+    # the server still serves everyone else
+    f = login(srv, "alice", srv.password)
+    close(f)
+
+
+def test_too_many_pending_registrations_get_450(wharfd_factory, wharfd_bin, tmp_path):
+    cfg = tmp_path / "wharfd.toml"
+    cfg.write_text("max_pending = 2\nregistrations_per_ip_per_hour = 100\n")
+    srv = wharfd_factory(["--config", str(cfg)])
+    for n in ("p1", "p2"):
+        r = site_register(srv, f"{n} {REG_PASSWORD}")
+        assert code_of(r) == "200", f"SITE REGISTER {n}: {r!r}"
+    r = site_register(srv, f"p3 {REG_PASSWORD}")
+    assert code_of(r) == "450", f"3rd pending registration with max_pending = 2: got {r!r}"
+    users(wharfd_bin, srv.data, "approve", "p1")
+    r = site_register(srv, f"p3 {REG_PASSWORD}")
+    assert code_of(r) == "200", f"registration once the queue has room again: got {r!r}"
+    assert set(pending(wharfd_bin, srv.data)) == {"p2", "p3"}
