@@ -139,6 +139,15 @@ pub struct ServeArgs {
     /// resuming the control connection's TLS session); anonymous may stay plain.
     #[arg(long, env = "WHARF_REQUIRE_TLS")]
     pub require_tls: bool,
+    /// Serve Prometheus metrics (GET /metrics) and GET /health here [default: off].
+    #[arg(long, env = "WHARF_METRICS_LISTEN", value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<String>,
+    /// Per-account download limit in bytes per second, e.g. 10M [default: none].
+    #[arg(long, env = "WHARF_MAX_DOWNLOAD_RATE", value_name = "SIZE")]
+    pub max_download_rate: Option<String>,
+    /// Per-account upload limit in bytes per second, e.g. 10M [default: none].
+    #[arg(long, env = "WHARF_MAX_UPLOAD_RATE", value_name = "SIZE")]
+    pub max_upload_rate: Option<String>,
     /// Log filter, e.g. info, debug, ftp_server=trace [default: info].
     #[arg(long, env = "WHARF_LOG", value_name = "FILTER")]
     pub log: Option<String>,

@@ -49,6 +49,14 @@ pub struct FileConfig {
     pub require_tls: Option<bool>,
     pub tls_require_protected_data: Option<bool>,
     pub tls_require_session_reuse: Option<bool>,
+    pub metrics_listen: Option<String>,
+    pub max_download_rate: Option<String>,
+    pub max_upload_rate: Option<String>,
+    pub max_sessions_per_user: Option<usize>,
+    pub lockout_failures: Option<u32>,
+    pub lockout_address_failures: Option<u32>,
+    pub lockout_window: Option<u64>,
+    pub lockout_duration: Option<u64>,
 }
 
 impl FileConfig {
@@ -87,6 +95,7 @@ pub struct ServeConfig {
     pub options: ServerOptions,
     pub listen: Vec<SocketAddr>,
     pub implicit_listen: Vec<SocketAddr>,
+    pub metrics_listen: Option<SocketAddr>,
     pub log: String,
 }
 
@@ -148,6 +157,26 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         .unwrap_or(o.registrations_per_ip_per_hour);
     o.max_pending = file.max_pending.unwrap_or(o.max_pending);
     o.default_quota = file.default_quota(args.default_quota.as_ref())?;
+    let rate = |flag: Option<&String>, file: Option<&String>| -> Result<Option<u64>> {
+        match flag.or(file) {
+            Some(text) => parse_size(text).map_err(anyhow::Error::msg),
+            None => Ok(None),
+        }
+    };
+    o.max_download_rate = rate(
+        args.max_download_rate.as_ref(),
+        file.max_download_rate.as_ref(),
+    )?;
+    o.max_upload_rate = rate(args.max_upload_rate.as_ref(), file.max_upload_rate.as_ref())?;
+    o.max_sessions_per_user = file
+        .max_sessions_per_user
+        .unwrap_or(o.max_sessions_per_user);
+    o.lockout.failures = file.lockout_failures.unwrap_or(o.lockout.failures);
+    o.lockout.address_failures = file
+        .lockout_address_failures
+        .unwrap_or(o.lockout.address_failures);
+    o.lockout.window = secs(None, file.lockout_window, o.lockout.window);
+    o.lockout.duration = secs(None, file.lockout_duration, o.lockout.duration);
     let cert = args.tls_cert.clone().or(file.tls_cert.clone());
     let key = args.tls_key.clone().or(file.tls_key.clone());
     let require_tls = args.require_tls || file.require_tls.unwrap_or(false);
@@ -195,6 +224,14 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
     if !implicit_listen.is_empty() && o.tls.is_none() {
         bail!("--implicit-listen needs a certificate: give --tls-cert and --tls-key");
     }
+    let metrics_listen = match args
+        .metrics_listen
+        .as_ref()
+        .or(file.metrics_listen.as_ref())
+    {
+        Some(text) => Some(parse_addrs(std::slice::from_ref(text))?[0]),
+        None => None,
+    };
     let log = args
         .log
         .clone()
@@ -204,6 +241,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         options: o,
         listen,
         implicit_listen,
+        metrics_listen,
         log,
     })
 }

@@ -91,7 +91,23 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             data_dir.display()
         );
     }
+    let metrics = match cfg.metrics_listen {
+        Some(addr) => {
+            let socket = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+            tracing::info!("metrics on http://{}/metrics", socket.local_addr()?);
+            Some(tokio::spawn(ftp_server::metrics::serve(
+                socket,
+                server.metrics(),
+            )))
+        }
+        None => None,
+    };
     server.run(listeners, shutdown_signal()).await?;
+    if let Some(task) = metrics {
+        task.abort();
+    }
     let _ = std::fs::remove_file(&marker);
     tracing::info!("wharfd stopped");
     Ok(())
