@@ -38,6 +38,9 @@ if [ ! -x "$WHARFD" ]; then
     exit 1
 fi
 
+step "fuzz every parser a peer feeds (FUZZ_SECONDS=${FUZZ_SECONDS:-15} s each)"
+bash scripts/fuzz.sh
+
 step "interop tests (pytest tests/interop) against $WHARFD"
 # shellcheck disable=SC2086  # PYTEST_ARGS is deliberately word-split
 python3 -m pytest -q tests/interop ${PYTEST_ARGS:-}

@@ -3,34 +3,21 @@
 //! temporary files of unfinished uploads.
 
 use crate::accounts::{AccountError, AccountStore};
-use crate::storage::PART_PREFIX;
-use std::fs;
+use crate::storage::walk_files;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// Bytes and files under `root`.
 pub fn disk_usage(root: &Path) -> io::Result<(u64, u64)> {
     let mut bytes = 0u64;
     let mut files = 0u64;
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound && dir == root => return Ok((0, 0)),
-            Err(e) => return Err(e),
-        };
-        for entry in entries {
-            let entry = entry?;
-            let ft = entry.file_type()?;
-            if ft.is_dir() {
-                stack.push(entry.path());
-            } else if ft.is_file() && !entry.file_name().as_bytes().starts_with(PART_PREFIX) {
-                bytes += entry.metadata()?.len();
-                files += 1;
-            }
+    walk_files(root, |entry, partial| {
+        if !partial {
+            bytes += entry.metadata()?.len();
+            files += 1;
         }
-    }
+        Ok(())
+    })?;
     Ok((bytes, files))
 }
 
@@ -55,6 +42,7 @@ pub async fn recount(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn sums_regular_files_only() {

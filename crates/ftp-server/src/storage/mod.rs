@@ -38,6 +38,35 @@ pub(crate) fn namespace_lock() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Calls `visit` for every regular file under `root`, without following
+/// links, and tells it whether the file is an unfinished upload's
+/// temporary file. A missing `root` has no files.
+pub fn walk_files(
+    root: &std::path::Path,
+    mut visit: impl FnMut(&std::fs::DirEntry, bool) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() {
+                let partial = entry.file_name().as_bytes().starts_with(PART_PREFIX);
+                visit(&entry, partial)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs a blocking filesystem operation off the async worker threads.
 pub(crate) async fn blocking<T, F>(f: F) -> Result<T, StorageError>
 where

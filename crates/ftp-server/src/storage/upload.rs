@@ -324,24 +324,13 @@ fn create_temp_beside(target: &Path) -> Result<(PathBuf, File), StorageError> {
 /// `root`, and returns how many it removed. Links are not followed.
 pub fn sweep_partial_uploads(root: &Path) -> io::Result<usize> {
     let mut removed = 0;
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        for entry in entries {
-            let entry = entry?;
-            let ft = entry.file_type()?;
-            if ft.is_dir() {
-                stack.push(entry.path());
-            } else if ft.is_file() && entry.file_name().into_vec().starts_with(PART_PREFIX) {
-                fs::remove_file(entry.path())?;
-                removed += 1;
-            }
+    super::walk_files(root, |entry, partial| {
+        if partial {
+            fs::remove_file(entry.path())?;
+            removed += 1;
         }
-    }
+        Ok(())
+    })?;
     Ok(removed)
 }
 
