@@ -24,7 +24,6 @@
 //! - [`bandwidth`]: per-account bandwidth limits.
 //! - [`limits`]: session counts in all, per address and per account.
 //! - [`throttle`]: failed-login lockouts across sessions.
-//! - [`stream`]: a TCP stream that is plain or carries TLS.
 //! - [`tls`]: FTPS: certificates and per-session TLS configuration.
 //! - [`metrics`]: counters and the Prometheus endpoint.
 //! - [`xferlog`]: the classic wu-ftpd/vsftpd transfer log.
@@ -41,7 +40,6 @@ pub mod quota;
 pub mod registration;
 pub mod session;
 pub mod storage;
-pub mod stream;
 pub mod throttle;
 pub mod tls;
 pub mod transfer;

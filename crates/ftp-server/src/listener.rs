@@ -17,9 +17,8 @@ use crate::quota::QuotaLedger;
 use crate::registration::Registrar;
 use crate::session::control::Control;
 use crate::session::Session;
-use crate::stream::MaybeTls;
 use crate::throttle::LoginThrottle;
-use crate::tls::TlsContext;
+use crate::tls::{SessionTls, TlsContext};
 use crate::xferlog::XferLog;
 use ftp_proto::reply::code;
 use ftp_proto::Reply;
@@ -31,6 +30,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+use wire::MaybeTls;
 
 /// A bound socket and how its connections start.
 #[derive(Debug)]
@@ -264,16 +264,16 @@ struct Accepted {
 async fn implicit_handshake(
     shared: &Shared,
     stream: TcpStream,
-) -> io::Result<(MaybeTls, Option<Arc<rustls::ServerConfig>>)> {
+) -> io::Result<(MaybeTls, Option<SessionTls>)> {
     let (Some(ctx), Some(opts)) = (&shared.tls, &shared.options.tls) else {
         return Err(io::Error::other("TLS is not configured"));
     };
-    let config = ctx.session_config().map_err(io::Error::other)?;
-    let accept = tokio_rustls::TlsAcceptor::from(config.clone()).accept(stream);
+    let config = ctx.session_configs().map_err(io::Error::other)?;
+    let accept = tokio_rustls::TlsAcceptor::from(config.control.clone()).accept(stream);
     let tls = tokio::time::timeout(opts.handshake_timeout, accept)
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
-    Ok((MaybeTls::Tls(Box::new(tls)), Some(config)))
+    Ok((MaybeTls::Tls(Box::new(tls.into())), Some(config)))
 }
 
 async fn accept_loop(listener: Listener, tx: mpsc::Sender<Accepted>) {

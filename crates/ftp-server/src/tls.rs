@@ -98,17 +98,40 @@ impl TlsContext {
         })
     }
 
-    /// A configuration for one FTP session, with a session cache of its own.
-    pub fn session_config(&self) -> Result<Arc<ServerConfig>, rustls::Error> {
-        let mut config = ServerConfig::builder_with_provider(self.provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(SingleCertAndKey::from(self.key.clone())));
-        config.session_storage = Arc::new(ReusableSessions(ServerSessionMemoryCache::new(
-            SESSIONS_PER_FTP_SESSION,
-        )));
-        Ok(Arc::new(config))
+    /// The configurations for one FTP session, sharing a session cache of
+    /// their own.
+    pub fn session_configs(&self) -> Result<SessionTls, rustls::Error> {
+        let storage: Arc<dyn StoresServerSessions> = Arc::new(ReusableSessions(
+            ServerSessionMemoryCache::new(SESSIONS_PER_FTP_SESSION),
+        ));
+        let make = |tickets: usize| -> Result<Arc<ServerConfig>, rustls::Error> {
+            let mut config = ServerConfig::builder_with_provider(self.provider.clone())
+                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+                .with_no_client_auth()
+                .with_cert_resolver(Arc::new(SingleCertAndKey::from(self.key.clone())));
+            config.session_storage = storage.clone();
+            config.send_tls13_tickets = tickets;
+            Ok(Arc::new(config))
+        };
+        Ok(SessionTls {
+            control: make(CONTROL_TICKETS)?,
+            // Data connections issue no tickets of their own, so the cache
+            // only ever holds the control connection's sessions, however
+            // many transfers the session makes.
+            data: make(0)?,
+        })
     }
+}
+
+/// TLS 1.3 tickets the control connection hands out.
+const CONTROL_TICKETS: usize = 4;
+
+/// One FTP session's TLS configurations: the control connection issues
+/// the session tickets; data connections may only resume them.
+#[derive(Debug, Clone)]
+pub struct SessionTls {
+    pub control: Arc<ServerConfig>,
+    pub data: Arc<ServerConfig>,
 }
 
 /// A session cache whose TLS 1.3 tickets can be used more than once.
@@ -162,7 +185,7 @@ mod tests {
         std::fs::write(dir.path().join("c.pem"), cert).unwrap();
         std::fs::write(dir.path().join("k.pem"), key).unwrap();
         let ctx = TlsContext::load(&dir.path().join("c.pem"), &dir.path().join("k.pem")).unwrap();
-        ctx.session_config().unwrap();
+        ctx.session_configs().unwrap();
         assert!(TlsContext::load(&dir.path().join("k.pem"), &dir.path().join("k.pem")).is_err());
         assert!(TlsContext::load(&dir.path().join("none"), &dir.path().join("k.pem")).is_err());
     }

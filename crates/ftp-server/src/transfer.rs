@@ -12,7 +12,6 @@
 //! dropped half-written.
 
 use crate::storage::{StorageError, Upload};
-use crate::stream::MaybeTls;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
@@ -23,6 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
+use wire::MaybeTls;
 
 /// Upload buffer size; also the unit of one write to disk.
 const UPLOAD_BUF: usize = 1 << 20;

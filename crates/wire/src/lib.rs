@@ -1,13 +1,21 @@
 //! Bytes on a socket, shared by the Wharf server and every client.
 //!
 //! Nothing in here knows a protocol verb. It owns the one bounded line
-//! reader that the FTP control connection (and later SMTP, POP3, IMAP and
-//! NNTP) read through, so that every peer's lines are capped the same way.
+//! reader, the one reply reader and the one plain-or-TLS stream that the
+//! FTP server and every client read through, so that every peer's bytes
+//! are capped and handled the same way.
 //!
 //! # Layout
 //! - [`line`]: [`LineReader`], a cancel-safe reader of CRLF (or bare LF)
 //!   terminated lines with a hard length cap.
+//! - [`stream`]: [`MaybeTls`], a TCP stream that is plain or carries TLS.
+//! - [`reply`]: three-digit replies (FTP, SMTP, NNTP), single- and
+//!   multi-line, with bounds on lines and bytes.
 
 pub mod line;
+pub mod reply;
+pub mod stream;
 
 pub use line::{LineError, LineReader};
+pub use reply::{read_reply, RawReply, ReplyError, ReplyLimits};
+pub use stream::MaybeTls;

@@ -39,7 +39,7 @@ pub async fn auth(s: &mut Session, arg: &[u8]) -> Outcome {
     if s.state.logged_in() {
         return Reply::new(code::BAD_SEQUENCE, "AUTH must come before login.").into();
     }
-    let config = match ctx.session_config() {
+    let config = match ctx.session_configs() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot configure TLS");
@@ -54,7 +54,7 @@ pub async fn auth(s: &mut Session, arg: &[u8]) -> Outcome {
     {
         return Outcome::Close(Reply::new(code::NOT_AVAILABLE, "Connection lost."));
     }
-    match s.control.start_tls(config.clone(), wait).await {
+    match s.control.start_tls(config.control.clone(), wait).await {
         Ok(discarded) => {
             if discarded > 0 {
                 tracing::warn!(peer = %s.control.peer, bytes = discarded, "discarded plaintext sent after AUTH TLS");

@@ -3,7 +3,6 @@
 //! cuts off a client trickling one byte at a time (slowloris).
 
 use crate::metrics::Metrics;
-use crate::stream::MaybeTls;
 use ftp_proto::Reply;
 use rustls::ServerConfig;
 use std::io;
@@ -14,6 +13,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 use tokio_rustls::TlsAcceptor;
+use wire::MaybeTls;
 use wire::{LineError, LineReader};
 
 /// How often a pending line is checked against its deadline, as a
@@ -82,7 +82,7 @@ impl Control {
         let tls = timeout(wait, TlsAcceptor::from(config).accept(tcp))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
-        self.reader = LineReader::new(MaybeTls::Tls(Box::new(tls)), self.max_line);
+        self.reader = LineReader::new(MaybeTls::Tls(Box::new(tls.into())), self.max_line);
         Metrics::inc(&self.metrics.control_tls_total);
         Ok(discarded)
     }

@@ -56,7 +56,7 @@ pub struct SessionState {
     /// This session's TLS configuration, once TLS is on (AUTH TLS or an
     /// implicit-TLS listener). Data connections use it too, so that they
     /// can resume only this session's TLS sessions.
-    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    pub tls: Option<crate::tls::SessionTls>,
     /// PBSZ was given (RFC 4217 requires it before PROT).
     pub pbsz: bool,
     /// `PROT P`: data connections are protected.

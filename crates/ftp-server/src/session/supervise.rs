@@ -13,7 +13,6 @@ use super::{Flow, Session};
 use crate::datachan;
 use crate::metrics::Metrics;
 use crate::storage::Upload;
-use crate::stream::MaybeTls;
 use crate::transfer::{self, TransferControl, TransferError};
 use crate::xferlog::XferRecord;
 use ftp_proto::command::{self, Command, TransferType};
@@ -29,6 +28,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use wire::LineError;
+use wire::MaybeTls;
 
 /// What a transfer moves.
 #[derive(Debug)]
@@ -161,7 +161,7 @@ impl Session {
         let mut cancel = ctl.cancel.clone();
         let handshake = async move {
             tokio::select! {
-                r = tokio::time::timeout(wait, TlsAcceptor::from(config).accept(tcp)) => Some(r),
+                r = tokio::time::timeout(wait, TlsAcceptor::from(config.data).accept(tcp)) => Some(r),
                 _ = transfer::until_set(&mut cancel) => None,
             }
         };
@@ -183,7 +183,7 @@ impl Session {
                             .into(),
                     ));
                 }
-                Ok(MaybeTls::Tls(Box::new(tls)))
+                Ok(MaybeTls::Tls(Box::new(tls.into())))
             }
         }
     }

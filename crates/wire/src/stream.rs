@@ -1,6 +1,7 @@
-//! [`MaybeTls`]: a TCP connection that is plain or carries TLS, for the
-//! control connection (which AUTH TLS upgrades in place) and for data
-//! connections (which PROT P protects).
+//! [`MaybeTls`]: a TCP connection that is plain or carries TLS, client or
+//! server side — an FTP control connection that AUTH TLS upgrades in place,
+//! a data connection that PROT P protects, a mail or news connection after
+//! STARTTLS.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -8,7 +9,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsStream;
 
 /// A plain or TLS-protected TCP stream.
 #[derive(Debug)]
