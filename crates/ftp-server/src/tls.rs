@@ -19,10 +19,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Sessions remembered per FTP session: the control connection's and a
-/// few data connections'.
-const SESSIONS_PER_FTP_SESSION: usize = 8;
-
 /// FTPS settings.
 #[derive(Debug, Clone)]
 pub struct TlsOptions {
@@ -98,56 +94,74 @@ impl TlsContext {
         })
     }
 
-    /// The configurations for one FTP session, sharing a session cache of
+    /// The configurations for one FTP session, with session caches of
     /// their own.
     pub fn session_configs(&self) -> Result<SessionTls, rustls::Error> {
-        let storage: Arc<dyn StoresServerSessions> = Arc::new(ReusableSessions(
-            ServerSessionMemoryCache::new(SESSIONS_PER_FTP_SESSION),
-        ));
-        let make = |tickets: usize| -> Result<Arc<ServerConfig>, rustls::Error> {
+        let pinned = ServerSessionMemoryCache::new(CONTROL_SESSIONS);
+        let recent = ServerSessionMemoryCache::new(DATA_SESSIONS);
+        let make = |storage: Arc<dyn StoresServerSessions>,
+                    tickets: usize|
+         -> Result<Arc<ServerConfig>, rustls::Error> {
             let mut config = ServerConfig::builder_with_provider(self.provider.clone())
                 .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
                 .with_no_client_auth()
                 .with_cert_resolver(Arc::new(SingleCertAndKey::from(self.key.clone())));
-            config.session_storage = storage.clone();
+            config.session_storage = storage;
             config.send_tls13_tickets = tickets;
             Ok(Arc::new(config))
         };
+        let layered: Arc<dyn StoresServerSessions> = Arc::new(Layered {
+            pinned: pinned.clone(),
+            recent,
+        });
         Ok(SessionTls {
-            control: make(CONTROL_TICKETS)?,
-            // Data connections issue no tickets of their own, so the cache
-            // only ever holds the control connection's sessions, however
-            // many transfers the session makes.
-            data: make(0)?,
+            control: make(Arc::new(Reusable(pinned)), TICKETS)?,
+            data_out: make(layered.clone(), TICKETS)?,
+            data_in: make(layered, 0)?,
         })
     }
 }
 
-/// TLS 1.3 tickets the control connection hands out.
-const CONTROL_TICKETS: usize = 4;
+/// Sessions the control connection establishes (TLS 1.2 session and the
+/// TLS 1.3 tickets it hands out).
+const CONTROL_SESSIONS: usize = 8;
+/// Sessions data connections establish, most recent kept.
+const DATA_SESSIONS: usize = 32;
+/// TLS 1.3 tickets a connection hands out after its handshake.
+const TICKETS: usize = 2;
 
-/// One FTP session's TLS configurations: the control connection issues
-/// the session tickets; data connections may only resume them.
+/// One FTP session's TLS configurations. The control connection's sessions
+/// are kept apart and never evicted, so a client that resumes the control
+/// connection's session for every data connection (OpenSSL, GnuTLS and
+/// Python all do) can do so for any number of transfers; a client that
+/// resumes each data connection from the last one's ticket (rustls does)
+/// finds those in the data connections' own bounded cache.
+///
+/// Upload data connections hand out no tickets: a client that only sends
+/// never reads them, and closing a socket with unread data makes the
+/// kernel answer with a reset, which can destroy the end of the upload.
 #[derive(Debug, Clone)]
 pub struct SessionTls {
     pub control: Arc<ServerConfig>,
-    pub data: Arc<ServerConfig>,
+    /// Downloads and listings (the client reads).
+    pub data_out: Arc<ServerConfig>,
+    /// Uploads (the client only writes).
+    pub data_in: Arc<ServerConfig>,
 }
 
-/// A session cache whose TLS 1.3 tickets can be used more than once.
+/// The control connection's cache, whose TLS 1.3 tickets can be used more
+/// than once.
 ///
-/// rustls makes a stateful TLS 1.3 ticket single-use, but an FTP client
-/// resumes the control connection's session for *every* data connection
-/// (OpenSSL, GnuTLS and Python all keep offering the same one), so the
-/// second transfer would fall back to a full handshake and be refused.
-/// Early data (0-RTT), the reason for single use, is never accepted here,
-/// and resumption still runs an ephemeral key exchange (psk_dhe_ke); the
-/// cache is per FTP session, so a ticket can only ever resume this
+/// rustls makes a stateful TLS 1.3 ticket single-use, but FTP clients offer
+/// the control connection's session for every data connection. Early data
+/// (0-RTT), the reason for single use, is never accepted here, and
+/// resumption still runs an ephemeral key exchange (psk_dhe_ke); the cache
+/// belongs to one FTP session, so a ticket can only ever resume that
 /// session's own connections.
 #[derive(Debug)]
-struct ReusableSessions(Arc<dyn StoresServerSessions>);
+struct Reusable(Arc<ServerSessionMemoryCache>);
 
-impl StoresServerSessions for ReusableSessions {
+impl StoresServerSessions for Reusable {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
         self.0.put(key, value)
     }
@@ -161,7 +175,33 @@ impl StoresServerSessions for ReusableSessions {
     }
 
     fn can_cache(&self) -> bool {
-        self.0.can_cache()
+        true
+    }
+}
+
+/// The data connections' view: the control connection's sessions (read
+/// only, reusable) over a bounded cache of their own.
+#[derive(Debug)]
+struct Layered {
+    pinned: Arc<ServerSessionMemoryCache>,
+    recent: Arc<ServerSessionMemoryCache>,
+}
+
+impl StoresServerSessions for Layered {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        self.recent.put(key, value)
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.pinned.get(key).or_else(|| self.recent.get(key))
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.pinned.get(key).or_else(|| self.recent.take(key))
+    }
+
+    fn can_cache(&self) -> bool {
+        true
     }
 }
 

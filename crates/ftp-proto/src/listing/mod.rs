@@ -5,9 +5,11 @@
 //! directory through one reused allocation.
 
 mod mlsx;
+mod parse;
 mod unix;
 
 pub use mlsx::{mlst_line, mlsx_line, Fact, FactSet, MlsxRole};
+pub use parse::{parse_list_line, parse_mlsx_line, ParsedEntry};
 pub use unix::unix_line;
 
 /// What kind of directory entry a line describes.

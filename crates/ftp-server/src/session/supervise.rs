@@ -101,7 +101,10 @@ impl Session {
                         drop_payload(payload).await;
                         Err(TransferError::Aborted)
                     } else {
-                        match self.secure_data(tcp, &cancel_tx, &ctl, &mut events).await {
+                        match self
+                            .secure_data(tcp, incoming, &cancel_tx, &ctl, &mut events)
+                            .await
+                        {
                             Ok(conn) => {
                                 self.move_bytes(payload, ascii, conn, &cancel_tx, &ctl, &mut events)
                                     .await
@@ -142,6 +145,7 @@ impl Session {
     async fn secure_data(
         &mut self,
         tcp: TcpStream,
+        incoming: bool,
         cancel_tx: &watch::Sender<bool>,
         ctl: &TransferControl,
         events: &mut Events,
@@ -161,7 +165,7 @@ impl Session {
         let mut cancel = ctl.cancel.clone();
         let handshake = async move {
             tokio::select! {
-                r = tokio::time::timeout(wait, TlsAcceptor::from(config.data).accept(tcp)) => Some(r),
+                r = tokio::time::timeout(wait, TlsAcceptor::from(if incoming { config.data_in } else { config.data_out }).accept(tcp)) => Some(r),
                 _ = transfer::until_set(&mut cancel) => None,
             }
         };
