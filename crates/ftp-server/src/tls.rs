@@ -115,7 +115,7 @@ impl TlsContext {
             recent,
         });
         Ok(SessionTls {
-            control: make(Arc::new(Reusable(pinned)), TICKETS)?,
+            control: make(Arc::new(Reusable(pinned)), CONTROL_TICKETS)?,
             data_out: make(layered.clone(), TICKETS)?,
             data_in: make(layered, 0)?,
         })
@@ -124,11 +124,14 @@ impl TlsContext {
 
 /// Sessions the control connection establishes (TLS 1.2 session and the
 /// TLS 1.3 tickets it hands out).
-const CONTROL_SESSIONS: usize = 8;
+const CONTROL_SESSIONS: usize = 16;
 /// Sessions data connections establish, most recent kept.
 const DATA_SESSIONS: usize = 32;
-/// TLS 1.3 tickets a connection hands out after its handshake.
+/// TLS 1.3 tickets a download data connection hands out.
 const TICKETS: usize = 2;
+/// TLS 1.3 tickets the control connection hands out: clients whose
+/// tickets are single-use (rustls) spend one per data connection.
+const CONTROL_TICKETS: usize = 8;
 
 /// One FTP session's TLS configurations. The control connection's sessions
 /// are kept apart and never evicted, so a client that resumes the control

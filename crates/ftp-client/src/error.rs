@@ -1,0 +1,63 @@
+//! [`FtpError`]: everything that can go wrong talking to an FTP server,
+//! keeping the server's own reply code and text where there is one.
+
+use std::io;
+use wire::ReplyError;
+
+/// An FTP client error.
+#[derive(Debug, thiserror::Error)]
+pub enum FtpError {
+    /// The server refused: its reply code and text, as it sent them.
+    #[error("server replied {code} {text}")]
+    Reply { code: u16, text: String },
+    /// The server's reply could not be read (malformed, too long, cut off).
+    #[error("bad reply from the server: {0}")]
+    BadReply(#[from] ReplyError),
+    /// A network or file error, with what was being done.
+    #[error("{context}: {source}")]
+    Io {
+        context: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    /// TLS could not be set up or failed.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// A wait ran out.
+    #[error("timed out {0}")]
+    Timeout(&'static str),
+    /// The server broke the protocol in a way not covered above.
+    #[error("{0}")]
+    Protocol(String),
+}
+
+impl FtpError {
+    pub(crate) fn io(context: &'static str) -> impl FnOnce(io::Error) -> FtpError {
+        move |source| FtpError::Io { context, source }
+    }
+
+    /// The server's reply code, if the error is a reply.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            FtpError::Reply { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// A 5xx reply: trying again as is will not help.
+    pub fn is_permanent(&self) -> bool {
+        self.code().is_some_and(|c| (500..600).contains(&c))
+    }
+
+    /// A 4xx reply or a network failure: trying again may help.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FtpError::Reply { code, .. } => (400..500).contains(code),
+            FtpError::Io { .. } | FtpError::Timeout(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Results of this crate.
+pub type Result<T> = std::result::Result<T, FtpError>;

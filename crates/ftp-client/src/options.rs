@@ -1,0 +1,70 @@
+//! [`ClientOptions`]: how a client connects and moves data.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Whether and how TLS is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain FTP.
+    Off,
+    /// `AUTH TLS` on the normal port, then `PBSZ 0` and `PROT P`.
+    Explicit,
+    /// TLS from the first byte (`ftps://`, port 990 by default).
+    Implicit,
+}
+
+/// Which way a logged protocol line went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Sent,
+    Received,
+}
+
+/// Receives every control-connection line, with passwords masked.
+pub type Transcript = Arc<dyn Fn(Direction, &str) + Send + Sync>;
+
+/// Client settings.
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// Connect, reply and data-connection timeout.
+    pub timeout: Duration,
+    pub tls: TlsMode,
+    /// Trust only the certificates in this PEM file instead of the
+    /// system's roots.
+    pub cacert: Option<PathBuf>,
+    /// Active mode (EPRT, then PORT): the server connects to us.
+    pub active: bool,
+    /// Largest listing (LIST, NLST, MLSD) accepted, in bytes.
+    pub max_listing: usize,
+    /// Where to show the dialogue (`--verbose`).
+    pub transcript: Option<Transcript>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            timeout: Duration::from_secs(30),
+            tls: TlsMode::Off,
+            cacert: None,
+            active: false,
+            max_listing: 64 << 20,
+            transcript: None,
+        }
+    }
+}
+
+impl fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("timeout", &self.timeout)
+            .field("tls", &self.tls)
+            .field("cacert", &self.cacert)
+            .field("active", &self.active)
+            .field("max_listing", &self.max_listing)
+            .field("transcript", &self.transcript.is_some())
+            .finish()
+    }
+}
