@@ -165,7 +165,21 @@ impl FtpClient {
         sink: &mut W,
         progress: Progress<'_>,
     ) -> Result<u64> {
-        self.set_type(TransferType::Image).await?;
+        self.retrieve_as(TransferType::Image, path, offset, sink, progress)
+            .await
+    }
+
+    /// [`FtpClient::retrieve`] in a chosen TYPE; in ASCII type the bytes
+    /// arrive with CRLF line ends.
+    pub async fn retrieve_as<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        transfer_type: TransferType,
+        path: &[u8],
+        offset: u64,
+        sink: &mut W,
+        progress: Progress<'_>,
+    ) -> Result<u64> {
+        self.set_type(transfer_type).await?;
         if offset > 0 {
             self.expect(&Command::Rest(offset), |c| c == 350).await?;
         }
@@ -180,6 +194,46 @@ impl FtpClient {
         Ok(copied)
     }
 
+    /// Downloads `len` bytes of `path` starting at `offset` (a segment of
+    /// a parallel download), then stops the transfer with ABOR.
+    pub async fn retrieve_range<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        path: &[u8],
+        offset: u64,
+        len: u64,
+        sink: &mut W,
+        progress: Progress<'_>,
+    ) -> Result<u64> {
+        self.set_type(TransferType::Image).await?;
+        if offset > 0 {
+            self.expect(&Command::Rest(offset), |c| c == 350).await?;
+        }
+        let mut conn = self.open_transfer(&Command::Retr(path.to_vec())).await?;
+        let mut limited = (&mut conn).take(len);
+        let copied = copy(&mut limited, sink, progress, self.opts.timeout).await;
+        drop(conn);
+        let copied = copied?;
+        sink.flush()
+            .await
+            .map_err(FtpError::io("cannot write the local file"))?;
+        if copied < len {
+            return Err(FtpError::Protocol(format!(
+                "the server sent {copied} of {len} bytes of the segment"
+            )));
+        }
+        // The server answers RETR (226, or 426 as the data connection
+        // closed early) and ABOR (225 or 226), in some order and number
+        // that depend on timing; a NOOP behind them marks the end.
+        self.send_line(&Command::Abor.encode()).await?;
+        self.send_line(&Command::Noop.encode()).await?;
+        for _ in 0..4 {
+            if self.read_reply().await?.code == 200 {
+                return Ok(copied);
+            }
+        }
+        Err(FtpError::Protocol("no reply to NOOP after ABOR".into()))
+    }
+
     /// Uploads `source` to `path` (ftplib's `storbinary`, plus APPE and
     /// REST) and returns the bytes sent.
     pub async fn store<R: AsyncRead + Unpin + ?Sized>(
@@ -189,7 +243,21 @@ impl FtpClient {
         source: &mut R,
         progress: Progress<'_>,
     ) -> Result<u64> {
-        self.set_type(TransferType::Image).await?;
+        self.store_as(TransferType::Image, path, mode, source, progress)
+            .await
+    }
+
+    /// [`FtpClient::store`] in a chosen TYPE; in ASCII type the bytes
+    /// must be sent with CRLF line ends.
+    pub async fn store_as<R: AsyncRead + Unpin + ?Sized>(
+        &mut self,
+        transfer_type: TransferType,
+        path: &[u8],
+        mode: StoreMode,
+        source: &mut R,
+        progress: Progress<'_>,
+    ) -> Result<u64> {
+        self.set_type(transfer_type).await?;
         let cmd = match mode {
             StoreMode::Replace => Command::Stor(path.to_vec()),
             StoreMode::Append => Command::Appe(path.to_vec()),

@@ -112,7 +112,7 @@ impl Server {
             None => None,
         };
         let tls = match &options.tls {
-            Some(t) => Some(TlsContext::load(&t.cert, &t.key)?),
+            Some(t) => Some(TlsContext::load(t)?),
             None => None,
         };
         let bandwidth = Bandwidth::new(options.max_download_rate, options.max_upload_rate);

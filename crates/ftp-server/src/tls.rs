@@ -8,14 +8,15 @@
 //! connection established, so a resumed handshake proves that the data
 //! connection comes from the same client — a third party who races for a
 //! passive port cannot have that session (vsftpd's `require_ssl_reuse`).
-//! Only TLS 1.2 and 1.3 are offered.
+//! Only TLS 1.2 and 1.3 are offered; only TLS 1.2 when data connections
+//! must resume the control connection's session (see [`TlsContext`]).
 
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ServerConfig, ServerSessionMemoryCache, StoresServerSessions};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,11 +67,23 @@ impl TlsOptions {
 pub struct TlsContext {
     key: Arc<CertifiedKey>,
     provider: Arc<CryptoProvider>,
+    versions: &'static [&'static rustls::SupportedProtocolVersion],
 }
 
+/// With session reuse required, TLS 1.2 only: its sessions can be resumed
+/// any number of times and need nothing sent after the handshake, while a
+/// TLS 1.3 ticket is spent by most clients (curl, OpenSSL) on one data
+/// connection, and new tickets sent on an upload's data connection go
+/// unread and make the client's kernel reset the connection, cutting the
+/// upload short (curl/curl#6149).
+static REUSE_VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+static ALL_VERSIONS: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
 impl TlsContext {
-    /// Loads and checks the certificate chain and key.
-    pub fn load(cert: &Path, key: &Path) -> Result<TlsContext, String> {
+    /// Loads and checks the certificate chain and key for `opts`.
+    pub fn load(opts: &TlsOptions) -> Result<TlsContext, String> {
+        let (cert, key) = (opts.cert.as_path(), opts.key.as_path());
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
             .map_err(|e| format!("cannot read the certificate {}: {e}", cert.display()))?
             .collect::<Result<_, _>>()
@@ -91,6 +104,11 @@ impl TlsContext {
         Ok(TlsContext {
             key: Arc::new(certified),
             provider,
+            versions: if opts.require_session_reuse {
+                REUSE_VERSIONS
+            } else {
+                ALL_VERSIONS
+            },
         })
     }
 
@@ -103,7 +121,7 @@ impl TlsContext {
                     tickets: usize|
          -> Result<Arc<ServerConfig>, rustls::Error> {
             let mut config = ServerConfig::builder_with_provider(self.provider.clone())
-                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+                .with_protocol_versions(self.versions)?
                 .with_no_client_auth()
                 .with_cert_resolver(Arc::new(SingleCertAndKey::from(self.key.clone())));
             config.session_storage = storage;
@@ -227,9 +245,10 @@ mod tests {
         let (cert, key) = self_signed(&["localhost".into(), "127.0.0.1".into()]).unwrap();
         std::fs::write(dir.path().join("c.pem"), cert).unwrap();
         std::fs::write(dir.path().join("k.pem"), key).unwrap();
-        let ctx = TlsContext::load(&dir.path().join("c.pem"), &dir.path().join("k.pem")).unwrap();
+        let opts = |c: &str, k: &str| TlsOptions::new(dir.path().join(c), dir.path().join(k));
+        let ctx = TlsContext::load(&opts("c.pem", "k.pem")).unwrap();
         ctx.session_configs().unwrap();
-        assert!(TlsContext::load(&dir.path().join("k.pem"), &dir.path().join("k.pem")).is_err());
-        assert!(TlsContext::load(&dir.path().join("none"), &dir.path().join("k.pem")).is_err());
+        assert!(TlsContext::load(&opts("k.pem", "k.pem")).is_err());
+        assert!(TlsContext::load(&opts("none", "k.pem")).is_err());
     }
 }

@@ -1,1 +1,56 @@
-fn main() {}
+//! `wharf`: the Wharf client program.
+//!
+//! # Layout
+//! - [`cli`]: the command line (clap).
+//! - [`connect`]: URL + flags + credentials to a logged-in client.
+//! - [`get`], [`put`], [`ls`], [`mirror`]: the commands.
+//! - [`segments`]: parallel ranged downloads for `get --segments`.
+//! - [`names`]: which remote names may become local files.
+//! - [`progress`]: progress bars.
+//! - [`text`]: line-end conversion for ASCII downloads.
+//! - [`exit`]: exit codes.
+
+mod cli;
+mod connect;
+mod exit;
+mod get;
+mod ls;
+mod mirror;
+mod names;
+mod progress;
+mod put;
+mod segments;
+mod text;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wharf: cannot start: {e}");
+            return ExitCode::from(exit::LOCAL);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Get(args) => get::run(args).await,
+            Command::Put(args) => put::run(args).await,
+            Command::Ls(args) => ls::run(args).await,
+            Command::Mirror(args) => mirror::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            eprintln!("wharf: {e:#}");
+            ExitCode::from(exit::code(&e))
+        }
+    }
+}

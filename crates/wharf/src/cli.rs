@@ -1,0 +1,115 @@
+//! The command line of `wharf`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Wharf: FTP and FTPS from the command line.
+///
+/// URLs look like ftp://user:password@host:port/path;type=i (ftps:// for
+/// implicit TLS). Without a user in the URL, ~/.netrc is read, and then
+/// anonymous login is used. A URL path ending in / names a directory.
+///
+/// Exit codes: 0 success, 1 local error, 2 usage, 3 the server refused
+/// (5xx), 4 a temporary or network failure (4xx, timeouts), 5 login failed.
+#[derive(Debug, Parser)]
+#[command(name = "wharf", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Download a file.
+    Get(GetArgs),
+    /// Upload a file.
+    Put(PutArgs),
+    /// List a directory.
+    Ls(LsArgs),
+    /// Copy a directory tree from the server (or, with --reverse, to it),
+    /// transferring only what changed.
+    Mirror(MirrorArgs),
+}
+
+/// How to reach the server; shared by every command.
+#[derive(Debug, Args, Clone)]
+pub struct Connection {
+    /// Use explicit TLS (AUTH TLS) on an ftp:// URL; required, never a fallback.
+    #[arg(long)]
+    pub tls: bool,
+    /// Trust only the certificates in FILE (PEM) instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Active mode: the server connects back (EPRT, then PORT).
+    #[arg(long)]
+    pub active: bool,
+    /// Seconds to wait for the server before giving up.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub timeout: u64,
+    /// Show the protocol dialogue on standard error (passwords masked).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// No progress bar or messages, only errors.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// ftp:// or ftps:// URL of the file.
+    pub url: String,
+    /// Where to write it (- for standard output) [default: the file's name].
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Resume: keep what the local file has and fetch the rest.
+    #[arg(short = 'c', long = "continue")]
+    pub resume: bool,
+    /// Fetch over N parallel connections (ranges by REST), as lftp's pget.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub segments: usize,
+    #[command(flatten)]
+    pub conn: Connection,
+}
+
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// Local file to upload.
+    pub path: PathBuf,
+    /// Where to: a file URL, or a directory URL ending in / (the file keeps its name).
+    pub url: String,
+    /// Resume: send only what the remote file is missing (REST + STOR).
+    #[arg(short = 'c', long = "continue")]
+    pub resume: bool,
+    #[command(flatten)]
+    pub conn: Connection,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// ftp:// or ftps:// URL of a directory.
+    pub url: String,
+    /// Names only.
+    #[arg(short = '1', long)]
+    pub names: bool,
+    #[command(flatten)]
+    pub conn: Connection,
+}
+
+#[derive(Debug, Args)]
+pub struct MirrorArgs {
+    /// Source: a URL (or, with --reverse, a local directory).
+    pub source: String,
+    /// Target: a local directory (or, with --reverse, a URL).
+    pub target: String,
+    /// Upload the local directory to the server.
+    #[arg(short = 'R', long)]
+    pub reverse: bool,
+    /// Transfers at once, each on its own connection.
+    #[arg(short = 'j', long, default_value_t = 1, value_name = "N")]
+    pub jobs: usize,
+    /// Delete files on the target that the source does not have.
+    #[arg(long)]
+    pub delete: bool,
+    #[command(flatten)]
+    pub conn: Connection,
+}

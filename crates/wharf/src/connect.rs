@@ -1,0 +1,98 @@
+//! From a URL and the connection flags to a logged-in client: credentials
+//! from the URL, then `~/.netrc`, then a prompt that does not echo (or
+//! anonymous when no user is named anywhere).
+
+use crate::cli::Connection;
+use crate::exit::LoginFailed;
+use anyhow::{bail, Context, Result};
+use ftp_client::{ClientOptions, Direction, FtpClient, FtpUrl, TlsMode};
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Who to log in as.
+#[derive(Clone)]
+pub struct Login {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Login({}, ****)", self.user)
+    }
+}
+
+/// Decides the login for `url`, prompting at most once.
+pub fn login_for(url: &FtpUrl) -> Result<Login> {
+    let netrc = ftp_client::netrc::credentials_for(&url.host);
+    let (user, password) = match (&url.user, &url.password) {
+        (Some(u), Some(p)) => (u.clone(), Some(p.clone())),
+        (Some(u), None) => {
+            let from_netrc = netrc.filter(|c| &c.login == u).and_then(|c| c.password);
+            (u.clone(), from_netrc)
+        }
+        (None, _) => match netrc {
+            Some(c) => (c.login, c.password),
+            None => {
+                return Ok(Login {
+                    user: "anonymous".into(),
+                    password: "wharf@".into(),
+                })
+            }
+        },
+    };
+    let password = match password {
+        Some(p) => p,
+        None if user == "anonymous" || user == "ftp" => "wharf@".into(),
+        None if std::io::stdin().is_terminal() => {
+            rpassword::prompt_password(format!("Password for {user}@{}: ", url.host))
+                .context("cannot read the password")?
+        }
+        None => bail!(
+            "no password for {user}@{}: put it in the URL, in ~/.netrc, or run on a terminal to be asked",
+            url.host
+        ),
+    };
+    Ok(Login { user, password })
+}
+
+/// Client options for `url` and the flags.
+pub fn options(url: &FtpUrl, conn: &Connection) -> ClientOptions {
+    let tls = match (url.tls, conn.tls) {
+        (TlsMode::Implicit, _) => TlsMode::Implicit,
+        (_, true) => TlsMode::Explicit,
+        _ => TlsMode::Off,
+    };
+    let transcript = conn.verbose.then(|| {
+        Arc::new(|dir: Direction, line: &str| {
+            let arrow = match dir {
+                Direction::Sent => '>',
+                Direction::Received => '<',
+            };
+            eprintln!("{arrow} {line}");
+        }) as ftp_client::options::Transcript
+    });
+    ClientOptions {
+        timeout: Duration::from_secs(conn.timeout.max(1)),
+        tls,
+        cacert: conn.cacert.clone(),
+        active: conn.active,
+        transcript,
+        ..ClientOptions::default()
+    }
+}
+
+/// Connects and logs in.
+pub async fn open(url: &FtpUrl, conn: &Connection, login: &Login) -> Result<FtpClient> {
+    let mut client = FtpClient::connect(&url.host, url.port, options(url, conn))
+        .await
+        .with_context(|| format!("cannot connect to {}:{}", url.host, url.port))?;
+    if let Err(e) = client.login(&login.user, &login.password).await {
+        if e.code() == Some(530) {
+            return Err(LoginFailed(format!("login as {} refused: {e}", login.user)).into());
+        }
+        return Err(e).context("login failed");
+    }
+    Ok(client)
+}

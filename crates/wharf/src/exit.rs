@@ -1,0 +1,32 @@
+//! Exit codes that scripts can rely on, derived from the error.
+
+use ftp_client::FtpError;
+
+pub const OK: u8 = 0;
+pub const LOCAL: u8 = 1;
+pub const REFUSED: u8 = 3;
+pub const TRANSIENT: u8 = 4;
+pub const LOGIN: u8 = 5;
+
+/// The server refused the login.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LoginFailed(pub String);
+
+/// Chooses the exit code for an error.
+pub fn code(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<LoginFailed>().is_some() {
+        return LOGIN;
+    }
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<FtpError>() {
+            if e.is_permanent() {
+                return REFUSED;
+            }
+            if e.is_transient() {
+                return TRANSIENT;
+            }
+        }
+    }
+    LOCAL
+}

@@ -1,0 +1,734 @@
+"""wharfd's FTPS (RFC 4217) against curl, lftp and Python's ftplib: explicit
+(AUTH TLS) and implicit TLS, PROT P data connections that must resume the
+control connection's TLS session, the --require-tls policies, plaintext
+pipelined after AUTH TLS, FEAT, CCC and a server without a certificate.
+
+Every transfer is checked by sha256, and every client verifies the server's
+certificate (made by `wharfd cert self-signed`) instead of ignoring it.
+"""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import os
+import re
+import select
+import socket
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import HOME_FILES, PUB_FILES
+from wharf_helpers import (PASSWORD, TIMEOUT, USER, RawFtp, build_tree, diff_manifests,
+                           file_sha256, part_files, require_tool, run, sha256,
+                           tree_manifest, utf8_env, wait_until, write_random)
+
+IMPLICIT_RE = re.compile(r"listening on \[?127\.0\.0\.1\]?:(\d+) \(implicit FTPS\)")
+PLAIN_RE = re.compile(r"listening on \[?127\.0\.0\.1\]?:(\d+)\s*$")
+
+
+# --------------------------------------------------------------------------
+# certificates and servers
+
+
+@pytest.fixture
+def certs(wharfd_bin, tmp_path) -> tuple[Path, Path]:
+    """`wharfd cert self-signed` into a directory of its own: (cert, key)."""
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
+    cp = subprocess.run([str(wharfd_bin), "cert", "self-signed", "--data", str(pki)],
+                        capture_output=True, timeout=60, env=env,
+                        stdin=subprocess.DEVNULL)
+    assert cp.returncode == 0, (cp.stdout + cp.stderr).decode(errors="replace")
+    cert, key = pki / "tls" / "cert.pem", pki / "tls" / "key.pem"
+    assert cert.is_file() and key.is_file(), list(pki.rglob("*"))
+    return cert, key
+
+
+def write_config(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def start_ftps(factory, certs, *, require: bool = False, implicit: bool = True,
+               config: Path | None = None, extra: list[str] | None = None):
+    """A server with a certificate; `srv.implicit_port` is set when `implicit`."""
+    cert, key = certs
+    args = ["--tls-cert", str(cert), "--tls-key", str(key)]
+    if implicit:
+        args += ["--implicit-listen", "127.0.0.1:0"]
+    if require:
+        args.append("--require-tls")
+    if config is not None:
+        args += ["--config", str(config)]
+    srv = factory(args + (extra or []))
+    srv.cert = cert
+    if implicit:
+        found: dict[str, int] = {}
+
+        def ports() -> bool:
+            for line in srv.log().splitlines():
+                m = IMPLICIT_RE.search(line)
+                if m:
+                    found["implicit"] = int(m.group(1))
+                    continue
+                m = PLAIN_RE.search(line)
+                if m:
+                    found.setdefault("plain", int(m.group(1)))
+            return "implicit" in found and "plain" in found
+
+        assert wait_until(ports, 10), \
+            f"no 'listening on ... (implicit FTPS)' line:\n{srv.log_tail()}"
+        srv.implicit_port = found["implicit"]
+        srv.port = found["plain"]  # never the implicit listener
+        assert srv.port != srv.implicit_port
+    return srv
+
+
+@pytest.fixture
+def ftps(wharfd_factory, certs):
+    """--require-tls, so every client below must really resume TLS sessions."""
+    return start_ftps(wharfd_factory, certs, require=True)
+
+
+def tls_context(cert: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(cert))
+
+
+# --------------------------------------------------------------------------
+# Python clients
+
+
+class ReusingFTP_TLS(ftplib.FTP_TLS):
+    """The README's subclass: each data connection resumes the control
+    connection's TLS session. Records whether each one did."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.data_reused: list[bool] = []
+        self.data_versions: list[str | None] = []
+
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host,
+                                            session=self.sock.session)
+            self.data_reused.append(conn.session_reused)
+            self.data_versions.append(conn.version())
+        return conn, size
+
+
+class ImplicitFTP_TLS(ReusingFTP_TLS):
+    """Implicit FTPS: TLS from the first byte, wrapped at connect."""
+
+    def connect(self, host="", port=0, timeout=-999, source_address=None):
+        if host:
+            self.host = host
+        if port > 0:
+            self.port = port
+        if timeout != -999:
+            self.timeout = timeout
+        raw = socket.create_connection((self.host, self.port), self.timeout)
+        self.af = raw.family
+        self.sock = self.context.wrap_socket(raw, server_hostname=self.host)
+        self.file = self.sock.makefile("r", encoding=self.encoding)
+        self.welcome = self.getresp()
+        return self.welcome
+
+
+def reusing(srv, *, login: bool = True, prot_p: bool = True) -> ReusingFTP_TLS:
+    f = ReusingFTP_TLS(context=tls_context(srv.cert), timeout=TIMEOUT)
+    f.connect(srv.host, srv.port)
+    if login:
+        f.login(USER, PASSWORD)  # sends AUTH TLS first
+        assert isinstance(f.sock, ssl.SSLSocket)
+        if prot_p:
+            assert f.prot_p().startswith("200")
+    return f
+
+
+def retr_bytes(ftp: ftplib.FTP, name: str) -> bytes:
+    buf = io.BytesIO()
+    ftp.retrbinary(f"RETR {name}", buf.write)
+    return buf.getvalue()
+
+
+def refused_transfer(ftp: ftplib.FTP, fn) -> str:
+    """Run a transfer that the server must refuse; return its final reply.
+
+    The refusal may come as the reply to the command (ftplib raises
+    error_perm), or after the data connection's TLS handshake, in which case
+    the client sees the data connection torn down first and the reply is
+    read afterwards."""
+    try:
+        fn()
+    except ftplib.error_perm as e:
+        return str(e)
+    except (ssl.SSLError, OSError, EOFError):
+        try:
+            return ftp.getresp()
+        except ftplib.error_perm as e:
+            return str(e)
+    pytest.fail("the transfer succeeded, but the server should have refused it")
+
+
+# --------------------------------------------------------------------------
+# curl
+
+
+@pytest.fixture
+def curl():
+    exe = require_tool("curl")
+
+    def go(*args: str, timeout: float = 60) -> tuple[bytes, str]:
+        cp = run([exe, "--silent", "--show-error", "--verbose", "--max-time", "45",
+                  "--connect-timeout", "10", "--noproxy", "*", *args],
+                 timeout=timeout, env=utf8_env())
+        return cp.stdout, cp.stderr.decode("utf-8", "replace")
+
+    return go
+
+
+def sent(verbose: str) -> list[str]:
+    """The commands curl sent, from its --verbose output ('> CMD')."""
+    return [l[2:].strip() for l in verbose.splitlines() if l.startswith("> ")]
+
+
+def test_curl_explicit_upload_and_download(ftps, curl, tmp_path):
+    src = tmp_path / "up.bin"
+    sha = write_random(src, 2 * 1024 * 1024 + 7)
+    base = f"ftp://{USER}:{PASSWORD}@127.0.0.1:{ftps.port}"
+    _, v = curl("--ssl-reqd", "--cacert", str(ftps.cert), "-T", str(src),
+                f"{base}/up.bin")
+    cmds = sent(v)
+    assert any(c.startswith("AUTH ") for c in cmds), cmds
+    assert "PROT P" in cmds, cmds
+    assert file_sha256(ftps.home / "up.bin") == sha
+    assert part_files(ftps.home) == []
+
+    out = tmp_path / "down.bin"
+    _, v = curl("--ssl-reqd", "--cacert", str(ftps.cert), "-o", str(out),
+                f"{base}/up.bin")
+    assert "PROT P" in sent(v)
+    assert file_sha256(out) == sha
+    out2 = tmp_path / "data.bin"
+    curl("--ssl-reqd", "--cacert", str(ftps.cert), "-o", str(out2), f"{base}/data.bin")
+    assert file_sha256(out2) == file_sha256(ftps.home / "data.bin")
+
+
+def test_curl_repeated_uploads_arrive_whole(ftps, curl, tmp_path):
+    # curl never reads from an upload's data connection; anything the server
+    # leaves unread there (e.g. TLS 1.3 session tickets) turns curl's close
+    # into a TCP reset that can destroy the end of the upload (curl/curl#6149).
+    base = f"ftp://{USER}:{PASSWORD}@127.0.0.1:{ftps.port}"
+    for i in range(8):
+        src = tmp_path / f"many{i}.bin"
+        sha = write_random(src, 1024 * 1024 + i)
+        curl("--ssl-reqd", "--cacert", str(ftps.cert), "-T", str(src),
+             f"{base}/many/{src.name}", "--ftp-create-dirs")
+        assert file_sha256(ftps.home / "many" / src.name) == sha, src.name
+    assert part_files(ftps.home) == []
+
+
+def test_curl_several_transfers_on_one_connection(ftps, curl, tmp_path):
+    # One curl run, one control connection, several data connections. curl
+    # (with OpenSSL) offers each TLS 1.3 session ticket only once, so every
+    # data connection must find a fresh ticket of this FTP session to resume.
+    base = f"ftp://{USER}:{PASSWORD}@127.0.0.1:{ftps.port}"
+    names = [f"multi{i}.bin" for i in range(4)]
+
+    # downloads
+    want = {n: write_random(ftps.home / "down" / n, 256 * 1024 + i)
+            for i, n in enumerate(names)}
+    args = []
+    for n in names:
+        args += [f"{base}/down/{n}", "-o", str(tmp_path / f"down-{n}")]
+    curl("--ssl-reqd", "--cacert", str(ftps.cert), *args)
+    for n in names:
+        assert file_sha256(tmp_path / f"down-{n}") == want[n], n
+
+    # uploads
+    shas = {n: write_random(tmp_path / n, 128 * 1024 + i) for i, n in enumerate(names)}
+    _, v = curl("--ssl-reqd", "--cacert", str(ftps.cert),
+                "-T", "{" + ",".join(str(tmp_path / n) for n in names) + "}",
+                f"{base}/up/", "--ftp-create-dirs")
+    assert sum(1 for c in sent(v) if c.startswith("STOR ")) == len(names), sent(v)
+    for n in names:
+        assert file_sha256(ftps.home / "up" / n) == shas[n], n
+    assert part_files(ftps.home) == []
+
+
+def test_curl_explicit_refuses_untrusted_certificate(ftps, tmp_path):
+    # the --cacert in the other tests is doing real work: without it, curl
+    # does not trust the self-signed certificate
+    exe = require_tool("curl")
+    cp = run([exe, "--silent", "--show-error", "--max-time", "30", "--noproxy", "*",
+              "--ssl-reqd", "-o", str(tmp_path / "x"),
+              f"ftp://{USER}:{PASSWORD}@127.0.0.1:{ftps.port}/hello.txt"],
+             check=False, timeout=60)
+    assert cp.returncode != 0, "curl trusted an unknown self-signed certificate"
+    assert not (tmp_path / "x").exists() or (tmp_path / "x").read_bytes() == b""
+
+
+def test_curl_implicit_download_and_listing(ftps, curl, tmp_path):
+    base = f"ftps://{USER}:{PASSWORD}@127.0.0.1:{ftps.implicit_port}"
+    out = tmp_path / "data.bin"
+    _, v = curl("--cacert", str(ftps.cert), "-o", str(out), f"{base}/data.bin")
+    assert file_sha256(out) == file_sha256(ftps.home / "data.bin")
+    assert not any(c.startswith("AUTH ") for c in sent(v)), \
+        "curl sent AUTH on an implicit FTPS connection"
+
+    listing, _ = curl("--cacert", str(ftps.cert), f"{base}/")
+    text = listing.decode("utf-8", "replace")
+    for name in ("hello.txt", "data.bin", "docs"):
+        assert re.search(rf"\s{re.escape(name)}$", text, re.M), text
+    names, _ = curl("--cacert", str(ftps.cert), "--list-only", f"{base}/docs/")
+    assert sorted(names.decode().split()) == ["a.txt", "b.txt"], names
+
+    small, _ = curl("--cacert", str(ftps.cert), f"{base}/docs/b.txt")
+    assert sha256(small) == sha256(HOME_FILES["docs/b.txt"])
+
+
+# --------------------------------------------------------------------------
+# lftp
+
+
+def q(path) -> str:
+    """Quote a local path for lftp's command line."""
+    return '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def lftp_tls(srv, commands: str, *, timeout: float = 120) -> str:
+    exe = require_tool("lftp")
+    script = (
+        "set ftp:passive-mode on; set net:max-retries 1; set net:timeout 20; "
+        "set net:reconnect-interval-base 1; set cmd:fail-exit yes; "
+        "set file:charset utf-8; "
+        f"set ssl:ca-file {q(srv.cert)}; set ssl:verify-certificate yes; "
+        "set ftp:ssl-allow yes; set ftp:ssl-force true; set ftp:ssl-protect-data true; "
+        "set ftp:ssl-protect-list true; debug 5; "
+        f"open -u {USER},{PASSWORD} ftp://{srv.host}:{srv.port}; {commands}"
+    )
+    cp = run([exe, "-c", script], timeout=timeout, env=utf8_env())
+    out = cp.stdout.decode("utf-8", "replace")
+    err = cp.stderr.decode("utf-8", "replace")
+    assert "---> AUTH TLS" in err, f"lftp did not send AUTH TLS:\n{err[-3000:]}"
+    assert "---> PROT P" in err, f"lftp did not send PROT P:\n{err[-3000:]}"
+    return out
+
+
+def test_lftp_ls_get_put(ftps, tmp_path):
+    out = lftp_tls(ftps, "cls -1 /docs")
+    assert sorted(n.rsplit("/", 1)[-1] for n in out.split()) == ["a.txt", "b.txt"], out
+    out = lftp_tls(ftps, "ls /")
+    for name in ("hello.txt", "data.bin", "docs"):
+        assert re.search(rf"\s{re.escape(name)}$", out, re.M), out
+
+    src = tmp_path / "put.bin"
+    sha = write_random(src, 1024 * 1024 + 1)
+    lftp_tls(ftps, f"lcd {q(tmp_path)}; put put.bin -o /docs/put.bin; "
+                   f"get /data.bin -o got.bin")
+    assert file_sha256(ftps.home / "docs" / "put.bin") == sha
+    assert file_sha256(tmp_path / "got.bin") == file_sha256(ftps.home / "data.bin")
+    assert part_files(ftps.home) == []
+
+
+def test_lftp_mirror_both_ways(ftps, tmp_path):
+    local = tmp_path / "local"
+    want = build_tree(local, big_size=2 * 1024 * 1024)
+    lftp_tls(ftps, f"mirror -R --no-perms {q(local)} /tree")
+    got = tree_manifest(ftps.home / "tree")
+    assert got == want, "mirror -R over TLS differs:\n" + diff_manifests(want, got)
+    assert part_files(ftps.home) == []
+
+    back = tmp_path / "back"
+    lftp_tls(ftps, f"mirror --no-perms /tree {q(back)}")
+    got = tree_manifest(back)
+    assert got == want, "mirror over TLS differs:\n" + diff_manifests(want, got)
+
+
+# --------------------------------------------------------------------------
+# Python ftplib
+
+
+def checked(f: ReusingFTP_TLS, what: str, fn):
+    """Run one transfer; if it fails, say which one and what the server said."""
+    try:
+        return fn()
+    except (ftplib.Error, ssl.SSLError, OSError, EOFError) as e:
+        reply = ""
+        if not isinstance(e, ftplib.Error):
+            try:
+                reply = f.getresp()
+            except (ftplib.Error, OSError, EOFError) as e2:
+                reply = str(e2)
+        pytest.fail(f"{what} failed: {e!r}; server reply: {reply!r}; whether each "
+                    f"TLS data connection of this session resumed the control "
+                    f"connection's session, as the client saw it: {f.data_reused}",
+                    pytrace=False)
+
+
+def test_python_reusing_ftp_tls_many_transfers_one_session(ftps, tmp_path):
+    f = reusing(ftps)
+    try:
+        assert f.sock.version() in ("TLSv1.2", "TLSv1.3"), f.sock.version()
+        names = checked(f, "NLST", f.nlst)
+        assert sorted(names) == ["data.bin", "docs", "hello.txt"]
+        facts = dict(checked(f, "MLSD docs", lambda: list(f.mlsd("docs"))))
+        assert facts["a.txt"]["type"] == "file"
+        assert int(facts["b.txt"]["size"]) == len(HOME_FILES["docs/b.txt"])
+
+        want = file_sha256(ftps.home / "data.bin")
+        assert sha256(checked(f, "RETR data.bin", lambda: retr_bytes(f, "data.bin"))) == want
+        assert checked(f, "RETR hello.txt",
+                       lambda: retr_bytes(f, "hello.txt")) == HOME_FILES["hello.txt"]
+
+        # a session that moves many files (a mirror does hundreds) keeps
+        # resuming the control connection's session on every data connection
+        uploads = {}
+        for i, size in enumerate((0, 1, 65_537, 3 * 1024 * 1024 + 11, 10, 20, 30)):
+            payload = os.urandom(size)
+            name = f"up{i}.bin"
+            reply = checked(f, f"STOR {name}",
+                            lambda: f.storbinary(f"STOR {name}", io.BytesIO(payload)))
+            assert reply.startswith("226"), reply
+            uploads[name] = sha256(payload)
+        for name, sha in uploads.items():
+            assert file_sha256(ftps.home / name) == sha, name
+            assert sha256(checked(f, f"RETR {name}", lambda: retr_bytes(f, name))) == sha
+        assert set(uploads) <= set(checked(f, "NLST", f.nlst))
+
+        n_transfers = 2 + 2 + len(uploads) * 2 + 1
+        assert len(f.data_reused) == n_transfers, f.data_reused
+        assert all(f.data_reused), \
+            f"some data connections did not resume the TLS session: {f.data_reused}"
+        assert f.quit().startswith("221")
+    finally:
+        f.close()
+    assert part_files(ftps.home) == []
+
+
+class ProbingFTP_TLS(ReusingFTP_TLS):
+    """Notes, for each protected upload, whether the server sent anything on
+    the data connection right after the TLS handshake."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.unsolicited: list[tuple[str, int]] = []
+
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = super().ntransfercmd(cmd, rest)
+        if cmd.startswith(("STOR", "APPE", "STOU")):
+            readable, _, _ = select.select([conn], [], [], 0.5)
+            pending = 0
+            if readable:
+                peek = socket.socket(fileno=os.dup(conn.fileno()))
+                try:
+                    pending = len(peek.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+                except BlockingIOError:
+                    pending = 0
+                finally:
+                    peek.close()
+            self.unsolicited.append((cmd, pending))
+        return conn, size
+
+
+def test_upload_data_connections_get_nothing_clients_would_leave_unread(ftps):
+    # An uploading client (curl, lftp) never reads its data connection. If
+    # the server sends TLS records there (TLS 1.3 NewSessionTicket after
+    # the handshake), they stay unread, the client's close becomes a TCP
+    # reset, and the server can lose the end of the upload (426 "Connection
+    # reset by peer"; curl/curl#6149). Data connections only ever resume the
+    # control connection's session, so they have no use for new tickets.
+    f = ProbingFTP_TLS(context=tls_context(ftps.cert), timeout=TIMEOUT)
+    try:
+        f.connect(ftps.host, ftps.port)
+        f.login(USER, PASSWORD)
+        f.prot_p()
+        for i in range(3):
+            payload = os.urandom(100_000 + i)
+            assert f.storbinary(f"STOR probe{i}.bin", io.BytesIO(payload)).startswith("226")
+            assert file_sha256(ftps.home / f"probe{i}.bin") == sha256(payload)
+        f.quit()
+    finally:
+        f.close()
+    assert f.data_reused == [True] * 3, f.data_reused
+    sent_unasked = [(cmd, n) for cmd, n in f.unsolicited if n]
+    assert not sent_unasked, (
+        "the server sent TLS records nobody asked for on upload data connections "
+        f"(bytes waiting unread after the handshake): {sent_unasked}")
+
+
+def test_python_implicit_ftps(ftps, tmp_path):
+    f = ImplicitFTP_TLS(context=tls_context(ftps.cert), timeout=TIMEOUT)
+    try:
+        welcome = f.connect("127.0.0.1", ftps.implicit_port)
+        assert welcome.startswith("220"), welcome
+        assert isinstance(f.sock, ssl.SSLSocket)
+        assert f.login(USER, PASSWORD).startswith("230")
+        assert f.prot_p().startswith("200")
+        assert sorted(f.nlst("docs")) in (["a.txt", "b.txt"], ["docs/a.txt", "docs/b.txt"])
+        assert sha256(retr_bytes(f, "data.bin")) == file_sha256(ftps.home / "data.bin")
+        payload = os.urandom(512 * 1024 + 3)
+        assert f.storbinary("STOR implicit.bin", io.BytesIO(payload)).startswith("226")
+        assert file_sha256(ftps.home / "implicit.bin") == sha256(payload)
+        assert retr_bytes(f, "implicit.bin") == payload
+        assert f.data_reused == [True] * 4, f.data_reused
+        assert f.quit().startswith("221")
+    finally:
+        f.close()
+
+
+def test_implicit_port_does_not_speak_plaintext(ftps):
+    # a plaintext client on the implicit port gets no FTP greeting in clear
+    s = socket.create_connection(("127.0.0.1", ftps.implicit_port), timeout=10)
+    try:
+        s.sendall(b"USER alice\r\n")
+        s.settimeout(10)
+        try:
+            data = s.recv(4096)
+        except (ConnectionResetError, socket.timeout):
+            data = b""
+        assert not data.startswith(b"220"), data
+        assert not data.startswith(b"331"), data
+    finally:
+        s.close()
+
+
+# --------------------------------------------------------------------------
+# --require-tls
+
+
+def test_require_tls_plain_account_refused_anonymous_allowed(ftps):
+    with RawFtp(ftps.host, ftps.port) as c:
+        r = c.cmd(f"USER {USER}")
+        assert r.code == 530, r
+        assert "TLS" in r.text, r
+        # PASS without an accepted USER does not log in either
+        r = c.cmd(f"PASS {PASSWORD}")
+        assert r.code in (503, 530), r
+        assert c.cmd("PWD").code == 530
+
+    plain = ftplib.FTP(timeout=TIMEOUT)
+    plain.connect(ftps.host, ftps.port)
+    with pytest.raises(ftplib.error_perm) as e:
+        plain.login(USER, PASSWORD)
+    assert str(e.value).startswith("530") and "TLS" in str(e.value), e.value
+    plain.close()
+
+    anon = ftplib.FTP(timeout=TIMEOUT)
+    anon.connect(ftps.host, ftps.port)
+    try:
+        assert anon.login("anonymous", "guest@example.org").startswith("230")
+        assert retr_bytes(anon, "readme.txt") == PUB_FILES["readme.txt"]
+        assert sha256(retr_bytes(anon, "data.bin")) == file_sha256(ftps.pub / "data.bin")
+        anon.quit()
+    finally:
+        anon.close()
+
+
+def test_require_tls_prot_c_refused_for_account(ftps):
+    f = reusing(ftps, prot_p=False)
+    try:
+        assert f.sendcmd("PBSZ 0").startswith("200")
+        with pytest.raises(ftplib.error_perm) as e:
+            f.sendcmd("PROT C")
+        assert str(e.value).startswith("534"), e.value
+        # PROT P is accepted and transfers then work
+        assert f.sendcmd("PROT P").startswith("200")
+        f._prot_p = True
+        assert retr_bytes(f, "hello.txt") == HOME_FILES["hello.txt"]
+        assert f.data_reused == [True]
+    finally:
+        f.close()
+
+
+def test_require_tls_transfer_without_prot_p_refused(ftps):
+    f = reusing(ftps, prot_p=False)  # TLS control connection, PROT still C
+    try:
+        got = []
+        reply = refused_transfer(f, lambda: f.retrbinary("RETR hello.txt", got.append))
+        assert reply.startswith("521"), reply
+        assert got == [] or b"".join(got) == b"", "bytes leaked in clear"
+        reply = refused_transfer(
+            f, lambda: f.storbinary("STOR clear.bin", io.BytesIO(b"in the clear")))
+        assert reply.startswith("521"), reply
+        assert not (ftps.home / "clear.bin").exists()
+        reply = refused_transfer(f, lambda: f.nlst())
+        assert reply.startswith("521"), reply
+        # the same session, after PROT P, transfers
+        assert f.prot_p().startswith("200")
+        assert retr_bytes(f, "hello.txt") == HOME_FILES["hello.txt"]
+        assert f.quit().startswith("221")
+    finally:
+        f.close()
+    assert part_files(ftps.home) == []
+
+
+def test_require_tls_stock_ftp_tls_without_session_reuse_gets_522(ftps):
+    f = ftplib.FTP_TLS(context=tls_context(ftps.cert), timeout=TIMEOUT)
+    try:
+        f.connect(ftps.host, ftps.port)
+        assert f.login(USER, PASSWORD).startswith("230")
+        assert f.prot_p().startswith("200")
+        got = []
+        reply = refused_transfer(f, lambda: f.retrbinary("RETR hello.txt", got.append))
+        assert reply.startswith("522"), reply
+        assert re.search(r"resum\w*.*TLS session", reply, re.I), reply
+        assert b"".join(got) == b""
+
+        reply = refused_transfer(
+            f, lambda: f.storbinary("STOR stolen.bin", io.BytesIO(os.urandom(4096))))
+        assert reply.startswith("522"), reply
+        assert not (ftps.home / "stolen.bin").exists()
+        # the control connection survives
+        assert f.voidcmd("NOOP").startswith("200")
+    finally:
+        f.close()
+    assert part_files(ftps.home) == []
+
+
+def test_session_reuse_off_lets_stock_ftp_tls_work(wharfd_factory, certs, tmp_path):
+    cfg = write_config(tmp_path, "reuse-off.toml", "tls_require_session_reuse = false\n")
+    srv = start_ftps(wharfd_factory, certs, require=True, config=cfg)
+    f = ftplib.FTP_TLS(context=tls_context(srv.cert), timeout=TIMEOUT)
+    try:
+        f.connect(srv.host, srv.port)
+        assert f.login(USER, PASSWORD).startswith("230")
+        assert f.prot_p().startswith("200")
+        assert sha256(retr_bytes(f, "data.bin")) == file_sha256(srv.home / "data.bin")
+        payload = os.urandom(300_001)
+        assert f.storbinary("STOR stock.bin", io.BytesIO(payload)).startswith("226")
+        assert file_sha256(srv.home / "stock.bin") == sha256(payload)
+        assert "stock.bin" in f.nlst()
+        # still TLS-only for accounts: PROT C stays refused
+        with pytest.raises(ftplib.error_perm) as e:
+            f.sendcmd("PROT C")
+        assert str(e.value).startswith("534")
+        f.quit()
+    finally:
+        f.close()
+
+
+# --------------------------------------------------------------------------
+# plaintext pipelined after AUTH TLS (the STARTTLS command-injection attack)
+
+
+@pytest.mark.parametrize("require", [False, True], ids=["tls-offered", "tls-required"])
+def test_plaintext_pipelined_after_auth_tls_is_never_executed(wharfd_factory, certs,
+                                                              require):
+    srv = start_ftps(wharfd_factory, certs, require=require, implicit=False)
+    ctx = tls_context(srv.cert)
+    with RawFtp(srv.host, srv.port) as c:
+        # A man in the middle appends a login and a MKD in plaintext right
+        # after the client's AUTH TLS. If the server buffered them and ran
+        # them after the handshake, they would count as protected commands.
+        c.send_raw(b"AUTH TLS\r\n"
+                   + f"USER {USER}\r\nPASS {PASSWORD}\r\n".encode()
+                   + b"MKD pwned\r\nSTOR pwned.txt\r\n")
+        r = c.reply()
+        assert r.code == 234, r
+        assert c.buf == b"", f"plaintext after 234: {c.buf!r}"
+        # nothing else in plaintext: the server now waits for our ClientHello
+        readable, _, _ = select.select([c.sock], [], [], 0.7)
+        if readable:
+            extra = c.sock.recv(4096, socket.MSG_PEEK)
+            pytest.fail(f"the server sent more plaintext after 234: {extra!r}")
+        c.sock = ctx.wrap_socket(c.sock, server_hostname="127.0.0.1")
+        # the first reply over TLS answers what we send over TLS, and
+        # nobody is logged in: the plaintext USER/PASS was thrown away
+        r = c.cmd("PWD")
+        assert r.code == 530, f"PWD right after the handshake: {r!r}"
+        r = c.cmd("MKD pwned-too")
+        assert r.code == 530, r
+        r = c.cmd("NOOP")
+        assert r.code == 200, r
+        c.login()
+        r = c.cmd("MKD over-tls")
+        assert r.code == 257, r
+        assert c.cmd("QUIT").code == 221
+    assert (srv.home / "over-tls").is_dir()
+    for name in ("pwned", "pwned-too", "pwned.txt"):
+        assert not (srv.home / name).exists(), f"{name} was created"
+    assert not (srv.pub / "pwned").exists()
+
+
+def test_auth_tls_after_login_refused(wharfd_factory, certs):
+    srv = start_ftps(wharfd_factory, certs, implicit=False)
+    with RawFtp(srv.host, srv.port) as c:
+        c.login("anonymous", "x@example.org")
+        r = c.cmd("AUTH TLS")
+        assert r.code == 503, r
+        # still a working plaintext session, not a half-started handshake
+        assert c.cmd("NOOP").code == 200
+        assert c.cmd("PWD").code == 257
+
+
+# --------------------------------------------------------------------------
+# FEAT, CCC, no certificate
+
+
+def feat_lines(c: RawFtp) -> list[str]:
+    r = c.cmd("FEAT")
+    assert r.code == 211, r
+    return [l.decode().strip().upper() for l in r.lines[1:-1]]
+
+
+def test_feat_lists_tls_features(wharfd_factory, certs):
+    srv = start_ftps(wharfd_factory, certs, implicit=False)
+    with RawFtp(srv.host, srv.port) as c:
+        feats = feat_lines(c)
+        assert "AUTH TLS" in feats or any(
+            f.startswith("AUTH ") and "TLS" in f.split()[1:] for f in feats), feats
+        assert "PBSZ" in feats, feats
+        assert "PROT" in feats, feats
+        # and over TLS too
+        assert c.cmd("AUTH TLS").code == 234
+        c.sock = tls_context(srv.cert).wrap_socket(c.sock, server_hostname="127.0.0.1")
+        feats = feat_lines(c)
+        assert "PBSZ" in feats and "PROT" in feats, feats
+
+
+def test_ccc_refused(wharfd_factory, certs):
+    srv = start_ftps(wharfd_factory, certs, implicit=False)
+    f = reusing(srv)
+    try:
+        with pytest.raises(ftplib.error_perm) as e:
+            f.sendcmd("CCC")
+        assert str(e.value).startswith("534"), e.value
+        # the control connection is still TLS and still works
+        assert isinstance(f.sock, ssl.SSLSocket)
+        assert f.voidcmd("NOOP").startswith("200")
+        assert retr_bytes(f, "hello.txt") == HOME_FILES["hello.txt"]
+        assert f.data_reused == [True]
+        f.quit()
+    finally:
+        f.close()
+
+
+def test_no_certificate_auth_tls_502(wharfd):
+    with RawFtp(wharfd.host, wharfd.port) as c:
+        feats = feat_lines(c)
+        assert not any(f.startswith("AUTH") for f in feats), feats
+        r = c.cmd("AUTH TLS")
+        assert r.code == 502, r
+        # the session goes on in plaintext
+        assert c.cmd("NOOP").code == 200
+        c.login()
+        assert c.cmd("PWD").code == 257
+        assert c.cmd("CCC").code in (500, 502)
+        assert c.cmd("PROT P").code in (500, 502, 503)
+
+    f = ftplib.FTP_TLS(timeout=TIMEOUT)
+    f.connect(wharfd.host, wharfd.port)
+    try:
+        with pytest.raises(ftplib.error_perm) as e:
+            f.auth()
+        assert str(e.value).startswith("502"), e.value
+    finally:
+        f.close()
