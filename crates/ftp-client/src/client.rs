@@ -96,6 +96,16 @@ impl FtpClient {
         self.peer
     }
 
+    /// Switches between passive (the default) and active mode.
+    pub fn set_active(&mut self, active: bool) {
+        self.opts.active = active;
+    }
+
+    /// Whether data connections are opened actively.
+    pub fn is_active(&self) -> bool {
+        self.opts.active
+    }
+
     /// Whether the control connection carries TLS.
     pub fn is_tls(&self) -> bool {
         self.ctrl.get_ref().is_tls()

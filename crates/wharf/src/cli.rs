@@ -29,6 +29,17 @@ pub enum Command {
     /// Copy a directory tree from the server (or, with --reverse, to it),
     /// transferring only what changed.
     Mirror(MirrorArgs),
+    /// Interactive shell (type help); reads commands from standard input
+    /// when it is not a terminal, so scripts work.
+    Ftp(ShellArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// Connect to this URL (or host) first.
+    pub url: Option<String>,
+    #[command(flatten)]
+    pub conn: Connection,
 }
 
 /// How to reach the server; shared by every command.

@@ -4,6 +4,7 @@
 //! - [`cli`]: the command line (clap).
 //! - [`connect`]: URL + flags + credentials to a logged-in client.
 //! - [`get`], [`put`], [`ls`], [`mirror`]: the commands.
+//! - [`shell`]: the interactive `wharf ftp` shell; [`glob`] its patterns.
 //! - [`segments`]: parallel ranged downloads for `get --segments`.
 //! - [`names`]: which remote names may become local files.
 //! - [`progress`]: progress bars.
@@ -14,12 +15,14 @@ mod cli;
 mod connect;
 mod exit;
 mod get;
+mod glob;
 mod ls;
 mod mirror;
 mod names;
 mod progress;
 mod put;
 mod segments;
+mod shell;
 mod text;
 
 use clap::Parser;
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
             Command::Put(args) => put::run(args).await,
             Command::Ls(args) => ls::run(args).await,
             Command::Mirror(args) => mirror::run(args).await,
+            Command::Ftp(args) => shell::run(args).await,
         }
     });
     match result {
