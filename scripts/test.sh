@@ -30,13 +30,18 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace
 
-step "cargo build -p wharfd"
-cargo build -p wharfd
+step "cargo build -p wharfd -p wharf (and the client's exercise example)"
+cargo build -p wharfd -p wharf
+cargo build -p ftp-client --example exercise
 export WHARFD="$CARGO_TARGET_DIR/debug/wharfd"
-if [ ! -x "$WHARFD" ]; then
-    echo "test.sh: $WHARFD was not built" >&2
-    exit 1
-fi
+export WHARF="$CARGO_TARGET_DIR/debug/wharf"
+export WHARF_EXERCISE="$CARGO_TARGET_DIR/debug/examples/exercise"
+for bin in "$WHARFD" "$WHARF" "$WHARF_EXERCISE"; do
+    if [ ! -x "$bin" ]; then
+        echo "test.sh: $bin was not built" >&2
+        exit 1
+    fi
+done
 
 step "fuzz every parser a peer feeds (FUZZ_SECONDS=${FUZZ_SECONDS:-15} s each)"
 bash scripts/fuzz.sh
