@@ -199,16 +199,18 @@ where
             anyhow::Ok(())
         });
     }
-    let mut failure = None;
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => failure = failure.or(Some(e)),
-            Err(e) => failure = failure.or(Some(e.into())),
-        }
-    }
+    let result = crate::progress::first_failure(tasks).await;
     plan.progress.finish();
-    failure.map_or(Ok(()), Err)
+    result
+}
+
+impl Plan {
+    fn summary(&self, count: usize, unchanged: usize, deleted: usize) {
+        eprintln!(
+            "mirror: {count} files transferred ({} bytes), {unchanged} unchanged, {deleted} deleted",
+            self.moved.load(Ordering::Relaxed)
+        );
+    }
 }
 
 fn next(plan: &Plan) -> Option<(Vec<u8>, FileInfo)> {
@@ -282,10 +284,7 @@ async fn download(args: MirrorArgs) -> Result<()> {
         deleted = delete_local(&target, &local, &remote)?;
     }
     if !args.conn.quiet {
-        eprintln!(
-            "mirror: {count} files transferred ({} bytes), {unchanged} unchanged, {deleted} deleted",
-            plan.moved.load(Ordering::Relaxed)
-        );
+        plan.summary(count, unchanged, deleted);
     }
     Ok(())
 }
@@ -455,10 +454,7 @@ async fn upload(args: MirrorArgs) -> Result<()> {
     )
     .await?;
     if !args.conn.quiet {
-        eprintln!(
-            "mirror: {count} files transferred ({} bytes), {unchanged} unchanged, {deleted} deleted",
-            plan.moved.load(Ordering::Relaxed)
-        );
+        plan.summary(count, unchanged, deleted);
     }
     Ok(())
 }

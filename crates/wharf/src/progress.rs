@@ -1,5 +1,5 @@
 //! Progress bars on a terminal (rate and time left), nothing when output
-//! is piped or `--quiet` is given.
+//! is piped or `--quiet` is given; and waiting for parallel transfers.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -42,4 +42,20 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Waits for every task and returns the first failure, if any: one
+/// failed transfer does not stop the others, but the command fails.
+pub async fn first_failure(
+    mut tasks: tokio::task::JoinSet<anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let mut failure = None;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failure = failure.or(Some(e)),
+            Err(e) => failure = failure.or(Some(e.into())),
+        }
+    }
+    failure.map_or(Ok(()), Err)
 }

@@ -139,16 +139,9 @@ pub async fn fetch(
             anyhow::Ok(())
         });
     }
-    let mut failure = None;
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => failure = failure.or(Some(e)),
-            Err(e) => failure = failure.or(Some(e.into())),
-        }
-    }
+    let result = crate::progress::first_failure(tasks).await;
     progress.finish();
-    if let Some(e) = failure {
+    if let Err(e) = result {
         save(&state, total, &tracked).context("cannot save the segment state")?;
         bail!("{e:#}; run again with -c to resume");
     }
