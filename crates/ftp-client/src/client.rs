@@ -50,7 +50,7 @@ impl FtpClient {
         let local = tcp.local_addr().map_err(FtpError::io("connection lost"))?;
         let tls = match opts.tls {
             TlsMode::Off => None,
-            _ => Some(ClientTls::new(opts.cacert.as_deref())?),
+            _ => Some(ClientTls::new(opts.cacert.as_deref(), opts.tls13)?),
         };
         let stream = match (&tls, opts.tls) {
             (Some(tls), TlsMode::Implicit) => {

@@ -35,6 +35,8 @@ pub struct ClientOptions {
     /// Trust only the certificates in this PEM file instead of the
     /// system's roots.
     pub cacert: Option<PathBuf>,
+    /// Offer TLS 1.3 (TLS 1.2 only by default; see [`crate::tls`]).
+    pub tls13: bool,
     /// Active mode (EPRT, then PORT): the server connects to us.
     pub active: bool,
     /// Largest listing (LIST, NLST, MLSD) accepted, in bytes.
@@ -49,6 +51,7 @@ impl Default for ClientOptions {
             timeout: Duration::from_secs(30),
             tls: TlsMode::Off,
             cacert: None,
+            tls13: false,
             active: false,
             max_listing: 64 << 20,
             transcript: None,
@@ -62,6 +65,7 @@ impl fmt::Debug for ClientOptions {
             .field("timeout", &self.timeout)
             .field("tls", &self.tls)
             .field("cacert", &self.cacert)
+            .field("tls13", &self.tls13)
             .field("active", &self.active)
             .field("max_listing", &self.max_listing)
             .field("transcript", &self.transcript.is_some())

@@ -21,6 +21,14 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
+/// TLS 1.2 only, the default for FTPS: a TLS 1.2 session can be resumed
+/// by any number of data connections, and uploads over TLS 1.3 to
+/// pure-ftpd lose their last few kilobytes (the server still answers 226).
+static V12: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+/// TLS 1.3 preferred, 1.2 allowed (`--tls13`).
+static V13: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
 /// A TLS client configuration for one server (its sessions are shared by
 /// the control connection and every data connection).
 #[derive(Debug, Clone)]
@@ -30,8 +38,9 @@ pub struct ClientTls {
 }
 
 impl ClientTls {
-    /// Trusts the system's roots, or only the certificates in `cacert`.
-    pub fn new(cacert: Option<&Path>) -> Result<ClientTls> {
+    /// Trusts the system's roots, or only the certificates in `cacert`;
+    /// offers TLS 1.3 only if `allow_tls13`.
+    pub fn new(cacert: Option<&Path>, allow_tls13: bool) -> Result<ClientTls> {
         let mut roots = RootCertStore::empty();
         match cacert {
             Some(path) => {
@@ -68,7 +77,7 @@ impl ClientTls {
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .with_protocol_versions(if allow_tls13 { V13 } else { V12 })
             .map_err(|e| FtpError::Tls(e.to_string()))?
             .with_root_certificates(roots)
             .with_no_client_auth();

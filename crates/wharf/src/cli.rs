@@ -51,6 +51,10 @@ pub struct Connection {
     /// Trust only the certificates in FILE (PEM) instead of the system's.
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
+    /// Offer TLS 1.3 too (FTPS uses TLS 1.2 by default: some servers,
+    /// pure-ftpd among them, lose the end of TLS 1.3 uploads).
+    #[arg(long)]
+    pub tls13: bool,
     /// Active mode: the server connects back (EPRT, then PORT).
     #[arg(long)]
     pub active: bool,

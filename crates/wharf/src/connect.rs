@@ -77,6 +77,7 @@ pub fn options(url: &FtpUrl, conn: &Connection) -> ClientOptions {
         timeout: Duration::from_secs(conn.timeout.max(1)),
         tls,
         cacert: conn.cacert.clone(),
+        tls13: conn.tls13,
         active: conn.active,
         transcript,
         ..ClientOptions::default()

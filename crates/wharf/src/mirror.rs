@@ -60,7 +60,8 @@ async fn walk_remote(client: &mut FtpClient, root: &[u8], mlsd: bool) -> Result<
         let at = (!path.is_empty()).then_some(path.as_slice());
         let entries = match client.entries(at, mlsd).await {
             Ok(e) => e,
-            Err(e) if rel.is_empty() && e.code() == Some(550) => return Ok(tree),
+            // A root that does not exist yet (550, or 501 from some servers) is empty.
+            Err(e) if rel.is_empty() && e.is_permanent() => return Ok(tree),
             Err(e) => return Err(e).with_context(|| format!("cannot list {}", names::show(&path))),
         };
         for entry in entries {
