@@ -39,7 +39,14 @@ if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import pytest' >/dev/nu
     need_pytest=1
 fi
 
+install_peers() {
+    # The real FTP servers the client is tested against (vsftpd, pure-ftpd,
+    # ProFTPD, pyftpdlib); quick when they are there already.
+    bash "$(dirname "${BASH_SOURCE[0]}")/../tests/peers/install.sh" || log "tests/peers/install.sh failed"
+}
+
 if [ "${#missing[@]}" -eq 0 ] && [ "$need_pytest" -eq 0 ]; then
+    install_peers
     exit 0
 fi
 
@@ -95,4 +102,5 @@ if [ "$need_pytest" -eq 1 ] && command -v python3 >/dev/null 2>&1; then
     fi
 fi
 
+install_peers
 exit 0

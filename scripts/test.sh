@@ -48,6 +48,6 @@ bash scripts/fuzz.sh
 
 step "interop tests (pytest tests/interop) against $WHARFD"
 # shellcheck disable=SC2086  # PYTEST_ARGS is deliberately word-split
-python3 -m pytest -q tests/interop ${PYTEST_ARGS:-}
+python3 -m pytest -q tests/interop tests/peers ${PYTEST_ARGS:-}
 
 step "all tests passed"
