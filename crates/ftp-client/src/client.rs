@@ -4,7 +4,6 @@
 
 use crate::error::{FtpError, Result};
 use crate::options::{ClientOptions, Direction, TlsMode};
-use crate::tls::ClientTls;
 use ftp_proto::command::TransferType;
 use ftp_proto::listing::{parse_mlsx_line, ParsedEntry};
 use ftp_proto::time::UtcTime;
@@ -12,6 +11,7 @@ use ftp_proto::Command;
 use std::net::SocketAddr;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use wire::ClientTls;
 use wire::{read_reply, LineReader, MaybeTls, RawReply, ReplyLimits};
 
 /// Longest reply line accepted.

@@ -31,6 +31,12 @@ pub enum FtpError {
     Protocol(String),
 }
 
+impl From<wire::TlsError> for FtpError {
+    fn from(e: wire::TlsError) -> Self {
+        FtpError::Tls(e.0)
+    }
+}
+
 impl FtpError {
     pub(crate) fn io(context: &'static str) -> impl FnOnce(io::Error) -> FtpError {
         move |source| FtpError::Io { context, source }

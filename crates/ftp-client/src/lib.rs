@@ -12,7 +12,6 @@
 //! - [`client`]: [`FtpClient`]: connecting, TLS, login, commands.
 //! - [`data`]: data connections, transfers and listings.
 //! - [`options`]: [`ClientOptions`], how to connect.
-//! - [`tls`]: certificate verification and session reuse.
 //! - [`url`]: `ftp://` and `ftps://` URLs.
 //! - [`netrc`]: credentials from `~/.netrc`.
 //! - [`error`]: [`FtpError`], with the server's reply code.
@@ -33,7 +32,6 @@ pub mod data;
 pub mod error;
 pub mod netrc;
 pub mod options;
-pub mod tls;
 pub mod url;
 
 pub use client::FtpClient;

@@ -35,7 +35,7 @@ pub struct ClientOptions {
     /// Trust only the certificates in this PEM file instead of the
     /// system's roots.
     pub cacert: Option<PathBuf>,
-    /// Offer TLS 1.3 (TLS 1.2 only by default; see [`crate::tls`]).
+    /// Offer TLS 1.3 (TLS 1.2 only by default; see [`wire::tls`]).
     pub tls13: bool,
     /// Active mode (EPRT, then PORT): the server connects to us.
     pub active: bool,

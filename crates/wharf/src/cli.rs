@@ -32,6 +32,83 @@ pub enum Command {
     /// Interactive shell (type help); reads commands from standard input
     /// when it is not a terminal, so scripts work.
     Ftp(ShellArgs),
+    /// Read and post network news (NNTP): nntp:// and nntps:// URLs.
+    #[command(subcommand)]
+    News(NewsCommand),
+}
+
+/// How to reach a news server.
+#[derive(Debug, Args, Clone)]
+pub struct NewsConn {
+    /// Use STARTTLS on an nntp:// URL (nntps:// is TLS from the start).
+    #[arg(long)]
+    pub tls: bool,
+    /// Trust only the certificates in FILE (PEM) instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Seconds to wait for the server before giving up.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub timeout: u64,
+    /// Show the protocol dialogue on standard error (passwords masked).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+    /// Only errors.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NewsCommand {
+    /// List groups (LIST ACTIVE): name, low, high, status.
+    Groups {
+        /// nntp://host[:port]/
+        url: String,
+        /// Only groups matching this wildmat, e.g. comp.lang.*
+        pattern: Option<String>,
+        #[command(flatten)]
+        conn: NewsConn,
+    },
+    /// The latest article of a group: From, Subject, Date and its first
+    /// meaningful lines (quotes and attributions left out).
+    Latest {
+        /// nntp://host[:port]/GROUP
+        url: String,
+        /// How many meaningful lines to show.
+        #[arg(long, default_value_t = 20)]
+        lines: usize,
+        #[command(flatten)]
+        conn: NewsConn,
+    },
+    /// Print one article (the latest unless a number or <message-id> is given).
+    Read {
+        /// nntp://host[:port]/GROUP
+        url: String,
+        /// Article number or <message-id>.
+        article: Option<String>,
+        #[command(flatten)]
+        conn: NewsConn,
+    },
+    /// One line per article (OVER): number, date, from, subject.
+    List {
+        /// nntp://host[:port]/GROUP
+        url: String,
+        /// Only the last K articles.
+        #[arg(long, value_name = "K")]
+        last: Option<u64>,
+        #[command(flatten)]
+        conn: NewsConn,
+    },
+    /// Post an article; the body is read from standard input.
+    Post {
+        /// nntp://host[:port]/GROUP
+        url: String,
+        #[arg(long)]
+        subject: String,
+        #[arg(long)]
+        from: String,
+        #[command(flatten)]
+        conn: NewsConn,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,17 @@ pub fn code(err: &anyhow::Error) -> u8 {
         return LOGIN;
     }
     for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<nntp::NntpError>() {
+            if matches!(e, nntp::NntpError::AuthRefused(_)) {
+                return LOGIN;
+            }
+            if e.is_permanent() {
+                return REFUSED;
+            }
+            if e.is_transient() {
+                return TRANSIENT;
+            }
+        }
         if let Some(e) = cause.downcast_ref::<FtpError>() {
             if e.is_permanent() {
                 return REFUSED;

@@ -3,7 +3,8 @@
 //! # Layout
 //! - [`cli`]: the command line (clap).
 //! - [`connect`]: URL + flags + credentials to a logged-in client.
-//! - [`get`], [`put`], [`ls`], [`mirror`]: the commands.
+//! - [`get`], [`put`], [`ls`], [`mirror`]: the FTP commands.
+//! - [`news`]: the NNTP commands.
 //! - [`shell`]: the interactive `wharf ftp` shell; [`glob`] its patterns.
 //! - [`segments`]: parallel ranged downloads for `get --segments`.
 //! - [`names`]: which remote names may become local files.
@@ -19,6 +20,7 @@ mod glob;
 mod ls;
 mod mirror;
 mod names;
+mod news;
 mod progress;
 mod put;
 mod segments;
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
             Command::Ls(args) => ls::run(args).await,
             Command::Mirror(args) => mirror::run(args).await,
             Command::Ftp(args) => shell::run(args).await,
+            Command::News(cmd) => news::run(cmd).await,
         }
     });
     match result {

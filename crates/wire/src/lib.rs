@@ -9,13 +9,20 @@
 //! - [`line`]: [`LineReader`], a cancel-safe reader of CRLF (or bare LF)
 //!   terminated lines with a hard length cap.
 //! - [`stream`]: [`MaybeTls`], a TCP stream that is plain or carries TLS.
+//! - [`tls`]: [`ClientTls`], certificate verification and session reuse
+//!   for every client.
+//! - [`dot`]: dot-stuffed blocks (NNTP, POP3, SMTP), read and written.
 //! - [`reply`]: three-digit replies (FTP, SMTP, NNTP), single- and
 //!   multi-line, with bounds on lines and bytes.
 
+pub mod dot;
 pub mod line;
 pub mod reply;
 pub mod stream;
+pub mod tls;
 
+pub use dot::{DotError, DotReader};
 pub use line::{LineError, LineReader};
 pub use reply::{read_reply, RawReply, ReplyError, ReplyLimits};
 pub use stream::MaybeTls;
+pub use tls::{ClientTls, TlsError};

@@ -1,11 +1,10 @@
-//! The client side of FTPS: a rustls configuration that verifies the
-//! server's certificate against the system's roots, or only against the
-//! certificates in a file (`--cacert`, as curl names it), and that keeps
-//! TLS sessions so that data connections resume the control connection's
-//! session (vsftpd, ProFTPD and FileZilla Server refuse data connections
-//! that do not).
+//! The client side of TLS for every Wharf client (FTPS, SMTP, POP3, IMAP,
+//! NNTP): a rustls configuration that verifies the server's certificate
+//! against the system's roots, or only against the certificates in a file
+//! (`--cacert`, as curl names it), and that keeps TLS sessions so that an
+//! FTPS data connection resumes the control connection's session (vsftpd,
+//! ProFTPD and FileZilla Server refuse data connections that do not).
 
-use crate::error::{FtpError, Result};
 use rustls::client::{
     ClientSessionStore, Resumption, Tls12ClientSessionValue, Tls13ClientSessionValue,
 };
@@ -20,6 +19,11 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TlsError(pub String);
 
 /// TLS 1.2 only, the default for FTPS: a TLS 1.2 session can be resumed
 /// by any number of data connections, and uploads over TLS 1.3 to
@@ -40,25 +44,20 @@ pub struct ClientTls {
 impl ClientTls {
     /// Trusts the system's roots, or only the certificates in `cacert`;
     /// offers TLS 1.3 only if `allow_tls13`.
-    pub fn new(cacert: Option<&Path>, allow_tls13: bool) -> Result<ClientTls> {
+    pub fn new(cacert: Option<&Path>, allow_tls13: bool) -> Result<ClientTls, TlsError> {
         let mut roots = RootCertStore::empty();
         match cacert {
             Some(path) => {
                 let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                    .map_err(|e| FtpError::Tls(format!("cannot read {}: {e}", path.display())))?
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(|e| {
-                        FtpError::Tls(format!("bad certificate in {}: {e}", path.display()))
-                    })?;
+                    .map_err(|e| TlsError(format!("cannot read {}: {e}", path.display())))?
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| TlsError(format!("bad certificate in {}: {e}", path.display())))?;
                 if certs.is_empty() {
-                    return Err(FtpError::Tls(format!(
-                        "{} holds no certificate",
-                        path.display()
-                    )));
+                    return Err(TlsError(format!("{} holds no certificate", path.display())));
                 }
                 for cert in certs {
                     roots.add(cert).map_err(|e| {
-                        FtpError::Tls(format!("unusable certificate in {}: {e}", path.display()))
+                        TlsError(format!("unusable certificate in {}: {e}", path.display()))
                     })?;
                 }
             }
@@ -68,7 +67,7 @@ impl ClientTls {
                     let _ = roots.add(cert);
                 }
                 if roots.is_empty() {
-                    return Err(FtpError::Tls(
+                    return Err(TlsError(
                         "no trusted root certificates found on this system; give --cacert FILE"
                             .into(),
                     ));
@@ -78,7 +77,7 @@ impl ClientTls {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(if allow_tls13 { V13 } else { V12 })
-            .map_err(|e| FtpError::Tls(e.to_string()))?
+            .map_err(|e| TlsError(e.to_string()))?
             .with_root_certificates(roots)
             .with_no_client_auth();
         let store = Arc::new(TicketStore::default());
@@ -105,14 +104,14 @@ impl ClientTls {
         host: &str,
         tcp: TcpStream,
         wait: Duration,
-    ) -> Result<TlsStream<TcpStream>> {
+    ) -> Result<TlsStream<TcpStream>, TlsError> {
         let name = ServerName::try_from(host.to_string())
-            .map_err(|_| FtpError::Tls(format!("{host:?} is not a valid server name")))?;
+            .map_err(|_| TlsError(format!("{host:?} is not a valid server name")))?;
         let connector = TlsConnector::from(self.config.clone());
         tokio::time::timeout(wait, connector.connect(name, tcp))
             .await
-            .map_err(|_| FtpError::Timeout("in the TLS handshake"))?
-            .map_err(|e| FtpError::Tls(format!("handshake with {host} failed: {e}")))
+            .map_err(|_| TlsError("timed out in the TLS handshake".into()))?
+            .map_err(|e| TlsError(format!("handshake with {host} failed: {e}")))
     }
 }
 

@@ -1,0 +1,304 @@
+//! `wharf news`: groups, the latest article (the seed program), reading,
+//! listing and posting.
+
+use crate::cli::{NewsCommand, NewsConn};
+use anyhow::{bail, Context, Result};
+use nntp::headers::{decode, encode};
+use nntp::{ArticleRef, NewsUrl, NntpClient, NntpOptions, NntpTls};
+use std::io::{IsTerminal, Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub async fn run(cmd: NewsCommand) -> Result<()> {
+    match cmd {
+        NewsCommand::Groups { url, pattern, conn } => groups(&url, pattern.as_deref(), &conn).await,
+        NewsCommand::Latest { url, lines, conn } => latest(&url, lines, &conn).await,
+        NewsCommand::Read { url, article, conn } => read(&url, article.as_deref(), &conn).await,
+        NewsCommand::List { url, last, conn } => list(&url, last, &conn).await,
+        NewsCommand::Post {
+            url,
+            subject,
+            from,
+            conn,
+        } => post(&url, &subject, &from, &conn).await,
+    }
+}
+
+/// Connects and, when credentials are known (URL, then ~/.netrc), logs in.
+async fn open(url: &NewsUrl, conn: &NewsConn) -> Result<NntpClient> {
+    let tls = match (url.tls, conn.tls) {
+        (NntpTls::Implicit, _) => NntpTls::Implicit,
+        (_, true) => NntpTls::StartTls,
+        _ => NntpTls::Off,
+    };
+    let transcript = conn.verbose.then(|| {
+        Arc::new(|sent: bool, line: &str| eprintln!("{} {line}", if sent { '>' } else { '<' }))
+            as nntp::client::Transcript
+    });
+    let opts = NntpOptions {
+        timeout: Duration::from_secs(conn.timeout.max(1)),
+        tls,
+        cacert: conn.cacert.clone(),
+        transcript,
+        ..NntpOptions::default()
+    };
+    let mut client = NntpClient::connect(&url.host, url.port, opts)
+        .await
+        .with_context(|| format!("cannot connect to {}:{}", url.host, url.port))?;
+    let netrc = ftp_client::netrc::credentials_for(&url.host);
+    let creds = match (&url.user, &url.password) {
+        (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+        (Some(u), None) => {
+            let from_netrc = netrc.filter(|c| &c.login == u).and_then(|c| c.password);
+            let password = match from_netrc {
+                Some(p) => p,
+                None if std::io::stdin().is_terminal() => {
+                    rpassword::prompt_password(format!("Password for {u}@{}: ", url.host))?
+                }
+                None => bail!(
+                    "no password for {u}@{}: put it in the URL or in ~/.netrc",
+                    url.host
+                ),
+            };
+            Some((u.clone(), password))
+        }
+        (None, _) => netrc.and_then(|c| c.password.map(|p| (c.login, p))),
+    };
+    if let Some((user, password)) = creds {
+        client
+            .authinfo(&user, &password)
+            .await
+            .map_err(|e| match e {
+                nntp::NntpError::AuthRefused(text) => {
+                    anyhow::Error::new(nntp::NntpError::AuthRefused(text))
+                        .context(format!("login as {user} refused"))
+                }
+                other => other.into(),
+            })?;
+    }
+    Ok(client)
+}
+
+fn parse(url: &str) -> Result<NewsUrl> {
+    NewsUrl::parse(url).map_err(anyhow::Error::msg)
+}
+
+fn group_of(url: &NewsUrl, text: &str) -> Result<String> {
+    url.group
+        .clone()
+        .with_context(|| format!("{text} names no group; write nntp://host/GROUP"))
+}
+
+async fn groups(text: &str, pattern: Option<&str>, conn: &NewsConn) -> Result<()> {
+    let url = parse(text)?;
+    let mut client = open(&url, conn).await?;
+    let mut out = std::io::stdout().lock();
+    for g in client.list_active(pattern).await? {
+        writeln!(out, "{}\t{}\t{}\t{}", g.name, g.low, g.high, g.status)?;
+    }
+    client.quit().await?;
+    Ok(())
+}
+
+/// The seed program: who wrote the latest article, its subject and date,
+/// and its first `count` meaningful lines.
+async fn latest(text: &str, count: usize, conn: &NewsConn) -> Result<()> {
+    let url = parse(text)?;
+    let group = group_of(&url, text)?;
+    let mut client = open(&url, conn).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "*** Connected to host {}", url.host)?;
+    let info = client.group(&group).await.with_context(|| {
+        format!("cannot load group {group} (the server may require authentication)")
+    })?;
+    writeln!(out, "*** Found newsgroup {group}")?;
+    let last = info.high;
+    let range = format!("{last}-{last}");
+    let header =
+        |values: Vec<(u64, Vec<u8>)>| decode(values.first().map_or(&[][..], |(_, v)| v.as_slice()));
+    let from = header(client.hdr("from", &range).await?);
+    let subject = header(client.hdr("subject", &range).await?);
+    let date = header(client.hdr("date", &range).await?);
+    write!(
+        out,
+        "*** Found last article (#{last})\n    From:{from}\n    Subject:{subject}\n    Date:{date}\n    \n"
+    )?;
+    let body = client.body(&ArticleRef::Number(last)).await?;
+    let lines: Vec<String> = body
+        .lines
+        .iter()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
+    writeln!(out, "*** First (<={count}) meaningful lines:\n")?;
+    for line in meaningful_lines(&lines, count) {
+        writeln!(out, "{line}")?;
+    }
+    client.quit().await?;
+    Ok(())
+}
+
+/// The seed's `displayFirst20`: leaves out quoted lines (`>` but not
+/// `>>>`, and `|`), attribution lines (`In article…`, `…writes:`,
+/// `…wrote:`) and runs of blank lines, and stops after `count` non-blank
+/// lines.
+pub fn meaningful_lines(lines: &[String], count: usize) -> Vec<&str> {
+    let mut shown = Vec::new();
+    let mut printed = 0;
+    let mut last_blank = true;
+    for line in lines {
+        let line = line.trim_end();
+        if !line.is_empty() {
+            let lower = line.to_lowercase();
+            let quoted =
+                (lower.starts_with('>') && !lower.starts_with(">>>")) || lower.starts_with('|');
+            let attribution = lower.starts_with("in article")
+                || lower.ends_with("writes:")
+                || lower.ends_with("wrote:");
+            if quoted || attribution {
+                continue;
+            }
+        }
+        if !last_blank || !line.is_empty() {
+            shown.push(line);
+            if line.is_empty() {
+                last_blank = true;
+            } else {
+                printed += 1;
+                last_blank = false;
+            }
+        }
+        if printed == count {
+            break;
+        }
+    }
+    shown
+}
+
+async fn read(text: &str, which: Option<&str>, conn: &NewsConn) -> Result<()> {
+    let url = parse(text)?;
+    let mut client = open(&url, conn).await?;
+    let wanted = which.or(url.article.as_deref());
+    let which = match wanted.map(ArticleRef::parse) {
+        Some(Some(r)) => r,
+        Some(None) => bail!(
+            "{:?} is neither an article number nor a <message-id>",
+            wanted.unwrap_or_default()
+        ),
+        None => {
+            let group = group_of(&url, text)?;
+            ArticleRef::Number(client.group(&group).await?.high)
+        }
+    };
+    if let (Some(group), ArticleRef::Number(_)) = (&url.group, &which) {
+        client.group(group).await?;
+    }
+    let article = client.article(&which).await?;
+    let mut out = std::io::stdout().lock();
+    for line in &article.lines {
+        out.write_all(line)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    client.quit().await?;
+    Ok(())
+}
+
+async fn list(text: &str, last: Option<u64>, conn: &NewsConn) -> Result<()> {
+    let url = parse(text)?;
+    let group = group_of(&url, text)?;
+    let mut client = open(&url, conn).await?;
+    let info = client.group(&group).await?;
+    if info.count == 0 || info.high < info.low {
+        return client.quit().await.map_err(Into::into);
+    }
+    let first = match last {
+        Some(k) => info.high.saturating_sub(k.saturating_sub(1)).max(info.low),
+        None => info.low,
+    };
+    let mut out = std::io::stdout().lock();
+    for o in client.over(&format!("{first}-{}", info.high)).await? {
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}",
+            o.number,
+            String::from_utf8_lossy(o.field(2)),
+            decode(o.field(1)),
+            decode(o.field(0))
+        )?;
+    }
+    client.quit().await?;
+    Ok(())
+}
+
+async fn post(text: &str, subject: &str, from: &str, conn: &NewsConn) -> Result<()> {
+    let url = parse(text)?;
+    let group = group_of(&url, text)?;
+    for (name, value) in [("--subject", subject), ("--from", from)] {
+        if value.contains(['\r', '\n']) {
+            bail!("{name} may not contain line breaks");
+        }
+    }
+    let mut body = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut body)
+        .context("cannot read the body from standard input")?;
+    let mut article = format!(
+        "From: {}\r\nNewsgroups: {group}\r\nSubject: {}\r\n",
+        encode(from),
+        encode(subject)
+    )
+    .into_bytes();
+    if !body.is_ascii() {
+        article.extend_from_slice(b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n");
+    }
+    article.extend_from_slice(b"\r\n");
+    article.extend_from_slice(&body);
+    let mut client = open(&url, conn).await?;
+    let reply = client
+        .post(&article)
+        .await
+        .context("the server refused the article")?;
+    if !conn.quiet {
+        eprintln!("{} {}", reply.code, reply.text);
+    }
+    client.quit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(lines: &[&str], n: usize) -> Vec<String> {
+        let owned: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+        meaningful_lines(&owned, n)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn seed_rules() {
+        let body = [
+            "",
+            "",
+            "In article <x@y>, bob wrote:",
+            "> quoted",
+            ">>> kept",
+            "| piped",
+            "alice writes:",
+            "Real line one  ",
+            "",
+            "",
+            "",
+            "Real line two",
+            "Said it: he WROTE:",
+            "",
+        ];
+        assert_eq!(
+            run(&body, 20),
+            vec![">>> kept", "Real line one", "", "Real line two", ""]
+        );
+        assert_eq!(run(&body, 2), vec![">>> kept", "Real line one"]);
+    }
+}
