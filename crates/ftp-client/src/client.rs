@@ -161,6 +161,11 @@ impl FtpClient {
         Ok(())
     }
 
+    /// Logs in anonymously, as ftplib's `login()` does without arguments.
+    pub async fn login_anonymous(&mut self) -> Result<()> {
+        self.login("anonymous", "anonymous@").await
+    }
+
     /// Sends one raw line (a `quote`); the CRLF is added.
     pub async fn send_line(&mut self, line: &[u8]) -> Result<()> {
         if let Some(t) = &self.opts.transcript {
