@@ -43,6 +43,8 @@ install_peers() {
     # The real FTP servers the client is tested against (vsftpd, pure-ftpd,
     # ProFTPD, pyftpdlib); quick when they are there already.
     bash "$(dirname "${BASH_SOURCE[0]}")/../tests/peers/install.sh" || log "tests/peers/install.sh failed"
+    # INN, the news server the NNTP client is tested against.
+    bash "$(dirname "${BASH_SOURCE[0]}")/../tests/news/install.sh" || log "tests/news/install.sh failed"
 }
 
 if [ "${#missing[@]}" -eq 0 ] && [ "$need_pytest" -eq 0 ]; then

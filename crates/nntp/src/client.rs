@@ -368,6 +368,34 @@ impl NntpClient {
         })
     }
 
+    /// ARTICLE, streamed: each line (dot-unstuffed, without its line end)
+    /// goes to `line` as it arrives, so an article of any size passes
+    /// through bounded memory. Returns the number and message-id.
+    pub async fn article_to(
+        &mut self,
+        which: &ArticleRef,
+        line: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+    ) -> Result<(u64, String)> {
+        let r = self
+            .command(format!("ARTICLE {}", which.arg()).trim_end())
+            .await?;
+        let status = parse_article_status(&r).unwrap_or((0, String::new()));
+        let (limit, wait) = (self.opts.max_block, self.opts.timeout);
+        let mut dots = DotReader::new(&mut self.reader, limit);
+        loop {
+            let next = tokio::time::timeout(wait, dots.next_line())
+                .await
+                .map_err(|_| NntpError::Timeout("reading an article"))??;
+            match next {
+                Some(l) => line(&l).map_err(|source| NntpError::Io {
+                    context: "cannot write the article",
+                    source,
+                })?,
+                None => return Ok(status),
+            }
+        }
+    }
+
     /// ARTICLE: headers, blank line, body.
     pub async fn article(&mut self, which: &ArticleRef) -> Result<Article> {
         self.fetch("ARTICLE", which).await

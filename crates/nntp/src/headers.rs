@@ -9,10 +9,20 @@ pub fn decode(value: &[u8]) -> String {
     let mut raw = b"Subject: ".to_vec();
     raw.extend_from_slice(value);
     raw.extend_from_slice(b"\r\n\r\n");
-    MessageParser::default()
+    let decoded = MessageParser::default()
         .parse_headers(&raw)
         .and_then(|m| m.subject().map(str::to_string))
-        .unwrap_or_else(|| String::from_utf8_lossy(value).into_owned())
+        .unwrap_or_else(|| String::from_utf8_lossy(value).into_owned());
+    // Unstructured decoding pads an encoded word that touches a comment's
+    // parenthesis; a comment keeps its parentheses tight.
+    let mut fixed = decoded;
+    if value.windows(3).any(|w| w == b"(=?") {
+        fixed = fixed.replace("( ", "(");
+    }
+    if value.windows(3).any(|w| w == b"?=)") {
+        fixed = fixed.replace(" )", ")");
+    }
+    fixed
 }
 
 /// Encodes a header value as RFC 2047 words if it is not plain ASCII.
@@ -65,6 +75,7 @@ mod tests {
         assert_eq!(decode(b"=?UTF-8?B?R3LDvMOfZQ==?="), "Grüße");
         assert_eq!(decode(b"=?ISO-8859-1?Q?Caf=E9?= au lait"), "Café au lait");
         assert_eq!(decode(b"plain text"), "plain text");
+        assert_eq!(decode(b"r@x (=?UTF-8?B?UmVuw6k=?=)"), "r@x (René)");
     }
 
     #[test]

@@ -192,12 +192,13 @@ async fn read(text: &str, which: Option<&str>, conn: &NewsConn) -> Result<()> {
     if let (Some(group), ArticleRef::Number(_)) = (&url.group, &which) {
         client.group(group).await?;
     }
-    let article = client.article(&which).await?;
-    let mut out = std::io::stdout().lock();
-    for line in &article.lines {
-        out.write_all(line)?;
-        out.write_all(b"\n")?;
-    }
+    let mut out = std::io::BufWriter::new(std::io::stdout());
+    client
+        .article_to(&which, &mut |line| {
+            out.write_all(line)?;
+            out.write_all(b"\n")
+        })
+        .await?;
     out.flush()?;
     client.quit().await?;
     Ok(())
@@ -244,7 +245,7 @@ async fn post(text: &str, subject: &str, from: &str, conn: &NewsConn) -> Result<
         .context("cannot read the body from standard input")?;
     let mut article = format!(
         "From: {}\r\nNewsgroups: {group}\r\nSubject: {}\r\n",
-        encode(from),
+        encode_address(from),
         encode(subject)
     )
     .into_bytes();
@@ -265,6 +266,25 @@ async fn post(text: &str, subject: &str, from: &str, conn: &NewsConn) -> Result<
     Ok(())
 }
 
+/// Encodes only the display name (or comment) of an address: RFC 2047 §5
+/// allows encoded words there and never in the address itself.
+/// `René <r@x>`, `"Dupont, René" <r@x>` and `r@x (René)` all keep the
+/// address as it is.
+fn encode_address(from: &str) -> String {
+    if from.is_ascii() {
+        return from.to_string();
+    }
+    if let (Some(open), true) = (from.rfind('<'), from.trim_end().ends_with('>')) {
+        let name = from[..open].trim().trim_matches('"');
+        return format!("{} {}", encode(name), from[open..].trim());
+    }
+    if let (Some(open), true) = (from.find('('), from.trim_end().ends_with(')')) {
+        let comment = from[open + 1..from.trim_end().len() - 1].trim();
+        return format!("{} ({})", from[..open].trim(), encode(comment));
+    }
+    from.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +295,23 @@ mod tests {
             .into_iter()
             .map(str::to_string)
             .collect()
+    }
+
+    #[test]
+    fn addresses_keep_their_address() {
+        assert_eq!(encode_address("bob <b@x>"), "bob <b@x>");
+        let e = encode_address("René <r@x>");
+        assert!(e.starts_with("=?UTF-8?B?") && e.ends_with(" <r@x>"), "{e}");
+        assert!(encode_address("\"Dupont, René\" <r@x>").ends_with(" <r@x>"));
+        let c = encode_address("r@x (René Dupont)");
+        assert!(
+            c.starts_with("r@x (=?UTF-8?B?") && c.ends_with("?=)"),
+            "{c}"
+        );
+        assert_eq!(
+            decode(encode_address("René <r@x>").as_bytes()),
+            "René <r@x>"
+        );
     }
 
     #[test]
