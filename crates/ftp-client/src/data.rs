@@ -22,6 +22,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use wire::{MaybeTls, RawReply};
 
+/// How long the control connection must stay silent after ABOR before
+/// the replies to RETR and ABOR are taken to be complete.
+const ABOR_QUIET: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Bytes per read and write on a data connection.
 const BUF: usize = 256 * 1024;
 
@@ -222,11 +226,17 @@ impl FtpClient {
             )));
         }
         // The server answers RETR (226, or 426 as the data connection
-        // closed early) and ABOR (225 or 226), in some order and number
-        // that depend on timing; a NOOP behind them marks the end.
+        // closed early) and ABOR (225 or 226), in an order and number that
+        // depend on timing and on the server (pure-ftpd adds stray lines).
+        // Read until it falls quiet, then mark the end with a NOOP, sent
+        // only now: pure-ftpd drops a command pipelined behind ABOR.
         self.send_line(&Command::Abor.encode()).await?;
+        self.read_reply().await?;
+        while let Ok(reply) = tokio::time::timeout(ABOR_QUIET, self.read_reply()).await {
+            reply?;
+        }
         self.send_line(&Command::Noop.encode()).await?;
-        for _ in 0..4 {
+        for _ in 0..16 {
             if self.read_reply().await?.code == 200 {
                 return Ok(copied);
             }
