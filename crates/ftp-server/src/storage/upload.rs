@@ -40,6 +40,10 @@ pub enum UploadMode {
     Resume(u64),
 }
 
+/// A write on a blocking thread: it gives back the buffer, the file and
+/// the result.
+type PendingWrite = tokio::task::JoinHandle<(Vec<u8>, File, io::Result<()>)>;
+
 #[derive(Debug)]
 enum Kind {
     /// Written to `temp`, renamed over the target on commit.
@@ -63,6 +67,10 @@ pub struct Upload {
     written: u64,
     finished: bool,
     meter: Option<Box<dyn SpaceMeter>>,
+    /// The write running on a blocking thread, if any: receiving the next
+    /// buffer overlaps with writing this one.
+    pending: Option<PendingWrite>,
+    in_flight: u64,
 }
 
 impl Jail {
@@ -122,6 +130,8 @@ impl Upload {
                 written: 0,
                 finished: false,
                 meter: None,
+                pending: None,
+                in_flight: 0,
             });
         }
         let (temp, mut file) = create_temp_beside(&target)?;
@@ -134,6 +144,8 @@ impl Upload {
             written: 0,
             finished: false,
             meter: None,
+            pending: None,
+            in_flight: 0,
         };
         if let UploadMode::Resume(offset) = mode {
             if offset > 0 {
@@ -175,39 +187,55 @@ impl Upload {
         self.kept + self.written
     }
 
-    /// Writes `buf` off the async threads. The buffer comes back so the
-    /// caller can reuse it.
+    /// Writes `buf` off the async threads, in the background: the call
+    /// returns once the previous write is done, with that write's buffer
+    /// (empty the first time) for the caller to fill next. Errors of a
+    /// background write show at the next call or at commit.
     pub async fn write(&mut self, buf: Vec<u8>) -> (Vec<u8>, Result<(), StorageError>) {
         if let Some(meter) = &mut self.meter {
             if let Err(e) = meter.take(buf.len() as u64) {
                 return (buf, Err(e));
             }
         }
+        // The previous write must be done before this one starts; its
+        // buffer comes back to the caller to fill while this one runs.
+        let spare = match self.settle().await {
+            Ok(spare) => spare,
+            Err(e) => return (buf, Err(e)),
+        };
         let Some(mut file) = self.file.take() else {
             return (
                 buf,
                 Err(StorageError::Io(io::Error::other("upload file lost"))),
             );
         };
-        let joined = tokio::task::spawn_blocking(move || {
+        self.in_flight = buf.len() as u64;
+        self.pending = Some(tokio::task::spawn_blocking(move || {
             let result = file.write_all(&buf);
             (buf, file, result)
-        })
-        .await;
-        match joined {
+        }));
+        (spare, Ok(()))
+    }
+
+    /// Waits for the write in progress, if any, and returns its buffer.
+    async fn settle(&mut self) -> Result<Vec<u8>, StorageError> {
+        let Some(pending) = self.pending.take() else {
+            return Ok(Vec::new());
+        };
+        match pending.await {
             Ok((buf, file, result)) => {
                 self.file = Some(file);
-                if result.is_ok() {
-                    self.written += buf.len() as u64;
-                }
-                (buf, result.map_err(StorageError::from))
+                result.map_err(StorageError::from)?;
+                self.written += std::mem::take(&mut self.in_flight);
+                Ok(buf)
             }
-            Err(e) => (Vec::new(), Err(StorageError::Io(io::Error::other(e)))),
+            Err(e) => Err(StorageError::Io(io::Error::other(e))),
         }
     }
 
     /// Puts the received file in place and returns its final size.
     pub async fn commit(mut self) -> Result<u64, StorageError> {
+        self.settle().await?;
         let file = self.file.take();
         let target = self.target.clone();
         let temp = match &self.kind {
@@ -248,6 +276,7 @@ impl Upload {
 
     /// Undoes the upload: the target is as it was before.
     pub async fn abort(mut self) {
+        let _ = self.settle().await;
         if let Some(meter) = &mut self.meter {
             meter.release();
         }
