@@ -13,8 +13,10 @@
 use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// Bytes read from the socket per call.
+/// Most bytes one read adds room for.
 const CHUNK: usize = 4096;
+/// Least room a read is given; also the buffer an idle connection keeps.
+const MIN_READ: usize = 256;
 
 /// Why no line came back.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +52,7 @@ impl<S> LineReader<S> {
     pub fn new(inner: S, max_line: usize) -> Self {
         LineReader {
             inner,
-            buf: Vec::with_capacity(256),
+            buf: Vec::with_capacity(MIN_READ),
             scanned: 0,
             max_line,
             discarding: false,
@@ -95,6 +97,10 @@ impl<S> LineReader<S> {
                 Some(end) => {
                     let mut line: Vec<u8> = self.buf.drain(..=end).collect();
                     self.scanned = 0;
+                    if self.buf.is_empty() && self.buf.capacity() > CHUNK {
+                        // A burst of long lines is over: give the memory back.
+                        self.buf.shrink_to(MIN_READ);
+                    }
                     if self.discarding {
                         self.discarding = false;
                         continue;
@@ -131,14 +137,18 @@ impl<S> LineReader<S> {
 impl<S: AsyncRead + Unpin> LineReader<S> {
     /// Reads the next line, without its line end.
     pub async fn read_line(&mut self) -> Result<Vec<u8>, LineError> {
-        let mut chunk = [0u8; CHUNK];
         loop {
             if let Some(result) = self.take_line() {
                 return result;
             }
-            // `read` is cancel-safe: if this future is dropped here, no
-            // bytes were consumed.
-            let n = self.inner.read(&mut chunk).await?;
+            // Read straight into the buffer's spare room (no array on the
+            // future's stack, so an idle connection waiting here holds only
+            // its small buffer). `read_buf` is cancel-safe: if this future
+            // is dropped here, no bytes were consumed.
+            if self.buf.capacity() - self.buf.len() < MIN_READ {
+                self.buf.reserve(self.buf.len().clamp(MIN_READ, CHUNK));
+            }
+            let n = self.inner.read_buf(&mut self.buf).await?;
             if n == 0 {
                 return Err(if self.buf.is_empty() && !self.discarding {
                     LineError::Closed
@@ -146,7 +156,6 @@ impl<S: AsyncRead + Unpin> LineReader<S> {
                     LineError::Truncated
                 });
             }
-            self.buf.extend_from_slice(&chunk[..n]);
         }
     }
 }

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Wharf benchmark suite: one command, from the repository root:
+#
+#     bash bench/run.sh
+#
+# It builds the release binaries (wharfd, wharf, and the load generator in
+# bench/loadgen), installs the peers (tests/peers/install.sh: vsftpd,
+# pure-ftpd, ProFTPD, pyftpdlib) and curl/lftp when missing, installs
+# matplotlib into a venv for the chart, then runs bench/bench.py, which starts
+# every contender itself on 127.0.0.1, measures, stops each by PID and writes
+# bench/out/report.md, report.json and report.png (report.svg without
+# matplotlib).
+#
+# Sizes come from the environment (see bench/README.md):
+#     BENCH_BIG_MB=1024   big file for single-stream RETR/STOR and the clients
+#     BENCH_QUICK=1       smoke run: small sizes, 1 run each (a minute or two)
+#     BENCH_RUNS, BENCH_HEAVY_RUNS, BENCH_BURSTS, BENCH_IDLE, BENCH_SERVERS,
+#     BENCH_SKIP, BENCH_WORK (default /var/tmp/wharf-bench), BENCH_OUT
+#
+# Needs root (the peers run sessions as a system account; apt installs).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REPO="$PWD"
+log() { printf 'bench/run: %s\n' "$*" >&2; }
+t0=$(date +%s)
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wharf-target}"
+
+# 1000 clients and 10,000 idle sessions need descriptors: raise the soft
+# limit to the hard one (servers started from here inherit it).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+log "open files limit: $(ulimit -n)"
+
+# ---------------------------------------------------------------- build
+log "cargo build --release -p wharfd -p wharf"
+cargo build --release -p wharfd -p wharf
+log "cargo build --release (bench/loadgen)"
+cargo build --release --manifest-path bench/loadgen/Cargo.toml
+export WHARFD="$CARGO_TARGET_DIR/release/wharfd"
+export WHARF="$CARGO_TARGET_DIR/release/wharf"
+export LOADGEN="$CARGO_TARGET_DIR/release/wharf-bench-loadgen"
+
+# ---------------------------------------------------------------- peers and clients
+bash tests/peers/install.sh
+missing=()
+for tool in curl lftp dd; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+        { apt-get -o DPkg::Lock::Timeout=300 update -qq &&
+          apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+fi
+
+# ---------------------------------------------------------------- matplotlib (chart only)
+VENV="${BENCH_VENV:-$HOME/.cache/wharf-bench/venv}"
+CHART_PY=python3
+if python3 -c 'import matplotlib' >/dev/null 2>&1; then
+    CHART_PY=python3
+elif [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import matplotlib' >/dev/null 2>&1; then
+    CHART_PY="$VENV/bin/python"
+else
+    log "installing matplotlib into $VENV"
+    if python3 -m venv "$VENV" >/dev/null 2>&1 &&
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check matplotlib >/dev/null 2>&1; then
+        CHART_PY="$VENV/bin/python"
+    else
+        log "matplotlib could not be installed: the chart will be an SVG (report.svg)"
+    fi
+fi
+
+# ---------------------------------------------------------------- run
+OUT="${BENCH_OUT:-$REPO/bench/out}"
+export BENCH_OUT="$OUT"
+mkdir -p "$OUT"
+python3 bench/bench.py
+"$CHART_PY" bench/chart.py "$OUT" || python3 bench/chart.py "$OUT" --svg
+python3 bench/report.py "$OUT" >/dev/null     # re-render: the report links the chart that exists
+log "done in $(( $(date +%s) - t0 )) s: $OUT/report.md, report.json, $(ls "$OUT" | grep -E '^report\.(png|svg)$' | tr '\n' ' ')"
