@@ -194,16 +194,32 @@ impl NntpClient {
     /// Reads the block that follows a status, bounded by `max_block`.
     async fn block(&mut self) -> Result<Vec<Vec<u8>>> {
         let mut lines = Vec::new();
-        let limit = self.opts.max_block;
-        let wait = self.opts.timeout;
+        self.each_block_line(&mut |line| {
+            lines.push(line.to_vec());
+            Ok(())
+        })
+        .await?;
+        Ok(lines)
+    }
+
+    /// Streams the block that follows a status through `line`, one
+    /// dot-unstuffed line at a time, bounded by `max_block`.
+    async fn each_block_line(
+        &mut self,
+        line: &mut (dyn FnMut(&[u8]) -> std::io::Result<()> + Send),
+    ) -> Result<()> {
+        let (limit, wait) = (self.opts.max_block, self.opts.timeout);
         let mut dots = DotReader::new(&mut self.reader, limit);
         loop {
             let next = tokio::time::timeout(wait, dots.next_line())
                 .await
                 .map_err(|_| NntpError::Timeout("reading a multi-line block"))??;
             match next {
-                Some(line) => lines.push(line),
-                None => return Ok(lines),
+                Some(l) => line(&l).map_err(|source| NntpError::Io {
+                    context: "cannot write the block",
+                    source,
+                })?,
+                None => return Ok(()),
             }
         }
     }
@@ -380,20 +396,8 @@ impl NntpClient {
             .command(format!("ARTICLE {}", which.arg()).trim_end())
             .await?;
         let status = parse_article_status(&r).unwrap_or((0, String::new()));
-        let (limit, wait) = (self.opts.max_block, self.opts.timeout);
-        let mut dots = DotReader::new(&mut self.reader, limit);
-        loop {
-            let next = tokio::time::timeout(wait, dots.next_line())
-                .await
-                .map_err(|_| NntpError::Timeout("reading an article"))??;
-            match next {
-                Some(l) => line(&l).map_err(|source| NntpError::Io {
-                    context: "cannot write the article",
-                    source,
-                })?,
-                None => return Ok(status),
-            }
-        }
+        self.each_block_line(line).await?;
+        Ok(status)
     }
 
     /// ARTICLE: headers, blank line, body.
