@@ -206,6 +206,14 @@ where
 }
 
 impl Plan {
+    fn new(todo: VecDeque<(Vec<u8>, FileInfo)>, bytes: u64, quiet: bool) -> Arc<Plan> {
+        Arc::new(Plan {
+            queue: Mutex::new(todo),
+            moved: AtomicU64::new(0),
+            progress: Progress::new("mirror", Some(bytes), quiet),
+        })
+    }
+
     fn summary(&self, count: usize, unchanged: usize, deleted: usize) {
         eprintln!(
             "mirror: {count} files transferred ({} bytes), {unchanged} unchanged, {deleted} deleted",
@@ -249,11 +257,7 @@ async fn download(args: MirrorArgs) -> Result<()> {
         todo.iter().filter_map(|(_, i)| i.size).sum::<u64>(),
     );
     let unchanged = remote.files.len() - count;
-    let plan = Arc::new(Plan {
-        queue: Mutex::new(todo),
-        moved: AtomicU64::new(0),
-        progress: Progress::new("mirror", Some(bytes), args.conn.quiet),
-    });
+    let plan = Plan::new(todo, bytes, args.conn.quiet);
     let root = url.path.clone();
     let dest = target.clone();
     run_workers(
@@ -417,11 +421,7 @@ async fn upload(args: MirrorArgs) -> Result<()> {
         }
     }
     client.quit().await?;
-    let plan = Arc::new(Plan {
-        queue: Mutex::new(todo),
-        moved: AtomicU64::new(0),
-        progress: Progress::new("mirror", Some(bytes), args.conn.quiet),
-    });
+    let plan = Plan::new(todo, bytes, args.conn.quiet);
     let root = url.path.clone();
     run_workers(
         args.jobs,
