@@ -224,15 +224,20 @@ impl NntpClient {
         }
     }
 
-    /// CAPABILITIES, one capability line each.
-    pub async fn capabilities(&mut self) -> Result<Vec<String>> {
-        self.command("CAPABILITIES").await?;
+    /// Sends `line` and reads the block that follows as text lines.
+    async fn text_block(&mut self, line: &str) -> Result<Vec<String>> {
+        self.command(line).await?;
         Ok(self
             .block()
             .await?
             .iter()
             .map(|l| String::from_utf8_lossy(l).into_owned())
             .collect())
+    }
+
+    /// CAPABILITIES, one capability line each.
+    pub async fn capabilities(&mut self) -> Result<Vec<String>> {
+        self.text_block("CAPABILITIES").await
     }
 
     pub async fn mode_reader(&mut self) -> Result<Response> {
@@ -325,13 +330,7 @@ impl NntpClient {
 
     /// LIST OVERVIEW.FMT.
     pub async fn list_overview_fmt(&mut self) -> Result<Vec<String>> {
-        self.command("LIST OVERVIEW.FMT").await?;
-        Ok(self
-            .block()
-            .await?
-            .iter()
-            .map(|l| String::from_utf8_lossy(l).into_owned())
-            .collect())
+        self.text_block("LIST OVERVIEW.FMT").await
     }
 
     /// OVER (or XOVER on older servers) for `range` (`first-last`).
@@ -445,14 +444,8 @@ impl NntpClient {
 
     /// NEWNEWS wildmat since `yyyymmdd hhmmss` (GMT): message-ids.
     pub async fn newnews(&mut self, wildmat: &str, since: &str) -> Result<Vec<String>> {
-        self.command(&format!("NEWNEWS {wildmat} {since} GMT"))
-            .await?;
-        Ok(self
-            .block()
-            .await?
-            .iter()
-            .map(|l| String::from_utf8_lossy(l).into_owned())
-            .collect())
+        self.text_block(&format!("NEWNEWS {wildmat} {since} GMT"))
+            .await
     }
 
     /// POST: `article` is headers, a blank line and the body; it is
