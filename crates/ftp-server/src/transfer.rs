@@ -256,28 +256,32 @@ pub async fn receive(
     mut conn: MaybeTls,
     ctl: &TransferControl,
 ) -> Result<u64, TransferError> {
-    let mut buf = vec![0u8; UPLOAD_BUF];
+    // Buffers are filled through `read_buf`, into their spare capacity, so
+    // nothing is zeroed per chunk; two of them alternate (see Upload::write).
+    let mut buf: Vec<u8> = Vec::with_capacity(UPLOAD_BUF);
     let mut converted = Vec::new();
     let mut pending_cr = false;
     let mut received = 0u64;
     loop {
         // Fill at least half the buffer before going to disk.
-        let mut filled = 0;
+        buf.clear();
+        if buf.capacity() < UPLOAD_BUF {
+            buf.reserve_exact(UPLOAD_BUF);
+        }
         let mut eof = false;
-        while filled < UPLOAD_BUF / 2 {
-            let n = ctl.guard(conn.read(&mut buf[filled..])).await?;
+        while buf.len() < UPLOAD_BUF / 2 {
+            let n = ctl.guard(conn.read_buf(&mut buf)).await?;
             if n == 0 {
                 eof = true;
                 break;
             }
-            filled += n;
             ctl.add(n);
             ctl.pace(n).await;
         }
-        received += filled as u64;
+        received += buf.len() as u64;
         if ascii {
             converted.clear();
-            from_crlf(&buf[..filled], &mut pending_cr, &mut converted);
+            from_crlf(&buf, &mut pending_cr, &mut converted);
             if eof && pending_cr {
                 converted.push(b'\r');
             }
@@ -285,15 +289,13 @@ pub async fn receive(
             let (back, result) = upload.write(out).await;
             converted = back;
             if let Err(e) = result {
-                return Err(refuse(e, eof, &mut buf, &mut conn, ctl).await);
+                return Err(refuse(e, eof, &mut conn, ctl).await);
             }
-        } else if filled > 0 {
-            buf.truncate(filled);
+        } else if !buf.is_empty() {
             let (back, result) = upload.write(buf).await;
             buf = back;
-            buf.resize(UPLOAD_BUF, 0);
             if let Err(e) = result {
-                return Err(refuse(e, eof, &mut buf, &mut conn, ctl).await);
+                return Err(refuse(e, eof, &mut conn, ctl).await);
             }
         }
         if eof {
@@ -313,13 +315,13 @@ pub async fn receive(
 async fn refuse(
     err: StorageError,
     eof: bool,
-    buf: &mut [u8],
     conn: &mut MaybeTls,
     ctl: &TransferControl,
 ) -> TransferError {
+    let mut buf = vec![0u8; 64 * 1024];
     let mut drained = 0u64;
     while !eof && drained < DRAIN_LIMIT {
-        match ctl.guard(conn.read(buf)).await {
+        match ctl.guard(conn.read(&mut buf)).await {
             Ok(0) | Err(_) => break,
             Ok(n) => drained += n as u64,
         }
