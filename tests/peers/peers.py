@@ -582,7 +582,7 @@ class PeerServer:
     host, port, pasv_ports (first, last), user, password, root, tls, cafile,
     certfile, keyfile (None without TLS), pid, workdir, argv."""
 
-    PASSIVE_PORTS = 8
+    PASSIVE_PORTS = 64
 
     def __init__(self, kind: str, root_dir: str | os.PathLike, user: str = "alice",
                  password: str = "alice-secret-pw", tls: bool = False, *,
