@@ -230,7 +230,7 @@ impl Server {
             }
             let _slot = slot;
             let (stream, tls_config) = if implicit_tls {
-                match implicit_handshake(&shared, stream).await {
+                match Box::pin(implicit_handshake(&shared, stream)).await {
                     Ok(pair) => pair,
                     Err(e) => {
                         tracing::info!(%peer, error = %e, "implicit TLS handshake failed");

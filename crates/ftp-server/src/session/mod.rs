@@ -169,7 +169,10 @@ impl Session {
                         "Please login with USER and PASS.",
                     ))
                 } else {
-                    commands::dispatch(self, cmd).await
+                    // Boxed, like the transfer below: an idle session then
+                    // holds only the small line-reading state, not the
+                    // largest command's.
+                    Box::pin(commands::dispatch(self, cmd)).await
                 }
             }
         };
@@ -184,7 +187,7 @@ impl Session {
                 self.close_with(reply).await;
                 Flow::Close
             }
-            Outcome::Transfer(job) => self.run_transfer(job).await,
+            Outcome::Transfer(job) => Box::pin(self.run_transfer(job)).await,
             Outcome::Nothing => Flow::Continue,
         }
     }
