@@ -79,40 +79,45 @@ pub async fn run(args: GetArgs) -> Result<()> {
     } else {
         names::partial(&target)
     };
-    let mut file = tokio::fs::OpenOptions::new()
+    // Not opened for append even when resuming: the kernel splices only
+    // into files at a position, so a resumed download seeks to the end.
+    let file = std::fs::OpenOptions::new()
         .create(true)
-        .append(args.resume)
         .write(true)
         .truncate(!args.resume)
         .open(&write_to)
-        .await
+        .and_then(|mut f| {
+            std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0))?;
+            Ok(f)
+        })
         .with_context(|| format!("cannot write {}", write_to.display()))?;
-    let kind = if ascii {
-        TransferType::Ascii
-    } else {
-        TransferType::Image
-    };
-    let result = if ascii {
+    let finished = if ascii {
+        let mut file = tokio::fs::File::from_std(file);
         let mut text = crate::text::CrlfToLf::new(&mut file);
-        client
-            .retrieve_as(kind, &url.path, offset, &mut text, &mut |n| progress.set(n))
-            .await
+        let got = client
+            .retrieve_as(
+                TransferType::Ascii,
+                &url.path,
+                offset,
+                &mut text,
+                &mut |n| progress.set(n),
+            )
+            .await;
+        drop(text);
+        match got {
+            Ok(_) => sync(&file.into_std().await),
+            Err(e) => Err(e.into()),
+        }
     } else {
-        client
-            .retrieve_as(kind, &url.path, offset, &mut file, &mut |n| {
-                progress.set(offset + n)
-            })
-            .await
+        let got = client
+            .retrieve_to_file(&url.path, offset, &file, &mut |n| progress.set(offset + n))
+            .await;
+        match got {
+            Ok(_) => sync(&file),
+            Err(e) => Err(e.into()),
+        }
     };
     progress.finish();
-    let finished = match result {
-        Ok(_) => file
-            .sync_all()
-            .await
-            .context("cannot finish the local file"),
-        Err(e) => Err(e.into()),
-    };
-    drop(file);
     if let Err(e) = finished {
         if !args.resume {
             let _ = tokio::fs::remove_file(&write_to).await;
@@ -126,6 +131,11 @@ pub async fn run(args: GetArgs) -> Result<()> {
     }
     client.quit().await?;
     Ok(())
+}
+
+/// Puts a finished download on the disk before it is renamed into place.
+fn sync(file: &std::fs::File) -> Result<()> {
+    file.sync_all().context("cannot finish the local file")
 }
 
 /// Where a download goes: `-o PATH` (into it if it is a directory), else

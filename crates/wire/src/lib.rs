@@ -14,10 +14,12 @@
 //! - [`dot`]: dot-stuffed blocks (NNTP, POP3, SMTP), read and written.
 //! - [`reply`]: three-digit replies (FTP, SMTP, NNTP), single- and
 //!   multi-line, with bounds on lines and bytes.
+//! - [`splice`]: a plain TCP stream into a file inside the kernel.
 
 pub mod dot;
 pub mod line;
 pub mod reply;
+pub mod splice;
 pub mod stream;
 pub mod tls;
 
