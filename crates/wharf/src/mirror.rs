@@ -302,12 +302,11 @@ async fn fetch_one(
     info: FileInfo,
 ) -> Result<()> {
     let partial = names::partial(local);
-    let mut file = tokio::fs::File::create(&partial)
-        .await
+    let file = std::fs::File::create(&partial)
         .with_context(|| format!("cannot write {}", partial.display()))?;
     let base = plan.moved.load(Ordering::Relaxed);
     let got = client
-        .retrieve(remote, 0, &mut file, &mut |n| plan.progress.set(base + n))
+        .retrieve_to_file(remote, 0, &file, &mut |n| plan.progress.set(base + n))
         .await;
     let got = match got {
         Ok(n) => n,
@@ -317,8 +316,8 @@ async fn fetch_one(
             return Err(e).with_context(|| format!("cannot fetch {}", names::show(remote)));
         }
     };
-    file.sync_all().await?;
-    let file = file.into_std().await;
+    file.sync_all()
+        .with_context(|| format!("cannot finish {}", partial.display()))?;
     if let Some(t) = info.mtime {
         let _ = file.set_modified(UNIX_EPOCH + Duration::from_secs(t.max(0) as u64));
     }
