@@ -378,4 +378,43 @@ mod tests {
         let err = resolve(&serve_args(&["wharfd", "--config", cfg.to_str().unwrap()])).unwrap_err();
         assert!(format!("{err:#}").contains("unknown field"), "{err:#}");
     }
+
+    #[test]
+    fn proxy_protocol_and_accounts() {
+        let c = resolve(&serve_args(&[
+            "wharfd",
+            "--proxy-protocol",
+            "--proxy-from",
+            "10.0.0.5/32,10.0.1.0/24",
+            "--accounts",
+            "postgres://w:pw@127.0.0.1:5432/wharf",
+        ]))
+        .unwrap();
+        let proxy = c.options.proxy_protocol.unwrap();
+        assert_eq!(proxy.trusted.len(), 2);
+        assert!(proxy.trusts("10.0.1.9".parse().unwrap()));
+        assert!(c.accounts.is_shared());
+        assert_eq!(
+            c.accounts.to_string(),
+            "postgres://w:***@127.0.0.1:5432/wharf"
+        );
+        let c = resolve(&serve_args(&["wharfd"])).unwrap();
+        assert!(c.options.proxy_protocol.is_none());
+        assert_eq!(
+            c.accounts,
+            StoreLocation::Sqlite(PathBuf::from(DEFAULT_DATA).join("wharf.db"))
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("w.toml");
+        std::fs::write(&cfg, "proxy_protocol = true\n").unwrap();
+        let err = resolve(&serve_args(&["wharfd", "--config", cfg.to_str().unwrap()])).unwrap_err();
+        assert!(format!("{err:#}").contains("--proxy-from"), "{err:#}");
+        std::fs::write(
+            &cfg,
+            "proxy_protocol = true\nproxy_from = [\"127.0.0.1\"]\naccounts = \"mysql://x/y\"\n",
+        )
+        .unwrap();
+        let err = resolve(&serve_args(&["wharfd", "--config", cfg.to_str().unwrap()])).unwrap_err();
+        assert!(format!("{err:#}").contains("not supported"), "{err:#}");
+    }
 }

@@ -85,6 +85,22 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         None => "off",
     };
     let anonymous = opts.anonymous.then(|| opts.anon_root.display().to_string());
+    let proxy = opts.proxy_protocol.as_ref().map_or_else(
+        || "off".to_string(),
+        |p| {
+            let from: Vec<String> = p.trusted.iter().map(|c| c.to_string()).collect();
+            format!("from {}", from.join(","))
+        },
+    );
+    let passive = format!(
+        "{} on ports {}",
+        opts.passive_address
+            .map_or_else(|| "local address".to_string(), |ip| ip.to_string()),
+        opts.passive_ports.as_ref().map_or_else(
+            || "any".to_string(),
+            |r| format!("{}-{}", r.start(), r.end())
+        )
+    );
     let server = Server::new(opts, store.clone()).map_err(anyhow::Error::msg)?;
     for l in &listeners {
         if l.is_implicit_tls() {
@@ -104,6 +120,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         anonymous = anonymous.as_deref().unwrap_or("off"),
         registration = %registration,
         tls,
+        proxy_protocol = %proxy,
+        passive = %passive,
         "wharfd ready"
     );
     if accounts.is_empty() {

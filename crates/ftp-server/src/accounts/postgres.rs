@@ -525,6 +525,147 @@ impl SharedReservations for PgStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quota::QuotaLedger;
+    use crate::storage::upload::SpaceMeter;
+    use crate::storage::StorageError;
+
+    /// The database the PostgreSQL tests use. They are `#[ignore]`d so that
+    /// a plain `cargo test` needs no server; `tests/scale` starts one and
+    /// runs them with this variable set. Run without it, they fail.
+    fn url() -> String {
+        std::env::var("WHARF_TEST_POSTGRES").unwrap_or_else(|_| {
+            panic!("WHARF_TEST_POSTGRES is not set: these tests run from tests/scale (pytest), which starts PostgreSQL")
+        })
+    }
+
+    fn account(name: &str, quota: Option<u64>) -> Account {
+        Account {
+            name: name.into(),
+            password_hash: "h".into(),
+            home: None,
+            status: AccountStatus::Pending,
+            created_at: 1,
+            registered_from: Some("192.0.2.1".into()),
+            quota_bytes: quota,
+            used_bytes: 0,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs PostgreSQL: run by tests/scale"]
+    async fn pg_migrations_race_and_crud() {
+        let url = url();
+        // Several instances starting at once migrate exactly once.
+        let (a, b, c, d) = tokio::join!(
+            PgStore::open(&url),
+            PgStore::open(&url),
+            PgStore::open(&url),
+            PgStore::open(&url)
+        );
+        let stores = [a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap()];
+        let store = &stores[0];
+        let _ = store.remove("pgcrud").await;
+        store.create(&account("pgcrud", Some(1000))).await.unwrap();
+        assert!(matches!(
+            stores[1].create(&account("pgcrud", None)).await,
+            Err(AccountError::Exists(_))
+        ));
+        assert!(store.count_pending().await.unwrap() >= 1);
+        stores[2]
+            .set_status("pgcrud", AccountStatus::Active)
+            .await
+            .unwrap();
+        let seen = stores[3].find("pgcrud").await.unwrap().unwrap();
+        assert_eq!(seen.status, AccountStatus::Active);
+        assert_eq!(seen.registered_from.as_deref(), Some("192.0.2.1"));
+        assert_eq!(store.add_used("pgcrud", 700).await.unwrap(), 700);
+        assert_eq!(store.add_used("pgcrud", -1000).await.unwrap(), 0);
+        store.set_quota("pgcrud", None).await.unwrap();
+        assert_eq!(
+            store.find("pgcrud").await.unwrap().unwrap().quota_bytes,
+            None
+        );
+        assert!(matches!(
+            store.set_status("nobody", AccountStatus::Active).await,
+            Err(AccountError::NotFound(_))
+        ));
+        store.ping().await.unwrap();
+        store.remove("pgcrud").await.unwrap();
+        assert!(store.find("pgcrud").await.unwrap().is_none());
+        let version: i32 = sqlx::query_scalar("SELECT max(version) FROM wharf_schema")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs PostgreSQL: run by tests/scale"]
+    async fn pg_two_instances_never_pass_a_quota() {
+        const QUOTA: u64 = 20 * (1 << 20) + 12_345;
+        let url = url();
+        let admin = PgStore::open(&url).await.unwrap();
+        let _ = admin.remove("pgquota").await;
+        admin
+            .create(&account("pgquota", Some(QUOTA)))
+            .await
+            .unwrap();
+        let mut ledgers = Vec::new();
+        for _ in 0..2 {
+            let store = PgStore::open_serving(&url, Duration::from_secs(10))
+                .await
+                .unwrap();
+            ledgers.push(Arc::new(QuotaLedger::new(Arc::new(store))));
+        }
+        // Four uploads per instance, 100,000 bytes at a time, until refused.
+        let mut uploads = Vec::new();
+        for i in 0..8 {
+            let ledger = ledgers[i % 2].clone();
+            uploads.push(tokio::spawn(async move {
+                let usage = ledger.account("pgquota").await.unwrap();
+                let mut meter = Box::new(usage.meter(0));
+                let mut taken = 0u64;
+                loop {
+                    match meter.take(100_000).await {
+                        Ok(()) => taken += 100_000,
+                        Err(StorageError::QuotaExceeded) => break,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                // Odd uploads are undone, even ones commit what they took.
+                if i % 2 == 1 {
+                    meter.release();
+                    0
+                } else {
+                    meter.commit(taken as i64).await;
+                    taken
+                }
+            }));
+        }
+        let mut committed = 0;
+        for u in uploads {
+            committed += u.await.unwrap();
+        }
+        assert!(committed <= QUOTA, "{committed} > {QUOTA}");
+        let used = admin.find("pgquota").await.unwrap().unwrap().used_bytes;
+        assert_eq!(used, committed);
+        // Every grant goes back once nothing is running.
+        let mut held = -1i64;
+        for _ in 0..50 {
+            held = sqlx::query_scalar(
+                "SELECT COALESCE(SUM(bytes), 0)::BIGINT FROM wharf_reservations WHERE account = 'pgquota'",
+            )
+            .fetch_one(&admin.pool)
+            .await
+            .unwrap();
+            if held == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(held, 0);
+        admin.remove("pgquota").await.unwrap();
+    }
 
     #[test]
     fn passwords_are_masked() {
