@@ -140,3 +140,23 @@ def test_passive_data_connection_must_name_the_same_client(proxied, tmp_path):
     ok.close()
     f.quit()
     proxied.wait_log(r"refused a passive data connection from a foreign address")
+
+
+def test_per_address_session_limit_counts_the_claimed_address(wharfd_bin, instances, tmp_path):
+    inst = instances(tmp_path / "data", ["--proxy-protocol", "--proxy-from", "127.0.0.1",
+                                         "--max-sessions-per-ip", "2"])
+    held = []
+    for _ in range(2):
+        f = ProxiedFTP("203.0.113.20")
+        assert f.connect("127.0.0.1", inst.port).startswith("220")
+        held.append(f)
+    f = ProxiedFTP("203.0.113.20")
+    with pytest.raises(ftplib.error_temp, match="Too many connections"):
+        f.connect("127.0.0.1", inst.port)
+    f.close()
+    # Another client behind the same proxy is not affected.
+    g = ProxiedFTP("203.0.113.21")
+    assert g.connect("127.0.0.1", inst.port).startswith("220")
+    g.quit()
+    for f in held:
+        f.quit()

@@ -136,6 +136,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
                 .await
                 .with_context(|| format!("cannot listen for metrics on {addr}"))?;
             tracing::info!("metrics on http://{}/metrics", socket.local_addr()?);
+            // One probe per backend; a storage backend adds its own here.
             let health = Health {
                 probes: vec![Box::new(AccountsProbe(store.clone()))],
             };
