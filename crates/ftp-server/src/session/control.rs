@@ -43,18 +43,17 @@ pub struct Control {
 }
 
 impl Control {
-    /// `client` is the client's address: the TCP peer's, or the one a
+    /// `peer` is the client's address: the TCP peer's, or the one a
     /// trusted proxy's PROXY header named.
     pub fn new(
         stream: MaybeTls,
-        client: SocketAddr,
+        peer: SocketAddr,
         max_line: usize,
         metrics: Arc<Metrics>,
     ) -> io::Result<Self> {
         let tcp = stream
             .tcp()
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
-        let peer = client;
         let local = tcp.local_addr()?;
         tcp.set_nodelay(true)?;
         set_oob_inline(tcp);
