@@ -45,6 +45,8 @@ install_peers() {
     bash "$(dirname "${BASH_SOURCE[0]}")/../tests/peers/install.sh" || log "tests/peers/install.sh failed"
     # INN, the news server the NNTP client is tested against.
     bash "$(dirname "${BASH_SOURCE[0]}")/../tests/news/install.sh" || log "tests/news/install.sh failed"
+    # PostgreSQL, for the scale-out tests (two instances sharing accounts).
+    bash "$(dirname "${BASH_SOURCE[0]}")/../tests/scale/install.sh" || log "tests/scale/install.sh failed"
 }
 
 if [ "${#missing[@]}" -eq 0 ] && [ "$need_pytest" -eq 0 ]; then

@@ -50,6 +50,10 @@ step "interop tests (pytest tests/interop) against $WHARFD"
 # shellcheck disable=SC2086  # PYTEST_ARGS is deliberately word-split
 python3 -m pytest -q tests/interop tests/peers ${PYTEST_ARGS:-}
 
+step "scale-out tests (pytest tests/scale): PostgreSQL accounts, two instances, PROXY protocol"
+# shellcheck disable=SC2086
+python3 -m pytest -q tests/scale ${PYTEST_ARGS:-}
+
 step "news client tests (pytest tests/news) against INN"
 # shellcheck disable=SC2086
 python3 -m pytest -q tests/news ${PYTEST_ARGS:-}

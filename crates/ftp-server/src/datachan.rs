@@ -3,7 +3,11 @@
 //! connection — a PORT/EPRT target must be the client's own address and an
 //! unprivileged port (no bounce attacks), and a passive listener serves
 //! only a connection from the client's address (no theft of a transfer).
+//! Behind a load balancer speaking the PROXY protocol, a passive
+//! connection from a trusted proxy must carry a header naming that same
+//! client (see [`crate::proxy`]).
 
+use crate::proxy::ProxyProtocol;
 use ftp_proto::reply::code;
 use ftp_proto::Reply;
 use std::io;
@@ -47,25 +51,39 @@ pub fn check_active_target(target: SocketAddr, control_peer: IpAddr) -> Result<(
     Ok(())
 }
 
-/// Opens a passive listener on `local_ip`, in `range` if one is set.
+/// Why no passive listener could be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum PassiveError {
+    #[error("all {count} passive ports {lo}-{hi} are in use")]
+    Exhausted { lo: u16, hi: u16, count: u32 },
+    #[error("cannot open a passive port: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Opens a passive listener on `local_ip`, in `range` if one is set
+/// (trying every port of it once, from a random start).
 pub async fn open_passive(
     local_ip: IpAddr,
     range: Option<&RangeInclusive<u16>>,
-) -> io::Result<TcpListener> {
+) -> Result<TcpListener, PassiveError> {
     let Some(range) = range else {
-        return TcpListener::bind((local_ip, 0)).await;
+        return Ok(TcpListener::bind((local_ip, 0)).await?);
     };
     let span = u32::from(*range.end() - *range.start()) + 1;
     let start = rand::random::<u32>() % span;
-    let mut last_err = io::Error::new(io::ErrorKind::AddrInUse, "passive port range exhausted");
     for i in 0..span {
         let port = *range.start() as u32 + (start + i) % span;
         match TcpListener::bind((local_ip, port as u16)).await {
             Ok(listener) => return Ok(listener),
-            Err(e) => last_err = e,
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {}
+            Err(e) => return Err(e.into()),
         }
     }
-    Err(last_err)
+    Err(PassiveError::Exhausted {
+        lo: *range.start(),
+        hi: *range.end(),
+        count: span,
+    })
 }
 
 /// Why no data connection came up.
@@ -79,24 +97,36 @@ pub enum DataConnectError {
     Io(#[from] io::Error),
 }
 
-/// Establishes the data connection set up by PORT/PASV.
+/// Establishes the data connection set up by PORT/PASV. `proxy` is the
+/// PROXY protocol setting, when it is on.
 pub async fn connect(
     setup: DataSetup,
     control_peer: IpAddr,
     local_ip: IpAddr,
     wait: Duration,
+    proxy: Option<&ProxyProtocol>,
 ) -> Result<TcpStream, DataConnectError> {
     let deadline = Instant::now() + wait;
     match setup {
         DataSetup::None => Err(DataConnectError::NotSetUp),
         DataSetup::Passive(listener) => loop {
-            let (stream, from) = timeout_at(deadline, listener.accept())
+            let (mut stream, from) = timeout_at(deadline, listener.accept())
                 .await
                 .map_err(|_| DataConnectError::TimedOut)??;
-            if same_host(from.ip(), control_peer) {
+            let client = match proxy {
+                Some(proxy) => match proxy.client_of(&mut stream, from).await {
+                    Ok(client) => client,
+                    Err(e) => {
+                        tracing::warn!(%from, error = %e, "refused a passive data connection from a trusted proxy without a valid PROXY header");
+                        continue;
+                    }
+                },
+                None => from,
+            };
+            if same_host(client.ip(), control_peer) {
                 return Ok(stream);
             }
-            tracing::warn!(%from, %control_peer, "refused a passive data connection from a foreign address");
+            tracing::warn!(%from, %client, %control_peer, "refused a passive data connection from a foreign address");
         },
         DataSetup::Active(target) => {
             let socket = if target.is_ipv4() {
@@ -130,12 +160,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn passive_range_is_respected() {
+    async fn passive_range_is_respected_and_exhaustion_named() {
         let range = 40000..=40100;
         let l = open_passive("127.0.0.1".parse().unwrap(), Some(&range))
             .await
             .unwrap();
-        assert!(range.contains(&l.local_addr().unwrap().port()));
+        let port = l.local_addr().unwrap().port();
+        assert!(range.contains(&port));
+        let one = port..=port;
+        let err = open_passive("127.0.0.1".parse().unwrap(), Some(&one))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("all 1 passive ports {port}-{port} are in use")
+        );
     }
 
     #[tokio::test]
@@ -151,9 +190,15 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let good = tokio::spawn(async move { TcpStream::connect(addr).await.unwrap() });
         let me: IpAddr = "127.0.0.1".parse().unwrap();
-        let stream = connect(DataSetup::Passive(listener), me, me, Duration::from_secs(5))
-            .await
-            .unwrap();
+        let stream = connect(
+            DataSetup::Passive(listener),
+            me,
+            me,
+            Duration::from_secs(5),
+            None,
+        )
+        .await
+        .unwrap();
         assert_eq!(stream.peer_addr().unwrap().ip(), me);
         good.await.unwrap();
         foreign.await.unwrap();

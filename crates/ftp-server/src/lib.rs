@@ -19,6 +19,8 @@
 //!   when complete, streamed listings.
 //! - [`accounts`]: the account-store trait, its SQLite implementation,
 //!   Argon2 passwords and the authenticator.
+//! - [`proxy`]: the PROXY protocol behind a load balancer: trusted
+//!   proxies and the header that names the real client.
 //! - [`quota`]: per-account quotas, reserved as bytes arrive.
 //! - [`registration`]: `SITE REGISTER` and its limits.
 //! - [`bandwidth`]: per-account bandwidth limits.
@@ -36,6 +38,7 @@ pub mod limits;
 pub mod listener;
 pub mod metrics;
 pub mod options;
+pub mod proxy;
 pub mod quota;
 pub mod registration;
 pub mod session;

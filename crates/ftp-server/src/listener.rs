@@ -200,19 +200,34 @@ impl Server {
     fn admit(&self, conn: Accepted, sessions: &mut JoinSet<()>, stop: &watch::Receiver<bool>) {
         let Accepted {
             mut stream,
-            peer,
+            peer: tcp_peer,
             implicit_tls,
         } = conn;
-        let opts = &self.shared.options;
-        let slot = self.shared.sessions_per_ip.try_acquire(
-            peer.ip().to_canonical(),
-            opts.max_sessions,
-            opts.max_sessions_per_ip,
-        );
-        let locked = self.shared.throttle.address_locked(peer.ip());
         let shared = self.shared.clone();
         let stop = stop.clone();
         sessions.spawn(async move {
+            // Behind a load balancer the client is whom its PROXY header
+            // names; every limit below counts that address.
+            let peer = match &shared.options.proxy_protocol {
+                Some(proxy) => match proxy.client_of(&mut stream, tcp_peer).await {
+                    Ok(client) => client,
+                    Err(e) => {
+                        tracing::warn!(peer = %tcp_peer, error = %e, "dropped a connection from a trusted proxy: no valid PROXY header");
+                        return;
+                    }
+                },
+                None => tcp_peer,
+            };
+            if peer != tcp_peer {
+                tracing::debug!(%peer, proxy = %tcp_peer, "client address from the PROXY header");
+            }
+            let opts = &shared.options;
+            let slot = shared.sessions_per_ip.try_acquire(
+                peer.ip().to_canonical(),
+                opts.max_sessions,
+                opts.max_sessions_per_ip,
+            );
+            let locked = shared.throttle.address_locked(peer.ip());
             let refusal = match (&slot, locked) {
                 (None, _) => Some("Too many connections; try again later.".to_string()),
                 (_, Some(wait)) => Some(format!(
@@ -240,7 +255,7 @@ impl Server {
             } else {
                 (MaybeTls::Plain(stream), None)
             };
-            match Control::new(stream, shared.options.max_line, shared.metrics.clone()) {
+            match Control::new(stream, peer, shared.options.max_line, shared.metrics.clone()) {
                 Ok(control) => {
                     let mut session = Session::new(control, shared, stop);
                     session.state.tls = tls_config;

@@ -1,8 +1,15 @@
 //! Counters for operators, and the small HTTP endpoint that serves them in
-//! the Prometheus text format (`GET /metrics`) with a liveness check
+//! the Prometheus text format (`GET /metrics`) with a health check
 //! (`GET /health`). The endpoint is off unless an address is given, and it
 //! should listen somewhere only operators reach.
+//!
+//! `/health` runs every [`HealthProbe`] (one per backend: `accounts`, and
+//! `storage` where a storage backend adds one) with a timeout and answers
+//! JSON — `{"status":"ok","backends":{"accounts":{"ok":true,"detail":"…"}}}`
+//! — with 200 when all are ok and 503 otherwise.
 
+use crate::accounts::AccountStore;
+use async_trait::async_trait;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -181,24 +188,117 @@ impl Metrics {
     }
 }
 
+/// One backend the health check asks.
+#[async_trait]
+pub trait HealthProbe: Send + Sync + std::fmt::Debug {
+    /// The backend's name in the answer: `accounts`, `storage`.
+    fn name(&self) -> &str;
+    /// Ok with a short description, or a short reason it failed.
+    async fn check(&self) -> Result<String, String>;
+}
+
+/// The account store answers a trivial query.
+#[derive(Debug)]
+pub struct AccountsProbe(pub Arc<dyn AccountStore>);
+
+#[async_trait]
+impl HealthProbe for AccountsProbe {
+    fn name(&self) -> &str {
+        "accounts"
+    }
+
+    async fn check(&self) -> Result<String, String> {
+        self.0
+            .ping()
+            .await
+            .map(|()| self.0.describe())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// How long one probe may take before it counts as failed.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The probes behind `/health`.
+#[derive(Debug, Default)]
+pub struct Health {
+    pub probes: Vec<Box<dyn HealthProbe>>,
+}
+
+impl Health {
+    /// Runs every probe in turn, each under [`PROBE_TIMEOUT`]; returns
+    /// whether all are ok and the JSON answer.
+    pub async fn check(&self) -> (bool, String) {
+        let mut results = Vec::with_capacity(self.probes.len());
+        for p in &self.probes {
+            let result = match tokio::time::timeout(PROBE_TIMEOUT, p.check()).await {
+                Ok(r) => r,
+                Err(_) => Err(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
+            };
+            results.push((p.name(), result));
+        }
+        let all_ok = results.iter().all(|(_, r)| r.is_ok());
+        let mut out = String::from("{\"status\":");
+        out.push_str(if all_ok { "\"ok\"" } else { "\"error\"" });
+        out.push_str(",\"backends\":{");
+        for (i, (name, result)) in results.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let (ok, detail) = match result {
+                Ok(d) => (true, d),
+                Err(d) => (false, d),
+            };
+            let _ = write!(
+                out,
+                "{}:{{\"ok\":{ok},\"detail\":{}}}",
+                json_string(name),
+                json_string(detail)
+            );
+        }
+        out.push_str("}}\n");
+        (all_ok, out)
+    }
+}
+
+/// A JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Longest request head the endpoint reads.
 const MAX_REQUEST: usize = 8192;
 
 /// Serves `/metrics` and `/health` on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, health: Arc<Health>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
         let metrics = metrics.clone();
+        let health = health.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(5), answer(stream, &metrics)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), answer(stream, &metrics, &health))
+                .await;
         });
     }
 }
 
-async fn answer(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
+async fn answer(mut stream: TcpStream, metrics: &Metrics, health: &Health) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_REQUEST {
@@ -211,14 +311,23 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()>
     let line = head.split(|&b| b == b'\n').next().unwrap_or(b"");
     let line = String::from_utf8_lossy(line);
     let mut parts = line.split_whitespace();
-    let (status, body) = match (parts.next(), parts.next()) {
-        (Some("GET"), Some("/metrics")) => ("200 OK", metrics.render()),
-        (Some("GET"), Some("/health")) => ("200 OK", "ok\n".to_string()),
-        (Some("GET"), _) => ("404 Not Found", "not found\n".to_string()),
-        _ => ("405 Method Not Allowed", "GET only\n".to_string()),
+    const TEXT: &str = "text/plain; version=0.0.4";
+    let (status, kind, body) = match (parts.next(), parts.next()) {
+        (Some("GET"), Some("/metrics")) => ("200 OK", TEXT, metrics.render()),
+        (Some("GET"), Some("/health")) => {
+            let (ok, body) = health.check().await;
+            let status = if ok {
+                "200 OK"
+            } else {
+                "503 Service Unavailable"
+            };
+            (status, "application/json", body)
+        }
+        (Some("GET"), _) => ("404 Not Found", TEXT, "not found\n".to_string()),
+        _ => ("405 Method Not Allowed", TEXT, "GET only\n".to_string()),
     };
     let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(response.as_bytes()).await?;
@@ -246,7 +355,11 @@ mod tests {
     async fn endpoint_answers() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(serve(listener, Arc::new(Metrics::default())));
+        let task = tokio::spawn(serve(
+            listener,
+            Arc::new(Metrics::default()),
+            Arc::new(Health::default()),
+        ));
         let mut c = TcpStream::connect(addr).await.unwrap();
         c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
             .await
@@ -256,5 +369,42 @@ mod tests {
         assert!(out.starts_with("HTTP/1.1 200 OK"));
         assert!(out.contains("wharf_logins_total"));
         task.abort();
+    }
+
+    #[derive(Debug)]
+    struct Fixed(&'static str, Result<String, String>);
+
+    #[async_trait]
+    impl HealthProbe for Fixed {
+        fn name(&self) -> &str {
+            self.0
+        }
+        async fn check(&self) -> Result<String, String> {
+            self.1.clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn health_is_json_and_fails_on_any_backend() {
+        let mut health = Health::default();
+        health
+            .probes
+            .push(Box::new(Fixed("accounts", Ok("sqlite:x".into()))));
+        let (ok, body) = health.check().await;
+        assert!(ok);
+        assert_eq!(
+            body,
+            "{\"status\":\"ok\",\"backends\":{\"accounts\":{\"ok\":true,\"detail\":\"sqlite:x\"}}}\n"
+        );
+        health
+            .probes
+            .push(Box::new(Fixed("storage", Err("no \"bucket\"\n".into()))));
+        let (ok, body) = health.check().await;
+        assert!(!ok);
+        assert!(body.starts_with("{\"status\":\"error\""), "{body}");
+        assert!(
+            body.contains("\"storage\":{\"ok\":false,\"detail\":\"no \\\"bucket\\\"\\u000a\"}"),
+            "{body}"
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! environment and flags; a program embedding the library builds it
 //! directly, starting from [`ServerOptions::new`].
 
+use crate::proxy::ProxyProtocol;
 use crate::registration::RegistrationPolicy;
 use crate::throttle::LockoutPolicy;
 use crate::tls::TlsOptions;
@@ -72,6 +73,9 @@ pub struct ServerOptions {
     /// Bandwidth per account, in bytes per second (`None`: unlimited).
     pub max_download_rate: Option<u64>,
     pub max_upload_rate: Option<u64>,
+    /// PROXY protocol on the control listeners (and passive data
+    /// connections from the trusted proxies); `None`: off.
+    pub proxy_protocol: Option<ProxyProtocol>,
 }
 
 impl ServerOptions {
@@ -108,6 +112,7 @@ impl ServerOptions {
             max_sessions_per_user: 10,
             max_download_rate: None,
             max_upload_rate: None,
+            proxy_protocol: None,
         }
     }
 

@@ -62,6 +62,11 @@ pub struct Location {
     /// Data directory: account store, pub/ and home/ [default: ./wharf-data].
     #[arg(long, env = "WHARF_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// Account store: a SQLite file path, or postgres://USER:PASSWORD@HOST:PORT/DB
+    /// to share accounts, registrations and quota usage between instances
+    /// [default: DATA/wharf.db].
+    #[arg(long, env = "WHARF_ACCOUNTS", value_name = "PATH|URL")]
+    pub accounts: Option<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -80,9 +85,18 @@ pub struct ServeArgs {
     /// Ports for passive data connections, e.g. 50000-50100 [default: any].
     #[arg(long, env = "WHARF_PASSIVE_PORTS", value_name = "LO-HI")]
     pub passive_ports: Option<String>,
-    /// Address announced in PASV replies, for servers behind NAT.
+    /// Address announced in PASV replies, for servers behind NAT or a load
+    /// balancer (each instance its own, or the balancer's).
     #[arg(long, env = "WHARF_PASSIVE_ADDRESS", value_name = "IP")]
     pub passive_address: Option<String>,
+    /// Expect a PROXY protocol (v1 or v2) header on connections from the
+    /// --proxy-from addresses, and use the client address it names.
+    #[arg(long, env = "WHARF_PROXY_PROTOCOL", requires = "proxy_from")]
+    pub proxy_protocol: bool,
+    /// Load balancers trusted to send PROXY headers, e.g.
+    /// 10.0.0.5/32,10.0.1.0/24 (needs --proxy-protocol).
+    #[arg(long, env = "WHARF_PROXY_FROM", value_name = "CIDR,...")]
+    pub proxy_from: Option<String>,
     /// Refuse anonymous logins.
     #[arg(long, env = "WHARF_NO_ANONYMOUS")]
     pub no_anonymous: bool,

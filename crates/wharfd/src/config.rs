@@ -5,6 +5,8 @@
 
 use crate::cli::{Location, ServeArgs};
 use anyhow::{bail, Context, Result};
+use ftp_server::accounts::StoreLocation;
+use ftp_server::proxy::{parse_cidr_list, ProxyProtocol};
 use ftp_server::quota::size::parse_size;
 use ftp_server::tls::TlsOptions;
 use ftp_server::ServerOptions;
@@ -21,6 +23,11 @@ pub const DEFAULT_DATA: &str = "./wharf-data";
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub data: Option<PathBuf>,
+    pub accounts: Option<String>,
+    pub accounts_lease: Option<u64>,
+    pub proxy_protocol: Option<bool>,
+    pub proxy_from: Option<Vec<String>>,
+    pub proxy_header_timeout: Option<u64>,
     pub listen: Option<Vec<String>>,
     pub anonymous: Option<bool>,
     pub anon_root: Option<PathBuf>,
@@ -97,6 +104,9 @@ pub struct ServeConfig {
     pub implicit_listen: Vec<SocketAddr>,
     pub metrics_listen: Option<SocketAddr>,
     pub log: String,
+    pub accounts: StoreLocation,
+    /// Lease of a serving instance in a shared account store.
+    pub accounts_lease: Duration,
 }
 
 pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
@@ -202,6 +212,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
             bail!("give both --tls-cert and --tls-key (or tls_cert and tls_key in the config file)")
         }
     };
+    o.proxy_protocol = proxy_protocol(args, &file)?;
     o.validate().map_err(anyhow::Error::msg)?;
 
     let listen_text: Vec<String> = if !args.listen.is_empty() {
@@ -237,13 +248,40 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         .clone()
         .or(file.log.clone())
         .unwrap_or_else(|| "info".to_string());
+    let accounts = accounts(&args.location, &file, &o.data_dir)?;
+    let accounts_lease = Duration::from_secs(file.accounts_lease.unwrap_or(30).max(2));
     Ok(ServeConfig {
+        accounts,
+        accounts_lease,
         options: o,
         listen,
         implicit_listen,
         metrics_listen,
         log,
     })
+}
+
+/// `--proxy-protocol` with its trusted sources, flag/env then file.
+fn proxy_protocol(args: &ServeArgs, file: &FileConfig) -> Result<Option<ProxyProtocol>> {
+    if !(args.proxy_protocol || file.proxy_protocol.unwrap_or(false)) {
+        if args.proxy_from.is_some() {
+            bail!("--proxy-from needs --proxy-protocol (or proxy_protocol = true)");
+        }
+        return Ok(None);
+    }
+    let from = match (&args.proxy_from, &file.proxy_from) {
+        (Some(text), _) => text.clone(),
+        (None, Some(list)) => list.join(","),
+        (None, None) => bail!(
+            "--proxy-protocol needs the load balancers' addresses: give --proxy-from 10.0.0.5/32,... (or proxy_from in the config file)"
+        ),
+    };
+    let trusted = parse_cidr_list(&from).map_err(|e| anyhow::anyhow!("bad --proxy-from: {e}"))?;
+    let mut proxy = ProxyProtocol::new(trusted);
+    if let Some(secs) = file.proxy_header_timeout {
+        proxy.header_timeout = Duration::from_secs(secs.max(1));
+    }
+    Ok(Some(proxy))
 }
 
 fn parse_addrs(texts: &[String]) -> Result<Vec<SocketAddr>> {
@@ -276,9 +314,13 @@ pub fn parse_port_range(text: &str) -> Result<std::ops::RangeInclusive<u16>> {
     Ok(lo..=hi)
 }
 
-/// The account database path inside `data`.
-pub fn account_db(data: &Path) -> PathBuf {
-    data.join("wharf.db")
+/// The account store: `--accounts`/`WHARF_ACCOUNTS`, then the file's
+/// `accounts`, then `DATA/wharf.db`.
+pub fn accounts(location: &Location, file: &FileConfig, data: &Path) -> Result<StoreLocation> {
+    match location.accounts.as_ref().or(file.accounts.as_ref()) {
+        Some(text) => StoreLocation::parse(text).map_err(anyhow::Error::msg),
+        None => Ok(StoreLocation::Sqlite(data.join("wharf.db"))),
+    }
 }
 
 #[cfg(test)]
@@ -335,5 +377,44 @@ mod tests {
         std::fs::write(&cfg, "lisen = []\n").unwrap();
         let err = resolve(&serve_args(&["wharfd", "--config", cfg.to_str().unwrap()])).unwrap_err();
         assert!(format!("{err:#}").contains("unknown field"), "{err:#}");
+    }
+
+    #[test]
+    fn proxy_protocol_and_accounts() {
+        let c = resolve(&serve_args(&[
+            "wharfd",
+            "--proxy-protocol",
+            "--proxy-from",
+            "10.0.0.5/32,10.0.1.0/24",
+            "--accounts",
+            "postgres://w:pw@127.0.0.1:5432/wharf",
+        ]))
+        .unwrap();
+        let proxy = c.options.proxy_protocol.unwrap();
+        assert_eq!(proxy.trusted.len(), 2);
+        assert!(proxy.trusts("10.0.1.9".parse().unwrap()));
+        assert!(c.accounts.is_shared());
+        assert_eq!(
+            c.accounts.to_string(),
+            "postgres://w:***@127.0.0.1:5432/wharf"
+        );
+        let c = resolve(&serve_args(&["wharfd"])).unwrap();
+        assert!(c.options.proxy_protocol.is_none());
+        assert_eq!(
+            c.accounts,
+            StoreLocation::Sqlite(PathBuf::from(DEFAULT_DATA).join("wharf.db"))
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("w.toml");
+        std::fs::write(&cfg, "proxy_protocol = true\n").unwrap();
+        let err = resolve(&serve_args(&["wharfd", "--config", cfg.to_str().unwrap()])).unwrap_err();
+        assert!(format!("{err:#}").contains("--proxy-from"), "{err:#}");
+        std::fs::write(
+            &cfg,
+            "proxy_protocol = true\nproxy_from = [\"127.0.0.1\"]\naccounts = \"mysql://x/y\"\n",
+        )
+        .unwrap();
+        let err = resolve(&serve_args(&["wharfd", "--config", cfg.to_str().unwrap()])).unwrap_err();
+        assert!(format!("{err:#}").contains("not supported"), "{err:#}");
     }
 }

@@ -1,10 +1,15 @@
 //! `wharfd serve`: opens the account store, binds the listeners, sweeps
 //! what a crash left behind, and runs until SIGINT or SIGTERM.
+//!
+//! With a shared account store (PostgreSQL) other instances may be
+//! uploading into the same homes, so the start-up sweep and the recount
+//! after an unclean stop are left to the operator (`wharfd users recount`)
+//! instead of run blindly.
 
 use crate::cli::ServeArgs;
 use crate::config;
 use anyhow::{Context, Result};
-use ftp_server::accounts::{AccountStore, SqliteStore};
+use ftp_server::metrics::{AccountsProbe, Health};
 use ftp_server::quota::recount::recount;
 use ftp_server::storage::sweep_partial_uploads;
 use ftp_server::{Listener, Server};
@@ -23,20 +28,29 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             opts.data_dir.display()
         )
     })?;
-    let store = SqliteStore::open(&opts.account_db()).await?;
+    let store = cfg
+        .accounts
+        .open_serving(cfg.accounts_lease)
+        .await
+        .with_context(|| format!("cannot open the account store {}", cfg.accounts))?;
     let accounts = store.list().await?;
-    sweep(&opts.data_dir);
-    for home in accounts.iter().filter_map(|a| a.home.as_ref()) {
-        sweep(home);
+    let shared = cfg.accounts.is_shared();
+    if shared {
+        tracing::info!("shared account store: no start-up sweep or recount (other instances may be uploading); run `wharfd users recount --all` while all are idle");
+    } else {
+        sweep(&opts.data_dir);
+        for home in accounts.iter().filter_map(|a| a.home.as_ref()) {
+            sweep(home);
+        }
     }
     // The marker exists while a server runs; finding it means the last
     // run did not stop cleanly, and usage may lag behind the files.
     let marker = opts.data_dir.join(".wharfd.running");
-    if marker.exists() {
+    if marker.exists() && !shared {
         tracing::warn!("the last run did not stop cleanly; recounting usage from disk");
         for a in &accounts {
             let home = a.home.clone().unwrap_or_else(|| opts.default_home(&a.name));
-            match recount(&store, &a.name, &home).await {
+            match recount(store.as_ref(), &a.name, &home).await {
                 Ok(used) if used != a.used_bytes => {
                     tracing::info!(account = %a.name, was = a.used_bytes, now = used, "usage corrected")
                 }
@@ -45,8 +59,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             }
         }
     }
-    std::fs::write(&marker, std::process::id().to_string())
-        .with_context(|| format!("cannot write {}", marker.display()))?;
+    if !shared {
+        std::fs::write(&marker, std::process::id().to_string())
+            .with_context(|| format!("cannot write {}", marker.display()))?;
+    }
 
     let mut listeners = Vec::new();
     let plain = cfg.listen.iter().map(|a| (a, false));
@@ -69,7 +85,23 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         None => "off",
     };
     let anonymous = opts.anonymous.then(|| opts.anon_root.display().to_string());
-    let server = Server::new(opts, Arc::new(store.clone())).map_err(anyhow::Error::msg)?;
+    let proxy = opts.proxy_protocol.as_ref().map_or_else(
+        || "off".to_string(),
+        |p| {
+            let from: Vec<String> = p.trusted.iter().map(|c| c.to_string()).collect();
+            format!("from {}", from.join(","))
+        },
+    );
+    let passive = format!(
+        "{} on ports {}",
+        opts.passive_address
+            .map_or_else(|| "local address".to_string(), |ip| ip.to_string()),
+        opts.passive_ports.as_ref().map_or_else(
+            || "any".to_string(),
+            |r| format!("{}-{}", r.start(), r.end())
+        )
+    );
+    let server = Server::new(opts, store.clone()).map_err(anyhow::Error::msg)?;
     for l in &listeners {
         if l.is_implicit_tls() {
             tracing::info!("listening on {} (implicit FTPS)", l.local_addr()?);
@@ -78,11 +110,18 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         }
     }
     tracing::info!(
+        accounts = %store.describe(),
+        storage = %format!("local:{}", data_dir.display()),
+        "backends"
+    );
+    tracing::info!(
         data = %data_dir.display(),
         accounts = %store.describe(),
         anonymous = anonymous.as_deref().unwrap_or("off"),
         registration = %registration,
         tls,
+        proxy_protocol = %proxy,
+        passive = %passive,
         "wharfd ready"
     );
     if accounts.is_empty() {
@@ -97,9 +136,14 @@ pub async fn run(args: ServeArgs) -> Result<()> {
                 .await
                 .with_context(|| format!("cannot listen for metrics on {addr}"))?;
             tracing::info!("metrics on http://{}/metrics", socket.local_addr()?);
+            // One probe per backend; a storage backend adds its own here.
+            let health = Health {
+                probes: vec![Box::new(AccountsProbe(store.clone()))],
+            };
             Some(tokio::spawn(ftp_server::metrics::serve(
                 socket,
                 server.metrics(),
+                Arc::new(health),
             )))
         }
         None => None,
@@ -108,7 +152,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     if let Some(task) = metrics {
         task.abort();
     }
-    let _ = std::fs::remove_file(&marker);
+    store.close().await;
+    if !shared {
+        let _ = std::fs::remove_file(&marker);
+    }
     tracing::info!("wharfd stopped");
     Ok(())
 }

@@ -7,19 +7,20 @@ use crate::config::{self, FileConfig};
 use anyhow::{bail, Context, Result};
 use ftp_proto::time::UtcTime;
 use ftp_server::accounts::password::{hash_password, MAX_PASSWORD};
-use ftp_server::accounts::{validate_name, Account, AccountStatus, AccountStore, SqliteStore};
+use ftp_server::accounts::{validate_name, Account, AccountStatus, AccountStore};
 use ftp_server::quota::recount::recount;
 use ftp_server::quota::size::{format_size, parse_size};
 use ftp_server::ServerOptions;
 use std::io::BufRead;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-async fn open(location: &Location) -> Result<(SqliteStore, ServerOptions)> {
+async fn open(location: &Location) -> Result<(Arc<dyn AccountStore>, ServerOptions)> {
     let file = FileConfig::load(location)?;
     let data = config::data_dir(location, &file);
     std::fs::create_dir_all(&data)
         .with_context(|| format!("cannot create the data directory {}", data.display()))?;
-    let store = SqliteStore::open(&config::account_db(&data)).await?;
+    let store = config::accounts(location, &file, &data)?.open().await?;
     let mut opts = ServerOptions::new(data);
     opts.default_quota = file.default_quota(std::env::var("WHARF_DEFAULT_QUOTA").ok().as_ref())?;
     Ok((store, opts))
@@ -81,7 +82,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             };
             store.create(&account).await?;
             // An existing directory given with --home may hold files already.
-            let used = recount(&store, &name, &dir).await?;
+            let used = recount(store.as_ref(), &name, &dir).await?;
             println!(
                 "added {name} (home {}, quota {}, using {})",
                 dir.display(),
@@ -117,7 +118,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             location,
         } => {
             let (store, _) = open(&location).await?;
-            require(&store, &name).await?;
+            require(store.as_ref(), &name).await?;
             let password = read_password(password_stdin)?;
             let hash = hash_password(password.as_bytes()).map_err(anyhow::Error::msg)?;
             store.set_password_hash(&name, &hash).await?;
@@ -172,7 +173,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             location,
         } => {
             let (store, opts) = open(&location).await?;
-            let account = require_pending(&store, &name).await?;
+            let account = require_pending(store.as_ref(), &name).await?;
             if let Some(q) = quota {
                 store.set_quota(&name, quota_arg(&q)?).await?;
             }
@@ -189,7 +190,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
         }
         UsersCommand::Reject { name, location } => {
             let (store, _) = open(&location).await?;
-            require_pending(&store, &name).await?;
+            require_pending(store.as_ref(), &name).await?;
             store.remove(&name).await?;
             println!("rejected {name}; the registration was removed");
         }
@@ -216,11 +217,11 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                 store.list().await?
             } else {
                 let name = name.unwrap_or_default();
-                vec![require(&store, &name).await?]
+                vec![require(store.as_ref(), &name).await?]
             };
             for a in accounts {
                 let before = a.used_bytes;
-                let after = recount(&store, &a.name, &home_of(&opts, &a)).await?;
+                let after = recount(store.as_ref(), &a.name, &home_of(&opts, &a)).await?;
                 println!(
                     "{}: {} (was {})",
                     a.name,
@@ -231,7 +232,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
         }
         UsersCommand::Remove { name, location } => {
             let (store, opts) = open(&location).await?;
-            let account = require(&store, &name).await?;
+            let account = require(store.as_ref(), &name).await?;
             store.remove(&name).await?;
             let home = account.home.unwrap_or_else(|| opts.default_home(&name));
             println!(
@@ -243,14 +244,14 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
     Ok(())
 }
 
-async fn require(store: &SqliteStore, name: &str) -> Result<Account> {
+async fn require(store: &dyn AccountStore, name: &str) -> Result<Account> {
     store
         .find(name)
         .await?
         .with_context(|| format!("no account named {name:?} (see: wharfd users list)"))
 }
 
-async fn require_pending(store: &SqliteStore, name: &str) -> Result<Account> {
+async fn require_pending(store: &dyn AccountStore, name: &str) -> Result<Account> {
     let account = require(store, name).await?;
     if account.status != AccountStatus::Pending {
         bail!(

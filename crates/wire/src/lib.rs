@@ -12,12 +12,15 @@
 //! - [`tls`]: [`ClientTls`], certificate verification and session reuse
 //!   for every client.
 //! - [`dot`]: dot-stuffed blocks (NNTP, POP3, SMTP), read and written.
+//! - [`proxy_header`]: the PROXY protocol v1/v2 header a load balancer
+//!   sends first, parsed sans-IO so that exactly the header is read.
 //! - [`reply`]: three-digit replies (FTP, SMTP, NNTP), single- and
 //!   multi-line, with bounds on lines and bytes.
 //! - [`splice`]: a plain TCP stream into a file inside the kernel.
 
 pub mod dot;
 pub mod line;
+pub mod proxy_header;
 pub mod reply;
 pub mod splice;
 pub mod stream;

@@ -2,23 +2,29 @@
 //!
 //! The [`AccountStore`] trait is what the server needs of an account
 //! database and nothing more; it imports nothing from the session code, so
-//! a store (the embedded SQLite one here, PostgreSQL later) plugs in
-//! without knowing about FTP.
+//! a store (the embedded SQLite one, or PostgreSQL shared by several
+//! instances) plugs in without knowing about FTP.
 //!
 //! # Layout
 //! - [`name`]: the one rule for account names.
 //! - [`password`]: Argon2 hashing and verification.
 //! - [`sqlite`]: [`SqliteStore`], the embedded store.
+//! - [`postgres`]: [`PgStore`], the store several instances share.
+//! - [`location`]: which store a setting names, and opening it.
 //! - [`auth`]: [`Authenticator`], which turns USER/PASS into an account
 //!   with equal work for every kind of failure.
 
 pub mod auth;
+pub mod location;
 pub mod name;
 pub mod password;
+pub mod postgres;
 pub mod sqlite;
 
 pub use auth::{Authenticator, LoginError};
+pub use location::StoreLocation;
 pub use name::{validate_name, NameError};
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -99,8 +105,22 @@ pub enum AccountError {
 /// The account database the server and the admin commands use.
 #[async_trait]
 pub trait AccountStore: Send + Sync + fmt::Debug {
-    /// A short name for logs, such as `sqlite:/srv/wharf/wharf.db`.
+    /// A short name for logs, such as `sqlite:/srv/wharf/wharf.db`; never
+    /// a password.
     fn describe(&self) -> String;
+    /// Upload-space reservations kept in the store, when several server
+    /// processes share it; `None` when this process is the only user (the
+    /// quota ledger then reserves in memory).
+    fn reservations(&self) -> Option<&dyn SharedReservations> {
+        None
+    }
+    /// A trivial round trip, for the health endpoint.
+    async fn ping(&self) -> Result<(), AccountError> {
+        self.count_pending().await.map(|_| ())
+    }
+    /// Gives back what this process holds in the store (its lease, its
+    /// reservations) at a clean stop.
+    async fn close(&self) {}
     async fn find(&self, name: &str) -> Result<Option<Account>, AccountError>;
     /// Adds an account; fails with [`AccountError::Exists`] if the name is taken.
     async fn create(&self, account: &Account) -> Result<(), AccountError>;
@@ -120,4 +140,17 @@ pub trait AccountStore: Send + Sync + fmt::Debug {
     /// How many accounts wait for approval (registration is refused past
     /// a configured number).
     async fn count_pending(&self) -> Result<u64, AccountError>;
+}
+
+/// Upload space reserved in a store that several server processes share,
+/// so that together they never pass an account's quota (see [`crate::quota`]).
+#[async_trait]
+pub trait SharedReservations: Send + Sync {
+    /// Reserves `bytes` more for this process's uploads to `name` if the
+    /// committed usage plus every live reservation plus `bytes` stays
+    /// within the quota; `false` if not.
+    async fn reserve(&self, name: &str, bytes: u64) -> Result<bool, AccountError>;
+    /// Atomically adds `delta` to the committed usage and gives back
+    /// `reserved` bytes of this process's reservation; returns the new usage.
+    async fn settle(&self, name: &str, reserved: u64, delta: i64) -> Result<u64, AccountError>;
 }

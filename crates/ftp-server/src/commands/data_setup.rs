@@ -109,13 +109,24 @@ async fn open_listener(s: &mut Session) -> Result<u16, Reply> {
     s.state.data = DataSetup::None;
     let local = s.control.local.ip();
     let range = s.shared.options.passive_ports.as_ref();
-    let listener = datachan::open_passive(local, range).await.map_err(|e| {
-        tracing::warn!(error = %e, "cannot open a passive listener");
-        Reply::new(
-            code::CANT_OPEN_DATA,
-            "Cannot open a passive port; try again.",
-        )
-    })?;
+    let listener = datachan::open_passive(local, range)
+        .await
+        .map_err(|e| match e {
+            datachan::PassiveError::Exhausted { .. } => {
+                tracing::error!(error = %e, "passive port range exhausted; widen --passive-ports (each waiting PASV/EPSV holds a port)");
+                Reply::new(
+                    code::CANT_OPEN_DATA,
+                    "No free passive port: all are in use. Try again in a moment.",
+                )
+            }
+            datachan::PassiveError::Io(_) => {
+                tracing::warn!(error = %e, "cannot open a passive listener");
+                Reply::new(
+                    code::CANT_OPEN_DATA,
+                    "Cannot open a passive port; try again.",
+                )
+            }
+        })?;
     let port = listener
         .local_addr()
         .map_err(|_| Reply::new(code::CANT_OPEN_DATA, "Cannot open a passive port."))?

@@ -10,6 +10,41 @@
 //! start-up sweep removes), and a recount from disk repairs the one window
 //! a crash can leave: between a rename and its store update.
 //!
+//! # Several instances sharing one store (PostgreSQL)
+//!
+//! In-memory reservations cannot stop two processes from together passing
+//! a quota, so with a store that says it is shared
+//! ([`AccountStore::reservations`]) the reservation moves into the store:
+//!
+//! - Each serving instance holds a *lease* in the store, renewed in the
+//!   background; a reservation counts only while its instance's lease is
+//!   alive.
+//! - An upload that needs space beyond what this instance already holds
+//!   for the account reserves more in the store, atomically: under the
+//!   account's row lock, committed usage + every live reservation + the
+//!   request must stay within the quota. It asks for [`RESERVE_STEP`] at a
+//!   time (falling back to exactly what it needs near the limit), so the
+//!   hot path — one check per buffer — stays in memory and the store sees
+//!   one round trip per step, not per chunk.
+//! - A completed upload settles in one transaction: usage goes up by the
+//!   file's difference and the reservation goes down by what the upload
+//!   held. An aborted one gives its bytes back to this instance's grant;
+//!   when the account has no upload running here any more, the whole
+//!   grant goes back to the store.
+//! - An instance killed mid-upload never settles; its reservation simply
+//!   stops counting when its lease expires, and any instance reaps the
+//!   dead lease. Committed usage is touched only by settles, so nothing is
+//!   lost or counted twice. (As with one instance, a crash between a
+//!   file's rename and its settle leaves usage short by that file until
+//!   `wharfd users recount`.)
+//! - An instance whose own lease expired (cut off from the database for
+//!   longer than the lease) is refused further reservations until it
+//!   restarts: it fails closed.
+//!
+//! The price of stepping: while an instance uploads, up to one step of
+//! its grant may sit unused, so another instance may be refused space
+//! that is not yet written; it is never the other way round.
+//!
 //! Replacing a file counts only the difference: an upload may reuse, for
 //! free, the bytes of the file it replaces. While it runs, the disk holds
 //! both the old file and the new one; the account is charged for the
@@ -22,7 +57,7 @@
 pub mod recount;
 pub mod size;
 
-use crate::accounts::{AccountError, AccountStore};
+use crate::accounts::{AccountError, AccountStore, SharedReservations};
 use crate::storage::upload::SpaceMeter;
 use crate::storage::StorageError;
 use std::collections::HashMap;
@@ -36,7 +71,13 @@ struct Usage {
     /// Bytes taken by uploads in progress.
     reserved: u64,
     limit: Option<u64>,
+    /// With a shared store: bytes this process holds reserved in the
+    /// store for the account (`reserved` never exceeds it).
+    granted: u64,
 }
+
+/// Bytes reserved in a shared store at a time.
+pub const RESERVE_STEP: u64 = 8 << 20;
 
 #[derive(Debug, Default)]
 struct Entry {
@@ -137,24 +178,112 @@ impl AccountUsage {
     /// RNTO).
     pub async fn freed(&self, bytes: u64) {
         if bytes > 0 {
-            self.apply(-(bytes.min(i64::MAX as u64) as i64)).await;
+            self.apply(-(bytes.min(i64::MAX as u64) as i64), 0).await;
         }
     }
 
-    /// Adds `delta` to committed usage, in the store and in memory.
-    async fn apply(&self, delta: i64) {
+    /// Adds `delta` to committed usage, in the store and in memory, and
+    /// gives back `reserved` bytes of this process's reservation.
+    async fn apply(&self, delta: i64, reserved: u64) {
         let _guard = self.entry.store_lock.lock().await;
-        match self.store.add_used(&self.name, delta).await {
-            Ok(now) => {
-                if let Ok(mut usage) = self.entry.usage.lock() {
-                    usage.committed = now;
-                }
-            }
-            Err(e) => {
-                tracing::error!(account = %self.name, error = %e, delta, "cannot record usage; run `wharfd users recount`")
+        let shared = self.store.reservations();
+        let result = match shared {
+            Some(shared) => shared.settle(&self.name, reserved, delta).await,
+            None => self.store.add_used(&self.name, delta).await,
+        };
+        if let Ok(mut usage) = self.entry.usage.lock() {
+            usage.reserved = usage.reserved.saturating_sub(reserved);
+            // On failure the grant still holds the bytes; it goes back
+            // when idle.
+            if let Ok(now) = &result {
+                usage.committed = *now;
+                // The settle gave these back in the store too.
+                usage.granted = usage.granted.saturating_sub(reserved);
             }
         }
+        if let Err(e) = result {
+            tracing::error!(account = %self.name, error = %e, delta, "cannot record usage; run `wharfd users recount`")
+        }
+        if let Some(shared) = shared {
+            self.return_idle_grant(shared).await;
+        }
     }
+
+    /// With no upload of the account running here, gives this process's
+    /// whole grant back to the shared store. Call with `store_lock` held.
+    async fn return_idle_grant(&self, shared: &dyn SharedReservations) {
+        let idle = match self.entry.usage.lock() {
+            Ok(mut usage) if usage.reserved == 0 && usage.granted > 0 => {
+                std::mem::take(&mut usage.granted)
+            }
+            _ => return,
+        };
+        if let Err(e) = shared.settle(&self.name, idle, 0).await {
+            tracing::warn!(account = %self.name, error = %e, bytes = idle, "cannot return reserved space; it comes back when this instance's lease ends");
+        }
+    }
+
+    /// Takes `need` bytes from this process's grant in the shared store,
+    /// reserving more there first if the grant is short.
+    async fn take_shared(
+        &self,
+        shared: &dyn SharedReservations,
+        need: u64,
+    ) -> Result<(), StorageError> {
+        if self.take_granted(need)?.is_none() {
+            return Ok(());
+        }
+        let _guard = self.entry.store_lock.lock().await;
+        let Some(short) = self.take_granted(need)? else {
+            return Ok(());
+        };
+        let reserve = |bytes| async move {
+            shared.reserve(&self.name, bytes).await.map_err(|e| {
+                StorageError::Io(std::io::Error::other(format!("cannot reserve quota: {e}")))
+            })
+        };
+        let step = short.max(RESERVE_STEP);
+        let got = if reserve(step).await? {
+            step
+        } else if short < step && reserve(short).await? {
+            short
+        } else {
+            return Err(StorageError::QuotaExceeded);
+        };
+        let mut usage = self.entry.usage.lock().map_err(poisoned_meter)?;
+        usage.granted += got;
+        usage.reserved += need;
+        Ok(())
+    }
+
+    /// Takes `need` bytes if the grant covers them (`None`), or says how
+    /// many bytes it is short.
+    fn take_granted(&self, need: u64) -> Result<Option<u64>, StorageError> {
+        let mut usage = self.entry.usage.lock().map_err(poisoned_meter)?;
+        let after = usage.reserved + need;
+        if after <= usage.granted {
+            usage.reserved = after;
+            Ok(None)
+        } else {
+            Ok(Some(after - usage.granted))
+        }
+    }
+
+    /// Takes `need` bytes against the limit, in memory (one process).
+    fn take_local(&self, need: u64) -> Result<(), StorageError> {
+        let mut usage = self.entry.usage.lock().map_err(poisoned_meter)?;
+        if let Some(limit) = usage.limit {
+            if usage.committed + usage.reserved + need > limit {
+                return Err(StorageError::QuotaExceeded);
+            }
+        }
+        usage.reserved += need;
+        Ok(())
+    }
+}
+
+fn poisoned_meter<T>(_: T) -> StorageError {
+    StorageError::Io(std::io::Error::other("quota ledger lock poisoned"))
 }
 
 /// Meters one upload against its account's quota.
@@ -169,19 +298,14 @@ pub struct QuotaMeter {
 
 #[async_trait::async_trait]
 impl SpaceMeter for QuotaMeter {
-    fn take(&mut self, bytes: u64) -> Result<(), StorageError> {
+    async fn take(&mut self, bytes: u64) -> Result<(), StorageError> {
         let free = bytes.min(self.allowance);
         let need = bytes - free;
         if need > 0 {
-            let mut usage = self.account.entry.usage.lock().map_err(|_| {
-                StorageError::Io(std::io::Error::other("quota ledger lock poisoned"))
-            })?;
-            if let Some(limit) = usage.limit {
-                if usage.committed + usage.reserved + need > limit {
-                    return Err(StorageError::QuotaExceeded);
-                }
+            match self.account.store.reservations() {
+                Some(shared) => self.account.take_shared(shared, need).await?,
+                None => self.account.take_local(need)?,
             }
-            usage.reserved += need;
             self.reserved += need;
         }
         self.allowance -= free;
@@ -189,17 +313,31 @@ impl SpaceMeter for QuotaMeter {
     }
 
     fn release(&mut self) {
-        if let Ok(mut usage) = self.account.entry.usage.lock() {
-            usage.reserved = usage.reserved.saturating_sub(self.reserved);
-        }
+        let idle = match self.account.entry.usage.lock() {
+            Ok(mut usage) => {
+                usage.reserved = usage.reserved.saturating_sub(self.reserved);
+                usage.reserved == 0 && usage.granted > 0
+            }
+            Err(_) => false,
+        };
         self.reserved = 0;
+        // Undone uploads are rare: hand an idle grant back off this path.
+        if idle && self.account.store.reservations().is_some() {
+            let account = self.account.clone();
+            tokio::spawn(async move {
+                let _guard = account.entry.store_lock.lock().await;
+                if let Some(shared) = account.store.reservations() {
+                    account.return_idle_grant(shared).await;
+                }
+            });
+        }
     }
 
     async fn commit(mut self: Box<Self>, delta: i64) {
-        // Count the new usage before giving the reservation back, so that
-        // no other upload can slip into the gap between the two.
-        self.account.apply(delta).await;
-        self.release();
+        // The new usage is counted in the same step that gives the
+        // reservation back, so no other upload can slip into a gap.
+        let reserved = std::mem::take(&mut self.reserved);
+        self.account.apply(delta, reserved).await;
     }
 }
 
@@ -233,12 +371,12 @@ mod tests {
         let acct = ledger.account("u").await.unwrap();
         let mut a = acct.meter(0);
         let mut b = acct.meter(0);
-        a.take(30).unwrap();
-        assert!(matches!(b.take(31), Err(StorageError::QuotaExceeded)));
-        b.take(30).unwrap();
-        assert!(a.take(1).is_err());
+        a.take(30).await.unwrap();
+        assert!(matches!(b.take(31).await, Err(StorageError::QuotaExceeded)));
+        b.take(30).await.unwrap();
+        assert!(a.take(1).await.is_err());
         b.release();
-        a.take(30).unwrap();
+        a.take(30).await.unwrap();
         Box::new(a).commit(60).await;
         let r = acct.report().await.unwrap();
         assert_eq!((r.used, r.in_flight), (100, 0));
@@ -251,11 +389,11 @@ mod tests {
         // Replace a 60-byte file with 70 bytes: 10 more are needed, and
         // there are none.
         let mut m = acct.meter(60);
-        m.take(60).unwrap();
-        assert!(m.take(10).is_err());
+        m.take(60).await.unwrap();
+        assert!(m.take(10).await.is_err());
         // Replace it with 20 bytes: 40 come back.
         let mut m = acct.meter(60);
-        m.take(20).unwrap();
+        m.take(20).await.unwrap();
         Box::new(m).commit(-40).await;
         assert_eq!(acct.report().await.unwrap().used, 60);
         acct.freed(15).await;
@@ -267,7 +405,7 @@ mod tests {
         let (_d, ledger) = ledger(None, 0).await;
         let acct = ledger.account("u").await.unwrap();
         let mut m = acct.meter(0);
-        m.take(1 << 40).unwrap();
+        m.take(1 << 40).await.unwrap();
         Box::new(m).commit(1 << 40).await;
         assert_eq!(acct.report().await.unwrap().used, 1 << 40);
     }

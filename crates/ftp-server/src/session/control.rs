@@ -35,6 +35,7 @@ pub enum ReadError {
 #[derive(Debug)]
 pub struct Control {
     pub(crate) reader: LineReader<MaybeTls>,
+    /// The client: the TCP peer, or whom a trusted proxy's header named.
     pub peer: SocketAddr,
     pub local: SocketAddr,
     max_line: usize,
@@ -42,11 +43,17 @@ pub struct Control {
 }
 
 impl Control {
-    pub fn new(stream: MaybeTls, max_line: usize, metrics: Arc<Metrics>) -> io::Result<Self> {
+    /// `peer` is the client's address: the TCP peer's, or the one a
+    /// trusted proxy's PROXY header named.
+    pub fn new(
+        stream: MaybeTls,
+        peer: SocketAddr,
+        max_line: usize,
+        metrics: Arc<Metrics>,
+    ) -> io::Result<Self> {
         let tcp = stream
             .tcp()
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
-        let peer = tcp.peer_addr()?;
         let local = tcp.local_addr()?;
         tcp.set_nodelay(true)?;
         set_oob_inline(tcp);

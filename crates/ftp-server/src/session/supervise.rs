@@ -84,11 +84,12 @@ impl Session {
         let setup = std::mem::take(&mut self.state.data);
         let (peer, local) = (self.control.peer.ip(), self.control.local.ip());
         let wait = self.shared.options.data_connect_timeout;
+        let proxy = self.shared.options.proxy_protocol.clone();
         let connect = {
             let mut cancel = ctl.cancel.clone();
             async move {
                 tokio::select! {
-                    r = datachan::connect(setup, peer, local, wait) => Some(r),
+                    r = datachan::connect(setup, peer, local, wait, proxy.as_ref()) => Some(r),
                     _ = transfer::until_set(&mut cancel) => None,
                 }
             }

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 /// the files now take `delta` bytes more (or fewer) than before.
 #[async_trait::async_trait]
 pub trait SpaceMeter: Send + Sync + std::fmt::Debug {
-    fn take(&mut self, bytes: u64) -> Result<(), StorageError>;
+    async fn take(&mut self, bytes: u64) -> Result<(), StorageError>;
     fn release(&mut self);
     async fn commit(self: Box<Self>, delta: i64);
 }
@@ -193,7 +193,7 @@ impl Upload {
     /// background write show at the next call or at commit.
     pub async fn write(&mut self, buf: Vec<u8>) -> (Vec<u8>, Result<(), StorageError>) {
         if let Some(meter) = &mut self.meter {
-            if let Err(e) = meter.take(buf.len() as u64) {
+            if let Err(e) = meter.take(buf.len() as u64).await {
                 return (buf, Err(e));
             }
         }

@@ -1,0 +1,685 @@
+//! [`PgStore`]: accounts, registrations and quota usage in PostgreSQL, so
+//! that several `wharfd` instances share them. Every read goes to the
+//! database, so an approval, a new password or a quota change made through
+//! any instance (or `wharfd users … --accounts postgres://…`) is seen by
+//! all at their next login or upload, without a restart.
+//!
+//! The schema is versioned in `wharf_schema` and migrated forward at open,
+//! inside a transaction holding an advisory lock, so two instances starting
+//! at once migrate it exactly once; a database newer than this program is
+//! refused rather than guessed at.
+//!
+//! Serving instances also hold a lease in `wharf_instances` and reserve
+//! upload space in `wharf_reservations` (see [`SharedReservations`] and the
+//! `quota` module for the design): a reservation counts only while its
+//! instance's lease is alive, so the space an instance killed mid-upload
+//! had reserved comes back by itself once its lease expires.
+
+use super::{Account, AccountError, AccountStatus, AccountStore, SharedReservations};
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::Row;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Schema steps; step `i` takes the database from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &["CREATE TABLE accounts (
+        name TEXT PRIMARY KEY NOT NULL,
+        password_hash TEXT NOT NULL,
+        home TEXT,
+        status TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        registered_from TEXT,
+        quota_bytes BIGINT,
+        used_bytes BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE TABLE wharf_instances (
+        id TEXT PRIMARY KEY NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        expires_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE wharf_reservations (
+        instance TEXT NOT NULL REFERENCES wharf_instances(id) ON DELETE CASCADE,
+        account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+        bytes BIGINT NOT NULL CHECK (bytes >= 0),
+        PRIMARY KEY (instance, account)
+    );"];
+
+/// The key of the advisory lock that serialises migrations ("wharfmig").
+const MIGRATION_LOCK: i64 = 0x7768_6172_666d_6967;
+
+/// How long a query may wait for a pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The shared account store.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    /// `postgres://user@host:port/db`, without the password.
+    display: String,
+    lease: Option<Arc<Lease>>,
+}
+
+/// This instance's lease: while it is renewed, its reservations count.
+#[derive(Debug)]
+struct Lease {
+    id: String,
+    period: Duration,
+    /// Set when a renewal found the lease already expired: from then on
+    /// reservations are refused (fail closed) until a restart.
+    lost: AtomicBool,
+}
+
+fn backend(err: sqlx::Error) -> AccountError {
+    AccountError::Backend(err.to_string())
+}
+
+/// `postgres://user:secret@host/db` with the password replaced by `***`.
+pub fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let masked = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{masked}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` and migrates the schema. For admin commands: no
+    /// lease, so no reservations.
+    pub async fn open(url: &str) -> Result<Self, AccountError> {
+        let display = mask_password(url);
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| AccountError::Backend(format!("bad PostgreSQL URL {display}: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| AccountError::Backend(format!("cannot connect to {display}: {e}")))?;
+        let store = PgStore {
+            pool,
+            display,
+            lease: None,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Like [`PgStore::open`], for a serving instance: registers a lease of
+    /// `period` and renews it in the background until the process ends or
+    /// [`AccountStore::close`] is called.
+    pub async fn open_serving(url: &str, period: Duration) -> Result<Self, AccountError> {
+        let mut store = PgStore::open(url).await?;
+        let id = format!(
+            "{}-{}-{:016x}",
+            hostname(),
+            std::process::id(),
+            rand::random::<u64>()
+        );
+        sqlx::query(
+            "INSERT INTO wharf_instances (id, expires_at) VALUES ($1, now() + make_interval(secs => $2))",
+        )
+        .bind(&id)
+        .bind(period.as_secs_f64())
+        .execute(&store.pool)
+        .await
+        .map_err(backend)?;
+        let lease = Arc::new(Lease {
+            id,
+            period,
+            lost: AtomicBool::new(false),
+        });
+        tokio::spawn(renew(store.pool.clone(), lease.clone()));
+        store.lease = Some(lease);
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), AccountError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS wharf_schema (version INTEGER NOT NULL)")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let version: Option<i32> = sqlx::query_scalar("SELECT max(version) FROM wharf_schema")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let version = usize::try_from(version.unwrap_or(0)).unwrap_or(usize::MAX);
+        if version > MIGRATIONS.len() {
+            return Err(AccountError::Backend(format!(
+                "{} has schema version {version}, newer than this wharfd understands ({})",
+                self.display,
+                MIGRATIONS.len()
+            )));
+        }
+        for step in &MIGRATIONS[version..] {
+            sqlx::raw_sql(step)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        if version < MIGRATIONS.len() {
+            sqlx::query("DELETE FROM wharf_schema")
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            sqlx::query("INSERT INTO wharf_schema (version) VALUES ($1)")
+                .bind(MIGRATIONS.len() as i32)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            tracing::info!(
+                store = %self.display,
+                from = version,
+                to = MIGRATIONS.len(),
+                "account schema migrated"
+            );
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    fn lease(&self) -> Result<&Lease, AccountError> {
+        let lease = self.lease.as_deref().ok_or_else(|| {
+            AccountError::Backend("this store was opened without an instance lease".into())
+        })?;
+        if lease.lost.load(Ordering::Relaxed) {
+            return Err(AccountError::Backend(
+                "this instance's lease in the account store expired; restart wharfd".into(),
+            ));
+        }
+        Ok(lease)
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "wharfd".into())
+}
+
+/// Renews `lease` every third of its period, and removes the leases (with
+/// their reservations) of instances that stopped renewing theirs.
+async fn renew(pool: PgPool, lease: Arc<Lease>) {
+    let mut tick = tokio::time::interval(lease.period / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let renewed = sqlx::query(
+            "UPDATE wharf_instances SET expires_at = now() + make_interval(secs => $2)
+             WHERE id = $1 AND expires_at > now()",
+        )
+        .bind(&lease.id)
+        .bind(lease.period.as_secs_f64())
+        .execute(&pool)
+        .await;
+        match renewed {
+            Ok(done) if done.rows_affected() == 0 => {
+                tracing::error!(instance = %lease.id, "the instance lease expired before it was renewed; uploads are refused until wharfd restarts");
+                lease.lost.store(true, Ordering::Relaxed);
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot renew the instance lease"),
+        }
+        let reaped = sqlx::query("DELETE FROM wharf_instances WHERE expires_at < now()")
+            .execute(&pool)
+            .await;
+        if let Ok(done) = reaped {
+            if done.rows_affected() > 0 {
+                tracing::info!(
+                    instances = done.rows_affected(),
+                    "reclaimed the reservations of instances whose lease expired"
+                );
+            }
+        }
+    }
+}
+
+fn account_from_row(row: &PgRow) -> Result<Account, AccountError> {
+    let status: String = row.try_get("status").map_err(backend)?;
+    let quota: Option<i64> = row.try_get("quota_bytes").map_err(backend)?;
+    let used: i64 = row.try_get("used_bytes").map_err(backend)?;
+    let home: Option<String> = row.try_get("home").map_err(backend)?;
+    Ok(Account {
+        name: row.try_get("name").map_err(backend)?,
+        password_hash: row.try_get("password_hash").map_err(backend)?,
+        home: home.map(PathBuf::from),
+        status: AccountStatus::parse(&status)
+            .ok_or_else(|| AccountError::Backend(format!("unknown account status {status:?}")))?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        registered_from: row.try_get("registered_from").map_err(backend)?,
+        quota_bytes: quota.map(|q| q.max(0) as u64),
+        used_bytes: used.max(0) as u64,
+    })
+}
+
+fn updated(name: &str, rows: u64) -> Result<(), AccountError> {
+    if rows == 0 {
+        Err(AccountError::NotFound(name.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+fn clamp_i64(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+const COLUMNS: &str =
+    "name, password_hash, home, status, created_at, registered_from, quota_bytes, used_bytes";
+
+#[async_trait]
+impl AccountStore for PgStore {
+    fn describe(&self) -> String {
+        self.display.clone()
+    }
+
+    fn reservations(&self) -> Option<&dyn SharedReservations> {
+        self.lease.as_ref().map(|_| self as &dyn SharedReservations)
+    }
+
+    async fn ping(&self) -> Result<(), AccountError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(backend)
+    }
+
+    async fn close(&self) {
+        if let Some(lease) = &self.lease {
+            let gone = sqlx::query("DELETE FROM wharf_instances WHERE id = $1")
+                .bind(&lease.id)
+                .execute(&self.pool)
+                .await;
+            if let Err(e) = gone {
+                tracing::warn!(error = %e, "cannot end the instance lease; it expires by itself");
+            }
+        }
+        self.pool.close().await;
+    }
+
+    async fn find(&self, name: &str) -> Result<Option<Account>, AccountError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM accounts WHERE name = $1"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn create(&self, a: &Account) -> Result<(), AccountError> {
+        let result = sqlx::query(&format!(
+            "INSERT INTO accounts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
+        .bind(&a.name)
+        .bind(&a.password_hash)
+        .bind(a.home.as_ref().map(|h| h.to_string_lossy().into_owned()))
+        .bind(a.status.as_str())
+        .bind(a.created_at)
+        .bind(&a.registered_from)
+        .bind(a.quota_bytes.map(clamp_i64))
+        .bind(clamp_i64(a.used_bytes))
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(AccountError::Exists(a.name.clone()))
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<Account>, AccountError> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM accounts ORDER BY name"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(account_from_row).collect()
+    }
+
+    async fn set_password_hash(&self, name: &str, hash: &str) -> Result<(), AccountError> {
+        let done = sqlx::query("UPDATE accounts SET password_hash = $1 WHERE name = $2")
+            .bind(hash)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        updated(name, done.rows_affected())
+    }
+
+    async fn set_status(&self, name: &str, status: AccountStatus) -> Result<(), AccountError> {
+        let done = sqlx::query("UPDATE accounts SET status = $1 WHERE name = $2")
+            .bind(status.as_str())
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        updated(name, done.rows_affected())
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), AccountError> {
+        let done = sqlx::query("DELETE FROM accounts WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        updated(name, done.rows_affected())
+    }
+
+    async fn set_quota(&self, name: &str, quota: Option<u64>) -> Result<(), AccountError> {
+        let done = sqlx::query("UPDATE accounts SET quota_bytes = $1 WHERE name = $2")
+            .bind(quota.map(clamp_i64))
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        updated(name, done.rows_affected())
+    }
+
+    async fn add_used(&self, name: &str, delta: i64) -> Result<u64, AccountError> {
+        let row: Option<i64> = sqlx::query_scalar(
+            "UPDATE accounts SET used_bytes = GREATEST(0, used_bytes + $1) WHERE name = $2 RETURNING used_bytes",
+        )
+        .bind(delta)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(|v| v.max(0) as u64)
+            .ok_or_else(|| AccountError::NotFound(name.to_string()))
+    }
+
+    async fn set_used(&self, name: &str, used: u64) -> Result<(), AccountError> {
+        let done = sqlx::query("UPDATE accounts SET used_bytes = $1 WHERE name = $2")
+            .bind(clamp_i64(used))
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        updated(name, done.rows_affected())
+    }
+
+    async fn count_pending(&self) -> Result<u64, AccountError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE status = 'pending'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(n.max(0) as u64)
+    }
+}
+
+#[async_trait]
+impl SharedReservations for PgStore {
+    async fn reserve(&self, name: &str, bytes: u64) -> Result<bool, AccountError> {
+        let lease = self.lease()?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Our own lease must be alive, or others no longer count what we hold.
+        let alive = sqlx::query(
+            "UPDATE wharf_instances SET expires_at = now() + make_interval(secs => $2)
+             WHERE id = $1 AND expires_at > now()",
+        )
+        .bind(&lease.id)
+        .bind(lease.period.as_secs_f64())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if alive.rows_affected() == 0 {
+            lease.lost.store(true, Ordering::Relaxed);
+            return Err(AccountError::Backend(
+                "this instance's lease in the account store expired; restart wharfd".into(),
+            ));
+        }
+        // The account row lock serialises every reservation of one account.
+        let row =
+            sqlx::query("SELECT quota_bytes, used_bytes FROM accounts WHERE name = $1 FOR UPDATE")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?
+                .ok_or_else(|| AccountError::NotFound(name.to_string()))?;
+        let quota: Option<i64> = row.try_get("quota_bytes").map_err(backend)?;
+        let used: i64 = row.try_get("used_bytes").map_err(backend)?;
+        if let Some(quota) = quota {
+            let held: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(SUM(r.bytes), 0)::BIGINT FROM wharf_reservations r
+                 JOIN wharf_instances i ON i.id = r.instance
+                 WHERE r.account = $1 AND i.expires_at > now()",
+            )
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+            let wanted = i128::from(used) + i128::from(held) + i128::from(bytes);
+            if wanted > i128::from(quota) {
+                return Ok(false);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO wharf_reservations (instance, account, bytes) VALUES ($1, $2, $3)
+             ON CONFLICT (instance, account) DO UPDATE SET bytes = wharf_reservations.bytes + EXCLUDED.bytes",
+        )
+        .bind(&lease.id)
+        .bind(name)
+        .bind(clamp_i64(bytes))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn settle(&self, name: &str, reserved: u64, delta: i64) -> Result<u64, AccountError> {
+        let id = self
+            .lease
+            .as_ref()
+            .map(|l| l.id.clone())
+            .ok_or_else(|| AccountError::Backend("no instance lease".into()))?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let used: i64 = sqlx::query_scalar(
+            "UPDATE accounts SET used_bytes = GREATEST(0, used_bytes + $1) WHERE name = $2 RETURNING used_bytes",
+        )
+        .bind(delta)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?
+        .ok_or_else(|| AccountError::NotFound(name.to_string()))?;
+        // Gone already if the lease expired and was reaped: then there is
+        // nothing left to give back.
+        sqlx::query(
+            "UPDATE wharf_reservations SET bytes = GREATEST(0, bytes - $1) WHERE instance = $2 AND account = $3",
+        )
+        .bind(clamp_i64(reserved))
+        .bind(&id)
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(used.max(0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quota::QuotaLedger;
+    use crate::storage::upload::SpaceMeter;
+    use crate::storage::StorageError;
+
+    /// The database the PostgreSQL tests use. They are `#[ignore]`d so that
+    /// a plain `cargo test` needs no server; `tests/scale` starts one and
+    /// runs them with this variable set. Run without it, they fail.
+    fn url() -> String {
+        std::env::var("WHARF_TEST_POSTGRES").unwrap_or_else(|_| {
+            panic!("WHARF_TEST_POSTGRES is not set: these tests run from tests/scale (pytest), which starts PostgreSQL")
+        })
+    }
+
+    fn account(name: &str, quota: Option<u64>) -> Account {
+        Account {
+            name: name.into(),
+            password_hash: "h".into(),
+            home: None,
+            status: AccountStatus::Pending,
+            created_at: 1,
+            registered_from: Some("192.0.2.1".into()),
+            quota_bytes: quota,
+            used_bytes: 0,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs PostgreSQL: run by tests/scale"]
+    async fn pg_migrations_race_and_crud() {
+        let url = url();
+        // Several instances starting at once migrate exactly once.
+        let (a, b, c, d) = tokio::join!(
+            PgStore::open(&url),
+            PgStore::open(&url),
+            PgStore::open(&url),
+            PgStore::open(&url)
+        );
+        let stores = [a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap()];
+        let store = &stores[0];
+        let _ = store.remove("pgcrud").await;
+        store.create(&account("pgcrud", Some(1000))).await.unwrap();
+        assert!(matches!(
+            stores[1].create(&account("pgcrud", None)).await,
+            Err(AccountError::Exists(_))
+        ));
+        assert!(store.count_pending().await.unwrap() >= 1);
+        stores[2]
+            .set_status("pgcrud", AccountStatus::Active)
+            .await
+            .unwrap();
+        let seen = stores[3].find("pgcrud").await.unwrap().unwrap();
+        assert_eq!(seen.status, AccountStatus::Active);
+        assert_eq!(seen.registered_from.as_deref(), Some("192.0.2.1"));
+        assert_eq!(store.add_used("pgcrud", 700).await.unwrap(), 700);
+        assert_eq!(store.add_used("pgcrud", -1000).await.unwrap(), 0);
+        store.set_quota("pgcrud", None).await.unwrap();
+        assert_eq!(
+            store.find("pgcrud").await.unwrap().unwrap().quota_bytes,
+            None
+        );
+        assert!(matches!(
+            store.set_status("nobody", AccountStatus::Active).await,
+            Err(AccountError::NotFound(_))
+        ));
+        store.ping().await.unwrap();
+        store.remove("pgcrud").await.unwrap();
+        assert!(store.find("pgcrud").await.unwrap().is_none());
+        let version: i32 = sqlx::query_scalar("SELECT max(version) FROM wharf_schema")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs PostgreSQL: run by tests/scale"]
+    async fn pg_two_instances_never_pass_a_quota() {
+        const QUOTA: u64 = 20 * (1 << 20) + 12_345;
+        let url = url();
+        let admin = PgStore::open(&url).await.unwrap();
+        let _ = admin.remove("pgquota").await;
+        admin
+            .create(&account("pgquota", Some(QUOTA)))
+            .await
+            .unwrap();
+        let mut ledgers = Vec::new();
+        for _ in 0..2 {
+            let store = PgStore::open_serving(&url, Duration::from_secs(10))
+                .await
+                .unwrap();
+            ledgers.push(Arc::new(QuotaLedger::new(Arc::new(store))));
+        }
+        // Four uploads per instance, 100,000 bytes at a time, until refused.
+        let mut uploads = Vec::new();
+        for i in 0..8 {
+            let ledger = ledgers[i % 2].clone();
+            uploads.push(tokio::spawn(async move {
+                let usage = ledger.account("pgquota").await.unwrap();
+                let mut meter = Box::new(usage.meter(0));
+                let mut taken = 0u64;
+                loop {
+                    match meter.take(100_000).await {
+                        Ok(()) => taken += 100_000,
+                        Err(StorageError::QuotaExceeded) => break,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                // Odd uploads are undone, even ones commit what they took.
+                if i % 2 == 1 {
+                    meter.release();
+                    0
+                } else {
+                    meter.commit(taken as i64).await;
+                    taken
+                }
+            }));
+        }
+        let mut committed = 0;
+        for u in uploads {
+            committed += u.await.unwrap();
+        }
+        assert!(committed <= QUOTA, "{committed} > {QUOTA}");
+        let used = admin.find("pgquota").await.unwrap().unwrap().used_bytes;
+        assert_eq!(used, committed);
+        // Every grant goes back once nothing is running.
+        let mut held = -1i64;
+        for _ in 0..50 {
+            held = sqlx::query_scalar(
+                "SELECT COALESCE(SUM(bytes), 0)::BIGINT FROM wharf_reservations WHERE account = 'pgquota'",
+            )
+            .fetch_one(&admin.pool)
+            .await
+            .unwrap();
+            if held == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(held, 0);
+        admin.remove("pgquota").await.unwrap();
+    }
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(
+            mask_password("postgres://wharf:s3cr:et@db.example:5432/wharf?sslmode=require"),
+            "postgres://wharf:***@db.example:5432/wharf?sslmode=require"
+        );
+        assert_eq!(
+            mask_password("postgres://wharf@db/wharf"),
+            "postgres://wharf@db/wharf"
+        );
+        assert_eq!(
+            mask_password("postgresql://db/wharf"),
+            "postgresql://db/wharf"
+        );
+    }
+}

@@ -1,0 +1,181 @@
+"""Two wharfd instances sharing accounts, registrations and quota usage in
+a real PostgreSQL (see conftest.py), and sharing one data directory as
+they would share storage behind a load balancer."""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import os
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from scale_helpers import PG_PASSWORD, db_of, wharfd_admin
+
+PARTIAL = ".wharf-part-"
+
+
+def files_bytes(home) -> int:
+    return sum(p.stat().st_size for p in home.rglob("*")
+               if p.is_file() and not p.name.startswith(PARTIAL))
+
+
+@pytest.fixture
+def pair(wharfd_bin, instances, tmp_path, pg_db):
+    """Two instances (A, B) on one PostgreSQL database and one data dir."""
+    data = tmp_path / "shared"
+    cfg = tmp_path / "w.toml"
+    cfg.write_text("accounts_lease = 3\n")
+    args = ["--config", str(cfg), "--accounts", pg_db]
+    a = instances(data, args)
+    b = instances(data, args)
+    return a, b, data, pg_db
+
+
+def test_register_on_one_approve_log_in_on_the_other(pair, wharfd_bin, postgres):
+    a, b, data, url = pair
+    f = a.ftp()
+    assert f.sendcmd("SITE REGISTER carol a-long-password").startswith("200")
+    f.quit()
+    # Pending: B knows carol, and says so only after the right password.
+    with pytest.raises(ftplib.error_perm, match="not approved"):
+        b.ftp("carol", "a-long-password")
+    out = wharfd_admin(wharfd_bin, "users", "pending", "--accounts", url, "--data", str(data))
+    assert "carol" in out
+    wharfd_admin(wharfd_bin, "users", "approve", "carol", "--quota", "1M",
+                 "--accounts", url, "--data", str(data))
+    g = b.ftp("carol", "a-long-password")
+    g.storbinary("STOR note.txt", io.BytesIO(b"hello from B\n"))
+    g.quit()
+    h = a.ftp("carol", "a-long-password")
+    assert "used=13;" in h.sendcmd("SITE QUOTA").replace("\r\n", " ")
+    h.quit()
+    assert postgres.psql(db_of(url), "SELECT used_bytes FROM accounts WHERE name='carol'") == "13"
+    # Both logged which store they use, with the password masked.
+    for inst in (a, b):
+        line = inst.wait_log(r"backends")
+        assert "postgres://wharf:***@127.0.0.1" in line, line
+        assert PG_PASSWORD not in inst.log()
+
+
+def upload(inst, user, password, name, size, results, key):
+    try:
+        f = inst.ftp(user, password)
+        f.storbinary(f"STOR {name}", io.BytesIO(os.urandom(size)), blocksize=64 * 1024)
+        f.quit()
+        results[key] = "ok"
+    except ftplib.error_perm as e:
+        results[key] = str(e)[:3]
+
+
+@pytest.mark.time_limit(180)
+def test_concurrent_uploads_through_both_never_pass_the_quota(pair, wharfd_bin, postgres):
+    a, b, data, url = pair
+    quota = 3 * 1024 * 1024
+    wharfd_admin(wharfd_bin, "users", "add", "bob", "--password-stdin", "--quota", str(quota),
+                 "--accounts", url, "--data", str(data), stdin="bob-password\n")
+    home = data / "home" / "bob"
+    for round_ in range(3):
+        results: dict[str, str] = {}
+        threads = [threading.Thread(target=upload, args=(inst, "bob", "bob-password",
+                                                         f"r{round_}-{key}.bin", 2 * 1024 * 1024,
+                                                         results, key))
+                   for inst, key in ((a, "a"), (b, "b"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert set(results.values()) <= {"ok", "552"}, results
+        assert list(results.values()).count("ok") <= 1, results
+        on_disk = files_bytes(home)
+        assert on_disk <= quota
+        used = int(postgres.psql(db_of(url), "SELECT used_bytes FROM accounts WHERE name='bob'"))
+        assert used == on_disk, (used, on_disk, results)
+        for p in home.glob("*.bin"):
+            p.unlink()
+        wharfd_admin(wharfd_bin, "users", "recount", "bob", "--accounts", url,
+                     "--data", str(data))
+    # To the byte: exactly the quota through A, then one byte more through B.
+    f = a.ftp("bob", "bob-password")
+    f.storbinary("STOR full.bin", io.BytesIO(b"\0" * quota))
+    f.quit()
+    g = b.ftp("bob", "bob-password")
+    with pytest.raises(ftplib.error_perm, match="552"):
+        g.storbinary("STOR one.bin", io.BytesIO(b"x"))
+    g.quit()
+    assert int(postgres.psql(db_of(url),
+                             "SELECT used_bytes FROM accounts WHERE name='bob'")) == quota
+    # Nothing stays reserved once the uploads are over.
+    deadline = time.monotonic() + 5
+    while True:
+        held = postgres.psql(db_of(url), "SELECT COALESCE(SUM(bytes),0) FROM wharf_reservations")
+        if held == "0" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert held == "0"
+
+
+@pytest.mark.time_limit(180)
+def test_sigkill_mid_upload_leaves_usage_right(pair, wharfd_bin, postgres):
+    a, b, data, url = pair
+    quota = 4 * 1024 * 1024
+    wharfd_admin(wharfd_bin, "users", "add", "dave", "--password-stdin", "--quota", str(quota),
+                 "--accounts", url, "--data", str(data), stdin="dave-password\n")
+    f = b.ftp("dave", "dave-password")
+    f.storbinary("STOR kept.bin", io.BytesIO(b"k" * 1000))
+    f.quit()
+    # Start an upload through A and leave it hanging half way.
+    g = a.ftp("dave", "dave-password")
+    conn = g.transfercmd("STOR doomed.bin")
+    conn.sendall(os.urandom(3 * 1024 * 1024))
+    db = db_of(url)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        held = int(postgres.psql(db, "SELECT COALESCE(SUM(bytes),0) FROM wharf_reservations"))
+        if held >= 2 * 1024 * 1024:
+            break
+        time.sleep(0.1)
+    assert held >= 2 * 1024 * 1024, held
+    a.kill()
+    conn.close()
+    g.close()
+    # A's reservation still counts while its lease runs...
+    h = b.ftp("dave", "dave-password")
+    with pytest.raises(ftplib.error_perm, match="552"):
+        h.storbinary("STOR big.bin", io.BytesIO(b"b" * (quota - 1000)))
+    # ...and comes back once the lease (3 s) has expired.
+    time.sleep(4)
+    h.storbinary("STOR big.bin", io.BytesIO(b"b" * (quota - 1000)))
+    h.quit()
+    used = int(postgres.psql(db, "SELECT used_bytes FROM accounts WHERE name='dave'"))
+    assert used == quota == files_bytes(data / "home" / "dave")
+    b.wait_log("reclaimed the reservations of instances whose lease expired", timeout=10)
+
+
+def test_health_reports_the_accounts_backend(wharfd_bin, instances, tmp_path, pg_db, postgres):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        mport = s.getsockname()[1]
+    inst = instances(tmp_path / "d", ["--accounts", pg_db,
+                                      "--metrics-listen", f"127.0.0.1:{mport}"])
+    with urllib.request.urlopen(f"http://127.0.0.1:{mport}/health", timeout=10) as r:
+        assert r.status == 200
+        body = r.read().decode()
+    assert '"status":"ok"' in body and '"accounts":{"ok":true' in body, body
+    assert PG_PASSWORD not in body
+    db = db_of(pg_db)
+    postgres.psql("postgres", f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS false')
+    postgres.psql("postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              f"WHERE datname = '{db}'")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"http://127.0.0.1:{mport}/health", timeout=15)
+    assert err.value.code == 503
+    body = err.value.read().decode()
+    assert '"status":"error"' in body and '"accounts":{"ok":false' in body, body
+    postgres.psql("postgres", f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
+    inst.stop()
