@@ -7,8 +7,6 @@ use anyhow::{bail, Context, Result};
 use nntp::headers::{decode, encode};
 use nntp::{ArticleRef, NewsUrl, NntpClient, NntpOptions, NntpTls};
 use std::io::{Read, Write};
-use std::sync::Arc;
-use std::time::Duration;
 
 pub async fn run(cmd: NewsCommand) -> Result<()> {
     match cmd {
@@ -33,15 +31,11 @@ async fn open(url: &NewsUrl, conn: &ServerConn) -> Result<NntpClient> {
         (_, true) => NntpTls::StartTls,
         _ => NntpTls::Off,
     };
-    let transcript = conn.verbose.then(|| {
-        Arc::new(|sent: bool, line: &str| eprintln!("{} {line}", if sent { '>' } else { '<' }))
-            as nntp::client::Transcript
-    });
     let opts = NntpOptions {
-        timeout: Duration::from_secs(conn.timeout.max(1)),
+        timeout: conn.wait(),
         tls,
         cacert: conn.cacert.clone(),
-        transcript,
+        transcript: conn.transcript(),
         ..NntpOptions::default()
     };
     let mut client = NntpClient::connect(&url.host, url.port, opts)
