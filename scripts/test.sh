@@ -33,6 +33,8 @@ cargo test --workspace
 step "cargo build -p wharfd -p wharf (and the client's exercise example)"
 cargo build -p wharfd -p wharf
 cargo build -p ftp-client --example exercise
+cargo build -p mail --example pop3_drop
+export WHARF_POP3_DROP="$CARGO_TARGET_DIR/debug/examples/pop3_drop"
 export WHARFD="$CARGO_TARGET_DIR/debug/wharfd"
 export WHARF="$CARGO_TARGET_DIR/debug/wharf"
 export WHARF_EXERCISE="$CARGO_TARGET_DIR/debug/examples/exercise"

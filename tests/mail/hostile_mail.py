@@ -124,13 +124,18 @@ def _smtp_huge(peer: Peer) -> None:
 
 @case("pop3", "endless-reply")
 def _pop3_endless(peer: Peer) -> None:
-    """Logs anyone in, then answers LIST/RETR/UIDL/TOP with a block that never ends."""
+    """Logs anyone in, says every message has 1000 bytes (LIST n), then
+    answers LIST/RETR/UIDL/TOP/CAPA with a block that never ends."""
     peer.send(b"+OK hostile POP3\r\n")
     while True:
         line = peer.line()
         if line is None:
             return
-        if line.upper().split(b" ")[0] in (b"LIST", b"RETR", b"UIDL", b"TOP", b"CAPA"):
+        words = line.upper().split()
+        if words[:1] == [b"LIST"] and len(words) == 2:
+            peer.send(b"+OK " + words[1] + b" 1000\r\n")
+            continue
+        if words[:1] in ([b"LIST"], [b"RETR"], [b"UIDL"], [b"TOP"], [b"CAPA"]):
             peer.send(b"+OK here it comes\r\n")
             peer.endless(b"1 1000 and more\r\n")
             return
