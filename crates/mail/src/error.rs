@@ -16,7 +16,8 @@ pub struct Refusal {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
-    #[error("{context}: {source}")]
+    /// Shown as the context alone: the I/O error follows as the source.
+    #[error("{context}")]
     Io {
         context: &'static str,
         source: std::io::Error,

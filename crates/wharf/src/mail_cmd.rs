@@ -36,15 +36,18 @@ async fn send(args: SendArgs) -> Result<()> {
         notify: args.notify.as_deref().map(parse_notify).transpose()?,
         orcpt: false,
     };
-    let message = match &args.message {
-        Some(path) => {
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
-        }
-        None => compose(&args)?,
+    let composed = match &args.message {
+        Some(_) => None,
+        None => Some(compose(&args)?),
+    };
+    let (size, eight_bit) = match (&composed, &args.message) {
+        (Some(m), _) => (m.len() as u64, !m.is_ascii()),
+        (None, Some(path)) => scan(path)?,
+        (None, None) => bail!("nothing to send"),
     };
     let mail_opts = MailOptions {
-        size: Some(message.len() as u64),
-        eight_bit: !message.is_ascii(),
+        size: Some(size),
+        eight_bit,
         ..MailOptions::default()
     };
     let mechanism = match url.auth.as_deref() {
@@ -57,21 +60,29 @@ async fn send(args: SendArgs) -> Result<()> {
     let login = login_for(&url.host, url.user.as_deref(), url.password.as_deref())?;
     let mut client = SmtpClient::connect(&url.host, url.port, mailconn::options(&url, &args.conn))
         .await
-        .with_context(|| {
-            format!(
-                "cannot start an SMTP session with {}:{}",
-                url.host, url.port
-            )
-        })?;
+        .map_err(|e| mailconn::cannot_start(e, "an SMTP", &url))?;
     if let Some(login) = &login {
         client
             .login(&login.user, &login.password, mechanism)
             .await
             .with_context(|| format!("cannot log in as {}", login.user))?;
     }
-    let refused = client
-        .send_mail(&from, &recipients, message.as_slice(), &mail_opts, &rcpt)
-        .await?;
+    let refused = match (&composed, &args.message) {
+        (Some(m), _) => {
+            client
+                .send_mail(&from, &recipients, m.as_slice(), &mail_opts, &rcpt)
+                .await?
+        }
+        (None, Some(path)) => {
+            let file = tokio::fs::File::open(path)
+                .await
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            client
+                .send_mail(&from, &recipients, file, &mail_opts, &rcpt)
+                .await?
+        }
+        (None, None) => bail!("nothing to send"),
+    };
     client.quit().await.context("QUIT")?;
     for r in &refused {
         eprintln!("wharf: refused: {}: {} {}", r.recipient, r.code, r.text);
@@ -86,12 +97,31 @@ async fn send(args: SendArgs) -> Result<()> {
     if !args.conn.quiet {
         eprintln!(
             "wharf: sent {} bytes to {} recipient{}",
-            message.len(),
+            size,
             recipients.len(),
             if recipients.len() == 1 { "" } else { "s" }
         );
     }
     Ok(())
+}
+
+/// The size of a ready-made message and whether it has 8-bit bytes,
+/// read through once in pieces (it is then streamed, never held whole).
+fn scan(path: &Path) -> Result<(u64, bool)> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut buf = vec![0; 64 * 1024];
+    let (mut size, mut eight_bit) = (0u64, false);
+    loop {
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            return Ok((size, eight_bit));
+        }
+        size += n as u64;
+        eight_bit |= !buf[..n].is_ascii();
+    }
 }
 
 /// `never`, or a comma list of `success`, `failure`, `delay`.

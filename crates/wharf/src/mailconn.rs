@@ -4,7 +4,7 @@
 
 use crate::cli::ServerConn;
 use anyhow::{bail, Result};
-use mail::{MailUrl, Options, Protocol, Security};
+use mail::{MailError, MailUrl, Options, Protocol, Security};
 
 /// Parses `text` and checks that it names `want` (`what` says how to
 /// write one).
@@ -29,4 +29,19 @@ pub fn options(url: &MailUrl, conn: &ServerConn) -> Options {
         transcript: conn.transcript(),
         ..Options::default()
     }
+}
+
+/// Why a session could not start, with what to do about a certificate
+/// that no trusted root signed.
+pub fn cannot_start(e: MailError, protocol: &str, url: &MailUrl) -> anyhow::Error {
+    let hint = match &e {
+        MailError::Tls(t) if t.0.contains("certificate") => {
+            " (if a private CA signed the server's certificate, trust it with --cacert FILE)"
+        }
+        _ => "",
+    };
+    anyhow::Error::new(e).context(format!(
+        "cannot start {protocol} session with {}:{}{hint}",
+        url.host, url.port
+    ))
 }

@@ -38,7 +38,7 @@ async fn open(url: &MailUrl, conn: &ServerConn) -> Result<Pop3Client> {
     };
     let mut client = Pop3Client::connect(&url.host, url.port, mailconn::options(url, conn))
         .await
-        .with_context(|| format!("cannot start a POP3 session with {}:{}", url.host, url.port))?;
+        .map_err(|e| mailconn::cannot_start(e, "a POP3", url))?;
     let (user, password) = (&login.user, &login.password);
     let result = match url.auth.as_deref() {
         None | Some("*") => client.login(user, password).await,
