@@ -13,8 +13,9 @@ give up cannot hang the test forever (the test's own timeout still fails it).
 
 The cases here: for SMTP and POP3, `endless-reply` (lines that never end the
 reply or block), `no-crlf` (a reply without its final CRLF, then silence),
-`huge-line` (one 16 MiB line). IMAP cases (a huge literal size, ...) go in
-the same table.
+`huge-line` (one 16 MiB line); and two quirky but lawful SMTP servers,
+`helo-only` (EHLO refused) and `size-1000` (SIZE 1000 announced). IMAP cases
+(a huge literal size, ...) go in the same table.
 """
 from __future__ import annotations
 
@@ -118,6 +119,40 @@ def _smtp_no_crlf(peer: Peer) -> None:
 def _smtp_huge(peer: Peer) -> None:
     peer.send(b"220 " + b"x" * HUGE_LINE + b"\r\n")
     peer.hold()
+
+
+def _smtp_session(peer: Peer, ehlo: bytes) -> None:
+    """A minimal, well-behaved SMTP dialogue whose EHLO answer is `ehlo`."""
+    peer.send(b"220 quirky ESMTP\r\n")
+    while True:
+        line = peer.line()
+        if line is None:
+            return
+        verb = line.split(b" ")[0].upper()
+        if verb == b"EHLO":
+            peer.send(ehlo)
+        elif verb == b"DATA":
+            peer.send(b"354 go ahead\r\n")
+            while (body := peer.line()) is not None and body != b".":
+                pass
+            peer.send(b"250 accepted\r\n")
+        elif verb == b"QUIT":
+            peer.send(b"221 bye\r\n")
+            return
+        else:
+            peer.send(b"250 ok\r\n")
+
+
+@case("smtp", "helo-only")
+def _smtp_helo_only(peer: Peer) -> None:
+    """Not hostile, just old: EHLO is unknown (RFC 821 server)."""
+    _smtp_session(peer, b"502 5.5.2 EHLO not implemented\r\n")
+
+
+@case("smtp", "size-1000")
+def _smtp_size_1000(peer: Peer) -> None:
+    """Announces SIZE 1000: a larger message must not be sent at all."""
+    _smtp_session(peer, b"250-quirky\r\n250-SIZE 1000\r\n250 8BITMIME\r\n")
 
 
 # ---- POP3 --------------------------------------------------------------------

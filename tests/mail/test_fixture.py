@@ -76,7 +76,10 @@ def _first_bytes(srv, n):
     return got
 
 
-@pytest.mark.parametrize("proto,name", sorted(CASES))
+MISBEHAVING = sorted(k for k in CASES if k[1] in ("endless-reply", "no-crlf", "huge-line"))
+
+
+@pytest.mark.parametrize("proto,name", MISBEHAVING)
 def test_hostile_cases_misbehave(proto, name):
     with HostileServer(proto, name) as srv:
         got = _first_bytes(srv, 2 * HUGE_LINE if name == "huge-line" else 1 << 20)
