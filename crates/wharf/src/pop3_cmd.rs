@@ -114,7 +114,9 @@ async fn fetch(
             client.retr_to(n, &mut stdout, limit).await?;
         }
         Some(path) => {
-            let part = path.with_extension("part");
+            let mut part = path.as_os_str().to_owned();
+            part.push(".part");
+            let part = std::path::PathBuf::from(part);
             let mut file = tokio::fs::File::create(&part)
                 .await
                 .with_context(|| format!("cannot create {}", part.display()))?;
