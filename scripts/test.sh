@@ -33,6 +33,8 @@ cargo test --workspace
 step "cargo build -p wharfd -p wharf (and the client's exercise example)"
 cargo build -p wharfd -p wharf
 cargo build -p ftp-client --example exercise
+cargo build -p mail --example pop3_drop
+export WHARF_POP3_DROP="$CARGO_TARGET_DIR/debug/examples/pop3_drop"
 export WHARFD="$CARGO_TARGET_DIR/debug/wharfd"
 export WHARF="$CARGO_TARGET_DIR/debug/wharf"
 export WHARF_EXERCISE="$CARGO_TARGET_DIR/debug/examples/exercise"
@@ -57,5 +59,9 @@ python3 -m pytest -q tests/scale ${PYTEST_ARGS:-}
 step "news client tests (pytest tests/news) against INN"
 # shellcheck disable=SC2086
 python3 -m pytest -q tests/news ${PYTEST_ARGS:-}
+
+step "mail client tests (pytest tests/mail) against dovecot + postfix"
+# shellcheck disable=SC2086
+python3 -m pytest -q tests/mail ${PYTEST_ARGS:-}
 
 step "all tests passed"

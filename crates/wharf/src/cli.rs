@@ -3,14 +3,15 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-/// Wharf: FTP and FTPS from the command line.
+/// Wharf: FTP and FTPS, news and mail from the command line.
 ///
 /// URLs look like ftp://user:password@host:port/path;type=i (ftps:// for
 /// implicit TLS). Without a user in the URL, ~/.netrc is read, and then
 /// anonymous login is used. A URL path ending in / names a directory.
 ///
 /// Exit codes: 0 success, 1 local error, 2 usage, 3 the server refused
-/// (5xx), 4 a temporary or network failure (4xx, timeouts), 5 login failed.
+/// (5xx), 4 a temporary or network failure (4xx, timeouts), 5 login failed,
+/// 6 mail sent but some recipients refused.
 #[derive(Debug, Parser)]
 #[command(name = "wharf", version)]
 pub struct Cli {
@@ -35,12 +36,124 @@ pub enum Command {
     /// Read and post network news (NNTP): nntp:// and nntps:// URLs.
     #[command(subcommand)]
     News(NewsCommand),
+    /// Send mail (SMTP): smtp:// and smtps:// URLs.
+    #[command(subcommand)]
+    Mail(MailCommand),
+    /// Read a mailbox (POP3): pop3:// and pop3s:// URLs.
+    #[command(subcommand)]
+    Pop3(Pop3Command),
 }
 
-/// How to reach a news server.
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Compose a message and send it.
+    ///
+    /// The URL names the server: smtp://[user[:password]@]host[:port]/ (port 25,
+    /// plaintext unless --tls asks for STARTTLS) or smtps://... (port 465, TLS from
+    /// the start). With a user (URL, ~/.netrc or WHARF_PASSWORD) it logs in first
+    /// (submission); without one it sends as a relay client. ;AUTH=PLAIN, LOGIN or
+    /// CRAM-MD5 after the user picks the mechanism.
+    ///
+    /// The body comes from --body, --body-file, or standard input. --message FILE
+    /// sends a ready-made RFC 5322 message as it is instead (--to still names the
+    /// envelope recipients).
+    ///
+    /// Exit codes: 0 every recipient accepted, 6 some refused (each printed), 3
+    /// all refused or the message refused, 5 login refused, 4 temporary failure.
+    #[command(verbatim_doc_comment)]
+    Send(Box<SendArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// smtp://host[:port]/ or smtps://host[:port]/
+    pub url: String,
+    /// The sender: addr@host or "Name <addr@host>".
+    #[arg(long, value_name = "ADDRESS")]
+    pub from: String,
+    /// A recipient (repeat for more).
+    #[arg(long, value_name = "ADDRESS")]
+    pub to: Vec<String>,
+    /// A copy recipient, shown in the Cc header (repeat for more).
+    #[arg(long, value_name = "ADDRESS")]
+    pub cc: Vec<String>,
+    /// A hidden recipient: in the envelope only (repeat for more).
+    #[arg(long, value_name = "ADDRESS")]
+    pub bcc: Vec<String>,
+    /// The subject (UTF-8 is fine).
+    #[arg(long, short = 's')]
+    pub subject: Option<String>,
+    /// The plain-text body.
+    #[arg(long, value_name = "TEXT", conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// Read the plain-text body from FILE.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// An HTML alternative to the plain text, from FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html_file: Option<PathBuf>,
+    /// Attach FILE (repeat for more).
+    #[arg(long, short = 'a', value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+    /// Send FILE, a complete message, as it is.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["subject", "body", "body_file", "html_file", "attach", "cc"])]
+    pub message: Option<PathBuf>,
+    /// Ask for delivery status notifications: never, or a list of
+    /// success, failure, delay (RFC 3461; the server must offer DSN).
+    #[arg(long, value_name = "WHEN")]
+    pub notify: Option<String>,
+    #[command(flatten)]
+    pub conn: ServerConn,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Pop3Command {
+    /// One line per message: number, size, From and Subject (decoded).
+    ///
+    /// URL: pop3://[user[:password]@]host[:port]/ (port 110; --tls for STLS) or
+    /// pop3s://... (port 995). ;AUTH=+APOP, PLAIN, LOGIN or CRAM-MD5 after the user
+    /// picks the login; USER/PASS otherwise.
+    #[command(verbatim_doc_comment)]
+    List {
+        /// pop3://user@host/ or pop3s://user@host/
+        url: String,
+        /// Only numbers and sizes (no TOP per message).
+        #[arg(long)]
+        brief: bool,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Fetch message N as it is (RFC 5322, CRLF line ends) to standard output
+    /// or FILE; with -o, its From, Subject and Date go to standard error.
+    Fetch {
+        /// pop3://user@host/ (or pop3://user@host/N)
+        url: String,
+        /// The message number (see `wharf pop3 list`).
+        number: Option<u32>,
+        /// Write the message to FILE instead of standard output.
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Delete message N (committed when the session ends cleanly with QUIT).
+    Delete {
+        /// pop3://user@host/ (or pop3://user@host/N)
+        url: String,
+        /// The message number (see `wharf pop3 list`).
+        number: Option<u32>,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+}
+
+/// How to reach a news or mail server (NNTP, SMTP, POP3, IMAP); shared by
+/// their commands.
 #[derive(Debug, Args, Clone)]
-pub struct NewsConn {
-    /// Use STARTTLS on an nntp:// URL (nntps:// is TLS from the start).
+pub struct ServerConn {
+    /// Require STARTTLS (STLS for POP3) on a plain URL (nntp://, smtp://,
+    /// pop3://, imap://); never falls back to plaintext. The nntps://,
+    /// smtps://, pop3s:// and imaps:// URLs are TLS from the first byte.
     #[arg(long)]
     pub tls: bool,
     /// Trust only the certificates in FILE (PEM) instead of the system's.
@@ -57,6 +170,24 @@ pub struct NewsConn {
     pub quiet: bool,
 }
 
+/// Receives each line of a protocol dialogue (`true`: sent), already masked.
+pub type Transcript = std::sync::Arc<dyn Fn(bool, &str) + Send + Sync>;
+
+impl ServerConn {
+    /// `> line` / `< line` on standard error with --verbose.
+    pub fn transcript(&self) -> Option<Transcript> {
+        self.verbose.then(|| {
+            std::sync::Arc::new(|sent: bool, line: &str| {
+                eprintln!("{} {line}", if sent { '>' } else { '<' })
+            }) as Transcript
+        })
+    }
+
+    pub fn wait(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout.max(1))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum NewsCommand {
     /// List groups (LIST ACTIVE): name, low, high, status.
@@ -66,7 +197,7 @@ pub enum NewsCommand {
         /// Only groups matching this wildmat, e.g. comp.lang.*
         pattern: Option<String>,
         #[command(flatten)]
-        conn: NewsConn,
+        conn: ServerConn,
     },
     /// The latest article of a group: From, Subject, Date and its first
     /// meaningful lines (quotes and attributions left out).
@@ -77,7 +208,7 @@ pub enum NewsCommand {
         #[arg(long, default_value_t = 20)]
         lines: usize,
         #[command(flatten)]
-        conn: NewsConn,
+        conn: ServerConn,
     },
     /// Print one article (the latest unless a number or <message-id> is given).
     Read {
@@ -86,7 +217,7 @@ pub enum NewsCommand {
         /// Article number or <message-id>.
         article: Option<String>,
         #[command(flatten)]
-        conn: NewsConn,
+        conn: ServerConn,
     },
     /// One line per article (OVER): number, date, from, subject.
     List {
@@ -96,7 +227,7 @@ pub enum NewsCommand {
         #[arg(long, value_name = "K")]
         last: Option<u64>,
         #[command(flatten)]
-        conn: NewsConn,
+        conn: ServerConn,
     },
     /// Post an article; the body is read from standard input.
     Post {
@@ -107,7 +238,7 @@ pub enum NewsCommand {
         #[arg(long)]
         from: String,
         #[command(flatten)]
-        conn: NewsConn,
+        conn: ServerConn,
     },
 }
 

@@ -7,6 +7,16 @@ pub const LOCAL: u8 = 1;
 pub const REFUSED: u8 = 3;
 pub const TRANSIENT: u8 = 4;
 pub const LOGIN: u8 = 5;
+/// Mail went out, but the server refused some recipients.
+pub const PARTIAL: u8 = 6;
+
+/// `wharf mail send` delivered to some recipients, not all.
+#[derive(Debug, thiserror::Error)]
+#[error("sent to {sent} recipient(s); {refused} refused")]
+pub struct PartlySent {
+    pub sent: usize,
+    pub refused: usize,
+}
 
 /// The server refused the login.
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +28,21 @@ pub fn code(err: &anyhow::Error) -> u8 {
     if err.downcast_ref::<LoginFailed>().is_some() {
         return LOGIN;
     }
+    if err.downcast_ref::<PartlySent>().is_some() {
+        return PARTIAL;
+    }
     for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<mail::MailError>() {
+            if matches!(e, mail::MailError::Auth { .. }) {
+                return LOGIN;
+            }
+            if e.is_permanent() {
+                return REFUSED;
+            }
+            if e.is_transient() {
+                return TRANSIENT;
+            }
+        }
         if let Some(e) = cause.downcast_ref::<nntp::NntpError>() {
             if matches!(e, nntp::NntpError::AuthRefused(_)) {
                 return LOGIN;

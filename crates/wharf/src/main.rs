@@ -5,6 +5,9 @@
 //! - [`connect`]: URL + flags + credentials to a logged-in client.
 //! - [`get`], [`put`], [`ls`], [`mirror`]: the FTP commands.
 //! - [`news`]: the NNTP commands.
+//! - [`mail_cmd`], [`pop3_cmd`]: `wharf mail send` (SMTP) and `wharf pop3`;
+//!   [`mailconn`] turns their URL and flags into client options.
+//! - [`credentials`]: who to log in as on news and mail servers.
 //! - [`shell`]: the interactive `wharf ftp` shell; [`glob`] its patterns.
 //! - [`segments`]: parallel ranged downloads for `get --segments`.
 //! - [`names`]: which remote names may become local files.
@@ -14,13 +17,17 @@
 
 mod cli;
 mod connect;
+mod credentials;
 mod exit;
 mod get;
 mod glob;
 mod ls;
+mod mail_cmd;
+mod mailconn;
 mod mirror;
 mod names;
 mod news;
+mod pop3_cmd;
 mod progress;
 mod put;
 mod segments;
@@ -51,6 +58,8 @@ fn main() -> ExitCode {
             Command::Mirror(args) => mirror::run(args).await,
             Command::Ftp(args) => shell::run(args).await,
             Command::News(cmd) => news::run(cmd).await,
+            Command::Mail(cmd) => mail_cmd::run(cmd).await,
+            Command::Pop3(cmd) => pop3_cmd::run(cmd).await,
         }
     });
     match result {

@@ -82,36 +82,62 @@ impl<'a, S: AsyncRead + Unpin> DotReader<'a, S> {
 /// counts as one), lines starting with `.` get another, and the closing
 /// `.` line is appended. A body without a final line end gets one.
 pub fn stuff(body: &[u8], out: &mut Vec<u8>) {
-    let mut at_line_start = true;
-    let mut i = 0;
-    while i < body.len() {
-        let b = body[i];
-        if at_line_start && b == b'.' {
-            out.push(b'.');
+    let mut stuffer = Stuffer::default();
+    stuffer.push(body, out);
+    stuffer.finish(out);
+}
+
+/// [`stuff`] for a body that arrives in pieces (an SMTP DATA streamed
+/// from a file): the state between pieces is whether the next byte
+/// starts a line and whether the last one was a CR (so a CRLF split
+/// across two pieces stays one line end).
+#[derive(Debug)]
+pub struct Stuffer {
+    at_line_start: bool,
+    after_cr: bool,
+}
+
+impl Default for Stuffer {
+    fn default() -> Self {
+        Stuffer {
+            at_line_start: true,
+            after_cr: false,
         }
-        match b {
-            b'\r' => {
-                out.extend_from_slice(b"\r\n");
-                if body.get(i + 1) == Some(&b'\n') {
-                    i += 1;
+    }
+}
+
+impl Stuffer {
+    /// Appends the encoding of `chunk` to `out`.
+    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        out.reserve(chunk.len() + chunk.len() / 32);
+        for &b in chunk {
+            if std::mem::take(&mut self.after_cr) && b == b'\n' {
+                continue;
+            }
+            match b {
+                b'\r' | b'\n' => {
+                    out.extend_from_slice(b"\r\n");
+                    self.at_line_start = true;
+                    self.after_cr = b == b'\r';
                 }
-                at_line_start = true;
-            }
-            b'\n' => {
-                out.extend_from_slice(b"\r\n");
-                at_line_start = true;
-            }
-            _ => {
-                out.push(b);
-                at_line_start = false;
+                _ => {
+                    if self.at_line_start && b == b'.' {
+                        out.push(b'.');
+                    }
+                    out.push(b);
+                    self.at_line_start = false;
+                }
             }
         }
-        i += 1;
     }
-    if !at_line_start {
-        out.extend_from_slice(b"\r\n");
+
+    /// Ends the last line if it is open and appends the closing `.` line.
+    pub fn finish(self, out: &mut Vec<u8>) {
+        if !self.at_line_start {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
     }
-    out.extend_from_slice(b".\r\n");
 }
 
 #[cfg(test)]
@@ -151,6 +177,22 @@ mod tests {
             read(b"aaaaaaaaaa\r\n.\r\n", 5).await,
             Err(DotError::TooLarge(5))
         ));
+    }
+
+    #[test]
+    fn stuffing_in_pieces_matches_stuffing_whole() {
+        let body = b"a\r\n.b\r\r\n..\n.\rx";
+        let mut whole = Vec::new();
+        stuff(body, &mut whole);
+        for split in 0..body.len() {
+            let mut s = Stuffer::default();
+            let mut out = Vec::new();
+            s.push(&body[..split], &mut out);
+            s.push(&body[split..], &mut out);
+            s.finish(&mut out);
+            assert_eq!(out, whole, "split at {split}");
+        }
+        assert_eq!(whole, b"a\r\n..b\r\n\r\n...\r\n..\r\nx\r\n.\r\n");
     }
 
     proptest! {

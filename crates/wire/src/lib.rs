@@ -26,7 +26,7 @@ pub mod splice;
 pub mod stream;
 pub mod tls;
 
-pub use dot::{DotError, DotReader};
+pub use dot::{DotError, DotReader, Stuffer};
 pub use line::{LineError, LineReader};
 pub use reply::{read_reply, RawReply, ReplyError, ReplyLimits};
 pub use stream::MaybeTls;

@@ -1,0 +1,220 @@
+//! The transport both clients share: TCP, TLS from the first byte or after
+//! STARTTLS/STLS, bounded line reads with a deadline each, and the
+//! transcript that `--verbose` shows (secrets masked by the caller).
+
+use crate::error::{MailError, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use wire::{ClientTls, LineReader, MaybeTls, RawReply, ReplyLimits};
+
+/// Whether and how the connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Plaintext all along.
+    Plain,
+    /// Plaintext greeting, then STARTTLS (SMTP, RFC 3207) or STLS (POP3,
+    /// RFC 2595); the connection fails if the server does not offer it.
+    StartTls,
+    /// TLS from the first byte (smtps 465, pop3s 995).
+    Implicit,
+}
+
+/// Receives every line of the dialogue; `true` for lines sent. Passwords
+/// and authentication exchanges arrive already masked.
+pub type Transcript = Arc<dyn Fn(bool, &str) + Send + Sync>;
+
+/// How to connect.
+#[derive(Clone)]
+pub struct Options {
+    /// Deadline for connecting, for the TLS handshake, and for each line
+    /// the server owes us.
+    pub timeout: Duration,
+    pub security: Security,
+    /// Trust only the certificates in this PEM file (else the system's roots).
+    pub cacert: Option<PathBuf>,
+    /// Longest line accepted from the server.
+    pub max_line: usize,
+    pub transcript: Option<Transcript>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timeout: Duration::from_secs(30),
+            security: Security::Plain,
+            cacert: None,
+            max_line: 64 * 1024,
+            transcript: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("timeout", &self.timeout)
+            .field("security", &self.security)
+            .field("cacert", &self.cacert)
+            .field("max_line", &self.max_line)
+            .finish()
+    }
+}
+
+/// One connection to a server.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    reader: LineReader<MaybeTls>,
+    host: String,
+    pub(crate) opts: Options,
+    tls: Option<ClientTls>,
+}
+
+impl Conn {
+    /// Connects (and, for [`Security::Implicit`], runs the TLS handshake).
+    pub(crate) async fn open(host: &str, port: u16, opts: Options) -> Result<Conn> {
+        let tcp = tokio::time::timeout(opts.timeout, TcpStream::connect((host, port)))
+            .await
+            .map_err(|_| MailError::Timeout("connecting"))?
+            .map_err(|source| MailError::Io {
+                context: "cannot connect",
+                source,
+            })?;
+        let tls = match opts.security {
+            Security::Plain => None,
+            _ => Some(ClientTls::new(opts.cacert.as_deref(), true)?),
+        };
+        let stream = match (&tls, opts.security) {
+            (Some(tls), Security::Implicit) => {
+                MaybeTls::Tls(Box::new(tls.connect(host, tcp, opts.timeout).await?.into()))
+            }
+            _ => MaybeTls::Plain(tcp),
+        };
+        Ok(Conn {
+            reader: LineReader::new(stream, opts.max_line),
+            host: host.to_string(),
+            opts,
+            tls,
+        })
+    }
+
+    pub(crate) fn is_tls(&self) -> bool {
+        self.reader.get_ref().is_tls()
+    }
+
+    /// Runs the TLS handshake after the server agreed to STARTTLS/STLS.
+    /// Bytes the server sent in plaintext after its "go ahead" are a
+    /// protocol violation (they could be an attacker's injection).
+    pub(crate) async fn upgrade(&mut self) -> Result<()> {
+        if !self.reader.buffered().is_empty() {
+            return Err(MailError::Protocol(
+                "the server sent plaintext after agreeing to start TLS".into(),
+            ));
+        }
+        let tls = match &self.tls {
+            Some(tls) => tls.clone(),
+            None => ClientTls::new(self.opts.cacert.as_deref(), true)?,
+        };
+        let old = std::mem::replace(
+            &mut self.reader,
+            LineReader::new(MaybeTls::Closed, self.opts.max_line),
+        );
+        let MaybeTls::Plain(tcp) = old.into_inner() else {
+            return Err(MailError::Protocol("TLS is already on".into()));
+        };
+        let stream = tls.connect(&self.host, tcp, self.opts.timeout).await?;
+        self.reader = LineReader::new(MaybeTls::Tls(Box::new(stream.into())), self.opts.max_line);
+        Ok(())
+    }
+
+    fn show(&self, sent: bool, line: &str) {
+        if let Some(t) = &self.opts.transcript {
+            t(sent, line);
+        }
+    }
+
+    /// Sends one command line; the transcript shows `shown` instead when
+    /// given (for secrets). A line with CR, LF or NUL is refused.
+    pub(crate) async fn send_line(&mut self, line: &str, shown: Option<&str>) -> Result<()> {
+        if line.contains(['\r', '\n', '\0']) {
+            return Err(MailError::Invalid(
+                "a command may not contain CR, LF or NUL".into(),
+            ));
+        }
+        self.show(true, shown.unwrap_or(line));
+        let mut bytes = Vec::with_capacity(line.len() + 2);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+        self.write_raw(&bytes).await?;
+        self.flush().await
+    }
+
+    /// Queues bytes as they are (a message body, pipelined commands).
+    pub(crate) async fn write_raw(&mut self, bytes: &[u8]) -> Result<()> {
+        let wait = self.opts.timeout;
+        tokio::time::timeout(wait, self.reader.get_mut().write_all(bytes))
+            .await
+            .map_err(|_| MailError::Timeout("sending to the server"))?
+            .map_err(|source| MailError::Io {
+                context: "cannot send to the server",
+                source,
+            })
+    }
+
+    pub(crate) async fn flush(&mut self) -> Result<()> {
+        let wait = self.opts.timeout;
+        tokio::time::timeout(wait, self.reader.get_mut().flush())
+            .await
+            .map_err(|_| MailError::Timeout("sending to the server"))?
+            .map_err(|source| MailError::Io {
+                context: "cannot send to the server",
+                source,
+            })
+    }
+
+    /// Logs a command that went out in a pipelined batch.
+    pub(crate) fn show_sent(&self, line: &str) {
+        self.show(true, line);
+    }
+
+    /// The next line, within the deadline.
+    pub(crate) async fn read_line(&mut self) -> Result<Vec<u8>> {
+        let line = tokio::time::timeout(self.opts.timeout, self.reader.read_line())
+            .await
+            .map_err(|_| MailError::Timeout("waiting for the server"))??;
+        self.show(false, &String::from_utf8_lossy(&line));
+        Ok(line)
+    }
+
+    /// The line reader itself, for dot-stuffed blocks (bounded by the caller).
+    pub(crate) fn reader(&mut self) -> &mut LineReader<MaybeTls> {
+        &mut self.reader
+    }
+
+    /// One three-digit reply (SMTP), within the deadline.
+    pub(crate) async fn read_reply(&mut self) -> Result<RawReply> {
+        let reply = tokio::time::timeout(
+            self.opts.timeout,
+            wire::read_reply(&mut self.reader, ReplyLimits::default()),
+        )
+        .await
+        .map_err(|_| MailError::Timeout("waiting for the server's reply"))??;
+        if self.opts.transcript.is_some() {
+            let last = reply.lines.len().saturating_sub(1);
+            for (i, text) in reply.lines.iter().enumerate() {
+                let sep = if i == last { ' ' } else { '-' };
+                let text = String::from_utf8_lossy(text);
+                self.show(false, &format!("{}{sep}{text}", reply.code));
+            }
+        }
+        Ok(reply)
+    }
+
+    /// Says goodbye without waiting (after QUIT's reply, or on failure).
+    pub(crate) async fn shutdown(&mut self) {
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), self.reader.get_mut().shutdown()).await;
+    }
+}

@@ -1,0 +1,47 @@
+//! From a mail URL and the shared server flags to library options: which
+//! protocol the URL must name, TLS (the `s` schemes, or `--tls` for
+//! STARTTLS/STLS), `--cacert`, `--timeout` and the `--verbose` transcript.
+
+use crate::cli::ServerConn;
+use anyhow::{bail, Result};
+use mail::{MailError, MailUrl, Options, Protocol, Security};
+
+/// Parses `text` and checks that it names `want` (`what` says how to
+/// write one).
+pub fn parse(text: &str, want: Protocol, what: &str) -> Result<MailUrl> {
+    let url = MailUrl::parse(text).map_err(anyhow::Error::msg)?;
+    if url.protocol != want {
+        bail!("{text:?} is not a {what} URL");
+    }
+    Ok(url)
+}
+
+pub fn options(url: &MailUrl, conn: &ServerConn) -> Options {
+    let security = match (url.security, conn.tls) {
+        (Security::Implicit, _) => Security::Implicit,
+        (_, true) => Security::StartTls,
+        _ => Security::Plain,
+    };
+    Options {
+        timeout: conn.wait(),
+        security,
+        cacert: conn.cacert.clone(),
+        transcript: conn.transcript(),
+        ..Options::default()
+    }
+}
+
+/// Why a session could not start, with what to do about a certificate
+/// that no trusted root signed.
+pub fn cannot_start(e: MailError, protocol: &str, url: &MailUrl) -> anyhow::Error {
+    let hint = match &e {
+        MailError::Tls(t) if t.0.contains("certificate") => {
+            " (if a private CA signed the server's certificate, trust it with --cacert FILE)"
+        }
+        _ => "",
+    };
+    anyhow::Error::new(e).context(format!(
+        "cannot start {protocol} session with {}:{}{hint}",
+        url.host, url.port
+    ))
+}
