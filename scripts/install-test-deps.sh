@@ -2,6 +2,7 @@
 # Installs what the Wharf test suite needs, and nothing when it is all present.
 #
 #   Debian packages: curl, lftp, wget, iproute2 (and python3 / pip when missing)
+#   tests/*/install.sh: the real FTP, news and mail servers the clients meet
 #   PyPI:            pytest (only when `python3 -c 'import pytest'` fails)
 #
 # Idempotent and quick when everything is there. Without root (and without
@@ -45,6 +46,8 @@ install_peers() {
     bash "$(dirname "${BASH_SOURCE[0]}")/../tests/peers/install.sh" || log "tests/peers/install.sh failed"
     # INN, the news server the NNTP client is tested against.
     bash "$(dirname "${BASH_SOURCE[0]}")/../tests/news/install.sh" || log "tests/news/install.sh failed"
+    # dovecot + postfix, the mail servers the SMTP/POP3/IMAP clients are tested against.
+    bash "$(dirname "${BASH_SOURCE[0]}")/../tests/mail/install.sh" || log "tests/mail/install.sh failed"
 }
 
 if [ "${#missing[@]}" -eq 0 ] && [ "$need_pytest" -eq 0 ]; then

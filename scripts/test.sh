@@ -54,4 +54,8 @@ step "news client tests (pytest tests/news) against INN"
 # shellcheck disable=SC2086
 python3 -m pytest -q tests/news ${PYTEST_ARGS:-}
 
+step "mail client tests (pytest tests/mail) against dovecot + postfix"
+# shellcheck disable=SC2086
+python3 -m pytest -q tests/mail ${PYTEST_ARGS:-}
+
 step "all tests passed"

@@ -37,10 +37,13 @@ pub enum Command {
     News(NewsCommand),
 }
 
-/// How to reach a news server.
+/// How to reach a news or mail server (NNTP, SMTP, POP3, IMAP); shared by
+/// their commands.
 #[derive(Debug, Args, Clone)]
-pub struct NewsConn {
-    /// Use STARTTLS on an nntp:// URL (nntps:// is TLS from the start).
+pub struct ServerConn {
+    /// Require STARTTLS (STLS for POP3) on a plain URL (nntp://, smtp://,
+    /// pop3://, imap://); never falls back to plaintext. The nntps://,
+    /// smtps://, pop3s:// and imaps:// URLs are TLS from the first byte.
     #[arg(long)]
     pub tls: bool,
     /// Trust only the certificates in FILE (PEM) instead of the system's.
@@ -66,7 +69,7 @@ pub enum NewsCommand {
         /// Only groups matching this wildmat, e.g. comp.lang.*
         pattern: Option<String>,
         #[command(flatten)]
-        conn: NewsConn,
+        conn: ServerConn,
     },
     /// The latest article of a group: From, Subject, Date and its first
     /// meaningful lines (quotes and attributions left out).
@@ -77,7 +80,7 @@ pub enum NewsCommand {
         #[arg(long, default_value_t = 20)]
         lines: usize,
         #[command(flatten)]
-        conn: NewsConn,
+        conn: ServerConn,
     },
     /// Print one article (the latest unless a number or <message-id> is given).
     Read {
@@ -86,7 +89,7 @@ pub enum NewsCommand {
         /// Article number or <message-id>.
         article: Option<String>,
         #[command(flatten)]
-        conn: NewsConn,
+        conn: ServerConn,
     },
     /// One line per article (OVER): number, date, from, subject.
     List {
@@ -96,7 +99,7 @@ pub enum NewsCommand {
         #[arg(long, value_name = "K")]
         last: Option<u64>,
         #[command(flatten)]
-        conn: NewsConn,
+        conn: ServerConn,
     },
     /// Post an article; the body is read from standard input.
     Post {
@@ -107,7 +110,7 @@ pub enum NewsCommand {
         #[arg(long)]
         from: String,
         #[command(flatten)]
-        conn: NewsConn,
+        conn: ServerConn,
     },
 }
 

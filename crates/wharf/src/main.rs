@@ -5,6 +5,7 @@
 //! - [`connect`]: URL + flags + credentials to a logged-in client.
 //! - [`get`], [`put`], [`ls`], [`mirror`]: the FTP commands.
 //! - [`news`]: the NNTP commands.
+//! - [`credentials`]: who to log in as on news and mail servers.
 //! - [`shell`]: the interactive `wharf ftp` shell; [`glob`] its patterns.
 //! - [`segments`]: parallel ranged downloads for `get --segments`.
 //! - [`names`]: which remote names may become local files.
@@ -14,6 +15,7 @@
 
 mod cli;
 mod connect;
+mod credentials;
 mod exit;
 mod get;
 mod glob;

@@ -1,11 +1,12 @@
 //! `wharf news`: groups, the latest article (the seed program), reading,
 //! listing and posting.
 
-use crate::cli::{NewsCommand, NewsConn};
+use crate::cli::{NewsCommand, ServerConn};
+use crate::credentials::login_for;
 use anyhow::{bail, Context, Result};
 use nntp::headers::{decode, encode};
 use nntp::{ArticleRef, NewsUrl, NntpClient, NntpOptions, NntpTls};
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +25,9 @@ pub async fn run(cmd: NewsCommand) -> Result<()> {
     }
 }
 
-/// Connects and, when credentials are known (URL, then ~/.netrc), logs in.
-async fn open(url: &NewsUrl, conn: &NewsConn) -> Result<NntpClient> {
+/// Connects and, when credentials are known (see [`crate::credentials`]),
+/// logs in.
+async fn open(url: &NewsUrl, conn: &ServerConn) -> Result<NntpClient> {
     let tls = match (url.tls, conn.tls) {
         (NntpTls::Implicit, _) => NntpTls::Implicit,
         (_, true) => NntpTls::StartTls,
@@ -45,28 +47,11 @@ async fn open(url: &NewsUrl, conn: &NewsConn) -> Result<NntpClient> {
     let mut client = NntpClient::connect(&url.host, url.port, opts)
         .await
         .with_context(|| format!("cannot connect to {}:{}", url.host, url.port))?;
-    let netrc = ftp_client::netrc::credentials_for(&url.host);
-    let creds = match (&url.user, &url.password) {
-        (Some(u), Some(p)) => Some((u.clone(), p.clone())),
-        (Some(u), None) => {
-            let from_netrc = netrc.filter(|c| &c.login == u).and_then(|c| c.password);
-            let password = match from_netrc {
-                Some(p) => p,
-                None if std::io::stdin().is_terminal() => {
-                    rpassword::prompt_password(format!("Password for {u}@{}: ", url.host))?
-                }
-                None => bail!(
-                    "no password for {u}@{}: put it in the URL or in ~/.netrc",
-                    url.host
-                ),
-            };
-            Some((u.clone(), password))
-        }
-        (None, _) => netrc.and_then(|c| c.password.map(|p| (c.login, p))),
-    };
-    if let Some((user, password)) = creds {
+    let login = login_for(&url.host, url.user.as_deref(), url.password.as_deref())?;
+    if let Some(login) = login {
+        let user = login.user;
         client
-            .authinfo(&user, &password)
+            .authinfo(&user, &login.password)
             .await
             .map_err(|e| match e {
                 nntp::NntpError::AuthRefused(text) => {
@@ -89,7 +74,7 @@ fn group_of(url: &NewsUrl, text: &str) -> Result<String> {
         .with_context(|| format!("{text} names no group; write nntp://host/GROUP"))
 }
 
-async fn groups(text: &str, pattern: Option<&str>, conn: &NewsConn) -> Result<()> {
+async fn groups(text: &str, pattern: Option<&str>, conn: &ServerConn) -> Result<()> {
     let url = parse(text)?;
     let mut client = open(&url, conn).await?;
     let mut out = std::io::stdout().lock();
@@ -102,7 +87,7 @@ async fn groups(text: &str, pattern: Option<&str>, conn: &NewsConn) -> Result<()
 
 /// The seed program: who wrote the latest article, its subject and date,
 /// and its first `count` meaningful lines.
-async fn latest(text: &str, count: usize, conn: &NewsConn) -> Result<()> {
+async fn latest(text: &str, count: usize, conn: &ServerConn) -> Result<()> {
     let url = parse(text)?;
     let group = group_of(&url, text)?;
     let mut client = open(&url, conn).await?;
@@ -174,7 +159,7 @@ pub fn meaningful_lines(lines: &[String], count: usize) -> Vec<&str> {
     shown
 }
 
-async fn read(text: &str, which: Option<&str>, conn: &NewsConn) -> Result<()> {
+async fn read(text: &str, which: Option<&str>, conn: &ServerConn) -> Result<()> {
     let url = parse(text)?;
     let mut client = open(&url, conn).await?;
     let wanted = which.or(url.article.as_deref());
@@ -204,7 +189,7 @@ async fn read(text: &str, which: Option<&str>, conn: &NewsConn) -> Result<()> {
     Ok(())
 }
 
-async fn list(text: &str, last: Option<u64>, conn: &NewsConn) -> Result<()> {
+async fn list(text: &str, last: Option<u64>, conn: &ServerConn) -> Result<()> {
     let url = parse(text)?;
     let group = group_of(&url, text)?;
     let mut client = open(&url, conn).await?;
@@ -231,7 +216,7 @@ async fn list(text: &str, last: Option<u64>, conn: &NewsConn) -> Result<()> {
     Ok(())
 }
 
-async fn post(text: &str, subject: &str, from: &str, conn: &NewsConn) -> Result<()> {
+async fn post(text: &str, subject: &str, from: &str, conn: &ServerConn) -> Result<()> {
     let url = parse(text)?;
     let group = group_of(&url, text)?;
     for (name, value) in [("--subject", subject), ("--from", from)] {
