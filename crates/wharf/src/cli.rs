@@ -35,6 +35,9 @@ pub enum Command {
     /// Read and post network news (NNTP): nntp:// and nntps:// URLs.
     #[command(subcommand)]
     News(NewsCommand),
+    /// Read mail on an IMAP server: imap:// and imaps:// URLs.
+    #[command(subcommand)]
+    Imap(ImapCommand),
 }
 
 /// How to reach a news or mail server (NNTP, SMTP, POP3, IMAP); shared by
@@ -207,4 +210,69 @@ pub struct MirrorArgs {
     pub delete: bool,
     #[command(flatten)]
     pub conn: Connection,
+}
+
+/// The mailbox commands (`wharf imap ...`). URLs look like
+/// imap://user@host:port/MAILBOX (imaps:// for TLS from the first byte,
+/// port 993; RFC 5092 shapes such as imap://user;AUTH=PLAIN@host/INBOX/;UID=7
+/// work too). Without a mailbox, INBOX is used.
+#[derive(Debug, Subcommand)]
+pub enum ImapCommand {
+    /// List mailboxes with their message and unseen counts (LIST + STATUS).
+    List {
+        /// imap://user@host[:port]/
+        url: String,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Search a mailbox; prints UID, date, sender and subject per message.
+    ///
+    /// The query is IMAP search keys (RFC 3501 §6.4.4), in any case:
+    /// FROM/TO/CC/BCC/SUBJECT/BODY/TEXT STRING, HEADER NAME STRING,
+    /// SINCE/BEFORE/ON DATE (31-Jan-2026 or 2026-01-31), SENTSINCE/SENTBEFORE
+    /// DATE, LARGER/SMALLER SIZE (10K, 2M), SEEN, UNSEEN, FLAGGED, ANSWERED,
+    /// DELETED, DRAFT, NEW, ALL, KEYWORD K, UID SET, NOT KEY, OR KEY KEY and
+    /// (KEY KEY ...). Quote strings with spaces: 'SUBJECT "status report"'.
+    /// Example: wharf imap search imap://bob@host/INBOX FROM alice SINCE 2026-01-01 UNSEEN
+    Search {
+        /// imap://user@host[:port]/MAILBOX
+        url: String,
+        /// Search keys (all messages when empty).
+        query: Vec<String>,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Write one message (or a part of it) exactly as stored, streamed.
+    Fetch {
+        /// imap://user@host[:port]/MAILBOX (or .../MAILBOX/;UID=N)
+        url: String,
+        /// The message's UID (see `wharf imap search`).
+        uid: Option<u32>,
+        /// Where to write it (- for standard output, the default).
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Only this body section: HEADER, TEXT, 1, 1.2, 2.MIME, ...
+        #[arg(long, value_name = "SECTION", default_value = "")]
+        section: String,
+        /// Only LENGTH bytes from OFFSET (a partial fetch).
+        #[arg(long, value_name = "OFFSET:LENGTH")]
+        range: Option<String>,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Wait for new mail (IDLE) and print one line per message as it
+    /// arrives: UID, date, sender, subject.
+    Idle {
+        /// imap://user@host[:port]/MAILBOX
+        url: String,
+        /// Stop after N new messages.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// Stop after SECS seconds in all (as curl's --max-time); without
+        /// it and --count, wait until interrupted.
+        #[arg(long, value_name = "SECS")]
+        max_time: Option<u64>,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
 }

@@ -5,6 +5,7 @@
 //! - [`connect`]: URL + flags + credentials to a logged-in client.
 //! - [`get`], [`put`], [`ls`], [`mirror`]: the FTP commands.
 //! - [`news`]: the NNTP commands.
+//! - [`imap_cmd`]: the IMAP commands.
 //! - [`credentials`]: who to log in as on news and mail servers.
 //! - [`shell`]: the interactive `wharf ftp` shell; [`glob`] its patterns.
 //! - [`segments`]: parallel ranged downloads for `get --segments`.
@@ -19,6 +20,7 @@ mod credentials;
 mod exit;
 mod get;
 mod glob;
+mod imap_cmd;
 mod ls;
 mod mirror;
 mod names;
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
             Command::Mirror(args) => mirror::run(args).await,
             Command::Ftp(args) => shell::run(args).await,
             Command::News(cmd) => news::run(cmd).await,
+            Command::Imap(cmd) => imap_cmd::run(cmd).await,
         }
     });
     match result {
