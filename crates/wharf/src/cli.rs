@@ -275,4 +275,62 @@ pub enum ImapCommand {
         #[command(flatten)]
         conn: ServerConn,
     },
+    /// Add a message to a mailbox (APPEND), read from FILE or standard
+    /// input; prints its UID when the server tells it.
+    Append {
+        /// imap://user@host[:port]/MAILBOX
+        url: String,
+        /// The message (RFC 5322, as stored); standard input if absent.
+        file: Option<PathBuf>,
+        /// Set this flag on it, e.g. \Seen (repeatable).
+        #[arg(long = "flag", value_name = "FLAG")]
+        flags: Vec<String>,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Change flags of messages (UID STORE); prints their flags after.
+    Store {
+        /// imap://user@host[:port]/MAILBOX
+        url: String,
+        /// UIDs: 5, 1:10, 3,7:*
+        uids: String,
+        /// Add this flag, e.g. \Seen, \Flagged, \Deleted, $Work (repeatable).
+        #[arg(long, value_name = "FLAG")]
+        add: Vec<String>,
+        /// Remove this flag (repeatable).
+        #[arg(long, value_name = "FLAG")]
+        remove: Vec<String>,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Copy messages to another mailbox (UID COPY).
+    Copy {
+        /// imap://user@host[:port]/MAILBOX
+        url: String,
+        /// UIDs: 5, 1:10, 3,7:*
+        uids: String,
+        /// The mailbox to copy to.
+        to: String,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Move messages to another mailbox (UID MOVE, or COPY + STORE
+    /// \Deleted + EXPUNGE where the server lacks MOVE).
+    Move {
+        /// imap://user@host[:port]/MAILBOX
+        url: String,
+        /// UIDs: 5, 1:10, 3,7:*
+        uids: String,
+        /// The mailbox to move to.
+        to: String,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Remove the messages flagged \Deleted (EXPUNGE).
+    Expunge {
+        /// imap://user@host[:port]/MAILBOX
+        url: String,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
 }

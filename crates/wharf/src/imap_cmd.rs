@@ -4,7 +4,7 @@
 use crate::cli::{ImapCommand, ServerConn};
 use crate::credentials::login_for;
 use anyhow::{bail, Context, Result};
-use imap::{By, Fetch, ImapClient, ImapOptions, ImapTls, ImapUrl, Untagged};
+use imap::{By, Fetch, ImapClient, ImapOptions, ImapTls, ImapUrl, StoreOp, Untagged};
 use nntp::headers::decode;
 use std::io::Write;
 use std::path::Path;
@@ -37,6 +37,32 @@ pub async fn run(cmd: ImapCommand) -> Result<()> {
             max_time,
             conn,
         } => idle(&url, count, max_time, &conn).await,
+        ImapCommand::Append {
+            url,
+            file,
+            flags,
+            conn,
+        } => append(&url, file.as_deref(), &flags, &conn).await,
+        ImapCommand::Store {
+            url,
+            uids,
+            add,
+            remove,
+            conn,
+        } => store(&url, &uids, &add, &remove, &conn).await,
+        ImapCommand::Copy {
+            url,
+            uids,
+            to,
+            conn,
+        } => transfer(&url, &uids, &to, false, &conn).await,
+        ImapCommand::Move {
+            url,
+            uids,
+            to,
+            conn,
+        } => transfer(&url, &uids, &to, true, &conn).await,
+        ImapCommand::Expunge { url, conn } => expunge(&url, &conn).await,
     }
 }
 
@@ -123,12 +149,15 @@ async fn list(text: &str, conn: &ServerConn) -> Result<()> {
     Ok(())
 }
 
-/// Joins the query words the shell split, quoting the ones that hold spaces.
+/// Joins the query words the shell split. A word with spaces is one
+/// string (`SUBJECT "status report"` given as two words) and is quoted,
+/// unless it holds quotes or parentheses: then it is a piece of query
+/// (`'SUBJECT "status report"'` given as one word).
 fn join_query(words: &[String]) -> String {
     words
         .iter()
         .map(|w| {
-            if w.chars().any(char::is_whitespace) && !w.starts_with('"') {
+            if w.chars().any(char::is_whitespace) && !w.contains(['"', '(', ')']) {
                 format!("\"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""))
             } else {
                 w.clone()
@@ -344,15 +373,129 @@ async fn idle(
     Ok(())
 }
 
+async fn append(
+    text: &str,
+    file: Option<&Path>,
+    flags: &[String],
+    conn: &ServerConn,
+) -> Result<()> {
+    let url = parse_url(text)?;
+    let message = match file {
+        Some(path) => tokio::fs::read(path)
+            .await
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        None => {
+            let mut buf = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut tokio::io::stdin(), &mut buf)
+                .await
+                .context("cannot read the message from standard input")?;
+            buf
+        }
+    };
+    if message.is_empty() {
+        bail!("the message is empty; give a FILE or pipe the message in");
+    }
+    let mut client = open(&url, conn).await?;
+    let mailbox = mailbox_of(&url);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let uid = client
+        .append(&mailbox, &flags, message)
+        .await
+        .with_context(|| format!("cannot append to {mailbox}"))?;
+    if let Some(uid) = uid {
+        println!("{uid}");
+    }
+    client.logout().await?;
+    Ok(())
+}
+
+/// Opens the URL's mailbox read-write.
+async fn open_selected(text: &str, conn: &ServerConn) -> Result<ImapClient> {
+    let url = parse_url(text)?;
+    let mut client = open(&url, conn).await?;
+    let mailbox = mailbox_of(&url);
+    client
+        .select(&mailbox)
+        .await
+        .with_context(|| format!("cannot open mailbox {mailbox}"))?;
+    Ok(client)
+}
+
+async fn store(
+    text: &str,
+    uids: &str,
+    add: &[String],
+    remove: &[String],
+    conn: &ServerConn,
+) -> Result<()> {
+    if add.is_empty() && remove.is_empty() {
+        bail!("nothing to change: give --add FLAG and/or --remove FLAG");
+    }
+    let mut client = open_selected(text, conn).await?;
+    for (op, flags) in [(StoreOp::Add, add), (StoreOp::Remove, remove)] {
+        if flags.is_empty() {
+            continue;
+        }
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        client
+            .store(By::Uid, uids, op, &flags, true)
+            .await
+            .context("STORE failed")?;
+    }
+    let after = client
+        .fetch(By::Uid, uids, "(UID FLAGS)")
+        .await
+        .context("FETCH failed")?;
+    let mut out = std::io::stdout().lock();
+    for f in after {
+        if let (Some(uid), Some(flags)) = (f.uid, f.flags) {
+            writeln!(out, "{uid}\t{}", flags.join(" "))?;
+        }
+    }
+    drop(out);
+    client.logout().await?;
+    Ok(())
+}
+
+async fn transfer(text: &str, uids: &str, to: &str, remove: bool, conn: &ServerConn) -> Result<()> {
+    let mut client = open_selected(text, conn).await?;
+    if remove {
+        client.move_to(By::Uid, uids, to).await
+    } else {
+        client.copy(By::Uid, uids, to).await
+    }
+    .with_context(|| {
+        format!(
+            "cannot {} {uids} to {to}",
+            if remove { "move" } else { "copy" }
+        )
+    })?;
+    client.logout().await?;
+    Ok(())
+}
+
+async fn expunge(text: &str, conn: &ServerConn) -> Result<()> {
+    let mut client = open_selected(text, conn).await?;
+    let gone = client.expunge().await.context("EXPUNGE failed")?;
+    if !conn.quiet {
+        eprintln!("wharf: {} message(s) removed", gone.len());
+    }
+    client.logout().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn query_words_are_requoted() {
-        let words = ["SUBJECT", "status report", "FROM", "\"x y\""].map(String::from);
-        assert_eq!(join_query(&words), "SUBJECT \"status report\" FROM \"x y\"");
-        assert_eq!(join_query(&["a\"b c".to_string()]), "\"a\\\"b c\"");
+        let words = ["SUBJECT", "status report", "FROM", "\"x y\"", "(SEEN FLAGGED)"];
+        assert_eq!(
+            join_query(&words.map(String::from)),
+            "SUBJECT \"status report\" FROM \"x y\" (SEEN FLAGGED)"
+        );
+        assert_eq!(join_query(&["a\\b c".to_string()]), "\"a\\\\b c\"");
     }
 
     #[test]
