@@ -490,7 +490,13 @@ mod tests {
 
     #[test]
     fn query_words_are_requoted() {
-        let words = ["SUBJECT", "status report", "FROM", "\"x y\"", "(SEEN FLAGGED)"];
+        let words = [
+            "SUBJECT",
+            "status report",
+            "FROM",
+            "\"x y\"",
+            "(SEEN FLAGGED)",
+        ];
         assert_eq!(
             join_query(&words.map(String::from)),
             "SUBJECT \"status report\" FROM \"x y\" (SEEN FLAGGED)"
