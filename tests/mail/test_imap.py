@@ -316,3 +316,13 @@ def test_hostile_server(imap_run, name, expect):
         took = time.monotonic() - started
     assert r.returncode != 0 and expect in r.stderr.decode(), describe(r)
     assert took < 20
+
+
+def test_idle_stops_at_max_time_and_missing_mailbox_is_clear(mail, mailbox, imap_run):
+    user, password = mailbox
+    imaplib_append(mail, user, password, message("old news"))
+    started = time.monotonic()
+    r = ok(imap_run("imap", "idle", url(mail, user, password), "--max-time", "2", timeout=30))
+    assert r.stdout == b"" and 1.5 < time.monotonic() - started < 15
+    r = imap_run("imap", "search", url(mail, user, password, mailbox="Nope"))
+    assert r.returncode == 3 and "cannot open mailbox Nope" in r.stderr.decode(), describe(r)

@@ -218,3 +218,42 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod round_trip {
+    use super::*;
+    use crate::value::{Cursor, Value};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever form `string` picks, the server's grammar reads back
+        /// the same bytes (a literal goes on the wire as `{N}\r\n` + bytes).
+        #[test]
+        fn strings_read_back(value in proptest::collection::vec(1u8..=255, 0..64)) {
+            let cmd = Command::new("X").string(&value).unwrap();
+            let mut wire = Vec::new();
+            for part in cmd.parts() {
+                match part {
+                    Part::Text(t) => wire.extend_from_slice(t),
+                    Part::Literal(l) => {
+                        wire.extend_from_slice(format!("{{{}}}\r\n", l.len()).as_bytes());
+                        wire.extend_from_slice(l);
+                    }
+                }
+            }
+            let values = Cursor::new(&wire).values().unwrap();
+            prop_assert_eq!(values.len(), 2);
+            let got = match &values[1] {
+                Value::Atom(b) | Value::Str(b) => b.clone(),
+                Value::Nil => b"NIL".to_vec(),
+                Value::List(_) => panic!("a list"),
+            };
+            prop_assert_eq!(got, value);
+        }
+
+        #[test]
+        fn parser_never_panics(input in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = crate::response::parse(&input);
+        }
+    }
+}

@@ -341,14 +341,9 @@ async fn idle(
     if !conn.quiet {
         eprintln!("wharf: waiting for new mail in {mailbox} (Ctrl-C to stop)");
     }
-    while count.is_none_or(|c| seen < c) && Instant::now() < end {
-        let reports = client
-            .idle(end, |u| matches!(u, Untagged::Exists(_)))
-            .await
-            .context("IDLE failed")?;
-        if !reports.iter().any(|u| matches!(u, Untagged::Exists(_))) {
-            continue;
-        }
+    loop {
+        // Fetch first, every round: a message may have arrived between two
+        // IDLEs, reported in the middle of some other command's answer.
         let mut new = client
             .fetch(By::Uid, &format!("{next_uid}:*"), "(UID ENVELOPE)")
             .await
@@ -365,9 +360,17 @@ async fn idle(
             seen += 1;
         }
         out.flush()?;
+        drop(out);
         if let Some(max) = new.iter().filter_map(|f| f.uid).max() {
             next_uid = max + 1;
         }
+        if count.is_some_and(|c| seen >= c) || Instant::now() >= end {
+            break;
+        }
+        client
+            .idle(end, |u| matches!(u, Untagged::Exists(_)))
+            .await
+            .context("IDLE failed")?;
     }
     client.logout().await?;
     Ok(())
