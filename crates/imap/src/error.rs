@@ -29,9 +29,10 @@ pub enum ImapError {
     LiteralTooLarge { size: u64, limit: u64 },
     #[error("a response of more than {0} bytes")]
     ResponseTooLarge(u64),
-    #[error("reading a response: {0}")]
+    #[error(transparent)]
     Line(#[from] wire::LineError),
-    #[error("{context}: {source}")]
+    /// The I/O error is the source, so a chain of causes shows it once.
+    #[error("{context}")]
     Io {
         context: &'static str,
         #[source]

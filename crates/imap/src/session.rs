@@ -71,7 +71,7 @@ fn valid_items(items: &str) -> bool {
     !items.is_empty()
         && items
             .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'{' || b == b' ')
+            .all(|b| (b.is_ascii_graphic() && b != b'"' && b != b'{') || b == b' ')
 }
 
 fn fetches(done: Done) -> Vec<Fetch> {

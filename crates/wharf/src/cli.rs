@@ -232,7 +232,10 @@ pub enum ImapCommand {
     /// SINCE/BEFORE/ON DATE (31-Jan-2026 or 2026-01-31), SENTSINCE/SENTBEFORE
     /// DATE, LARGER/SMALLER SIZE (10K, 2M), SEEN, UNSEEN, FLAGGED, ANSWERED,
     /// DELETED, DRAFT, NEW, ALL, KEYWORD K, UID SET, NOT KEY, OR KEY KEY and
-    /// (KEY KEY ...). Quote strings with spaces: 'SUBJECT "status report"'.
+    /// (KEY KEY ...).
+    ///
+    /// Quote strings with spaces: 'SUBJECT "status report"'.
+    ///
     /// Example: wharf imap search imap://bob@host/INBOX FROM alice SINCE 2026-01-01 UNSEEN
     Search {
         /// imap://user@host[:port]/MAILBOX
