@@ -96,6 +96,10 @@ pub struct ImapClient {
     capabilities: Vec<String>,
     /// Set once the server said BYE.
     bye: Option<String>,
+    /// Bytes of responses held since the current command was sent: a
+    /// server that answers one command with endless untagged data hits
+    /// `max_literal` here.
+    held: u64,
 }
 
 fn io_err(context: &'static str) -> impl FnOnce(std::io::Error) -> ImapError {
@@ -128,6 +132,7 @@ impl ImapClient {
             next_tag: 1,
             capabilities: Vec::new(),
             bye: None,
+            held: 0,
         };
         let greeting = client.read_response(None).await?;
         match greeting {
@@ -248,6 +253,7 @@ impl ImapClient {
     pub(crate) async fn send(&mut self, cmd: &Command) -> Result<String> {
         let tag = format!("W{:04}", self.next_tag);
         self.next_tag = self.next_tag.wrapping_add(1);
+        self.held = 0;
         self.show(true, &format!("{tag} {}", cmd.shown()));
         self.write(tag.as_bytes()).await?;
         self.write(b" ").await?;
@@ -434,6 +440,10 @@ impl ImapClient {
             if whole.len() as u64 > limit {
                 return Err(ImapError::ResponseTooLarge(limit));
             }
+        }
+        self.held = self.held.saturating_add(whole.len() as u64);
+        if self.held > limit {
+            return Err(ImapError::ResponseTooLarge(limit));
         }
         let resp = response::parse(&whole).map_err(|e| ImapError::Protocol(e.to_string()))?;
         Ok((resp, streamed))

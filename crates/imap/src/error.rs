@@ -27,7 +27,7 @@ pub enum ImapError {
         "the server announced a literal of {size} bytes, more than the limit of {limit} bytes"
     )]
     LiteralTooLarge { size: u64, limit: u64 },
-    #[error("a response of more than {0} bytes")]
+    #[error("the server sent more than {0} bytes in answer to one command")]
     ResponseTooLarge(u64),
     #[error(transparent)]
     Line(#[from] wire::LineError),

@@ -233,3 +233,15 @@ async fn a_missing_message_is_an_error_not_empty_output() {
     assert!(err.to_string().contains("no message with UID 5"), "{err}");
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn endless_untagged_data_is_bounded() {
+    let flood = "* OK still talking\r\n".repeat(200);
+    let (port, server) = serve(GREETING, vec![("W0001 NOOP", flood)]).await;
+    let mut o = opts();
+    o.max_literal = 1000;
+    let mut c = ImapClient::connect("127.0.0.1", port, o).await.unwrap();
+    let err = c.noop().await.unwrap_err();
+    assert!(matches!(err, ImapError::ResponseTooLarge(1000)), "{err}");
+    server.await.unwrap();
+}
