@@ -13,9 +13,10 @@ give up cannot hang the test forever (the test's own timeout still fails it).
 
 The cases here: for SMTP and POP3, `endless-reply` (lines that never end the
 reply or block), `no-crlf` (a reply without its final CRLF, then silence),
-`huge-line` (one 16 MiB line); and two quirky but lawful SMTP servers,
-`helo-only` (EHLO refused) and `size-1000` (SIZE 1000 announced). IMAP cases
-(a huge literal size, ...) go in the same table.
+`huge-line` (one 16 MiB line); two quirky but lawful SMTP servers,
+`helo-only` (EHLO refused) and `size-1000` (SIZE 1000 announced); and for
+IMAP, `endless-line`, `huge-literal` (a literal of 999999999999 bytes
+announced) and `no-crlf`.
 """
 from __future__ import annotations
 
@@ -186,6 +187,29 @@ def _pop3_no_crlf(peer: Peer) -> None:
 @case("pop3", "huge-line")
 def _pop3_huge(peer: Peer) -> None:
     peer.send(b"+OK " + b"x" * HUGE_LINE + b"\r\n")
+    peer.hold()
+
+
+# ---- IMAP --------------------------------------------------------------------
+
+@case("imap", "endless-line")
+def _imap_endless(peer: Peer) -> None:
+    peer.send(b"* OK ")
+    peer.endless(b"x" * 4096)
+
+
+@case("imap", "huge-literal")
+def _imap_huge_literal(peer: Peer) -> None:
+    """Greets, then at once announces a literal of 999999999999 bytes and
+    starts sending it (a client reads it as the answer to its first command)."""
+    peer.send(b"* OK [CAPABILITY IMAP4rev1] hostile IMAP\r\n")
+    peer.send(b'* LIST () "/" {999999999999}\r\n')
+    peer.endless(b"x" * 4096)
+
+
+@case("imap", "no-crlf")
+def _imap_no_crlf(peer: Peer) -> None:
+    peer.send(b"* OK hostile IMAP without a line end")
     peer.hold()
 
 

@@ -42,6 +42,9 @@ pub enum Command {
     /// Read a mailbox (POP3): pop3:// and pop3s:// URLs.
     #[command(subcommand)]
     Pop3(Pop3Command),
+    /// Read mail on an IMAP server: imap:// and imaps:// URLs.
+    #[command(subcommand)]
+    Imap(ImapCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -335,4 +338,130 @@ pub struct MirrorArgs {
     pub delete: bool,
     #[command(flatten)]
     pub conn: Connection,
+}
+
+/// The mailbox commands (`wharf imap ...`). URLs look like
+/// imap://user@host:port/MAILBOX (imaps:// for TLS from the first byte,
+/// port 993; RFC 5092 shapes such as imap://user;AUTH=PLAIN@host/INBOX/;UID=7
+/// work too). Without a mailbox, INBOX is used.
+#[derive(Debug, Subcommand)]
+pub enum ImapCommand {
+    /// List mailboxes with their message and unseen counts (LIST + STATUS).
+    List {
+        /// imap://user@host[:port]/
+        url: String,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Search a mailbox; prints UID, date, sender and subject per message.
+    ///
+    /// The query is IMAP search keys (RFC 3501 §6.4.4), in any case:
+    /// FROM/TO/CC/BCC/SUBJECT/BODY/TEXT STRING, HEADER NAME STRING,
+    /// SINCE/BEFORE/ON DATE (31-Jan-2026 or 2026-01-31), SENTSINCE/SENTBEFORE
+    /// DATE, LARGER/SMALLER SIZE (10K, 2M), SEEN, UNSEEN, FLAGGED, ANSWERED,
+    /// DELETED, DRAFT, NEW, ALL, KEYWORD K, UID SET, NOT KEY, OR KEY KEY and
+    /// (KEY KEY ...).
+    ///
+    /// Quote strings with spaces: 'SUBJECT "status report"'.
+    ///
+    /// Example: wharf imap search imap://bob@host/INBOX FROM alice SINCE 2026-01-01 UNSEEN
+    Search {
+        /// imap://user@host[:port]/MAILBOX
+        url: String,
+        /// Search keys (all messages when empty).
+        query: Vec<String>,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Write one message (or a part of it) exactly as stored, streamed.
+    Fetch {
+        /// imap://user@host[:port]/MAILBOX (or .../MAILBOX/;UID=N)
+        url: String,
+        /// The message's UID (see `wharf imap search`).
+        uid: Option<u32>,
+        /// Where to write it (- for standard output, the default).
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Only this body section: HEADER, TEXT, 1, 1.2, 2.MIME, ...
+        #[arg(long, value_name = "SECTION", default_value = "")]
+        section: String,
+        /// Only LENGTH bytes from OFFSET (a partial fetch).
+        #[arg(long, value_name = "OFFSET:LENGTH")]
+        range: Option<String>,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Wait for new mail (IDLE) and print one line per message as it
+    /// arrives: UID, date, sender, subject.
+    Idle {
+        /// imap://user@host[:port]/MAILBOX
+        url: String,
+        /// Stop after N new messages.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// Stop after SECS seconds in all (as curl's --max-time); without
+        /// it and --count, wait until interrupted.
+        #[arg(long, value_name = "SECS")]
+        max_time: Option<u64>,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Add a message to a mailbox (APPEND), read from FILE or standard
+    /// input; prints its UID when the server tells it.
+    Append {
+        /// imap://user@host[:port]/MAILBOX
+        url: String,
+        /// The message (RFC 5322, as stored); standard input if absent.
+        file: Option<PathBuf>,
+        /// Set this flag on it, e.g. \Seen (repeatable).
+        #[arg(long = "flag", value_name = "FLAG")]
+        flags: Vec<String>,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Change flags of messages (UID STORE); prints their flags after.
+    Store {
+        /// imap://user@host[:port]/MAILBOX
+        url: String,
+        /// UIDs: 5, 1:10, 3,7:*
+        uids: String,
+        /// Add this flag, e.g. \Seen, \Flagged, \Deleted, $Work (repeatable).
+        #[arg(long, value_name = "FLAG")]
+        add: Vec<String>,
+        /// Remove this flag (repeatable).
+        #[arg(long, value_name = "FLAG")]
+        remove: Vec<String>,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Copy messages to another mailbox (UID COPY).
+    Copy {
+        /// imap://user@host[:port]/MAILBOX
+        url: String,
+        /// UIDs: 5, 1:10, 3,7:*
+        uids: String,
+        /// The mailbox to copy to.
+        to: String,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Move messages to another mailbox (UID MOVE, or COPY + STORE
+    /// \Deleted + EXPUNGE where the server lacks MOVE).
+    Move {
+        /// imap://user@host[:port]/MAILBOX
+        url: String,
+        /// UIDs: 5, 1:10, 3,7:*
+        uids: String,
+        /// The mailbox to move to.
+        to: String,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
+    /// Remove the messages flagged \Deleted (EXPUNGE).
+    Expunge {
+        /// imap://user@host[:port]/MAILBOX
+        url: String,
+        #[command(flatten)]
+        conn: ServerConn,
+    },
 }

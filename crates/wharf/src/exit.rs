@@ -54,6 +54,17 @@ pub fn code(err: &anyhow::Error) -> u8 {
                 return TRANSIENT;
             }
         }
+        if let Some(e) = cause.downcast_ref::<imap::ImapError>() {
+            if matches!(e, imap::ImapError::AuthRefused(_)) {
+                return LOGIN;
+            }
+            if e.is_permanent() {
+                return REFUSED;
+            }
+            if e.is_transient() {
+                return TRANSIENT;
+            }
+        }
         if let Some(e) = cause.downcast_ref::<FtpError>() {
             if e.is_permanent() {
                 return REFUSED;

@@ -7,6 +7,7 @@
 //! - [`news`]: the NNTP commands.
 //! - [`mail_cmd`], [`pop3_cmd`]: `wharf mail send` (SMTP) and `wharf pop3`;
 //!   [`mailconn`] turns their URL and flags into client options.
+//! - [`imap_cmd`]: the IMAP commands.
 //! - [`credentials`]: who to log in as on news and mail servers.
 //! - [`shell`]: the interactive `wharf ftp` shell; [`glob`] its patterns.
 //! - [`segments`]: parallel ranged downloads for `get --segments`.
@@ -21,6 +22,7 @@ mod credentials;
 mod exit;
 mod get;
 mod glob;
+mod imap_cmd;
 mod ls;
 mod mail_cmd;
 mod mailconn;
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
             Command::News(cmd) => news::run(cmd).await,
             Command::Mail(cmd) => mail_cmd::run(cmd).await,
             Command::Pop3(cmd) => pop3_cmd::run(cmd).await,
+            Command::Imap(cmd) => imap_cmd::run(cmd).await,
         }
     });
     match result {

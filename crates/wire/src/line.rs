@@ -160,6 +160,25 @@ impl<S: AsyncRead + Unpin> LineReader<S> {
     }
 }
 
+impl<S: AsyncRead + Unpin> LineReader<S> {
+    /// Reads raw bytes (an IMAP literal, say) into `out`: first what is
+    /// already buffered, then from the stream. Returns 0 only at the end of
+    /// the stream. Call it only between lines.
+    pub async fn read_raw(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if !self.buf.is_empty() {
+            let n = out.len().min(self.buf.len());
+            out[..n].copy_from_slice(&self.buf[..n]);
+            self.buf.drain(..n);
+            self.scanned = 0;
+            return Ok(n);
+        }
+        self.inner.read(out).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +227,20 @@ mod tests {
                 Ok(b"NOOP".to_vec())
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn raw_bytes_between_lines() {
+        let mut reader = LineReader::new(&b"A {5}\r\nhello)\r\nB\r\n"[..], 100);
+        assert_eq!(reader.read_line().await.unwrap(), b"A {5}");
+        let mut out = [0u8; 5];
+        let mut got = 0;
+        while got < 5 {
+            got += reader.read_raw(&mut out[got..]).await.unwrap();
+        }
+        assert_eq!(&out, b"hello");
+        assert_eq!(reader.read_line().await.unwrap(), b")");
+        assert_eq!(reader.read_line().await.unwrap(), b"B");
     }
 
     #[tokio::test]
