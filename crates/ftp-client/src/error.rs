@@ -14,7 +14,9 @@ pub enum FtpError {
     #[error("bad reply from the server: {0}")]
     BadReply(#[from] ReplyError),
     /// A network or file error, with what was being done.
-    #[error("{context}: {source}")]
+    /// The cause is the source, shown by `{:#}` and error reporters, not
+    /// repeated in this message.
+    #[error("{context}")]
     Io {
         context: &'static str,
         #[source]

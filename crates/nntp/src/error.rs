@@ -17,7 +17,9 @@ pub enum NntpError {
     Block(#[from] wire::DotError),
     #[error(transparent)]
     Line(#[from] wire::LineError),
-    #[error("{context}: {source}")]
+    /// The cause is the source, shown by `{:#}` and error reporters, not
+    /// repeated in this message.
+    #[error("{context}")]
     Io {
         context: &'static str,
         #[source]
