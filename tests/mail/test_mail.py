@@ -20,7 +20,7 @@ import pytest
 from hostile_mail import CASES, HostileServer
 from mail_helpers import describe
 
-EXIT_REFUSED, EXIT_LOGIN, EXIT_PARTIAL = 3, 5, 6
+EXIT_USAGE, EXIT_REFUSED, EXIT_LOGIN, EXIT_PARTIAL = 2, 3, 5, 6
 
 
 # ---- helpers -------------------------------------------------------------------
@@ -329,14 +329,14 @@ def test_password_from_netrc_and_environment(run, mail, mailbox):
 
 def test_misuse_says_what_to_do(run, mail):
     r = run("mail", "send", smtp_url(mail), "--from", "a@example.com", "--body", "x")
-    assert r.returncode != 0 and "--to" in r.stderr.decode()
+    assert r.returncode == EXIT_USAGE and "--to" in r.stderr.decode()
     r = run("mail", "send", f"pop3://127.0.0.1:{mail.pop3_port}/", "--from", "a@b", "--to", "c@d",
             "--body", "x")
-    assert r.returncode != 0 and "smtp://" in r.stderr.decode()
+    assert r.returncode == EXIT_USAGE and "smtp://" in r.stderr.decode()
     r = run("pop3", "list", f"pop3://127.0.0.1:{mail.pop3_port}/")
-    assert r.returncode != 0 and "pop3://USER@" in r.stderr.decode()
+    assert r.returncode == EXIT_USAGE and "pop3://USER@" in r.stderr.decode()
     r = run("pop3", "fetch", f"pop3://u:p@127.0.0.1:{mail.pop3_port}/")
-    assert r.returncode != 0 and "which message" in r.stderr.decode()
+    assert r.returncode == EXIT_USAGE and "which message" in r.stderr.decode()
     # --tls without --cacert: the system's roots do not trust the run's CA.
     r = run("mail", "send", f"smtp://127.0.0.1:{mail.smtp_port}/", "--from", "a@b", "--to", "c@d",
             "--body", "x", "--tls")

@@ -4,6 +4,8 @@ use ftp_client::FtpError;
 
 pub const OK: u8 = 0;
 pub const LOCAL: u8 = 1;
+/// The command line asks for something impossible (as clap's own errors).
+pub const USAGE: u8 = 2;
 pub const REFUSED: u8 = 3;
 pub const TRANSIENT: u8 = 4;
 pub const LOGIN: u8 = 5;
@@ -18,6 +20,20 @@ pub struct PartlySent {
     pub refused: usize,
 }
 
+/// The arguments cannot work: a missing or contradictory value that clap
+/// could not see. Raised with [`usage!`](crate::usage).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+/// Returns a [`Usage`] error (exit code 2) from the enclosing function.
+#[macro_export]
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        return Err($crate::exit::Usage(format!($($arg)*)).into())
+    };
+}
+
 /// The server refused the login.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -27,6 +43,9 @@ pub struct LoginFailed(pub String);
 pub fn code(err: &anyhow::Error) -> u8 {
     if err.downcast_ref::<LoginFailed>().is_some() {
         return LOGIN;
+    }
+    if err.downcast_ref::<Usage>().is_some() {
+        return USAGE;
     }
     if err.downcast_ref::<PartlySent>().is_some() {
         return PARTIAL;

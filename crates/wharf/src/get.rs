@@ -6,7 +6,7 @@ use crate::connect::{login_for, open};
 use crate::names;
 use crate::progress::Progress;
 use crate::segments;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use ftp_client::FtpUrl;
 use ftp_proto::command::TransferType;
 use std::path::PathBuf;
@@ -15,7 +15,7 @@ use tokio::io::AsyncWriteExt;
 pub async fn run(args: GetArgs) -> Result<()> {
     let url = FtpUrl::parse(&args.url).map_err(anyhow::Error::msg)?;
     let Some(name) = url.file_name().map(<[u8]>::to_vec) else {
-        bail!(
+        crate::usage!(
             "{} names a directory; use `wharf ls` or `wharf mirror`",
             args.url
         );

@@ -105,7 +105,9 @@ async fn open(url: &ImapUrl, conn: &ServerConn) -> Result<ImapClient> {
                 .authenticate_plain(&login.user, &login.password)
                 .await
         }
-        Some(other) => bail!("AUTH={other} is not supported; use ;AUTH=PLAIN or leave it out"),
+        Some(other) => {
+            crate::usage!("AUTH={other} is not supported; use ;AUTH=PLAIN or leave it out")
+        }
     };
     result.with_context(|| format!("login as {} failed", login.user))?;
     Ok(client)
@@ -234,7 +236,7 @@ fn parse_range(text: &str) -> Result<(u64, u64)> {
         .and_then(|(o, n)| Some((o.parse().ok()?, n.parse().ok()?)));
     match parsed {
         Some((o, n)) if n > 0 => Ok((o, n)),
-        _ => bail!("--range {text:?}: write OFFSET:LENGTH, e.g. 0:1024"),
+        _ => crate::usage!("--range {text:?}: write OFFSET:LENGTH, e.g. 0:1024"),
     }
 }
 
@@ -248,7 +250,9 @@ async fn fetch(
 ) -> Result<()> {
     let url = parse_url(text)?;
     let Some(uid) = uid.or(url.uid) else {
-        bail!("which message? give its UID after the URL (find it with `wharf imap search`)");
+        crate::usage!(
+            "which message? give its UID after the URL (find it with `wharf imap search`)"
+        );
     };
     let mut client = open(&url, conn).await?;
     let mailbox = mailbox_of(&url);
@@ -432,7 +436,7 @@ async fn store(
     conn: &ServerConn,
 ) -> Result<()> {
     if add.is_empty() && remove.is_empty() {
-        bail!("nothing to change: give --add FLAG and/or --remove FLAG");
+        crate::usage!("nothing to change: give --add FLAG and/or --remove FLAG");
     }
     let mut client = open_selected(text, conn).await?;
     for (op, flags) in [(StoreOp::Add, add), (StoreOp::Remove, remove)] {

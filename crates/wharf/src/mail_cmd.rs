@@ -29,7 +29,7 @@ async fn send(args: SendArgs) -> Result<()> {
         .map(|a| split_address(a).1)
         .collect();
     if recipients.is_empty() {
-        bail!("no recipient: give --to ADDRESS (or --cc/--bcc)");
+        crate::usage!("no recipient: give --to ADDRESS (or --cc/--bcc)");
     }
     let from = split_address(&args.from).1.to_string();
     let rcpt = RcptOptions {
@@ -135,7 +135,9 @@ fn parse_notify(text: &str) -> Result<Notify> {
             "success" => notify.success = true,
             "failure" => notify.failure = true,
             "delay" => notify.delay = true,
-            other => bail!("--notify {other:?}: write never, or a list of success, failure, delay"),
+            other => crate::usage!(
+                "--notify {other:?}: write never, or a list of success, failure, delay"
+            ),
         }
     }
     Ok(notify)
@@ -147,7 +149,7 @@ fn compose(args: &SendArgs) -> Result<Vec<u8>> {
         ("--subject", args.subject.as_ref()),
     ] {
         if value.is_some_and(|v| v.contains(['\r', '\n'])) {
-            bail!("{flag} may not contain line breaks");
+            crate::usage!("{flag} may not contain line breaks");
         }
     }
     let html = args.html_file.as_deref().map(read_text).transpose()?;
@@ -156,7 +158,9 @@ fn compose(args: &SendArgs) -> Result<Vec<u8>> {
         (None, Some(path)) => Some(read_text(path)?),
         (None, None) if std::io::stdin().is_terminal() => {
             if html.is_none() {
-                bail!("no body: give --body TEXT, --body-file FILE, or pipe it on standard input");
+                crate::usage!(
+                    "no body: give --body TEXT, --body-file FILE, or pipe it on standard input"
+                );
             }
             None
         }

@@ -3,7 +3,7 @@
 //! STARTTLS/STLS), `--cacert`, `--timeout` and the `--verbose` transcript.
 
 use crate::cli::ServerConn;
-use anyhow::{bail, Result};
+use anyhow::Result;
 use mail::{MailError, MailUrl, Options, Protocol, Security};
 
 /// Parses `text` and checks that it names `want` (`what` says how to
@@ -11,7 +11,7 @@ use mail::{MailError, MailUrl, Options, Protocol, Security};
 pub fn parse(text: &str, want: Protocol, what: &str) -> Result<MailUrl> {
     let url = MailUrl::parse(text).map_err(anyhow::Error::msg)?;
     if url.protocol != want {
-        bail!("{text:?} is not a {what} URL");
+        crate::usage!("{text:?} is not a {what} URL");
     }
     Ok(url)
 }

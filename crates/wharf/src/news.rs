@@ -215,7 +215,7 @@ async fn post(text: &str, subject: &str, from: &str, conn: &ServerConn) -> Resul
     let group = group_of(&url, text)?;
     for (name, value) in [("--subject", subject), ("--from", from)] {
         if value.contains(['\r', '\n']) {
-            bail!("{name} may not contain line breaks");
+            crate::usage!("{name} may not contain line breaks");
         }
     }
     let mut body = Vec::new();

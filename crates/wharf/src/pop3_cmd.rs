@@ -4,7 +4,7 @@ use crate::cli::{Pop3Command, ServerConn};
 use crate::credentials::login_for;
 use crate::exit::LoginFailed;
 use crate::mailconn;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use mail::message::summarize;
 use mail::sasl::Mechanism;
 use mail::{MailError, MailUrl, Pop3Client, Protocol};
@@ -30,7 +30,7 @@ pub async fn run(cmd: Pop3Command) -> Result<()> {
 /// mechanism, or USER/PASS).
 async fn open(url: &MailUrl, conn: &ServerConn) -> Result<Pop3Client> {
     let Some(login) = login_for(&url.host, url.user.as_deref(), url.password.as_deref())? else {
-        bail!(
+        crate::usage!(
             "no user for {}: write pop3://USER@{}/ (or put the host in ~/.netrc)",
             url.host,
             url.host
@@ -65,7 +65,7 @@ fn number_of(url: &MailUrl, given: Option<u32>) -> Result<u32> {
         return Ok(n);
     }
     if url.path.is_empty() {
-        bail!("which message? give its number (see `wharf pop3 list`)");
+        crate::usage!("which message? give its number (see `wharf pop3 list`)");
     }
     url.path
         .parse()

@@ -4,7 +4,7 @@
 use crate::cli::PutArgs;
 use crate::connect::{login_for, open};
 use crate::progress::Progress;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use ftp_client::{FtpUrl, StoreMode};
 use ftp_proto::command::TransferType;
 use std::io::SeekFrom;
@@ -17,7 +17,7 @@ pub async fn run(args: PutArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot read {}", args.path.display()))?;
     if !meta.is_file() {
-        bail!(
+        crate::usage!(
             "{} is not a file; use `wharf mirror --reverse` for directories",
             args.path.display()
         );
