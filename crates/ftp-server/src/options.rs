@@ -72,6 +72,8 @@ pub struct ServerOptions {
     /// Bandwidth per account, in bytes per second (`None`: unlimited).
     pub max_download_rate: Option<u64>,
     pub max_upload_rate: Option<u64>,
+    /// Where files are kept: the local filesystem or an object store.
+    pub storage: crate::storage::StorageBackend,
 }
 
 impl ServerOptions {
@@ -108,6 +110,7 @@ impl ServerOptions {
             max_sessions_per_user: 10,
             max_download_rate: None,
             max_upload_rate: None,
+            storage: crate::storage::StorageBackend::Local,
         }
     }
 

@@ -68,6 +68,8 @@ pub struct Location {
 pub struct ServeArgs {
     #[command(flatten)]
     pub location: Location,
+    #[command(flatten)]
+    pub storage: crate::storage::StorageArgs,
     /// Address to listen on, IPv4 or [IPv6]:port; repeat for several
     /// [default: 127.0.0.1:2121].
     #[arg(

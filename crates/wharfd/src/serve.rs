@@ -69,6 +69,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         None => "off",
     };
     let anonymous = opts.anonymous.then(|| opts.anon_root.display().to_string());
+    let storage = opts.storage.describe();
     let server = Server::new(opts, Arc::new(store.clone())).map_err(anyhow::Error::msg)?;
     for l in &listeners {
         if l.is_implicit_tls() {
@@ -80,6 +81,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     tracing::info!(
         data = %data_dir.display(),
         accounts = %store.describe(),
+        storage = %storage,
         anonymous = anonymous.as_deref().unwrap_or("off"),
         registration = %registration,
         tls,
