@@ -2,7 +2,8 @@
 # Installs what the Wharf test suite needs, and nothing when it is all present.
 #
 #   Debian packages: curl, lftp, wget, iproute2 (and python3 / pip when missing)
-#   PyPI:            pytest (only when `python3 -c 'import pytest'` fails)
+#   PyPI:            pytest (only when `python3 -c 'import pytest'` fails),
+#                    moto[server] (tests/s3/install.sh)
 #
 # Idempotent and quick when everything is there. Without root (and without
 # passwordless sudo) it only reports what is missing and exits 0: the tests
@@ -45,6 +46,8 @@ install_peers() {
     bash "$(dirname "${BASH_SOURCE[0]}")/../tests/peers/install.sh" || log "tests/peers/install.sh failed"
     # INN, the news server the NNTP client is tested against.
     bash "$(dirname "${BASH_SOURCE[0]}")/../tests/news/install.sh" || log "tests/news/install.sh failed"
+    # moto, the S3 server the object-storage backend is tested against.
+    bash "$(dirname "${BASH_SOURCE[0]}")/../tests/s3/install.sh" || log "tests/s3/install.sh failed"
 }
 
 if [ "${#missing[@]}" -eq 0 ] && [ "$need_pytest" -eq 0 ]; then
