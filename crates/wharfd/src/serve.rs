@@ -36,7 +36,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         tracing::warn!("the last run did not stop cleanly; recounting usage from disk");
         for a in &accounts {
             let home = a.home.clone().unwrap_or_else(|| opts.default_home(&a.name));
-            match recount(&store, &a.name, &home).await {
+            let counted = match opts.storage.home_usage(&a.name).await {
+                Some(Ok(used)) => store.set_used(&a.name, used).await.map(|()| used),
+                Some(Err(e)) => Err(ftp_server::accounts::AccountError::Backend(e)),
+                None => recount(&store, &a.name, &home).await,
+            };
+            match counted {
                 Ok(used) if used != a.used_bytes => {
                     tracing::info!(account = %a.name, was = a.used_bytes, now = used, "usage corrected")
                 }

@@ -45,6 +45,16 @@ impl StorageBackend {
         }
     }
 
+    /// Bytes an account's home holds, counted from the storage itself (for
+    /// a recount); `None` for the local filesystem, which the quota module
+    /// counts from disk.
+    pub async fn home_usage(&self, name: &str) -> Option<Result<u64, String>> {
+        match self {
+            StorageBackend::Local => None,
+            StorageBackend::S3(bucket) => Some(bucket.usage(&["home", name]).await),
+        }
+    }
+
     /// Whether the storage answers, within `wait`: for a health check.
     /// The local filesystem always does.
     pub async fn check(&self, wait: Duration) -> Result<(), String> {

@@ -110,6 +110,21 @@ impl S3Bucket {
         }
     }
 
+    /// Bytes stored under `segments` (markers aside), by listing every key:
+    /// an account's usage for a recount.
+    pub async fn usage(&self, segments: &[&str]) -> Result<u64, String> {
+        let root = self.open(segments, false).root;
+        let mut keys = self.store.list(Some(&root));
+        let mut bytes = 0u64;
+        while let Some(meta) = keys.next().await {
+            let meta = meta.map_err(|e| e.to_string())?;
+            if meta.location.filename() != Some(keys::MARKER) {
+                bytes += meta.size;
+            }
+        }
+        Ok(bytes)
+    }
+
     /// A session's root: `segments` under the server's prefix.
     pub fn open(&self, segments: &[&str], writable: bool) -> S3Storage {
         let mut root = self.root.clone();
