@@ -195,3 +195,22 @@ def test_start_log_names_the_storage_without_secrets(wharfd):
     log = wharfd.log()
     assert f"bucket={wharfd.bucket}" in log and "prefix=" in log and "endpoint=" in log, log
     assert "wharf-test-secret" not in log
+
+
+def test_users_recount_lists_the_bucket(wharfd, wharfd_bin):
+    import subprocess
+
+    from conftest import HOME_FILES
+
+    expected = sum(len(v) for v in HOME_FILES.values()) + MIB  # + data.bin
+    args, env = wharfd.storage_args()
+    cp = subprocess.run([str(wharfd_bin), "users", "recount", "alice", "--data", str(wharfd.data),
+                         *args], capture_output=True, timeout=60,
+                        env={**{k: v for k, v in os.environ.items()
+                                if not k.startswith("WHARF_")}, **env})
+    out = (cp.stdout + cp.stderr).decode()
+    assert cp.returncode == 0, out
+    ftp = wharfd.ftp()
+    report = ftp.sendcmd("SITE QUOTA")
+    assert f"used={expected};" in report, (out, report)
+    ftp.quit()

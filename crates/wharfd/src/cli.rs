@@ -226,7 +226,8 @@ pub enum UsersCommand {
         #[command(flatten)]
         location: Location,
     },
-    /// Recompute usage from the files on disk.
+    /// Recompute usage from the files on disk (or in the bucket, with
+    /// --storage s3://...).
     Recount {
         /// The account to recount.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -236,6 +237,8 @@ pub enum UsersCommand {
         all: bool,
         #[command(flatten)]
         location: Location,
+        #[command(flatten)]
+        storage: crate::storage::StorageArgs,
     },
     /// Remove an account (its home directory is left in place).
     Remove {

@@ -5,7 +5,6 @@ use crate::cli::ServeArgs;
 use crate::config;
 use anyhow::{Context, Result};
 use ftp_server::accounts::{AccountStore, SqliteStore};
-use ftp_server::quota::recount::recount;
 use ftp_server::storage::sweep_partial_uploads;
 use ftp_server::{Listener, Server};
 use std::io::IsTerminal;
@@ -36,17 +35,14 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         tracing::warn!("the last run did not stop cleanly; recounting usage from disk");
         for a in &accounts {
             let home = a.home.clone().unwrap_or_else(|| opts.default_home(&a.name));
-            let counted = match opts.storage.home_usage(&a.name).await {
-                Some(Ok(used)) => store.set_used(&a.name, used).await.map(|()| used),
-                Some(Err(e)) => Err(ftp_server::accounts::AccountError::Backend(e)),
-                None => recount(&store, &a.name, &home).await,
-            };
-            match counted {
+            match crate::storage::recount_home(&opts.storage, &store, &a.name, &home).await {
                 Ok(used) if used != a.used_bytes => {
                     tracing::info!(account = %a.name, was = a.used_bytes, now = used, "usage corrected")
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(account = %a.name, error = %e, "cannot recount"),
+                Err(e) => {
+                    tracing::warn!(account = %a.name, error = %format!("{e:#}"), "cannot recount")
+                }
             }
         }
     }

@@ -210,8 +210,10 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             name,
             all,
             location,
+            storage,
         } => {
             let (store, opts) = open(&location).await?;
+            let backend = crate::storage::resolve(&storage, &FileConfig::load(&location)?)?;
             let accounts = if all {
                 store.list().await?
             } else {
@@ -220,7 +222,9 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             };
             for a in accounts {
                 let before = a.used_bytes;
-                let after = recount(&store, &a.name, &home_of(&opts, &a)).await?;
+                let after =
+                    crate::storage::recount_home(&backend, &store, &a.name, &home_of(&opts, &a))
+                        .await?;
                 println!(
                     "{}: {} (was {})",
                     a.name,
