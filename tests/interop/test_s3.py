@@ -192,6 +192,7 @@ def test_quota_is_enforced_on_s3(wharfd_factory, wharfd_bin, tmp_path):
 
 
 def test_start_log_names_the_storage_without_secrets(wharfd):
+    assert wait_until(lambda: "wharfd ready" in wharfd.log(), timeout=10), wharfd.log()
     log = wharfd.log()
     assert f"bucket={wharfd.bucket}" in log and "prefix=" in log and "endpoint=" in log, log
     assert "wharf-test-secret" not in log
@@ -214,3 +215,18 @@ def test_users_recount_lists_the_bucket(wharfd, wharfd_bin):
     report = ftp.sendcmd("SITE QUOTA")
     assert f"used={expected};" in report, (out, report)
     ftp.quit()
+
+
+def test_a_bucket_that_does_not_answer_stops_the_start(wharfd, wharfd_bin, tmp_path):
+    import subprocess
+
+    args, env = wharfd.storage_args()
+    args[1] = "s3://no-such-bucket-wharf/site"
+    cp = subprocess.run([str(wharfd_bin), "serve", "--data", str(tmp_path / "d"),
+                         "--listen", "127.0.0.1:0", *args], capture_output=True, timeout=90,
+                        env={**{k: v for k, v in os.environ.items()
+                                if not k.startswith("WHARF_")}, **env})
+    err = cp.stderr.decode()
+    assert cp.returncode != 0, err
+    assert "does not answer" in err and "no-such-bucket-wharf" in err, err
+    assert "wharf-test-secret" not in err

@@ -22,6 +22,13 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             opts.data_dir.display()
         )
     })?;
+    // A bucket that does not answer (wrong endpoint, bucket or
+    // credentials) is reported now, not at the first login.
+    opts.storage
+        .check(std::time::Duration::from_secs(20))
+        .await
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("storage {} does not answer", opts.storage.describe()))?;
     let store = SqliteStore::open(&opts.account_db()).await?;
     let accounts = store.list().await?;
     sweep(&opts.data_dir);
