@@ -123,3 +123,90 @@ impl Drop for Upload {
 fn finished() -> StorageError {
     StorageError::Io(std::io::Error::other("upload already finished"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// What a meter was told, in order.
+    #[derive(Debug, Default)]
+    struct Log(Mutex<Vec<String>>);
+
+    #[derive(Debug)]
+    struct Meter(Arc<Log>, u64);
+
+    #[async_trait::async_trait]
+    impl SpaceMeter for Meter {
+        fn take(&mut self, bytes: u64) -> Result<(), StorageError> {
+            if bytes > self.1 {
+                return Err(StorageError::QuotaExceeded);
+            }
+            self.1 -= bytes;
+            self.0 .0.lock().unwrap().push(format!("take {bytes}"));
+            Ok(())
+        }
+        fn release(&mut self) {
+            self.0 .0.lock().unwrap().push("release".into());
+        }
+        async fn commit(self: Box<Self>, delta: i64) {
+            self.0 .0.lock().unwrap().push(format!("commit {delta}"));
+        }
+    }
+
+    /// A sink that keeps bytes in memory and replaces 3 old bytes.
+    #[derive(Debug, Default)]
+    struct Memory(Vec<u8>);
+
+    #[async_trait::async_trait]
+    impl UploadSink for Memory {
+        fn replaced_bytes(&self) -> u64 {
+            3
+        }
+        async fn write(&mut self, buf: Vec<u8>) -> (Vec<u8>, Result<(), StorageError>) {
+            self.0.extend_from_slice(&buf);
+            (buf, Ok(()))
+        }
+        async fn commit(self: Box<Self>) -> Result<(u64, i64), StorageError> {
+            let n = self.0.len() as u64;
+            Ok((n, n as i64 - 3))
+        }
+        async fn abort(self: Box<Self>) {}
+    }
+
+    fn upload(log: &Arc<Log>, limit: u64) -> Upload {
+        let mut up = Upload::new(Box::new(Memory::default()));
+        up.set_meter(Box::new(Meter(log.clone(), limit)));
+        up
+    }
+
+    fn said(log: &Log) -> Vec<String> {
+        log.0.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn meters_writes_and_commits_the_difference() {
+        let log = Arc::new(Log::default());
+        let mut up = upload(&log, 100);
+        assert_eq!(up.replaced_bytes(), 3);
+        up.write(vec![0; 10]).await.1.unwrap();
+        assert_eq!(up.commit().await.unwrap(), 10);
+        assert_eq!(said(&log), ["take 10", "commit 7"]);
+    }
+
+    #[tokio::test]
+    async fn refused_aborted_or_dropped_uploads_give_the_bytes_back() {
+        let log = Arc::new(Log::default());
+        let mut up = upload(&log, 5);
+        let (_, result) = up.write(vec![0; 6]).await;
+        assert!(matches!(result, Err(StorageError::QuotaExceeded)));
+        up.abort().await;
+        assert_eq!(said(&log), ["release"]);
+
+        let log = Arc::new(Log::default());
+        let mut up = upload(&log, 5);
+        up.write(vec![0; 2]).await.1.unwrap();
+        drop(up);
+        assert_eq!(said(&log), ["take 2", "release"]);
+    }
+}
