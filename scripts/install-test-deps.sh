@@ -3,7 +3,8 @@
 #
 #   Debian packages: curl, lftp, wget, iproute2 (and python3 / pip when missing)
 #   tests/*/install.sh: the real FTP, news and mail servers the clients meet
-#   PyPI:            pytest (only when `python3 -c 'import pytest'` fails)
+#   PyPI:            pytest (only when `python3 -c 'import pytest'` fails),
+#                    moto[server] (tests/s3/install.sh)
 #
 # Idempotent and quick when everything is there. Without root (and without
 # passwordless sudo) it only reports what is missing and exits 0: the tests
@@ -50,6 +51,8 @@ install_peers() {
     bash "$(dirname "${BASH_SOURCE[0]}")/../tests/scale/install.sh" || log "tests/scale/install.sh failed"
     # dovecot + postfix, the mail servers the SMTP/POP3/IMAP clients are tested against.
     bash "$(dirname "${BASH_SOURCE[0]}")/../tests/mail/install.sh" || log "tests/mail/install.sh failed"
+    # moto, the S3 server the object-storage backend is tested against.
+    bash "$(dirname "${BASH_SOURCE[0]}")/../tests/s3/install.sh" || log "tests/s3/install.sh failed"
 }
 
 if [ "${#missing[@]}" -eq 0 ] && [ "$need_pytest" -eq 0 ]; then

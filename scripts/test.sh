@@ -56,6 +56,11 @@ step "scale-out tests (pytest tests/scale): PostgreSQL accounts, two instances, 
 # shellcheck disable=SC2086
 python3 -m pytest -q tests/scale ${PYTEST_ARGS:-}
 
+step "interop tests on S3 storage (ftplib and curl suites again, WHARF_TEST_STORAGE=s3, moto) and S3-specific tests"
+# shellcheck disable=SC2086
+WHARF_TEST_STORAGE=s3 python3 -m pytest -q tests/interop/test_ftplib.py tests/interop/test_curl.py \
+    tests/interop/test_s3.py ${PYTEST_ARGS:-}
+
 step "news client tests (pytest tests/news) against INN"
 # shellcheck disable=SC2086
 python3 -m pytest -q tests/news ${PYTEST_ARGS:-}

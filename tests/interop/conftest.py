@@ -6,6 +6,12 @@ $CARGO_TARGET_DIR/debug/wharfd, else ~/.cache/wharf-target/debug/wharfd.
 Each test gets a fresh data directory with user `alice` and fixture files,
 and a server on 127.0.0.1 on a port the kernel picks. A missing binary, a
 server that does not start, one that dies or panics during a test: all FAIL.
+
+With WHARF_TEST_STORAGE=s3 the servers keep their files in S3 instead: one
+moto server (PyPI `moto[server]`, a real S3 HTTP implementation) is started
+on 127.0.0.1 for the session and stopped by PID, each server gets a bucket
+of its own, and `Wharfd.home`/`Wharfd.pub` reach the files there (see
+server_files.py). A missing moto_server then FAILS the tests.
 """
 
 from __future__ import annotations
@@ -13,15 +19,19 @@ from __future__ import annotations
 import ftplib
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from server_files import S3Path
 from wharf_helpers import PASSWORD, TIMEOUT, USER, write_random
 
 DEFAULT_TEST_TIME_LIMIT = 120  # seconds per test; see the time_limit marker
@@ -88,12 +98,91 @@ def wharfd_bin() -> Path:
 # a running server
 
 
+# --------------------------------------------------------------------------
+# S3 storage (WHARF_TEST_STORAGE=s3)
+
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "wharf-test", "AWS_SECRET_ACCESS_KEY": "wharf-test-secret",
+                  "AWS_REGION": "us-east-1"}
+S3_PREFIX = "site"
+
+
+def storage_mode() -> str:
+    return os.environ.get("WHARF_TEST_STORAGE", "local")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class S3Service:
+    """A moto S3 server on 127.0.0.1, started and stopped by PID."""
+    endpoint: str
+    proc: subprocess.Popen
+
+    def client(self):
+        import boto3
+        return boto3.client("s3", endpoint_url=self.endpoint,
+                            aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                            region_name=S3_CREDENTIALS["AWS_REGION"])
+
+    def new_bucket(self) -> str:
+        name = f"wharf-{uuid.uuid4().hex[:16]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+
+def start_moto() -> S3Service:
+    exe = shutil.which("moto_server")
+    if exe is None:
+        pytest.fail("moto_server not found: WHARF_TEST_STORAGE=s3 needs it; install it "
+                    "with `bash scripts/install-test-deps.sh` (PyPI moto[server])",
+                    pytrace=False)
+    port = free_port()
+    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"moto_server exited with {proc.returncode} at start", pytrace=False)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return S3Service(endpoint=f"http://127.0.0.1:{port}", proc=proc)
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    proc.wait(10)
+    pytest.fail("moto_server did not listen within 30 s", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def s3_service():
+    """The session's moto server, or None with local storage."""
+    if storage_mode() != "s3":
+        yield None
+        return
+    service = start_moto()
+    yield service
+    service.proc.terminate()
+    try:
+        service.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        service.proc.kill()
+        service.proc.wait(10)
+
+
 @dataclass
 class Wharfd:
     bin: Path
     data: Path
     host: str = "127.0.0.1"
     port: int = 0
+    s3: S3Service | None = None
+    bucket: str = ""
     proc: subprocess.Popen | None = None
     lines: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -101,12 +190,29 @@ class Wharfd:
 
     # -- layout
     @property
-    def pub(self) -> Path:
-        return self.data / "pub"
+    def storage(self) -> str:
+        return "s3" if self.s3 else "local"
+
+    def _root(self, *parts: str):
+        if self.s3:
+            return S3Path(self.s3.client(), self.bucket, "/".join((S3_PREFIX, *parts)))
+        return self.data.joinpath(*parts)
 
     @property
-    def home(self) -> Path:
-        return self.data / "home" / USER
+    def pub(self):
+        return self._root("pub")
+
+    @property
+    def home(self):
+        return self._root("home", USER)
+
+    def storage_args(self) -> tuple[list[str], dict[str, str]]:
+        """The flags and environment that put the server on its storage."""
+        if not self.s3:
+            return [], {}
+        return (["--storage", f"s3://{self.bucket}/{S3_PREFIX}",
+                 "--s3-endpoint", self.s3.endpoint, "--s3-allow-http"],
+                dict(S3_CREDENTIALS))
 
     user = USER
     password = PASSWORD
@@ -151,9 +257,11 @@ class Wharfd:
             env["WHARF_LOG"] = env["RUST_LOG"] = os.environ["WHARF_TEST_LOG"]
         env.update({"WHARF_LOGIN_FAIL_DELAY_MS": "50", "RUST_BACKTRACE": "1",
                     "NO_COLOR": "1"})
+        storage_args, storage_env = self.storage_args()
+        env.update(storage_env)
         env.update(env_extra)
         cmd = [str(self.bin), "serve", "--data", str(self.data),
-               "--listen", "127.0.0.1:0", *extra_args]
+               "--listen", "127.0.0.1:0", *storage_args, *extra_args]
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, env=env, cwd=self.data.parent)
@@ -234,7 +342,7 @@ def populate(srv: Wharfd) -> None:
 
 
 @pytest.fixture
-def wharfd_factory(wharfd_bin, tmp_path, request):
+def wharfd_factory(wharfd_bin, tmp_path, request, s3_service):
     """Start servers with extra flags: `wharfd_factory(["--no-anonymous"])`."""
     started: list[Wharfd] = []
     request.node._wharfd_servers = started
@@ -243,7 +351,8 @@ def wharfd_factory(wharfd_bin, tmp_path, request):
               env: dict[str, str] | None = None) -> Wharfd:
         data = tmp_path / f"data{len(started)}"
         data.mkdir()
-        srv = Wharfd(bin=wharfd_bin, data=data)
+        srv = Wharfd(bin=wharfd_bin, data=data, s3=s3_service,
+                     bucket=s3_service.new_bucket() if s3_service else "")
         add_user(wharfd_bin, data, USER, PASSWORD)
         populate(srv)
         started.append(srv)

@@ -444,6 +444,7 @@ def test_metrics_endpoint(wharfd_factory):
     # JSON, one entry per backend the health check asks.
     assert status == 200 and '"status":"ok"' in body, (status, body)
     assert '"accounts":{"ok":true,"detail":"sqlite:' in body, body
+    assert '"storage":{"ok":true,"detail":"local filesystem"}' in body, body
 
 
 def _up(base: str) -> bool:

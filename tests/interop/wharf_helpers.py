@@ -32,7 +32,10 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def file_sha256(path: os.PathLike | str | bytes) -> str:
+def file_sha256(path) -> str:
+    """sha256 of a local file, or of a server-side one (see server_files)."""
+    if hasattr(path, "client"):
+        return sha256(path.read_bytes())
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -42,6 +45,10 @@ def file_sha256(path: os.PathLike | str | bytes) -> str:
 
 def write_random(path: Path, size: int, chunk: int = 1 << 20) -> str:
     """Write `size` random bytes to `path`; return their sha256."""
+    if hasattr(path, "client"):  # a server-side S3Path (see server_files)
+        data = os.urandom(size)
+        path.write_bytes(data)
+        return sha256(data)
     h = hashlib.sha256()
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
@@ -71,8 +78,12 @@ def tree_manifest(root: Path, *, dirs: bool = True) -> dict[str, str]:
     return out
 
 
-def part_files(root: Path) -> list[str]:
-    """Every leftover upload temp file under `root`."""
+def part_files(root) -> list[str]:
+    """Every leftover upload temp file under `root`; on S3 (see
+    server_files) every multipart upload left pending under it."""
+    if hasattr(root, "client"):
+        from server_files import pending_uploads
+        return pending_uploads(root)
     found = []
     for dirpath, _dirs, files in os.walk(os.fsencode(root)):
         for f in files:

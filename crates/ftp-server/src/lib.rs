@@ -15,8 +15,9 @@
 //!   address checks.
 //! - [`transfer`]: moving bytes: sendfile for downloads, buffered uploads,
 //!   ASCII line-ending conversion.
-//! - [`storage`]: the jailed filesystem, uploads that replace a file only
-//!   when complete, streamed listings.
+//! - [`storage`]: the `Storage` trait the commands use, with the jailed
+//!   local filesystem and S3-compatible object storage behind it; uploads
+//!   that become visible only when complete, streamed listings.
 //! - [`accounts`]: the account-store trait, its SQLite implementation,
 //!   Argon2 passwords and the authenticator.
 //! - [`proxy`]: the PROXY protocol behind a load balancer: trusted

@@ -9,6 +9,7 @@
 //! — with 200 when all are ok and 503 otherwise.
 
 use crate::accounts::AccountStore;
+use crate::storage::StorageBackend;
 use async_trait::async_trait;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -213,6 +214,24 @@ impl HealthProbe for AccountsProbe {
             .await
             .map(|()| self.0.describe())
             .map_err(|e| e.to_string())
+    }
+}
+
+/// The storage answers: the local filesystem always; a bucket lists one key.
+#[derive(Debug)]
+pub struct StorageProbe(pub StorageBackend);
+
+#[async_trait]
+impl HealthProbe for StorageProbe {
+    fn name(&self) -> &str {
+        "storage"
+    }
+
+    async fn check(&self) -> Result<String, String> {
+        self.0
+            .check(PROBE_TIMEOUT)
+            .await
+            .map(|()| self.0.describe())
     }
 }
 

@@ -76,6 +76,8 @@ pub struct ServerOptions {
     /// PROXY protocol on the control listeners (and passive data
     /// connections from the trusted proxies); `None`: off.
     pub proxy_protocol: Option<ProxyProtocol>,
+    /// Where files are kept: the local filesystem or an object store.
+    pub storage: crate::storage::StorageBackend,
 }
 
 impl ServerOptions {
@@ -113,6 +115,7 @@ impl ServerOptions {
             max_download_rate: None,
             max_upload_rate: None,
             proxy_protocol: None,
+            storage: crate::storage::StorageBackend::Local,
         }
     }
 

@@ -11,7 +11,7 @@
 //! going away) so that an upload is always undone by its owner, never
 //! dropped half-written.
 
-use crate::storage::{StorageError, Upload};
+use crate::storage::{Download, StorageError, Upload};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
@@ -111,8 +111,21 @@ impl TransferControl {
     }
 }
 
+/// Sends a download to its end, then closes the connection.
+pub async fn send_download(
+    download: Download,
+    ascii: bool,
+    conn: MaybeTls,
+    ctl: &TransferControl,
+) -> Result<u64, TransferError> {
+    match download {
+        Download::File { file, offset } => send_file(file, offset, ascii, conn, ctl).await,
+        Download::Stream(reader) => send_stream(reader, ascii, conn, ctl).await,
+    }
+}
+
 /// Sends `file` from `offset` to its end, then closes the connection.
-pub async fn send_file(
+async fn send_file(
     file: File,
     offset: u64,
     ascii: bool,
@@ -224,6 +237,44 @@ async fn send_buffered(
         ctl.add(chunk.len());
         ctl.pace(chunk.len()).await;
     }
+    Ok(sent)
+}
+
+/// Copies a stream (an object store's ranged read) to `conn`, converting
+/// line endings if `ascii`, then closes the connection. A read that
+/// stalls is a stalled transfer, like a write.
+async fn send_stream(
+    mut reader: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+    ascii: bool,
+    mut conn: MaybeTls,
+    ctl: &TransferControl,
+) -> Result<u64, TransferError> {
+    let mut raw = vec![0u8; READ_CHUNK];
+    let mut converted = Vec::new();
+    let mut prev_cr = false;
+    let mut sent = 0u64;
+    loop {
+        let n = match ctl.guard(reader.read(&mut raw)).await {
+            Ok(n) => n,
+            Err(TransferError::Network(e)) => return Err(TransferError::Storage(e.into())),
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            break;
+        }
+        let chunk = if ascii {
+            converted.clear();
+            to_crlf(&raw[..n], &mut prev_cr, &mut converted);
+            &converted[..]
+        } else {
+            &raw[..n]
+        };
+        ctl.guard(conn.write_all(chunk)).await?;
+        sent += chunk.len() as u64;
+        ctl.add(chunk.len());
+        ctl.pace(chunk.len()).await;
+    }
+    ctl.guard(conn.shutdown()).await?;
     Ok(sent)
 }
 

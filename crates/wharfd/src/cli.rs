@@ -73,6 +73,8 @@ pub struct Location {
 pub struct ServeArgs {
     #[command(flatten)]
     pub location: Location,
+    #[command(flatten)]
+    pub storage: crate::storage::StorageArgs,
     /// Address to listen on, IPv4 or [IPv6]:port; repeat for several
     /// [default: 127.0.0.1:2121].
     #[arg(
@@ -238,7 +240,8 @@ pub enum UsersCommand {
         #[command(flatten)]
         location: Location,
     },
-    /// Recompute usage from the files on disk.
+    /// Recompute usage from the files on disk (or in the bucket, with
+    /// --storage s3://...).
     Recount {
         /// The account to recount.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -248,6 +251,8 @@ pub enum UsersCommand {
         all: bool,
         #[command(flatten)]
         location: Location,
+        #[command(flatten)]
+        storage: crate::storage::StorageArgs,
     },
     /// Remove an account (its home directory is left in place).
     Remove {

@@ -64,6 +64,11 @@ pub struct FileConfig {
     pub lockout_address_failures: Option<u32>,
     pub lockout_window: Option<u64>,
     pub lockout_duration: Option<u64>,
+    pub storage: Option<String>,
+    pub s3_endpoint: Option<String>,
+    pub s3_region: Option<String>,
+    pub s3_allow_http: Option<bool>,
+    pub s3_virtual_hosted: Option<bool>,
 }
 
 impl FileConfig {
@@ -148,6 +153,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         o.login_fail_delay = Duration::from_millis(ms);
     }
     o.max_line = file.max_line.unwrap_or(o.max_line);
+    o.storage = crate::storage::resolve(&args.storage, &file)?;
     o.max_sessions = args
         .max_sessions
         .or(file.max_sessions)

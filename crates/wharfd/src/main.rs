@@ -4,6 +4,7 @@
 //! - [`cli`]: the command line (clap).
 //! - [`config`]: file + environment + flags into one validated config.
 //! - [`serve`]: binding, signals and running the server.
+//! - [`storage`]: `--storage` and the S3 settings.
 //! - [`users`]: the `users` admin commands.
 //! - [`cert`]: `cert self-signed`.
 
@@ -11,6 +12,7 @@ mod cert;
 mod cli;
 mod config;
 mod serve;
+mod storage;
 mod users;
 
 use clap::Parser;

@@ -9,9 +9,9 @@
 use crate::cli::ServeArgs;
 use crate::config;
 use anyhow::{Context, Result};
-use ftp_server::metrics::{AccountsProbe, Health};
-use ftp_server::quota::recount::recount;
+use ftp_server::metrics::{AccountsProbe, Health, StorageProbe};
 use ftp_server::storage::sweep_partial_uploads;
+use ftp_server::storage::StorageBackend;
 use ftp_server::{Listener, Server};
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -28,6 +28,13 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             opts.data_dir.display()
         )
     })?;
+    // A bucket that does not answer (wrong endpoint, bucket or
+    // credentials) is reported now, not at the first login.
+    opts.storage
+        .check(std::time::Duration::from_secs(20))
+        .await
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("storage {} does not answer", opts.storage.describe()))?;
     let store = cfg
         .accounts
         .open_serving(cfg.accounts_lease)
@@ -50,12 +57,15 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         tracing::warn!("the last run did not stop cleanly; recounting usage from disk");
         for a in &accounts {
             let home = a.home.clone().unwrap_or_else(|| opts.default_home(&a.name));
-            match recount(store.as_ref(), &a.name, &home).await {
+            match crate::storage::recount_home(&opts.storage, store.as_ref(), &a.name, &home).await
+            {
                 Ok(used) if used != a.used_bytes => {
                     tracing::info!(account = %a.name, was = a.used_bytes, now = used, "usage corrected")
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(account = %a.name, error = %e, "cannot recount"),
+                Err(e) => {
+                    tracing::warn!(account = %a.name, error = %format!("{e:#}"), "cannot recount")
+                }
             }
         }
     }
@@ -85,6 +95,11 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         None => "off",
     };
     let anonymous = opts.anonymous.then(|| opts.anon_root.display().to_string());
+    let storage = match &opts.storage {
+        StorageBackend::Local => format!("local:{}", opts.data_dir.display()),
+        s3 => s3.describe(),
+    };
+    let storage_backend = opts.storage.clone();
     let proxy = opts.proxy_protocol.as_ref().map_or_else(
         || "off".to_string(),
         |p| {
@@ -111,12 +126,13 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     }
     tracing::info!(
         accounts = %store.describe(),
-        storage = %format!("local:{}", data_dir.display()),
+        storage = %storage,
         "backends"
     );
     tracing::info!(
         data = %data_dir.display(),
         accounts = %store.describe(),
+        storage = %storage,
         anonymous = anonymous.as_deref().unwrap_or("off"),
         registration = %registration,
         tls,
@@ -136,9 +152,11 @@ pub async fn run(args: ServeArgs) -> Result<()> {
                 .await
                 .with_context(|| format!("cannot listen for metrics on {addr}"))?;
             tracing::info!("metrics on http://{}/metrics", socket.local_addr()?);
-            // One probe per backend; a storage backend adds its own here.
             let health = Health {
-                probes: vec![Box::new(AccountsProbe(store.clone()))],
+                probes: vec![
+                    Box::new(AccountsProbe(store.clone())),
+                    Box::new(StorageProbe(storage_backend)),
+                ],
             };
             Some(tokio::spawn(ftp_server::metrics::serve(
                 socket,

@@ -211,8 +211,10 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             name,
             all,
             location,
+            storage,
         } => {
             let (store, opts) = open(&location).await?;
+            let backend = crate::storage::resolve(&storage, &FileConfig::load(&location)?)?;
             let accounts = if all {
                 store.list().await?
             } else {
@@ -221,7 +223,13 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             };
             for a in accounts {
                 let before = a.used_bytes;
-                let after = recount(store.as_ref(), &a.name, &home_of(&opts, &a)).await?;
+                let after = crate::storage::recount_home(
+                    &backend,
+                    store.as_ref(),
+                    &a.name,
+                    &home_of(&opts, &a),
+                )
+                .await?;
                 println!(
                     "{}: {} (was {})",
                     a.name,

@@ -1,5 +1,5 @@
 //! File commands (RFC 959 §4.1.3, RFC 3659 §3–4): DELE, RMD, MKD, RNFR,
-//! RNTO, SIZE and MDTM. Each resolves its path through the session's jail;
+//! RNTO, SIZE and MDTM. Each resolves its path through the session's storage;
 //! the ones that change anything need a writable session.
 
 use super::{storage_reply, target, writable, Outcome};
@@ -9,9 +9,9 @@ use ftp_proto::time::UtcTime;
 use ftp_proto::Reply;
 
 pub async fn dele(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let (jail, path) = target(s, arg)?;
-    writable(&jail)?;
-    let size = jail.remove_file(&path).await.map_err(storage_reply)?;
+    let (storage, path) = target(s, arg)?;
+    writable(storage.as_ref())?;
+    let size = storage.remove_file(&path).await.map_err(storage_reply)?;
     if let Some(usage) = &s.state.usage {
         usage.freed(size).await;
     }
@@ -19,25 +19,25 @@ pub async fn dele(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
 }
 
 pub async fn rmd(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let (jail, path) = target(s, arg)?;
-    writable(&jail)?;
-    jail.rmdir(&path).await.map_err(storage_reply)?;
+    let (storage, path) = target(s, arg)?;
+    writable(storage.as_ref())?;
+    storage.rmdir(&path).await.map_err(storage_reply)?;
     Ok(Reply::new(code::FILE_ACTION_OK, "Directory removed.").into())
 }
 
 pub async fn mkd(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let (jail, path) = target(s, arg)?;
-    writable(&jail)?;
-    jail.mkdir(&path).await.map_err(storage_reply)?;
+    let (storage, path) = target(s, arg)?;
+    writable(storage.as_ref())?;
+    storage.mkdir(&path).await.map_err(storage_reply)?;
     let mut text = quote_path(path.as_bytes());
     text.extend_from_slice(b" created.");
     Ok(Reply::new(code::PATHNAME, text).into())
 }
 
 pub async fn rnfr(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let (jail, path) = target(s, arg)?;
-    writable(&jail)?;
-    jail.stat(&path).await.map_err(storage_reply)?;
+    let (storage, path) = target(s, arg)?;
+    writable(storage.as_ref())?;
+    storage.stat(&path).await.map_err(storage_reply)?;
     s.state.rename_from = Some(path);
     Ok(Reply::new(code::PENDING_INFO, "Ready for RNTO.").into())
 }
@@ -48,9 +48,9 @@ pub async fn rnto(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
         .rename_from
         .take()
         .ok_or_else(|| Reply::new(code::BAD_SEQUENCE, "RNFR required first."))?;
-    let (jail, to) = target(s, arg)?;
-    writable(&jail)?;
-    let replaced = jail.rename(&from, &to).await.map_err(storage_reply)?;
+    let (storage, to) = target(s, arg)?;
+    writable(storage.as_ref())?;
+    let replaced = storage.rename(&from, &to).await.map_err(storage_reply)?;
     if let Some(usage) = &s.state.usage {
         usage.freed(replaced).await;
     }
@@ -58,8 +58,8 @@ pub async fn rnto(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
 }
 
 pub async fn size(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let (jail, path) = target(s, arg)?;
-    let meta = jail.stat_target(&path).await.map_err(storage_reply)?;
+    let (storage, path) = target(s, arg)?;
+    let meta = storage.stat_target(&path).await.map_err(storage_reply)?;
     if !meta.is_file() {
         return Err(Reply::new(
             code::FILE_UNAVAILABLE,
@@ -70,8 +70,8 @@ pub async fn size(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
 }
 
 pub async fn mdtm(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let (jail, path) = target(s, arg)?;
-    let meta = jail.stat_target(&path).await.map_err(storage_reply)?;
+    let (storage, path) = target(s, arg)?;
+    let meta = storage.stat_target(&path).await.map_err(storage_reply)?;
     if !meta.is_file() {
         return Err(Reply::new(
             code::FILE_UNAVAILABLE,

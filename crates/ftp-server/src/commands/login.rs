@@ -11,9 +11,11 @@ use crate::accounts::LoginError;
 use crate::metrics::Metrics;
 use crate::session::state::{Login, Principal};
 use crate::session::Session;
-use crate::storage::Jail;
+use crate::storage::backend::Root;
+use crate::storage::Storage;
 use ftp_proto::reply::code;
 use ftp_proto::{Reply, VirtualPath};
+use std::sync::Arc;
 
 /// Names that mean anonymous access (RFC 1635).
 fn is_anonymous(name: &[u8]) -> bool {
@@ -76,7 +78,7 @@ pub async fn pass(s: &mut Session, password: Vec<u8>) -> Outcome {
         ));
     }
     match check(s, &name, &password).await {
-        Ok((principal, jail)) => logged_in(s, &name, principal, jail),
+        Ok((principal, storage)) => logged_in(s, &name, principal, storage),
         Err(LoginError::Store(e)) => {
             tracing::error!(error = %e, "account store failed during login");
             Outcome::Close(Reply::new(
@@ -93,7 +95,7 @@ async fn check(
     s: &mut Session,
     name: &[u8],
     password: &[u8],
-) -> Result<(Principal, Jail), LoginError> {
+) -> Result<(Principal, Arc<dyn Storage>), LoginError> {
     let opts = &s.shared.options;
     if is_anonymous(name) {
         if !opts.anonymous {
@@ -102,8 +104,12 @@ async fn check(
             let _ = s.shared.auth.authenticate(b"", password).await;
             return Err(LoginError::Invalid);
         }
-        return Jail::new(&opts.anon_root, false)
-            .map(|jail| (Principal::Anonymous, jail))
+        return opts
+            .storage
+            .open(Root::Public {
+                dir: &opts.anon_root,
+            })
+            .map(|storage| (Principal::Anonymous, storage))
             .map_err(|e| {
                 tracing::error!(error = %e, root = %opts.anon_root.display(), "anonymous root unusable");
                 LoginError::Invalid
@@ -114,17 +120,26 @@ async fn check(
         .home
         .clone()
         .unwrap_or_else(|| opts.default_home(&account.name));
-    let jail = std::fs::create_dir_all(&home)
-        .and_then(|()| Jail::new(&home, true))
+    let storage = opts
+        .storage
+        .open(Root::Home {
+            name: &account.name,
+            dir: &home,
+        })
         .map_err(|e| {
             tracing::error!(error = %e, home = %home.display(), "home directory unusable");
             LoginError::Invalid
         })?;
     s.state.usage = Some(s.shared.quota.account(&account.name).await?);
-    Ok((Principal::User(account.name), jail))
+    Ok((Principal::User(account.name), storage))
 }
 
-fn logged_in(s: &mut Session, name: &[u8], principal: Principal, jail: Jail) -> Outcome {
+fn logged_in(
+    s: &mut Session,
+    name: &[u8],
+    principal: Principal,
+    storage: Arc<dyn Storage>,
+) -> Outcome {
     let peer = s.control.peer;
     s.shared.throttle.succeeded(peer.ip(), name);
     if let Principal::User(user) = &principal {
@@ -153,7 +168,7 @@ fn logged_in(s: &mut Session, name: &[u8], principal: Principal, jail: Jail) -> 
         Principal::User(_) => "Login successful.",
     };
     s.state.login = Login::LoggedIn(principal);
-    s.state.jail = Some(jail);
+    s.state.storage = Some(storage);
     s.state.cwd = VirtualPath::root();
     s.state.failed_logins = 0;
     Reply::new(code::LOGGED_IN, text).into()

@@ -24,9 +24,10 @@ pub mod transfers;
 
 use crate::session::supervise::TransferJob;
 use crate::session::Session;
-use crate::storage::{Jail, StorageError};
+use crate::storage::{Storage, StorageError};
 use ftp_proto::reply::code;
 use ftp_proto::{Command, Reply, VirtualPath};
+use std::sync::Arc;
 
 /// What a command asks of the session.
 #[derive(Debug)]
@@ -110,11 +111,11 @@ pub fn storage_reply(err: StorageError) -> Reply {
     Reply::new(err.reply_code(), format!("{err}."))
 }
 
-/// The session's jail and `arg` resolved against its working directory.
-pub(crate) fn target(s: &Session, arg: &[u8]) -> Result<(Jail, VirtualPath), Reply> {
-    let jail = s
+/// The session's storage and `arg` resolved against its working directory.
+pub(crate) fn target(s: &Session, arg: &[u8]) -> Result<(Arc<dyn Storage>, VirtualPath), Reply> {
+    let storage = s
         .state
-        .jail
+        .storage
         .clone()
         .ok_or_else(|| Reply::new(code::NOT_LOGGED_IN, "Please login with USER and PASS."))?;
     let path = s
@@ -122,12 +123,12 @@ pub(crate) fn target(s: &Session, arg: &[u8]) -> Result<(Jail, VirtualPath), Rep
         .cwd
         .join(arg)
         .map_err(|e| Reply::new(code::NAME_NOT_ALLOWED, format!("{e}.")))?;
-    Ok((jail, path))
+    Ok((storage, path))
 }
 
 /// Fails with 550 unless the session may write.
-pub(crate) fn writable(jail: &Jail) -> Result<(), Reply> {
-    jail.require_writable().map_err(|_| {
+pub(crate) fn writable(storage: &dyn Storage) -> Result<(), Reply> {
+    storage.require_writable().map_err(|_| {
         Reply::new(
             code::FILE_UNAVAILABLE,
             "Permission denied: this session is read-only.",

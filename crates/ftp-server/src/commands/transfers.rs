@@ -56,17 +56,17 @@ fn display_name(path: &VirtualPath) -> Vec<u8> {
 
 pub async fn retr(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
     let offset = std::mem::take(&mut s.state.restart);
-    let (jail, path) = target(s, arg)?;
+    let (storage, path) = target(s, arg)?;
     require_data_setup(s)?;
-    let (file, meta) = jail.open_read(&path).await.map_err(storage_reply)?;
-    if offset > meta.size {
-        return Err(storage_reply(StorageError::InvalidRestart));
-    }
+    let (download, meta) = storage
+        .open_read(&path, offset)
+        .await
+        .map_err(storage_reply)?;
     let mut text = format!("Opening {} mode data connection for ", mode_name(s)).into_bytes();
     text.extend_from_slice(&display_name(&path));
     text.extend_from_slice(format!(" ({} bytes).", meta.size).as_bytes());
     Ok(Outcome::Transfer(TransferJob {
-        payload: Payload::Download { file, offset },
+        payload: Payload::Download(download),
         path,
         opening: Reply::new(code::OPENING_DATA, text),
     }))
@@ -88,10 +88,16 @@ pub async fn appe(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
 }
 
 async fn upload(s: &mut Session, arg: &[u8], mode: UploadMode) -> Result<Outcome, Reply> {
-    let (jail, path) = target(s, arg)?;
-    writable(&jail)?;
+    let (storage, path) = target(s, arg)?;
+    writable(storage.as_ref())?;
     require_data_setup(s)?;
-    let mut upload = jail
+    if mode != UploadMode::Replace && !storage.supports_append() {
+        return Err(storage_reply(StorageError::Unsupported(cannot_extend(
+            mode,
+            storage.kind(),
+        ))));
+    }
+    let mut upload = storage
         .begin_upload(&path, mode)
         .await
         .map_err(storage_reply)?;
@@ -104,6 +110,18 @@ async fn upload(s: &mut Session, arg: &[u8], mode: UploadMode) -> Result<Outcome
     }))
 }
 
+/// The refusal of APPE or REST+STOR on a backend that cannot extend a file.
+fn cannot_extend(mode: UploadMode, backend: &str) -> String {
+    let what = match mode {
+        UploadMode::Append => "APPE (append)",
+        _ => "REST before STOR (resuming an upload)",
+    };
+    format!(
+        "{what} is not supported by the {backend} storage backend, which cannot extend \
+         a stored file; upload the whole file again with STOR"
+    )
+}
+
 /// STOU: stores under a name that does not exist yet, derived from the
 /// argument if one is given, and says which (RFC 1123: `150 FILE: name`).
 pub async fn stou(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
@@ -113,8 +131,8 @@ pub async fn stou(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
     } else {
         arg.to_vec()
     };
-    let (jail, _) = target(s, &base)?;
-    writable(&jail)?;
+    let (storage, _) = target(s, &base)?;
+    writable(storage.as_ref())?;
     require_data_setup(s)?;
     for n in 0..1000u32 {
         let mut candidate = base.clone();
@@ -122,12 +140,12 @@ pub async fn stou(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
             candidate.extend_from_slice(format!(".{n}").as_bytes());
         }
         let (_, path) = target(s, &candidate)?;
-        match jail.stat(&path).await {
+        match storage.stat(&path).await {
             Err(StorageError::NotFound) => {}
             Ok(_) => continue,
             Err(e) => return Err(storage_reply(e)),
         }
-        let mut upload = jail
+        let mut upload = storage
             .begin_upload(&path, UploadMode::Replace)
             .await
             .map_err(storage_reply)?;
@@ -171,7 +189,7 @@ pub async fn nlst(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
 }
 
 pub async fn mlsd(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let writable = s.state.jail.as_ref().is_some_and(|j| j.writable());
+    let writable = s.state.storage.as_ref().is_some_and(|st| st.writable());
     let format = ListFormat::Mlsd {
         facts: s.state.facts,
         writable,
@@ -180,9 +198,9 @@ pub async fn mlsd(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
 }
 
 async fn listing(s: &mut Session, arg: &[u8], format: ListFormat) -> Result<Outcome, Reply> {
-    let (jail, path) = target(s, arg)?;
+    let (storage, path) = target(s, arg)?;
     require_data_setup(s)?;
-    let rx = jail
+    let rx = storage
         .list(&path, format, now_unix())
         .await
         .map_err(|e| match e {

@@ -3,7 +3,7 @@
 
 use crate::datachan::DataSetup;
 use crate::quota::AccountUsage;
-use crate::storage::Jail;
+use crate::storage::Storage;
 use ftp_proto::command::TransferType;
 use ftp_proto::listing::FactSet;
 use ftp_proto::VirtualPath;
@@ -40,7 +40,7 @@ pub struct SessionState {
     pub login: Login,
     pub failed_logins: u32,
     /// The session's root; set at login.
-    pub jail: Option<Jail>,
+    pub storage: Option<std::sync::Arc<dyn Storage>>,
     pub cwd: VirtualPath,
     pub transfer_type: TransferType,
     /// REST offset for the next RETR/STOR.
@@ -70,7 +70,7 @@ impl Default for SessionState {
         SessionState {
             login: Login::None,
             failed_logins: 0,
-            jail: None,
+            storage: None,
             cwd: VirtualPath::root(),
             transfer_type: TransferType::Ascii,
             restart: 0,

@@ -12,14 +12,13 @@
 use super::{Flow, Session};
 use crate::datachan;
 use crate::metrics::Metrics;
-use crate::storage::Upload;
+use crate::storage::{Download, Upload};
 use crate::transfer::{self, TransferControl, TransferError};
 use crate::xferlog::XferRecord;
 use ftp_proto::command::{self, Command, TransferType};
 use ftp_proto::reply::code;
 use ftp_proto::{Reply, VirtualPath};
 use rustls::HandshakeKind;
-use std::fs::File;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -33,8 +32,8 @@ use wire::MaybeTls;
 /// What a transfer moves.
 #[derive(Debug)]
 pub enum Payload {
-    /// RETR: a file, from an offset.
-    Download { file: File, offset: u64 },
+    /// RETR: a file, already positioned at the REST offset.
+    Download(Download),
     /// LIST, NLST, MLSD: listing chunks.
     Listing(mpsc::Receiver<Vec<u8>>),
     /// STOR, STOU, APPE: bytes into an upload.
@@ -204,10 +203,10 @@ impl Session {
         events: &mut Events,
     ) -> Result<u64, TransferError> {
         match payload {
-            Payload::Download { file, offset } => {
+            Payload::Download(download) => {
                 let ctl2 = ctl.clone();
                 let fut =
-                    async move { transfer::send_file(file, offset, ascii, conn, &ctl2).await };
+                    async move { transfer::send_download(download, ascii, conn, &ctl2).await };
                 self.supervise(fut, cancel_tx, ctl, events).await
             }
             Payload::Listing(rx) => {

@@ -38,6 +38,14 @@ pub enum StorageError {
     /// 552: the account's quota would be exceeded.
     #[error("Quota exceeded")]
     QuotaExceeded,
+    /// 502: the storage backend cannot do this (an object store cannot
+    /// append to an object or rename a directory); the text says what to
+    /// do instead.
+    #[error("{0}")]
+    Unsupported(String),
+    /// 451: the storage service failed or did not answer.
+    #[error("Storage service error: {0}")]
+    Backend(String),
     /// 451: anything else the operating system reported.
     #[error("Local error: {0}")]
     Io(io::Error),
@@ -57,7 +65,8 @@ impl StorageError {
             StorageError::NoSpace => code::INSUFFICIENT_STORAGE,
             StorageError::QuotaExceeded => code::QUOTA_EXCEEDED,
             StorageError::InvalidRestart => code::INVALID_RESTART,
-            StorageError::Io(_) => code::LOCAL_ERROR,
+            StorageError::Unsupported(_) => code::NOT_IMPLEMENTED,
+            StorageError::Io(_) | StorageError::Backend(_) => code::LOCAL_ERROR,
         }
     }
 }

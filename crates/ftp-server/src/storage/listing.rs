@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use tokio::sync::mpsc;
 
 /// A chunk is sent once it holds this many bytes.
-const CHUNK_BYTES: usize = 64 * 1024;
+pub(crate) const CHUNK_BYTES: usize = 64 * 1024;
 /// Chunks in flight between the producer and the socket.
-const CHUNKS_IN_FLIGHT: usize = 4;
+pub(crate) const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// What each entry turns into.
 #[derive(Debug, Clone, Copy)]
@@ -96,7 +96,13 @@ fn produce_dir(
     }
 }
 
-fn format_entry(meta: &Meta, name: &[u8], format: ListFormat, now_unix: i64, out: &mut Vec<u8>) {
+pub(crate) fn format_entry(
+    meta: &Meta,
+    name: &[u8],
+    format: ListFormat,
+    now_unix: i64,
+    out: &mut Vec<u8>,
+) {
     match format {
         ListFormat::Long => unix_line(&meta.entry(name), now_unix, out),
         ListFormat::LongControl => {

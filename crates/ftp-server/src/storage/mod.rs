@@ -1,28 +1,133 @@
-//! Where a session's files live: the jailed local filesystem.
+//! Where a session's files live: the [`Storage`] trait the commands use,
+//! and its two backends, the jailed local filesystem ([`Jail`]) and
+//! S3-compatible object storage ([`s3::S3Storage`]).
 //!
-//! Every path a client names goes through [`Jail::resolve`], the one place
-//! that turns a [`VirtualPath`](ftp_proto::VirtualPath) into a real path,
-//! and every operation here takes a virtual path, never a real one.
+//! Every operation takes a [`VirtualPath`], never a real path or key; each
+//! backend has one resolver that maps it into the session's root (a
+//! directory, or a key prefix) and nothing else.
 //!
 //! # Layout
 //! - [`error`]: [`StorageError`], whose kinds name their reply codes.
-//! - [`jail`]: [`Jail`], path resolution and the file operations.
+//! - [`backend`]: [`StorageBackend`], which backend a server uses, opening
+//!   a session's root in it, and its health check.
+//! - [`jail`]: [`Jail`], local path resolution and the file operations.
+//! - [`local`]: [`Storage`] for [`Jail`].
 //! - [`meta`]: [`Meta`], the facts a listing or SIZE/MDTM needs.
-//! - [`upload`]: [`Upload`], a file being received that replaces its
-//!   target only when complete.
-//! - [`listing`]: directory listings streamed in bounded chunks.
+//! - [`upload`]: [`Upload`], a file being received that becomes visible
+//!   only when complete, metered against a quota.
+//! - [`file_upload`]: the local upload sink (temporary file, rename).
+//! - [`listing`]: listing formats, and local listings streamed in bounded
+//!   chunks.
+//! - [`s3`]: the object-storage backend.
 
+pub mod backend;
 pub mod error;
+pub mod file_upload;
 pub mod jail;
 pub mod listing;
+pub mod local;
 pub mod meta;
+pub mod s3;
 pub mod upload;
 
+pub use backend::StorageBackend;
 pub use error::StorageError;
+pub use file_upload::sweep_partial_uploads;
 pub use jail::Jail;
 pub use listing::ListFormat;
 pub use meta::Meta;
-pub use upload::{sweep_partial_uploads, Upload, UploadMode};
+pub use upload::{Upload, UploadMode};
+
+use ftp_proto::VirtualPath;
+use std::pin::Pin;
+use tokio::io::AsyncRead;
+use tokio::sync::mpsc;
+
+/// A session's files, wherever they are. The commands use only this.
+#[async_trait::async_trait]
+pub trait Storage: Send + Sync + std::fmt::Debug {
+    /// The backend's name for replies and logs (`local`, `s3`).
+    fn kind(&self) -> &'static str;
+
+    /// Whether the session may change anything.
+    fn writable(&self) -> bool;
+
+    /// Fails with 550 on a read-only root.
+    fn require_writable(&self) -> Result<(), StorageError> {
+        if self.writable() {
+            Ok(())
+        } else {
+            Err(StorageError::PermissionDenied)
+        }
+    }
+
+    /// Whether an upload can extend or resume an existing file (APPE,
+    /// REST+STOR). Object stores cannot.
+    fn supports_append(&self) -> bool;
+
+    /// The facts of a path, not following a final symbolic link.
+    async fn stat(&self, path: &VirtualPath) -> Result<Meta, StorageError>;
+
+    /// The facts of what a path names, following links (CWD, SIZE, RETR).
+    async fn stat_target(&self, path: &VirtualPath) -> Result<Meta, StorageError>;
+
+    /// Opens a regular file for reading from `offset`; an offset past its
+    /// end is [`StorageError::InvalidRestart`].
+    async fn open_read(
+        &self,
+        path: &VirtualPath,
+        offset: u64,
+    ) -> Result<(Download, Meta), StorageError>;
+
+    /// Starts an upload that becomes visible only on commit.
+    async fn begin_upload(
+        &self,
+        path: &VirtualPath,
+        mode: UploadMode,
+    ) -> Result<Upload, StorageError>;
+
+    /// Starts listing a directory or a single file, in bounded chunks.
+    /// Errors a client should see as a reply come before any byte.
+    async fn list(
+        &self,
+        path: &VirtualPath,
+        format: ListFormat,
+        now_unix: i64,
+    ) -> Result<mpsc::Receiver<Vec<u8>>, StorageError>;
+
+    async fn mkdir(&self, path: &VirtualPath) -> Result<(), StorageError>;
+
+    /// Removes an empty directory.
+    async fn rmdir(&self, path: &VirtualPath) -> Result<(), StorageError>;
+
+    /// Removes a file and returns its size (for quota accounting).
+    async fn remove_file(&self, path: &VirtualPath) -> Result<u64, StorageError>;
+
+    /// Renames `from` to `to` and returns the size of the file it
+    /// replaced, if any.
+    async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<u64, StorageError>;
+}
+
+/// A file opened for reading.
+pub enum Download {
+    /// A local file, sent from `offset` (with `sendfile` when it can).
+    File { file: std::fs::File, offset: u64 },
+    /// Bytes already positioned at the requested offset.
+    Stream(Pin<Box<dyn AsyncRead + Send>>),
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Download::File { file, offset } => f
+                .debug_struct("File")
+                .field("file", file)
+                .field("offset", offset)
+                .finish(),
+            Download::Stream(_) => f.write_str("Stream"),
+        }
+    }
+}
 
 /// Temporary upload files start with this; they are hidden from listings
 /// and cannot be named by a client.

@@ -1,0 +1,74 @@
+//! [`StorageBackend`]: which storage a server keeps its files in, chosen
+//! once at start, and how a session's root is opened in it.
+
+use super::s3::S3Bucket;
+use super::{Jail, Storage};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the server keeps its files.
+#[derive(Debug, Clone, Default)]
+pub enum StorageBackend {
+    /// The local filesystem: `pub/` and the homes under the data directory.
+    #[default]
+    Local,
+    /// An S3-compatible bucket: `pub/` and `home/NAME/` under its prefix.
+    S3(Arc<S3Bucket>),
+}
+
+/// A session's root.
+#[derive(Debug, Clone, Copy)]
+pub enum Root<'a> {
+    /// The anonymous area, read-only: `dir` locally, `pub/` in a bucket.
+    Public { dir: &'a Path },
+    /// An account's home: `dir` locally (created if missing),
+    /// `home/NAME/` in a bucket.
+    Home { name: &'a str, dir: &'a Path },
+}
+
+impl StorageBackend {
+    /// Opens a session's root.
+    pub fn open(&self, root: Root<'_>) -> std::io::Result<Arc<dyn Storage>> {
+        match (self, root) {
+            (StorageBackend::Local, Root::Public { dir }) => Ok(Arc::new(Jail::new(dir, false)?)),
+            (StorageBackend::Local, Root::Home { dir, .. }) => {
+                std::fs::create_dir_all(dir)?;
+                Ok(Arc::new(Jail::new(dir, true)?))
+            }
+            (StorageBackend::S3(bucket), Root::Public { .. }) => {
+                Ok(Arc::new(bucket.open(&["pub"], false)))
+            }
+            (StorageBackend::S3(bucket), Root::Home { name, .. }) => {
+                Ok(Arc::new(bucket.open(&["home", name], true)))
+            }
+        }
+    }
+
+    /// Bytes an account's home holds, counted from the storage itself (for
+    /// a recount); `None` for the local filesystem, which the quota module
+    /// counts from disk.
+    pub async fn home_usage(&self, name: &str) -> Option<Result<u64, String>> {
+        match self {
+            StorageBackend::Local => None,
+            StorageBackend::S3(bucket) => Some(bucket.usage(&["home", name]).await),
+        }
+    }
+
+    /// Whether the storage answers, within `wait`: for a health check.
+    /// The local filesystem always does.
+    pub async fn check(&self, wait: Duration) -> Result<(), String> {
+        match self {
+            StorageBackend::Local => Ok(()),
+            StorageBackend::S3(bucket) => bucket.check(wait).await,
+        }
+    }
+
+    /// A one-line description for the start-up log (never secrets).
+    pub fn describe(&self) -> String {
+        match self {
+            StorageBackend::Local => "local filesystem".into(),
+            StorageBackend::S3(bucket) => bucket.describe(),
+        }
+    }
+}

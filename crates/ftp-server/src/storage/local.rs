@@ -1,0 +1,74 @@
+//! [`Storage`] for [`Jail`]: the local filesystem backend. The work is
+//! done by [`Jail`]'s own methods; this only adapts them to the trait.
+
+use super::{Download, Jail, ListFormat, Meta, Storage, StorageError, Upload, UploadMode};
+use ftp_proto::VirtualPath;
+use tokio::sync::mpsc;
+
+#[async_trait::async_trait]
+impl Storage for Jail {
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
+    fn writable(&self) -> bool {
+        Jail::writable(self)
+    }
+
+    fn supports_append(&self) -> bool {
+        true
+    }
+
+    async fn stat(&self, path: &VirtualPath) -> Result<Meta, StorageError> {
+        Jail::stat(self, path).await
+    }
+
+    async fn stat_target(&self, path: &VirtualPath) -> Result<Meta, StorageError> {
+        Jail::stat_target(self, path).await
+    }
+
+    async fn open_read(
+        &self,
+        path: &VirtualPath,
+        offset: u64,
+    ) -> Result<(Download, Meta), StorageError> {
+        let (file, meta) = Jail::open_read(self, path).await?;
+        if offset > meta.size {
+            return Err(StorageError::InvalidRestart);
+        }
+        Ok((Download::File { file, offset }, meta))
+    }
+
+    async fn begin_upload(
+        &self,
+        path: &VirtualPath,
+        mode: UploadMode,
+    ) -> Result<Upload, StorageError> {
+        Jail::begin_upload(self, path, mode).await
+    }
+
+    async fn list(
+        &self,
+        path: &VirtualPath,
+        format: ListFormat,
+        now_unix: i64,
+    ) -> Result<mpsc::Receiver<Vec<u8>>, StorageError> {
+        Jail::list(self, path, format, now_unix).await
+    }
+
+    async fn mkdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        Jail::mkdir(self, path).await
+    }
+
+    async fn rmdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        Jail::rmdir(self, path).await
+    }
+
+    async fn remove_file(&self, path: &VirtualPath) -> Result<u64, StorageError> {
+        Jail::remove_file(self, path).await
+    }
+
+    async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<u64, StorageError> {
+        Jail::rename(self, from, to).await
+    }
+}

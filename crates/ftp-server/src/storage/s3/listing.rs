@@ -1,0 +1,103 @@
+//! Listings of a prefix, streamed page by page in bounded memory.
+//!
+//! The keys under a directory come from a flat key listing (S3 pages of at
+//! most 1000 keys, fetched as the client reads). A key directly under the
+//! directory is a file; a key deeper down names a subdirectory, which is
+//! listed once, after which the listing restarts *after* every key of that
+//! subdirectory (S3's `start-after`), so a deep tree costs one request per
+//! subdirectory, not one per key. Keys come in byte order, and the keys of
+//! one subdirectory are contiguous in it, so nothing needs remembering.
+
+use super::keys::{self, MARKER};
+use super::{file_meta, object_meta};
+use crate::storage::listing::{format_entry, CHUNKS_IN_FLIGHT, CHUNK_BYTES};
+use crate::storage::{ListFormat, Meta};
+use ftp_proto::listing::EntryKind;
+use futures::StreamExt;
+use object_store::aws::AmazonS3;
+use object_store::path::Path;
+use object_store::ObjectStore;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// A page that takes longer than this ends the listing (logged).
+const PAGE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Starts listing directory `dir`; the chunks arrive on the receiver.
+pub fn start(
+    store: Arc<AmazonS3>,
+    dir: Path,
+    format: ListFormat,
+    now_unix: i64,
+) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
+    tokio::spawn(async move {
+        if let Err(e) = produce(&store, &dir, format, now_unix, &tx).await {
+            tracing::warn!(error = %e, prefix = %dir, "object listing ended early");
+        }
+    });
+    rx
+}
+
+/// The listing of one file.
+pub fn single(
+    meta: &Meta,
+    name: &[u8],
+    format: ListFormat,
+    now_unix: i64,
+) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel(1);
+    let mut out = Vec::new();
+    format_entry(meta, name, format, now_unix, &mut out);
+    // A fresh channel with room for one: this cannot fail.
+    let _ = tx.try_send(out);
+    rx
+}
+
+async fn produce(
+    store: &AmazonS3,
+    dir: &Path,
+    format: ListFormat,
+    now_unix: i64,
+    tx: &mpsc::Sender<Vec<u8>>,
+) -> Result<(), String> {
+    let prefix = (!dir.as_ref().is_empty()).then_some(dir);
+    let mut keys = store.list(prefix);
+    let mut out = Vec::with_capacity(CHUNK_BYTES + 512);
+    loop {
+        let meta = match tokio::time::timeout(PAGE_TIMEOUT, keys.next()).await {
+            Err(_) => return Err(format!("no answer within {PAGE_TIMEOUT:?}")),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(e.to_string()),
+            Ok(Some(Ok(meta))) => meta,
+        };
+        let Some(mut rest) = meta.location.prefix_match(dir) else {
+            continue;
+        };
+        let Some(first) = rest.next() else {
+            continue; // the directory's own `DIR/` marker
+        };
+        let name = keys::name(&first);
+        if rest.next().is_none() {
+            if first.as_ref() != MARKER {
+                format_entry(&file_meta(&meta), &name, format, now_unix, &mut out);
+            }
+        } else {
+            let sub = dir.child(first.clone());
+            let dir_meta = object_meta(EntryKind::Dir, 0, meta.last_modified.timestamp(), &sub);
+            format_entry(&dir_meta, &name, format, now_unix, &mut out);
+            keys = store.list_with_offset(prefix, &keys::after_subtree(dir, &first));
+        }
+        if out.len() >= CHUNK_BYTES {
+            let full = std::mem::replace(&mut out, Vec::with_capacity(CHUNK_BYTES + 512));
+            if tx.send(full).await.is_err() {
+                return Ok(()); // the client went away
+            }
+        }
+    }
+    if !out.is_empty() {
+        let _ = tx.send(out).await;
+    }
+    Ok(())
+}

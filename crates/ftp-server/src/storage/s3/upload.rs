@@ -1,0 +1,132 @@
+//! [`ObjectUpload`]: an upload into an object, visible only on commit.
+//!
+//! The first [`PART_SIZE`] bytes are kept in memory; an upload that ends
+//! before that is stored with one PUT at commit, so an aborted small
+//! upload never reaches the service. A larger one becomes a multipart
+//! upload whose parts go up while the next ones arrive (at most
+//! [`PARTS_IN_FLIGHT`] at once, so memory stays bounded); commit completes
+//! it, abort (or drop) aborts it on the service, which then keeps nothing.
+
+use crate::storage::upload::UploadSink;
+use crate::storage::StorageError;
+use object_store::aws::AmazonS3;
+use object_store::path::Path;
+use object_store::{ObjectStore, WriteMultipart};
+use std::sync::Arc;
+
+/// Bytes per multipart part (S3 wants at least 5 MiB but the last).
+pub const PART_SIZE: usize = 8 << 20;
+/// Parts uploading at once.
+pub const PARTS_IN_FLIGHT: usize = 2;
+
+/// An upload into one object.
+#[derive(Debug)]
+pub struct ObjectUpload {
+    store: Arc<AmazonS3>,
+    key: Path,
+    old_size: u64,
+    /// What arrived before a multipart upload was needed.
+    head: Vec<u8>,
+    multipart: Option<WriteMultipart>,
+    size: u64,
+}
+
+impl ObjectUpload {
+    pub fn new(store: Arc<AmazonS3>, key: Path, old_size: u64) -> Self {
+        ObjectUpload {
+            store,
+            key,
+            old_size,
+            head: Vec::new(),
+            multipart: None,
+            size: 0,
+        }
+    }
+
+    async fn push(&mut self, buf: &[u8]) -> Result<(), StorageError> {
+        if self.multipart.is_none() && self.head.len() + buf.len() <= PART_SIZE {
+            self.head.extend_from_slice(buf);
+            return Ok(());
+        }
+        if self.multipart.is_none() {
+            let upload = super::call(self.store.put_multipart(&self.key)).await?;
+            let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+            writer.write(&std::mem::take(&mut self.head));
+            self.multipart = Some(writer);
+        }
+        if let Some(writer) = &mut self.multipart {
+            writer
+                .wait_for_capacity(PARTS_IN_FLIGHT)
+                .await
+                .map_err(super::storage_error)?;
+            writer.write(buf);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl UploadSink for ObjectUpload {
+    fn replaced_bytes(&self) -> u64 {
+        self.old_size
+    }
+
+    async fn write(&mut self, buf: Vec<u8>) -> (Vec<u8>, Result<(), StorageError>) {
+        let result = self.push(&buf).await;
+        if result.is_ok() {
+            self.size += buf.len() as u64;
+        }
+        (buf, result)
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<(u64, i64), StorageError> {
+        // What the new object replaces, measured now rather than trusted
+        // from when the upload began.
+        let replaced = match super::call(self.store.head(&self.key)).await {
+            Ok(meta) => meta.size,
+            Err(StorageError::NotFound) => 0,
+            Err(e) => return Err(e),
+        };
+        match self.multipart.take() {
+            Some(mut writer) => {
+                // A failed part fails the upload, which is then aborted
+                // (finish() aborts only when the completion fails).
+                if let Err(e) = writer.wait_for_capacity(0).await {
+                    let _ = writer.abort().await;
+                    return Err(super::storage_error(e));
+                }
+                writer.finish().await.map_err(super::storage_error)?;
+            }
+            None => {
+                let body = std::mem::take(&mut self.head);
+                super::call(self.store.put(&self.key, body.into())).await?;
+            }
+        }
+        Ok((self.size, self.size as i64 - replaced as i64))
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        if let Some(writer) = self.multipart.take() {
+            if let Err(e) = writer.abort().await {
+                tracing::warn!(error = %e, key = %self.key, "could not abort a multipart upload");
+            }
+        }
+    }
+}
+
+impl Drop for ObjectUpload {
+    fn drop(&mut self) {
+        // Neither committed nor aborted: abort on the service, from a task
+        // (Drop cannot wait).
+        if let Some(writer) = self.multipart.take() {
+            let key = self.key.clone();
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    if let Err(e) = writer.abort().await {
+                        tracing::warn!(error = %e, %key, "could not abort a multipart upload");
+                    }
+                });
+            }
+        }
+    }
+}

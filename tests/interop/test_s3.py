@@ -1,0 +1,232 @@
+"""The S3 storage backend against a real S3 server (moto, started by
+conftest.py): what the shared ftplib/curl suites cannot see from outside.
+An upload that is aborted or whose client vanishes leaves no object and no
+pending multipart upload; REST on a large object; listings of more than
+one page of keys; directory markers; renames; the quota.
+
+Runs in the S3 step of scripts/test.sh (WHARF_TEST_STORAGE=s3); in the
+local-storage run these tests are skipped with that reason."""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import os
+import socket
+import struct
+
+import pytest
+
+from conftest import storage_mode
+from test_registration_quota import users
+from wharf_helpers import sha256, wait_until
+
+pytestmark = pytest.mark.skipif(
+    storage_mode() != "s3",
+    reason="S3 backend tests run in scripts/test.sh's S3 step (WHARF_TEST_STORAGE=s3)")
+
+MIB = 1024 * 1024
+
+
+def pending(srv) -> list[str]:
+    r = srv.home.client.list_multipart_uploads(Bucket=srv.bucket)
+    return [u["Key"] for u in r.get("Uploads", [])]
+
+
+def start_upload(ftp: ftplib.FTP, name: str, size: int) -> socket.socket:
+    """Sends `size` bytes of STOR `name` and leaves the data connection open."""
+    ftp.voidcmd("TYPE I")
+    conn = ftp.transfercmd(f"STOR {name}")
+    block = os.urandom(MIB)
+    for _ in range(size // MIB):
+        conn.sendall(block)
+    return conn
+
+
+@pytest.mark.time_limit(90)
+def test_client_vanishing_mid_upload_leaves_nothing(wharfd):
+    ftp = wharfd.ftp()
+    conn = start_upload(ftp, "vanish.bin", 20 * MIB)  # past the first part: multipart
+    assert wait_until(lambda: pending(wharfd) != [], timeout=20), "no multipart upload started"
+    # the client dies: both connections reset
+    for s in (conn, ftp.sock):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    assert wait_until(lambda: pending(wharfd) == [], timeout=20), pending(wharfd)
+    assert not (wharfd.home / "vanish.bin").exists()
+    assert wharfd.alive()
+
+
+@pytest.mark.time_limit(90)
+def test_abor_mid_upload_leaves_nothing_and_keeps_the_old_file(wharfd):
+    (wharfd.home / "keep.bin").write_bytes(b"old content")
+    ftp = wharfd.ftp()
+    conn = start_upload(ftp, "keep.bin", 20 * MIB)
+    assert wait_until(lambda: pending(wharfd) != [], timeout=20), "no multipart upload started"
+    ftp.sock.settimeout(20)
+    resp = ftp.abort()
+    conn.close()
+    if resp.startswith(("426", "451")):
+        resp = ftp.getresp()
+    assert resp[:3] in ("225", "226"), resp
+    assert wait_until(lambda: pending(wharfd) == [], timeout=20), pending(wharfd)
+    assert (wharfd.home / "keep.bin").read_bytes() == b"old content"
+    ftp.quit()
+
+
+def test_large_upload_then_rest_retr(wharfd):
+    data = os.urandom(19 * MIB + 333)  # three parts
+    ftp = wharfd.ftp()
+    ftp.storbinary("STOR big.bin", io.BytesIO(data))
+    assert sha256((wharfd.home / "big.bin").read_bytes()) == sha256(data)
+    assert pending(wharfd) == []
+    for offset in (9 * MIB + 1, len(data) - 1, len(data)):
+        buf = io.BytesIO()
+        ftp.retrbinary("RETR big.bin", buf.write, rest=offset)
+        assert buf.getvalue() == data[offset:], f"REST {offset}"
+    with pytest.raises(ftplib.error_perm) as e:
+        ftp.retrbinary("RETR big.bin", io.BytesIO().write, rest=len(data) + 1)
+    assert str(e.value).startswith("554"), str(e.value)
+    with pytest.raises(ftplib.error_perm) as e:
+        ftp.sendcmd("REST 5")
+        ftp.storbinary("STOR big.bin", io.BytesIO(b"x"))
+    assert str(e.value).startswith("502") and "s3" in str(e.value), str(e.value)
+    ftp.quit()
+
+
+@pytest.mark.time_limit(120)
+def test_listing_of_more_than_one_page(wharfd):
+    client, bucket = wharfd.home.client, wharfd.bucket
+    base = wharfd.home / "many"
+    names = [f"f{i:05d}" for i in range(1100)]
+    for n in names:
+        client.put_object(Bucket=bucket, Key=f"{base.key}/{n}", Body=b"x")
+    # subdirectories with many keys each are listed once
+    for d in ("sub-a", "sub-b"):
+        for i in range(600):
+            client.put_object(Bucket=bucket, Key=f"{base.key}/{d}/k{i:04d}", Body=b"")
+    ftp = wharfd.ftp()
+    got = ftp.nlst("many")
+    assert sorted(os.path.basename(n) for n in got) == sorted(names + ["sub-a", "sub-b"])
+    facts = dict(ftp.mlsd("many"))
+    assert len(facts) == 1102
+    assert facts["sub-a"]["type"] == "dir" and facts["f00000"]["type"] == "file"
+    lines: list[str] = []
+    ftp.dir("many/sub-b", lines.append)
+    assert len(lines) == 600
+    ftp.quit()
+
+
+def test_mkd_rmd_markers(wharfd):
+    ftp = wharfd.ftp()
+    ftp.mkd("empty")
+    marker = wharfd.home / "empty" / ".wharf-dir"
+    assert marker.is_file()
+    assert "empty" in ftp.nlst()
+    assert ftp.nlst("empty") == []
+    ftp.cwd("empty")
+    ftp.storbinary("STOR inside.txt", io.BytesIO(b"i"))
+    ftp.cwd("/")
+    with pytest.raises(ftplib.error_perm) as e:
+        ftp.rmd("empty")
+    assert str(e.value).startswith("550"), str(e.value)
+    ftp.delete("empty/inside.txt")
+    assert ftp.rmd("empty").startswith("250")
+    assert not marker.is_file() and not (wharfd.home / "empty").exists()
+    with pytest.raises(ftplib.error_perm) as e:
+        ftp.rmd("empty")
+    assert str(e.value).startswith("550")
+    with pytest.raises(ftplib.error_perm) as e:
+        ftp.mkd("docs")
+    assert str(e.value).startswith("550")
+    # the marker name is reserved: no client can reach it
+    with pytest.raises(ftplib.error_perm) as e:
+        ftp.storbinary("STOR docs/.wharf-dir", io.BytesIO(b"x"))
+    assert str(e.value).startswith("550")
+    # a directory another tool marked with `NAME/` is listed as one
+    wharfd.home.client.put_object(Bucket=wharfd.bucket, Key=f"{wharfd.home.key}/other/",
+                                  Body=b"")
+    assert "other" in ftp.nlst()
+    ftp.quit()
+
+
+def test_rename_file_and_refuse_directory(wharfd):
+    ftp = wharfd.ftp()
+    ftp.storbinary("STOR a.bin", io.BytesIO(b"A" * 1000))
+    ftp.storbinary("STOR b.bin", io.BytesIO(b"B"))
+    ftp.rename("a.bin", "b.bin")  # over an existing file
+    assert (wharfd.home / "b.bin").read_bytes() == b"A" * 1000
+    assert not (wharfd.home / "a.bin").exists()
+    ftp.rename("b.bin", "docs/c.bin")
+    assert (wharfd.home / "docs" / "c.bin").read_bytes() == b"A" * 1000
+    with pytest.raises(ftplib.error_perm) as e:
+        ftp.rename("b.bin", "nowhere/c.bin")
+    assert str(e.value).startswith("550")
+    with pytest.raises(ftplib.error_perm) as e:
+        ftp.rename("docs", "docs2")
+    assert str(e.value).startswith("502") and "s3" in str(e.value), str(e.value)
+    assert (wharfd.home / "docs" / "a.txt").exists()
+    ftp.quit()
+
+
+@pytest.mark.time_limit(90)
+def test_quota_is_enforced_on_s3(wharfd_factory, wharfd_bin, tmp_path):
+    srv = wharfd_factory()
+    users(wharfd_bin, srv.data, "quota", "alice", "12M")
+    ftp = srv.ftp()
+    # the fixture files take a little over 1 MiB; 13 MiB would pass 12 MiB
+    with pytest.raises(ftplib.error_perm) as e:
+        ftp.storbinary("STOR toobig.bin", io.BytesIO(os.urandom(13 * MIB)))
+    assert str(e.value).startswith("552"), str(e.value)
+    assert not (srv.home / "toobig.bin").exists()
+    assert wait_until(lambda: pending(srv) == [], timeout=20), pending(srv)
+    ftp.storbinary("STOR fits.bin", io.BytesIO(os.urandom(2 * MIB)))
+    report = ftp.sendcmd("SITE QUOTA")
+    assert "in-flight=0" in report, report
+    used = int(report.split("used=")[1].split(";")[0])
+    assert used == 2 * MIB, report  # counted as the bytes arrived
+    ftp.delete("fits.bin")
+    report = ftp.sendcmd("SITE QUOTA")
+    assert "used=0;" in report, report
+    ftp.quit()
+
+
+def test_start_log_names_the_storage_without_secrets(wharfd):
+    assert wait_until(lambda: "wharfd ready" in wharfd.log(), timeout=10), wharfd.log()
+    log = wharfd.log()
+    assert f"bucket={wharfd.bucket}" in log and "prefix=" in log and "endpoint=" in log, log
+    assert "wharf-test-secret" not in log
+
+
+def test_users_recount_lists_the_bucket(wharfd, wharfd_bin):
+    import subprocess
+
+    from conftest import HOME_FILES
+
+    expected = sum(len(v) for v in HOME_FILES.values()) + MIB  # + data.bin
+    args, env = wharfd.storage_args()
+    cp = subprocess.run([str(wharfd_bin), "users", "recount", "alice", "--data", str(wharfd.data),
+                         *args], capture_output=True, timeout=60,
+                        env={**{k: v for k, v in os.environ.items()
+                                if not k.startswith("WHARF_")}, **env})
+    out = (cp.stdout + cp.stderr).decode()
+    assert cp.returncode == 0, out
+    ftp = wharfd.ftp()
+    report = ftp.sendcmd("SITE QUOTA")
+    assert f"used={expected};" in report, (out, report)
+    ftp.quit()
+
+
+def test_a_bucket_that_does_not_answer_stops_the_start(wharfd, wharfd_bin, tmp_path):
+    import subprocess
+
+    args, env = wharfd.storage_args()
+    args[1] = "s3://no-such-bucket-wharf/site"
+    cp = subprocess.run([str(wharfd_bin), "serve", "--data", str(tmp_path / "d"),
+                         "--listen", "127.0.0.1:0", *args], capture_output=True, timeout=90,
+                        env={**{k: v for k, v in os.environ.items()
+                                if not k.startswith("WHARF_")}, **env})
+    err = cp.stderr.decode()
+    assert cp.returncode != 0, err
+    assert "does not answer" in err and "no-such-bucket-wharf" in err, err
+    assert "wharf-test-secret" not in err
