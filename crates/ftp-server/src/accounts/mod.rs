@@ -10,6 +10,7 @@
 //! - [`password`]: Argon2 hashing and verification.
 //! - [`sqlite`]: [`SqliteStore`], the embedded store.
 //! - [`postgres`]: [`PgStore`], the store several instances share.
+//! - `sql`: what the two SQL stores share (error mapping, setters).
 //! - [`location`]: which store a setting names, and opening it.
 //! - [`auth`]: [`Authenticator`], which turns USER/PASS into an account
 //!   with equal work for every kind of failure.
@@ -19,6 +20,7 @@ pub mod location;
 pub mod name;
 pub mod password;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 pub use auth::{Authenticator, LoginError};

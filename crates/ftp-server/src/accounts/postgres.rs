@@ -15,6 +15,7 @@
 //! instance's lease is alive, so the space an instance killed mid-upload
 //! had reserved comes back by itself once its lease expires.
 
+use super::sql::{backend, change_account, clamp_i64};
 use super::{Account, AccountError, AccountStatus, AccountStore, SharedReservations};
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
@@ -71,10 +72,6 @@ struct Lease {
     /// Set when a renewal found the lease already expired: from then on
     /// reservations are refused (fail closed) until a restart.
     lost: AtomicBool,
-}
-
-fn backend(err: sqlx::Error) -> AccountError {
-    AccountError::Backend(err.to_string())
 }
 
 /// `postgres://user:secret@host/db` with the password replaced by `***`.
@@ -273,18 +270,6 @@ fn account_from_row(row: &PgRow) -> Result<Account, AccountError> {
     })
 }
 
-fn updated(name: &str, rows: u64) -> Result<(), AccountError> {
-    if rows == 0 {
-        Err(AccountError::NotFound(name.to_string()))
-    } else {
-        Ok(())
-    }
-}
-
-fn clamp_i64(v: u64) -> i64 {
-    v.min(i64::MAX as u64) as i64
-}
-
 const COLUMNS: &str =
     "name, password_hash, home, status, created_at, registered_from, quota_bytes, used_bytes";
 
@@ -360,42 +345,42 @@ impl AccountStore for PgStore {
     }
 
     async fn set_password_hash(&self, name: &str, hash: &str) -> Result<(), AccountError> {
-        let done = sqlx::query("UPDATE accounts SET password_hash = $1 WHERE name = $2")
-            .bind(hash)
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        updated(name, done.rows_affected())
+        change_account!(
+            &self.pool,
+            name,
+            "UPDATE accounts SET password_hash = $1 WHERE name = $2",
+            hash,
+            name,
+        )
     }
 
     async fn set_status(&self, name: &str, status: AccountStatus) -> Result<(), AccountError> {
-        let done = sqlx::query("UPDATE accounts SET status = $1 WHERE name = $2")
-            .bind(status.as_str())
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        updated(name, done.rows_affected())
+        change_account!(
+            &self.pool,
+            name,
+            "UPDATE accounts SET status = $1 WHERE name = $2",
+            status.as_str(),
+            name,
+        )
     }
 
     async fn remove(&self, name: &str) -> Result<(), AccountError> {
-        let done = sqlx::query("DELETE FROM accounts WHERE name = $1")
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        updated(name, done.rows_affected())
+        change_account!(
+            &self.pool,
+            name,
+            "DELETE FROM accounts WHERE name = $1",
+            name,
+        )
     }
 
     async fn set_quota(&self, name: &str, quota: Option<u64>) -> Result<(), AccountError> {
-        let done = sqlx::query("UPDATE accounts SET quota_bytes = $1 WHERE name = $2")
-            .bind(quota.map(clamp_i64))
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        updated(name, done.rows_affected())
+        change_account!(
+            &self.pool,
+            name,
+            "UPDATE accounts SET quota_bytes = $1 WHERE name = $2",
+            quota.map(clamp_i64),
+            name,
+        )
     }
 
     async fn add_used(&self, name: &str, delta: i64) -> Result<u64, AccountError> {
@@ -412,13 +397,13 @@ impl AccountStore for PgStore {
     }
 
     async fn set_used(&self, name: &str, used: u64) -> Result<(), AccountError> {
-        let done = sqlx::query("UPDATE accounts SET used_bytes = $1 WHERE name = $2")
-            .bind(clamp_i64(used))
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        updated(name, done.rows_affected())
+        change_account!(
+            &self.pool,
+            name,
+            "UPDATE accounts SET used_bytes = $1 WHERE name = $2",
+            clamp_i64(used),
+            name,
+        )
     }
 
     async fn count_pending(&self) -> Result<u64, AccountError> {

@@ -3,6 +3,7 @@
 //! migrated forward when the store opens; a database newer than this
 //! program is refused rather than guessed at.
 
+use super::sql::{backend, change_account, clamp_i64};
 use super::{Account, AccountError, AccountStatus, AccountStore};
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -29,10 +30,6 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE accounts (
 pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
-}
-
-fn backend(err: sqlx::Error) -> AccountError {
-    AccountError::Backend(err.to_string())
 }
 
 impl SqliteStore {
@@ -99,14 +96,6 @@ fn account_from_row(row: &SqliteRow) -> Result<Account, AccountError> {
     })
 }
 
-fn updated(name: &str, rows: u64) -> Result<(), AccountError> {
-    if rows == 0 {
-        Err(AccountError::NotFound(name.to_string()))
-    } else {
-        Ok(())
-    }
-}
-
 #[async_trait]
 impl AccountStore for SqliteStore {
     fn describe(&self) -> String {
@@ -155,42 +144,42 @@ impl AccountStore for SqliteStore {
     }
 
     async fn set_password_hash(&self, name: &str, hash: &str) -> Result<(), AccountError> {
-        let done = sqlx::query("UPDATE accounts SET password_hash = ? WHERE name = ?")
-            .bind(hash)
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        updated(name, done.rows_affected())
+        change_account!(
+            &self.pool,
+            name,
+            "UPDATE accounts SET password_hash = ? WHERE name = ?",
+            hash,
+            name,
+        )
     }
 
     async fn set_status(&self, name: &str, status: AccountStatus) -> Result<(), AccountError> {
-        let done = sqlx::query("UPDATE accounts SET status = ? WHERE name = ?")
-            .bind(status.as_str())
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        updated(name, done.rows_affected())
+        change_account!(
+            &self.pool,
+            name,
+            "UPDATE accounts SET status = ? WHERE name = ?",
+            status.as_str(),
+            name,
+        )
     }
 
     async fn remove(&self, name: &str) -> Result<(), AccountError> {
-        let done = sqlx::query("DELETE FROM accounts WHERE name = ?")
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        updated(name, done.rows_affected())
+        change_account!(
+            &self.pool,
+            name,
+            "DELETE FROM accounts WHERE name = ?",
+            name,
+        )
     }
 
     async fn set_quota(&self, name: &str, quota: Option<u64>) -> Result<(), AccountError> {
-        let done = sqlx::query("UPDATE accounts SET quota_bytes = ? WHERE name = ?")
-            .bind(quota.map(clamp_i64))
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        updated(name, done.rows_affected())
+        change_account!(
+            &self.pool,
+            name,
+            "UPDATE accounts SET quota_bytes = ? WHERE name = ?",
+            quota.map(clamp_i64),
+            name,
+        )
     }
 
     async fn add_used(&self, name: &str, delta: i64) -> Result<u64, AccountError> {
@@ -207,13 +196,13 @@ impl AccountStore for SqliteStore {
     }
 
     async fn set_used(&self, name: &str, used: u64) -> Result<(), AccountError> {
-        let done = sqlx::query("UPDATE accounts SET used_bytes = ? WHERE name = ?")
-            .bind(clamp_i64(used))
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        updated(name, done.rows_affected())
+        change_account!(
+            &self.pool,
+            name,
+            "UPDATE accounts SET used_bytes = ? WHERE name = ?",
+            clamp_i64(used),
+            name,
+        )
     }
 
     async fn count_pending(&self) -> Result<u64, AccountError> {
@@ -223,10 +212,6 @@ impl AccountStore for SqliteStore {
             .map_err(backend)?;
         Ok(n.max(0) as u64)
     }
-}
-
-fn clamp_i64(v: u64) -> i64 {
-    v.min(i64::MAX as u64) as i64
 }
 
 #[cfg(test)]

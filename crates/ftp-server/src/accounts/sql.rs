@@ -1,0 +1,40 @@
+//! What the two SQL account stores ([`super::sqlite`], [`super::postgres`])
+//! share: how a database error and a missing row become an
+//! [`AccountError`], the clamp of counters into SQL's signed integers, and
+//! the one-account UPDATE/DELETE every setter runs. Only the SQL text (its
+//! placeholders and functions) differs between the engines.
+
+use super::AccountError;
+
+/// A database failure, as the account layer reports it.
+pub(super) fn backend(err: sqlx::Error) -> AccountError {
+    AccountError::Backend(err.to_string())
+}
+
+/// A change that touched no row named an account that does not exist.
+pub(super) fn updated(name: &str, rows: u64) -> Result<(), AccountError> {
+    if rows == 0 {
+        Err(AccountError::NotFound(name.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+/// A byte count as SQL's BIGINT holds it.
+pub(super) fn clamp_i64(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+/// Runs `$sql` with the binds given, in order, on `$pool`, and answers
+/// `NotFound(name)` when no row changed: the body of every setter.
+macro_rules! change_account {
+    ($pool:expr, $name:expr, $sql:expr $(, $bind:expr)* $(,)?) => {{
+        let done = sqlx::query($sql)
+            $(.bind($bind))*
+            .execute($pool)
+            .await
+            .map_err($crate::accounts::sql::backend)?;
+        $crate::accounts::sql::updated($name, done.rows_affected())
+    }};
+}
+pub(super) use change_account;
