@@ -110,6 +110,10 @@ def storage_mode() -> str:
     return os.environ.get("WHARF_TEST_STORAGE", "local")
 
 
+# The S3-only tests belong to the S3 step; the local run does not collect them.
+collect_ignore = [] if storage_mode() == "s3" else ["test_s3.py"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
