@@ -109,16 +109,55 @@ impl UtcTime {
     /// The 12-column date of `ls -l`: `Mon DD HH:MM` for recent times,
     /// `Mon DD  YYYY` for times more than six months from `now`.
     pub fn ls_date(&self, now_unix: i64) -> String {
+        let mut out = Vec::with_capacity(12);
+        self.push_ls_date(now_unix, &mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Appends [`UtcTime::ls_date`] to `out` without allocating: the
+    /// listing of a big directory formats one per entry.
+    pub fn push_ls_date(&self, now_unix: i64, out: &mut Vec<u8>) {
         let month = MONTHS[(self.month as usize).saturating_sub(1) % 12];
+        out.extend_from_slice(month.as_bytes());
+        out.push(b' ');
+        push_right(out, u64::from(self.day), 2);
+        out.push(b' ');
         if (now_unix - self.to_unix()).abs() < HALF_YEAR_SECS {
-            format!(
-                "{month} {:>2} {:02}:{:02}",
-                self.day, self.hour, self.minute
-            )
+            push_two(out, self.hour);
+            out.push(b':');
+            push_two(out, self.minute);
+        } else if self.year >= 0 {
+            push_right(out, self.year.unsigned_abs(), 5);
         } else {
-            format!("{month} {:>2} {:>5}", self.day, self.year)
+            // Before year 0: rare enough for the formatting machinery.
+            out.extend_from_slice(format!("{:>5}", self.year).as_bytes());
         }
     }
+}
+
+/// Appends `n` in decimal, right-aligned in `width` columns (a wider number
+/// takes the room it needs, as `{:>width}` does).
+pub fn push_right(out: &mut Vec<u8>, n: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = n;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let len = digits.len() - start;
+    out.resize(out.len() + width.saturating_sub(len), b' ');
+    out.extend_from_slice(&digits[start..]);
+}
+
+/// Appends `n` (below 100) as two digits.
+fn push_two(out: &mut Vec<u8>, n: u32) {
+    out.push(b'0' + (n / 10 % 10) as u8);
+    out.push(b'0' + (n % 10) as u8);
 }
 
 #[cfg(test)]
@@ -141,6 +180,27 @@ mod tests {
             UtcTime::from_unix(1_700_000_000).asctime(),
             "Tue Nov 14 22:13:20 2023"
         );
+    }
+
+    proptest! {
+        #[test]
+        fn push_right_pads_as_format_does(n in any::<u64>(), width in 0usize..25) {
+            let mut out = Vec::new();
+            push_right(&mut out, n, width);
+            prop_assert_eq!(String::from_utf8(out).unwrap(), format!("{n:>width$}"));
+        }
+
+        #[test]
+        fn ls_date_matches_the_formatted_shape(t in -70_000_000_000i64..70_000_000_000, ago in -40_000_000i64..40_000_000) {
+            let u = UtcTime::from_unix(t);
+            let month = MONTHS[(u.month as usize).saturating_sub(1) % 12];
+            let want = if ago.abs() < HALF_YEAR_SECS {
+                format!("{month} {:>2} {:02}:{:02}", u.day, u.hour, u.minute)
+            } else {
+                format!("{month} {:>2} {:>5}", u.day, u.year)
+            };
+            prop_assert_eq!(u.ls_date(t + ago), want);
+        }
     }
 
     #[test]

@@ -6,16 +6,15 @@
 //! months, the year otherwise.
 
 use super::{Entry, EntryKind};
-use crate::time::UtcTime;
-use std::io::Write;
+use crate::time::{push_right, UtcTime};
 
 /// Appends the `ls -l` line for `entry`, ending in CRLF.
 pub fn unix_line(entry: &Entry<'_>, now_unix: i64, out: &mut Vec<u8>) {
     let type_char = match entry.kind {
-        EntryKind::Dir => 'd',
-        EntryKind::Symlink => 'l',
-        EntryKind::File => '-',
-        EntryKind::Other => '?',
+        EntryKind::Dir => b'd',
+        EntryKind::Symlink => b'l',
+        EntryKind::File => b'-',
+        EntryKind::Other => b'?',
     };
     let mut perms = [b'-'; 9];
     for (i, slot) in perms.iter_mut().enumerate() {
@@ -23,15 +22,16 @@ pub fn unix_line(entry: &Entry<'_>, now_unix: i64, out: &mut Vec<u8>) {
             *slot = b"rwx"[i % 3];
         }
     }
-    let date = UtcTime::from_unix(entry.mtime).ls_date(now_unix);
-    // Writing into a Vec cannot fail.
-    let _ = write!(
-        out,
-        "{type_char}{} {:>4} ftp      ftp      {:>12} {date} ",
-        std::str::from_utf8(&perms).unwrap_or("---------"),
-        entry.nlink.max(1),
-        entry.size,
-    );
+    // Formatted by hand: a big directory's listing is mostly this loop.
+    out.push(type_char);
+    out.extend_from_slice(&perms);
+    out.push(b' ');
+    push_right(out, entry.nlink.max(1), 4);
+    out.extend_from_slice(b" ftp      ftp      ");
+    push_right(out, entry.size, 12);
+    out.push(b' ');
+    UtcTime::from_unix(entry.mtime).push_ls_date(now_unix, out);
+    out.push(b' ');
     out.extend_from_slice(entry.name);
     out.extend_from_slice(b"\r\n");
 }
