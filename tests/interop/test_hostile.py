@@ -559,6 +559,63 @@ def test_abor_mid_retr(wharfd, abor):
         assert data == HOME_FILES["hello.txt"] and final.code == 226
 
 
+def start_upload_over(srv, name: str, first: bytes):
+    """STOR `name` and send `first` over the data connection, leaving both open."""
+    c = RawFtp(srv.host, srv.port, timeout=15)
+    c.login()
+    c.cmd("TYPE I")
+    d = c.data_conn()
+    r = c.cmd(f"STOR {name}")
+    assert r.code // 100 == 1, r
+    d.sendall(first)
+    return c, d
+
+
+@pytest.mark.parametrize("abor", [b"ABOR\r\n", b"\xff\xf4\xff\xf2ABOR\r\n"],
+                         ids=["plain", "telnet-ip-dm"])
+def test_abor_mid_stor_keeps_the_old_file(wharfd, abor):
+    # the client is still sending (no FIN) when ABOR arrives: the upload is
+    # undone, the old file stays, and the session goes on
+    target = wharfd.home / "keep.bin"
+    old_sha = write_random(target, 1024 * 1024)
+    c, d = start_upload_over(wharfd, "keep.bin", os.urandom(4 * 1024 * 1024))
+    with c:
+        time.sleep(0.2)
+        c.send_raw(abor)
+        first = c.reply()
+        if first.code == 426:
+            assert c.reply().code == 226
+        else:
+            assert first.code in (225, 226), first
+        d.close()
+        assert wait_until(lambda: not part_files(wharfd.home), timeout=5), part_files(wharfd.home)
+        assert file_sha256(target) == old_sha, "an aborted STOR changed the existing file"
+        assert c.cmd("NOOP").code == 200
+        pre, data, final = c.retr("keep.bin")
+        assert sha256(data) == old_sha and final.code == 226
+
+
+def test_stalled_upload_times_out_and_keeps_the_old_file(wharfd_factory, tmp_path):
+    # a client that opens an upload and then sends nothing holds no resource
+    # past data_stall_timeout
+    cfg = tmp_path / "stall.toml"
+    cfg.write_text("data_stall_timeout = 2\n")
+    srv = wharfd_factory(["--config", str(cfg)])
+    target = srv.home / "keep.bin"
+    old_sha = write_random(target, 64 * 1024)
+    c, d = start_upload_over(srv, "keep.bin", b"partial")
+    with c:
+        started = time.monotonic()
+        r = c.reply()
+        waited = time.monotonic() - started
+        assert r.code == 426 and "stalled" in r.text.lower(), r
+        assert 1.0 < waited < 12, f"stall reported after {waited:.1f} s"
+        d.close()
+        assert wait_until(lambda: not part_files(srv.home), timeout=5), part_files(srv.home)
+        assert file_sha256(target) == old_sha
+        assert c.cmd("NOOP").code == 200
+
+
 def test_abor_pipelined_with_next_command_replies_in_order(wharfd):
     # a client that sends ABOR and its next command in one segment must get
     # the replies in command order: 426 (to RETR), 226 (to ABOR), 200 (to NOOP)

@@ -1,14 +1,16 @@
 //! A plain TCP stream into a file without copying through user space:
-//! the download fast path of the clients (Linux `splice(2)`).
+//! the download fast path of the clients and the upload fast path of the
+//! server (Linux `splice(2)`).
 //!
 //! The bytes go socket → pipe → file inside the kernel: the socket's pages
 //! move into a pipe, and from there into the file's page cache, which is
 //! one copy instead of the three a read/write loop through a buffer and
 //! tokio's file makes. The loop runs on a blocking thread with the socket
-//! in blocking mode and `SO_RCVTIMEO` as the stall limit; the async side
-//! only reports progress. Where the kernel refuses to splice into the file
-//! (a file system without `splice_write`, or a file opened for append),
-//! the loop carries on with plain reads and writes.
+//! in blocking mode and `SO_RCVTIMEO` as the stall limit. Each chunk passes
+//! a gate (a quota) while it sits in the pipe, before it reaches the file.
+//! Where the kernel refuses to splice into the file (a file system without
+//! `splice_write`, or a file opened for append), the loop carries on with
+//! plain reads and writes.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -25,6 +27,17 @@ const CHUNK: usize = 1 << 20;
 /// How often the progress callback hears the running count.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
+/// Why [`copy_into_file`] stopped before the end of the stream.
+#[derive(Debug)]
+pub enum CopyError<E> {
+    /// Receiving failed; a stall shows as [`io::ErrorKind::TimedOut`].
+    Receive(io::Error),
+    /// Writing the file failed.
+    Store(io::Error),
+    /// The gate refused a chunk, which was not written.
+    Refused(E),
+}
+
 /// Copies everything `stream` delivers until end of stream into `file` at
 /// its current position and returns the byte count. A read that waits
 /// longer than `stall` fails with [`io::ErrorKind::TimedOut`]. The stream
@@ -36,70 +49,95 @@ pub async fn stream_to_file(
     stall: Duration,
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> io::Result<u64> {
-    let socket = stream.into_std()?;
-    socket.set_nonblocking(false)?;
-    socket.set_read_timeout(Some(stall))?;
+    let socket = blocking_socket(stream, stall)?;
     let count = Arc::new(AtomicU64::new(0));
     let shared = count.clone();
-    let mut copy = tokio::task::spawn_blocking(move || copy_blocking(&socket, &file, &shared));
+    let mut copy = tokio::task::spawn_blocking(move || {
+        let mut open = |_| Ok::<(), std::convert::Infallible>(());
+        copy_into_file(&socket, &file, &mut open, &shared)
+    });
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
     loop {
         tokio::select! {
             done = &mut copy => {
                 progress(count.load(Ordering::Relaxed));
-                return done.map_err(io::Error::other)?;
+                return match done.map_err(io::Error::other)? {
+                    Ok(n) => Ok(n),
+                    Err(CopyError::Receive(e) | CopyError::Store(e)) => Err(e),
+                    Err(CopyError::Refused(never)) => match never {},
+                };
             }
             _ = tick.tick() => progress(count.load(Ordering::Relaxed)),
         }
     }
 }
 
-/// The blocking loop: splice while the kernel lets us, then read/write.
-fn copy_blocking(socket: &StdTcpStream, file: &File, count: &AtomicU64) -> io::Result<u64> {
+/// Takes `stream` off the async reactor for [`copy_into_file`]: blocking
+/// mode, with `stall` as the longest wait for data.
+pub fn blocking_socket(stream: TcpStream, stall: Duration) -> io::Result<StdTcpStream> {
+    let socket = stream.into_std()?;
+    socket.set_nonblocking(false)?;
+    socket.set_read_timeout(Some(stall))?;
+    Ok(socket)
+}
+
+/// The blocking loop: copies from `socket` (see [`blocking_socket`]) into
+/// `file` until end of stream and returns the byte count. Every chunk is
+/// shown to `gate` after it is received and before it is written; `count`
+/// grows as chunks are written. Splices while the kernel lets it, then
+/// reads and writes.
+pub fn copy_into_file<E>(
+    socket: &StdTcpStream,
+    file: &File,
+    gate: &mut dyn FnMut(u64) -> Result<(), E>,
+    count: &AtomicU64,
+) -> Result<u64, CopyError<E>> {
     let mut total = 0u64;
-    let pipe = match Pipe::new() {
-        Ok(pipe) => pipe,
-        Err(_) => return copy_buffered(socket, file, count, total),
+    let Ok(pipe) = Pipe::new() else {
+        return copy_buffered(socket, file, gate, count, total);
     };
     loop {
         let n = match splice(socket.as_raw_fd(), pipe.write.as_raw_fd(), CHUNK) {
             Ok(0) => return Ok(total),
             Ok(n) => n,
-            Err(e) => return Err(stalled_or(e)),
+            Err(e) => return Err(CopyError::Receive(stalled_or(e))),
         };
+        gate(n as u64).map_err(CopyError::Refused)?;
         if let Err(e) = pipe.drain_into(file, n) {
             if e.raw_os_error() != Some(libc::EINVAL) {
-                return Err(e);
+                return Err(CopyError::Store(e));
             }
             // The file refuses splice: move what the pipe holds by hand and
             // go on without the pipe.
-            total += pipe.copy_out(file, n)?;
-            count.store(total, Ordering::Relaxed);
-            return copy_buffered(socket, file, count, total);
+            total += pipe.copy_out(file, n).map_err(CopyError::Store)?;
+            count.fetch_add(n as u64, Ordering::Relaxed);
+            return copy_buffered(socket, file, gate, count, total);
         }
         total += n as u64;
-        count.store(total, Ordering::Relaxed);
+        count.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 
 /// A read/write loop for files that refuse splice.
-fn copy_buffered(
+fn copy_buffered<E>(
     mut socket: &StdTcpStream,
     mut file: &File,
+    gate: &mut dyn FnMut(u64) -> Result<(), E>,
     count: &AtomicU64,
     mut total: u64,
-) -> io::Result<u64> {
+) -> Result<u64, CopyError<E>> {
     let mut buf = vec![0u8; CHUNK];
     loop {
         let n = match socket.read(&mut buf) {
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(stalled_or(e)),
+            Err(e) => return Err(CopyError::Receive(stalled_or(e))),
         };
-        file.write_all(&buf[..n])?;
+        gate(n as u64).map_err(CopyError::Refused)?;
+        file.write_all(&buf[..n]).map_err(CopyError::Store)?;
         total += n as u64;
-        count.store(total, Ordering::Relaxed);
+        count.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -234,6 +272,44 @@ mod tests {
         let got = std::fs::read(&path)?;
         assert_eq!(&got[..3], b"old");
         assert!(got[3..] == payload[..], "content differs");
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_chunk_is_not_written() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("gated.bin");
+        let file = File::create(&path)?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let payload = pattern(4 * CHUNK);
+        let sender = tokio::spawn(async move {
+            let mut peer = tokio::net::TcpStream::connect(addr).await?;
+            // The receiver stops early; a reset is expected.
+            let _ = peer.write_all(&payload).await;
+            Ok::<_, io::Error>(())
+        });
+        let (stream, _) = listener.accept().await?;
+        let socket = blocking_socket(stream, Duration::from_secs(10))?;
+        let written = tokio::task::spawn_blocking(move || {
+            let count = AtomicU64::new(0);
+            let mut allowed = 3 * CHUNK as u64 / 2;
+            let mut gate = |n: u64| match allowed.checked_sub(n) {
+                Some(left) => {
+                    allowed = left;
+                    Ok(())
+                }
+                None => Err("quota"),
+            };
+            let result = copy_into_file(&socket, &file, &mut gate, &count);
+            assert!(matches!(result, Err(CopyError::Refused("quota"))));
+            count.load(Ordering::Relaxed)
+        })
+        .await
+        .map_err(io::Error::other)?;
+        sender.await.map_err(io::Error::other)??;
+        assert!(written > 0 && written <= 3 * CHUNK as u64 / 2);
+        assert_eq!(std::fs::metadata(&path)?.len(), written);
         Ok(())
     }
 

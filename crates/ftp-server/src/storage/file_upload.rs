@@ -237,6 +237,17 @@ impl UploadSink for FileUpload {
         }
     }
 
+    fn direct_file(&mut self) -> Option<io::Result<File>> {
+        if self.pending.is_some() {
+            return None;
+        }
+        self.file.as_ref().map(File::try_clone)
+    }
+
+    fn wrote_directly(&mut self, n: u64) {
+        self.written += n;
+    }
+
     /// Undoes the upload: the target is as it was before.
     async fn abort(mut self: Box<Self>) {
         let _ = self.settle().await;

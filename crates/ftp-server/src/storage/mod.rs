@@ -36,7 +36,7 @@ pub use file_upload::sweep_partial_uploads;
 pub use jail::Jail;
 pub use listing::ListFormat;
 pub use meta::Meta;
-pub use upload::{Upload, UploadMode};
+pub use upload::{LentMeter, Upload, UploadMode};
 
 use ftp_proto::VirtualPath;
 use std::pin::Pin;

@@ -48,6 +48,16 @@ pub trait UploadSink: Send + std::fmt::Debug {
     async fn commit(self: Box<Self>) -> Result<(u64, i64), StorageError>;
     /// Undoes the upload: the target is as it was before.
     async fn abort(self: Box<Self>);
+    /// A second handle on the file the bytes go into, sharing its
+    /// position, for a receive loop that writes it itself (the splice
+    /// fast path); `None` if the backend has no such file or a write of
+    /// its own is in progress. The loop reports what it wrote through
+    /// [`UploadSink::wrote_directly`].
+    fn direct_file(&mut self) -> Option<std::io::Result<std::fs::File>> {
+        None
+    }
+    /// `n` bytes were written through [`UploadSink::direct_file`].
+    fn wrote_directly(&mut self, _n: u64) {}
 }
 
 /// A file being received; see the module documentation.
@@ -88,6 +98,33 @@ impl Upload {
         }
     }
 
+    /// See [`UploadSink::direct_file`]. The bytes written through it must
+    /// pass the meter first (see [`Upload::lend_meter`]).
+    pub fn direct_file(&mut self) -> Option<std::io::Result<std::fs::File>> {
+        self.sink.as_mut()?.direct_file()
+    }
+
+    /// See [`UploadSink::wrote_directly`].
+    pub fn wrote_directly(&mut self, n: u64) {
+        if let Some(sink) = &mut self.sink {
+            sink.wrote_directly(n);
+        }
+    }
+
+    /// Lends the upload's meter to a receive loop on a blocking thread
+    /// that writes through [`Upload::direct_file`]; give it back with
+    /// [`Upload::return_meter`].
+    pub fn lend_meter(&mut self) -> LentMeter {
+        LentMeter(self.meter.take())
+    }
+
+    /// Takes back what [`Upload::lend_meter`] lent.
+    pub fn return_meter(&mut self, mut lent: LentMeter) {
+        if let Some(meter) = lent.0.take() {
+            self.meter = Some(meter);
+        }
+    }
+
     /// Puts the received file in place and returns its final size.
     pub async fn commit(mut self) -> Result<u64, StorageError> {
         let sink = self.sink.take().ok_or_else(finished)?;
@@ -115,6 +152,35 @@ impl Drop for Upload {
         // Committed uploads took their meter; anything else gives the
         // reserved bytes back. The sink undoes itself when dropped.
         if let Some(meter) = &mut self.meter {
+            meter.release();
+        }
+    }
+}
+
+/// An upload's meter on loan to a blocking thread (see
+/// [`Upload::lend_meter`]). If it is dropped instead of given back (the
+/// thread was lost), it gives back what it had reserved.
+#[derive(Debug)]
+pub struct LentMeter(Option<Box<dyn SpaceMeter>>);
+
+impl LentMeter {
+    /// Meters `bytes` about to be written, from a blocking thread (not a
+    /// runtime thread) of `runtime`.
+    pub fn take_blocking(
+        &mut self,
+        runtime: &tokio::runtime::Handle,
+        bytes: u64,
+    ) -> Result<(), StorageError> {
+        match &mut self.0 {
+            Some(meter) => runtime.block_on(meter.take(bytes)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for LentMeter {
+    fn drop(&mut self) {
+        if let Some(meter) = &mut self.0 {
             meter.release();
         }
     }

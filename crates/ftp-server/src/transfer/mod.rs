@@ -5,13 +5,17 @@
 //! through user space; over TLS, or in ASCII mode, a blocking thread reads
 //! the file in large pieces ahead of the socket. ASCII mode converts line
 //! endings on the way (LF to CRLF out, CRLF to LF in).
-//! Uploads read into one large reused buffer and write it on a blocking
-//! thread. Every wait on the peer has a stall deadline, and every loop
+//! Binary uploads over a plain connection into a local file go socket →
+//! pipe → file by `splice(2)` ([`spliced_upload`]); the others read into
+//! one large reused buffer and write it on a blocking thread. Every wait on the peer has a stall deadline, and every loop
 //! watches the session's cancel signal (ABOR, or the control connection
 //! going away) so that an upload is always undone by its owner, never
 //! dropped half-written.
 
+mod spliced_upload;
+
 use crate::storage::{Download, StorageError, Upload};
+use spliced_upload::Spliced;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
@@ -304,9 +308,18 @@ const DRAIN_LIMIT: u64 = 64 << 20;
 pub async fn receive(
     upload: &mut Upload,
     ascii: bool,
-    mut conn: MaybeTls,
+    conn: MaybeTls,
     ctl: &TransferControl,
 ) -> Result<u64, TransferError> {
+    let mut conn = match conn {
+        MaybeTls::Plain(stream) if !ascii && ctl.limit().is_none() => {
+            match spliced_upload::receive(upload, stream, ctl).await {
+                Spliced::Done(result) => return result,
+                Spliced::NotTaken(stream) => MaybeTls::Plain(stream),
+            }
+        }
+        conn => conn,
+    };
     // Buffers are filled through `read_buf`, into their spare capacity, so
     // nothing is zeroed per chunk; two of them alternate (see Upload::write).
     let mut buf: Vec<u8> = Vec::with_capacity(UPLOAD_BUF);
