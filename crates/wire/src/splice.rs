@@ -24,6 +24,10 @@ use tokio::net::TcpStream;
 /// Bytes asked of one `splice` call, and the pipe size asked for.
 const CHUNK: usize = 1 << 20;
 
+/// With write-behind, disk writes start each time this much more has been
+/// written.
+const WRITE_BEHIND: u64 = 8 << 20;
+
 /// How often the progress callback hears the running count.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
@@ -54,7 +58,7 @@ pub async fn stream_to_file(
     let shared = count.clone();
     let mut copy = tokio::task::spawn_blocking(move || {
         let mut open = |_| Ok::<(), std::convert::Infallible>(());
-        copy_into_file(&socket, &file, &mut open, &shared)
+        copy_into_file(&socket, &file, &mut open, &shared, true)
     });
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
     loop {
@@ -85,16 +89,20 @@ pub fn blocking_socket(stream: TcpStream, stall: Duration) -> io::Result<StdTcpS
 /// `file` until end of stream and returns the byte count. Every chunk is
 /// shown to `gate` after it is received and before it is written; `count`
 /// grows as chunks are written. Splices while the kernel lets it, then
-/// reads and writes.
+/// reads and writes. With `write_behind`, the disk writes of what is
+/// written start as the copy goes (for a caller that fsyncs the file at
+/// the end: the disk works while the network does).
 pub fn copy_into_file<E>(
     socket: &StdTcpStream,
     file: &File,
     gate: &mut dyn FnMut(u64) -> Result<(), E>,
     count: &AtomicU64,
+    write_behind: bool,
 ) -> Result<u64, CopyError<E>> {
     let mut total = 0u64;
+    let mut behind = write_behind.then(|| WriteBehind::new(file)).flatten();
     let Ok(pipe) = Pipe::new() else {
-        return copy_buffered(socket, file, gate, count, total);
+        return copy_buffered(socket, file, gate, count, total, behind);
     };
     loop {
         let n = match splice(socket.as_raw_fd(), pipe.write.as_raw_fd(), CHUNK) {
@@ -111,10 +119,13 @@ pub fn copy_into_file<E>(
             // go on without the pipe.
             total += pipe.copy_out(file, n).map_err(CopyError::Store)?;
             count.fetch_add(n as u64, Ordering::Relaxed);
-            return copy_buffered(socket, file, gate, count, total);
+            return copy_buffered(socket, file, gate, count, total, behind);
         }
         total += n as u64;
         count.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(behind) = &mut behind {
+            behind.wrote(n as u64);
+        }
     }
 }
 
@@ -125,6 +136,7 @@ fn copy_buffered<E>(
     gate: &mut dyn FnMut(u64) -> Result<(), E>,
     count: &AtomicU64,
     mut total: u64,
+    mut behind: Option<WriteBehind>,
 ) -> Result<u64, CopyError<E>> {
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -138,6 +150,50 @@ fn copy_buffered<E>(
         file.write_all(&buf[..n]).map_err(CopyError::Store)?;
         total += n as u64;
         count.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(behind) = &mut behind {
+            behind.wrote(n as u64);
+        }
+    }
+}
+
+/// Starts the disk writes of a file's newly written range every
+/// [`WRITE_BEHIND`] bytes (`sync_file_range(2)`, which does not wait), so
+/// that a final fsync finds most of the file already on its way to disk.
+struct WriteBehind {
+    fd: RawFd,
+    /// Start of the range not yet handed to the disk.
+    from: u64,
+    /// End of what has been written.
+    upto: u64,
+}
+
+impl WriteBehind {
+    /// Starts at the file's current position; `None` if it has none.
+    fn new(mut file: &File) -> Option<WriteBehind> {
+        let at = io::Seek::stream_position(&mut file).ok()?;
+        Some(WriteBehind {
+            fd: file.as_raw_fd(),
+            from: at,
+            upto: at,
+        })
+    }
+
+    fn wrote(&mut self, n: u64) {
+        self.upto += n;
+        if self.upto - self.from < WRITE_BEHIND {
+            return;
+        }
+        let (Ok(from), Ok(len)) = (
+            libc::off64_t::try_from(self.from),
+            libc::off64_t::try_from(self.upto - self.from),
+        ) else {
+            return;
+        };
+        // SAFETY: the descriptor belongs to a file the caller holds open for
+        // the whole copy. The call only starts writeback; failure is
+        // harmless (the final fsync still writes everything).
+        unsafe { libc::sync_file_range(self.fd, from, len, libc::SYNC_FILE_RANGE_WRITE) };
+        self.from = self.upto;
     }
 }
 
@@ -252,7 +308,7 @@ mod tests {
         std::fs::write(&path, b"head:")?;
         let mut file = std::fs::OpenOptions::new().write(true).open(&path)?;
         std::io::Seek::seek(&mut file, io::SeekFrom::End(0))?;
-        let payload = pattern(3 * CHUNK + 12345);
+        let payload = pattern(9 * CHUNK + 12345);
         let n = send_and_receive(payload.clone(), file).await?;
         assert_eq!(n, payload.len() as u64);
         let got = std::fs::read(&path)?;
@@ -301,7 +357,7 @@ mod tests {
                 }
                 None => Err("quota"),
             };
-            let result = copy_into_file(&socket, &file, &mut gate, &count);
+            let result = copy_into_file(&socket, &file, &mut gate, &count, false);
             assert!(matches!(result, Err(CopyError::Refused("quota"))));
             count.load(Ordering::Relaxed)
         })

@@ -57,7 +57,7 @@ pub async fn receive(upload: &mut Upload, stream: TcpStream, ctl: &TransferContr
     let mut copy = tokio::task::spawn_blocking(move || {
         let _slot = slot;
         let mut gate = |n| meter.take_blocking(&runtime, n);
-        let copied = copy_into_file(&socket, &file, &mut gate, &progress);
+        let copied = copy_into_file(&socket, &file, &mut gate, &progress, false);
         let result = match copied {
             Ok(n) => Ok(n),
             Err(CopyError::Receive(e)) => Err(Failure::Receive(e)),
