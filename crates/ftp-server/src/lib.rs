@@ -49,5 +49,5 @@ pub mod tls;
 pub mod transfer;
 pub mod xferlog;
 
-pub use listener::{Listener, Server};
+pub use listener::{bind_control, Listener, Server};
 pub use options::ServerOptions;

@@ -39,6 +39,24 @@ pub struct Listener {
     implicit_tls: bool,
 }
 
+/// Connections the kernel holds for the accept loop (capped by
+/// `net.core.somaxconn`). The standard library's 128 drops SYNs when a
+/// thousand clients connect at once; each drop costs its client a second
+/// (the SYN retransmit timer).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a control-connection socket on `addr` with a deep accept queue
+/// (see [`LISTEN_BACKLOG`]).
+pub fn bind_control(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 impl Listener {
     /// Plain FTP, with AUTH TLS if TLS is configured.
     pub fn plain(socket: TcpListener) -> Self {

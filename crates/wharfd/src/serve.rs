@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use ftp_server::metrics::{AccountsProbe, Health, StorageProbe};
 use ftp_server::storage::sweep_partial_uploads;
 use ftp_server::storage::StorageBackend;
-use ftp_server::{Listener, Server};
+use ftp_server::{bind_control, Listener, Server};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -78,7 +78,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let plain = cfg.listen.iter().map(|a| (a, false));
     let implicit = cfg.implicit_listen.iter().map(|a| (a, true));
     for (addr, implicit) in plain.chain(implicit) {
-        let socket = TcpListener::bind(addr).await.with_context(|| {
+        let socket = bind_control(*addr).with_context(|| {
             format!("cannot listen on {addr} (in use by another server? choose another address)")
         })?;
         listeners.push(if implicit {
