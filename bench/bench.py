@@ -68,6 +68,7 @@ BURSTS = [int(x) for x in os.environ.get("BENCH_BURSTS", "20,50" if QUICK else "
 IDLE = [int(x) for x in os.environ.get("BENCH_IDLE", "100,300" if QUICK else "1000,10000").split(",") if x]
 LIST_N = env_int("BENCH_LIST_N", 10000)
 RATE_SECS = float(os.environ.get("BENCH_RATE_SECS", "1" if QUICK else "2"))
+FLOOD_SECS = 4 if QUICK else 10   # length of the login flood a download runs in
 SKIP = set(x for x in os.environ.get("BENCH_SKIP", "").split(",") if x)
 SERVERS = [s for s in os.environ.get("BENCH_SERVERS", ",".join(ALL_SERVERS)).split(",") if s]
 WORK = Path(os.environ.get("BENCH_WORK", "/var/tmp/wharf-bench"))
@@ -544,6 +545,43 @@ def phase_rate(servers: dict, R: dict) -> None:
                 "errors": [r["error"] for r in runs if "error" in r], "raw": runs}
             log(f"rate {kind}/{login}: {R['rate'][f'{kind}/{login}']['summary']['median']}/s")
             time.sleep(1)
+        runs = [retr_during_flood(srv) for _ in range(HEAVY_RUNS)]
+        good = [r for r in runs if "error" not in r]
+        R.setdefault("flood", {})[kind] = {
+            "mb_s": summary([r.get("mb_s") for r in good]),
+            "logins_per_s": med_of(good, "flood_per_s"),
+            "server_cpu_pct": med_of(good, "server_cpu_pct"),
+            "errors": [r["error"] for r in runs if "error" in r], "raw": runs}
+        log(f"retr during a login flood {kind}: {R['flood'][kind]['mb_s']['median']} MB/s")
+        time.sleep(1)
+
+
+def retr_during_flood(srv) -> dict:
+    """A copying RETR of the big file while RATE_WORKERS clients log in with
+    a password as fast as they can: does a login flood starve transfers?"""
+    u, p = creds(srv)
+    argv = [LOADGEN, "rate", "--host", HOST, "--port", str(srv.port), "--user", u, "--pass", p,
+            "--workers", str(RATE_WORKERS), "--secs", str(FLOOD_SECS), "--max-cycles", "200000",
+            "--max-secs", str(FLOOD_SECS + 60)]
+    flood = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)    # the flood is under way
+        r = loadgen("retr", srv, user=u, **{"pass": p}, path="big.bin", expect_bytes=BIG.stat().st_size,
+                    timeout=120)
+        out, _ = flood.communicate(timeout=FLOOD_SECS + 90)
+    finally:
+        if flood.poll() is None:
+            flood.kill()
+            flood.wait()
+    lines = out.decode(errors="replace").strip().splitlines()
+    try:
+        f = json.loads(lines[-1])
+        r["flood_per_s"] = f.get("per_s")
+    except (IndexError, json.JSONDecodeError):
+        r.setdefault("error", "the login flood printed no result")
+    if "error" not in r and r.get("wall_s", 0) + 1.0 > FLOOD_SECS:
+        r["error"] = f"the download outlasted the {FLOOD_SECS} s flood"
+    return r
 
 
 def phase_burst(servers: dict, R: dict) -> None:

@@ -206,6 +206,10 @@ def write(R: dict, out: Path) -> None:
         w(f"| anonymous login+QUIT ≥ 5,000/s | {fmt(a)}/s | {yn(a >= 5000 if a is not None else None)} |")
         w(f"| password logins (reported) | {fmt(u)}/s with {R['config']['rate_workers']} clients; "
           f"p99 {fmt(RT.get('wharfd/user', {}).get('p99_ms'), 1)} ms | — |")
+        fl = R.get("flood", {}).get("wharfd", {}).get("mb_s", {}).get("median")
+        alone = single("wharfd", "retr")
+        w(f"| a download during a password-login flood (reported) | {fmt(fl)} MB/s, "
+          f"{fmt(100 * fl / alone if fl and alone else None)}% of the same download alone | — |")
         C = R.get("clients", {})
         lim = write_limit(C)
         g = C.get("down/wharf get", {}).get("seconds", {}).get("median")
@@ -345,6 +349,29 @@ def write(R: dict, out: Path) -> None:
                 w(f"| {NAMES.get(s, s)} | {'anonymous' if login == 'anon' else 'password'} | {rng(d['summary'])} | "
                   f"{fmt(d.get('p99_ms'), 1)} | {d.get('failed')} | {fmt(d.get('loadgen_cpu_pct'))}% | "
                   f"{fmt(d.get('server_cpu_pct'))}% |")
+        w("")
+
+    FL = R.get("flood", {})
+    if FL:
+        w("## A download during a password-login flood")
+        w("")
+        w(f"{R['config']['rate_workers']} clients log in with the account's password as fast as they can "
+          "(as in the rate table) while one client downloads the big file (copying, as in the single-stream "
+          "table). *Alone* is the copying RETR figure of the single-stream table. wharfd runs at most one "
+          "Argon2 check per two cores at a time; the forking servers check each password in the session's "
+          "own process.")
+        w("")
+        w("| server | RETR alone MB/s | RETR during the flood MB/s | during / alone | password logins/s during | server CPU | errors |")
+        w("|---|---|---|---|---|---|---|")
+        for s in servers:
+            d = FL.get(s)
+            if not d:
+                continue
+            alone = single(s, "retr")
+            during = d["mb_s"].get("median")
+            w(f"| {NAMES.get(s, s)} | {fmt(alone)} | {rng(d['mb_s'])} | "
+              f"{fmt(100 * during / alone if during and alone else None)}% | {fmt(d.get('logins_per_s'))} | "
+              f"{fmt(d.get('server_cpu_pct'))}% | {'; '.join(e[:80] for e in d['errors'])} |")
         w("")
 
     if M:

@@ -5,8 +5,9 @@
 //! so neither the reply nor its timing tells an attacker whether a name
 //! exists. Only after the right password may a pending account learn that
 //! it waits for approval. Verifications run on blocking threads, at most
-//! as many at once as there are cores, so a flood of logins cannot starve
-//! the threads that move data.
+//! one per two cores at once (and at least one), so a flood of password
+//! logins leaves the other half of the machine to the sessions that move
+//! data; logins beyond that wait their turn.
 
 use super::password::{hash_password, verify_password, MAX_PASSWORD};
 use super::{Account, AccountError, AccountStatus, AccountStore};
@@ -39,10 +40,11 @@ pub struct Authenticator {
 impl Authenticator {
     pub fn new(store: Arc<dyn AccountStore>) -> Result<Self, String> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let verifiers = (cores / 2).max(1);
         let decoy = format!("{:032x}", rand::random::<u128>());
         Ok(Authenticator {
             store,
-            permits: Semaphore::new(cores),
+            permits: Semaphore::new(verifiers),
             decoy_hash: hash_password(decoy.as_bytes())?,
         })
     }
