@@ -28,6 +28,8 @@ const ABOR_QUIET: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Bytes per read and write on a data connection.
 const BUF: usize = 256 * 1024;
+/// Bytes per `sendfile` call on uploads, so progress is seen between calls.
+const SENDFILE_CHUNK: usize = 8 << 20;
 
 /// How an upload relates to an existing file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,6 +320,46 @@ impl FtpClient {
         source: &mut R,
         progress: Progress<'_>,
     ) -> Result<u64> {
+        let mut conn = self.begin_store(transfer_type, path, mode).await?;
+        let sent = copy(source, &mut conn, progress, self.opts.timeout).await;
+        self.end_store(conn, sent).await
+    }
+
+    /// Uploads `file` from its current position to its end, in binary:
+    /// over a plain data connection with `sendfile(2)` (the file's pages
+    /// go to the socket without a copy through user space), over TLS as
+    /// [`FtpClient::store`] does. Returns the bytes sent.
+    pub async fn store_file(
+        &mut self,
+        path: &[u8],
+        mode: StoreMode,
+        file: &std::fs::File,
+        progress: Progress<'_>,
+    ) -> Result<u64> {
+        let mut own = file
+            .try_clone()
+            .map_err(FtpError::io("cannot read the local file"))?;
+        let start = std::io::Seek::stream_position(&mut own)
+            .map_err(FtpError::io("cannot read the local file"))?;
+        let mut conn = self.begin_store(TransferType::Image, path, mode).await?;
+        let sent = match &conn {
+            MaybeTls::Plain(tcp) => send_file(tcp, &own, start, progress, self.opts.timeout).await,
+            _ => {
+                let mut source = tokio::fs::File::from_std(own);
+                copy(&mut source, &mut conn, progress, self.opts.timeout).await
+            }
+        };
+        self.end_store(conn, sent).await
+    }
+
+    /// Sets the type, sends STOR/APPE (after REST for a resume) and
+    /// returns the open data connection.
+    async fn begin_store(
+        &mut self,
+        transfer_type: TransferType,
+        path: &[u8],
+        mode: StoreMode,
+    ) -> Result<MaybeTls> {
         self.set_type(transfer_type).await?;
         let cmd = match mode {
             StoreMode::Replace => Command::Stor(path.to_vec()),
@@ -328,8 +370,11 @@ impl FtpClient {
             }
         };
         self.keep_tls_resumable().await?;
-        let mut conn = self.open_transfer(&cmd).await?;
-        let sent = copy(source, &mut conn, progress, self.opts.timeout).await;
+        self.open_transfer(&cmd).await
+    }
+
+    /// Closes an upload's data connection and reads the server's verdict.
+    async fn end_store(&mut self, mut conn: MaybeTls, sent: Result<u64>) -> Result<u64> {
         let closed = close_upload(&mut conn, self.opts.timeout).await;
         drop(conn);
         let sent = sent?;
@@ -505,12 +550,44 @@ where
         if n == 0 {
             return Ok(total);
         }
-        to.write_all(&buf[..n])
+        tokio::time::timeout(stall, to.write_all(&buf[..n]))
             .await
+            .map_err(|_| FtpError::Timeout("during the transfer (the peer took no data)"))?
             .map_err(FtpError::io("transfer failed while writing"))?;
         total += n as u64;
         progress(total);
     }
+}
+
+/// Sends `file` from `offset` to its end over `conn` with `sendfile(2)`.
+async fn send_file(
+    conn: &tokio::net::TcpStream,
+    file: &std::fs::File,
+    mut offset: u64,
+    progress: Progress<'_>,
+    stall: std::time::Duration,
+) -> Result<u64> {
+    let len = file
+        .metadata()
+        .map_err(FtpError::io("cannot read the local file"))?
+        .len();
+    let mut total = 0u64;
+    while offset < len {
+        let want = usize::try_from(len - offset)
+            .unwrap_or(usize::MAX)
+            .min(SENDFILE_CHUNK);
+        let n = tokio::time::timeout(stall, wire::sendfile::send_some(conn, file, offset, want))
+            .await
+            .map_err(|_| FtpError::Timeout("during the transfer (the server took no data)"))?
+            .map_err(FtpError::io("transfer failed while writing"))?;
+        if n == 0 {
+            break; // the file shrank while it was sent
+        }
+        offset += n as u64;
+        total += n as u64;
+        progress(total);
+    }
+    Ok(total)
 }
 
 async fn read_bounded(

@@ -107,6 +107,28 @@ async fn round_trip(c: &mut FtpClient, name: &[u8], body: &[u8]) {
 }
 
 #[tokio::test]
+async fn store_file_sends_from_the_files_position_plain_and_tls() {
+    use std::io::{Seek, SeekFrom, Write};
+    let srv = start(false).await;
+    let body = pattern(5_000_000);
+    let mut file = tempfile::tempfile().unwrap();
+    file.write_all(&body).unwrap();
+    for mode in [TlsMode::Off, TlsMode::Explicit] {
+        let mut c = srv.login(mode, false).await;
+        file.seek(SeekFrom::Start(1_000_000)).unwrap();
+        let mut seen = 0;
+        let sent = c
+            .store_file(b"part.bin", StoreMode::Replace, &file, &mut |n| seen = n)
+            .await
+            .unwrap();
+        assert_eq!((sent, seen), (4_000_000, 4_000_000), "{mode:?}");
+        let stored = std::fs::read(srv.home().join("part.bin")).unwrap();
+        assert!(stored == body[1_000_000..], "{mode:?}: content differs");
+        c.quit().await.unwrap();
+    }
+}
+
+#[tokio::test]
 async fn every_operation_in_plain_passive_and_active() {
     let srv = start(false).await;
     for active in [false, true] {

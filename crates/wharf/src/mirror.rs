@@ -433,17 +433,13 @@ async fn upload(args: MirrorArgs) -> Result<()> {
             async move {
                 while let Some((rel, _)) = next(&plan) {
                     let path = local_path(&source, &rel);
-                    let mut file = tokio::fs::File::open(&path)
-                        .await
+                    let file = std::fs::File::open(&path)
                         .with_context(|| format!("cannot read {}", path.display()))?;
                     let base = plan.moved.load(Ordering::Relaxed);
                     let sent = client
-                        .store(
-                            &join(&root, &rel),
-                            StoreMode::Replace,
-                            &mut file,
-                            &mut |n| plan.progress.set(base + n),
-                        )
+                        .store_file(&join(&root, &rel), StoreMode::Replace, &file, &mut |n| {
+                            plan.progress.set(base + n)
+                        })
                         .await
                         .with_context(|| format!("cannot upload {}", path.display()))?;
                     plan.moved.fetch_add(sent, Ordering::Relaxed);

@@ -7,9 +7,8 @@ use crate::progress::Progress;
 use anyhow::{Context, Result};
 use ftp_client::{FtpUrl, StoreMode};
 use ftp_proto::command::TransferType;
-use std::io::SeekFrom;
+use std::io::{Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
-use tokio::io::AsyncSeekExt;
 
 pub async fn run(args: PutArgs) -> Result<()> {
     let url = FtpUrl::parse(&args.url).map_err(anyhow::Error::msg)?;
@@ -35,8 +34,7 @@ pub async fn run(args: PutArgs) -> Result<()> {
     };
     let login = login_for(&url)?;
     let mut client = open(&url, &args.conn, &login).await?;
-    let mut file = tokio::fs::File::open(&args.path)
-        .await
+    let mut file = std::fs::File::open(&args.path)
         .with_context(|| format!("cannot read {}", args.path.display()))?;
     let mut mode = StoreMode::Replace;
     let mut offset = 0;
@@ -51,7 +49,7 @@ pub async fn run(args: PutArgs) -> Result<()> {
             if have < meta.len() {
                 offset = have;
                 mode = StoreMode::ResumeAt(have);
-                file.seek(SeekFrom::Start(have)).await?;
+                file.seek(SeekFrom::Start(have))?;
             }
         }
     }
@@ -59,12 +57,11 @@ pub async fn run(args: PutArgs) -> Result<()> {
     let progress = Progress::new(&label, Some(meta.len()), args.conn.quiet);
     let kind = url.transfer_type.unwrap_or(TransferType::Image);
     let result = if kind == TransferType::Ascii {
-        client.storlines(&remote, &mut file).await
+        let mut text = tokio::fs::File::from_std(file);
+        client.storlines(&remote, &mut text).await
     } else {
         client
-            .store_as(kind, &remote, mode, &mut file, &mut |n| {
-                progress.set(offset + n)
-            })
+            .store_file(&remote, mode, &file, &mut |n| progress.set(offset + n))
             .await
     };
     progress.finish();

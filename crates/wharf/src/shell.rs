@@ -434,19 +434,17 @@ impl Shell {
     async fn put(&mut self, local: &Path, remote: &[u8]) -> Result<()> {
         let kind = self.transfer_type();
         let quiet = self.conn.quiet;
-        let mut file = tokio::fs::File::open(local)
-            .await
+        let file = std::fs::File::open(local)
             .with_context(|| format!("cannot read {}", local.display()))?;
-        let size = file.metadata().await.ok().map(|m| m.len());
+        let size = file.metadata().ok().map(|m| m.len());
         let client = self.client()?;
         let progress = Progress::new(&local.display().to_string(), size, quiet);
         let result = if kind == TransferType::Ascii {
-            client.storlines(remote, &mut file).await
+            let mut text = tokio::fs::File::from_std(file);
+            client.storlines(remote, &mut text).await
         } else {
             client
-                .store_as(kind, remote, StoreMode::Replace, &mut file, &mut |n| {
-                    progress.set(n)
-                })
+                .store_file(remote, StoreMode::Replace, &file, &mut |n| progress.set(n))
                 .await
         };
         progress.finish();

@@ -17,11 +17,13 @@
 //! - [`reply`]: three-digit replies (FTP, SMTP, NNTP), single- and
 //!   multi-line, with bounds on lines and bytes.
 //! - [`splice`]: a plain TCP stream into a file inside the kernel.
+//! - [`sendfile`]: a file into a plain TCP stream inside the kernel.
 
 pub mod dot;
 pub mod line;
 pub mod proxy_header;
 pub mod reply;
+pub mod sendfile;
 pub mod splice;
 pub mod stream;
 pub mod tls;

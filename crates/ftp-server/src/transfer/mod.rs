@@ -22,7 +22,7 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
@@ -158,7 +158,6 @@ async fn sendfile_all(
     let start = offset;
     limit_unsent(conn);
     while offset < len {
-        ctl.guard(conn.writable()).await?;
         // Under a bandwidth limit, send a tenth of a second's worth at a time.
         let chunk = ctl.limit().map_or(SENDFILE_CHUNK, |b| {
             (b.rate() as usize / 10).clamp(16 * 1024, SENDFILE_CHUNK)
@@ -166,27 +165,15 @@ async fn sendfile_all(
         let want = usize::try_from(len - offset)
             .unwrap_or(usize::MAX)
             .min(chunk);
-        let result = conn.try_io(Interest::WRITABLE, || {
-            let mut off = libc::off_t::try_from(offset).map_err(io::Error::other)?;
-            // SAFETY: both descriptors are open for the duration of the
-            // call, and `off` is a valid pointer to a local.
-            let n = unsafe { libc::sendfile(conn.as_raw_fd(), file.as_raw_fd(), &mut off, want) };
-            if n < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(n as usize)
-            }
-        });
-        match result {
-            Ok(0) => break, // the file shrank under us
-            Ok(n) => {
-                offset += n as u64;
-                ctl.add(n);
-                ctl.pace(n).await;
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(TransferError::Network(e)),
+        let n = ctl
+            .guard(wire::sendfile::send_some(conn, file, offset, want))
+            .await?;
+        if n == 0 {
+            break; // the file shrank under us
         }
+        offset += n as u64;
+        ctl.add(n);
+        ctl.pace(n).await;
         if ctl.cancelled() {
             return Err(TransferError::Aborted);
         }
