@@ -2,7 +2,7 @@
 # The apt-get steps of the install scripts of tests/mail and tests/news, sourced
 # by them after they define log() (their prefix) and PKGS (the Debian packages):
 #
-#   SUDO               () as root, (sudo -n) with passwordless sudo, else (none)
+#   SUDO               () as root, (sudo -n) with passwordless sudo, else (none): sudo.sh
 #   check_pkgs         missing=(the PKGS dpkg does not list as installed)
 #   require_installer  exit 1, saying why, when apt-get cannot run here
 #   retry_locked CMD   CMD, retried for up to 10 minutes while another apt/dpkg
@@ -15,14 +15,8 @@
 #   fail_if_missing    exit 1 with the last apt output when packages are missing
 export DEBIAN_FRONTEND=noninteractive
 
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        SUDO=(sudo -n)
-    else
-        SUDO=(none)
-    fi
-fi
+# shellcheck source=sudo.sh
+. "$(dirname "${BASH_SOURCE[0]}")/sudo.sh"
 
 APT_OPTS=(-o DPkg::Lock::Timeout=300 -o Acquire::Retries=3)
 LAST_OUT=""
