@@ -13,14 +13,8 @@ set -euo pipefail
 
 log() { printf 'install-test-deps: %s\n' "$*" >&2; }
 
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        SUDO=(sudo -n)
-    else
-        SUDO=(none)
-    fi
-fi
+# shellcheck source=../tests/common/sudo.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/common/sudo.sh"
 
 # command name -> Debian package
 declare -A PKG_OF=(

@@ -18,84 +18,32 @@ from __future__ import annotations
 
 import ftplib
 import os
-import re
 import shutil
-import signal
 import socket
 import subprocess
-import threading
+import sys
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from server_files import S3Path
-from wharf_helpers import PASSWORD, TIMEOUT, USER, write_random
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
+
+from local_daemons import end_process, free_port  # noqa: E402
+from server_files import S3Path  # noqa: E402
+from time_limit import time_limit_hook  # noqa: E402
+from wharf_helpers import PASSWORD, TIMEOUT, USER, write_random  # noqa: E402
+from wharfd_process import (WharfdProcess, log_report_hook, report_servers,  # noqa: E402
+                            wharfd_bin)  # noqa: F401 (the fixture)
 
 DEFAULT_TEST_TIME_LIMIT = 120  # seconds per test; see the time_limit marker
-LISTEN_RE = re.compile(r"listening on \[?(127\.0\.0\.1)\]?:(\d+)")
 
-
-# --------------------------------------------------------------------------
 # a wall-clock limit per test, so nothing can hang the suite
-
-
-class TimeLimitExceeded(Exception):
-    pass
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item):
-    marker = item.get_closest_marker("time_limit")
-    limit = float(marker.args[0]) if marker else DEFAULT_TEST_TIME_LIMIT
-
-    def on_alarm(signum, frame):
-        raise TimeLimitExceeded(f"test ran longer than {limit:.0f}s")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, limit)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
-# Attach the server log to every failing test's report.
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    if report.failed:
-        servers = getattr(item, "_wharfd_servers", [])
-        for i, srv in enumerate(servers):
-            report.sections.append(
-                (f"wharfd log #{i} (port {srv.port})", srv.log_tail(200)))
-
-
-# --------------------------------------------------------------------------
-# the binary
-
-
-@pytest.fixture(scope="session")
-def wharfd_bin() -> Path:
-    env = os.environ.get("WHARFD")
-    if env:
-        p = Path(env)
-    else:
-        target = os.environ.get("CARGO_TARGET_DIR") or os.path.expanduser(
-            "~/.cache/wharf-target")
-        p = Path(target) / "debug" / "wharfd"
-    if not (p.is_file() and os.access(p, os.X_OK)):
-        pytest.fail(f"wharfd binary not found at {p}; build it with "
-                    f"`cargo build -p wharfd` or set WHARFD", pytrace=False)
-    return p
-
-
-# --------------------------------------------------------------------------
-# a running server
+pytest_runtest_call = time_limit_hook(DEFAULT_TEST_TIME_LIMIT)
+# the server logs in every failing test's report
+pytest_runtest_makereport = log_report_hook(200)
 
 
 # --------------------------------------------------------------------------
@@ -112,12 +60,6 @@ def storage_mode() -> str:
 
 # The S3-only tests belong to the S3 step; the local run does not collect them.
 collect_ignore = [] if storage_mode() == "s3" else ["test_s3.py"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -171,26 +113,14 @@ def s3_service():
         return
     service = start_moto()
     yield service
-    service.proc.terminate()
-    try:
-        service.proc.wait(10)
-    except subprocess.TimeoutExpired:
-        service.proc.kill()
-        service.proc.wait(10)
+    end_process(service.proc)
 
 
 @dataclass
-class Wharfd:
-    bin: Path
-    data: Path
-    host: str = "127.0.0.1"
-    port: int = 0
+class Wharfd(WharfdProcess):
+    """A test's server (wharfd_process.py runs it) with its files and clients."""
     s3: S3Service | None = None
     bucket: str = ""
-    proc: subprocess.Popen | None = None
-    lines: list[str] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _reader: threading.Thread | None = None
 
     # -- layout
     @property
@@ -236,22 +166,6 @@ class Wharfd:
             f.login(user, password)
         return f
 
-    # -- log
-    def log(self) -> str:
-        with self._lock:
-            return "\n".join(self.lines)
-
-    def log_tail(self, n: int = 100) -> str:
-        with self._lock:
-            return "\n".join(self.lines[-n:]) or "<no output>"
-
-    def _read_output(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            with self._lock:
-                self.lines.append(line)
-
     # -- lifecycle
     def start(self, extra_args: list[str], env_extra: dict[str, str]) -> None:
         # nothing from the caller's environment may change the server's settings
@@ -264,47 +178,7 @@ class Wharfd:
         storage_args, storage_env = self.storage_args()
         env.update(storage_env)
         env.update(env_extra)
-        cmd = [str(self.bin), "serve", "--data", str(self.data),
-               "--listen", "127.0.0.1:0", *storage_args, *extra_args]
-        self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, env=env, cwd=self.data.parent)
-        self._reader = threading.Thread(target=self._read_output, daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with self._lock:
-                for line in self.lines:
-                    m = LISTEN_RE.search(line)
-                    if m:
-                        self.port = int(m.group(2))
-                        return
-            if self.proc.poll() is not None:
-                self._reader.join(2)
-                pytest.fail(f"wharfd exited with {self.proc.returncode} before "
-                            f"listening: {cmd!r}\n{self.log_tail()}", pytrace=False)
-            time.sleep(0.02)
-        self.stop()
-        pytest.fail(f"wharfd did not log 'listening on 127.0.0.1:PORT' within 20s: "
-                    f"{cmd!r}\n{self.log_tail()}", pytrace=False)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> int | None:
-        """Stop the server by its PID: SIGTERM, then SIGKILL after 10 s."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self._reader is not None:
-            self._reader.join(5)
-        return self.proc.returncode
+        self.serve([*storage_args, *extra_args], env)
 
 
 def add_user(bin: Path, data: Path, name: str, password: str) -> None:
@@ -348,8 +222,7 @@ def populate(srv: Wharfd) -> None:
 @pytest.fixture
 def wharfd_factory(wharfd_bin, tmp_path, request, s3_service):
     """Start servers with extra flags: `wharfd_factory(["--no-anonymous"])`."""
-    started: list[Wharfd] = []
-    request.node._wharfd_servers = started
+    started: list[Wharfd] = report_servers(request.node, [])
 
     def start(extra_args: list[str] | None = None,
               env: dict[str, str] | None = None) -> Wharfd:

@@ -23,20 +23,20 @@ import io
 import os
 import random
 import re
-import signal
 import subprocess
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from wharf_helpers import PART_PREFIX, TIMEOUT, part_files, wait_until
+from wharfd_process import WharfdProcess, report_servers
 
 REG_PASSWORD = "a-long-password"
 QUOTA_LINE_RE = re.compile(
     r"used=(\d+);limit=(\d+|none);free=(\d+|none);in-flight=(\d+);")
-LISTEN_RE = re.compile(r"listening on \[?(127\.0\.0\.1)\]?:(\d+)")
 KIB = 1024
 MIB = 1024 * 1024
 
@@ -220,81 +220,19 @@ def code_of(reply: str) -> str:
 # a server this file starts and kills itself (the crash test)
 
 
-class OwnServer:
-    """`wharfd serve` on 127.0.0.1, started and stopped (or killed) by PID."""
+@dataclass
+class OwnServer(WharfdProcess):
+    """`wharfd serve` on 127.0.0.1 (wharfd_process.py runs it), started and
+    stopped (or killed) by PID; it gets 40 s to stop after SIGTERM."""
+    args: list[str] = field(default_factory=list)
 
-    def __init__(self, bin: Path, data: Path, args: list[str] | None = None):
-        self.bin, self.data, self.args = bin, data, args or []
-        self.host, self.port = "127.0.0.1", 0
-        self.proc: subprocess.Popen | None = None
-        self.lines: list[str] = []
-        self._lock = threading.Lock()
-        self._reader: threading.Thread | None = None
+    STOP_GRACE = 40
 
     def start(self) -> "OwnServer":
         env = {k: v for k, v in admin_env().items() if k != "RUST_LOG"}
         env.update({"NO_COLOR": "1", "RUST_BACKTRACE": "1"})
-        cmd = [str(self.bin), "serve", "--data", str(self.data), "--listen",
-               "127.0.0.1:0", "--login-fail-delay-ms", "50", *self.args]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     env=env, cwd=self.data.parent)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with self._lock:
-                for line in self.lines:
-                    m = LISTEN_RE.search(line)
-                    if m:
-                        self.port = int(m.group(2))
-                        return self
-            if self.proc.poll() is not None:
-                self._reader.join(2)
-                pytest.fail(f"wharfd exited {self.proc.returncode} before listening: "
-                            f"{cmd!r}\n{self.log_tail()}", pytrace=False)
-            time.sleep(0.02)
-        self.stop()
-        pytest.fail(f"wharfd did not log 'listening on 127.0.0.1:PORT' within 20 s\n"
-                    f"{self.log_tail()}", pytrace=False)
-
-    def _read(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            with self._lock:
-                self.lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
-
-    def log(self) -> str:
-        with self._lock:
-            return "\n".join(self.lines)
-
-    def log_tail(self, n: int = 100) -> str:
-        with self._lock:
-            return "\n".join(self.lines[-n:]) or "<no output>"
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-        if self._reader:
-            self._reader.join(5)
-
-    def stop(self) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(40)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        if self._reader:
-            self._reader.join(5)
-        return self.proc.returncode
+        self.serve(["--login-fail-delay-ms", "50", *self.args], env)
+        return self
 
 
 # --------------------------------------------------------------------------
@@ -829,9 +767,8 @@ def test_kill_9_mid_upload_then_restart_sweeps_and_recounts(wharfd_bin, tmp_path
     limit = 200 * MIB
     users(wharfd_bin, data, "add", name, "--password-stdin", "--quota", "200M",
           input=REG_PASSWORD + "\n")
-    servers: list[OwnServer] = []
     # let conftest attach these servers' logs to a failure report
-    request.node._wharfd_servers = servers
+    servers: list[OwnServer] = report_servers(request.node, [])
     uploads: list[SlowUpload] = []
     try:
         s1 = OwnServer(wharfd_bin, data)
@@ -865,7 +802,7 @@ def test_kill_9_mid_upload_then_restart_sweeps_and_recounts(wharfd_bin, tmp_path
         assert q["in_flight"] > 0, f"SITE QUOTA during three uploads shows nothing in flight: {q}"
         assert (data / ".wharfd.running").exists(), "no DATA/.wharfd.running while serving"
 
-        s1.kill9()
+        s1.kill()
         for u in uploads:
             u.stop.set()
             u.join(30)

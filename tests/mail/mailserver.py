@@ -1,4 +1,5 @@
-"""A private mail system on 127.0.0.1 for Wharf's mail tests (standard library only).
+"""A private mail system on 127.0.0.1 for Wharf's mail tests (standard library and
+tests/common only).
 
     from mailserver import MailServer
     with MailServer() as ms:
@@ -43,13 +44,17 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-HOST = "127.0.0.1"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
+
+from local_daemons import HOST, StartStop, free_ports, pid_alive, port_answers, tail_logs  # noqa: E402
+from throwaway_tls import TlsError, make_ca_and_leaf  # noqa: E402
+
 DOMAINS = ("example.com", "localhost")
 NAMED_USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 #: Spare mailboxes handed out by new_user(), one per test.
@@ -67,69 +72,7 @@ def missing_programs() -> list[str]:
     return [p for p in need if not shutil.which(p, path=os.pathsep.join(paths))]
 
 
-def _free_ports(n: int) -> list[int]:
-    held = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind((HOST, 0))
-            held.append(s)
-        return [s.getsockname()[1] for s in held]
-    finally:
-        for s in held:
-            s.close()
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2:][:1] != b"Z"
-
-
-def make_ca_and_cert(d: Path) -> None:
-    """ca.pem (CA:TRUE) and cert.pem + key.pem (CA:FALSE, for localhost,
-    127.0.0.1 and ::1), all fresh for this run."""
-    d.mkdir(parents=True, exist_ok=True)
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    steps = [
-        ["req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "30",
-         "-subj", "/CN=Wharf mail test CA",
-         "-addext", "basicConstraints=critical,CA:TRUE",
-         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-        ["req", *ec, "-keyout", "key.pem", "-out", "leaf.csr", "-subj", "/CN=localhost"],
-        ["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-         "-CAcreateserial", "-out", "cert.pem", "-days", "30", "-extfile", "leaf.ext"],
-    ]
-    (d / "leaf.ext").write_text(
-        "basicConstraints=critical,CA:FALSE\n"
-        "keyUsage=critical,digitalSignature,keyEncipherment\n"
-        "extendedKeyUsage=serverAuth\n"
-        "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n")
-    for args in steps:
-        r = subprocess.run(["openssl", *args], cwd=d, capture_output=True, timeout=60)
-        if r.returncode != 0:
-            raise MailServerError(f"openssl {args[0]} failed: {r.stderr.decode(errors='replace')}")
-    for name in ("ca.pem", "cert.pem"):
-        (d / name).chmod(0o644)
-
-
-class MailServer:
+class MailServer(StartStop):
     """Context manager: dovecot + postfix on 127.0.0.1 (see the module docstring)."""
 
     START_TIMEOUT = 30.0
@@ -147,17 +90,6 @@ class MailServer:
         self.postfix_master: int | None = None
 
     # ---- public -----------------------------------------------------------
-
-    def __enter__(self) -> "MailServer":
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     @property
     def cafile(self) -> str:
@@ -193,13 +125,7 @@ class MailServer:
             time.sleep(0.05)
 
     def log_tail(self, n: int = 30) -> str:
-        out = []
-        for name in ("postfix.log", "dovecot.log"):
-            p = self.dir / "log" / name if self.dir else None
-            if p and p.exists():
-                lines = p.read_text(errors="replace").splitlines()[-n:]
-                out.append(f"--- {name}\n" + "\n".join(lines))
-        return "\n".join(out)
+        return tail_logs(self.dir / "log" if self.dir else None, ("postfix.log", "dovecot.log"), n)
 
     # ---- start / stop -----------------------------------------------------
 
@@ -213,10 +139,13 @@ class MailServer:
         self.dir = Path(tempfile.mkdtemp(prefix="wharf-mail-"))
         self.dir.chmod(0o755)
         (self.imap_port, self.imaps_port, self.pop3_port, self.pop3s_port,
-         self.smtp_port, self.smtps_port, self.submission_port) = _free_ports(7)
+         self.smtp_port, self.smtps_port, self.submission_port) = free_ports(7)
         for sub in ("run", "state", "log", "mail"):
             (self.dir / sub).mkdir()
-        make_ca_and_cert(self.dir / "tls")
+        try:
+            make_ca_and_leaf(self.dir / "tls", "Wharf mail test CA")
+        except TlsError as e:
+            raise MailServerError(str(e)) from None
         self._write_users()
         self._start_dovecot()
         self._start_postfix()
@@ -247,9 +176,9 @@ class MailServer:
         except ProcessLookupError:
             return
         deadline = time.monotonic() + grace
-        while _running(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _running(pid):
+        if pid_alive(pid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -258,7 +187,7 @@ class MailServer:
     def _wait_ports(self, ports, what: str) -> None:
         deadline = time.monotonic() + self.START_TIMEOUT
         for port in ports:
-            while not _answers(port):
+            while not port_answers(port):
                 if time.monotonic() > deadline:
                     raise MailServerError(f"{what} did not open 127.0.0.1:{port}\n{self.log_tail()}")
                 time.sleep(0.05)

@@ -6,38 +6,22 @@ its PID.  A missing INN or wharf is a test failure, never a skip.
 """
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
 
 from inn import InnServer  # noqa: E402
-from news_helpers import AUTH_USERS, Runner, wharf_path  # noqa: E402
+from news_helpers import AUTH_USERS  # noqa: E402
+from time_limit import time_limit_fixture  # noqa: E402
+from wharf_runner import home, run, wharf_fixture  # noqa: E402,F401 (fixtures)
 
 DEFAULT_TIME_LIMIT = 180
-
-
-@pytest.fixture(autouse=True)
-def _time_limit(request):
-    """Fail (rather than hang) a test that runs past its limit (marker time_limit)."""
-    m = request.node.get_closest_marker("time_limit")
-    limit = int(m.args[0]) if m else DEFAULT_TIME_LIMIT
-
-    def on_alarm(signum, frame):
-        raise TimeoutError(f"test exceeded its {limit} s time limit")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(limit)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+_time_limit = time_limit_fixture(DEFAULT_TIME_LIMIT)
+wharf = wharf_fixture("news")
 
 
 def _start_inn(tmp_path_factory, name, **kw):
@@ -68,30 +52,3 @@ def inn_auth(tmp_path_factory):
     srv = _start_inn(tmp_path_factory, "inn-auth", auth_required=True, users=AUTH_USERS)
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="session")
-def wharf():
-    path = wharf_path()
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        pytest.fail(f"wharf binary not found at {path} (set WHARF, or build it: "
-                    f"CARGO_TARGET_DIR=$HOME/.cache/wharf-target cargo build -p wharf)")
-    r = subprocess.run([path, "news", "--help"], capture_output=True, timeout=30,
-                       stdin=subprocess.DEVNULL)
-    if r.returncode != 0:
-        pytest.fail(f"`{path} news --help` failed ({r.returncode}): "
-                    f"{r.stderr.decode(errors='replace')[:2000]}")
-    return path
-
-
-@pytest.fixture
-def home(tmp_path):
-    """An empty HOME for wharf, so that the user's own ~/.netrc does not interfere."""
-    h = tmp_path / "home"
-    h.mkdir()
-    return h
-
-
-@pytest.fixture
-def run(wharf, home):
-    return Runner(wharf, home)

@@ -1,4 +1,5 @@
-"""A private INN 2.7 news server on 127.0.0.1 for Wharf's NNTP tests (stdlib only).
+"""A private INN 2.7 news server on 127.0.0.1 for Wharf's NNTP tests (standard
+library and tests/common only).
 
     from inn import InnServer
     with InnServer(tmp_path) as inn:                 # or InnServer(d, auth_required=True)
@@ -40,14 +41,19 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
+
+from local_daemons import (HOST, StartStop, end_process, free_ports,  # noqa: E402
+                           pid_alive, port_answers, tail_logs)
+from throwaway_tls import make_ca_and_leaf  # noqa: E402
+
 NEWSBIN = "/usr/lib/news/bin"
-HOST = "127.0.0.1"
 DEFAULT_USERS = {"reader": "reader-pw"}
 
 # --------------------------------------------------------------------------
@@ -191,27 +197,6 @@ class InnError(RuntimeError):
     pass
 
 
-def free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind((HOST, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _port_answers(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 def _children(pid: int) -> list[int]:
     """PIDs whose parent is pid (read from /proc)."""
     kids = []
@@ -239,46 +224,6 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours counts as gone
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-        return stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3] != b"Z"
-    except OSError:
-        return False
-
-
-def gen_tls(d: Path) -> None:
-    """Throw-away CA + server leaf (CA:FALSE, SANs localhost/127.0.0.1/::1)."""
-    d.mkdir(parents=True, exist_ok=True)
-
-    def ossl(*args):
-        subprocess.run(["openssl", *args], check=True, timeout=60,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    ossl("req", "-x509", *ec, "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"),
-         "-days", "3650", "-subj", "/CN=Wharf news test CA",
-         "-addext", "basicConstraints=critical,CA:TRUE",
-         "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    ossl("req", *ec, "-keyout", str(d / "key.pem"), "-out", str(d / "server.csr"),
-         "-subj", "/CN=localhost")
-    (d / "server.ext").write_text(
-        "basicConstraints=critical,CA:FALSE\n"
-        "keyUsage=critical,digitalSignature,keyEncipherment\n"
-        "extendedKeyUsage=serverAuth\n"
-        "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n")
-    ossl("x509", "-req", "-in", str(d / "server.csr"), "-CA", str(d / "ca.pem"),
-         "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-out", str(d / "cert.pem"),
-         "-days", "3650", "-extfile", str(d / "server.ext"))
-
-
 def _sha512_crypt(password: str) -> str:
     r = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=password + "\n",
                        capture_output=True, text=True, check=True, timeout=30)
@@ -287,7 +232,7 @@ def _sha512_crypt(password: str) -> str:
 
 # --------------------------------------------------------------------------
 
-class InnServer:
+class InnServer(StartStop):
     """Context manager: a private INN on 127.0.0.1 (see the module docstring)."""
 
     START_TIMEOUT = 30.0
@@ -307,17 +252,6 @@ class InnServer:
         self.groups = list(GROUPS)
 
     # ---------------------------------------------------------------- public
-    def __enter__(self) -> "InnServer":
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
     def url(self, group: str = "", *, tls: bool = False, userinfo: str = "") -> str:
         scheme, port = ("nntps", self.tls_port) if tls else ("nntp", self.port)
         at = f"{userinfo}@" if userinfo else ""
@@ -379,13 +313,9 @@ class InnServer:
                     pass
 
     def log_tail(self, n: int = 40) -> str:
-        out = []
-        for name in ("innd.stdout", "news.err", "news.notice", "nnrpd-tls.stdout", "rnews.log"):
-            p = self.dir / "log" / name if self.dir else None
-            if p and p.exists():
-                lines = p.read_text(errors="replace").splitlines()[-n:]
-                out.append(f"--- {name}\n" + "\n".join(lines))
-        return "\n".join(out)
+        return tail_logs(self.dir / "log" if self.dir else None,
+                         ("innd.stdout", "news.err", "news.notice", "nnrpd-tls.stdout",
+                          "rnews.log"), n)
 
     # --------------------------------------------------------------- private
     def _asnews(self, *argv: str) -> list[str]:
@@ -399,7 +329,7 @@ class InnServer:
             (D / sub).mkdir(parents=True, exist_ok=True)
         # INN's stock files (storage.conf, expire.ctl, ...); ours overwrite below
         shutil.copytree("/etc/news", D / "etc", dirs_exist_ok=True)
-        gen_tls(D / "tls")
+        make_ca_and_leaf(D / "tls", "Wharf news test CA", days=3650)
         self.cafile = str(D / "tls" / "ca.pem")
 
         (D / "etc" / "incoming.conf").write_text("streaming: true\nmax-connections: 8\n")
@@ -551,7 +481,7 @@ tlsprotocols:       [ TLSv1.2 TLSv1.3 ]
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise InnError(f"{what} exited with {proc.returncode}\n{self.log_tail()}")
-            if _port_answers(port):
+            if port_answers(port):
                 return
             time.sleep(0.05)
         raise InnError(f"{what}: 127.0.0.1:{port} did not answer within "
@@ -602,7 +532,7 @@ tlsprotocols:       [ TLSv1.2 TLSv1.3 ]
             except ProcessLookupError:
                 pass
         for p in self._procs[1:]:
-            self._term(p, 3)
+            end_process(p, 3, kill_wait=5)
         if innd.poll() is None and self.dir is not None:
             try:
                 subprocess.run(self._asnews(f"{NEWSBIN}/ctlinnd", "-s", "-t", "5",
@@ -614,29 +544,16 @@ tlsprotocols:       [ TLSv1.2 TLSv1.3 ]
                 innd.wait(5)
             except subprocess.TimeoutExpired:
                 pass
-        self._term(innd, 3)
+        end_process(innd, 3, kill_wait=5)
         # anything innd forked meanwhile
         for k in kids + [k for p in self._procs for k in _descendants(p.pid)]:
-            if _alive(k):
+            if pid_alive(k):
                 try:
                     os.kill(k, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
         self._procs.clear()
         self.pids.clear()
-
-    @staticmethod
-    def _term(p: subprocess.Popen, seconds: float) -> None:
-        if p.poll() is not None:
-            return
-        try:
-            p.send_signal(signal.SIGTERM)
-            p.wait(seconds)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(5)
-        except ProcessLookupError:
-            pass
 
 
 if __name__ == "__main__":  # manual use: python3 inn.py [DIR] -> runs until Ctrl-C

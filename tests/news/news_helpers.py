@@ -1,5 +1,6 @@
 """Helpers for tests/news (imported by conftest.py and the tests; a distinct
-module name, so that it cannot collide with another directory's conftest)."""
+module name, so that it cannot collide with another directory's conftest).
+Running wharf itself is tests/common/wharf_runner.py's (re-exported here)."""
 from __future__ import annotations
 
 import hashlib
@@ -10,6 +11,8 @@ import threading
 import time
 import warnings
 from pathlib import Path
+
+from wharf_runner import Runner, describe, wharf_path  # noqa: F401 (re-exported)
 
 HERE = Path(__file__).resolve().parent
 
@@ -22,56 +25,6 @@ AUTH_USERS = {"reader": "reader-pw", "odd@user": "p@ss:w/rd%"}
 
 def nntp(srv, **kw):
     return nntplib.NNTP(srv.host, srv.port, timeout=30, **kw)
-
-
-def wharf_path() -> str:
-    return os.environ.get("WHARF") or os.path.join(
-        os.environ.get("CARGO_TARGET_DIR") or os.path.join(os.environ.get("HOME", "/root"),
-                                                           ".cache/wharf-target"),
-        "debug/wharf")
-
-
-class Runner:
-    """Runs wharf with an empty HOME (no ~/.netrc of the user), no NETRC unless
-    given, stdin closed (or the given bytes), in a session of its own, bounded
-    by a timeout (then killed by PID and the test fails)."""
-
-    def __init__(self, path: str, home: Path):
-        self.path = path
-        self.home = home
-
-    def env(self, extra=None):
-        # WHARF_PASSWORD would answer every password question: only a test
-        # that means it passes one.
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("NETRC", "RUST_LOG", "WHARF_PASSWORD")}
-        env["HOME"] = str(self.home)
-        env["NO_COLOR"] = "1"
-        env.setdefault("LANG", "C.UTF-8")
-        if extra:
-            env.update(extra)
-        return env
-
-    def __call__(self, *args, input: bytes | None = None, env=None, timeout: float = 60):
-        """Run wharf; returns CompletedProcess with bytes stdout/stderr."""
-        import pytest
-        argv = [self.path, *map(str, args)]
-        p = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=self.env(env), start_new_session=True)
-        try:
-            out, err = p.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate(timeout=10)
-            pytest.fail(f"wharf {' '.join(map(str, args))} did not finish within {timeout} s\n"
-                        f"stderr: {err.decode(errors='replace')[-2000:]}")
-        return subprocess.CompletedProcess(argv, p.returncode, out, err)
-
-
-def describe(r) -> str:
-    return (f"exit {r.returncode}\n--- stdout\n{r.stdout.decode(errors='replace')[-3000:]}"
-            f"\n--- stderr\n{r.stderr.decode(errors='replace')[-3000:]}")
 
 
 def _rss_kib(pid: int) -> int:

@@ -18,7 +18,8 @@ import pytest
 
 from news_helpers import AUTH_USERS, HERE, nntp
 from hostile_nntp import HostileNNTP
-from inn import ARTICLES, DECODED, InnServer, _alive
+from inn import ARTICLES, DECODED, InnServer
+from local_daemons import pid_alive
 
 
 def dec(v: str) -> str:
@@ -160,9 +161,9 @@ def test_post_and_read_back(tmp_path):
         finally:
             s.quit()
         pids = list(srv.pids)
-        assert len(pids) == 2 and all(_alive(p) for p in pids)
+        assert len(pids) == 2 and all(pid_alive(p) for p in pids)
     # stopped by PID, state removed, logs kept
-    assert not any(_alive(p) for p in pids)
+    assert not any(pid_alive(p) for p in pids)
     assert (tmp_path / "inn-log" / "innd.stdout").exists()
     assert not (tmp_path / "inn-dir").exists()
 

@@ -15,51 +15,25 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
+from local_daemons import free_port  # noqa: E402
 from scale_helpers import PG_PASSWORD, PG_USER, Instance, Postgres  # noqa: E402
+from time_limit import time_limit_hook  # noqa: E402
+from wharfd_process import log_report_hook, report_servers, wharfd_bin  # noqa: E402,F401
 
 DEFAULT_TEST_TIME_LIMIT = 120
 
-
-class TimeLimitExceeded(Exception):
-    pass
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item):
-    marker = item.get_closest_marker("time_limit")
-    limit = float(marker.args[0]) if marker else DEFAULT_TEST_TIME_LIMIT
-
-    def on_alarm(signum, frame):
-        raise TimeLimitExceeded(f"test ran longer than {limit:.0f}s")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, limit)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    if report.failed:
-        for i, inst in enumerate(getattr(item, "_wharfd_instances", [])):
-            report.sections.append((f"wharfd log #{i} (port {inst.port})",
-                                    inst.log_tail(150)))
+pytest_runtest_call = time_limit_hook(DEFAULT_TEST_TIME_LIMIT)
+# the instances' logs in every failing test's report
+pytest_runtest_makereport = log_report_hook(150)
 
 
 def missing(what: str) -> None:
@@ -69,33 +43,12 @@ def missing(what: str) -> None:
     pytest.skip(f"{what}; run bash tests/scale/install.sh")
 
 
-@pytest.fixture(scope="session")
-def wharfd_bin() -> Path:
-    env = os.environ.get("WHARFD")
-    if env:
-        p = Path(env)
-    else:
-        target = os.environ.get("CARGO_TARGET_DIR") or os.path.expanduser(
-            "~/.cache/wharf-target")
-        p = Path(target) / "debug" / "wharfd"
-    if not (p.is_file() and os.access(p, os.X_OK)):
-        pytest.fail(f"wharfd binary not found at {p}; build it with "
-                    f"`cargo build -p wharfd` or set WHARFD", pytrace=False)
-    return p
-
-
 def pg_bindir() -> Path | None:
     for cand in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
         if os.access(os.path.join(cand, "initdb"), os.X_OK):
             return Path(cand)
     found = shutil.which("initdb")
     return Path(found).parent if found else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -160,8 +113,7 @@ def pg_db(postgres, request) -> str:
 def instances(wharfd_bin, request):
     """Start wharfd instances: `instances(data_dir, [flags])`; all are stopped
     (by PID) at the end, and a panic in any log fails the test."""
-    started: list[Instance] = []
-    request.node._wharfd_instances = started
+    started: list[Instance] = report_servers(request.node, [])
 
     def start(data: Path, args: list[str], env: dict[str, str] | None = None) -> Instance:
         inst = Instance(bin=wharfd_bin, data=data)

@@ -16,14 +16,8 @@ log() { printf 'scale/install: %s\n' "$*" >&2; }
 
 PKGS=(postgresql util-linux)
 
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        SUDO=(sudo -n)
-    else
-        SUDO=(none)
-    fi
-fi
+# shellcheck source=../common/sudo.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../common/sudo.sh"
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -10,21 +10,19 @@ from __future__ import annotations
 import ftplib
 import ipaddress
 import os
-import re
 import socket
 import struct
 import subprocess
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from wharfd_process import WharfdProcess
+
 PG_USER = "wharf"
 PG_PASSWORD = "pg-test-secret"
 TIMEOUT = 30
-LISTEN_RE = re.compile(r"listening on \[?(127\.0\.0\.1)\]?:(\d+)")
 
 
 # --------------------------------------------------------------------------
@@ -79,86 +77,16 @@ def wharfd_admin(bin: Path, *args: str, stdin: str | None = None) -> str:
 
 
 @dataclass
-class Instance:
-    bin: Path
-    data: Path
-    host: str = "127.0.0.1"
-    port: int = 0
-    proc: subprocess.Popen | None = None
-    lines: list[str] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _reader: threading.Thread | None = None
+class Instance(WharfdProcess):
+    """A scale-test server (wharfd_process.py runs it) in the environment of
+    clean_env; it gets 30 s to start."""
 
-    def log(self) -> str:
-        with self._lock:
-            return "\n".join(self.lines)
-
-    def log_tail(self, n: int = 100) -> str:
-        with self._lock:
-            return "\n".join(self.lines[-n:]) or "<no output>"
-
-    def wait_log(self, pattern: str, timeout: float = 10) -> str:
-        deadline = time.monotonic() + timeout
-        rx = re.compile(pattern)
-        while time.monotonic() < deadline:
-            with self._lock:
-                for line in self.lines:
-                    if rx.search(line):
-                        return line
-            time.sleep(0.05)
-        raise AssertionError(f"no log line matching {pattern!r}:\n{self.log_tail(40)}")
-
-    def _read_output(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            with self._lock:
-                self.lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+    STARTUP_TIMEOUT = 30
+    STARTUP_FAILURE = "wharfd did not start within {timeout} s"
 
     def start(self, args: list[str], env: dict[str, str]) -> None:
-        cmd = [str(self.bin), "serve", "--data", str(self.data),
-               "--listen", "127.0.0.1:0", *args]
         self.data.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, env=clean_env(env),
-                                     cwd=self.data.parent)
-        self._reader = threading.Thread(target=self._read_output, daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with self._lock:
-                for line in self.lines:
-                    m = LISTEN_RE.search(line)
-                    if m:
-                        self.port = int(m.group(2))
-                        return
-            if self.proc.poll() is not None:
-                self._reader.join(2)
-                pytest.fail(f"wharfd exited with {self.proc.returncode} before listening: "
-                            f"{cmd!r}\n{self.log_tail()}", pytrace=False)
-            time.sleep(0.02)
-        self.stop()
-        pytest.fail(f"wharfd did not start within 30 s: {cmd!r}\n{self.log_tail()}",
-                    pytrace=False)
-
-    def kill(self) -> None:
-        """SIGKILL, by PID."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        """SIGTERM by PID, then SIGKILL after 10 s."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self._reader is not None:
-            self._reader.join(5)
+        self.serve(args, clean_env(env))
 
     def ftp(self, user: str | None = None, password: str = "") -> ftplib.FTP:
         f = ftplib.FTP(timeout=TIMEOUT)
