@@ -28,6 +28,24 @@ const CHUNK: usize = 1 << 20;
 /// written.
 const WRITE_BEHIND: u64 = 8 << 20;
 
+/// With reservation, the file's blocks are reserved this far ahead.
+const RESERVE_STEP: u64 = 64 << 20;
+
+/// What [`copy_into_file`] does for the file beyond writing it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FileHints {
+    /// Start the disk writes of what is written as the copy goes, for a
+    /// caller that fsyncs the file at the end: the disk then works while
+    /// the network does.
+    pub write_behind: bool,
+    /// Reserve the file's blocks ahead of the writes (`fallocate(2)`,
+    /// keeping the size): writing into reserved blocks costs the file
+    /// system much less CPU than allocating them page by page (ext4 here:
+    /// 0.11 instead of 0.20 s per GiB). What is reserved and not used is
+    /// freed when the copy ends, however it ends.
+    pub reserve: bool,
+}
+
 /// How often the progress callback hears the running count.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
@@ -58,7 +76,11 @@ pub async fn stream_to_file(
     let shared = count.clone();
     let mut copy = tokio::task::spawn_blocking(move || {
         let mut open = |_| Ok::<(), std::convert::Infallible>(());
-        copy_into_file(&socket, &file, &mut open, &shared, true)
+        let hints = FileHints {
+            write_behind: true,
+            reserve: true,
+        };
+        copy_into_file(&socket, &file, &mut open, &shared, hints)
     });
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
     loop {
@@ -89,20 +111,18 @@ pub fn blocking_socket(stream: TcpStream, stall: Duration) -> io::Result<StdTcpS
 /// `file` until end of stream and returns the byte count. Every chunk is
 /// shown to `gate` after it is received and before it is written; `count`
 /// grows as chunks are written. Splices while the kernel lets it, then
-/// reads and writes. With `write_behind`, the disk writes of what is
-/// written start as the copy goes (for a caller that fsyncs the file at
-/// the end: the disk works while the network does).
+/// reads and writes. See [`FileHints`] for `hints`.
 pub fn copy_into_file<E>(
     socket: &StdTcpStream,
     file: &File,
     gate: &mut dyn FnMut(u64) -> Result<(), E>,
     count: &AtomicU64,
-    write_behind: bool,
+    hints: FileHints,
 ) -> Result<u64, CopyError<E>> {
     let mut total = 0u64;
-    let mut behind = write_behind.then(|| WriteBehind::new(file)).flatten();
+    let mut place = Placement::new(file, hints);
     let Ok(pipe) = Pipe::new() else {
-        return copy_buffered(socket, file, gate, count, total, behind);
+        return copy_buffered(socket, file, gate, count, total, &mut place);
     };
     loop {
         let n = match splice(socket.as_raw_fd(), pipe.write.as_raw_fd(), CHUNK) {
@@ -111,6 +131,7 @@ pub fn copy_into_file<E>(
             Err(e) => return Err(CopyError::Receive(stalled_or(e))),
         };
         gate(n as u64).map_err(CopyError::Refused)?;
+        place.before_write(n as u64);
         if let Err(e) = pipe.drain_into(file, n) {
             if e.raw_os_error() != Some(libc::EINVAL) {
                 return Err(CopyError::Store(e));
@@ -119,13 +140,12 @@ pub fn copy_into_file<E>(
             // go on without the pipe.
             total += pipe.copy_out(file, n).map_err(CopyError::Store)?;
             count.fetch_add(n as u64, Ordering::Relaxed);
-            return copy_buffered(socket, file, gate, count, total, behind);
+            place.wrote(n as u64);
+            return copy_buffered(socket, file, gate, count, total, &mut place);
         }
         total += n as u64;
         count.fetch_add(n as u64, Ordering::Relaxed);
-        if let Some(behind) = &mut behind {
-            behind.wrote(n as u64);
-        }
+        place.wrote(n as u64);
     }
 }
 
@@ -136,7 +156,7 @@ fn copy_buffered<E>(
     gate: &mut dyn FnMut(u64) -> Result<(), E>,
     count: &AtomicU64,
     mut total: u64,
-    mut behind: Option<WriteBehind>,
+    place: &mut Placement,
 ) -> Result<u64, CopyError<E>> {
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -147,53 +167,103 @@ fn copy_buffered<E>(
             Err(e) => return Err(CopyError::Receive(stalled_or(e))),
         };
         gate(n as u64).map_err(CopyError::Refused)?;
+        place.before_write(n as u64);
         file.write_all(&buf[..n]).map_err(CopyError::Store)?;
         total += n as u64;
         count.fetch_add(n as u64, Ordering::Relaxed);
-        if let Some(behind) = &mut behind {
-            behind.wrote(n as u64);
+        place.wrote(n as u64);
+    }
+}
+
+/// Where the copy stands in the file, and what [`FileHints`] asked for:
+/// blocks reserved ahead of the writes, and disk writes started behind
+/// them. Dropping it frees the reserved blocks left unused past the end
+/// of the file.
+struct Placement<'a> {
+    file: &'a File,
+    /// The file position the next write goes to.
+    at: u64,
+    /// Blocks are reserved up to here (when reserving).
+    reserved: Option<u64>,
+    /// Start of the written range not yet handed to the disk (when
+    /// writing behind).
+    unsynced: Option<u64>,
+}
+
+impl<'a> Placement<'a> {
+    fn new(mut file: &'a File, hints: FileHints) -> Placement<'a> {
+        // Without a position (not a regular file) neither hint applies.
+        let at = io::Seek::stream_position(&mut file).ok();
+        Placement {
+            file,
+            at: at.unwrap_or(0),
+            reserved: at.filter(|_| hints.reserve),
+            unsynced: at.filter(|_| hints.write_behind),
         }
     }
-}
 
-/// Starts the disk writes of a file's newly written range every
-/// [`WRITE_BEHIND`] bytes (`sync_file_range(2)`, which does not wait), so
-/// that a final fsync finds most of the file already on its way to disk.
-struct WriteBehind {
-    fd: RawFd,
-    /// Start of the range not yet handed to the disk.
-    from: u64,
-    /// End of what has been written.
-    upto: u64,
-}
-
-impl WriteBehind {
-    /// Starts at the file's current position; `None` if it has none.
-    fn new(mut file: &File) -> Option<WriteBehind> {
-        let at = io::Seek::stream_position(&mut file).ok()?;
-        Some(WriteBehind {
-            fd: file.as_raw_fd(),
-            from: at,
-            upto: at,
-        })
-    }
-
-    fn wrote(&mut self, n: u64) {
-        self.upto += n;
-        if self.upto - self.from < WRITE_BEHIND {
+    /// Reserves blocks for the next `n` bytes if they are not yet; stops
+    /// reserving if the file system cannot (no space, no support).
+    fn before_write(&mut self, n: u64) {
+        let Some(end) = self.reserved else { return };
+        if self.at + n <= end {
             return;
         }
-        let (Ok(from), Ok(len)) = (
-            libc::off64_t::try_from(self.from),
-            libc::off64_t::try_from(self.upto - self.from),
+        let len = RESERVE_STEP.max(n);
+        let (Ok(offset), Ok(len_off)) = (libc::off_t::try_from(end), libc::off_t::try_from(len))
+        else {
+            self.reserved = None;
+            return;
+        };
+        // SAFETY: the descriptor belongs to a file borrowed for the whole
+        // copy; KEEP_SIZE leaves the file's size alone.
+        let rc = unsafe {
+            libc::fallocate(
+                self.file.as_raw_fd(),
+                libc::FALLOC_FL_KEEP_SIZE,
+                offset,
+                len_off,
+            )
+        };
+        self.reserved = (rc == 0).then_some(end + len);
+    }
+
+    /// `n` bytes were written at the position.
+    fn wrote(&mut self, n: u64) {
+        self.at += n;
+        let Some(from) = self.unsynced else { return };
+        if self.at - from < WRITE_BEHIND {
+            return;
+        }
+        let (Ok(offset), Ok(len)) = (
+            libc::off64_t::try_from(from),
+            libc::off64_t::try_from(self.at - from),
         ) else {
             return;
         };
-        // SAFETY: the descriptor belongs to a file the caller holds open for
-        // the whole copy. The call only starts writeback; failure is
+        // SAFETY: as above. The call only starts writeback; failure is
         // harmless (the final fsync still writes everything).
-        unsafe { libc::sync_file_range(self.fd, from, len, libc::SYNC_FILE_RANGE_WRITE) };
-        self.from = self.upto;
+        unsafe {
+            libc::sync_file_range(
+                self.file.as_raw_fd(),
+                offset,
+                len,
+                libc::SYNC_FILE_RANGE_WRITE,
+            )
+        };
+        self.unsynced = Some(self.at);
+    }
+}
+
+impl Drop for Placement<'_> {
+    fn drop(&mut self) {
+        if self.reserved.is_some_and(|end| end > self.at) {
+            // Cutting a file to its own size frees the blocks reserved past
+            // its end; the data is untouched.
+            if let Ok(md) = self.file.metadata() {
+                let _ = self.file.set_len(md.len());
+            }
+        }
     }
 }
 
@@ -297,6 +367,20 @@ mod tests {
         Ok(n)
     }
 
+    /// The blocks reserved ahead of the writes were given back: the file
+    /// holds no more than its size (rounded up to a few blocks).
+    fn assert_no_blocks_past_the_end(path: &std::path::Path) -> io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(path)?;
+        let held = md.blocks() * 512;
+        assert!(
+            held <= md.len() + 64 * 1024,
+            "{held} bytes held for a {}-byte file",
+            md.len()
+        );
+        Ok(())
+    }
+
     fn pattern(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 7 % 251) as u8).collect()
     }
@@ -314,6 +398,7 @@ mod tests {
         let got = std::fs::read(&path)?;
         assert_eq!(&got[..5], b"head:");
         assert!(got[5..] == payload[..], "content differs");
+        assert_no_blocks_past_the_end(&path)?;
         Ok(())
     }
 
@@ -357,7 +442,11 @@ mod tests {
                 }
                 None => Err("quota"),
             };
-            let result = copy_into_file(&socket, &file, &mut gate, &count, false);
+            let hints = FileHints {
+                write_behind: false,
+                reserve: true,
+            };
+            let result = copy_into_file(&socket, &file, &mut gate, &count, hints);
             assert!(matches!(result, Err(CopyError::Refused("quota"))));
             count.load(Ordering::Relaxed)
         })
@@ -366,6 +455,7 @@ mod tests {
         sender.await.map_err(io::Error::other)??;
         assert!(written > 0 && written <= 3 * CHUNK as u64 / 2);
         assert_eq!(std::fs::metadata(&path)?.len(), written);
+        assert_no_blocks_past_the_end(&path)?;
         Ok(())
     }
 

@@ -18,7 +18,14 @@ use std::net::{Shutdown, TcpStream as StdTcpStream};
 use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
-use wire::splice::{blocking_socket, copy_into_file, CopyError};
+use wire::splice::{blocking_socket, copy_into_file, CopyError, FileHints};
+
+/// Uploads reserve their blocks ahead of the writes (see [`FileHints`]);
+/// they do not fsync, so they do not write behind.
+const RESERVE: FileHints = FileHints {
+    write_behind: false,
+    reserve: true,
+};
 
 /// Uploads that may run on the fast path at once.
 const SLOTS: usize = 32;
@@ -57,7 +64,7 @@ pub async fn receive(upload: &mut Upload, stream: TcpStream, ctl: &TransferContr
     let mut copy = tokio::task::spawn_blocking(move || {
         let _slot = slot;
         let mut gate = |n| meter.take_blocking(&runtime, n);
-        let copied = copy_into_file(&socket, &file, &mut gate, &progress, false);
+        let copied = copy_into_file(&socket, &file, &mut gate, &progress, RESERVE);
         let result = match copied {
             Ok(n) => Ok(n),
             Err(CopyError::Receive(e)) => Err(Failure::Receive(e)),
