@@ -18,12 +18,14 @@
 //!   multi-line, with bounds on lines and bytes.
 //! - [`splice`]: a plain TCP stream into a file inside the kernel.
 //! - [`sendfile`]: a file into a plain TCP stream inside the kernel.
+//! - [`sockopt`]: integer socket options the standard library lacks.
 
 pub mod dot;
 pub mod line;
 pub mod proxy_header;
 pub mod reply;
 pub mod sendfile;
+pub mod sockopt;
 pub mod splice;
 pub mod stream;
 pub mod tls;

@@ -140,20 +140,7 @@ impl Control {
 /// MSG_OOB), and without SO_OOBINLINE its last byte would vanish from the
 /// stream and the line would never end.
 fn set_oob_inline(stream: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let one: libc::c_int = 1;
-    // SAFETY: a valid socket descriptor and a pointer to a live c_int of
-    // the size given.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_OOBINLINE,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        tracing::debug!(error = %io::Error::last_os_error(), "SO_OOBINLINE not set");
+    if let Err(e) = wire::sockopt::set_int(stream, libc::SOL_SOCKET, libc::SO_OOBINLINE, 1) {
+        tracing::debug!(error = %e, "SO_OOBINLINE not set");
     }
 }

@@ -18,7 +18,6 @@ use crate::storage::{Download, StorageError, Upload};
 use spliced_upload::Spliced;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -193,19 +192,14 @@ const UNSENT_LIMIT: libc::c_int = 256 * 1024;
 
 /// Caps the unsent bytes `conn` queues; see [`UNSENT_LIMIT`].
 fn limit_unsent(conn: &TcpStream) {
-    // SAFETY: a valid socket descriptor and a pointer to a live c_int of
-    // the size given.
-    let rc = unsafe {
-        libc::setsockopt(
-            conn.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_NOTSENT_LOWAT,
-            (&UNSENT_LIMIT as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        tracing::debug!(error = %io::Error::last_os_error(), "TCP_NOTSENT_LOWAT not set");
+    let set = wire::sockopt::set_int(
+        conn,
+        libc::IPPROTO_TCP,
+        libc::TCP_NOTSENT_LOWAT,
+        UNSENT_LIMIT,
+    );
+    if let Err(e) = set {
+        tracing::debug!(error = %e, "TCP_NOTSENT_LOWAT not set");
     }
 }
 
