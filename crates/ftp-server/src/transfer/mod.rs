@@ -7,10 +7,10 @@
 //! endings on the way (LF to CRLF out, CRLF to LF in).
 //! Binary uploads over a plain connection into a local file go socket →
 //! pipe → file by `splice(2)` ([`spliced_upload`]); the others read into
-//! one large reused buffer and write it on a blocking thread. Every wait on the peer has a stall deadline, and every loop
-//! watches the session's cancel signal (ABOR, or the control connection
-//! going away) so that an upload is always undone by its owner, never
-//! dropped half-written.
+//! one large reused buffer and write it on a blocking thread. Every wait
+//! on the peer has a stall deadline, and every loop watches the session's
+//! cancel signal (ABOR, or the control connection going away) so that an
+//! upload is always undone by its owner, never dropped half-written.
 
 mod spliced_upload;
 

@@ -12,7 +12,7 @@
 //! sessions; the rest take the buffered path.
 
 use super::{until_set, TransferControl, TransferError, DRAIN_LIMIT};
-use crate::storage::{StorageError, Upload};
+use crate::storage::Upload;
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream as StdTcpStream};
 use std::sync::Arc;
@@ -65,13 +65,10 @@ pub async fn receive(upload: &mut Upload, stream: TcpStream, ctl: &TransferContr
         let _slot = slot;
         let mut gate = |n| meter.take_blocking(&runtime, n);
         let copied = copy_into_file(&socket, &file, &mut gate, &progress, RESERVE);
-        let result = match copied {
-            Ok(n) => Ok(n),
-            Err(CopyError::Receive(e)) => Err(Failure::Receive(e)),
-            Err(CopyError::Store(e)) => Err(Failure::Refused(drain(&socket, e.into()))),
-            Err(CopyError::Refused(e)) => Err(Failure::Refused(drain(&socket, e))),
-        };
-        (meter, result)
+        if let Err(CopyError::Store(_) | CopyError::Refused(_)) = copied {
+            drain(&socket);
+        }
+        (meter, copied)
     });
     let mut cancel = ctl.cancel.clone();
     let (finished, aborted) = tokio::select! {
@@ -95,25 +92,18 @@ pub async fn receive(upload: &mut Upload, stream: TcpStream, ctl: &TransferContr
             upload.wrote_directly(n);
             Ok(n)
         }
-        Err(Failure::Receive(e)) if e.kind() == io::ErrorKind::TimedOut => {
+        Err(CopyError::Receive(e)) if e.kind() == io::ErrorKind::TimedOut => {
             Err(TransferError::Stalled(ctl.stall))
         }
-        Err(Failure::Receive(e)) => Err(TransferError::Network(e)),
-        Err(Failure::Refused(e)) => Err(TransferError::Storage(e)),
+        Err(CopyError::Receive(e)) => Err(TransferError::Network(e)),
+        Err(CopyError::Store(e)) => Err(TransferError::Storage(e.into())),
+        Err(CopyError::Refused(e)) => Err(TransferError::Storage(e)),
     })
 }
 
-/// Why the copy thread stopped early.
-enum Failure {
-    Receive(io::Error),
-    /// The quota or the file refused the bytes (the rest was drained).
-    Refused(StorageError),
-}
-
-/// Reads and discards what the client is still sending, up to
-/// [`DRAIN_LIMIT`], so that it reads the refusal instead of a reset, and
-/// returns the error to report.
-fn drain(mut socket: &StdTcpStream, err: StorageError) -> StorageError {
+/// Reads and discards what the client is still sending after a refusal,
+/// up to [`DRAIN_LIMIT`], so that it reads the refusal instead of a reset.
+fn drain(mut socket: &StdTcpStream) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut drained = 0u64;
     while drained < DRAIN_LIMIT {
@@ -122,7 +112,6 @@ fn drain(mut socket: &StdTcpStream, err: StorageError) -> StorageError {
             Ok(n) => drained += n as u64,
         }
     }
-    err
 }
 
 /// Shuts a socket down both ways when dropped.
