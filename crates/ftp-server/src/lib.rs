@@ -15,7 +15,9 @@
 //!   address checks.
 //! - [`transfer`]: moving bytes: sendfile for downloads, buffered uploads,
 //!   ASCII line-ending conversion.
-//! - [`storage`]: the `Storage` trait the commands use, with the jailed
+//! - [`service`]: [`service::FileService`], the protocol-neutral layer the
+//!   commands call: jail, quota metering, usage accounting.
+//! - [`storage`]: the `Storage` trait the file service uses, with the jailed
 //!   local filesystem and S3-compatible object storage behind it; uploads
 //!   that become visible only when complete, streamed listings.
 //! - [`accounts`]: the account-store trait, its SQLite implementation,
@@ -42,6 +44,7 @@ pub mod options;
 pub mod proxy;
 pub mod quota;
 pub mod registration;
+pub mod service;
 pub mod session;
 pub mod storage;
 pub mod throttle;

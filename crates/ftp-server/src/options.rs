@@ -78,6 +78,9 @@ pub struct ServerOptions {
     pub proxy_protocol: Option<ProxyProtocol>,
     /// Where files are kept: the local filesystem or an object store.
     pub storage: crate::storage::StorageBackend,
+    /// `fsync` every upload before publishing it, and its directory
+    /// after, so an acknowledged upload survives a power cut.
+    pub durable_uploads: bool,
 }
 
 impl ServerOptions {
@@ -108,6 +111,7 @@ impl ServerOptions {
             min_password_len: 8,
             registrations_per_ip_per_hour: 3,
             max_pending: 1000,
+            durable_uploads: true,
             default_quota: Some(1 << 30),
             tls: None,
             lockout: LockoutPolicy::default(),

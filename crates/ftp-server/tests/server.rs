@@ -541,21 +541,29 @@ async fn quota_holds_to_the_byte() {
     let mut c = srv.alice().await;
     c.upload("a", &[1; 600]).await;
     c.upload("b", &[2; 400]).await;
-    // One byte more is refused, and nothing is left behind.
+    // At the limit nothing new is started, not even an empty file, and
+    // nothing is left behind.
+    let conn = c.passive().await;
+    c.expect("STOR c", 552).await;
+    drop(conn);
+    assert!(!srv.home().join("c").exists());
+    assert_eq!(part_files(&srv.home()), 0);
+    // Nor an append, which leaves the file at its old length.
+    let conn = c.passive().await;
+    c.expect("APPE a", 552).await;
+    drop(conn);
+    assert_eq!(std::fs::read(srv.home().join("a")).unwrap(), vec![1; 600]);
+    // One byte more than the quota is refused mid-transfer.
+    c.expect("DELE b", 250).await;
+    c.upload("b", &[2; 399]).await;
     let mut conn = c.passive().await;
     c.expect("STOR c", 150).await;
-    conn.write_all(&[3; 1]).await.unwrap();
+    conn.write_all(&[3; 2]).await.unwrap();
     drop(conn);
     assert_eq!(c.reply().await.0, 552);
     assert!(!srv.home().join("c").exists());
     assert_eq!(part_files(&srv.home()), 0);
-    // An append past the quota leaves the file at its old length.
-    let mut conn = c.passive().await;
-    c.expect("APPE a", 150).await;
-    conn.write_all(&[9; 10]).await.unwrap();
-    drop(conn);
-    assert_eq!(c.reply().await.0, 552);
-    assert_eq!(std::fs::read(srv.home().join("a")).unwrap(), vec![1; 600]);
+    c.upload("b", &[2; 400]).await;
     // Replacing a file counts only the difference.
     c.upload("a", &[4; 600]).await;
     let quota = c.expect("SITE QUOTA", 211).await;

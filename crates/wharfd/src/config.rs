@@ -43,6 +43,7 @@ pub struct FileConfig {
     pub max_login_failures: Option<u32>,
     pub login_fail_delay_ms: Option<u64>,
     pub shutdown_grace: Option<u64>,
+    pub durable_uploads: Option<bool>,
     pub xferlog: Option<PathBuf>,
     pub log: Option<String>,
     pub registration: Option<String>,
@@ -164,6 +165,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         .unwrap_or(o.max_sessions_per_ip);
     o.max_login_failures = file.max_login_failures.unwrap_or(o.max_login_failures);
     o.xferlog = args.xferlog.clone().or(file.xferlog.clone());
+    o.durable_uploads = file.durable_uploads.unwrap_or(o.durable_uploads);
     if let Some(policy) = args.registration.as_ref().or(file.registration.as_ref()) {
         o.registration = policy.parse().map_err(anyhow::Error::msg)?;
     }

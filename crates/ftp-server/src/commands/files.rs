@@ -9,35 +9,32 @@ use ftp_proto::time::UtcTime;
 use ftp_proto::Reply;
 
 pub async fn dele(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let (storage, path) = target(s, arg)?;
-    writable(storage.as_ref())?;
-    let size = storage.remove_file(&path).await.map_err(storage_reply)?;
-    if let Some(usage) = &s.state.usage {
-        usage.freed(size).await;
-    }
+    let (files, path) = target(s, arg)?;
+    writable(&files)?;
+    files.remove(&path).await.map_err(storage_reply)?;
     Ok(Reply::new(code::FILE_ACTION_OK, "File deleted.").into())
 }
 
 pub async fn rmd(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let (storage, path) = target(s, arg)?;
-    writable(storage.as_ref())?;
-    storage.rmdir(&path).await.map_err(storage_reply)?;
+    let (files, path) = target(s, arg)?;
+    writable(&files)?;
+    files.rmdir(&path).await.map_err(storage_reply)?;
     Ok(Reply::new(code::FILE_ACTION_OK, "Directory removed.").into())
 }
 
 pub async fn mkd(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let (storage, path) = target(s, arg)?;
-    writable(storage.as_ref())?;
-    storage.mkdir(&path).await.map_err(storage_reply)?;
+    let (files, path) = target(s, arg)?;
+    writable(&files)?;
+    files.mkdir(&path).await.map_err(storage_reply)?;
     let mut text = quote_path(path.as_bytes());
     text.extend_from_slice(b" created.");
     Ok(Reply::new(code::PATHNAME, text).into())
 }
 
 pub async fn rnfr(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let (storage, path) = target(s, arg)?;
-    writable(storage.as_ref())?;
-    storage.stat(&path).await.map_err(storage_reply)?;
+    let (files, path) = target(s, arg)?;
+    writable(&files)?;
+    files.stat(&path).await.map_err(storage_reply)?;
     s.state.rename_from = Some(path);
     Ok(Reply::new(code::PENDING_INFO, "Ready for RNTO.").into())
 }
@@ -48,18 +45,15 @@ pub async fn rnto(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
         .rename_from
         .take()
         .ok_or_else(|| Reply::new(code::BAD_SEQUENCE, "RNFR required first."))?;
-    let (storage, to) = target(s, arg)?;
-    writable(storage.as_ref())?;
-    let replaced = storage.rename(&from, &to).await.map_err(storage_reply)?;
-    if let Some(usage) = &s.state.usage {
-        usage.freed(replaced).await;
-    }
+    let (files, to) = target(s, arg)?;
+    writable(&files)?;
+    files.rename(&from, &to).await.map_err(storage_reply)?;
     Ok(Reply::new(code::FILE_ACTION_OK, "Rename successful.").into())
 }
 
 pub async fn size(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let (storage, path) = target(s, arg)?;
-    let meta = storage.stat_target(&path).await.map_err(storage_reply)?;
+    let (files, path) = target(s, arg)?;
+    let meta = files.stat_target(&path).await.map_err(storage_reply)?;
     if !meta.is_file() {
         return Err(Reply::new(
             code::FILE_UNAVAILABLE,
@@ -70,8 +64,8 @@ pub async fn size(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
 }
 
 pub async fn mdtm(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let (storage, path) = target(s, arg)?;
-    let meta = storage.stat_target(&path).await.map_err(storage_reply)?;
+    let (files, path) = target(s, arg)?;
+    let meta = files.stat_target(&path).await.map_err(storage_reply)?;
     if !meta.is_file() {
         return Err(Reply::new(
             code::FILE_UNAVAILABLE,

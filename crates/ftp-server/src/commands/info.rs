@@ -94,14 +94,14 @@ pub async fn stat(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
             "Please login with USER and PASS.",
         ));
     }
-    let (storage, path) = target(s, arg)?;
-    let meta = storage.stat_target(&path).await.map_err(storage_reply)?;
+    let (files, path) = target(s, arg)?;
+    let meta = files.stat_target(&path).await.map_err(storage_reply)?;
     let status = if meta.is_dir() {
         code::DIRECTORY_STATUS
     } else {
         code::FILE_STATUS
     };
-    let mut rx = storage
+    let mut rx = files
         .list(&path, ListFormat::LongControl, now_unix())
         .await
         .map_err(storage_reply)?;
@@ -153,8 +153,8 @@ fn session_status(s: &Session) -> Reply {
 
 /// MLST: the facts of one file or directory, on the control connection.
 pub async fn mlst(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let (storage, path) = target(s, arg)?;
-    let meta = storage.stat(&path).await.map_err(storage_reply)?;
+    let (files, path) = target(s, arg)?;
+    let meta = files.stat(&path).await.map_err(storage_reply)?;
     let role = if path == s.state.cwd {
         MlsxRole::ListedDir
     } else {
@@ -164,7 +164,7 @@ pub async fn mlst(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
     mlst_line(
         &meta.entry(path.as_bytes()),
         s.state.facts,
-        storage.writable(),
+        files.writable(),
         role,
         &mut line,
     );

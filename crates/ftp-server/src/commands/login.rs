@@ -9,13 +9,12 @@
 use super::Outcome;
 use crate::accounts::LoginError;
 use crate::metrics::Metrics;
+use crate::service::FileService;
 use crate::session::state::{Login, Principal};
 use crate::session::Session;
 use crate::storage::backend::Root;
-use crate::storage::Storage;
 use ftp_proto::reply::code;
 use ftp_proto::{Reply, VirtualPath};
-use std::sync::Arc;
 
 /// Names that mean anonymous access (RFC 1635).
 fn is_anonymous(name: &[u8]) -> bool {
@@ -78,7 +77,7 @@ pub async fn pass(s: &mut Session, password: Vec<u8>) -> Outcome {
         ));
     }
     match check(s, &name, &password).await {
-        Ok((principal, storage)) => logged_in(s, &name, principal, storage),
+        Ok((principal, files)) => logged_in(s, &name, principal, files),
         Err(LoginError::Store(e)) => {
             tracing::error!(error = %e, "account store failed during login");
             Outcome::Close(Reply::new(
@@ -95,7 +94,7 @@ async fn check(
     s: &mut Session,
     name: &[u8],
     password: &[u8],
-) -> Result<(Principal, Arc<dyn Storage>), LoginError> {
+) -> Result<(Principal, FileService), LoginError> {
     let opts = &s.shared.options;
     if is_anonymous(name) {
         if !opts.anonymous {
@@ -106,10 +105,13 @@ async fn check(
         }
         return opts
             .storage
-            .open(Root::Public {
-                dir: &opts.anon_root,
-            })
-            .map(|storage| (Principal::Anonymous, storage))
+            .open(
+                Root::Public {
+                    dir: &opts.anon_root,
+                },
+                false,
+            )
+            .map(|storage| (Principal::Anonymous, FileService::new(storage, None)))
             .map_err(|e| {
                 tracing::error!(error = %e, root = %opts.anon_root.display(), "anonymous root unusable");
                 LoginError::Invalid
@@ -122,24 +124,25 @@ async fn check(
         .unwrap_or_else(|| opts.default_home(&account.name));
     let storage = opts
         .storage
-        .open(Root::Home {
-            name: &account.name,
-            dir: &home,
-        })
+        .open(
+            Root::Home {
+                name: &account.name,
+                dir: &home,
+            },
+            opts.durable_uploads,
+        )
         .map_err(|e| {
             tracing::error!(error = %e, home = %home.display(), "home directory unusable");
             LoginError::Invalid
         })?;
-    s.state.usage = Some(s.shared.quota.account(&account.name).await?);
-    Ok((Principal::User(account.name), storage))
+    let usage = s.shared.quota.account(&account.name).await?;
+    Ok((
+        Principal::User(account.name),
+        FileService::new(storage, Some(usage)),
+    ))
 }
 
-fn logged_in(
-    s: &mut Session,
-    name: &[u8],
-    principal: Principal,
-    storage: Arc<dyn Storage>,
-) -> Outcome {
+fn logged_in(s: &mut Session, name: &[u8], principal: Principal, files: FileService) -> Outcome {
     let peer = s.control.peer;
     s.shared.throttle.succeeded(peer.ip(), name);
     if let Principal::User(user) = &principal {
@@ -151,7 +154,6 @@ fn logged_in(
         {
             Some(slot) => s.state.user_slot = Some(slot),
             None => {
-                s.state.usage = None;
                 tracing::warn!(%peer, user, "login refused: too many sessions for the account");
                 return Reply::new(
                     code::NOT_LOGGED_IN,
@@ -168,7 +170,7 @@ fn logged_in(
         Principal::User(_) => "Login successful.",
     };
     s.state.login = Login::LoggedIn(principal);
-    s.state.storage = Some(storage);
+    s.state.files = Some(files);
     s.state.cwd = VirtualPath::root();
     s.state.failed_logins = 0;
     Reply::new(code::LOGGED_IN, text).into()

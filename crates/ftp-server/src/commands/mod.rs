@@ -22,12 +22,12 @@ pub mod security;
 pub mod site;
 pub mod transfers;
 
+use crate::service::FileService;
 use crate::session::supervise::TransferJob;
 use crate::session::Session;
-use crate::storage::{Storage, StorageError};
+use crate::storage::StorageError;
 use ftp_proto::reply::code;
 use ftp_proto::{Command, Reply, VirtualPath};
-use std::sync::Arc;
 
 /// What a command asks of the session.
 #[derive(Debug)]
@@ -53,6 +53,23 @@ pub async fn dispatch(s: &mut Session, cmd: Command) -> Outcome {
     // RNTO must come right after RNFR (RFC 959 §4.1.3).
     if !matches!(cmd, Command::Rnto(_) | Command::Rnfr(_)) {
         s.state.rename_from = None;
+    }
+    // REST applies to the transfer right after it (RFC 959 §4.1.3), never
+    // to a later one: any other command clears it, except those that set
+    // up that same transfer's data connection and type, which clients send
+    // between the two.
+    if !matches!(
+        cmd,
+        Command::Rest(_)
+            | Command::Retr(_)
+            | Command::Stor(_)
+            | Command::Type(_)
+            | Command::Port(_)
+            | Command::Pasv
+            | Command::Eprt(_)
+            | Command::Epsv(_)
+    ) {
+        s.state.restart = 0;
     }
     let result: Result<Outcome, Reply> = match cmd {
         Command::User(name) => Ok(login::user(s, name)),
@@ -111,11 +128,11 @@ pub fn storage_reply(err: StorageError) -> Reply {
     Reply::new(err.reply_code(), format!("{err}."))
 }
 
-/// The session's storage and `arg` resolved against its working directory.
-pub(crate) fn target(s: &Session, arg: &[u8]) -> Result<(Arc<dyn Storage>, VirtualPath), Reply> {
-    let storage = s
+/// The session's files and `arg` resolved against its working directory.
+pub(crate) fn target(s: &Session, arg: &[u8]) -> Result<(FileService, VirtualPath), Reply> {
+    let files = s
         .state
-        .storage
+        .files
         .clone()
         .ok_or_else(|| Reply::new(code::NOT_LOGGED_IN, "Please login with USER and PASS."))?;
     let path = s
@@ -123,15 +140,17 @@ pub(crate) fn target(s: &Session, arg: &[u8]) -> Result<(Arc<dyn Storage>, Virtu
         .cwd
         .join(arg)
         .map_err(|e| Reply::new(code::NAME_NOT_ALLOWED, format!("{e}.")))?;
-    Ok((storage, path))
+    Ok((files, path))
 }
 
 /// Fails with 550 unless the session may write.
-pub(crate) fn writable(storage: &dyn Storage) -> Result<(), Reply> {
-    storage.require_writable().map_err(|_| {
-        Reply::new(
+pub(crate) fn writable(files: &FileService) -> Result<(), Reply> {
+    if files.writable() {
+        Ok(())
+    } else {
+        Err(Reply::new(
             code::FILE_UNAVAILABLE,
             "Permission denied: this session is read-only.",
-        )
-    })
+        ))
+    }
 }

@@ -16,8 +16,8 @@ pub fn pwd(s: &Session) -> Outcome {
 }
 
 pub async fn cwd(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let (storage, path) = target(s, arg)?;
-    match storage.stat_target(&path).await {
+    let (files, path) = target(s, arg)?;
+    match files.stat_target(&path).await {
         Ok(meta) if meta.is_dir() => {
             s.state.cwd = path;
             Ok(Reply::new(code::FILE_ACTION_OK, "Directory successfully changed.").into())

@@ -63,7 +63,10 @@ async fn register(s: &mut Session, args: &str) -> Outcome {
 }
 
 async fn quota(s: &mut Session) -> Outcome {
-    let Some(usage) = &s.state.usage else {
+    let Some(report) = s.state.files.as_ref().map(|f| f.quota()) else {
+        return Reply::new(code::NOT_LOGGED_IN, "Please login with USER and PASS.").into();
+    };
+    let Some(report) = report.await else {
         return if s.state.logged_in() {
             Reply::new(
                 code::FILE_UNAVAILABLE,
@@ -74,7 +77,7 @@ async fn quota(s: &mut Session) -> Outcome {
         }
         .into();
     };
-    let report = match usage.report().await {
+    let report = match report {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "cannot read quota");

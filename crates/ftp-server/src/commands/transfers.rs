@@ -12,7 +12,7 @@ use crate::datachan::DataSetup;
 use crate::session::state::Principal;
 use crate::session::supervise::{Payload, TransferJob};
 use crate::session::Session;
-use crate::storage::{ListFormat, StorageError, Upload, UploadMode};
+use crate::storage::{ListFormat, StorageError, UploadMode};
 use ftp_proto::command::TransferType;
 use ftp_proto::reply::code;
 use ftp_proto::{Reply, VirtualPath};
@@ -56,9 +56,9 @@ fn display_name(path: &VirtualPath) -> Vec<u8> {
 
 pub async fn retr(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
     let offset = std::mem::take(&mut s.state.restart);
-    let (storage, path) = target(s, arg)?;
+    let (files, path) = target(s, arg)?;
     require_data_setup(s)?;
-    let (download, meta) = storage
+    let (download, meta) = files
         .open_read(&path, offset)
         .await
         .map_err(storage_reply)?;
@@ -88,20 +88,13 @@ pub async fn appe(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
 }
 
 async fn upload(s: &mut Session, arg: &[u8], mode: UploadMode) -> Result<Outcome, Reply> {
-    let (storage, path) = target(s, arg)?;
-    writable(storage.as_ref())?;
+    let (files, path) = target(s, arg)?;
+    writable(&files)?;
     require_data_setup(s)?;
-    if mode != UploadMode::Replace && !storage.supports_append() {
-        return Err(storage_reply(StorageError::Unsupported(cannot_extend(
-            mode,
-            storage.kind(),
-        ))));
-    }
-    let mut upload = storage
+    let upload = files
         .begin_upload(&path, mode)
         .await
         .map_err(storage_reply)?;
-    meter(s, &mut upload).await?;
     let text = format!("Ok to send data ({} mode).", mode_name(s));
     Ok(Outcome::Transfer(TransferJob {
         payload: Payload::Upload(upload),
@@ -110,74 +103,26 @@ async fn upload(s: &mut Session, arg: &[u8], mode: UploadMode) -> Result<Outcome
     }))
 }
 
-/// The refusal of APPE or REST+STOR on a backend that cannot extend a file.
-fn cannot_extend(mode: UploadMode, backend: &str) -> String {
-    let what = match mode {
-        UploadMode::Append => "APPE (append)",
-        _ => "REST before STOR (resuming an upload)",
-    };
-    format!(
-        "{what} is not supported by the {backend} storage backend, which cannot extend \
-         a stored file; upload the whole file again with STOR"
-    )
-}
-
 /// STOU: stores under a name that does not exist yet, derived from the
 /// argument if one is given, and says which (RFC 1123: `150 FILE: name`).
+/// If another session takes that name before the upload ends, the file
+/// gets the next free one and the 226 reply names it.
 pub async fn stou(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    s.state.restart = 0;
-    let base: Vec<u8> = if arg.is_empty() {
-        b"wharf".to_vec()
-    } else {
-        arg.to_vec()
-    };
-    let (storage, _) = target(s, &base)?;
-    writable(storage.as_ref())?;
+    let base: &[u8] = if arg.is_empty() { b"wharf" } else { arg };
+    let (files, path) = target(s, base)?;
+    writable(&files)?;
     require_data_setup(s)?;
-    for n in 0..1000u32 {
-        let mut candidate = base.clone();
-        if n > 0 {
-            candidate.extend_from_slice(format!(".{n}").as_bytes());
-        }
-        let (_, path) = target(s, &candidate)?;
-        match storage.stat(&path).await {
-            Err(StorageError::NotFound) => {}
-            Ok(_) => continue,
-            Err(e) => return Err(storage_reply(e)),
-        }
-        let mut upload = storage
-            .begin_upload(&path, UploadMode::Replace)
-            .await
-            .map_err(storage_reply)?;
-        meter(s, &mut upload).await?;
-        let mut text = b"FILE: ".to_vec();
-        text.extend_from_slice(&display_name(&path));
-        return Ok(Outcome::Transfer(TransferJob {
-            payload: Payload::Upload(upload),
-            path,
-            opening: Reply::new(code::OPENING_DATA, text),
-        }));
-    }
-    Err(Reply::new(
-        code::NAME_NOT_ALLOWED,
-        "Could not find a unique file name.",
-    ))
-}
-
-/// Puts an account's upload under its quota, with the limit as the store
-/// has it now (so an operator's change applies to running sessions).
-async fn meter(s: &Session, upload: &mut Upload) -> Result<(), Reply> {
-    if let Some(usage) = &s.state.usage {
-        usage.refresh().await.map_err(|e| {
-            tracing::error!(error = %e, "cannot read quota");
-            Reply::new(
-                code::LOCAL_ERROR,
-                "Cannot check your quota right now; try again later.",
-            )
-        })?;
-        upload.set_meter(Box::new(usage.meter(upload.replaced_bytes())));
-    }
-    Ok(())
+    let (upload, path) = files
+        .begin_unique_upload(&path)
+        .await
+        .map_err(storage_reply)?;
+    let mut text = b"FILE: ".to_vec();
+    text.extend_from_slice(&display_name(&path));
+    Ok(Outcome::Transfer(TransferJob {
+        payload: Payload::Upload(upload),
+        path,
+        opening: Reply::new(code::OPENING_DATA, text),
+    }))
 }
 
 pub async fn list(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
@@ -189,7 +134,7 @@ pub async fn nlst(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
 }
 
 pub async fn mlsd(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let writable = s.state.storage.as_ref().is_some_and(|st| st.writable());
+    let writable = s.state.files.as_ref().is_some_and(|f| f.writable());
     let format = ListFormat::Mlsd {
         facts: s.state.facts,
         writable,
@@ -198,9 +143,9 @@ pub async fn mlsd(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
 }
 
 async fn listing(s: &mut Session, arg: &[u8], format: ListFormat) -> Result<Outcome, Reply> {
-    let (storage, path) = target(s, arg)?;
+    let (files, path) = target(s, arg)?;
     require_data_setup(s)?;
-    let rx = storage
+    let rx = files
         .list(&path, format, now_unix())
         .await
         .map_err(|e| match e {

@@ -171,6 +171,7 @@ impl AccountUsage {
             account: self.clone(),
             allowance: replaced,
             reserved: 0,
+            checked: std::time::Instant::now(),
         }
     }
 
@@ -286,6 +287,10 @@ fn poisoned_meter<T>(_: T) -> StorageError {
     StorageError::Io(std::io::Error::other("quota ledger lock poisoned"))
 }
 
+/// How often a running upload re-reads its account's limit, so that a
+/// quota the operator lowers stops it at its next chunk.
+pub const LIMIT_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Meters one upload against its account's quota.
 #[derive(Debug)]
 pub struct QuotaMeter {
@@ -294,21 +299,62 @@ pub struct QuotaMeter {
     allowance: u64,
     /// Bytes taken from the account's counter.
     reserved: u64,
+    /// When the limit was last read from the store.
+    checked: std::time::Instant,
+}
+
+impl QuotaMeter {
+    /// Takes `need` more bytes from the account's counter.
+    async fn reserve(&mut self, need: u64) -> Result<(), StorageError> {
+        match self.account.store.reservations() {
+            Some(shared) => self.account.take_shared(shared, need).await?,
+            None => self.account.take_local(need)?,
+        }
+        self.reserved += need;
+        Ok(())
+    }
+
+    /// Re-reads the limit now and then; fails once the account's files
+    /// and running uploads are over it (the operator lowered the quota).
+    async fn recheck_limit(&mut self) -> Result<(), StorageError> {
+        if self.checked.elapsed() < LIMIT_REFRESH {
+            return Ok(());
+        }
+        self.checked = std::time::Instant::now();
+        if let Err(e) = self.account.refresh().await {
+            tracing::warn!(account = %self.account.name, error = %e, "cannot re-read the quota; keeping the last one");
+            return Ok(());
+        }
+        let usage = self.account.entry.usage.lock().map_err(poisoned_meter)?;
+        match usage.limit {
+            Some(limit) if usage.committed + usage.reserved > limit => {
+                Err(StorageError::QuotaExceeded)
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 #[async_trait::async_trait]
 impl SpaceMeter for QuotaMeter {
     async fn take(&mut self, bytes: u64) -> Result<(), StorageError> {
+        self.recheck_limit().await?;
         let free = bytes.min(self.allowance);
         let need = bytes - free;
         if need > 0 {
-            match self.account.store.reservations() {
-                Some(shared) => self.account.take_shared(shared, need).await?,
-                None => self.account.take_local(need)?,
-            }
-            self.reserved += need;
+            self.reserve(need).await?;
         }
         self.allowance -= free;
+        Ok(())
+    }
+
+    async fn ensure(&mut self, delta: i64) -> Result<(), StorageError> {
+        // The replaced file may have shrunk or gone since the upload began:
+        // the bytes it was to reuse must then be reserved after all.
+        let short = delta - i64::try_from(self.reserved).unwrap_or(i64::MAX);
+        if short > 0 {
+            self.reserve(short.unsigned_abs()).await?;
+        }
         Ok(())
     }
 

@@ -2,8 +2,7 @@
 //! logged in, where, and the parameters of the next transfer.
 
 use crate::datachan::DataSetup;
-use crate::quota::AccountUsage;
-use crate::storage::Storage;
+use crate::service::FileService;
 use ftp_proto::command::TransferType;
 use ftp_proto::listing::FactSet;
 use ftp_proto::VirtualPath;
@@ -39,8 +38,8 @@ impl Principal {
 pub struct SessionState {
     pub login: Login,
     pub failed_logins: u32,
-    /// The session's root; set at login.
-    pub storage: Option<std::sync::Arc<dyn Storage>>,
+    /// The session's files (its root, jail and quota); set at login.
+    pub files: Option<FileService>,
     pub cwd: VirtualPath,
     pub transfer_type: TransferType,
     /// REST offset for the next RETR/STOR.
@@ -51,8 +50,6 @@ pub struct SessionState {
     /// After `EPSV ALL` only EPSV may set up data connections.
     pub epsv_all: bool,
     pub facts: FactSet,
-    /// The account's quota ledger entry (accounts only, not anonymous).
-    pub usage: Option<AccountUsage>,
     /// This session's TLS configuration, once TLS is on (AUTH TLS or an
     /// implicit-TLS listener). Data connections use it too, so that they
     /// can resume only this session's TLS sessions.
@@ -70,7 +67,7 @@ impl Default for SessionState {
         SessionState {
             login: Login::None,
             failed_logins: 0,
-            storage: None,
+            files: None,
             cwd: VirtualPath::root(),
             transfer_type: TransferType::Ascii,
             restart: 0,
@@ -78,7 +75,6 @@ impl Default for SessionState {
             data: DataSetup::None,
             epsv_all: false,
             facts: FactSet::default(),
-            usage: None,
             tls: None,
             pbsz: false,
             prot_private: false,

@@ -56,6 +56,9 @@ struct Events {
     aborted: bool,
     quit: bool,
     control_gone: bool,
+    /// The name a committed upload was stored under (STOU may lose the
+    /// one it announced to another session).
+    stored_as: Option<Vec<u8>>,
 }
 
 impl Session {
@@ -129,7 +132,19 @@ impl Session {
 
         let bytes = ctl.progress.load(Ordering::Relaxed);
         let reply = match &result {
-            Ok(_) => Reply::new(code::TRANSFER_COMPLETE, "Transfer complete."),
+            Ok(_) => match events
+                .stored_as
+                .as_ref()
+                .filter(|name| Some(&name[..]) != path.file_name())
+            {
+                Some(name) => {
+                    let mut text = b"Transfer complete; stored as ".to_vec();
+                    text.extend_from_slice(name);
+                    text.push(b'.');
+                    Reply::new(code::TRANSFER_COMPLETE, text)
+                }
+                None => Reply::new(code::TRANSFER_COMPLETE, "Transfer complete."),
+            },
             Err(TransferError::Storage(e)) => Reply::new(e.reply_code(), format!("{e}.")),
             Err(TransferError::DataTls(message)) => {
                 Reply::new(code::PROTOCOL_NOT_SUPPORTED, message.clone())
@@ -228,11 +243,11 @@ impl Session {
                     events.control_gone = true;
                 }
                 match received {
-                    Ok(n) if !events.control_gone && !events.aborted => upload
-                        .commit()
-                        .await
-                        .map(|_| n)
-                        .map_err(TransferError::Storage),
+                    Ok(n) if !events.control_gone && !events.aborted => {
+                        let done = upload.commit().await.map_err(TransferError::Storage)?;
+                        events.stored_as = Some(done.name);
+                        Ok(n)
+                    }
                     Ok(_) => {
                         upload.abort().await;
                         Err(TransferError::Aborted)

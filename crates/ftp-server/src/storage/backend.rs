@@ -28,13 +28,14 @@ pub enum Root<'a> {
 }
 
 impl StorageBackend {
-    /// Opens a session's root.
-    pub fn open(&self, root: Root<'_>) -> std::io::Result<Arc<dyn Storage>> {
+    /// Opens a session's root; `durable` is `durable_uploads` (local
+    /// storage only: an object store's commit is durable when it answers).
+    pub fn open(&self, root: Root<'_>, durable: bool) -> std::io::Result<Arc<dyn Storage>> {
         match (self, root) {
             (StorageBackend::Local, Root::Public { dir }) => Ok(Arc::new(Jail::new(dir, false)?)),
             (StorageBackend::Local, Root::Home { dir, .. }) => {
                 std::fs::create_dir_all(dir)?;
-                Ok(Arc::new(Jail::new(dir, true)?))
+                Ok(Arc::new(Jail::new(dir, true)?.with_durability(durable)))
             }
             (StorageBackend::S3(bucket), Root::Public { .. }) => {
                 Ok(Arc::new(bucket.open(&["pub"], false)))

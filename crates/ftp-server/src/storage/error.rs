@@ -43,6 +43,13 @@ pub enum StorageError {
     /// do instead.
     #[error("{0}")]
     Unsupported(String),
+    /// 450: another session is writing the file (an APPE or a resume in
+    /// place); the client may try again shortly.
+    #[error("File busy: another session is writing it; try again shortly")]
+    Busy,
+    /// 451: the storage service did not answer in time.
+    #[error("Storage did not answer within {0:?}; try again later")]
+    TimedOut(std::time::Duration),
     /// 451: the storage service failed or did not answer.
     #[error("Storage service error: {0}")]
     Backend(String),
@@ -66,6 +73,8 @@ impl StorageError {
             StorageError::QuotaExceeded => code::QUOTA_EXCEEDED,
             StorageError::InvalidRestart => code::INVALID_RESTART,
             StorageError::Unsupported(_) => code::NOT_IMPLEMENTED,
+            StorageError::Busy => code::FILE_BUSY,
+            StorageError::TimedOut(_) => code::LOCAL_ERROR,
             StorageError::Io(_) | StorageError::Backend(_) => code::LOCAL_ERROR,
         }
     }

@@ -1,49 +1,75 @@
 //! [`FileUpload`]: the local filesystem's upload sink.
 //!
-//! A new or replaced file is written to a hidden temporary file beside its
-//! target and renamed over it only on commit, so an existing file is never
-//! truncated or half-replaced by an upload that did not finish. An append
-//! (APPE, or a REST+STOR that resumes exactly at the end of the file)
-//! writes in place and, if it does not finish, cuts the file back to its
-//! old length. Abort undoes either; dropping an unfinished upload does the
-//! same as a last resort, and [`sweep_partial_uploads`] removes what a
-//! crash left behind. Writes run on a blocking thread while the next
-//! buffer is received (double buffering).
+//! Every upload holds its directory open ([`DirHandle`]) and acts on its
+//! files only through that handle and the file descriptors it opened, so
+//! commit, abort and undo never touch whatever a path names later: when
+//! another session renames the directory meanwhile, the upload lands in
+//! the renamed directory, and nothing it leaves behind escapes the count.
+//!
+//! - A new or replaced file (STOR, STOU, a REST+STOR in the middle) is
+//!   written to a hidden temporary file in the target's directory and
+//!   renamed over the target on commit, under the target's lock (see
+//!   [`with_name_settled`]), so an upload never replaces a file another
+//!   session is appending to, and what it replaces is measured exactly.
+//!   STOU commits without replacing anything and takes the next free name
+//!   (`name.1`, `name.2`, …) if another session took its name meanwhile.
+//! - An append (APPE, or a REST+STOR that resumes exactly at the end of
+//!   the file) writes in place under an exclusive lock on the file
+//!   ([`FileLock`]), which DELE, RNFR/RNTO and replacing uploads wait for;
+//!   if it does not finish it cuts the file back to its old length through
+//!   its own descriptor, or removes the file it created, if that name
+//!   still is that file.
+//!
+//! With durability on (the default), a commit `fsync`s the file before
+//! publishing it and the directory after. Writes run on a blocking thread
+//! while the next buffer is received (double buffering).
+//! [`sweep_partial_uploads`] removes what a crash left behind.
 
-use super::upload::{Upload, UploadMode, UploadSink};
+use super::handle::{with_name_settled, DirHandle, FileLock, NameStat, BUSY_WAIT};
+use super::upload::{CommitGate, Committed, Upload, UploadMode, UploadSink};
 use super::{blocking, Jail, StorageError, PART_PREFIX};
 use ftp_proto::VirtualPath;
-use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom, Write};
-use std::os::unix::ffi::OsStringExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 /// A write on a blocking thread: it gives back the buffer, the file and
 /// the result.
 type PendingWrite = tokio::task::JoinHandle<(Vec<u8>, File, io::Result<()>)>;
 
+/// STOU tries this many names after the first before it gives up.
+const UNIQUE_TRIES: u32 = 1000;
+
 #[derive(Debug)]
 enum Kind {
-    /// Written to `temp`, renamed over the target on commit.
-    Temp { temp: PathBuf },
-    /// Written into the target; on abort cut back to `restore_len`, or
-    /// removed if the upload created it.
-    InPlace { restore_len: u64, created: bool },
+    /// Written to the temporary file `temp`, renamed over the target on
+    /// commit (without replacing anything when `unique`).
+    Temp { temp: Vec<u8>, unique: bool },
+    /// Written into the target under `lock`; on abort cut back to
+    /// `restore_len`, or removed if the upload created it.
+    InPlace {
+        lock: FileLock,
+        restore_len: u64,
+        created: bool,
+    },
 }
 
 /// A file being received into the local filesystem.
 #[derive(Debug)]
 pub struct FileUpload {
+    dir: Arc<DirHandle>,
+    /// The target's name in `dir`.
+    name: Vec<u8>,
     file: Option<File>,
-    target: PathBuf,
     kind: Kind,
-    /// Size of the file the upload replaces or extends (0 if none): what a
-    /// quota gives back when the upload commits.
+    /// Size of the file the upload replaces (0 if none) when it began:
+    /// what a quota may let it reuse.
     old_size: u64,
     /// Bytes of the final file that were already there before the upload.
     kept: u64,
     written: u64,
+    durable: bool,
     finished: bool,
     /// The write running on a blocking thread, if any: receiving the next
     /// buffer overlaps with writing this one.
@@ -62,11 +88,8 @@ impl Jail {
         let jail = self.clone();
         let vpath = vpath.clone();
         blocking(move || {
-            let target = jail.resolve(&vpath)?;
-            if vpath.is_root() {
-                return Err(StorageError::NotAFile);
-            }
-            FileUpload::begin(target, mode)
+            let (dir, name) = jail.locate(&vpath)?;
+            FileUpload::begin(Arc::new(dir), name, mode, jail.durable())
         })
         .await
         .map(|sink| Upload::new(Box::new(sink)))
@@ -74,12 +97,19 @@ impl Jail {
 }
 
 impl FileUpload {
-    fn begin(target: PathBuf, mode: UploadMode) -> Result<FileUpload, StorageError> {
-        let existing = match fs::metadata(&target) {
-            Ok(md) if md.is_file() => Some(md.len()),
-            Ok(_) => return Err(StorageError::NotAFile),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e.into()),
+    fn begin(
+        dir: Arc<DirHandle>,
+        name: Vec<u8>,
+        mode: UploadMode,
+        durable: bool,
+    ) -> Result<FileUpload, StorageError> {
+        let existing = match dir.stat_at(&name)? {
+            Some(st) if st.is_file => Some(st.size),
+            Some(st) if st.is_dir => return Err(StorageError::NotAFile),
+            // A link is replaced by the new file, never written through.
+            Some(_) if matches!(mode, UploadMode::Replace | UploadMode::Unique) => None,
+            Some(_) => return Err(StorageError::NotAFile),
+            None => None,
         };
         let old_size = existing.unwrap_or(0);
         let in_place = match mode {
@@ -88,45 +118,50 @@ impl FileUpload {
                 return Err(StorageError::InvalidRestart)
             }
             UploadMode::Resume(offset) => offset == old_size && existing.is_some(),
-            UploadMode::Replace => false,
+            UploadMode::Replace | UploadMode::Unique => false,
         };
-        if in_place {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&target)?;
-            file.seek(SeekFrom::End(0))?;
-            return Ok(FileUpload {
-                file: Some(file),
-                target,
-                kind: Kind::InPlace {
-                    restore_len: old_size,
-                    created: existing.is_none(),
-                },
-                old_size,
-                kept: old_size,
-                written: 0,
-                finished: false,
-                pending: None,
-                in_flight: 0,
-            });
-        }
-        let (temp, mut file) = create_temp_beside(&target)?;
         let mut upload = FileUpload {
+            dir,
+            name,
             file: None,
-            target,
-            kind: Kind::Temp { temp },
+            kind: Kind::Temp {
+                temp: Vec::new(),
+                unique: mode == UploadMode::Unique,
+            },
             old_size,
             kept: 0,
             written: 0,
+            durable,
             finished: false,
             pending: None,
             in_flight: 0,
         };
+        if in_place {
+            let expect = match mode {
+                UploadMode::Resume(offset) => Some(offset),
+                _ => None,
+            };
+            let (lock, restore_len, created) = open_in_place(&upload.dir, &upload.name, expect)?;
+            let mut file = lock.file().try_clone()?;
+            file.seek(SeekFrom::End(0))?;
+            upload.file = Some(file);
+            upload.old_size = restore_len;
+            upload.kept = restore_len;
+            upload.kind = Kind::InPlace {
+                lock,
+                restore_len,
+                created,
+            };
+            return Ok(upload);
+        }
+        let (temp, mut file) = create_temp(&upload.dir)?;
+        if let Kind::Temp { temp: slot, .. } = &mut upload.kind {
+            *slot = temp;
+        }
+        // From here on, dropping `upload` removes the temporary file.
         if let UploadMode::Resume(offset) = mode {
             if offset > 0 {
-                let mut src = File::open(&upload.target)?;
+                let mut src = upload.dir.open_read(&upload.name)?;
                 let copied = io::copy(&mut io::Read::take(&mut src, offset), &mut file)?;
                 upload.kept = copied;
             }
@@ -156,21 +191,171 @@ impl FileUpload {
         }
     }
 
-    fn undo_plan(&self) -> Undo {
-        match &self.kind {
-            Kind::Temp { temp } => Undo::Remove(temp.clone()),
-            Kind::InPlace { created: true, .. } => Undo::Remove(self.target.clone()),
-            Kind::InPlace { restore_len, .. } => Undo::Truncate(self.target.clone(), *restore_len),
+    /// Undoes the upload through its handles: the target is as it was.
+    fn undo(&mut self) {
+        self.finished = true;
+        self.file.take();
+        let result = match &self.kind {
+            Kind::Temp { temp, .. } if temp.is_empty() => Ok(()),
+            Kind::Temp { temp, .. } => self.dir.unlink(temp),
+            Kind::InPlace {
+                lock,
+                created: true,
+                ..
+            } => remove_if_same(&self.dir, &self.name, lock.file()),
+            Kind::InPlace {
+                lock, restore_len, ..
+            } => lock.file().set_len(*restore_len),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not undo an unfinished upload");
         }
     }
+
+    /// Commits on a blocking thread; see [`UploadSink::commit`].
+    fn commit_blocking(&mut self, gate: &mut CommitGate) -> Result<Committed, StorageError> {
+        let size = self.final_size();
+        if let Some(file) = self.file.take() {
+            if self.durable {
+                file.sync_all()?;
+            }
+        }
+        let committed = match &self.kind {
+            Kind::InPlace {
+                lock, restore_len, ..
+            } => {
+                // The file is locked: it holds exactly what it held when
+                // the upload began, plus what the upload wrote.
+                let now = NameStat::of_file(lock.file())?.size;
+                let delta = now as i64 - *restore_len as i64;
+                gate.admit(delta)?;
+                Committed {
+                    size: now,
+                    delta,
+                    name: self.name.clone(),
+                }
+            }
+            Kind::Temp {
+                temp,
+                unique: false,
+            } => {
+                let (dir, temp, name) = (&self.dir, temp.clone(), self.name.clone());
+                let delta = with_name_settled(dir, &name, |victim| {
+                    // What the rename replaces is measured now, under its
+                    // lock, not trusted from when the upload began.
+                    let replaced = victim.filter(|v| v.is_file).map_or(0, |v| v.size);
+                    let delta = size as i64 - replaced as i64;
+                    gate.admit(delta)?;
+                    dir.rename(&temp, &name)?;
+                    Ok(delta)
+                })?;
+                Committed { size, delta, name }
+            }
+            Kind::Temp { temp, unique: true } => {
+                gate.admit(size as i64)?;
+                let name = publish_unique(&self.dir, temp, &self.name)?;
+                Committed {
+                    size,
+                    delta: size as i64,
+                    name,
+                }
+            }
+        };
+        self.finished = true;
+        if self.durable {
+            self.dir.sync()?;
+        }
+        Ok(committed)
+    }
+}
+
+/// Opens `name` for an in-place write and locks it: the existing file, or
+/// a new one if there is none. `expect` is the size a resume needs the
+/// file to have under the lock. Returns the lock, the size to restore on
+/// abort and whether the file was created.
+fn open_in_place(
+    dir: &DirHandle,
+    name: &[u8],
+    expect: Option<u64>,
+) -> Result<(FileLock, u64, bool), StorageError> {
+    for _ in 0..16 {
+        let (file, created) = match dir.open_write(name) {
+            Ok(file) => (file, false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && expect.is_none() => {
+                match dir.create_new(name) {
+                    Ok(file) => (file, true),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(StorageError::NotAFile),
+            Err(e) => return Err(e.into()),
+        };
+        let held = NameStat::of_file(&file)?;
+        if !held.is_file {
+            return Err(StorageError::NotAFile);
+        }
+        let lock = FileLock::acquire(file, BUSY_WAIT)?;
+        // The name may have been removed or replaced while we waited.
+        let settled = {
+            let _namespace = super::namespace_lock();
+            dir.stat_at(name)?.is_some_and(|now| now.same_file(&held))
+        };
+        if !settled {
+            if created {
+                // Never ours to keep: it is not at its name any more.
+                let _ = lock.file().set_len(0);
+            }
+            continue;
+        }
+        let size = NameStat::of_file(lock.file())?.size;
+        if let Some(offset) = expect {
+            if offset != size {
+                // Another writer changed the file meanwhile.
+                return Err(StorageError::Busy);
+            }
+        }
+        return Ok((lock, size, created));
+    }
+    Err(StorageError::Busy)
+}
+
+/// Removes `name` if it still is `file` (an append that created it and did
+/// not finish).
+fn remove_if_same(dir: &DirHandle, name: &[u8], file: &File) -> io::Result<()> {
+    let held = NameStat::of_file(file)?;
+    let _namespace = super::namespace_lock();
+    match dir.stat_at(name)? {
+        Some(now) if now.same_file(&held) => dir.unlink(name),
+        // Moved away with its directory or renamed: emptying it keeps the
+        // count right wherever it went.
+        _ => file.set_len(0),
+    }
+}
+
+/// Publishes `temp` as `name`, or as the first of `name.1`, `name.2`, …
+/// that does not exist, without ever replacing a file. Returns the name.
+fn publish_unique(dir: &DirHandle, temp: &[u8], name: &[u8]) -> Result<Vec<u8>, StorageError> {
+    for n in 0..=UNIQUE_TRIES {
+        let mut candidate = name.to_vec();
+        if n > 0 {
+            candidate.extend_from_slice(format!(".{n}").as_bytes());
+        }
+        match dir.rename_no_replace(temp, &candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StorageError::AlreadyExists)
 }
 
 #[async_trait::async_trait]
 impl UploadSink for FileUpload {
     fn replaced_bytes(&self) -> u64 {
         match self.kind {
-            Kind::Temp { .. } => self.old_size - self.kept,
-            Kind::InPlace { .. } => 0,
+            Kind::Temp { unique: false, .. } => self.old_size - self.kept,
+            _ => 0,
         }
     }
 
@@ -199,41 +384,28 @@ impl UploadSink for FileUpload {
         (spare, Ok(()))
     }
 
-    /// Puts the received file in place and returns its final size.
-    async fn commit(mut self: Box<Self>) -> Result<(u64, i64), StorageError> {
-        self.settle().await?;
-        let file = self.file.take();
-        let target = self.target.clone();
-        let temp = match &self.kind {
-            Kind::Temp { temp } => Some(temp.clone()),
-            Kind::InPlace { .. } => None,
-        };
-        let size = self.final_size();
-        let written = self.written;
-        let result = blocking(move || {
-            drop(file);
-            let Some(temp) = temp else {
-                // In place: the file grew by exactly what was written,
-                // whatever else happened to it meanwhile.
-                return Ok(written as i64);
-            };
-            // What the rename replaces is measured now, under the lock that
-            // DELE and RNTO take, not trusted from when the upload began.
-            let _namespace = super::namespace_lock();
-            let replaced = match fs::metadata(&target) {
-                Ok(md) if md.is_file() => md.len(),
-                _ => 0,
-            };
-            fs::rename(temp, target)?;
-            Ok(size as i64 - replaced as i64)
+    async fn commit(
+        mut self: Box<Self>,
+        mut gate: CommitGate,
+    ) -> (CommitGate, Result<Committed, StorageError>) {
+        if let Err(e) = self.settle().await {
+            return (gate, Err(e));
+        }
+        let done = tokio::task::spawn_blocking(move || {
+            let result = self.commit_blocking(&mut gate);
+            // A failed commit is undone here, on the same thread.
+            if result.is_err() {
+                self.undo();
+            }
+            (gate, result)
         })
         .await;
-        match result {
-            Ok(delta) => {
-                self.finished = true;
-                Ok((size, delta))
-            }
-            Err(e) => Err(e),
+        match done {
+            Ok(done) => done,
+            Err(e) => (
+                CommitGate::closed(),
+                Err(StorageError::Io(io::Error::other(e))),
+            ),
         }
     }
 
@@ -251,12 +423,8 @@ impl UploadSink for FileUpload {
     /// Undoes the upload: the target is as it was before.
     async fn abort(mut self: Box<Self>) {
         let _ = self.settle().await;
-        let file = self.file.take();
-        let undo = self.undo_plan();
-        self.finished = true;
         let _ = blocking(move || {
-            drop(file);
-            undo.run();
+            self.undo();
             Ok(())
         })
         .await;
@@ -266,40 +434,18 @@ impl UploadSink for FileUpload {
 impl Drop for FileUpload {
     fn drop(&mut self) {
         if !self.finished {
-            self.file.take();
-            self.undo_plan().run();
+            self.undo();
         }
     }
 }
 
-enum Undo {
-    Remove(PathBuf),
-    Truncate(PathBuf, u64),
-}
-
-impl Undo {
-    fn run(self) {
-        let result = match self {
-            Undo::Remove(path) => fs::remove_file(&path),
-            Undo::Truncate(path, len) => OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .and_then(|f| f.set_len(len)),
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "could not undo an unfinished upload");
-        }
-    }
-}
-
-fn create_temp_beside(target: &Path) -> Result<(PathBuf, File), StorageError> {
-    let dir = target.parent().ok_or(StorageError::NotFound)?;
+/// Creates a hidden temporary file in `dir`.
+fn create_temp(dir: &DirHandle) -> Result<(Vec<u8>, File), StorageError> {
     for _ in 0..8 {
         let mut name = PART_PREFIX.to_vec();
         name.extend_from_slice(format!("{:016x}", rand::random::<u64>()).as_bytes());
-        let temp = dir.join(OsString::from_vec(name));
-        match OpenOptions::new().write(true).create_new(true).open(&temp) {
-            Ok(file) => return Ok((temp, file)),
+        match dir.create_new(&name) {
+            Ok(file) => return Ok((name, file)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e.into()),
         }
@@ -324,6 +470,7 @@ pub fn sweep_partial_uploads(root: &Path) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStrExt;
 
     fn vp(p: &[u8]) -> VirtualPath {
         VirtualPath::root().join(p).unwrap()
@@ -336,7 +483,7 @@ mod tests {
                 e.as_ref()
                     .unwrap()
                     .file_name()
-                    .into_vec()
+                    .as_bytes()
                     .starts_with(PART_PREFIX)
             })
             .count()
@@ -366,7 +513,7 @@ mod tests {
         assert_eq!(up.replaced_bytes(), 3);
         let (_, r) = up.write(b"new".to_vec()).await;
         r.unwrap();
-        assert_eq!(up.commit().await.unwrap(), 3);
+        assert_eq!(up.commit().await.unwrap().size, 3);
         assert_eq!(fs::read(dir.path().join("f")).unwrap(), b"new");
         assert_eq!(parts(dir.path()), 0);
     }
@@ -405,7 +552,7 @@ mod tests {
             .unwrap();
         let (_, r) = up.write(b"678".to_vec()).await;
         r.unwrap();
-        assert_eq!(up.commit().await.unwrap(), 8);
+        assert_eq!(up.commit().await.unwrap().size, 8);
         assert_eq!(fs::read(dir.path().join("a")).unwrap(), b"12345678");
     }
 
@@ -420,7 +567,7 @@ mod tests {
             .unwrap();
         let (_, r) = up.write(b"XY".to_vec()).await;
         r.unwrap();
-        assert_eq!(up.commit().await.unwrap(), 5);
+        assert_eq!(up.commit().await.unwrap().size, 5);
         assert_eq!(fs::read(dir.path().join("r")).unwrap(), b"abcXY");
         assert!(matches!(
             jail.begin_upload(&vp(b"r"), UploadMode::Resume(99)).await,
@@ -436,5 +583,138 @@ mod tests {
         fs::write(dir.path().join("d/keep"), b"x").unwrap();
         assert_eq!(sweep_partial_uploads(dir.path()).unwrap(), 1);
         assert!(dir.path().join("d/keep").exists());
+    }
+
+    async fn write(up: &mut Upload, bytes: &[u8]) {
+        let (_, r) = up.write(bytes.to_vec()).await;
+        r.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_second_writer_of_one_file_is_refused_while_the_first_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("log"), b"0").unwrap();
+        let jail = Jail::new(dir.path(), true).unwrap();
+        let mut a = jail
+            .begin_upload(&vp(b"log"), UploadMode::Append)
+            .await
+            .unwrap();
+        write(&mut a, b"aa").await;
+        let second = jail.begin_upload(&vp(b"log"), UploadMode::Append).await;
+        assert!(matches!(second, Err(StorageError::Busy)));
+        assert!(matches!(
+            jail.remove_file(&vp(b"log")).await,
+            Err(StorageError::Busy)
+        ));
+        assert!(matches!(
+            jail.rename(&vp(b"log"), &vp(b"moved")).await,
+            Err(StorageError::Busy)
+        ));
+        let done = a.commit().await.unwrap();
+        assert_eq!((done.size, done.delta), (3, 2));
+        let mut b = jail
+            .begin_upload(&vp(b"log"), UploadMode::Append)
+            .await
+            .unwrap();
+        write(&mut b, b"bb").await;
+        b.commit().await.unwrap();
+        assert_eq!(fs::read(dir.path().join("log")).unwrap(), b"0aabb");
+        assert_eq!(jail.remove_file(&vp(b"log")).await.unwrap(), 5);
+    }
+
+    #[tokio::test]
+    async fn an_aborted_append_never_undoes_another_sessions_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let jail = Jail::new(dir.path(), true).unwrap();
+        // A appends to a new file and holds; B's STOR of the same name
+        // cannot replace it meanwhile.
+        let mut a = jail
+            .begin_upload(&vp(b"new"), UploadMode::Append)
+            .await
+            .unwrap();
+        write(&mut a, b"partial").await;
+        let mut b = jail
+            .begin_upload(&vp(b"new"), UploadMode::Replace)
+            .await
+            .unwrap();
+        write(&mut b, b"B's file").await;
+        assert!(matches!(b.commit().await, Err(StorageError::Busy)));
+        a.abort().await;
+        assert!(!dir.path().join("new").exists());
+        assert_eq!(parts(dir.path()), 0);
+        // Once A is gone, B's retry lands and stays.
+        let mut b = jail
+            .begin_upload(&vp(b"new"), UploadMode::Replace)
+            .await
+            .unwrap();
+        write(&mut b, b"B's file").await;
+        b.commit().await.unwrap();
+        let mut a = jail
+            .begin_upload(&vp(b"new"), UploadMode::Append)
+            .await
+            .unwrap();
+        write(&mut a, b"more").await;
+        a.abort().await;
+        assert_eq!(fs::read(dir.path().join("new")).unwrap(), b"B's file");
+    }
+
+    #[tokio::test]
+    async fn an_upload_follows_its_directory_through_a_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("d")).unwrap();
+        let jail = Jail::new(dir.path(), true).unwrap();
+        let mut up = jail
+            .begin_upload(&vp(b"d/up.bin"), UploadMode::Replace)
+            .await
+            .unwrap();
+        write(&mut up, b"payload").await;
+        jail.rename(&vp(b"d"), &vp(b"dx")).await.unwrap();
+        let done = up.commit().await.unwrap();
+        assert_eq!(done.delta, 7);
+        assert_eq!(fs::read(dir.path().join("dx/up.bin")).unwrap(), b"payload");
+        assert_eq!(parts(&dir.path().join("dx")), 0);
+
+        // Aborted after the rename: nothing is left in the new place.
+        let mut up = jail
+            .begin_upload(&vp(b"dx/other"), UploadMode::Replace)
+            .await
+            .unwrap();
+        write(&mut up, b"x").await;
+        jail.rename(&vp(b"dx"), &vp(b"dy")).await.unwrap();
+        up.abort().await;
+        assert_eq!(parts(&dir.path().join("dy")), 0);
+        assert!(!dir.path().join("dy/other").exists());
+    }
+
+    #[tokio::test]
+    async fn unique_uploads_never_replace_and_take_the_next_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let jail = Jail::new(dir.path(), true).unwrap();
+        let mut up = jail
+            .begin_upload(&vp(b"u"), UploadMode::Unique)
+            .await
+            .unwrap();
+        write(&mut up, b"mine").await;
+        fs::write(dir.path().join("u"), b"theirs").unwrap();
+        let done = up.commit().await.unwrap();
+        assert_eq!(done.name, b"u.1");
+        assert_eq!(fs::read(dir.path().join("u")).unwrap(), b"theirs");
+        assert_eq!(fs::read(dir.path().join("u.1")).unwrap(), b"mine");
+    }
+
+    #[tokio::test]
+    async fn a_replace_counts_what_it_really_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("f"), vec![0; 100]).unwrap();
+        let jail = Jail::new(dir.path(), true).unwrap().with_durability(false);
+        let mut up = jail
+            .begin_upload(&vp(b"f"), UploadMode::Replace)
+            .await
+            .unwrap();
+        assert_eq!(up.replaced_bytes(), 100);
+        write(&mut up, &[1; 10]).await;
+        // Another session deletes the old file meanwhile.
+        assert_eq!(jail.remove_file(&vp(b"f")).await.unwrap(), 100);
+        assert_eq!(up.commit().await.unwrap().delta, 10);
     }
 }

@@ -11,12 +11,12 @@
 //! shell access could race a link swap between check and use, and such a
 //! user can reach the files anyway.
 
+use super::handle::{with_name_settled, with_names_settled, DirHandle};
 use super::{blocking, Meta, StorageError, PART_PREFIX};
 use ftp_proto::VirtualPath;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,15 +25,42 @@ use std::sync::Arc;
 pub struct Jail {
     root: Arc<PathBuf>,
     writable: bool,
+    durable: bool,
 }
 
 impl Jail {
-    /// Opens the jail at `root`, which must exist.
+    /// Opens the jail at `root`, which must exist. Uploads are durable
+    /// (see [`Jail::with_durability`]).
     pub fn new(root: &Path, writable: bool) -> std::io::Result<Self> {
         Ok(Jail {
             root: Arc::new(fs::canonicalize(root)?),
             writable,
+            durable: true,
         })
+    }
+
+    /// Whether a committed upload is `fsync`ed before it is published and
+    /// its directory after (`durable_uploads`).
+    pub fn with_durability(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
+    }
+
+    pub fn durable(&self) -> bool {
+        self.durable
+    }
+
+    /// The directory that holds `vpath`, opened, and its name there; the
+    /// name itself need not exist. The root has no such place.
+    pub fn locate(&self, vpath: &VirtualPath) -> Result<(DirHandle, Vec<u8>), StorageError> {
+        let name = vpath.file_name().ok_or(StorageError::PermissionDenied)?;
+        let real = self.resolve(vpath)?;
+        let parent = real.parent().ok_or(StorageError::NotFound)?;
+        let canon = fs::canonicalize(parent)?;
+        if !canon.starts_with(&*self.root) {
+            return Err(StorageError::NotFound);
+        }
+        Ok((DirHandle::open(&canon)?, name.to_vec()))
     }
 
     pub fn root(&self) -> &Path {
@@ -135,24 +162,31 @@ impl Jail {
         self.write_op(vpath, |real| Ok(fs::remove_dir(real)?)).await
     }
 
-    /// Removes a file and returns its size (for quota accounting).
+    /// Removes a file and returns the bytes it held (for quota
+    /// accounting), measured under its lock: a file another session is
+    /// appending to is waited for, then refused with 450.
     pub async fn remove_file(&self, vpath: &VirtualPath) -> Result<u64, StorageError> {
         self.require_writable()?;
-        self.write_op(vpath, |real| {
-            let _namespace = super::namespace_lock();
-            let md = fs::symlink_metadata(&real)?;
-            if md.is_dir() {
-                return Err(StorageError::NotAFile);
-            }
-            fs::remove_file(real)?;
-            Ok(md.len())
+        let jail = self.clone();
+        let vpath = vpath.clone();
+        blocking(move || {
+            let (dir, name) = jail.locate(&vpath)?;
+            with_name_settled(&dir, &name, |victim| {
+                let victim = victim.ok_or(StorageError::NotFound)?;
+                if victim.is_dir {
+                    return Err(StorageError::NotAFile);
+                }
+                dir.unlink(&name)?;
+                // A link holds no bytes of the account's.
+                Ok(if victim.is_file { victim.size } else { 0 })
+            })
         })
         .await
     }
 
-    /// Renames `from` to `to` and returns the size of the file it
-    /// replaced, if it replaced one. Moving a directory into itself is
-    /// refused.
+    /// Renames `from` to `to` and returns the bytes of the file it
+    /// replaced, if it replaced one. Moving a directory into itself, and
+    /// the root, are refused; files being appended to are waited for.
     pub async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<u64, StorageError> {
         self.require_writable()?;
         if from.is_root()
@@ -164,19 +198,21 @@ impl Jail {
         let jail = self.clone();
         let (from, to) = (from.clone(), to.clone());
         blocking(move || {
-            let src = jail.resolve(&from)?;
-            let dst = jail.resolve(&to)?;
-            let _namespace = super::namespace_lock();
-            let source = fs::symlink_metadata(&src)?;
-            let replaced = match fs::symlink_metadata(&dst) {
-                // Renaming a file onto itself (or a hard link of it)
-                // replaces nothing.
-                Ok(md) if md.dev() == source.dev() && md.ino() == source.ino() => 0,
-                Ok(md) if md.is_file() => md.len(),
-                _ => 0,
-            };
-            fs::rename(src, dst)?;
-            Ok(replaced)
+            let (src_dir, src) = jail.locate(&from)?;
+            let (dst_dir, dst) = jail.locate(&to)?;
+            let names = [(&src_dir, &src[..]), (&dst_dir, &dst[..])];
+            with_names_settled(&names, |stats| {
+                let source = stats[0].ok_or(StorageError::NotFound)?;
+                let replaced = match stats[1] {
+                    // Renaming a file onto itself (or a hard link of it)
+                    // replaces nothing.
+                    Some(victim) if victim.same_file(&source) => 0,
+                    Some(victim) if victim.is_file => victim.size,
+                    _ => 0,
+                };
+                src_dir.rename_into(&src, &dst_dir, &dst)?;
+                Ok(replaced)
+            })
         })
         .await
     }

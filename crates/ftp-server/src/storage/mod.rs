@@ -15,7 +15,10 @@
 //! - [`meta`]: [`Meta`], the facts a listing or SIZE/MDTM needs.
 //! - [`upload`]: [`Upload`], a file being received that becomes visible
 //!   only when complete, metered against a quota.
-//! - [`file_upload`]: the local upload sink (temporary file, rename).
+//! - [`file_upload`]: the local upload sink (temporary file, rename;
+//!   appends in place under a lock).
+//! - [`handle`]: directory handles and file locks, so that uploads,
+//!   deletes and renames act on the files they started with.
 //! - [`listing`]: listing formats, and local listings streamed in bounded
 //!   chunks.
 //! - [`s3`]: the object-storage backend.
@@ -23,6 +26,7 @@
 pub mod backend;
 pub mod error;
 pub mod file_upload;
+pub mod handle;
 pub mod jail;
 pub mod listing;
 pub mod local;
@@ -36,7 +40,7 @@ pub use file_upload::sweep_partial_uploads;
 pub use jail::Jail;
 pub use listing::ListFormat;
 pub use meta::Meta;
-pub use upload::{LentMeter, Upload, UploadMode};
+pub use upload::{CommitGate, Committed, LentMeter, Upload, UploadMode};
 
 use ftp_proto::VirtualPath;
 use std::pin::Pin;

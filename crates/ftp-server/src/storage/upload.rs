@@ -10,14 +10,65 @@ use super::StorageError;
 
 /// Accounts for the space an upload takes, as its bytes arrive (a quota).
 ///
-/// `take` is asked before every write and may refuse it; `release` gives
+/// `take` is asked before every write and may refuse it; `ensure` is asked
+/// at commit, once the upload knows by how many bytes the files really
+/// grow, and takes whatever the meter holds short of that; `release` gives
 /// back what was taken when the upload is undone; `commit` records that
 /// the files now take `delta` bytes more (or fewer) than before.
 #[async_trait::async_trait]
 pub trait SpaceMeter: Send + Sync + std::fmt::Debug {
     async fn take(&mut self, bytes: u64) -> Result<(), StorageError>;
+    async fn ensure(&mut self, delta: i64) -> Result<(), StorageError>;
     fn release(&mut self);
     async fn commit(self: Box<Self>, delta: i64);
+}
+
+/// What a committed upload became.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The file's final size.
+    pub size: u64,
+    /// By how many bytes the stored files grew (negative if they shrank),
+    /// measured at the commit, not when the upload began.
+    pub delta: i64,
+    /// The file's final name (STOU may take the next free one).
+    pub name: Vec<u8>,
+}
+
+/// The meter's say at commit: a backend measures what its commit really
+/// changes and asks [`CommitGate::admit`] before it publishes anything, so
+/// a file that shrank or vanished meanwhile cannot carry an upload past
+/// the quota. Usable from a blocking thread as well as from async code.
+#[derive(Debug)]
+pub struct CommitGate {
+    meter: Option<Box<dyn SpaceMeter>>,
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl CommitGate {
+    /// A gate that admits everything (no meter).
+    pub fn closed() -> Self {
+        CommitGate {
+            meter: None,
+            runtime: None,
+        }
+    }
+
+    /// Admits a growth of `delta` bytes, from a blocking thread.
+    pub fn admit(&mut self, delta: i64) -> Result<(), StorageError> {
+        match (&mut self.meter, &self.runtime) {
+            (Some(meter), Some(runtime)) => runtime.block_on(meter.ensure(delta)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Admits a growth of `delta` bytes, from async code.
+    pub async fn admit_async(&mut self, delta: i64) -> Result<(), StorageError> {
+        match &mut self.meter {
+            Some(meter) => meter.ensure(delta).await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// How the received bytes relate to an existing file.
@@ -29,6 +80,9 @@ pub enum UploadMode {
     Append,
     /// REST n + STOR: keep the first n bytes, replace the rest.
     Resume(u64),
+    /// STOU: a new file that never replaces one; on a clash at commit it
+    /// takes the next free name.
+    Unique,
 }
 
 /// What a backend does with an upload's bytes. Dropping a sink that was
@@ -43,9 +97,12 @@ pub trait UploadSink: Send + std::fmt::Debug {
     /// backend may keep writing `buf` in the background; its errors show
     /// at the next call or at commit).
     async fn write(&mut self, buf: Vec<u8>) -> (Vec<u8>, Result<(), StorageError>);
-    /// Makes the upload visible; returns the final size and by how many
-    /// bytes the stored files grew (negative if they shrank).
-    async fn commit(self: Box<Self>) -> Result<(u64, i64), StorageError>;
+    /// Makes the upload visible, asking `gate` before it publishes
+    /// anything; gives the gate back.
+    async fn commit(
+        self: Box<Self>,
+        gate: CommitGate,
+    ) -> (CommitGate, Result<Committed, StorageError>);
     /// Undoes the upload: the target is as it was before.
     async fn abort(self: Box<Self>);
     /// A second handle on the file the bytes go into, sharing its
@@ -125,18 +182,20 @@ impl Upload {
         }
     }
 
-    /// Puts the received file in place and returns its final size.
-    pub async fn commit(mut self) -> Result<u64, StorageError> {
+    /// Puts the received file in place and says what it became.
+    pub async fn commit(mut self) -> Result<Committed, StorageError> {
         let sink = self.sink.take().ok_or_else(finished)?;
-        match sink.commit().await {
-            Ok((size, delta)) => {
-                if let Some(meter) = self.meter.take() {
-                    meter.commit(delta).await;
-                }
-                Ok(size)
-            }
-            Err(e) => Err(e),
+        let gate = CommitGate {
+            meter: self.meter.take(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        };
+        let (gate, result) = sink.commit(gate).await;
+        match (gate.meter, &result) {
+            (Some(meter), Ok(done)) => meter.commit(done.delta).await,
+            // Failed: the drop gives the meter's bytes back.
+            (meter, _) => self.meter = meter,
         }
+        result
     }
 
     /// Undoes the upload: the target is as it was before.
@@ -212,6 +271,10 @@ mod tests {
             self.0 .0.lock().unwrap().push(format!("take {bytes}"));
             Ok(())
         }
+        async fn ensure(&mut self, delta: i64) -> Result<(), StorageError> {
+            self.0 .0.lock().unwrap().push(format!("ensure {delta}"));
+            Ok(())
+        }
         fn release(&mut self) {
             self.0 .0.lock().unwrap().push("release".into());
         }
@@ -233,9 +296,17 @@ mod tests {
             self.0.extend_from_slice(&buf);
             (buf, Ok(()))
         }
-        async fn commit(self: Box<Self>) -> Result<(u64, i64), StorageError> {
-            let n = self.0.len() as u64;
-            Ok((n, n as i64 - 3))
+        async fn commit(
+            self: Box<Self>,
+            mut gate: CommitGate,
+        ) -> (CommitGate, Result<Committed, StorageError>) {
+            let size = self.0.len() as u64;
+            let delta = size as i64 - 3;
+            if let Err(e) = gate.admit_async(delta).await {
+                return (gate, Err(e));
+            }
+            let name = b"m".to_vec();
+            (gate, Ok(Committed { size, delta, name }))
         }
         async fn abort(self: Box<Self>) {}
     }
@@ -256,8 +327,8 @@ mod tests {
         let mut up = upload(&log, 100);
         assert_eq!(up.replaced_bytes(), 3);
         up.write(vec![0; 10]).await.1.unwrap();
-        assert_eq!(up.commit().await.unwrap(), 10);
-        assert_eq!(said(&log), ["take 10", "commit 7"]);
+        assert_eq!(up.commit().await.unwrap().size, 10);
+        assert_eq!(said(&log), ["take 10", "ensure 7", "commit 7"]);
     }
 
     #[tokio::test]

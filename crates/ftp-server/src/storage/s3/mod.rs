@@ -305,7 +305,7 @@ impl Storage for S3Storage {
         mode: UploadMode,
     ) -> Result<Upload, StorageError> {
         self.require_writable()?;
-        if mode != UploadMode::Replace {
+        if !matches!(mode, UploadMode::Replace | UploadMode::Unique) {
             return Err(StorageError::Unsupported(
                 "the s3 storage backend cannot extend a stored file; upload it whole with STOR"
                     .into(),
@@ -323,7 +323,8 @@ impl Storage for S3Storage {
             }
             Err(e) => return Err(e),
         };
-        let sink = upload::ObjectUpload::new(self.store.clone(), key, old_size);
+        let unique = mode == UploadMode::Unique;
+        let sink = upload::ObjectUpload::new(self.store.clone(), key, old_size, unique);
         Ok(Upload::new(Box::new(sink)))
     }
 

@@ -7,7 +7,7 @@
 //! [`PARTS_IN_FLIGHT`] at once, so memory stays bounded); commit completes
 //! it, abort (or drop) aborts it on the service, which then keeps nothing.
 
-use crate::storage::upload::UploadSink;
+use crate::storage::upload::{CommitGate, Committed, UploadSink};
 use crate::storage::StorageError;
 use object_store::aws::AmazonS3;
 use object_store::path::Path;
@@ -25,6 +25,9 @@ pub struct ObjectUpload {
     store: Arc<AmazonS3>,
     key: Path,
     old_size: u64,
+    /// STOU: never replace an existing object (checked at commit; an
+    /// object store has no exclusive rename, so a clash fails the upload).
+    unique: bool,
     /// What arrived before a multipart upload was needed.
     head: Vec<u8>,
     multipart: Option<WriteMultipart>,
@@ -32,11 +35,12 @@ pub struct ObjectUpload {
 }
 
 impl ObjectUpload {
-    pub fn new(store: Arc<AmazonS3>, key: Path, old_size: u64) -> Self {
+    pub fn new(store: Arc<AmazonS3>, key: Path, old_size: u64, unique: bool) -> Self {
         ObjectUpload {
             store,
             key,
             old_size,
+            unique,
             head: Vec::new(),
             multipart: None,
             size: 0,
@@ -65,28 +69,19 @@ impl ObjectUpload {
     }
 }
 
-#[async_trait::async_trait]
-impl UploadSink for ObjectUpload {
-    fn replaced_bytes(&self) -> u64 {
-        self.old_size
-    }
-
-    async fn write(&mut self, buf: Vec<u8>) -> (Vec<u8>, Result<(), StorageError>) {
-        let result = self.push(&buf).await;
-        if result.is_ok() {
-            self.size += buf.len() as u64;
-        }
-        (buf, result)
-    }
-
-    async fn commit(mut self: Box<Self>) -> Result<(u64, i64), StorageError> {
+impl ObjectUpload {
+    /// Completes the upload once the gate admits what it changes.
+    async fn publish(&mut self, gate: &mut CommitGate) -> Result<Committed, StorageError> {
         // What the new object replaces, measured now rather than trusted
         // from when the upload began.
         let replaced = match super::call(self.store.head(&self.key)).await {
+            Ok(_) if self.unique => return Err(StorageError::AlreadyExists),
             Ok(meta) => meta.size,
             Err(StorageError::NotFound) => 0,
             Err(e) => return Err(e),
         };
+        let delta = self.size as i64 - replaced as i64;
+        gate.admit_async(delta).await?;
         match self.multipart.take() {
             Some(mut writer) => {
                 // A failed part fails the upload, which is then aborted
@@ -102,7 +97,38 @@ impl UploadSink for ObjectUpload {
                 super::call(self.store.put(&self.key, body.into())).await?;
             }
         }
-        Ok((self.size, self.size as i64 - replaced as i64))
+        let name = self.key.filename().unwrap_or_default().as_bytes().to_vec();
+        Ok(Committed {
+            size: self.size,
+            delta,
+            name,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl UploadSink for ObjectUpload {
+    fn replaced_bytes(&self) -> u64 {
+        if self.unique {
+            return 0;
+        }
+        self.old_size
+    }
+
+    async fn write(&mut self, buf: Vec<u8>) -> (Vec<u8>, Result<(), StorageError>) {
+        let result = self.push(&buf).await;
+        if result.is_ok() {
+            self.size += buf.len() as u64;
+        }
+        (buf, result)
+    }
+
+    async fn commit(
+        mut self: Box<Self>,
+        mut gate: CommitGate,
+    ) -> (CommitGate, Result<Committed, StorageError>) {
+        let result = self.publish(&mut gate).await;
+        (gate, result)
     }
 
     async fn abort(mut self: Box<Self>) {

@@ -1,0 +1,199 @@
+//! [`FileService`]: the one protocol-neutral layer between a front-end's
+//! commands and storage. FTP verbs (and, later, HTTP and SFTP requests)
+//! call it with virtual paths and translate its results into replies; the
+//! rules that keep files and usage right live here and below, once:
+//!
+//! - the jail and the read-only check (storage does the resolving);
+//! - quota metering attached by construction: [`FileService::begin_upload`]
+//!   is the only way to start an upload, and every upload it returns is
+//!   metered against the account's quota;
+//! - usage accounting: what a delete, an overwriting rename or a commit
+//!   frees or adds is measured by storage when it happens, and recorded
+//!   here;
+//! - an account already at or over its quota makes nothing new (files,
+//!   directories), even empty;
+//! - the per-file write locks, which the local backend takes under every
+//!   append, delete, rename and replacing commit (see
+//!   [`crate::storage::handle`]).
+
+use crate::quota::{AccountUsage, QuotaReport};
+use crate::storage::{Download, ListFormat, Meta, Storage, StorageError, Upload, UploadMode};
+use ftp_proto::VirtualPath;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// One session's view of its files; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct FileService {
+    storage: Arc<dyn Storage>,
+    /// The account's usage; `None` for anonymous sessions.
+    usage: Option<AccountUsage>,
+}
+
+/// STOU tries this many names derived from its argument.
+const UNIQUE_NAMES: u32 = 1000;
+
+impl FileService {
+    pub fn new(storage: Arc<dyn Storage>, usage: Option<AccountUsage>) -> Self {
+        FileService { storage, usage }
+    }
+
+    /// Whether this session may change anything.
+    pub fn writable(&self) -> bool {
+        self.storage.writable()
+    }
+
+    /// The backend's name (`local`, `s3`), for replies and logs.
+    pub fn backend(&self) -> &'static str {
+        self.storage.kind()
+    }
+
+    pub async fn stat(&self, path: &VirtualPath) -> Result<Meta, StorageError> {
+        self.storage.stat(path).await
+    }
+
+    pub async fn stat_target(&self, path: &VirtualPath) -> Result<Meta, StorageError> {
+        self.storage.stat_target(path).await
+    }
+
+    pub async fn open_read(
+        &self,
+        path: &VirtualPath,
+        offset: u64,
+    ) -> Result<(Download, Meta), StorageError> {
+        self.storage.open_read(path, offset).await
+    }
+
+    pub async fn list(
+        &self,
+        path: &VirtualPath,
+        format: ListFormat,
+        now_unix: i64,
+    ) -> Result<mpsc::Receiver<Vec<u8>>, StorageError> {
+        self.storage.list(path, format, now_unix).await
+    }
+
+    /// Starts an upload into `path`, metered against the account's quota.
+    pub async fn begin_upload(
+        &self,
+        path: &VirtualPath,
+        mode: UploadMode,
+    ) -> Result<Upload, StorageError> {
+        self.storage.require_writable()?;
+        if matches!(mode, UploadMode::Append | UploadMode::Resume(_))
+            && !self.storage.supports_append()
+        {
+            return Err(StorageError::Unsupported(cannot_extend(
+                mode,
+                self.storage.kind(),
+            )));
+        }
+        let over_quota = self.over_quota().await?;
+        let mut upload = self.storage.begin_upload(path, mode).await?;
+        if let Some(usage) = &self.usage {
+            // Nothing new is made by an account at its limit; replacing a
+            // file it already has may still fit.
+            if over_quota && upload.replaced_bytes() == 0 {
+                upload.abort().await;
+                return Err(StorageError::QuotaExceeded);
+            }
+            upload.set_meter(Box::new(usage.meter(upload.replaced_bytes())));
+        }
+        Ok(upload)
+    }
+
+    /// Starts an upload under a name that does not exist yet: `path`, or
+    /// `path.1`, `path.2`, … Returns the upload and the name it starts
+    /// with; if another session takes that name before the upload
+    /// commits, the commit takes the next free one (see
+    /// [`crate::storage::Committed::name`]), never replacing a file.
+    pub async fn begin_unique_upload(
+        &self,
+        path: &VirtualPath,
+    ) -> Result<(Upload, VirtualPath), StorageError> {
+        self.storage.require_writable()?;
+        let parent = path.parent();
+        let base = path.file_name().ok_or(StorageError::NotAFile)?;
+        for n in 0..UNIQUE_NAMES {
+            let mut name = base.to_vec();
+            if n > 0 {
+                name.extend_from_slice(format!(".{n}").as_bytes());
+            }
+            let candidate = parent.join(&name)?;
+            match self.storage.stat(&candidate).await {
+                Err(StorageError::NotFound) => {}
+                Ok(_) => continue,
+                Err(e) => return Err(e),
+            }
+            let upload = self.begin_upload(&candidate, UploadMode::Unique).await?;
+            return Ok((upload, candidate));
+        }
+        Err(StorageError::AlreadyExists)
+    }
+
+    pub async fn mkdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        self.storage.require_writable()?;
+        if self.over_quota().await? {
+            return Err(StorageError::QuotaExceeded);
+        }
+        self.storage.mkdir(path).await
+    }
+
+    pub async fn rmdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        self.storage.rmdir(path).await
+    }
+
+    /// Removes a file; the bytes it really held come off the usage.
+    pub async fn remove(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        let freed = self.storage.remove_file(path).await?;
+        if let Some(usage) = &self.usage {
+            usage.freed(freed).await;
+        }
+        Ok(())
+    }
+
+    /// Renames `from` to `to`; a file it replaces comes off the usage.
+    pub async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
+        let replaced = self.storage.rename(from, to).await?;
+        if let Some(usage) = &self.usage {
+            usage.freed(replaced).await;
+        }
+        Ok(())
+    }
+
+    /// The account's usage and limit; `None` for anonymous sessions.
+    pub async fn quota(&self) -> Option<Result<QuotaReport, crate::accounts::AccountError>> {
+        match &self.usage {
+            Some(usage) => Some(usage.report().await),
+            None => None,
+        }
+    }
+
+    /// Whether the account's files and running uploads already reach its
+    /// limit, with the limit as the store has it now (so an operator's
+    /// change applies to running sessions).
+    async fn over_quota(&self) -> Result<bool, StorageError> {
+        let Some(usage) = &self.usage else {
+            return Ok(false);
+        };
+        let report = usage.report().await.map_err(|e| {
+            tracing::error!(error = %e, "cannot read quota");
+            StorageError::Backend("cannot check the quota right now; try again later".into())
+        })?;
+        Ok(report
+            .limit
+            .is_some_and(|limit| report.used + report.in_flight >= limit))
+    }
+}
+
+/// The refusal of APPE or REST+STOR on a backend that cannot extend a file.
+fn cannot_extend(mode: UploadMode, backend: &str) -> String {
+    let what = match mode {
+        UploadMode::Append => "APPE (append)",
+        _ => "REST before STOR (resuming an upload)",
+    };
+    format!(
+        "{what} is not supported by the {backend} storage backend, which cannot extend \
+         a stored file; upload the whole file again with STOR"
+    )
+}

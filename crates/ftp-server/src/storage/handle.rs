@@ -1,0 +1,381 @@
+//! Directory handles and file locks: what lets an upload, a delete or a
+//! rename act on the file it started with, never on whatever a path names
+//! later.
+//!
+//! A [`DirHandle`] is an open directory; every name operation through it
+//! (`openat`, `renameat`, `unlinkat`, `fstatat`) stays in that directory
+//! even when another session renames it meanwhile. [`FileLock`] is an
+//! exclusive `flock(2)` on an open file: in-place writers (APPE, a resume
+//! at the end of a file) hold one for their whole upload, and anything
+//! that removes or replaces a name takes one on the file it removes, so
+//! the two never overlap — across sessions and across server processes
+//! sharing a disk. A holder that dies releases its lock with its file.
+
+use super::StorageError;
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long a writer, delete or rename waits for a file another session is
+/// writing before it is refused with 450.
+pub const BUSY_WAIT: Duration = Duration::from_secs(2);
+const BUSY_POLL: Duration = Duration::from_millis(20);
+
+/// Which file a name refers to, and what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameStat {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub is_file: bool,
+    pub is_dir: bool,
+}
+
+impl NameStat {
+    fn from_stat(st: &libc::stat) -> Self {
+        let fmt = st.st_mode & libc::S_IFMT;
+        NameStat {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            is_file: fmt == libc::S_IFREG,
+            is_dir: fmt == libc::S_IFDIR,
+        }
+    }
+
+    /// The facts of an open file.
+    pub fn of_file(file: &File) -> io::Result<Self> {
+        let md = file.metadata()?;
+        Ok(NameStat {
+            dev: md.dev(),
+            ino: md.ino(),
+            size: md.len(),
+            is_file: md.is_file(),
+            is_dir: md.is_dir(),
+        })
+    }
+
+    /// Whether both name the same file.
+    pub fn same_file(&self, other: &NameStat) -> bool {
+        self.dev == other.dev && self.ino == other.ino
+    }
+}
+
+/// An open directory; see the module documentation.
+#[derive(Debug)]
+pub struct DirHandle {
+    fd: OwnedFd,
+}
+
+fn c_name(name: &[u8]) -> io::Result<CString> {
+    if name.is_empty() || name.contains(&b'/') {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+impl DirHandle {
+    /// Opens the directory at `path` (its last component must not be a
+    /// link).
+    pub fn open(path: &Path) -> io::Result<Self> {
+        use std::os::unix::ffi::OsStrExt;
+        let c = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: `c` is a valid NUL-terminated string; the returned fd is
+        // owned by the OwnedFd below.
+        let fd = cvt(unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        })?;
+        // SAFETY: `fd` was just opened and is not owned elsewhere.
+        Ok(DirHandle {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    fn open_at(&self, name: &[u8], flags: libc::c_int) -> io::Result<File> {
+        let c = c_name(name)?;
+        // SAFETY: valid dirfd and NUL-terminated name; the fd is owned by
+        // the File below.
+        let fd = cvt(unsafe {
+            libc::openat(
+                self.fd.as_raw_fd(),
+                c.as_ptr(),
+                flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o644 as libc::c_uint,
+            )
+        })?;
+        // SAFETY: `fd` was just opened and is not owned elsewhere.
+        Ok(unsafe { File::from_raw_fd(fd) })
+    }
+
+    /// Creates `name`, which must not exist, for writing.
+    pub fn create_new(&self, name: &[u8]) -> io::Result<File> {
+        self.open_at(name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL)
+    }
+
+    /// Opens the existing regular file `name` for writing.
+    pub fn open_write(&self, name: &[u8]) -> io::Result<File> {
+        self.open_at(name, libc::O_WRONLY)
+    }
+
+    /// Opens `name` for reading (not following a final link).
+    pub fn open_read(&self, name: &[u8]) -> io::Result<File> {
+        self.open_at(name, libc::O_RDONLY | libc::O_NONBLOCK)
+    }
+
+    /// `lstat` of `name`; `None` if it does not exist.
+    pub fn stat_at(&self, name: &[u8]) -> io::Result<Option<NameStat>> {
+        let c = c_name(name)?;
+        // SAFETY: an all-zero `stat` is a valid value to be overwritten.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: valid dirfd, name and out pointer.
+        let ret = unsafe {
+            libc::fstatat(
+                self.fd.as_raw_fd(),
+                c.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        match cvt(ret) {
+            Ok(_) => Ok(Some(NameStat::from_stat(&st))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Renames `from` to `to` inside this directory, replacing `to`.
+    pub fn rename(&self, from: &[u8], to: &[u8]) -> io::Result<()> {
+        self.rename_into(from, self, to)
+    }
+
+    /// Renames `from` here to `to` in `dest`, replacing `to`.
+    pub fn rename_into(&self, from: &[u8], dest: &DirHandle, to: &[u8]) -> io::Result<()> {
+        let (f, t) = (c_name(from)?, c_name(to)?);
+        // SAFETY: valid dirfds and NUL-terminated names.
+        cvt(unsafe {
+            libc::renameat(
+                self.fd.as_raw_fd(),
+                f.as_ptr(),
+                dest.fd.as_raw_fd(),
+                t.as_ptr(),
+            )
+        })
+        .map(drop)
+    }
+
+    /// Renames `from` to `to` inside this directory only if `to` does not
+    /// exist (`AlreadyExists` otherwise). Filesystems without
+    /// `RENAME_NOREPLACE` get a hard link and an unlink, which is just as
+    /// exclusive.
+    pub fn rename_no_replace(&self, from: &[u8], to: &[u8]) -> io::Result<()> {
+        let (f, t) = (c_name(from)?, c_name(to)?);
+        let dir = self.fd.as_raw_fd();
+        // SAFETY: valid dirfd and NUL-terminated names.
+        let ret =
+            unsafe { libc::renameat2(dir, f.as_ptr(), dir, t.as_ptr(), libc::RENAME_NOREPLACE) };
+        match cvt(ret) {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                // SAFETY: as above.
+                cvt(unsafe { libc::linkat(dir, f.as_ptr(), dir, t.as_ptr(), 0) })?;
+                self.unlink(from)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes the file `name`.
+    pub fn unlink(&self, name: &[u8]) -> io::Result<()> {
+        let c = c_name(name)?;
+        // SAFETY: valid dirfd and NUL-terminated name.
+        cvt(unsafe { libc::unlinkat(self.fd.as_raw_fd(), c.as_ptr(), 0) }).map(drop)
+    }
+
+    /// Makes the directory's entries durable.
+    pub fn sync(&self) -> io::Result<()> {
+        // SAFETY: valid fd.
+        cvt(unsafe { libc::fsync(self.fd.as_raw_fd()) }).map(drop)
+    }
+}
+
+/// An exclusive `flock` on an open file, released when dropped (with the
+/// file it owns).
+#[derive(Debug)]
+pub struct FileLock {
+    file: File,
+}
+
+impl FileLock {
+    /// Locks `file`, waiting up to `wait` for another holder; `Busy` if it
+    /// is still held then.
+    pub fn acquire(file: File, wait: Duration) -> Result<Self, StorageError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            match Self::try_acquire(file.try_clone()?)? {
+                Some(lock) => return Ok(lock),
+                None if Instant::now() >= deadline => return Err(StorageError::Busy),
+                None => std::thread::sleep(BUSY_POLL),
+            }
+        }
+    }
+
+    /// Locks `file` if no one else holds it.
+    pub fn try_acquire(file: File) -> io::Result<Option<Self>> {
+        // SAFETY: valid fd.
+        let ret = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        match cvt(ret) {
+            Ok(_) => Ok(Some(FileLock { file })),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    pub fn into_file(self) -> File {
+        self.file
+    }
+}
+
+/// Runs `op` on the regular file `name` in `dir` while holding its lock,
+/// so no in-place writer is mid-upload in it; waits up to [`BUSY_WAIT`]
+/// for one to finish. `op` gets the file's facts as they are under the
+/// lock and the name-space lock. A name that is not a regular file (a
+/// directory, a link, nothing) is passed through without a lock.
+pub fn with_name_settled<T>(
+    dir: &DirHandle,
+    name: &[u8],
+    mut op: impl FnMut(Option<NameStat>) -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    with_names_settled(&[(dir, name)], |stats| op(stats[0]))
+}
+
+/// [`with_name_settled`] for several names at once (a rename's source and
+/// target). Locks are only tried, never waited for while another is held,
+/// so two callers can never deadlock; the same file under two names is
+/// locked once.
+pub fn with_names_settled<T>(
+    names: &[(&DirHandle, &[u8])],
+    mut op: impl FnMut(&[Option<NameStat>]) -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    let deadline = Instant::now() + BUSY_WAIT;
+    'retry: loop {
+        // Names that keep changing under us give up in the end as well.
+        if Instant::now() > deadline + BUSY_WAIT {
+            return Err(StorageError::Busy);
+        }
+        let mut locks: Vec<(NameStat, FileLock)> = Vec::new();
+        for (dir, name) in names {
+            let Some(st) = dir.stat_at(name)?.filter(|st| st.is_file) else {
+                continue;
+            };
+            if locks.iter().any(|(held, _)| held.same_file(&st)) {
+                continue;
+            }
+            let file = match dir.open_read(name) {
+                Ok(file) => file,
+                // It went away or changed kind meanwhile: look again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue 'retry,
+                Err(e) if e.raw_os_error() == Some(libc::ELOOP) => continue 'retry,
+                Err(e) => return Err(e.into()),
+            };
+            let held = NameStat::of_file(&file)?;
+            match FileLock::try_acquire(file)? {
+                Some(lock) => locks.push((held, lock)),
+                None if Instant::now() >= deadline => return Err(StorageError::Busy),
+                None => {
+                    drop(locks);
+                    std::thread::sleep(BUSY_POLL);
+                    continue 'retry;
+                }
+            }
+        }
+        let _namespace = super::namespace_lock();
+        let mut stats = Vec::with_capacity(names.len());
+        for (dir, name) in names {
+            let now = dir.stat_at(name)?;
+            // Every regular file named must be one we hold locked.
+            if let Some(now) = now.filter(|n| n.is_file) {
+                if !locks.iter().any(|(held, _)| held.same_file(&now)) {
+                    continue 'retry;
+                }
+            }
+            stats.push(now);
+        }
+        return op(&stats);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_replace_refuses_an_existing_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DirHandle::open(tmp.path()).unwrap();
+        std::fs::write(tmp.path().join("a"), b"a").unwrap();
+        std::fs::write(tmp.path().join("b"), b"b").unwrap();
+        let err = dir.rename_no_replace(b"a", b"b").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        dir.rename_no_replace(b"a", b"c").unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("c")).unwrap(), b"a");
+        assert!(dir.stat_at(b"a").unwrap().is_none());
+    }
+
+    #[test]
+    fn names_with_slashes_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DirHandle::open(tmp.path()).unwrap();
+        assert!(dir.create_new(b"../x").is_err());
+        assert!(dir.create_new(b"").is_err());
+    }
+
+    #[test]
+    fn a_handle_follows_its_directory_through_a_rename() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("d")).unwrap();
+        let dir = DirHandle::open(&tmp.path().join("d")).unwrap();
+        std::fs::rename(tmp.path().join("d"), tmp.path().join("dx")).unwrap();
+        drop(dir.create_new(b"f").unwrap());
+        assert!(tmp.path().join("dx/f").exists());
+    }
+
+    #[test]
+    fn a_locked_file_cannot_be_settled() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DirHandle::open(tmp.path()).unwrap();
+        std::fs::write(tmp.path().join("f"), b"x").unwrap();
+        let held = FileLock::try_acquire(dir.open_write(b"f").unwrap())
+            .unwrap()
+            .unwrap();
+        assert!(FileLock::try_acquire(dir.open_read(b"f").unwrap())
+            .unwrap()
+            .is_none());
+        let started = Instant::now();
+        let r = with_name_settled(&dir, b"f", |_| Ok(()));
+        assert!(matches!(r, Err(StorageError::Busy)));
+        assert!(started.elapsed() >= BUSY_WAIT);
+        drop(held);
+        let size = with_name_settled(&dir, b"f", |st| Ok(st.map(|s| s.size))).unwrap();
+        assert_eq!(size, Some(1));
+    }
+}
