@@ -946,3 +946,127 @@ def test_too_many_pending_registrations_get_450(wharfd_factory, wharfd_bin, tmp_
     r = site_register(srv, f"p3 {REG_PASSWORD}")
     assert code_of(r) == "200", f"registration once the queue has room again: got {r!r}"
     assert set(pending(wharfd_bin, srv.data)) == {"p2", "p3"}
+
+
+# --------------------------------------------------------------------------
+# 6. a name never inherits an earlier account's files (issue 13, defect 6)
+
+
+def write_tree(home: Path, files: dict[str, bytes]) -> None:
+    for rel, content in files.items():
+        p = home / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(content)
+
+
+def moved_to(out: str, data: Path, name: str) -> Path:
+    """The directory `users remove` says it moved the home to."""
+    m = re.search(r"moved to (\S+)", out)
+    assert m, f"`users remove {name}` does not say where the home went: {out!r}"
+    dest = Path(m.group(1))
+    assert dest.parent == data / "removed" and dest.name.startswith(f"{name}."), \
+        f"home of {name} moved to {dest}, want {data / 'removed'}/{name}.<unix-time>"
+    return dest
+
+
+def assert_usage_is_disk(srv, name: str, password: str = REG_PASSWORD) -> int:
+    home = srv.data / "home" / name
+    f = login(srv, name, password)
+    try:
+        q = site_quota(f)
+    finally:
+        close(f)
+    assert q["used"] == disk_usage(home) and q["in_flight"] == 0, \
+        f"{name}: SITE QUOTA {q}, but {disk_usage(home)} bytes are on disk"
+    return q["used"]
+
+
+def test_removed_account_home_moves_aside_and_the_name_starts_empty(
+        wharfd_factory, wharfd_bin, tmp_path):
+    cfg = tmp_path / "wharfd.toml"
+    cfg.write_text('registration = "open"\nregistrations_per_ip_per_hour = 100\n')
+    srv = wharfd_factory(["--config", str(cfg)])
+    home = srv.data / "home" / "zed"
+    old = {"old.txt": b"the first zed's file\n", "d/deep.bin": os.urandom(5000)}
+
+    assert code_of(site_register(srv, f"zed {REG_PASSWORD}")) == "200"
+    f = login(srv, "zed")
+    for rel, content in old.items():
+        if "/" in rel:
+            f.mkd(rel.rsplit("/", 1)[0])
+        assert code_of(put(f, rel, content)) == "226"
+    close(f)
+    assert assert_usage_is_disk(srv, "zed") == sum(map(len, old.values()))
+
+    out = users(wharfd_bin, srv.data, "remove", "zed")
+    dest = moved_to(out, srv.data, "zed")
+    assert not home.exists(), f"{home} is still there after `users remove zed`"
+    assert {k: digest(v) for k, v in home_files(dest).items()} == \
+        {k: digest(v) for k, v in old.items()}, f"the moved home {dest} lost files"
+    # nobody reaches the moved files: anonymous sees pub/ only
+    anon = connect(srv)
+    anon.login()
+    assert "removed" not in anon.nlst() and "old.txt" not in " ".join(anon.nlst())
+    close(anon)
+
+    # open registration of the same name: a fresh, empty account
+    assert code_of(site_register(srv, f"zed {REG_PASSWORD}")) == "200"
+    f = login(srv, "zed")
+    assert f.nlst() == [], f"the new zed sees {f.nlst()}"
+    assert code_of(put(f, "new.txt", b"second zed\n")) == "226"
+    close(f)
+    assert assert_usage_is_disk(srv, "zed") == len(b"second zed\n")
+
+    # a home that still holds files (restored by hand, or left over) blocks
+    # the name: SITE REGISTER answers exactly as for a taken name
+    users(wharfd_bin, srv.data, "remove", "zed")
+    write_tree(home, old)
+    taken = site_register(srv, f"alice {REG_PASSWORD}")
+    r = site_register(srv, f"zed {REG_PASSWORD}")
+    assert code_of(r) == "550" and r == taken, \
+        f"SITE REGISTER of a name whose home holds files: got {r!r}, want {taken!r}"
+    assert "zed" not in accounts(wharfd_bin, srv.data)
+
+    # `users add` refuses it and says why and what to do
+    out = users(wharfd_bin, srv.data, "add", "zed", "--password-stdin",
+                input=REG_PASSWORD + "\n", ok=False)
+    assert str(home) in out and "2 files" in out and "--reuse-home" in out, out
+    assert "zed" not in accounts(wharfd_bin, srv.data)
+    # ... unless the operator says to reuse it: usage recounted from disk
+    out = users(wharfd_bin, srv.data, "add", "zed", "--password-stdin", "--reuse-home",
+                input=REG_PASSWORD + "\n")
+    assert "reuses the 2 files" in out and "recounted" in out, out
+    assert assert_usage_is_disk(srv, "zed") == sum(map(len, old.values()))
+
+    # an empty leftover directory is occupied too; removing an account whose
+    # home is empty just deletes the directory
+    users(wharfd_bin, srv.data, "remove", "zed")
+    home.mkdir()
+    (home / "empty-dir").mkdir()
+    users(wharfd_bin, srv.data, "add", "zed", "--password-stdin",
+          input=REG_PASSWORD + "\n", ok=False)
+    (home / "empty-dir").rmdir()
+    users(wharfd_bin, srv.data, "add", "zed", "--password-stdin", input=REG_PASSWORD + "\n")
+    out = users(wharfd_bin, srv.data, "remove", "zed")
+    assert "moved to" not in out and "no files" in out and not home.exists(), out
+
+
+def test_approving_a_name_whose_home_holds_files(wharfd_factory, wharfd_bin):
+    srv = wharfd_factory()  # registration = approval
+    home = srv.data / "home" / "amy"
+    old = {"left.txt": b"left behind\n" * 100}
+    assert code_of(site_register(srv, f"amy {REG_PASSWORD}")) == "200"
+    write_tree(home, old)  # e.g. a removed account's home put back by hand
+    out = users(wharfd_bin, srv.data, "approve", "amy", ok=False)
+    assert str(home) in out and "--reuse-home" in out, out
+    assert "amy" in pending(wharfd_bin, srv.data), "a refused approval changed the account"
+    assert code_of(try_login(srv, "amy", REG_PASSWORD)) == "530"
+    out = users(wharfd_bin, srv.data, "approve", "amy", "--reuse-home")
+    assert "reuses the 1 file " in out, out
+    assert assert_usage_is_disk(srv, "amy") == len(old["left.txt"])
+
+    # a registration waiting for approval cannot claim an occupied home either
+    write_tree(srv.data / "home" / "bea", {"x": b"x"})
+    r = site_register(srv, f"bea {REG_PASSWORD}")
+    assert code_of(r) == "550" and "taken" in r.lower(), r
+    assert "bea" not in pending(wharfd_bin, srv.data)
