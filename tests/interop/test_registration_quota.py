@@ -505,7 +505,11 @@ def test_concurrent_sessions_never_pass_the_quota(wharfd_factory, wharfd_bin):
                     peak[0] = max(peak[0], disk_usage(home))
                     time.sleep(0.002)
 
+            finished: list[int] = []
+
             def worker(i: int):
+                # every outcome is recorded, whatever ends the thread (put()
+                # itself may call pytest.fail, which is no Exception)
                 try:
                     barrier.wait(30)
                     for j in range(per_thread):
@@ -514,7 +518,9 @@ def test_concurrent_sessions_never_pass_the_quota(wharfd_factory, wharfd_bin):
                         r = put(sessions[i], fname, data)
                         with lock:
                             results.append((fname, data, r))
-                except Exception as e:  # noqa: BLE001 - reported below
+                    with lock:
+                        finished.append(i)
+                except BaseException as e:  # noqa: BLE001 - reported below
                     with lock:
                         errors.append(f"thread {i}: {e!r}")
 
@@ -530,6 +536,10 @@ def test_concurrent_sessions_never_pass_the_quota(wharfd_factory, wharfd_bin):
             mon.join(10)
             assert not any(t.is_alive() for t in ts), "uploading threads did not finish in 60 s"
             assert not errors, f"uploading threads failed: {errors}"
+            assert sorted(finished) == list(range(threads)) and \
+                len(results) == threads * per_thread, \
+                f"round {rnd + 1}: threads {sorted(finished)} finished, " \
+                f"{len(results)} of {threads * per_thread} uploads have an outcome"
             odd = [(n, r) for n, _, r in results if code_of(r) not in ("226", "552")]
             assert not odd, f"uploads answered neither 226 nor 552: {odd}"
             ok = {n: d for n, d, r in results if code_of(r) == "226"}
@@ -552,6 +562,7 @@ def test_concurrent_sessions_never_pass_the_quota(wharfd_factory, wharfd_bin):
         models: list[dict[str, bytes]] = [
             {n: d for n, d in ok.items() if f"-t{i}-" in n} for i in range(threads)]
         errors.clear()
+        finished2: list[int] = []
 
         def mixed(i: int):
             rng = random.Random(1000 + i)
@@ -598,7 +609,9 @@ def test_concurrent_sessions_never_pass_the_quota(wharfd_factory, wharfd_bin):
                     assert code_of(r) in ("226", "552"), f"{what} {fname}: {r!r}"
                     if code_of(r) == "226":
                         model[fname] = new
-            except Exception as e:  # noqa: BLE001 - reported below
+                with lock:
+                    finished2.append(i)
+            except BaseException as e:  # noqa: BLE001 - reported below
                 with lock:
                     errors.append(f"thread {i}: {e!r}")
 
@@ -609,6 +622,8 @@ def test_concurrent_sessions_never_pass_the_quota(wharfd_factory, wharfd_bin):
             t.join(150)
         assert not any(t.is_alive() for t in ts), "phase 2 threads did not finish in 150 s"
         assert not errors, f"phase 2 failed: {errors}"
+        assert sorted(finished2) == list(range(threads)), \
+            f"phase 2: only threads {sorted(finished2)} ran all their steps"
         want = {}
         for m in models:
             want.update(m)
