@@ -1085,3 +1085,31 @@ def test_approving_a_name_whose_home_holds_files(wharfd_factory, wharfd_bin):
     r = site_register(srv, f"bea {REG_PASSWORD}")
     assert code_of(r) == "550" and "taken" in r.lower(), r
     assert "bea" not in pending(wharfd_bin, srv.data)
+
+
+# --------------------------------------------------------------------------
+# 7. a damaged account store is refused at start (SECURITY.md rule 9)
+
+
+def test_serve_refuses_a_corrupt_account_store_naming_it(wharfd_bin, tmp_path):
+    import sqlite3
+
+    data = tmp_path / "data"
+    users(wharfd_bin, data, "add", "bob", "--password-stdin", input="bob-password\n")
+    db = data / "wharf.db"
+    c = sqlite3.connect(db)
+    c.executemany("INSERT INTO accounts (name, password_hash, status, created_at, used_bytes) "
+                  "VALUES (?, ?, 'active', 1, 0)", [(f"u{i}", "h" * 300) for i in range(300)])
+    c.commit()
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    c.close()
+    raw = bytearray(db.read_bytes())
+    assert len(raw) > 6 * 4096
+    raw[2 * 4096:6 * 4096] = bytes(i * 7 % 251 for i in range(4 * 4096))  # page 1 intact
+    db.write_bytes(bytes(raw))
+    cp = subprocess.run([str(wharfd_bin), "serve", "--data", str(data),
+                         "--listen", "127.0.0.1:0"], capture_output=True, timeout=30,
+                        env=admin_env(), stdin=subprocess.DEVNULL)
+    err = cp.stderr.decode("utf-8", "replace")
+    assert cp.returncode != 0, f"wharfd served from a corrupt store:\n{err}"
+    assert str(db) in err and "damaged" in err, err

@@ -84,7 +84,7 @@ impl SqliteStore {
 
     fn corrupt(&self, detail: &str) -> AccountError {
         AccountError::Backend(format!(
-            "the account store {} is damaged (PRAGMA quick_check: {detail}); refusing to serve from it: restore it from a backup",
+            "{} is damaged (PRAGMA quick_check: {detail}); refusing to serve from it: restore it from a backup",
             self.path.display()
         ))
     }
