@@ -77,7 +77,8 @@ pub enum AdminError {
 /// What an occupied home holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InUse {
-    /// Regular files (not counting unfinished uploads).
+    /// Regular files (not counting unfinished uploads); on S3, the entries
+    /// at the top of the prefix.
     pub files: u64,
     pub bytes: u64,
 }
