@@ -42,8 +42,10 @@ pub enum AdminError {
     NotFound(String),
     #[error("{name:?} is not pending (it is {status})")]
     NotPending { name: String, status: &'static str },
-    #[error("password refused: {0}")]
-    Password(&'static str),
+    #[error("empty password refused")]
+    EmptyPassword,
+    #[error("password longer than {} bytes refused", MAX_PASSWORD)]
+    PasswordTooLong,
     /// The home already holds an earlier owner's files.
     #[error("the home of {name:?} ({place}) already holds {in_use}, left by an earlier account")]
     HomeInUse {
@@ -244,10 +246,10 @@ pub async fn add(
         source,
     })?;
     if new.password.is_empty() {
-        return Err(AdminError::Password("it is empty"));
+        return Err(AdminError::EmptyPassword);
     }
     if new.password.len() > MAX_PASSWORD {
-        return Err(AdminError::Password("it is longer than 128 bytes"));
+        return Err(AdminError::PasswordTooLong);
     }
     if store.find(new.name).await?.is_some() {
         return Err(AdminError::Exists(new.name.to_string()));
