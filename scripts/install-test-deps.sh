@@ -7,7 +7,8 @@
 #                    moto[server] (tests/s3/install.sh)
 #
 # Idempotent and quick when everything is there. Without root (and without
-# passwordless sudo) it only reports what is missing and exits 0: the tests
+# passwordless sudo) it reports what is missing; it exits 1 when PostgreSQL
+# (tests/scale/install.sh) cannot be installed, and 0 otherwise: the tests
 # themselves then fail with a clear message naming the missing tool.
 set -euo pipefail
 
@@ -42,7 +43,12 @@ install_peers() {
     # INN, the news server the NNTP client is tested against.
     bash "$(dirname "${BASH_SOURCE[0]}")/../tests/news/install.sh" || log "tests/news/install.sh failed"
     # PostgreSQL, for the scale-out tests (two instances sharing accounts).
-    bash "$(dirname "${BASH_SOURCE[0]}")/../tests/scale/install.sh" || log "tests/scale/install.sh failed"
+    # Fatal when it fails: without PostgreSQL tests/scale cannot run (it then
+    # fails too, but this says why first).
+    if ! bash "$(dirname "${BASH_SOURCE[0]}")/../tests/scale/install.sh"; then
+        log "tests/scale/install.sh failed: PostgreSQL is missing, so tests/scale cannot run"
+        exit 1
+    fi
     # dovecot + postfix, the mail servers the SMTP/POP3/IMAP clients are tested against.
     bash "$(dirname "${BASH_SOURCE[0]}")/../tests/mail/install.sh" || log "tests/mail/install.sh failed"
     # moto, the S3 server the object-storage backend is tested against.

@@ -436,8 +436,15 @@ def test_metrics_endpoint(wharfd_factory):
 
     if not wait_until(all_there, timeout=5, interval=0.2):
         got = {f"{n}{{{l}}}": metric(text, n, l) for (n, l) in want}
-        pytest.fail(f"metrics below what happened: {got} (want at least "
+        pytest.fail(f"metrics below what happened: {got} (want "
                     f"{ {f'{n}{{{l}}}': v for (n, l), v in want.items()} })\n{text}")
+    # a fresh server counted exactly what happened: no event twice, also
+    # after a moment for any late update
+    time.sleep(0.5)
+    _, text = scrape(f"{base}/metrics")
+    got = {f"{n}{{{l}}}": metric(text, n, l) for (n, l) in want}
+    assert got == {f"{n}{{{l}}}": v for (n, l), v in want.items()}, \
+        f"metrics differ from what happened (double counting?):\n{text}"
     assert "# TYPE wharf_logins_total counter" in text, text
 
     status, body = scrape(f"{base}/health")
@@ -473,3 +480,28 @@ def test_download_rate_limit(wharfd_factory):
     assert len(data) == size and sha256(data) == sha
     # 3 MiB at 1 MiB/s with at most one second of burst: >= 2 s; allow slack
     assert elapsed >= 1.5, f"3 MiB at --max-download-rate 1M took only {elapsed:.2f} s"
+
+
+def test_upload_rate_limit(wharfd_factory):
+    from test_registration_quota import disk_usage, site_quota, users
+
+    srv = wharfd_factory(["--max-upload-rate", "256K"])
+    users(srv.bin, srv.data, "recount", USER)
+    size = 1024 * 1024 + 4321
+    data = os.urandom(size)
+    f = srv.ftp()
+    try:
+        t0 = time.monotonic()
+        r = f.storbinary("STOR paced.bin", io.BytesIO(data), blocksize=32 * 1024)
+        elapsed = time.monotonic() - t0
+        q = site_quota(f)
+        f.quit()
+    finally:
+        f.close()
+    assert r.startswith("226"), r
+    assert file_sha256(srv.home / "paced.bin") == sha256(data)
+    # 1 MiB at 256 KiB/s with at most one second of burst takes >= 3 s (the
+    # 226 comes only once the server has read it all); a generous lower bound
+    assert elapsed >= 2.0, f"1 MiB at --max-upload-rate 256K took only {elapsed:.2f} s"
+    assert q["used"] == disk_usage(srv.home) and q["in_flight"] == 0, \
+        f"SITE QUOTA {q}, but {disk_usage(srv.home)} bytes are on disk"

@@ -221,3 +221,82 @@ def test_opts_mlst_selects_facts(wharfd):
     entries = dict(ftp.mlsd())
     assert "modify" in entries["hello.txt"]
     ftp.quit()
+
+
+# The home itself cannot be removed, renamed, replaced or deleted by a
+# writable account: the read-only check that guards anonymous sessions does
+# not apply here, so these exercise the root guards themselves.
+ROOT_NAMES = ["/", "//", "/.", "/docs/..", "."]
+
+
+def _root_refusals(srv, names: list[str]) -> None:
+    from test_registration_quota import disk_usage, site_quota, users
+
+    users(srv.bin, srv.data, "recount", "alice")
+    before = {p.relative_to(srv.home): p.read_bytes()
+              for p in srv.home.rglob("*") if p.is_file()}
+    with RawFtp(srv.host, srv.port) as c:
+        c.login()
+        assert c.cmd("TYPE I").code == 200
+        for name in names:
+            for cmd in (f"RMD {name}", f"DELE {name}"):
+                r = c.cmd(cmd)
+                assert r.code // 100 == 5, f"{cmd} by a writable account: {r!r}"
+            r = c.cmd(f"RNFR {name}")
+            if r.code == 350:
+                # RNFR of the root is still accepted today (see the xfail
+                # test below); the rename itself must then be refused
+                r = c.cmd("RNTO elsewhere")
+                assert r.code // 100 == 5, f"RNFR {name}, RNTO elsewhere: {r!r}"
+            else:
+                assert r.code // 100 == 5, f"RNFR {name}: {r!r}"
+                assert c.cmd("RNTO elsewhere").code == 503, "RNTO after a refused RNFR"
+            assert not (srv.home / "elsewhere").exists()
+            (srv.home / "mover.txt").write_bytes(b"mover")
+            assert c.cmd("RNFR mover.txt").code == 350
+            r = c.cmd(f"RNTO {name}")
+            assert r.code // 100 == 5, f"RNFR mover.txt, RNTO {name}: {r!r}"
+            assert (srv.home / "mover.txt").read_bytes() == b"mover"
+            (srv.home / "mover.txt").unlink()
+    f = srv.ftp()
+    try:
+        f.voidcmd("TYPE I")
+        for name in names:
+            for verb in ("STOR", "APPE"):
+                try:
+                    conn = f.transfercmd(f"{verb} {name}")
+                except ftplib.error_perm:
+                    continue  # refused before any data: what we want
+                conn.sendall(b"would replace the home")
+                conn.close()
+                pytest.fail(f"{verb} {name} was accepted: {f.getresp()!r}")
+        q = site_quota(f)
+    finally:
+        f.close()
+    assert srv.home.is_dir(), "the home is gone"
+    after = {p.relative_to(srv.home): p.read_bytes() for p in srv.home.rglob("*") if p.is_file()}
+    assert after == before, "the home changed"
+    assert q["used"] == disk_usage(srv.home) and q["in_flight"] == 0, \
+        f"SITE QUOTA {q}, but {disk_usage(srv.home)} bytes are on disk"
+
+
+def test_root_cannot_be_removed_renamed_or_replaced_by_a_writable_account(wharfd):
+    _root_refusals(wharfd, ROOT_NAMES)
+
+
+def test_empty_root_cannot_be_removed_by_a_writable_account(wharfd):
+    # RMD / on an *empty* home is what would succeed without the guard
+    for p in sorted(wharfd.home.rglob("*"), reverse=True):
+        p.rmdir() if p.is_dir() else p.unlink()
+    _root_refusals(wharfd, [n for n in ROOT_NAMES if "docs" not in n])
+    assert list(wharfd.home.iterdir()) == []
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13: RNFR / answers 350 (RNTO then fails); "
+                   "the fix belongs in commands/files.rs rnfr(): refuse the root with 550")
+def test_rnfr_of_the_root_is_refused(wharfd):
+    with RawFtp(wharfd.host, wharfd.port) as c:
+        c.login()
+        for name in ROOT_NAMES:
+            r = c.cmd(f"RNFR {name}")
+            assert r.code // 100 == 5, f"RNFR {name} by a writable account: {r!r}"

@@ -505,7 +505,11 @@ def test_concurrent_sessions_never_pass_the_quota(wharfd_factory, wharfd_bin):
                     peak[0] = max(peak[0], disk_usage(home))
                     time.sleep(0.002)
 
+            finished: list[int] = []
+
             def worker(i: int):
+                # every outcome is recorded, whatever ends the thread (put()
+                # itself may call pytest.fail, which is no Exception)
                 try:
                     barrier.wait(30)
                     for j in range(per_thread):
@@ -514,7 +518,9 @@ def test_concurrent_sessions_never_pass_the_quota(wharfd_factory, wharfd_bin):
                         r = put(sessions[i], fname, data)
                         with lock:
                             results.append((fname, data, r))
-                except Exception as e:  # noqa: BLE001 - reported below
+                    with lock:
+                        finished.append(i)
+                except BaseException as e:  # noqa: BLE001 - reported below
                     with lock:
                         errors.append(f"thread {i}: {e!r}")
 
@@ -530,6 +536,10 @@ def test_concurrent_sessions_never_pass_the_quota(wharfd_factory, wharfd_bin):
             mon.join(10)
             assert not any(t.is_alive() for t in ts), "uploading threads did not finish in 60 s"
             assert not errors, f"uploading threads failed: {errors}"
+            assert sorted(finished) == list(range(threads)) and \
+                len(results) == threads * per_thread, \
+                f"round {rnd + 1}: threads {sorted(finished)} finished, " \
+                f"{len(results)} of {threads * per_thread} uploads have an outcome"
             odd = [(n, r) for n, _, r in results if code_of(r) not in ("226", "552")]
             assert not odd, f"uploads answered neither 226 nor 552: {odd}"
             ok = {n: d for n, d, r in results if code_of(r) == "226"}
@@ -552,6 +562,7 @@ def test_concurrent_sessions_never_pass_the_quota(wharfd_factory, wharfd_bin):
         models: list[dict[str, bytes]] = [
             {n: d for n, d in ok.items() if f"-t{i}-" in n} for i in range(threads)]
         errors.clear()
+        finished2: list[int] = []
 
         def mixed(i: int):
             rng = random.Random(1000 + i)
@@ -598,7 +609,9 @@ def test_concurrent_sessions_never_pass_the_quota(wharfd_factory, wharfd_bin):
                     assert code_of(r) in ("226", "552"), f"{what} {fname}: {r!r}"
                     if code_of(r) == "226":
                         model[fname] = new
-            except Exception as e:  # noqa: BLE001 - reported below
+                with lock:
+                    finished2.append(i)
+            except BaseException as e:  # noqa: BLE001 - reported below
                 with lock:
                     errors.append(f"thread {i}: {e!r}")
 
@@ -609,6 +622,8 @@ def test_concurrent_sessions_never_pass_the_quota(wharfd_factory, wharfd_bin):
             t.join(150)
         assert not any(t.is_alive() for t in ts), "phase 2 threads did not finish in 150 s"
         assert not errors, f"phase 2 failed: {errors}"
+        assert sorted(finished2) == list(range(threads)), \
+            f"phase 2: only threads {sorted(finished2)} ran all their steps"
         want = {}
         for m in models:
             want.update(m)
@@ -946,3 +961,155 @@ def test_too_many_pending_registrations_get_450(wharfd_factory, wharfd_bin, tmp_
     r = site_register(srv, f"p3 {REG_PASSWORD}")
     assert code_of(r) == "200", f"registration once the queue has room again: got {r!r}"
     assert set(pending(wharfd_bin, srv.data)) == {"p2", "p3"}
+
+
+# --------------------------------------------------------------------------
+# 6. a name never inherits an earlier account's files (issue 13, defect 6)
+
+
+def write_tree(home: Path, files: dict[str, bytes]) -> None:
+    for rel, content in files.items():
+        p = home / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(content)
+
+
+def moved_to(out: str, data: Path, name: str) -> Path:
+    """The directory `users remove` says it moved the home to."""
+    m = re.search(r"moved to (\S+)", out)
+    assert m, f"`users remove {name}` does not say where the home went: {out!r}"
+    dest = Path(m.group(1))
+    assert dest.parent == data / "removed" and dest.name.startswith(f"{name}."), \
+        f"home of {name} moved to {dest}, want {data / 'removed'}/{name}.<unix-time>"
+    return dest
+
+
+def assert_usage_is_disk(srv, name: str, password: str = REG_PASSWORD) -> int:
+    home = srv.data / "home" / name
+    f = login(srv, name, password)
+    try:
+        q = site_quota(f)
+    finally:
+        close(f)
+    assert q["used"] == disk_usage(home) and q["in_flight"] == 0, \
+        f"{name}: SITE QUOTA {q}, but {disk_usage(home)} bytes are on disk"
+    return q["used"]
+
+
+def test_removed_account_home_moves_aside_and_the_name_starts_empty(
+        wharfd_factory, wharfd_bin, tmp_path):
+    cfg = tmp_path / "wharfd.toml"
+    cfg.write_text('registration = "open"\nregistrations_per_ip_per_hour = 100\n')
+    srv = wharfd_factory(["--config", str(cfg)])
+    home = srv.data / "home" / "zed"
+    old = {"old.txt": b"the first zed's file\n", "d/deep.bin": os.urandom(5000)}
+
+    assert code_of(site_register(srv, f"zed {REG_PASSWORD}")) == "200"
+    f = login(srv, "zed")
+    for rel, content in old.items():
+        if "/" in rel:
+            f.mkd(rel.rsplit("/", 1)[0])
+        assert code_of(put(f, rel, content)) == "226"
+    close(f)
+    assert assert_usage_is_disk(srv, "zed") == sum(map(len, old.values()))
+
+    out = users(wharfd_bin, srv.data, "remove", "zed")
+    dest = moved_to(out, srv.data, "zed")
+    assert not home.exists(), f"{home} is still there after `users remove zed`"
+    assert {k: digest(v) for k, v in home_files(dest).items()} == \
+        {k: digest(v) for k, v in old.items()}, f"the moved home {dest} lost files"
+    # nobody reaches the moved files: anonymous sees pub/ only
+    anon = connect(srv)
+    anon.login()
+    assert "removed" not in anon.nlst() and "old.txt" not in " ".join(anon.nlst())
+    close(anon)
+
+    # open registration of the same name: a fresh, empty account
+    assert code_of(site_register(srv, f"zed {REG_PASSWORD}")) == "200"
+    f = login(srv, "zed")
+    assert f.nlst() == [], f"the new zed sees {f.nlst()}"
+    assert code_of(put(f, "new.txt", b"second zed\n")) == "226"
+    close(f)
+    assert assert_usage_is_disk(srv, "zed") == len(b"second zed\n")
+
+    # a home that still holds files (restored by hand, or left over) blocks
+    # the name: SITE REGISTER answers exactly as for a taken name
+    users(wharfd_bin, srv.data, "remove", "zed")
+    write_tree(home, old)
+    taken = site_register(srv, f"alice {REG_PASSWORD}")
+    r = site_register(srv, f"zed {REG_PASSWORD}")
+    assert code_of(r) == "550" and r == taken, \
+        f"SITE REGISTER of a name whose home holds files: got {r!r}, want {taken!r}"
+    assert "zed" not in accounts(wharfd_bin, srv.data)
+
+    # `users add` refuses it and says why and what to do
+    out = users(wharfd_bin, srv.data, "add", "zed", "--password-stdin",
+                input=REG_PASSWORD + "\n", ok=False)
+    assert str(home) in out and "2 files" in out and "--reuse-home" in out, out
+    assert "zed" not in accounts(wharfd_bin, srv.data)
+    # ... unless the operator says to reuse it: usage recounted from disk
+    out = users(wharfd_bin, srv.data, "add", "zed", "--password-stdin", "--reuse-home",
+                input=REG_PASSWORD + "\n")
+    assert "reuses the 2 files" in out and "recounted" in out, out
+    assert assert_usage_is_disk(srv, "zed") == sum(map(len, old.values()))
+
+    # an empty leftover directory is occupied too; removing an account whose
+    # home is empty just deletes the directory
+    users(wharfd_bin, srv.data, "remove", "zed")
+    home.mkdir()
+    (home / "empty-dir").mkdir()
+    users(wharfd_bin, srv.data, "add", "zed", "--password-stdin",
+          input=REG_PASSWORD + "\n", ok=False)
+    (home / "empty-dir").rmdir()
+    users(wharfd_bin, srv.data, "add", "zed", "--password-stdin", input=REG_PASSWORD + "\n")
+    out = users(wharfd_bin, srv.data, "remove", "zed")
+    assert "moved to" not in out and "no files" in out and not home.exists(), out
+
+
+def test_approving_a_name_whose_home_holds_files(wharfd_factory, wharfd_bin):
+    srv = wharfd_factory()  # registration = approval
+    home = srv.data / "home" / "amy"
+    old = {"left.txt": b"left behind\n" * 100}
+    assert code_of(site_register(srv, f"amy {REG_PASSWORD}")) == "200"
+    write_tree(home, old)  # e.g. a removed account's home put back by hand
+    out = users(wharfd_bin, srv.data, "approve", "amy", ok=False)
+    assert str(home) in out and "--reuse-home" in out, out
+    assert "amy" in pending(wharfd_bin, srv.data), "a refused approval changed the account"
+    assert code_of(try_login(srv, "amy", REG_PASSWORD)) == "530"
+    out = users(wharfd_bin, srv.data, "approve", "amy", "--reuse-home")
+    assert "reuses the 1 file " in out, out
+    assert assert_usage_is_disk(srv, "amy") == len(old["left.txt"])
+
+    # a registration waiting for approval cannot claim an occupied home either
+    write_tree(srv.data / "home" / "bea", {"x": b"x"})
+    r = site_register(srv, f"bea {REG_PASSWORD}")
+    assert code_of(r) == "550" and "taken" in r.lower(), r
+    assert "bea" not in pending(wharfd_bin, srv.data)
+
+
+# --------------------------------------------------------------------------
+# 7. a damaged account store is refused at start (SECURITY.md rule 9)
+
+
+def test_serve_refuses_a_corrupt_account_store_naming_it(wharfd_bin, tmp_path):
+    import sqlite3
+
+    data = tmp_path / "data"
+    users(wharfd_bin, data, "add", "bob", "--password-stdin", input="bob-password\n")
+    db = data / "wharf.db"
+    c = sqlite3.connect(db)
+    c.executemany("INSERT INTO accounts (name, password_hash, status, created_at, used_bytes) "
+                  "VALUES (?, ?, 'active', 1, 0)", [(f"u{i}", "h" * 300) for i in range(300)])
+    c.commit()
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    c.close()
+    raw = bytearray(db.read_bytes())
+    assert len(raw) > 6 * 4096
+    raw[2 * 4096:6 * 4096] = bytes(i * 7 % 251 for i in range(4 * 4096))  # page 1 intact
+    db.write_bytes(bytes(raw))
+    cp = subprocess.run([str(wharfd_bin), "serve", "--data", str(data),
+                         "--listen", "127.0.0.1:0"], capture_output=True, timeout=30,
+                        env=admin_env(), stdin=subprocess.DEVNULL)
+    err = cp.stderr.decode("utf-8", "replace")
+    assert cp.returncode != 0, f"wharfd served from a corrupt store:\n{err}"
+    assert str(db) in err and "damaged" in err, err

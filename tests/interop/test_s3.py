@@ -231,3 +231,52 @@ def test_a_bucket_that_does_not_answer_stops_the_start(wharfd, wharfd_bin, tmp_p
     assert cp.returncode != 0, err
     assert "does not answer" in err and "no-such-bucket-wharf" in err, err
     assert "wharf-test-secret" not in err
+
+
+def test_a_removed_name_keeps_its_objects_and_is_not_given_away(wharfd, wharfd_bin):
+    """Issue 13, defect 6 on S3: objects cannot be moved aside, so `users
+    remove` leaves home/NAME/ and says so, and the name is refused (to
+    `users add` and to SITE REGISTER) while anything, even an empty file,
+    is under it, unless the operator passes --reuse-home."""
+    import subprocess
+
+    args, env = wharfd.storage_args()
+
+    def admin(*a: str, ok: bool = True, password: str | None = None) -> str:
+        cp = subprocess.run([str(wharfd_bin), "users", *a, "--data", str(wharfd.data), *args],
+                            input=None if password is None else (password + "\n").encode(),
+                            capture_output=True, timeout=60,
+                            env={**{k: v for k, v in os.environ.items()
+                                    if not k.startswith("WHARF_")}, **env})
+        out = (cp.stdout + cp.stderr).decode()
+        assert (cp.returncode == 0) == ok, f"users {' '.join(a)}: exit {cp.returncode}\n{out}"
+        return out
+
+    pw = "zed-password-1"
+    zed = wharfd.home.parent / "zed"
+    admin("add", "zed", "--password-stdin", password=pw)
+    f = wharfd.ftp(user="zed", password=pw)
+    f.storbinary("STOR old.txt", io.BytesIO(b"the first zed\n"))
+    f.quit()
+    out = admin("remove", "zed")
+    assert "home/zed/" in out and "left in place" in out, out
+    assert (zed / "old.txt").read_bytes() == b"the first zed\n"
+
+    out = admin("add", "zed", "--password-stdin", password=pw, ok=False)
+    assert "home/zed/" in out and "--reuse-home" in out, out
+    r = ftplib.FTP()
+    r.connect(wharfd.host, wharfd.port)
+    with pytest.raises(ftplib.error_perm, match="^550 .*taken"):
+        r.sendcmd(f"SITE REGISTER zed {pw}")
+    r.close()
+
+    # only an empty file left: still occupied
+    wharfd.home.client.delete_object(Bucket=wharfd.bucket, Key=(zed / "old.txt").key)
+    (zed / "empty").write_bytes(b"")
+    admin("add", "zed", "--password-stdin", password=pw, ok=False)
+    (zed / "more.bin").write_bytes(b"m" * 1000)
+    out = admin("add", "zed", "--password-stdin", "--reuse-home", password=pw)
+    assert "reuses the 2 files" in out, out
+    f = wharfd.ftp(user="zed", password=pw)
+    assert "used=1000;" in f.sendcmd("SITE QUOTA")
+    f.quit()

@@ -6,8 +6,11 @@
 //! Names follow [`validate_name`]; passwords have a minimum length; each
 //! client address may register only a few times an hour, and the number of
 //! pending accounts is capped, so nobody can flood the store. Limits are
-//! checked before the Argon2 hash is computed.
+//! checked before the Argon2 hash is computed. A name whose home still
+//! holds an earlier account's files is refused exactly like a taken name
+//! (see [`crate::accounts::admin`]).
 
+use crate::accounts::admin::{home_in_use, AdminError};
 use crate::accounts::password::{hash_password, MAX_PASSWORD};
 use crate::accounts::{
     validate_name, Account, AccountError, AccountStatus, AccountStore, NameError,
@@ -71,6 +74,8 @@ pub enum RegisterError {
     TooMany,
     QueueFull,
     Store(AccountError),
+    /// The home could not be looked at.
+    Home(AdminError),
 }
 
 impl RegisterError {
@@ -114,6 +119,13 @@ impl RegisterError {
                 Reply::new(
                     code::LOCAL_ERROR,
                     "Registration failed: account store error. Try again later.",
+                )
+            }
+            RegisterError::Home(e) => {
+                tracing::error!(error = %e, "cannot check a home during registration");
+                Reply::new(
+                    code::LOCAL_ERROR,
+                    "Registration failed: storage error. Try again later.",
                 )
             }
         }
@@ -190,6 +202,14 @@ impl Registrar {
         {
             return Err(RegisterError::Taken);
         }
+        let home = opts.default_home(name);
+        if let Some(in_use) = home_in_use(&opts.storage, name, &home)
+            .await
+            .map_err(RegisterError::Home)?
+        {
+            tracing::info!(%from, name, %in_use, "registration refused: the home still holds an earlier account's files");
+            return Err(RegisterError::Taken);
+        }
         if status == AccountStatus::Pending
             && store.count_pending().await.map_err(RegisterError::Store)? >= opts.max_pending
         {
@@ -218,7 +238,6 @@ impl Registrar {
             Err(e) => return Err(RegisterError::Store(e)),
         }
         if status == AccountStatus::Active {
-            let home = opts.default_home(name);
             if let Err(e) = std::fs::create_dir_all(&home) {
                 tracing::warn!(error = %e, home = %home.display(), "cannot create the home directory yet");
             }

@@ -183,8 +183,15 @@ pub enum UsersCommand {
         /// Quota, e.g. 500M, 2G or none [default: the configured default_quota].
         #[arg(long, value_name = "SIZE")]
         quota: Option<String>,
+        /// Give the account the files its home already holds (left by an
+        /// earlier account of that name), recounting its usage from them.
+        /// Without it, a home that holds anything is refused.
+        #[arg(long)]
+        reuse_home: bool,
         #[command(flatten)]
         location: Location,
+        #[command(flatten)]
+        storage: crate::storage::StorageArgs,
     },
     /// List accounts.
     List {
@@ -223,8 +230,15 @@ pub enum UsersCommand {
         /// Quota, e.g. 500M, 2G or none [default: as registered].
         #[arg(long, value_name = "SIZE")]
         quota: Option<String>,
+        /// Give the account the files its home already holds (left by an
+        /// earlier account of that name), recounting its usage from them.
+        /// Without it, a home that holds anything is refused.
+        #[arg(long)]
+        reuse_home: bool,
         #[command(flatten)]
         location: Location,
+        #[command(flatten)]
+        storage: crate::storage::StorageArgs,
     },
     /// Reject a pending registration (the account is removed).
     Reject {
@@ -254,10 +268,16 @@ pub enum UsersCommand {
         #[command(flatten)]
         storage: crate::storage::StorageArgs,
     },
-    /// Remove an account (its home directory is left in place).
+    /// Remove an account. Its home, if under DATA/home, is moved aside to
+    /// DATA/removed/NAME.UNIX-TIME (an empty one is deleted), so a later
+    /// account of that name starts empty; a home elsewhere or shared with
+    /// another account stays, and so do its objects on S3 storage (the
+    /// name is then refused until they are gone, or --reuse-home is given).
     Remove {
         name: String,
         #[command(flatten)]
         location: Location,
+        #[command(flatten)]
+        storage: crate::storage::StorageArgs,
     },
 }

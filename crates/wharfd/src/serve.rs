@@ -9,7 +9,9 @@
 use crate::cli::ServeArgs;
 use crate::config;
 use anyhow::{Context, Result};
+use ftp_server::accounts::admin::home_of;
 use ftp_server::metrics::{AccountsProbe, Health, StorageProbe};
+use ftp_server::quota::recount::recount_account;
 use ftp_server::storage::sweep_partial_uploads;
 use ftp_server::storage::StorageBackend;
 use ftp_server::{bind_control, Listener, Server};
@@ -56,9 +58,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     if marker.exists() && !shared {
         tracing::warn!("the last run did not stop cleanly; recounting usage from disk");
         for a in &accounts {
-            let home = a.home.clone().unwrap_or_else(|| opts.default_home(&a.name));
-            match crate::storage::recount_home(&opts.storage, store.as_ref(), &a.name, &home).await
-            {
+            let home = home_of(&opts, a);
+            match recount_account(&opts.storage, store.as_ref(), &a.name, &home).await {
                 Ok(used) if used != a.used_bytes => {
                     tracing::info!(account = %a.name, was = a.used_bytes, now = used, "usage corrected")
                 }

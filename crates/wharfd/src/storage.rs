@@ -7,11 +7,8 @@
 use crate::config::FileConfig;
 use anyhow::{Context, Result};
 use clap::Args;
-use ftp_server::accounts::AccountStore;
-use ftp_server::quota::recount::recount;
 use ftp_server::storage::s3::{S3Bucket, S3Config};
 use ftp_server::storage::StorageBackend;
-use std::path::Path;
 use std::sync::Arc;
 
 #[derive(Debug, Args, Clone, Default)]
@@ -54,24 +51,4 @@ pub fn resolve(args: &StorageArgs, file: &FileConfig) -> Result<StorageBackend> 
         .map_err(anyhow::Error::msg)
         .context("--storage")?;
     Ok(StorageBackend::S3(Arc::new(bucket)))
-}
-
-/// Recounts `name`'s usage from where its files are: the local home
-/// directory, or its prefix in the bucket. Records and returns the bytes.
-pub async fn recount_home(
-    backend: &StorageBackend,
-    store: &dyn AccountStore,
-    name: &str,
-    local_home: &Path,
-) -> Result<u64> {
-    match backend.home_usage(name).await {
-        None => Ok(recount(store, name, local_home).await?),
-        Some(counted) => {
-            let used = counted
-                .map_err(anyhow::Error::msg)
-                .with_context(|| format!("cannot list the files of {name} in the bucket"))?;
-            store.set_used(name, used).await?;
-            Ok(used)
-        }
-    }
 }

@@ -4,18 +4,29 @@
 
 use crate::cli::{Location, UsersCommand};
 use crate::config::{self, FileConfig};
+use crate::storage::StorageArgs;
 use anyhow::{bail, Context, Result};
 use ftp_proto::time::UtcTime;
+use ftp_server::accounts::admin::{self, home_of, Activated, AdminError, HomeFate, NewAccount};
 use ftp_server::accounts::password::{hash_password, MAX_PASSWORD};
 use ftp_server::accounts::{validate_name, Account, AccountStatus, AccountStore};
-use ftp_server::quota::recount::recount;
+use ftp_server::quota::recount::recount_account;
 use ftp_server::quota::size::{format_size, parse_size};
 use ftp_server::ServerOptions;
 use std::io::BufRead;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 async fn open(location: &Location) -> Result<(Arc<dyn AccountStore>, ServerOptions)> {
+    open_with(location, &StorageArgs::default()).await
+}
+
+/// Opens the store, with the options the home rules need: the data
+/// directory, the public tree and where files are kept.
+async fn open_with(
+    location: &Location,
+    storage: &StorageArgs,
+) -> Result<(Arc<dyn AccountStore>, ServerOptions)> {
     let file = FileConfig::load(location)?;
     let data = config::data_dir(location, &file);
     std::fs::create_dir_all(&data)
@@ -23,14 +34,40 @@ async fn open(location: &Location) -> Result<(Arc<dyn AccountStore>, ServerOptio
     let store = config::accounts(location, &file, &data)?.open().await?;
     let mut opts = ServerOptions::new(data);
     opts.default_quota = file.default_quota(std::env::var("WHARF_DEFAULT_QUOTA").ok().as_ref())?;
+    if let Some(anon) = std::env::var_os("WHARF_ANON_ROOT")
+        .map(PathBuf::from)
+        .or(file.anon_root.clone())
+    {
+        opts.anon_root = anon;
+    }
+    opts.storage = crate::storage::resolve(storage, &file)?;
     Ok((store, opts))
 }
 
-fn home_of(opts: &ServerOptions, account: &Account) -> std::path::PathBuf {
-    account
-        .home
-        .clone()
-        .unwrap_or_else(|| opts.default_home(&account.name))
+/// Says which files an account was given, when it reused a home.
+fn reused_note(done: &Activated) -> String {
+    match done.reused {
+        Some(in_use) => format!(
+            "; it reuses the {in_use} already in its home, and its usage was recounted from them"
+        ),
+        None => String::new(),
+    }
+}
+
+/// An [`AdminError`] as the command reports it, with what to do next.
+fn refusal(verb: &'static str) -> impl Fn(AdminError) -> anyhow::Error {
+    move |e| {
+        match &e {
+        AdminError::HomeInUse { .. } => anyhow::anyhow!(
+            "cannot {verb}: {e}; nothing changed. Move those files away first, or pass --reuse-home to give them to this account"
+        ),
+        AdminError::NotMovedAside { .. } => anyhow::anyhow!("{e}"),
+        AdminError::NotFound(_) | AdminError::NotPending { .. } => {
+            anyhow::anyhow!("cannot {verb}: {e}; see: wharfd users list")
+        }
+        _ => anyhow::anyhow!("cannot {verb}: {e}"),
+    }
+    }
 }
 
 fn quota_arg(text: &str) -> Result<Option<u64>> {
@@ -48,10 +85,12 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             password_stdin,
             home,
             quota,
+            reuse_home,
             location,
+            storage,
         } => {
             validate_name(&name).with_context(|| format!("cannot add {name:?}"))?;
-            let (store, opts) = open(&location).await?;
+            let (store, opts) = open_with(&location, &storage).await?;
             if store.find(&name).await?.is_some() {
                 bail!("account {name:?} already exists (change its password with: wharfd users passwd {name})");
             }
@@ -60,34 +99,22 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                 None => opts.default_quota,
             };
             let password = read_password(password_stdin)?;
-            let dir = home.clone().unwrap_or_else(|| opts.default_home(&name));
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create the home directory {}", dir.display()))?;
-            let home = match home {
-                Some(h) => Some(
-                    std::fs::canonicalize(&h)
-                        .with_context(|| format!("bad home {}", h.display()))?,
-                ),
-                None => None,
+            let new = NewAccount {
+                name: &name,
+                password: password.as_bytes(),
+                home: home.as_deref(),
+                quota,
+                reuse_home,
             };
-            let account = Account {
-                name: name.clone(),
-                password_hash: hash_password(password.as_bytes()).map_err(anyhow::Error::msg)?,
-                home,
-                status: AccountStatus::Active,
-                created_at: now(),
-                registered_from: None,
-                quota_bytes: quota,
-                used_bytes: 0,
-            };
-            store.create(&account).await?;
-            // An existing directory given with --home may hold files already.
-            let used = recount(store.as_ref(), &name, &dir).await?;
+            let added = admin::add(store.as_ref(), &opts, new)
+                .await
+                .map_err(refusal("add"))?;
             println!(
-                "added {name} (home {}, quota {}, using {})",
-                dir.display(),
-                show_quota(quota),
-                format_size(used)
+                "added {name} (home {}, quota {}, using {}){}",
+                added.home.display(),
+                show_quota(added.quota),
+                format_size(added.used),
+                reused_note(&added)
             );
         }
         UsersCommand::List { location } => {
@@ -170,22 +197,20 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
         UsersCommand::Approve {
             name,
             quota,
+            reuse_home,
             location,
+            storage,
         } => {
-            let (store, opts) = open(&location).await?;
-            let account = require_pending(store.as_ref(), &name).await?;
-            if let Some(q) = quota {
-                store.set_quota(&name, quota_arg(&q)?).await?;
-            }
-            let home = home_of(&opts, &account);
-            std::fs::create_dir_all(&home)
-                .with_context(|| format!("cannot create the home directory {}", home.display()))?;
-            store.set_status(&name, AccountStatus::Active).await?;
-            let quota = store.find(&name).await?.and_then(|a| a.quota_bytes);
+            let (store, opts) = open_with(&location, &storage).await?;
+            let quota = quota.as_deref().map(quota_arg).transpose()?;
+            let approved = admin::approve(store.as_ref(), &opts, &name, quota, reuse_home)
+                .await
+                .map_err(refusal("approve"))?;
             println!(
-                "approved {name} (home {}, quota {})",
-                home.display(),
-                show_quota(quota)
+                "approved {name} (home {}, quota {}){}",
+                approved.home.display(),
+                show_quota(approved.quota),
+                reused_note(&approved)
             );
         }
         UsersCommand::Reject { name, location } => {
@@ -213,8 +238,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             location,
             storage,
         } => {
-            let (store, opts) = open(&location).await?;
-            let backend = crate::storage::resolve(&storage, &FileConfig::load(&location)?)?;
+            let (store, opts) = open_with(&location, &storage).await?;
             let accounts = if all {
                 store.list().await?
             } else {
@@ -223,13 +247,9 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             };
             for a in accounts {
                 let before = a.used_bytes;
-                let after = crate::storage::recount_home(
-                    &backend,
-                    store.as_ref(),
-                    &a.name,
-                    &home_of(&opts, &a),
-                )
-                .await?;
+                let after =
+                    recount_account(&opts.storage, store.as_ref(), &a.name, &home_of(&opts, &a))
+                        .await?;
                 println!(
                     "{}: {} (was {})",
                     a.name,
@@ -238,15 +258,33 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                 );
             }
         }
-        UsersCommand::Remove { name, location } => {
-            let (store, opts) = open(&location).await?;
-            let account = require(store.as_ref(), &name).await?;
-            store.remove(&name).await?;
-            let home = account.home.unwrap_or_else(|| opts.default_home(&name));
-            println!(
-                "removed {name}; its home {} was left in place",
-                home.display()
-            );
+        UsersCommand::Remove {
+            name,
+            location,
+            storage,
+        } => {
+            let (store, opts) = open_with(&location, &storage).await?;
+            let fate = admin::remove(store.as_ref(), &opts, &name)
+                .await
+                .map_err(refusal("remove"))?;
+            let home = match fate {
+                HomeFate::MovedTo(dest) => format!("its home was moved to {}", dest.display()),
+                HomeFate::Gone => "it had no files; its home is gone".into(),
+                HomeFate::KeptOutsideData(home) => format!(
+                    "its home {} is not under {} and was left in place",
+                    home.display(),
+                    opts.data_dir.join("home").display()
+                ),
+                HomeFate::KeptShared { home, with } => format!(
+                    "its home {} is also {with}'s and was left in place",
+                    home.display()
+                ),
+                HomeFate::KeptInBucket => format!(
+                    "its files under home/{name}/ in the bucket were left in place; \
+                     a new account {name} is refused until they are gone (or given --reuse-home)"
+                ),
+            };
+            println!("removed {name}; {home}");
         }
     }
     Ok(())
@@ -306,10 +344,4 @@ fn read_password(from_stdin: bool) -> Result<String> {
         bail!("password longer than {MAX_PASSWORD} bytes refused");
     }
     Ok(password)
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

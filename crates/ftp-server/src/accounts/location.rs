@@ -48,14 +48,15 @@ impl StoreLocation {
         })
     }
 
-    /// Opens the store for a serving instance: with PostgreSQL, the
+    /// Opens the store for a serving instance: a SQLite file must pass an
+    /// integrity check ([`SqliteStore::open_serving`]); with PostgreSQL, the
     /// instance takes a lease of `lease` (see [`PgStore::open_serving`]).
     pub async fn open_serving(
         &self,
         lease: Duration,
     ) -> Result<Arc<dyn AccountStore>, AccountError> {
         Ok(match self {
-            StoreLocation::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
+            StoreLocation::Sqlite(path) => Arc::new(SqliteStore::open_serving(path).await?),
             StoreLocation::Postgres(url) => Arc::new(PgStore::open_serving(url, lease).await?),
         })
     }

@@ -6,6 +6,8 @@
 //! instances) plugs in without knowing about FTP.
 //!
 //! # Layout
+//! - [`admin`]: adding, approving and removing accounts with their homes,
+//!   so that a name never silently inherits an earlier owner's files.
 //! - [`name`]: the one rule for account names.
 //! - [`password`]: Argon2 hashing and verification.
 //! - [`sqlite`]: [`SqliteStore`], the embedded store.
@@ -15,6 +17,7 @@
 //! - [`auth`]: [`Authenticator`], which turns USER/PASS into an account
 //!   with equal work for every kind of failure.
 
+pub mod admin;
 pub mod auth;
 pub mod location;
 pub mod name;

@@ -1,7 +1,9 @@
 //! [`SqliteStore`]: accounts in an embedded SQLite database (WAL mode), the
 //! default store. Its schema is versioned with `PRAGMA user_version` and
 //! migrated forward when the store opens; a database newer than this
-//! program is refused rather than guessed at.
+//! program is refused rather than guessed at. A serving instance also runs
+//! `PRAGMA quick_check` first and refuses a damaged file, naming it: a
+//! corrupt store never means "no accounts" or "usage 0".
 
 use super::sql::{backend, change_account, clamp_i64};
 use super::{Account, AccountError, AccountStatus, AccountStore};
@@ -49,8 +51,52 @@ impl SqliteStore {
             pool,
             path: path.to_path_buf(),
         };
-        store.migrate().await?;
+        store.migrate().await.map_err(|e| store.named(e))?;
         Ok(store)
+    }
+
+    /// Like [`SqliteStore::open`], for a serving instance: refuses a
+    /// database that fails SQLite's `PRAGMA quick_check`.
+    pub async fn open_serving(path: &Path) -> Result<Self, AccountError> {
+        let store = SqliteStore::open(path).await?;
+        store.check_integrity().await?;
+        Ok(store)
+    }
+
+    /// Runs `PRAGMA quick_check`; any answer but a single `ok` is damage.
+    async fn check_integrity(&self) -> Result<(), AccountError> {
+        let problems: Vec<String> = sqlx::query_scalar("PRAGMA quick_check")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.corrupt(&e.to_string()))?;
+        match problems.as_slice() {
+            [ok] if ok == "ok" => Ok(()),
+            _ => Err(self.corrupt(
+                &problems
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )),
+        }
+    }
+
+    fn corrupt(&self, detail: &str) -> AccountError {
+        AccountError::Backend(format!(
+            "{} is damaged (PRAGMA quick_check: {detail}); refusing to serve from it: restore it from a backup",
+            self.path.display()
+        ))
+    }
+
+    /// An error with the database file's name in it.
+    fn named(&self, e: AccountError) -> AccountError {
+        match e {
+            AccountError::Backend(m) => {
+                AccountError::Backend(format!("{}: {m}", self.path.display()))
+            }
+            other => other,
+        }
     }
 
     async fn migrate(&self) -> Result<(), AccountError> {
@@ -262,6 +308,37 @@ mod tests {
         assert_eq!(store.count_pending().await.unwrap(), 0);
         store.remove("bob").await.unwrap();
         assert!(store.find("bob").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn serving_refuses_a_corrupt_file_and_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        for i in 0..300 {
+            let mut a = account(&format!("user{i}"));
+            a.password_hash = "h".repeat(200);
+            store.create(&a).await.unwrap();
+        }
+        store.pool.close().await;
+        // A sound file serves; then everything goes from the WAL into it.
+        let store = SqliteStore::open_serving(&path).await.unwrap();
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        store.pool.close().await;
+        // Page 1 (the header) stays; pages 3 to 6 become noise.
+        let mut bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.len() > 6 * 4096, "{} bytes", bytes.len());
+        for (i, b) in bytes[2 * 4096..6 * 4096].iter_mut().enumerate() {
+            *b = (i * 7 % 251) as u8;
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let err = SqliteStore::open_serving(&path).await.unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("damaged"), "{text}");
     }
 
     #[tokio::test]

@@ -1,9 +1,10 @@
 //! Recounting usage from the files themselves: the sum of the sizes of the
 //! regular files under a home, not following links and not counting the
-//! temporary files of unfinished uploads.
+//! temporary files of unfinished uploads; or, on S3, of the objects under
+//! the account's prefix.
 
 use crate::accounts::{AccountError, AccountStore};
-use crate::storage::walk_files;
+use crate::storage::{walk_files, StorageBackend};
 use std::io;
 use std::path::Path;
 
@@ -37,6 +38,28 @@ pub async fn recount(
         .map_err(|e| AccountError::Backend(format!("cannot read the home directory: {e}")))?;
     store.set_used(name, bytes).await?;
     Ok(bytes)
+}
+
+/// Recounts `name`'s usage where its files are kept: `local_home` on the
+/// local filesystem, its prefix in a bucket. Records and returns the bytes.
+pub async fn recount_account(
+    backend: &StorageBackend,
+    store: &dyn AccountStore,
+    name: &str,
+    local_home: &Path,
+) -> Result<u64, AccountError> {
+    match backend.home_usage(name).await {
+        None => recount(store, name, local_home).await,
+        Some(counted) => {
+            let used = counted.map_err(|e| {
+                AccountError::Backend(format!(
+                    "cannot list the files of {name} in the bucket: {e}"
+                ))
+            })?;
+            store.set_used(name, used).await?;
+            Ok(used)
+        }
+    }
 }
 
 #[cfg(test)]
