@@ -292,8 +292,6 @@ def test_empty_root_cannot_be_removed_by_a_writable_account(wharfd):
     assert list(wharfd.home.iterdir()) == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: RNFR / answers 350 (RNTO then fails); "
-                   "the fix belongs in commands/files.rs rnfr(): refuse the root with 550")
 def test_rnfr_of_the_root_is_refused(wharfd):
     with RawFtp(wharfd.host, wharfd.port) as c:
         c.login()

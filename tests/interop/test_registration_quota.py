@@ -313,9 +313,15 @@ def test_registration_approval_then_quota_enforced_step_by_step(wharfd_factory, 
     check("refused STOU")
     stor("STOR big.bin (3 MiB) with the quota full", "big.bin", os.urandom(3 * MIB), "552")
     check("refused 3 MiB STOR")
-    stor("STOR empty.bin (0 bytes) with the quota full", "empty.bin", b"", "226")
-    files["empty.bin"] = b""
-    check("STOR of an empty file at full quota")
+    # a full account makes nothing new, not even an empty file (issue 13)
+    stor("STOR empty.bin (0 bytes) with the quota full", "empty.bin", b"", "552")
+    check("refused empty STOR at full quota")
+    try:
+        r = f.sendcmd("MKD newdir")
+    except ftplib.Error as e:
+        r = str(e)
+    assert code_of(r) == "552", f"MKD with the quota full: got {r!r}, want 552"
+    check("refused MKD at full quota")
 
     # replacing counts only the difference
     b = os.urandom(40_000)

@@ -155,10 +155,13 @@ async fn bucket_in_use(backend: &StorageBackend, name: &str) -> Result<Option<In
         None => 0,
     };
     let root = backend
-        .open(Root::Home {
-            name,
-            dir: Path::new(""),
-        })
+        .open(
+            Root::Home {
+                name,
+                dir: Path::new(""),
+            },
+            false,
+        )
         .map_err(|e| storage_err(e.to_string()))?;
     let mut chunks = root
         .list(&VirtualPath::root(), ListFormat::Names, 0)

@@ -34,6 +34,12 @@ pub async fn mkd(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
 pub async fn rnfr(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
     let (files, path) = target(s, arg)?;
     writable(&files)?;
+    if path.is_root() {
+        return Err(Reply::new(
+            code::FILE_UNAVAILABLE,
+            "The home directory itself cannot be renamed.",
+        ));
+    }
     files.stat(&path).await.map_err(storage_reply)?;
     s.state.rename_from = Some(path);
     Ok(Reply::new(code::PENDING_INFO, "Ready for RNTO.").into())
