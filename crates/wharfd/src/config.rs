@@ -375,6 +375,31 @@ mod tests {
     }
 
     #[test]
+    fn tls_session_reuse_is_on_unless_turned_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("w.toml");
+        let tls = |file: &str, extra: &[&str]| {
+            std::fs::write(&cfg, file).unwrap();
+            let mut argv = vec![
+                "wharfd",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--tls-cert",
+                "c.pem",
+                "--tls-key",
+                "k.pem",
+            ];
+            argv.extend_from_slice(extra);
+            resolve(&serve_args(&argv)).unwrap().options.tls.unwrap()
+        };
+        assert!(tls("", &[]).require_session_reuse);
+        assert!(tls("", &["--require-tls"]).require_session_reuse);
+        assert!(!tls("tls_require_session_reuse = false\n", &[]).require_session_reuse);
+        let off = tls("tls_require_session_reuse = false\n", &["--require-tls"]);
+        assert!(!off.require_session_reuse && off.require_protected_data);
+    }
+
+    #[test]
     fn bad_values_are_explained() {
         assert!(parse_port_range("5-1").is_err());
         assert!(parse_port_range("abc").is_err());
