@@ -10,7 +10,7 @@
 
 use crate::accounts::{AccountStore, Authenticator};
 use crate::bandwidth::Bandwidth;
-use crate::limits::{SessionsPerIp, SessionsPerUser};
+use crate::limits::{PassivePerIp, SessionsPerIp, SessionsPerUser};
 use crate::metrics::Metrics;
 use crate::options::ServerOptions;
 use crate::quota::QuotaLedger;
@@ -101,6 +101,8 @@ pub struct Shared {
     pub throttle: LoginThrottle,
     /// Logged-in sessions per account.
     pub user_sessions: SessionsPerUser,
+    /// Passive listeners waiting for a connection, per client address.
+    pub passive_per_ip: PassivePerIp,
     sessions_per_ip: SessionsPerIp,
 }
 
@@ -148,6 +150,7 @@ impl Server {
                 bandwidth,
                 metrics: Arc::new(Metrics::default()),
                 user_sessions: SessionsPerUser::default(),
+                passive_per_ip: PassivePerIp::default(),
                 sessions_per_ip: SessionsPerIp::default(),
             }),
         })

@@ -35,7 +35,9 @@ pub struct ServerOptions {
     /// and after login (against slowloris).
     pub line_timeout_before_login: Duration,
     pub line_timeout_after_login: Duration,
-    /// Time to wait for a data connection (PASV accept, PORT connect).
+    /// Time to wait for a data connection (PASV accept, PORT connect);
+    /// also how long a passive listener stays open when no transfer
+    /// command uses it.
     pub data_connect_timeout: Duration,
     /// A transfer that makes no progress this long is aborted.
     pub data_stall_timeout: Duration,
@@ -46,6 +48,9 @@ pub struct ServerOptions {
     /// Sessions at once, in all and per client address.
     pub max_sessions: usize,
     pub max_sessions_per_ip: usize,
+    /// Passive listeners waiting for a connection at once from one client
+    /// address, over all its sessions (425 past it).
+    pub max_passive_per_ip: usize,
     /// Failed logins in one session before it is closed with 421.
     pub max_login_failures: u32,
     /// Delay before answering a failed login.
@@ -103,6 +108,7 @@ impl ServerOptions {
             max_overlong_lines: 3,
             max_sessions: 1000,
             max_sessions_per_ip: 20,
+            max_passive_per_ip: 8,
             max_login_failures: 3,
             login_fail_delay: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(30),
@@ -149,6 +155,11 @@ impl ServerOptions {
         }
         if self.max_sessions == 0 || self.max_sessions_per_ip == 0 {
             return Err("session limits must be at least 1".into());
+        }
+        if self.max_passive_per_ip == 0 {
+            return Err(
+                "max_passive_per_ip must be at least 1 (PASV/EPSV needs a listener)".into(),
+            );
         }
         Ok(())
     }

@@ -2,7 +2,8 @@
 //!
 //! AUTH TLS upgrades the control connection in place; anything the client
 //! sent after the AUTH line in plaintext is discarded, never read as a
-//! command. PBSZ is always 0 for TLS. PROT P protects data connections
+//! command. PBSZ is always 0 for TLS, and must come before PROT (503
+//! otherwise, RFC 4217 §9). PROT P protects data connections
 //! with TLS; PROT C (clear) may be refused by policy; PROT S and E do not
 //! exist for TLS. CCC, which would drop TLS from the control connection,
 //! is refused: it would expose everything after it.
@@ -94,34 +95,53 @@ pub fn prot(s: &mut Session, arg: &[u8]) -> Outcome {
     if !s.control.is_tls() {
         return Reply::new(code::BAD_SEQUENCE, "PROT needs AUTH TLS first.").into();
     }
-    let level = String::from_utf8_lossy(arg).trim().to_ascii_uppercase();
-    match level.as_str() {
-        "P" => {
-            s.state.prot_private = true;
-            Reply::new(code::OK, "Protection level set to P (private).")
+    let must_protect =
+        opts.require_protected_data && matches!(s.state.principal(), Some(Principal::User(_)));
+    match protection(arg, s.state.pbsz, must_protect) {
+        Ok(private) => {
+            s.state.prot_private = private;
+            if private {
+                Reply::new(code::OK, "Protection level set to P (private).")
+            } else {
+                Reply::new(code::OK, "Protection level set to C (clear).")
+            }
         }
-        "C" if opts.require_protected_data
-            && matches!(s.state.principal(), Some(Principal::User(_))) =>
-        {
-            Reply::new(
-                code::POLICY_DENIED,
-                "PROT C refused: this server requires protected data connections (PROT P).",
-            )
-        }
-        "C" => {
-            s.state.prot_private = false;
-            Reply::new(code::OK, "Protection level set to C (clear).")
-        }
-        "S" | "E" => Reply::new(
-            code::PROT_LEVEL_NOT_SUPPORTED,
-            "Only PROT C and PROT P exist for TLS.",
-        ),
-        _ => Reply::new(
-            code::PARAMETER_NOT_IMPLEMENTED,
-            "Unknown protection level; use PROT P.",
-        ),
+        Err(reply) => reply,
     }
     .into()
+}
+
+/// Checks a PROT level: `Ok(true)` for P, `Ok(false)` for C, or the
+/// refusal. RFC 4217 §9 (after RFC 2228): PBSZ must come before PROT, so
+/// PROT without it is a bad sequence. `must_protect` is the policy that
+/// refuses PROT C.
+fn protection(level: &[u8], pbsz_given: bool, must_protect: bool) -> Result<bool, Reply> {
+    if !pbsz_given {
+        return Err(Reply::new(
+            code::BAD_SEQUENCE,
+            "PROT needs PBSZ first (RFC 4217): send PBSZ 0, then PROT.",
+        ));
+    }
+    match String::from_utf8_lossy(level)
+        .trim()
+        .to_ascii_uppercase()
+        .as_str()
+    {
+        "P" => Ok(true),
+        "C" if must_protect => Err(Reply::new(
+            code::POLICY_DENIED,
+            "PROT C refused: this server requires protected data connections (PROT P).",
+        )),
+        "C" => Ok(false),
+        "S" | "E" => Err(Reply::new(
+            code::PROT_LEVEL_NOT_SUPPORTED,
+            "Only PROT C and PROT P exist for TLS.",
+        )),
+        _ => Err(Reply::new(
+            code::PARAMETER_NOT_IMPLEMENTED,
+            "Unknown protection level; use PROT P.",
+        )),
+    }
 }
 
 pub fn ccc(s: &mut Session) -> Outcome {
@@ -133,4 +153,39 @@ pub fn ccc(s: &mut Session) -> Outcome {
         "CCC refused: the control connection stays protected.",
     )
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(r: Result<bool, Reply>) -> u16 {
+        r.err().map_or(code::OK, |reply| reply.code())
+    }
+
+    #[test]
+    fn prot_needs_pbsz_first() {
+        assert_eq!(code_of(protection(b"P", false, false)), code::BAD_SEQUENCE);
+        assert_eq!(code_of(protection(b"C", false, false)), code::BAD_SEQUENCE);
+        assert!(matches!(protection(b"P", true, false), Ok(true)));
+        assert!(matches!(protection(b" c ", true, false), Ok(false)));
+    }
+
+    #[test]
+    fn prot_levels() {
+        assert_eq!(code_of(protection(b"C", true, true)), code::POLICY_DENIED);
+        assert!(matches!(protection(b"P", true, true), Ok(true)));
+        assert_eq!(
+            code_of(protection(b"S", true, false)),
+            code::PROT_LEVEL_NOT_SUPPORTED
+        );
+        assert_eq!(
+            code_of(protection(b"E", true, false)),
+            code::PROT_LEVEL_NOT_SUPPORTED
+        );
+        assert_eq!(
+            code_of(protection(b"X", true, false)),
+            code::PARAMETER_NOT_IMPLEMENTED
+        );
+    }
 }

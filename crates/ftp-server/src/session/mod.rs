@@ -6,6 +6,8 @@
 //! [`Outcome`]: a reply, a transfer to run, or the end of the session.
 //! Transfers run under [`supervise`], which keeps reading the control
 //! connection so ABOR, STAT and NOOP are answered while bytes move.
+//! While the loop waits for a line, a passive listener that no transfer
+//! used closes at its deadline, freeing its port.
 //!
 //! # Layout
 //! - [`control`]: the control connection, with its deadlines.
@@ -18,6 +20,7 @@ pub mod state;
 pub mod supervise;
 
 use crate::commands::{self, Outcome};
+use crate::datachan::DataSetup;
 use crate::listener::Shared;
 use crate::metrics::Metrics;
 use control::{Control, ReadError};
@@ -26,7 +29,16 @@ use ftp_proto::{command, Reply};
 use state::SessionState;
 use std::sync::Arc;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use wire::LineError;
+
+/// Waits until `at`, or forever when there is nothing to wait for.
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
 
 /// What the command loop does after a command.
 #[derive(Debug, PartialEq, Eq)]
@@ -99,12 +111,26 @@ impl Session {
         };
         let idle = opts.idle_timeout;
         let mut stop = self.stop.clone();
-        let result = tokio::select! {
-            r = self.control.next_line(idle, per_line) => r,
-            _ = crate::transfer::until_set(&mut stop) => {
-                self.close_with(Reply::new(code::NOT_AVAILABLE, "Server shutting down.")).await;
-                return Err(Flow::Close);
+        let peer = self.control.peer;
+        let result = {
+            let next = self.control.next_line(idle, per_line);
+            tokio::pin!(next);
+            loop {
+                let expiry = self.state.data.passive_expiry();
+                tokio::select! {
+                    r = &mut next => break Some(r),
+                    _ = crate::transfer::until_set(&mut stop) => break None,
+                    _ = until(expiry) => {
+                        tracing::info!(%peer, "closed a passive listener no transfer used within data_connect_timeout");
+                        self.state.data = DataSetup::None;
+                    }
+                }
             }
+        };
+        let Some(result) = result else {
+            self.close_with(Reply::new(code::NOT_AVAILABLE, "Server shutting down."))
+                .await;
+            return Err(Flow::Close);
         };
         match result {
             Ok(line) => Ok(line),
