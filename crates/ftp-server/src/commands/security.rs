@@ -1,6 +1,7 @@
 //! FTPS commands (RFC 4217, on RFC 2228): AUTH TLS, PBSZ, PROT and CCC.
 //!
-//! AUTH TLS upgrades the control connection in place; anything the client
+//! AUTH TLS asks the session to upgrade the control connection in place
+//! ([`TlsUpgrade`], carried out in [`crate::session`]); anything the client
 //! sent after the AUTH line in plaintext is discarded, never read as a
 //! command. PBSZ is always 0 for TLS, and must come before PROT (503
 //! otherwise, RFC 4217 §9). PROT P protects data connections
@@ -22,7 +23,7 @@ fn not_configured() -> Outcome {
     .into()
 }
 
-pub async fn auth(s: &mut Session, arg: &[u8]) -> Outcome {
+pub fn auth(s: &Session, arg: &[u8]) -> Outcome {
     let (Some(ctx), Some(opts)) = (&s.shared.tls, &s.shared.options.tls) else {
         return not_configured();
     };
@@ -47,31 +48,22 @@ pub async fn auth(s: &mut Session, arg: &[u8]) -> Outcome {
             return Reply::new(code::LOCAL_ERROR, "Cannot start TLS now; try again later.").into();
         }
     };
-    let wait = opts.handshake_timeout;
-    if s.control
-        .send(&Reply::new(code::AUTH_OK, "AUTH TLS successful."))
-        .await
-        .is_err()
-    {
-        return Outcome::Close(Reply::new(code::NOT_AVAILABLE, "Connection lost."));
-    }
-    match s.control.start_tls(config.control.clone(), wait).await {
-        Ok(discarded) => {
-            if discarded > 0 {
-                tracing::warn!(peer = %s.control.peer, bytes = discarded, "discarded plaintext sent after AUTH TLS");
-            }
-            s.state.tls = Some(config);
-            // RFC 4217 §4: a login begun before AUTH starts over.
-            s.state.login = Default::default();
-            // AUTH SSL and TLS-P historically imply protected data.
-            s.state.prot_private = matches!(mechanism.as_str(), "SSL" | "TLS-P");
-            Outcome::Nothing
-        }
-        Err(e) => {
-            tracing::info!(peer = %s.control.peer, error = %e, "TLS handshake on the control connection failed");
-            Outcome::Close(Reply::new(code::NOT_AVAILABLE, "TLS handshake failed."))
-        }
-    }
+    Outcome::StartTls(TlsUpgrade {
+        config,
+        wait: opts.handshake_timeout,
+        // AUTH SSL and TLS-P historically imply protected data.
+        protect_data: matches!(mechanism.as_str(), "SSL" | "TLS-P"),
+    })
+}
+
+/// What AUTH TLS asks of the session: answer 234, then put TLS on the
+/// control connection with `config`.
+#[derive(Debug)]
+pub struct TlsUpgrade {
+    pub config: crate::tls::SessionTls,
+    pub wait: std::time::Duration,
+    /// `PROT P` from the start (AUTH SSL, TLS-P).
+    pub protect_data: bool,
 }
 
 pub fn pbsz(s: &mut Session, arg: &[u8]) -> Outcome {

@@ -19,6 +19,7 @@ pub mod control;
 pub mod state;
 pub mod supervise;
 
+use crate::commands::security::TlsUpgrade;
 use crate::commands::{self, Outcome};
 use crate::datachan::DataSetup;
 use crate::listener::Shared;
@@ -214,7 +215,62 @@ impl Session {
                 Flow::Close
             }
             Outcome::Transfer(job) => Box::pin(self.run_transfer(job)).await,
-            Outcome::Nothing => Flow::Continue,
+            Outcome::StartTls(upgrade) => self.start_tls(upgrade).await,
+            Outcome::ControlListing {
+                opening,
+                chunks,
+                closing,
+            } => self.send_control_listing(&opening, chunks, &closing).await,
         }
+    }
+
+    /// AUTH TLS: 234, then the handshake on the control connection.
+    async fn start_tls(&mut self, upgrade: TlsUpgrade) -> Flow {
+        let ok = Reply::new(code::AUTH_OK, "AUTH TLS successful.");
+        if self.control.send(&ok).await.is_err() {
+            return Flow::Close;
+        }
+        let control_config = upgrade.config.control.clone();
+        match self.control.start_tls(control_config, upgrade.wait).await {
+            Ok(discarded) => {
+                if discarded > 0 {
+                    tracing::warn!(peer = %self.control.peer, bytes = discarded, "discarded plaintext sent after AUTH TLS");
+                }
+                self.state.tls = Some(upgrade.config);
+                // RFC 4217 §4: a login begun before AUTH starts over.
+                self.state.login = Default::default();
+                self.state.prot_private = upgrade.protect_data;
+                Flow::Continue
+            }
+            Err(e) => {
+                tracing::info!(peer = %self.control.peer, error = %e, "TLS handshake on the control connection failed");
+                self.close_with(Reply::new(code::NOT_AVAILABLE, "TLS handshake failed."))
+                    .await;
+                Flow::Close
+            }
+        }
+    }
+
+    /// STAT with a path: its listing over the control connection.
+    async fn send_control_listing(
+        &mut self,
+        opening: &[u8],
+        mut chunks: tokio::sync::mpsc::Receiver<Vec<u8>>,
+        closing: &Reply,
+    ) -> Flow {
+        use tokio::io::AsyncWriteExt;
+        let stream = self.control.reader.get_mut();
+        let sent = async {
+            stream.write_all(opening).await?;
+            while let Some(chunk) = chunks.recv().await {
+                stream.write_all(&chunk).await?;
+            }
+            std::io::Result::Ok(())
+        }
+        .await;
+        if sent.is_err() || self.control.send(closing).await.is_err() {
+            return Flow::Close;
+        }
+        Flow::Continue
     }
 }
