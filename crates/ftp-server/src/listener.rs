@@ -88,7 +88,7 @@ impl Listener {
 pub struct Shared {
     pub options: ServerOptions,
     pub auth: Authenticator,
-    pub xferlog: Option<XferLog>,
+    pub xferlog: Option<Arc<XferLog>>,
     /// Live usage of the accounts with sessions.
     pub quota: QuotaLedger,
     pub registrar: Registrar,
@@ -125,10 +125,9 @@ impl Server {
             })?;
         }
         let xferlog = match &options.xferlog {
-            Some(path) => Some(
-                XferLog::open(path)
-                    .map_err(|e| format!("cannot open the transfer log {}: {e}", path.display()))?,
-            ),
+            Some(path) => Some(Arc::new(XferLog::open(path).map_err(|e| {
+                format!("cannot open the transfer log {}: {e}", path.display())
+            })?)),
             None => None,
         };
         let tls = match &options.tls {
