@@ -96,13 +96,22 @@ pub async fn dispatch(s: &mut Session, cmd: Command) -> Outcome {
         Command::Eprt(addr) => Ok(data_setup::eprt(s, addr)),
         Command::Pasv => Ok(data_setup::pasv(s).await),
         Command::Epsv(arg) => Ok(data_setup::epsv(s, arg).await),
-        Command::List(arg) => transfers::list(s, &arg).await,
-        Command::Nlst(arg) => transfers::nlst(s, &arg).await,
-        Command::Mlsd(arg) => transfers::mlsd(s, &arg).await,
-        Command::Retr(arg) => transfers::retr(s, &arg).await,
-        Command::Stor(arg) => transfers::stor(s, &arg).await,
-        Command::Stou(arg) => transfers::stou(s, &arg).await,
-        Command::Appe(arg) => transfers::appe(s, &arg).await,
+        Command::List(arg) => for_transfer(s, |c| transfers::list(c, &arg)).await,
+        Command::Nlst(arg) => for_transfer(s, |c| transfers::nlst(c, &arg)).await,
+        Command::Mlsd(arg) => {
+            let facts = s.state.facts;
+            for_transfer(s, |c| transfers::mlsd(c, facts, &arg)).await
+        }
+        Command::Retr(arg) => {
+            let offset = std::mem::take(&mut s.state.restart);
+            for_transfer(s, |c| transfers::retr(c, offset, &arg)).await
+        }
+        Command::Stor(arg) => {
+            let offset = std::mem::take(&mut s.state.restart);
+            for_transfer(s, |c| transfers::stor(c, offset, &arg)).await
+        }
+        Command::Stou(arg) => for_transfer(s, |c| transfers::stou(c, &arg)).await,
+        Command::Appe(arg) => for_transfer(s, |c| transfers::appe(c, &arg)).await,
         Command::Abor => Ok(Reply::new(code::TRANSFER_COMPLETE, "No transfer to abort.").into()),
         Command::Dele(arg) => in_place(s, |p| files::dele(p, &arg)).await,
         Command::Rmd(arg) => in_place(s, |p| files::rmd(p, &arg)).await,
@@ -140,6 +149,15 @@ where
     Fut: std::future::Future<Output = Result<Outcome, Reply>>,
 {
     command(Place::of(&s.state.files, &s.state.cwd)?).await
+}
+
+/// Runs a transfer command with only its [`transfers::TransferCtx`].
+async fn for_transfer<'a, F, Fut>(s: &'a Session, command: F) -> Result<Outcome, Reply>
+where
+    F: FnOnce(transfers::TransferCtx<'a>) -> Fut,
+    Fut: std::future::Future<Output = Result<Outcome, Reply>>,
+{
+    command(transfers::TransferCtx::of(s)?).await
 }
 
 /// The reply for a storage error.
