@@ -362,7 +362,6 @@ CHANGES = {
 class WharfServer:
     """wharfd from the release build, on a free port, stopped by PID."""
 
-
     def __init__(self, max_sessions: int | None, durable: bool = True):
         self.max_sessions = max_sessions
         self.durable = durable
