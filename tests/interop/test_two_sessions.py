@@ -20,6 +20,7 @@ run on S3 too: scripts/test.sh names them in its S3 step.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -74,6 +75,22 @@ def session(srv) -> RawFtp:
     r = c.cmd("TYPE I")
     assert r.code == 200, r
     return c
+
+
+@contextlib.contextmanager
+def two_sessions(srv):
+    """Sessions A and B of one account, closed at the end."""
+    a = session(srv)
+    try:
+        b = session(srv)
+    except BaseException:
+        a.close()
+        raise
+    try:
+        yield a, b
+    finally:
+        a.close()
+        b.close()
 
 
 def quota_used(c: RawFtp) -> tuple[int, int]:
@@ -136,8 +153,7 @@ def timed(fn):
 def test_concurrent_appends_are_serialised_and_lose_nothing(srv):
     home = srv.home
     base = os.urandom(100)
-    a, b = session(srv), session(srv)
-    try:
+    with two_sessions(srv) as (a, b):
         assert put(a, "STOR log.txt", base).code == 226
         chunk_a = [os.urandom(100 * KIB) for _ in range(10)]
         chunk_b = [os.urandom(100 * KIB) for _ in range(10)]
@@ -159,9 +175,6 @@ def test_concurrent_appends_are_serialised_and_lose_nothing(srv):
         assert file_sha(home / "log.txt") == sha(want), \
             f"log.txt is {(home / 'log.txt').stat().st_size} B, want {len(want)} B"
         assert_usage_is_disk(a, home, "after two APPEs")
-    finally:
-        a.close()
-        b.close()
 
 
 # --------------------------------------------------------------------------
@@ -172,8 +185,7 @@ def test_concurrent_appends_are_serialised_and_lose_nothing(srv):
 def test_aborted_append_never_undoes_another_sessions_store(srv, existing):
     home = srv.home
     old = os.urandom(1000) if existing else b""
-    a, b = session(srv), session(srv)
-    try:
+    with two_sessions(srv) as (a, b):
         if existing:
             assert put(a, "STOR new.txt", old).code == 226
         up = Upload(a, "APPE new.txt")
@@ -195,16 +207,12 @@ def test_aborted_append_never_undoes_another_sessions_store(srv, existing):
         up.abort()
         assert file_sha(home / "new.txt") == sha(theirs), "B's acknowledged STOR was damaged"
         assert_usage_is_disk(b, home, "after B's STOR and A's second aborted APPE")
-    finally:
-        a.close()
-        b.close()
 
 
 def test_rename_over_a_file_being_appended_to_waits_then_450(srv):
     home = srv.home
     x = os.urandom(300 * KIB)
-    a, b = session(srv), session(srv)
-    try:
+    with two_sessions(srv) as (a, b):
         assert put(b, "STOR x.txt", x).code == 226
         up = Upload(a, "APPE g.txt")
         up.send(os.urandom(50 * KIB))
@@ -218,9 +226,6 @@ def test_rename_over_a_file_being_appended_to_waits_then_450(srv):
         assert b.cmd("RNTO g.txt").code == 250
         assert file_sha(home / "g.txt") == sha(x)
         assert_usage_is_disk(a, home, "after the rename")
-    finally:
-        a.close()
-        b.close()
 
 
 # --------------------------------------------------------------------------
@@ -230,8 +235,7 @@ def test_rename_over_a_file_being_appended_to_waits_then_450(srv):
 def test_dele_during_append_cannot_bypass_the_quota(srv):
     home = srv.home
     admin(srv, "quota", USER, "1000000")
-    a, b = session(srv), session(srv)
-    try:
+    with two_sessions(srv) as (a, b):
         # start from an empty home
         for f in home.rglob("*"):
             if f.is_file():
@@ -254,9 +258,6 @@ def test_dele_during_append_cannot_bypass_the_quota(srv):
         r = put(a, "STOR more.bin", os.urandom(200 * KIB))
         assert r.code == 552, f"passing the quota: {r!r}"
         assert_usage_is_disk(a, home, "at the end")
-    finally:
-        a.close()
-        b.close()
 
 
 # --------------------------------------------------------------------------
@@ -266,8 +267,7 @@ def test_dele_during_append_cannot_bypass_the_quota(srv):
 @pytest.mark.parametrize("ending", ["complete", "abort"])
 def test_directory_renamed_mid_upload_leaves_nothing_hidden(srv, ending):
     home = srv.home
-    a, b = session(srv), session(srv)
-    try:
+    with two_sessions(srv) as (a, b):
         assert a.cmd("MKD d").code == 257
         up = Upload(a, "STOR d/up.bin")
         first, rest = os.urandom(100 * KIB), os.urandom(100 * KIB)
@@ -286,9 +286,6 @@ def test_directory_renamed_mid_upload_leaves_nothing_hidden(srv, ending):
         assert_usage_is_disk(a, home, f"after the rename ({ending})")
         r = b.cmd("RMD dx")
         assert r.code == 250, f"RMD of the emptied directory: {r!r}"
-    finally:
-        a.close()
-        b.close()
 
 
 # --------------------------------------------------------------------------
@@ -297,8 +294,7 @@ def test_directory_renamed_mid_upload_leaves_nothing_hidden(srv, ending):
 
 def test_stou_never_replaces_a_file_stored_meanwhile(srv):
     home = srv.home
-    a, b = session(srv), session(srv)
-    try:
+    with two_sessions(srv) as (a, b):
         up = Upload(a, "STOU unique.txt")
         m = re.search(rb"FILE: (\S+)", up.opening.lines[0])
         assert m, up.opening
@@ -324,9 +320,6 @@ def test_stou_never_replaces_a_file_stored_meanwhile(srv):
         assert file_sha(home / announced) == sha(theirs), "STOU replaced B's file"
         assert file_sha(home / stored) == sha(mine)
         assert_usage_is_disk(a, home, "after STOU")
-    finally:
-        a.close()
-        b.close()
 
 
 # --------------------------------------------------------------------------
