@@ -962,6 +962,21 @@ def free_port_pair() -> int:
     pytest.fail("no two free consecutive ports in 20000-30000")
 
 
+def protected_sessions(srv, ctx, n: int) -> list:
+    """`n` logged-in explicit-TLS sessions with PBSZ 0 and PROT P."""
+    sessions = [explicit_tls(srv, ctx) for _ in range(n)]
+    try:
+        for c in sessions:
+            c.login()
+            assert c.cmd("PBSZ 0").code == 200
+            assert c.cmd("PROT P").code == 200
+    except BaseException:
+        for c in sessions:
+            c.close()
+        raise
+    return sessions
+
+
 def test_unused_passive_listeners_expire_in_a_narrow_range(wharfd_factory, certs, tmp_path):
     # Two sessions open PASV and never connect: with a 2-port range they
     # hold every port. After data_connect_timeout the listeners close and a
@@ -971,12 +986,8 @@ def test_unused_passive_listeners_expire_in_a_narrow_range(wharfd_factory, certs
     srv = start_ftps(wharfd_factory, certs, implicit=False, config=cfg,
                      extra=["--passive-ports", f"{lo}-{lo + 1}"])
     ctx = tls_context(srv.cert)
-    sessions = [explicit_tls(srv, ctx) for _ in range(3)]
+    sessions = protected_sessions(srv, ctx, 3)
     try:
-        for c in sessions:
-            c.login()
-            assert c.cmd("PBSZ 0").code == 200
-            assert c.cmd("PROT P").code == 200
         a, b, c = sessions
         ports = {a.pasv()[1], b.pasv()[1]}
         assert ports == {lo, lo + 1}, ports
@@ -1004,12 +1015,8 @@ def test_passive_listeners_capped_per_address(wharfd_factory, certs, tmp_path):
     cfg = write_config(tmp_path, "cap.toml", "max_passive_per_ip = 2\n")
     srv = start_ftps(wharfd_factory, certs, implicit=False, config=cfg)
     ctx = tls_context(srv.cert)
-    sessions = [explicit_tls(srv, ctx) for _ in range(3)]
+    sessions = protected_sessions(srv, ctx, 3)
     try:
-        for c in sessions:
-            c.login()
-            assert c.cmd("PBSZ 0").code == 200
-            assert c.cmd("PROT P").code == 200
         a, b, c = sessions
         a.epsv()
         a.epsv()  # a session's new listener replaces its old one
