@@ -631,6 +631,77 @@ def test_random_interleavings_of_one_account_keep_every_acknowledged_byte(
 
 
 # --------------------------------------------------------------------------
+# what the random test found, made deterministic
+
+
+@pytest.mark.parametrize("append", ["APPE", "REST+STOR at the end"])
+def test_rest_mid_file_never_publishes_bytes_of_an_unfinished_append(wharfd, append):
+    """A appends to f.bin in place and holds; B asks SIZE (which counts A's
+    bytes so far), REST k + STOR f.bin with k inside A's bytes; A aborts.
+    B's file must not carry A's aborted bytes (found by the random test,
+    seed 875012369: `REST 25140 + STOR a/y.1.1` got 226 with 16537 bytes of
+    a resume that got 552)."""
+    srv = wharfd
+    base, theirs, mine = os.urandom(1000), os.urandom(50_000), os.urandom(3000)
+    a, b = Session(srv, "A"), Session(srv, "B")
+    try:
+        _, r = a.upload("STOR", "f.bin", base)
+        assert r.code == 226, f"STOR f.bin: {r!r}"
+        port = a.ctl.pasv()[1]
+        da = socket.create_connection((srv.host, port), timeout=OP_TIMEOUT)
+        try:
+            if append == "APPE":
+                r = a.cmd("APPE f.bin")
+            else:
+                assert a.cmd("REST 1000").code == 350
+                r = a.cmd("STOR f.bin")
+            assert r.code == 150, f"A {append} f.bin: {r!r}"
+            da.sendall(theirs)
+            deadline = time.monotonic() + 10
+            size = 0
+            while size < 21_000 and time.monotonic() < deadline:
+                r = b.cmd("SIZE f.bin")
+                size = int(r.text.split()[1]) if r.code == 213 else 0
+                time.sleep(0.02)
+            assert size >= 21_000, f"A's {append} did not reach the disk: SIZE {size}"
+
+            pasv = b.cmd("PASV")
+            port = int.from_bytes(bytes(map(int, re.search(
+                rb"(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)", pasv.lines[0]).groups()[4:])), "big")
+            db = socket.create_connection((srv.host, port), timeout=OP_TIMEOUT)
+            rb_rest = b.cmd("REST 20000")
+            rb_stor = b.cmd("STOR f.bin")
+            if rb_stor.code == 150:
+                db.sendall(mine)
+            db.close()
+            time.sleep(0.3)  # B's commit waits for A's lock meanwhile
+            a.ctl.send_raw(b"ABOR\r\n")
+            ra = [a.reply(), a.reply()]
+        finally:
+            rst_close(da)
+        rb_final = b.reply() if rb_stor.code == 150 else rb_stor
+        got = (srv.home / "f.bin").read_bytes()
+        story = (f"A: STOR f.bin (1000 B), {append} f.bin 50000 B and holds; B: SIZE f.bin -> "
+                 f"{size}, REST 20000 -> {rb_rest.text!r}, STOR f.bin 3000 B -> "
+                 f"{rb_stor.text!r} ... {rb_final.text!r}; A: ABOR -> "
+                 f"{[r.text for r in ra]!r}; f.bin is now {len(got)} B")
+        leaked = theirs[:1000] in got
+        assert not leaked, f"{story}: it holds bytes of A's aborted {append}"
+        old = got == base
+        assert old and rb_final.code != 226, \
+            f"{story}: want the old 1000 bytes, and no 226 for B (its offset is past them)"
+        assert not part_files(srv.home), f"{story}: temp files left {part_files(srv.home)}"
+    finally:
+        a.close()
+        b.close()
+    f = srv.ftp()
+    q = site_quota(f)
+    f.quit()
+    assert q["used"] == disk_usage(srv.home) and q["in_flight"] == 0, \
+        f"SITE QUOTA {q}, on disk {disk_usage(srv.home)}"
+
+
+# --------------------------------------------------------------------------
 # the model itself, without a server: it accepts what acknowledgements
 # allow and catches what they do not
 
