@@ -59,13 +59,48 @@ SETTLE_SECONDS = 8        # after every session closed: uploads undone, counts s
 
 DIRS = ["", "a", "b", "c"]          # "" is the home; "c" exists only after a rename
 TOP_DIRS = ["a", "b", "c"]          # what MKD/RMD/directory renames pick from
-BASE_NAMES = ["x", "y", "z"]
+BASE_NAMES = ["x", "y"]
 CHUNK = 16 * KIB
 
 
 def seed_of_run() -> int:
     env = os.environ.get("WHARF_INTERLEAVING_SEED")
     return int(env) if env else random.SystemRandom().randrange(1 << 32)
+
+
+def attempt_bytes(seed: int, tag: str, n: int) -> bytes:
+    """The bytes upload `tag` of run `seed` sends (kept out of memory)."""
+    return random.Random(f"{seed}/{tag}/data").randbytes(n)
+
+
+def explain(content: bytes, seed: int, attempts: list[tuple[str, int]],
+            pieces: int = 6) -> str:
+    """Which uploads (acknowledged or not) the bytes of `content` come from."""
+    out, o = [], 0
+    datas = [(tag, attempt_bytes(seed, tag, n)) for tag, n in attempts]
+    while o < len(content) and len(out) < pieces:
+        probe = content[o:o + 32]
+        best = None
+        for tag, data in datas:
+            i = data.find(probe)
+            if i < 0:
+                continue
+            lo, hi = len(probe), min(len(content) - o, len(data) - i)
+            while lo < hi:  # the longest common run, by bisection
+                mid = (lo + hi + 1) // 2
+                if content[o:o + mid] == data[i:i + mid]:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            if best is None or lo > best[0]:
+                best = (lo, tag, i)
+        if best is None:
+            out.append(f"[{o}:] from no upload of this run")
+            break
+        n, tag, i = best
+        out.append(f"[{o}:{o + n}] = bytes [{i}:{i + n}] of {tag}")
+        o += n
+    return "; ".join(out)
 
 
 def short(b: bytes) -> str:
@@ -103,6 +138,8 @@ class History:
     codes: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     names: set[str] = field(default_factory=lambda: set(BASE_NAMES))
+    # every upload tried, acknowledged or not: (tag, size), see attempt_bytes
+    attempts: list[tuple[str, int]] = field(default_factory=list)
     t0: float = field(default_factory=time.monotonic)
 
     def note(self, line: str) -> None:
@@ -227,6 +264,7 @@ class Worker(threading.Thread):
     def __init__(self, srv, idx: int, seed: int, hist: History, deadline: float):
         super().__init__(daemon=True, name=f"s{idx}")
         self.srv, self.idx, self.hist, self.deadline = srv, idx, hist, deadline
+        self.seed = seed
         self.rng = random.Random(f"{seed}/{idx}")
         self.ops = 0
         self.error: str | None = None
@@ -239,7 +277,8 @@ class Worker(threading.Thread):
         name = self.rng.choice(BASE_NAMES if self.rng.random() < 0.75 else names)
         return join(self.rng.choice(DIRS), name)
 
-    def payload(self) -> bytes:
+    def payload(self, tag: str) -> bytes:
+        """Random bytes, regenerated on demand by `attempt_bytes(seed, tag, n)`."""
         r = self.rng.random()
         if r < 0.5:
             n = self.rng.randint(1, 16 * KIB)
@@ -247,7 +286,10 @@ class Worker(threading.Thread):
             n = self.rng.randint(16 * KIB, 160 * KIB)
         else:
             n = self.rng.randint(256 * KIB, 900 * KIB)
-        return self.rng.randbytes(n)
+        data = attempt_bytes(self.seed, tag, n)
+        with self.hist.lock:
+            self.hist.attempts.append((tag, n))
+        return data
 
     def pause(self) -> float:
         # slow uploads hold their file (APPE) or temp file long enough for
@@ -317,7 +359,7 @@ class Worker(threading.Thread):
 
     def transfer(self, sess: Session, tag: str, kind: str, mode: str) -> None:
         h, rng = self.hist, self.rng
-        path, data = self.pick_path(), self.payload()
+        path, data = self.pick_path(), self.payload(tag)
         cut = rng.randint(0, len(data) - 1) if mode != "complete" else 0
         pause = self.pause()
         rest = None
@@ -510,7 +552,8 @@ def files_under(home) -> dict[str, bytes]:
     return out
 
 
-def check_model(hist: History, initial: dict[str, bytes], final: dict[str, bytes]) -> list[str]:
+def check_model(hist: History, initial: dict[str, bytes], final: dict[str, bytes],
+                seed: int | None = None) -> list[str]:
     model = Model(hist, initial)
     problems = []
     for path, content in sorted(final.items()):
@@ -518,7 +561,9 @@ def check_model(hist: History, initial: dict[str, bytes], final: dict[str, bytes
             cands = [f"{w.what or w.kind} -> {w.target}" for w in model.writes_into(path)]
             problems.append(
                 f"{path} holds {short(content)}, which no acknowledged write explains "
-                f"(torn, mixed, or from an unacknowledged upload); writes that could reach "
+                f"(torn, mixed, or from an unacknowledged upload)"
+                + (f"; its bytes: {explain(content, seed, hist.attempts)}"
+                   if seed is not None else "") + f"; writes that could reach "
                 f"{path} (via {sorted(model.back(path))}):\n    " + "\n    ".join(cands[-25:]))
     deleted = set(hist.deletes)
     for w in model.writes:
@@ -595,7 +640,7 @@ def test_random_interleavings_of_one_account_keep_every_acknowledged_byte(
     if not settled:
         failures.append(f"{SETTLE_SECONDS} s after every session closed: in-flight "
                         f"{q['in_flight']}, temp files {part_files(home)}")
-    failures += check_model(hist, initial, final)
+    failures += check_model(hist, initial, final, seed)
     if q["used"] != on_disk or q["in_flight"] != 0:
         failures.append(f"SITE QUOTA says used={q['used']} in-flight={q['in_flight']}, but "
                         f"{on_disk} bytes are on disk")
