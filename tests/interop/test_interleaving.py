@@ -680,13 +680,15 @@ def test_random_interleavings_of_one_account_keep_every_acknowledged_byte(
 
 
 @pytest.mark.parametrize("append", ["APPE", "REST+STOR at the end"])
-def test_rest_mid_file_never_publishes_bytes_of_an_unfinished_append(wharfd, append):
+def test_rest_mid_file_never_publishes_bytes_of_an_unfinished_append(wharfd, wharfd_bin,
+                                                                    append):
     """A appends to f.bin in place and holds; B asks SIZE (which counts A's
     bytes so far), REST k + STOR f.bin with k inside A's bytes; A aborts.
     B's file must not carry A's aborted bytes (found by the random test,
     seed 875012369: `REST 25140 + STOR a/y.1.1` got 226 with 16537 bytes of
     a resume that got 552)."""
     srv = wharfd
+    users(wharfd_bin, srv.data, "recount", srv.user)  # the fixture's files count
     base, theirs, mine = os.urandom(1000), os.urandom(50_000), os.urandom(3000)
     a, b = Session(srv, "A"), Session(srv, "B")
     try:
@@ -744,6 +746,82 @@ def test_rest_mid_file_never_publishes_bytes_of_an_unfinished_append(wharfd, app
     f.quit()
     assert q["used"] == disk_usage(srv.home) and q["in_flight"] == 0, \
         f"SITE QUOTA {q}, on disk {disk_usage(srv.home)}"
+
+
+def test_an_aborted_append_that_raced_to_create_a_file_never_removes_an_acknowledged_one(
+        wharfd, wharfd_bin):
+    """A and B send `APPE n.bin` (a new name) at the same moment: one
+    creates the file, both queue for its lock. Whoever gets 150 first
+    sends 1000 bytes and gets 226; the other then gets its 150, sends a
+    little and ABORs. The acknowledged 1000 bytes must stay. Found while
+    reading `open_in_place` for the interleaving model: when the session
+    that did NOT create the file takes the lock first, the creator later
+    aborts with `created = true` and unlinks the other session's file.
+    Tried up to 300 times (about 10 s)."""
+    srv = wharfd
+    users(wharfd_bin, srv.data, "recount", srv.user)  # the fixture's files count
+    a, b = Session(srv, "A"), Session(srv, "B")
+    deadline = time.monotonic() + 20
+    trials, lost = 0, []
+    try:
+        while trials < 300 and time.monotonic() < deadline and not lost:
+            trials += 1
+            name = f"n{trials}.bin"
+            got: dict[str, tuple] = {}
+            ready = threading.Barrier(2)
+
+            def start(sess: Session, who: str) -> None:
+                d = socket.create_connection((srv.host, sess.ctl.pasv()[1]), timeout=OP_TIMEOUT)
+                ready.wait(OP_TIMEOUT)
+                sess.ctl.send_raw(f"APPE {name}\r\n".encode())
+                r = sess.reply()
+                got[who] = (r, d)
+
+            ts = [threading.Thread(target=start, args=(s, w), daemon=True)
+                  for s, w in ((a, "A"), (b, "B"))]
+            for t in ts:
+                t.start()
+            end = time.monotonic() + OP_TIMEOUT
+            while not got and time.monotonic() < end:
+                time.sleep(0.0005)
+            assert got, f"trial {trials}: neither APPE {name} was answered"
+            first = next(iter(got))
+            other = "B" if first == "A" else "A"
+            fs, os_ = (a, b) if first == "A" else (b, a)
+            r1, d1 = got[first]
+            assert r1.code == 150, f"trial {trials}: {first} APPE {name}: {r1!r}"
+            data = os.urandom(1000)
+            d1.sendall(data)
+            d1.close()
+            f1 = fs.reply()
+            for t in ts:
+                t.join(OP_TIMEOUT)
+            r2, d2 = got[other]
+            replies = [r2.text]
+            if r2.code == 150:
+                d2.sendall(b"x" * 10)
+                time.sleep(0.01)
+                os_.ctl.send_raw(b"ABOR\r\n")
+                replies += [os_.reply().text, os_.reply().text]
+            rst_close(d2)
+            path = srv.home / name
+            now = path.read_bytes() if path.exists() else None
+            if f1.code == 226 and now != data:
+                lost.append(f"trial {trials}: {first}: APPE {name} (new) -> 150, 1000 B -> "
+                            f"{f1.text!r}; {other}: APPE {name} sent at the same moment -> "
+                            f"{' | '.join(replies[:1])}, 10 B, ABOR -> {replies[1:]}; "
+                            f"{name} now {'absent' if now is None else short(now)}")
+    finally:
+        a.close()
+        b.close()
+    f = srv.ftp()
+    q = site_quota(f)
+    f.quit()
+    usage = f"SITE QUOTA used={q['used']} in-flight={q['in_flight']}, on disk " \
+            f"{disk_usage(srv.home)}"
+    assert not lost, f"an acknowledged APPE lost after {trials} trials:\n" + \
+        "\n".join(lost) + f"\n({usage})"
+    assert q["used"] == disk_usage(srv.home) and q["in_flight"] == 0, usage
 
 
 # --------------------------------------------------------------------------
