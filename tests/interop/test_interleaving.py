@@ -559,12 +559,17 @@ def check_model(hist: History, initial: dict[str, bytes], final: dict[str, bytes
     for path, content in sorted(final.items()):
         if model.derivable(path, content) is None:
             cands = [f"{w.what or w.kind} -> {w.target}" for w in model.writes_into(path)]
+            origin = explain(content, seed, hist.attempts) if seed is not None else ""
+            tags = re.findall(r"of (s\d+#\d+)", origin)
+            sources = [line for line in hist.log
+                       if any(re.match(rf"\s*[\d.]+ {re.escape(t)} ", line) for t in tags)]
             problems.append(
                 f"{path} holds {short(content)}, which no acknowledged write explains "
                 f"(torn, mixed, or from an unacknowledged upload)"
-                + (f"; its bytes: {explain(content, seed, hist.attempts)}"
-                   if seed is not None else "") + f"; writes that could reach "
-                f"{path} (via {sorted(model.back(path))}):\n    " + "\n    ".join(cands[-25:]))
+                + (f"; its bytes: {origin}; those uploads:\n    " + "\n    ".join(sources)
+                   if seed is not None else "")
+                + f"\n  writes that could reach {path} (via {sorted(model.back(path))}):\n    "
+                + "\n    ".join(cands[-25:]))
     deleted = set(hist.deletes)
     for w in model.writes:
         reach = model.forward(w.target)
