@@ -28,6 +28,10 @@ Reproduce a failure with the seed it prints:
 (the threads still interleave differently; the op log of the failing run
 is written next to the server's data and quoted in the failure).
 
+Below it: the races the random test (or reading the code for its model)
+found, each made deterministic with two raw sessions, and a test of the
+model itself without a server.
+
 Only 127.0.0.1; the server is the fixture's, stopped by its PID.
 """
 
