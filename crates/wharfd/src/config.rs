@@ -37,6 +37,7 @@ pub struct FileConfig {
     pub idle_timeout: Option<u64>,
     pub data_connect_timeout: Option<u64>,
     pub data_stall_timeout: Option<u64>,
+    pub backend_timeout: Option<u64>,
     pub max_line: Option<usize>,
     pub max_sessions: Option<usize>,
     pub max_sessions_per_ip: Option<usize>,
@@ -149,6 +150,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
     o.idle_timeout = secs(args.idle_timeout, file.idle_timeout, o.idle_timeout);
     o.data_connect_timeout = secs(None, file.data_connect_timeout, o.data_connect_timeout);
     o.data_stall_timeout = secs(None, file.data_stall_timeout, o.data_stall_timeout);
+    o.backend_timeout = secs(None, file.backend_timeout, o.backend_timeout);
     o.shutdown_grace = secs(None, file.shutdown_grace, o.shutdown_grace);
     if let Some(ms) = args.login_fail_delay_ms.or(file.login_fail_delay_ms) {
         o.login_fail_delay = Duration::from_millis(ms);

@@ -161,6 +161,7 @@ async fn bucket_in_use(backend: &StorageBackend, name: &str) -> Result<Option<In
                 dir: Path::new(""),
             },
             false,
+            crate::options::DEFAULT_BACKEND_TIMEOUT,
         )
         .map_err(|e| storage_err(e.to_string()))?;
     let mut chunks = root

@@ -110,6 +110,7 @@ async fn check(
                     dir: &opts.anon_root,
                 },
                 false,
+                opts.backend_timeout,
             )
             .map(|storage| (Principal::Anonymous, FileService::new(storage, None)))
             .map_err(|e| {
@@ -130,6 +131,7 @@ async fn check(
                 dir: &home,
             },
             opts.durable_uploads,
+            opts.backend_timeout,
         )
         .map_err(|e| {
             tracing::error!(error = %e, home = %home.display(), "home directory unusable");

@@ -10,6 +10,8 @@
 //! - [`error`]: [`StorageError`], whose kinds name their reply codes.
 //! - [`backend`]: [`StorageBackend`], which backend a server uses, opening
 //!   a session's root in it, and its health check.
+//! - [`bounded`]: [`bounded::Bounded`], which makes every call a session
+//!   makes to a backend answer within `backend_timeout`.
 //! - [`jail`]: [`Jail`], local path resolution and the file operations.
 //! - [`local`]: [`Storage`] for [`Jail`].
 //! - [`meta`]: [`Meta`], the facts a listing or SIZE/MDTM needs.
@@ -24,6 +26,7 @@
 //! - [`s3`]: the object-storage backend.
 
 pub mod backend;
+pub mod bounded;
 pub mod error;
 pub mod file_upload;
 pub mod handle;

@@ -337,7 +337,7 @@ impl Storage for S3Storage {
         let key = self.key(path)?;
         let meta = self.stat_key(&key).await?;
         if meta.is_dir() {
-            Ok(listing::start(self.store.clone(), key, format, now_unix))
+            listing::start(self.store.clone(), key, format, now_unix).await
         } else if matches!(format, ListFormat::Mlsd { .. }) {
             Err(StorageError::NotADirectory)
         } else {
