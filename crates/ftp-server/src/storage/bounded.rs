@@ -318,6 +318,8 @@ impl AsyncRead for StallBounded {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::upload::SpaceMeter;
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
     use tokio::io::AsyncReadExt;
 
     /// A backend that never answers.
@@ -425,12 +427,14 @@ mod tests {
         ));
     }
 
-    /// A sink whose commit waits for `release`, admitting before it
-    /// publishes, and reports whether it published.
+    /// A sink whose commit waits for `release` before its gate (a stalled
+    /// measurement) or after it (a stalled publishing request), and says
+    /// whether it published.
     #[derive(Debug)]
     struct SlowCommit {
         release: Arc<tokio::sync::Notify>,
-        published: Arc<std::sync::atomic::AtomicBool>,
+        published: Arc<AtomicBool>,
+        stall_after_gate: bool,
     }
 
     #[async_trait::async_trait]
@@ -445,12 +449,16 @@ mod tests {
             self: Box<Self>,
             mut gate: CommitGate,
         ) -> (CommitGate, Result<Committed, StorageError>) {
-            self.release.notified().await;
+            if !self.stall_after_gate {
+                self.release.notified().await;
+            }
             if let Err(e) = gate.admit_async(1).await {
                 return (gate, Err(e));
             }
-            self.published
-                .store(true, std::sync::atomic::Ordering::SeqCst);
+            if self.stall_after_gate {
+                self.release.notified().await;
+            }
+            self.published.store(true, SeqCst);
             let done = Committed {
                 size: 1,
                 delta: 1,
@@ -461,26 +469,72 @@ mod tests {
         async fn abort(self: Box<Self>) {}
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_commit_past_the_limit_publishes_nothing_later() {
+    /// A meter that records what was committed and released.
+    #[derive(Debug)]
+    struct Ledger(Arc<std::sync::Mutex<Vec<String>>>);
+
+    #[async_trait::async_trait]
+    impl SpaceMeter for Ledger {
+        async fn take(&mut self, _: u64) -> Result<(), StorageError> {
+            Ok(())
+        }
+        async fn ensure(&mut self, _: i64) -> Result<(), StorageError> {
+            Ok(())
+        }
+        fn release(&mut self) {
+            self.0.lock().unwrap().push("release".into());
+        }
+        async fn commit(self: Box<Self>, delta: i64) {
+            self.0.lock().unwrap().push(format!("commit {delta}"));
+        }
+    }
+
+    /// Commits an upload whose backend stalls before or after its gate,
+    /// then lets the backend answer; returns whether it published and
+    /// what its meter was told.
+    async fn stalled_commit(stall_after_gate: bool) -> (bool, Vec<String>) {
         let release = Arc::new(tokio::sync::Notify::new());
-        let published = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let published = Arc::new(AtomicBool::new(false));
         let sink = SlowCommit {
             release: release.clone(),
             published: published.clone(),
+            stall_after_gate,
         };
-        let upload = Upload::new(Box::new(BoundedSink {
+        let mut upload = Upload::new(Box::new(BoundedSink {
             inner: Box::new(sink),
             limit: LIMIT,
             stalled: false,
         }));
+        let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+        upload.set_meter(Box::new(Ledger(told.clone())));
         let start = tokio::time::Instant::now();
         let err = upload.commit().await.unwrap_err();
         assert!(matches!(err, StorageError::TimedOut(LIMIT)));
         assert_eq!(start.elapsed(), LIMIT);
-        // The backend comes back: the commit goes on, and is refused.
+        assert!(
+            told.lock().unwrap().is_empty(),
+            "settled before the backend answered"
+        );
+        // The backend comes back; the commit goes on in the background.
         release.notify_one();
         tokio::time::sleep(Duration::from_secs(1)).await;
-        assert!(!published.load(std::sync::atomic::Ordering::SeqCst));
+        let told = told.lock().unwrap().clone();
+        (published.load(SeqCst), told)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_commit_stalled_before_its_gate_publishes_nothing_later() {
+        assert_eq!(
+            stalled_commit(false).await,
+            (false, vec!["release".to_string()])
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_commit_stalled_past_its_gate_lands_later_and_is_counted() {
+        assert_eq!(
+            stalled_commit(true).await,
+            (true, vec!["commit 1".to_string()])
+        );
     }
 }
