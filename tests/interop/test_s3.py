@@ -463,3 +463,39 @@ def test_frozen_s3_before_list_is_answered_and_recovers(wharfd):
     assert "hello.txt" in ftp.nlst()
     ftp.quit()
     assert_recovered(wharfd)
+
+
+@pytest.mark.time_limit(180)
+def test_frozen_s3_mid_listing_ends_with_451_not_a_short_226(wharfd):
+    """A listing whose later pages stall ends with 451: a client must never
+    take a cut listing for the whole directory."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, bucket = wharfd.home.client, wharfd.bucket
+    base = wharfd.home / "wide"
+    # long names, three pages of keys: the server's buffers fill before the
+    # last page is asked for, as long as the client does not read
+    names = [f"{'n' * 200}{i:05d}" for i in range(3000)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: client.put_object(Bucket=bucket, Key=f"{base.key}/{n}",
+                                                  Body=b"x"), names))
+    recount(wharfd)
+    ftp = wharfd.ftp()
+    ftp.sock.settimeout(30)
+    host, port = ftp.makepasv()
+    ftp.putcmd("LIST wide")
+    time.sleep(2)  # the first pages are fetched and formatted; then it waits
+    with Frozen(wharfd.s3) as frozen:
+        with socket.create_connection((host, port), timeout=30) as conn:
+            assert ftp.getresp().startswith("150")
+            listing = bytearray()
+            while chunk := conn.recv(256 * 1024):
+                listing += chunk
+        resp = reply_code(ftp)
+        took = frozen.elapsed()
+    assert resp.startswith("451"), resp
+    assert took < REPLY_WITHIN, f"reply after {took:.1f} s: {resp}"
+    assert 0 < listing.count(b"\n") < len(names)
+    assert len(ftp.nlst("wide")) == len(names)  # whole again once moto answers
+    ftp.quit()
+    assert_recovered(wharfd)

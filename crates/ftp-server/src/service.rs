@@ -17,10 +17,11 @@
 //!   [`crate::storage::handle`]).
 
 use crate::quota::{AccountUsage, QuotaReport};
-use crate::storage::{Download, ListFormat, Meta, Storage, StorageError, Upload, UploadMode};
+use crate::storage::{
+    Download, ListChunks, ListFormat, Meta, Storage, StorageError, Upload, UploadMode,
+};
 use ftp_proto::VirtualPath;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// One session's view of its files; see the module documentation.
 #[derive(Debug, Clone)]
@@ -69,7 +70,7 @@ impl FileService {
         path: &VirtualPath,
         format: ListFormat,
         now_unix: i64,
-    ) -> Result<mpsc::Receiver<Vec<u8>>, StorageError> {
+    ) -> Result<ListChunks, StorageError> {
         self.storage.list(path, format, now_unix).await
     }
 

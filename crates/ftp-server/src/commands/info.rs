@@ -112,13 +112,17 @@ pub async fn stat(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
     let sent = async {
         stream.write_all(opening.as_bytes()).await?;
         while let Some(chunk) = rx.recv().await {
-            stream.write_all(&chunk).await?;
+            match chunk {
+                Ok(chunk) => stream.write_all(&chunk).await?,
+                Err(e) => return Ok(Some(e)),
+            }
         }
-        std::io::Result::Ok(())
+        std::io::Result::Ok(None)
     }
     .await;
     match sent {
-        Ok(()) => Ok(Reply::new(status, "End of status.").into()),
+        Ok(None) => Ok(Reply::new(status, "End of status.").into()),
+        Ok(Some(e)) => Ok(Reply::new(status, format!("End of status, incomplete: {e}.")).into()),
         Err(_) => Ok(Outcome::Close(Reply::new(
             code::NOT_AVAILABLE,
             "Connection lost.",

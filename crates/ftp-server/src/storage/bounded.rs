@@ -23,13 +23,15 @@
 //!   stored;
 //! - a download stream: a read that brings nothing for the limit fails
 //!   the transfer (451);
-//! - a listing: a chunk that takes longer than the limit ends it.
+//! - a listing: a chunk that takes longer than the limit ends it with
+//!   [`StorageError::TimedOut`], which the client hears (451) instead of
+//!   a complete listing.
 //!
 //! Local downloads sent from a file (`sendfile`) are bounded by the
 //! transfer's stall deadline instead.
 
 use super::upload::{CommitGate, Committed, UploadSink};
-use super::{Download, ListFormat, Meta, Storage, StorageError, Upload, UploadMode};
+use super::{Download, ListChunks, ListFormat, Meta, Storage, StorageError, Upload, UploadMode};
 use ftp_proto::VirtualPath;
 use std::future::Future;
 use std::pin::Pin;
@@ -131,7 +133,7 @@ impl Storage for Bounded {
         path: &VirtualPath,
         format: ListFormat,
         now_unix: i64,
-    ) -> Result<mpsc::Receiver<Vec<u8>>, StorageError> {
+    ) -> Result<ListChunks, StorageError> {
         let chunks = within(self.limit, "list", self.inner.list(path, format, now_unix)).await?;
         Ok(forward_bounded(chunks, self.limit))
     }
@@ -154,11 +156,8 @@ impl Storage for Bounded {
 }
 
 /// Passes listing chunks on while each arrives within `limit`; a listing
-/// that stalls ends there (logged).
-fn forward_bounded(
-    mut chunks: mpsc::Receiver<Vec<u8>>,
-    limit: Duration,
-) -> mpsc::Receiver<Vec<u8>> {
+/// that stalls ends there with [`StorageError::TimedOut`].
+fn forward_bounded(mut chunks: ListChunks, limit: Duration) -> ListChunks {
     let (tx, rx) = mpsc::channel(1);
     tokio::spawn(async move {
         loop {
@@ -171,6 +170,7 @@ fn forward_bounded(
                 Ok(None) => return,
                 Err(_) => {
                     tracing::warn!(?limit, "listing stalled; ended early");
+                    let _ = tx.send(Err(StorageError::TimedOut(limit))).await;
                     return;
                 }
             }
@@ -362,7 +362,7 @@ mod tests {
             _: &VirtualPath,
             _: ListFormat,
             _: i64,
-        ) -> Result<mpsc::Receiver<Vec<u8>>, StorageError> {
+        ) -> Result<ListChunks, StorageError> {
             std::future::pending().await
         }
         async fn mkdir(&self, _: &VirtualPath) -> Result<(), StorageError> {
@@ -425,6 +425,20 @@ mod tests {
             StorageError::from(err),
             StorageError::TimedOut(LIMIT)
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_listing_that_stalls_ends_with_an_error_not_early() {
+        let (tx, rx) = mpsc::channel(4);
+        tx.send(Ok(b"a\r\n".to_vec())).await.unwrap();
+        let mut chunks = forward_bounded(rx, LIMIT);
+        assert_eq!(chunks.recv().await.unwrap().unwrap(), b"a\r\n");
+        let start = tokio::time::Instant::now();
+        let end = chunks.recv().await.unwrap();
+        assert!(matches!(end, Err(StorageError::TimedOut(LIMIT))));
+        assert_eq!(start.elapsed(), LIMIT);
+        assert!(chunks.recv().await.is_none());
+        drop(tx);
     }
 
     /// A sink whose commit waits for `release` before its gate (a stalled

@@ -11,7 +11,7 @@
 use super::keys::{self, MARKER};
 use super::{file_meta, object_meta};
 use crate::storage::listing::{format_entry, CHUNKS_IN_FLIGHT, CHUNK_BYTES};
-use crate::storage::{ListFormat, Meta, StorageError};
+use crate::storage::{ListChunks, ListFormat, Meta, StorageError};
 use ftp_proto::listing::EntryKind;
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -34,7 +34,7 @@ pub async fn start(
     dir: Path,
     format: ListFormat,
     now_unix: i64,
-) -> Result<mpsc::Receiver<Vec<u8>>, StorageError> {
+) -> Result<ListChunks, StorageError> {
     let prefix = (!dir.as_ref().is_empty()).then_some(dir.clone());
     let mut keys = store.list(prefix.as_ref());
     let first = super::call(async { keys.next().await.transpose() }).await?;
@@ -48,23 +48,19 @@ pub async fn start(
         };
         if let Err(e) = listing.produce(keys, first, &tx).await {
             tracing::warn!(error = %e, prefix = %dir, "object listing ended early");
+            let _ = tx.send(Err(StorageError::Backend(e))).await;
         }
     });
     Ok(rx)
 }
 
 /// The listing of one file.
-pub fn single(
-    meta: &Meta,
-    name: &[u8],
-    format: ListFormat,
-    now_unix: i64,
-) -> mpsc::Receiver<Vec<u8>> {
+pub fn single(meta: &Meta, name: &[u8], format: ListFormat, now_unix: i64) -> ListChunks {
     let (tx, rx) = mpsc::channel(1);
     let mut out = Vec::new();
     format_entry(meta, name, format, now_unix, &mut out);
     // A fresh channel with room for one: this cannot fail.
-    let _ = tx.try_send(out);
+    let _ = tx.try_send(Ok(out));
     rx
 }
 
@@ -83,7 +79,7 @@ impl Listing<'_> {
         &self,
         mut keys: BoxStream<'static, object_store::Result<ObjectMeta>>,
         mut pending: Option<ObjectMeta>,
-        tx: &mpsc::Sender<Vec<u8>>,
+        tx: &mpsc::Sender<Result<Vec<u8>, StorageError>>,
     ) -> Result<(), String> {
         let (dir, format, now_unix) = (self.dir, self.format, self.now_unix);
         let prefix = (!dir.as_ref().is_empty()).then_some(dir);
@@ -119,13 +115,13 @@ impl Listing<'_> {
             }
             if out.len() >= CHUNK_BYTES {
                 let full = std::mem::replace(&mut out, Vec::with_capacity(CHUNK_BYTES + 512));
-                if tx.send(full).await.is_err() {
+                if tx.send(Ok(full)).await.is_err() {
                     return Ok(()); // the client went away
                 }
             }
         }
         if !out.is_empty() {
-            let _ = tx.send(out).await;
+            let _ = tx.send(Ok(out)).await;
         }
         Ok(())
     }

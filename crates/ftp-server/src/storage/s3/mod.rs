@@ -22,7 +22,7 @@ pub mod upload;
 
 pub use config::S3Config;
 
-use super::{Download, ListFormat, Meta, Storage, StorageError, Upload, UploadMode};
+use super::{Download, ListChunks, ListFormat, Meta, Storage, StorageError, Upload, UploadMode};
 use ftp_proto::listing::EntryKind;
 use ftp_proto::VirtualPath;
 use futures::StreamExt;
@@ -32,7 +32,6 @@ use object_store::{ClientOptions, GetOptions, GetRange, ObjectMeta, ObjectStore,
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// Longest wait for one request that is not a streamed body.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -333,7 +332,7 @@ impl Storage for S3Storage {
         path: &VirtualPath,
         format: ListFormat,
         now_unix: i64,
-    ) -> Result<mpsc::Receiver<Vec<u8>>, StorageError> {
+    ) -> Result<ListChunks, StorageError> {
         let key = self.key(path)?;
         let meta = self.stat_key(&key).await?;
         if meta.is_dir() {
