@@ -1,7 +1,10 @@
 """wharfd's FTPS (RFC 4217) against curl, lftp and Python's ftplib: explicit
 (AUTH TLS) and implicit TLS, PROT P data connections that must resume the
 control connection's TLS session, the --require-tls policies, plaintext
-pipelined after AUTH TLS, FEAT, CCC and a server without a certificate.
+pipelined after AUTH TLS, FEAT, CCC and a server without a certificate; and
+the TLS details of issue 13: session reuse on by default, ALPN (ALPACA),
+PBSZ before PROT, and passive listeners that expire and are capped per
+address.
 
 Every transfer is checked by sha256, and every client verifies the server's
 certificate (made by `wharfd cert self-signed`) instead of ignoring it.
@@ -12,6 +15,7 @@ from __future__ import annotations
 import ftplib
 import io
 import os
+import random
 import re
 import select
 import socket
@@ -22,9 +26,10 @@ from pathlib import Path
 import pytest
 
 from conftest import HOME_FILES, PUB_FILES
-from wharf_helpers import (PASSWORD, TIMEOUT, USER, RawFtp, build_tree, diff_manifests,
-                           file_sha256, part_files, require_tool, run, sha256,
-                           tree_manifest, utf8_env, wait_until, write_random)
+from wharf_helpers import (PASSWORD, TIMEOUT, USER, RawFtp, build_tree, connect_from,
+                           diff_manifests, file_sha256, part_files, recv_all,
+                           require_tool, run, sha256, tree_manifest, utf8_env,
+                           wait_until, write_random)
 
 IMPLICIT_RE = re.compile(r"listening on \[?127\.0\.0\.1\]?:(\d+) \(implicit FTPS\)")
 PLAIN_RE = re.compile(r"listening on \[?127\.0\.0\.1\]?:(\d+)\s*$")
@@ -156,6 +161,20 @@ def retr_bytes(ftp: ftplib.FTP, name: str) -> bytes:
     buf = io.BytesIO()
     ftp.retrbinary(f"RETR {name}", buf.write)
     return buf.getvalue()
+
+
+def assert_fresh_handshakes_refused(f: ftplib.FTP, home, upload_name: str) -> None:
+    """A RETR and a STOR whose data connections do not resume the control
+    connection's TLS session both get 522, and move nothing."""
+    got = []
+    reply = refused_transfer(f, lambda: f.retrbinary("RETR hello.txt", got.append))
+    assert reply.startswith("522"), reply
+    assert re.search(r"resum\w*.*TLS session", reply, re.I), reply
+    assert b"".join(got) == b""
+    reply = refused_transfer(
+        f, lambda: f.storbinary(f"STOR {upload_name}", io.BytesIO(os.urandom(4096))))
+    assert reply.startswith("522"), reply
+    assert not (home / upload_name).exists()
 
 
 def refused_transfer(ftp: ftplib.FTP, fn) -> str:
@@ -576,16 +595,7 @@ def test_require_tls_stock_ftp_tls_without_session_reuse_gets_522(ftps):
         f.connect(ftps.host, ftps.port)
         assert f.login(USER, PASSWORD).startswith("230")
         assert f.prot_p().startswith("200")
-        got = []
-        reply = refused_transfer(f, lambda: f.retrbinary("RETR hello.txt", got.append))
-        assert reply.startswith("522"), reply
-        assert re.search(r"resum\w*.*TLS session", reply, re.I), reply
-        assert b"".join(got) == b""
-
-        reply = refused_transfer(
-            f, lambda: f.storbinary("STOR stolen.bin", io.BytesIO(os.urandom(4096))))
-        assert reply.startswith("522"), reply
-        assert not (ftps.home / "stolen.bin").exists()
+        assert_fresh_handshakes_refused(f, ftps.home, "stolen.bin")
         # the control connection survives
         assert f.voidcmd("NOOP").startswith("200")
     finally:
@@ -732,3 +742,301 @@ def test_no_certificate_auth_tls_502(wharfd):
         assert str(e.value).startswith("502"), e.value
     finally:
         f.close()
+
+
+# --------------------------------------------------------------------------
+# issue 13, TLS details: session reuse by default, ALPN (ALPACA), PBSZ before
+# PROT, passive listeners that expire and are capped per address
+
+
+class ImplicitRawFtp(RawFtp):
+    """RawFtp on an implicit-TLS listener: the handshake before the greeting."""
+
+    def __init__(self, host: str, port: int, ctx: ssl.SSLContext):
+        self.host = host
+        self.port = port
+        raw = socket.create_connection((host, port), timeout=TIMEOUT)
+        try:
+            self.sock = ctx.wrap_socket(raw, server_hostname=host)
+        except BaseException:
+            raw.close()
+            raise
+        self.sock.settimeout(TIMEOUT)
+        self.buf = b""
+        self.greeting = self.reply()
+        assert self.greeting.code == 220, f"greeting: {self.greeting!r}"
+
+
+def explicit_tls(srv, ctx: ssl.SSLContext | None = None) -> RawFtp:
+    """A RawFtp whose control connection went through AUTH TLS."""
+    c = RawFtp(srv.host, srv.port)
+    r = c.cmd("AUTH TLS")
+    assert r.code == 234, r
+    c.sock = (ctx or tls_context(srv.cert)).wrap_socket(c.sock, server_hostname="127.0.0.1")
+    return c
+
+
+def alpn_context(cert: Path, offer: list[str] | None) -> ssl.SSLContext:
+    ctx = tls_context(cert)
+    if offer is not None:
+        ctx.set_alpn_protocols(offer)
+    return ctx
+
+
+def tls_retr(c: RawFtp, name: str, ctx: ssl.SSLContext) -> bytes:
+    """PASV + RETR over a PROT P data connection that resumes the control
+    connection's TLS session."""
+    assert c.cmd("TYPE I").code == 200
+    d = c.data_conn()
+    try:
+        pre = c.cmd(f"RETR {name}")
+        assert pre.code == 150, pre
+        d = ctx.wrap_socket(d, server_hostname="127.0.0.1", session=c.sock.session)
+        assert d.session_reused, "the data connection did not resume the session"
+        data = recv_all(d)
+    finally:
+        d.close()
+    r = c.reply()
+    assert r.code == 226, r
+    return data
+
+
+def no_alpn_alert(e: ssl.SSLError) -> bool:
+    """The server's no_application_protocol alert, however OpenSSL words it."""
+    return "NO APPLICATION PROTOCOL" in str(e).upper().replace("_", " ")
+
+
+ALPN_OFFERS = [(["http/1.1"], False), (["h2", "http/1.1"], False), (["ftp"], True),
+               (["http/1.1", "ftp"], True), (None, True)]
+
+
+def test_alpn_without_ftp_refused_explicit(ftps):
+    # ALPACA: a browser's HTTPS ClientHello (ALPN http/1.1) sent to an FTP
+    # port must not complete a handshake with the FTP server's certificate.
+    for offer, accepted in ALPN_OFFERS:
+        ctx = alpn_context(ftps.cert, offer)
+        c = RawFtp(ftps.host, ftps.port)
+        try:
+            assert c.cmd("AUTH TLS").code == 234
+            if not accepted:
+                with pytest.raises(ssl.SSLError) as e:
+                    ctx.wrap_socket(c.sock, server_hostname="127.0.0.1")
+                assert no_alpn_alert(e.value), f"ALPN {offer}: {e.value!r}"
+                continue
+            c.sock = ctx.wrap_socket(c.sock, server_hostname="127.0.0.1")
+            want = "ftp" if offer else None
+            assert c.sock.selected_alpn_protocol() == want, (offer, c.sock.selected_alpn_protocol())
+            c.login()
+            assert c.cmd("PBSZ 0").code == 200
+            assert c.cmd("PROT P").code == 200
+            assert tls_retr(c, "hello.txt", ctx) == HOME_FILES["hello.txt"]
+            assert c.cmd("QUIT").code == 221
+        finally:
+            c.close()
+
+
+def test_alpn_without_ftp_refused_implicit(ftps):
+    for offer, accepted in ALPN_OFFERS:
+        ctx = alpn_context(ftps.cert, offer)
+        if not accepted:
+            with pytest.raises(ssl.SSLError) as e:
+                ImplicitRawFtp("127.0.0.1", ftps.implicit_port, ctx)
+            assert no_alpn_alert(e.value), f"ALPN {offer}: {e.value!r}"
+            continue
+        with ImplicitRawFtp("127.0.0.1", ftps.implicit_port, ctx) as c:
+            want = "ftp" if offer else None
+            assert c.sock.selected_alpn_protocol() == want, offer
+            c.login()
+            assert c.cmd("PBSZ 0").code == 200
+            assert c.cmd("PROT P").code == 200
+            assert tls_retr(c, "hello.txt", ctx) == HOME_FILES["hello.txt"]
+
+
+def test_alpn_without_ftp_refused_on_data_connections(ftps):
+    f = reusing(ftps)  # control connection without ALPN
+    try:
+        f.context.set_alpn_protocols(["http/1.1"])  # new sockets of this context offer it
+        reply = refused_transfer(f, lambda: retr_bytes(f, "hello.txt"))
+        assert reply.startswith("522"), reply
+        assert f.voidcmd("NOOP").startswith("200")
+        f.context.set_alpn_protocols(["ftp"])
+        assert retr_bytes(f, "hello.txt") == HOME_FILES["hello.txt"]
+        assert f.data_reused == [True], f.data_reused
+        assert f.quit().startswith("221")
+    finally:
+        f.close()
+
+
+class ChoosyFTP_TLS(ReusingFTP_TLS):
+    """Resumes the control connection's session on data connections only
+    while `reuse` is set; otherwise makes a fresh handshake."""
+
+    reuse = True
+
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            session = self.sock.session if self.reuse else None
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=session)
+            self.data_reused.append(conn.session_reused)
+        return conn, size
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["explicit", "implicit"])
+def test_session_reuse_required_whenever_tls_is_configured(wharfd_factory, certs, implicit):
+    # no --require-tls and no config: TLS is merely offered, and still a
+    # PROT P data connection with a fresh handshake is refused
+    srv = start_ftps(wharfd_factory, certs)
+    cls = type("ImplicitChoosy", (ChoosyFTP_TLS, ImplicitFTP_TLS), {}) if implicit else ChoosyFTP_TLS
+    f = cls(context=tls_context(srv.cert), timeout=TIMEOUT)
+    try:
+        f.connect(srv.host, srv.implicit_port if implicit else srv.port)
+        assert f.login(USER, PASSWORD).startswith("230")
+        assert isinstance(f.sock, ssl.SSLSocket)
+        assert f.prot_p().startswith("200")
+        f.reuse = False
+        assert_fresh_handshakes_refused(f, srv.home, "fresh.bin")
+        assert f.data_reused == [False, False], f.data_reused
+        # the control session is still usable, and a resumed data
+        # connection of the same session works
+        assert f.voidcmd("NOOP").startswith("200")
+        f.reuse = True
+        assert retr_bytes(f, "hello.txt") == HOME_FILES["hello.txt"]
+        payload = os.urandom(100_003)
+        assert f.storbinary("STOR resumed.bin", io.BytesIO(payload)).startswith("226")
+        assert file_sha256(srv.home / "resumed.bin") == sha256(payload)
+        assert f.data_reused == [False, False, True, True], f.data_reused
+        assert f.quit().startswith("221")
+    finally:
+        f.close()
+    assert part_files(srv.home) == []
+    # TLS stays optional: a plaintext session transfers in clear
+    plain = ftplib.FTP(timeout=TIMEOUT)
+    try:
+        plain.connect(srv.host, srv.port)
+        assert plain.login(USER, PASSWORD).startswith("230")
+        assert retr_bytes(plain, "hello.txt") == HOME_FILES["hello.txt"]
+        plain.quit()
+    finally:
+        plain.close()
+
+
+def test_prot_before_pbsz_gets_503(ftps):
+    # RFC 4217 §9: PBSZ must come before PROT
+    ctx = tls_context(ftps.cert)
+    with explicit_tls(ftps, ctx) as c:
+        c.login()
+        r = c.cmd("PROT P")
+        assert r.code == 503, r
+        assert "PBSZ" in r.text, r
+        assert c.cmd("PROT C").code == 503
+        assert c.cmd("PBSZ 0").code == 200
+        assert c.cmd("PROT P").code == 200
+        assert tls_retr(c, "hello.txt", ctx) == HOME_FILES["hello.txt"]
+    with ImplicitRawFtp("127.0.0.1", ftps.implicit_port, ctx) as c:
+        assert c.cmd("PROT P").code == 503  # before login too
+        c.login()
+        assert c.cmd("PROT P").code == 503
+        assert c.cmd("PBSZ 0").code == 200
+        assert c.cmd("PROT P").code == 200
+        assert tls_retr(c, "hello.txt", ctx) == HOME_FILES["hello.txt"]
+
+
+def free_port_pair() -> int:
+    """LO such that LO and LO+1 are free on 127.0.0.1, below the kernel's
+    ephemeral range so that no client socket takes them meanwhile."""
+    for _ in range(100):
+        lo = random.randrange(20000, 30000)
+        socks = []
+        try:
+            for port in (lo, lo + 1):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return lo
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    pytest.fail("no two free consecutive ports in 20000-30000")
+
+
+def protected_sessions(srv, ctx, n: int) -> list:
+    """`n` logged-in explicit-TLS sessions with PBSZ 0 and PROT P."""
+    sessions = [explicit_tls(srv, ctx) for _ in range(n)]
+    try:
+        for c in sessions:
+            c.login()
+            assert c.cmd("PBSZ 0").code == 200
+            assert c.cmd("PROT P").code == 200
+    except BaseException:
+        for c in sessions:
+            c.close()
+        raise
+    return sessions
+
+
+def test_unused_passive_listeners_expire_in_a_narrow_range(wharfd_factory, certs, tmp_path):
+    # Two sessions open PASV and never connect: with a 2-port range they
+    # hold every port. After data_connect_timeout the listeners close and a
+    # third session's PASV succeeds.
+    lo = free_port_pair()
+    cfg = write_config(tmp_path, "narrow.toml", "data_connect_timeout = 1\n")
+    srv = start_ftps(wharfd_factory, certs, implicit=False, config=cfg,
+                     extra=["--passive-ports", f"{lo}-{lo + 1}"])
+    ctx = tls_context(srv.cert)
+    sessions = protected_sessions(srv, ctx, 3)
+    try:
+        a, b, c = sessions
+        ports = {a.pasv()[1], b.pasv()[1]}
+        assert ports == {lo, lo + 1}, ports
+        r = c.cmd("PASV")
+        assert r.code == 425, r
+        assert c.cmd("EPSV").code == 425
+        assert c.cmd("NOOP").code == 200
+
+        assert wait_until(lambda: c.cmd("PASV").code == 227, timeout=5, interval=0.2), \
+            "the unused passive listeners never closed"
+        assert tls_retr(c, "hello.txt", ctx) == HOME_FILES["hello.txt"]
+        # the expired sessions' transfer setup is gone with their listeners;
+        # the sessions themselves go on
+        r = a.cmd("RETR hello.txt")
+        assert r.code == 425, r
+        assert a.cmd("NOOP").code == 200
+        assert tls_retr(a, "hello.txt", ctx) == HOME_FILES["hello.txt"]
+    finally:
+        for s in sessions:
+            s.close()
+    assert "closed a passive listener" in srv.log()
+
+
+def test_passive_listeners_capped_per_address(wharfd_factory, certs, tmp_path):
+    cfg = write_config(tmp_path, "cap.toml", "max_passive_per_ip = 2\n")
+    srv = start_ftps(wharfd_factory, certs, implicit=False, config=cfg)
+    ctx = tls_context(srv.cert)
+    sessions = protected_sessions(srv, ctx, 3)
+    try:
+        a, b, c = sessions
+        a.epsv()
+        a.epsv()  # a session's new listener replaces its old one
+        b.pasv()
+        r = c.cmd("EPSV")
+        assert r.code == 425, r
+        assert "limit 2" in r.text and "try again" in r.text, r
+        assert c.cmd("PASV").code == 425
+        # the cap is per client address
+        with RawFtp(srv.host, srv.port, source="127.0.0.2") as other:
+            other.login()
+            other.epsv()
+        # a transfer that uses its listener gives the place back
+        assert tls_retr(a, "hello.txt", ctx) == HOME_FILES["hello.txt"]
+        assert tls_retr(c, "hello.txt", ctx) == HOME_FILES["hello.txt"]
+        # and so does a session that ends
+        a.epsv()
+        assert c.cmd("EPSV").code == 425
+        assert b.cmd("QUIT").code == 221
+        assert wait_until(lambda: c.cmd("EPSV").code == 229, timeout=5, interval=0.1)
+    finally:
+        for s in sessions:
+            s.close()

@@ -20,7 +20,8 @@ import time
 
 import pytest
 
-from conftest import S3_PREFIX, storage_mode
+from conftest import storage_mode
+from server_files import stored_bytes
 from test_registration_quota import users
 from wharf_helpers import USER, sha256, wait_until
 
@@ -313,19 +314,6 @@ class Frozen:
         return time.monotonic() - self.at
 
 
-def stored_bytes(srv) -> int:
-    """What the account's home holds in the bucket (directory markers aside)."""
-    client = srv.s3.client()
-    total = 0
-    pages = client.get_paginator("list_objects_v2").paginate(
-        Bucket=srv.bucket, Prefix=f"{S3_PREFIX}/home/{USER}/")
-    for page in pages:
-        for obj in page.get("Contents", []):
-            if not obj["Key"].endswith("/.wharf-dir"):
-                total += obj["Size"]
-    return total
-
-
 def quota_used(ftp: ftplib.FTP) -> tuple[int, int]:
     report = ftp.sendcmd("SITE QUOTA")
     used = int(report.split("used=")[1].split(";")[0])
@@ -354,8 +342,8 @@ def assert_recovered(srv) -> None:
     got = io.BytesIO()
     ftp.retrbinary("RETR after.bin", got.write)
     assert sha256(got.getvalue()) == sha256(data)
-    assert wait_until(lambda: quota_used(ftp) == (stored_bytes(srv), 0), timeout=30), \
-        (quota_used(ftp), stored_bytes(srv))
+    assert wait_until(lambda: quota_used(ftp) == (stored_bytes(srv.home), 0), timeout=30), \
+        (quota_used(ftp), stored_bytes(srv.home))
     ftp.quit()
 
 
@@ -421,8 +409,8 @@ def test_frozen_s3_during_stor_is_answered_and_leaves_nothing(wharfd):
     ftp.voidcmd("NOOP")
     assert wait_until(lambda: pending(wharfd) == [], timeout=40), pending(wharfd)
     assert not (wharfd.home / "frozen.bin").exists()
-    assert wait_until(lambda: quota_used(ftp) == (stored_bytes(wharfd), 0), timeout=30), \
-        (quota_used(ftp), stored_bytes(wharfd))
+    assert wait_until(lambda: quota_used(ftp) == (stored_bytes(wharfd.home), 0), timeout=30), \
+        (quota_used(ftp), stored_bytes(wharfd.home))
     ftp.quit()
     assert_recovered(wharfd)
 
@@ -443,8 +431,8 @@ def test_frozen_s3_small_stor_commit_is_answered_and_leaves_nothing(wharfd):
     assert took < REPLY_WITHIN, f"reply after {took:.1f} s: {resp}"
     time.sleep(2)  # the backend is back: a late commit would show now
     assert not (wharfd.home / "small.bin").exists()
-    assert wait_until(lambda: quota_used(ftp) == (stored_bytes(wharfd), 0), timeout=30), \
-        (quota_used(ftp), stored_bytes(wharfd))
+    assert wait_until(lambda: quota_used(ftp) == (stored_bytes(wharfd.home), 0), timeout=30), \
+        (quota_used(ftp), stored_bytes(wharfd.home))
     ftp.quit()
     assert_recovered(wharfd)
 

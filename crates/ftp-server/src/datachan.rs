@@ -6,7 +6,14 @@
 //! Behind a load balancer speaking the PROXY protocol, a passive
 //! connection from a trusted proxy must carry a header naming that same
 //! client (see [`crate::proxy`]).
+//!
+//! A passive listener is a port of a possibly narrow range, so it is held
+//! only briefly: one per session (a new PASV replaces it), a few per client
+//! address across sessions ([`crate::limits::PassivePerIp`]), and closed if
+//! no transfer has used it within the data-connection timeout
+//! ([`DataSetup::passive_expiry`]).
 
+use crate::limits::Slot;
 use crate::proxy::ProxyProtocol;
 use ftp_proto::reply::code;
 use ftp_proto::Reply;
@@ -24,9 +31,44 @@ pub enum DataSetup {
     #[default]
     None,
     /// PASV/EPSV: the client connects to this listener.
-    Passive(TcpListener),
+    Passive(PassiveListener),
     /// PORT/EPRT: the server connects to this address.
     Active(SocketAddr),
+}
+
+impl DataSetup {
+    /// When the passive listener closes if no transfer uses it first.
+    pub fn passive_expiry(&self) -> Option<Instant> {
+        match self {
+            DataSetup::Passive(p) => Some(p.expires),
+            _ => None,
+        }
+    }
+}
+
+/// A passive listener waiting for a transfer command, with its place in
+/// the per-address count (given back when it is dropped).
+#[derive(Debug)]
+pub struct PassiveListener {
+    listener: TcpListener,
+    expires: Instant,
+    _slot: Slot,
+}
+
+impl PassiveListener {
+    /// Wraps `listener`, which closes at `expires` unless a transfer
+    /// starts waiting on it before.
+    pub fn new(listener: TcpListener, slot: Slot, expires: Instant) -> Self {
+        PassiveListener {
+            listener,
+            expires,
+            _slot: slot,
+        }
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
 }
 
 /// Compares addresses with IPv4-mapped IPv6 addresses seen as IPv4.
@@ -109,8 +151,8 @@ pub async fn connect(
     let deadline = Instant::now() + wait;
     match setup {
         DataSetup::None => Err(DataConnectError::NotSetUp),
-        DataSetup::Passive(listener) => loop {
-            let (mut stream, from) = timeout_at(deadline, listener.accept())
+        DataSetup::Passive(passive) => loop {
+            let (mut stream, from) = timeout_at(deadline, passive.listener.accept())
                 .await
                 .map_err(|_| DataConnectError::TimedOut)??;
             let client = match proxy {
@@ -190,8 +232,12 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let good = tokio::spawn(async move { TcpStream::connect(addr).await.unwrap() });
         let me: IpAddr = "127.0.0.1".parse().unwrap();
+        let slot = crate::limits::PassivePerIp::default()
+            .try_acquire(me, usize::MAX, 1)
+            .unwrap();
+        let passive = PassiveListener::new(listener, slot, Instant::now() + Duration::from_secs(5));
         let stream = connect(
-            DataSetup::Passive(listener),
+            DataSetup::Passive(passive),
             me,
             me,
             Duration::from_secs(5),

@@ -1,5 +1,5 @@
 //! Counting what is open: sessions in all, per client address and per
-//! account. A [`Slot`] is held for as long as the thing it counts is open
+//! account, and passive listeners per client address. A [`Slot`] is held for as long as the thing it counts is open
 //! and gives its place back when dropped, so no path can forget to.
 
 use std::collections::HashMap;
@@ -81,6 +81,8 @@ impl Drop for Slot {
 pub type SessionsPerIp = KeyedCounter<IpAddr>;
 /// Logged-in sessions per account.
 pub type SessionsPerUser = KeyedCounter<String>;
+/// Passive listeners waiting for a connection, per client address.
+pub type PassivePerIp = KeyedCounter<IpAddr>;
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@
 
 use crate::accounts::{AccountStore, Authenticator, BoundedStore};
 use crate::bandwidth::Bandwidth;
-use crate::limits::{SessionsPerIp, SessionsPerUser};
+use crate::limits::{PassivePerIp, SessionsPerIp, SessionsPerUser};
 use crate::metrics::Metrics;
 use crate::options::ServerOptions;
 use crate::quota::QuotaLedger;
@@ -88,7 +88,7 @@ impl Listener {
 pub struct Shared {
     pub options: ServerOptions,
     pub auth: Authenticator,
-    pub xferlog: Option<XferLog>,
+    pub xferlog: Option<Arc<XferLog>>,
     /// Live usage of the accounts with sessions.
     pub quota: QuotaLedger,
     pub registrar: Registrar,
@@ -101,6 +101,8 @@ pub struct Shared {
     pub throttle: LoginThrottle,
     /// Logged-in sessions per account.
     pub user_sessions: SessionsPerUser,
+    /// Passive listeners waiting for a connection, per client address.
+    pub passive_per_ip: PassivePerIp,
     sessions_per_ip: SessionsPerIp,
 }
 
@@ -123,10 +125,9 @@ impl Server {
             })?;
         }
         let xferlog = match &options.xferlog {
-            Some(path) => Some(
-                XferLog::open(path)
-                    .map_err(|e| format!("cannot open the transfer log {}: {e}", path.display()))?,
-            ),
+            Some(path) => Some(Arc::new(XferLog::open(path).map_err(|e| {
+                format!("cannot open the transfer log {}: {e}", path.display())
+            })?)),
             None => None,
         };
         let tls = match &options.tls {
@@ -150,6 +151,7 @@ impl Server {
                 bandwidth,
                 metrics: Arc::new(Metrics::default()),
                 user_sessions: SessionsPerUser::default(),
+                passive_per_ip: PassivePerIp::default(),
                 sessions_per_ip: SessionsPerIp::default(),
             }),
         })

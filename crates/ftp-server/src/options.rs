@@ -40,7 +40,9 @@ pub struct ServerOptions {
     /// and after login (against slowloris).
     pub line_timeout_before_login: Duration,
     pub line_timeout_after_login: Duration,
-    /// Time to wait for a data connection (PASV accept, PORT connect).
+    /// Time to wait for a data connection (PASV accept, PORT connect);
+    /// also how long a passive listener stays open when no transfer
+    /// command uses it.
     pub data_connect_timeout: Duration,
     /// A transfer that makes no progress this long is aborted.
     pub data_stall_timeout: Duration,
@@ -56,6 +58,9 @@ pub struct ServerOptions {
     /// Sessions at once, in all and per client address.
     pub max_sessions: usize,
     pub max_sessions_per_ip: usize,
+    /// Passive listeners waiting for a connection at once from one client
+    /// address, over all its sessions (425 past it).
+    pub max_passive_per_ip: usize,
     /// Failed logins in one session before it is closed with 421.
     pub max_login_failures: u32,
     /// Delay before answering a failed login.
@@ -114,6 +119,7 @@ impl ServerOptions {
             max_overlong_lines: 3,
             max_sessions: 1000,
             max_sessions_per_ip: 20,
+            max_passive_per_ip: 8,
             max_login_failures: 3,
             login_fail_delay: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(30),
@@ -163,6 +169,11 @@ impl ServerOptions {
         }
         if self.backend_timeout.is_zero() {
             return Err("backend_timeout must be at least 1 second".into());
+        }
+        if self.max_passive_per_ip == 0 {
+            return Err(
+                "max_passive_per_ip must be at least 1 (PASV/EPSV needs a listener)".into(),
+            );
         }
         Ok(())
     }

@@ -14,14 +14,20 @@
 //!   directories), even empty;
 //! - the per-file write locks, which the local backend takes under every
 //!   append, delete, rename and replacing commit (see
-//!   [`crate::storage::handle`]).
+//!   [`crate::storage::handle`]);
+//! - the transfer log: the log line, the metrics and the xferlog record of
+//!   every transfer, whichever protocol moved it.
 
+use crate::metrics::Metrics;
 use crate::quota::{AccountUsage, QuotaReport};
 use crate::storage::{
     Download, ListChunks, ListFormat, Meta, Storage, StorageError, Upload, UploadMode,
 };
+use crate::xferlog::{XferLog, XferRecord};
 use ftp_proto::VirtualPath;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// One session's view of its files; see the module documentation.
 #[derive(Debug, Clone)]
@@ -29,14 +35,102 @@ pub struct FileService {
     storage: Arc<dyn Storage>,
     /// The account's usage; `None` for anonymous sessions.
     usage: Option<AccountUsage>,
+    identity: Arc<Identity>,
+    journal: Journal,
+}
+
+/// Who a file service acts for.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The account name (`anonymous` for anonymous sessions).
+    pub user: String,
+    pub anonymous: bool,
+    /// The client's address (the real one behind a PROXY-protocol proxy).
+    pub peer: SocketAddr,
+    /// The front-end: `ftp`, `ftps`, later `sftp`, `http`.
+    pub protocol: &'static str,
+}
+
+/// Where transfers are recorded: the server's metrics and its xferlog.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    pub metrics: Arc<Metrics>,
+    pub xferlog: Option<Arc<XferLog>>,
+}
+
+/// One finished transfer, as a front-end reports it.
+#[derive(Debug)]
+pub struct TransferReport<'a> {
+    pub path: &'a VirtualPath,
+    pub bytes: u64,
+    pub elapsed: Duration,
+    /// ASCII type (line endings converted).
+    pub ascii: bool,
+    /// An upload (else a download or listing).
+    pub incoming: bool,
+    /// Why it did not complete; `None` if it did.
+    pub failure: Option<&'a dyn std::error::Error>,
 }
 
 /// STOU tries this many names derived from its argument.
 const UNIQUE_NAMES: u32 = 1000;
 
 impl FileService {
-    pub fn new(storage: Arc<dyn Storage>, usage: Option<AccountUsage>) -> Self {
-        FileService { storage, usage }
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        usage: Option<AccountUsage>,
+        identity: Identity,
+        journal: Journal,
+    ) -> Self {
+        FileService {
+            storage,
+            usage,
+            identity: Arc::new(identity),
+            journal,
+        }
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Records a finished transfer: a log line, the metrics, the xferlog.
+    pub fn record_transfer(&self, t: &TransferReport<'_>) {
+        let Identity {
+            user,
+            peer,
+            protocol,
+            ..
+        } = &*self.identity;
+        self.journal
+            .metrics
+            .transfer(t.incoming, t.failure.is_none(), t.bytes);
+        let secs = t.elapsed.as_secs_f64().max(1e-6);
+        let direction = if t.incoming { "in" } else { "out" };
+        match t.failure {
+            None => tracing::info!(
+                %peer, user, protocol, path = %t.path, bytes = t.bytes,
+                secs = format!("{secs:.3}"), mb_per_s = format!("{:.1}", t.bytes as f64 / secs / 1e6),
+                direction, "transfer complete"
+            ),
+            Some(e) => tracing::info!(
+                %peer, user, protocol, path = %t.path, bytes = t.bytes, error = %e,
+                direction, "transfer failed"
+            ),
+        }
+        if let Some(log) = &self.journal.xferlog {
+            log.record(&XferRecord {
+                duration: t.elapsed,
+                remote: peer.ip(),
+                bytes: t.bytes,
+                path: t.path.as_bytes(),
+                ascii: t.ascii,
+                incoming: t.incoming,
+                anonymous: self.identity.anonymous,
+                user,
+                complete: t.failure.is_none(),
+            });
+        }
     }
 
     /// Whether this session may change anything.

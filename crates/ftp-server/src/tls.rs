@@ -8,8 +8,16 @@
 //! connection established, so a resumed handshake proves that the data
 //! connection comes from the same client — a third party who races for a
 //! passive port cannot have that session (vsftpd's `require_ssl_reuse`).
-//! Only TLS 1.2 and 1.3 are offered; only TLS 1.2 when data connections
-//! must resume the control connection's session (see [`TlsContext`]).
+//! That check is on whenever TLS is configured, unless the operator turns
+//! it off. Only TLS 1.2 and 1.3 are offered; only TLS 1.2 when data
+//! connections must resume the control connection's session (see
+//! [`TlsContext`]).
+//!
+//! Every configuration announces the ALPN protocol `ftp` (RFC 7301 §6
+//! registry): a client whose ClientHello offers ALPN without `ftp` — a
+//! browser talking HTTPS to an FTP port, as in the ALPACA cross-protocol
+//! attack — is refused with a `no_application_protocol` alert. A client
+//! that offers no ALPN at all, as most FTP clients, is served.
 
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ServerConfig, ServerSessionMemoryCache, StoresServerSessions};
@@ -33,31 +41,31 @@ pub struct TlsOptions {
     /// Accounts' data connections need `PROT P`.
     pub require_protected_data: bool,
     /// A protected data connection must resume the control connection's
-    /// TLS session.
+    /// TLS session (on by default).
     pub require_session_reuse: bool,
     /// Time allowed for a TLS handshake.
     pub handshake_timeout: Duration,
 }
 
 impl TlsOptions {
-    /// TLS offered but not required: plain and protected sessions both work.
+    /// TLS offered but not required: plain and protected sessions both
+    /// work, and a protected data connection must resume the control
+    /// connection's TLS session.
     pub fn new(cert: PathBuf, key: PathBuf) -> Self {
         TlsOptions {
             cert,
             key,
             require_login: false,
             require_protected_data: false,
-            require_session_reuse: false,
+            require_session_reuse: true,
             handshake_timeout: Duration::from_secs(10),
         }
     }
 
-    /// TLS required for account logins and their data connections, with
-    /// session reuse on data connections.
+    /// TLS required for account logins and their data connections.
     pub fn required(mut self) -> Self {
         self.require_login = true;
         self.require_protected_data = true;
-        self.require_session_reuse = true;
         self
     }
 }
@@ -126,6 +134,7 @@ impl TlsContext {
                 .with_cert_resolver(Arc::new(SingleCertAndKey::from(self.key.clone())));
             config.session_storage = storage;
             config.send_tls13_tickets = tickets;
+            config.alpn_protocols = vec![ALPN_FTP.to_vec()];
             Ok(Arc::new(config))
         };
         let layered: Arc<dyn StoresServerSessions> = Arc::new(Layered {
@@ -139,6 +148,10 @@ impl TlsContext {
         })
     }
 }
+
+/// The ALPN protocol name of FTP (IANA registry, RFC 7301), the only one
+/// announced; see the module doc (ALPACA).
+pub const ALPN_FTP: &[u8] = b"ftp";
 
 /// Sessions the control connection establishes (TLS 1.2 session and the
 /// TLS 1.3 tickets it hands out).
@@ -238,6 +251,82 @@ pub fn self_signed(names: &[String]) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls_pki_types::ServerName;
+
+    /// A loaded context and a client configuration that trusts it.
+    fn context_and_client(alpn: &[&[u8]]) -> (TlsContext, rustls::ClientConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = self_signed(&["localhost".into()]).unwrap();
+        std::fs::write(dir.path().join("c.pem"), &cert).unwrap();
+        std::fs::write(dir.path().join("k.pem"), key).unwrap();
+        let opts = TlsOptions::new(dir.path().join("c.pem"), dir.path().join("k.pem"));
+        let ctx = TlsContext::load(&opts).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(cert.as_bytes()).unwrap())
+            .unwrap();
+        let mut client = rustls::ClientConfig::builder_with_provider(ctx.provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        client.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        (ctx, client)
+    }
+
+    /// One handshake in memory: the server's outcome (the ALPN protocol
+    /// chosen, or the error).
+    async fn handshake(
+        server: Arc<ServerConfig>,
+        client: rustls::ClientConfig,
+    ) -> Result<Option<Vec<u8>>, std::io::Error> {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let name = ServerName::try_from("localhost").unwrap();
+        let (_client, served) = tokio::join!(
+            connector.connect(name, a),
+            tokio_rustls::TlsAcceptor::from(server).accept(b)
+        );
+        served.map(|tls| tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec))
+    }
+
+    #[test]
+    fn session_reuse_is_required_by_default() {
+        let opts = TlsOptions::new("c.pem".into(), "k.pem".into());
+        assert!(opts.require_session_reuse);
+        assert!(!opts.require_login);
+        assert!(opts.clone().required().require_session_reuse);
+    }
+
+    // ALPACA: a client that offers ALPN without "ftp" is refused on every
+    // configuration (control, implicit TLS, both kinds of data connection);
+    // one offering "ftp", or no ALPN at all, is served.
+    #[tokio::test]
+    async fn alpn_without_ftp_is_refused() {
+        for (offer, want) in [
+            (&[b"http/1.1".as_slice()][..], None),
+            (&[b"h2".as_slice(), b"http/1.1".as_slice()][..], None),
+            (
+                &[b"http/1.1".as_slice(), b"ftp".as_slice()][..],
+                Some(Some(b"ftp".to_vec())),
+            ),
+            (&[][..], Some(None)),
+        ] {
+            let (ctx, client) = context_and_client(offer);
+            let configs = ctx.session_configs().unwrap();
+            for server in [configs.control, configs.data_out, configs.data_in] {
+                let got = handshake(server, client.clone()).await;
+                match (&want, got) {
+                    (Some(alpn), Ok(chosen)) => assert_eq!(&chosen, alpn, "{offer:?}"),
+                    (None, Err(e)) => {
+                        let inner = e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
+                        assert_eq!(inner, Some(&rustls::Error::NoApplicationProtocol), "{e}");
+                    }
+                    (want, got) => panic!("offer {offer:?}: wanted {want:?}, got {got:?}"),
+                }
+            }
+        }
+    }
 
     #[test]
     fn self_signed_pair_loads() {

@@ -453,6 +453,57 @@ async fn connection_limit_per_address() {
     srv.stop().await;
 }
 
+/// EPSV's port, without connecting.
+async fn epsv_port(c: &mut Client) -> u16 {
+    let lines = c.expect("EPSV", 229).await;
+    ftp_proto::hostport::parse_epsv_reply(lines[0].as_bytes()).unwrap()
+}
+
+// Issue 13 (TLS details): idle sessions cannot pin passive ports. An
+// unused listener closes after data_connect_timeout, and one address holds
+// at most max_passive_per_ip listeners over all its sessions.
+#[tokio::test]
+async fn unused_passive_listeners_expire_and_are_capped_per_address() {
+    let srv = TestServer::start(|o| {
+        o.data_connect_timeout = Duration::from_millis(600);
+        o.max_passive_per_ip = 2;
+    })
+    .await;
+    std::fs::write(srv.home().join("f.txt"), b"hello\n").unwrap();
+    let (mut a, mut b, mut c) = (srv.alice().await, srv.alice().await, srv.alice().await);
+    let first = epsv_port(&mut a).await;
+    // a second EPSV of one session replaces its listener, not counted twice
+    let a_port = epsv_port(&mut a).await;
+    assert!(TcpStream::connect(("127.0.0.1", first)).await.is_err() || first == a_port);
+    epsv_port(&mut b).await;
+    let (code, lines) = c.cmd("EPSV").await;
+    assert_eq!(code, 425, "{lines:?}");
+    assert!(lines[0].contains("limit 2"), "{lines:?}");
+    assert_eq!(c.cmd("PASV").await.0, 425);
+
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    // a's listener is gone, and so is its transfer setup
+    assert!(TcpStream::connect(("127.0.0.1", a_port)).await.is_err());
+    let (code, lines) = a.cmd("RETR f.txt").await;
+    assert_eq!(code, 425, "{lines:?}");
+    // the expired ones no longer count
+    assert_eq!(c.download("RETR f.txt").await, b"hello\n");
+
+    // a transfer command that comes before the expiry waits the full
+    // timeout for its connection, counted from the command
+    let port = epsv_port(&mut a).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    a.send_raw(b"RETR f.txt\r\n").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    assert_eq!(a.reply().await.0, 150);
+    let mut got = Vec::new();
+    conn.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"hello\n");
+    assert_eq!(a.reply().await.0, 226);
+    srv.stop().await;
+}
+
 #[tokio::test]
 async fn informational_replies() {
     let srv = TestServer::start(|_| {}).await;

@@ -127,7 +127,9 @@ pub struct ServeArgs {
     /// Quota of new accounts, e.g. 500M, 2G or none [default: 1G].
     #[arg(long, env = "WHARF_DEFAULT_QUOTA", value_name = "SIZE")]
     pub default_quota: Option<String>,
-    /// PEM certificate chain: turns on FTPS (AUTH TLS on every listener).
+    /// PEM certificate chain: turns on FTPS (AUTH TLS on every listener;
+    /// a PROT P data connection must resume the control connection's TLS
+    /// session, and a client offering ALPN without "ftp" is refused).
     #[arg(
         long,
         env = "WHARF_TLS_CERT",
@@ -151,8 +153,8 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub implicit_listen: Vec<String>,
-    /// Require TLS for account logins and their data connections (PROT P,
-    /// resuming the control connection's TLS session); anonymous may stay plain.
+    /// Require TLS for account logins and their data connections (PROT P);
+    /// anonymous may stay plain.
     #[arg(long, env = "WHARF_REQUIRE_TLS")]
     pub require_tls: bool,
     /// Serve Prometheus metrics (GET /metrics) and GET /health here [default: off].

@@ -41,6 +41,7 @@ pub struct FileConfig {
     pub max_line: Option<usize>,
     pub max_sessions: Option<usize>,
     pub max_sessions_per_ip: Option<usize>,
+    pub max_passive_per_ip: Option<usize>,
     pub max_login_failures: Option<u32>,
     pub login_fail_delay_ms: Option<u64>,
     pub shutdown_grace: Option<u64>,
@@ -165,6 +166,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         .max_sessions_per_ip
         .or(file.max_sessions_per_ip)
         .unwrap_or(o.max_sessions_per_ip);
+    o.max_passive_per_ip = file.max_passive_per_ip.unwrap_or(o.max_passive_per_ip);
     o.max_login_failures = file.max_login_failures.unwrap_or(o.max_login_failures);
     o.xferlog = args.xferlog.clone().or(file.xferlog.clone());
     o.durable_uploads = file.durable_uploads.unwrap_or(o.durable_uploads);
@@ -376,6 +378,47 @@ mod tests {
         assert_eq!(c.listen.len(), 2);
         assert!(c.options.anonymous);
         assert_eq!(c.options.data_dir, PathBuf::from(DEFAULT_DATA));
+    }
+
+    #[test]
+    fn tls_session_reuse_is_on_unless_turned_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("w.toml");
+        let tls = |file: &str, extra: &[&str]| {
+            std::fs::write(&cfg, file).unwrap();
+            let mut argv = vec![
+                "wharfd",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--tls-cert",
+                "c.pem",
+                "--tls-key",
+                "k.pem",
+            ];
+            argv.extend_from_slice(extra);
+            resolve(&serve_args(&argv)).unwrap().options.tls.unwrap()
+        };
+        assert!(tls("", &[]).require_session_reuse);
+        assert!(tls("", &["--require-tls"]).require_session_reuse);
+        assert!(!tls("tls_require_session_reuse = false\n", &[]).require_session_reuse);
+        let off = tls("tls_require_session_reuse = false\n", &["--require-tls"]);
+        assert!(!off.require_session_reuse && off.require_protected_data);
+    }
+
+    #[test]
+    fn passive_listener_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("w.toml");
+        let c = resolve(&serve_args(&["wharfd"])).unwrap();
+        assert_eq!(c.options.max_passive_per_ip, 8);
+        assert_eq!(c.options.data_connect_timeout, Duration::from_secs(60));
+        std::fs::write(&cfg, "max_passive_per_ip = 2\ndata_connect_timeout = 5\n").unwrap();
+        let c = resolve(&serve_args(&["wharfd", "--config", cfg.to_str().unwrap()])).unwrap();
+        assert_eq!(c.options.max_passive_per_ip, 2);
+        assert_eq!(c.options.data_connect_timeout, Duration::from_secs(5));
+        std::fs::write(&cfg, "max_passive_per_ip = 0\n").unwrap();
+        let err = resolve(&serve_args(&["wharfd", "--config", cfg.to_str().unwrap()])).unwrap_err();
+        assert!(format!("{err:#}").contains("max_passive_per_ip"), "{err:#}");
     }
 
     #[test]

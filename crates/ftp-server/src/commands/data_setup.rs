@@ -1,10 +1,12 @@
 //! Data-connection setup: PORT and PASV (RFC 959 §4.1.2), EPRT and EPSV
 //! (RFC 2428), with the RFC 2577 rules: an active target must be the
 //! client's own address on an unprivileged port. After `EPSV ALL`, only
-//! EPSV may set up a data connection (RFC 2428 §4).
+//! EPSV may set up a data connection (RFC 2428 §4). A passive listener
+//! counts against its client address's `max_passive_per_ip` (425 past it)
+//! and closes after `data_connect_timeout` if no transfer uses it.
 
 use super::Outcome;
-use crate::datachan::{self, DataSetup};
+use crate::datachan::{self, DataSetup, PassiveListener};
 use crate::session::Session;
 use ftp_proto::hostport::{self, EpsvArg};
 use ftp_proto::reply::code;
@@ -104,12 +106,26 @@ pub async fn epsv(s: &mut Session, arg: EpsvArg) -> Outcome {
     }
 }
 
-/// Opens a passive listener (replacing any earlier one) and returns its port.
+/// Opens a passive listener (replacing any earlier one) and returns its
+/// port. The listener takes a place in its client address's count and
+/// closes after the data-connection timeout if no transfer uses it.
 async fn open_listener(s: &mut Session) -> Result<u16, Reply> {
     s.state.data = DataSetup::None;
+    let opts = &s.shared.options;
+    let client = s.control.peer.ip().to_canonical();
+    let max = opts.max_passive_per_ip;
+    let Some(slot) = s.shared.passive_per_ip.try_acquire(client, usize::MAX, max) else {
+        tracing::warn!(peer = %s.control.peer, max, "passive listener refused: too many waiting for this address (max_passive_per_ip)");
+        return Err(Reply::new(
+            code::CANT_OPEN_DATA,
+            format!(
+                "Too many passive connections waiting for your address (limit {max}): \
+                 connect to the ports already given or close idle sessions, then try again."
+            ),
+        ));
+    };
     let local = s.control.local.ip();
-    let range = s.shared.options.passive_ports.as_ref();
-    let listener = datachan::open_passive(local, range)
+    let listener = datachan::open_passive(local, opts.passive_ports.as_ref())
         .await
         .map_err(|e| match e {
             datachan::PassiveError::Exhausted { .. } => {
@@ -127,10 +143,12 @@ async fn open_listener(s: &mut Session) -> Result<u16, Reply> {
                 )
             }
         })?;
-    let port = listener
+    let expires = tokio::time::Instant::now() + opts.data_connect_timeout;
+    let passive = PassiveListener::new(listener, slot, expires);
+    let port = passive
         .local_addr()
         .map_err(|_| Reply::new(code::CANT_OPEN_DATA, "Cannot open a passive port."))?
         .port();
-    s.state.data = DataSetup::Passive(listener);
+    s.state.data = DataSetup::Passive(passive);
     Ok(port)
 }

@@ -9,7 +9,6 @@ use ftp_proto::command::{TransferType, VERBS};
 use ftp_proto::listing::{mlst_line, MlsxRole};
 use ftp_proto::reply::code;
 use ftp_proto::Reply;
-use tokio::io::AsyncWriteExt;
 
 /// FEAT: each feature on its own line, indented by one space (RFC 2389 §3.2).
 pub fn feat(s: &Session) -> Outcome {
@@ -101,33 +100,17 @@ pub async fn stat(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
     } else {
         code::FILE_STATUS
     };
-    let mut rx = files
+    let rx = files
         .list(&path, ListFormat::LongControl, now_unix())
         .await
         .map_err(storage_reply)?;
-    // Stream the lines: a directory of any size fits. `ls -l` lines
-    // start with a letter, so none can be taken for the closing line.
-    let stream = s.control.reader.get_mut();
-    let opening = format!("{status}-Status of {path}:\r\n");
-    let sent = async {
-        stream.write_all(opening.as_bytes()).await?;
-        while let Some(chunk) = rx.recv().await {
-            match chunk {
-                Ok(chunk) => stream.write_all(&chunk).await?,
-                Err(e) => return Ok(Some(e)),
-            }
-        }
-        std::io::Result::Ok(None)
-    }
-    .await;
-    match sent {
-        Ok(None) => Ok(Reply::new(status, "End of status.").into()),
-        Ok(Some(e)) => Ok(Reply::new(status, format!("End of status, incomplete: {e}.")).into()),
-        Err(_) => Ok(Outcome::Close(Reply::new(
-            code::NOT_AVAILABLE,
-            "Connection lost.",
-        ))),
-    }
+    // Streamed by the session: a directory of any size fits. `ls -l`
+    // lines start with a letter, so none can be taken for the closing line.
+    Ok(Outcome::ControlListing {
+        opening: format!("{status}-Status of {path}:\r\n").into_bytes(),
+        chunks: rx,
+        closing: Reply::new(status, "End of status."),
+    })
 }
 
 fn session_status(s: &Session) -> Reply {

@@ -9,7 +9,7 @@
 use super::Outcome;
 use crate::accounts::LoginError;
 use crate::metrics::Metrics;
-use crate::service::FileService;
+use crate::service::{FileService, Identity, Journal};
 use crate::session::state::{Login, Principal};
 use crate::session::Session;
 use crate::storage::backend::Root;
@@ -112,7 +112,10 @@ async fn check(
                 false,
                 opts.backend_timeout,
             )
-            .map(|storage| (Principal::Anonymous, FileService::new(storage, None)))
+            .map(|storage| {
+                let files = FileService::new(storage, None, identity(s, "anonymous", true), journal(s));
+                (Principal::Anonymous, files)
+            })
             .map_err(|e| {
                 tracing::error!(error = %e, root = %opts.anon_root.display(), "anonymous root unusable");
                 LoginError::Invalid
@@ -138,10 +141,25 @@ async fn check(
             LoginError::Invalid
         })?;
     let usage = s.shared.quota.account(&account.name).await?;
-    Ok((
-        Principal::User(account.name),
-        FileService::new(storage, Some(usage)),
-    ))
+    let who = identity(s, &account.name, false);
+    let files = FileService::new(storage, Some(usage), who, journal(s));
+    Ok((Principal::User(account.name), files))
+}
+
+fn identity(s: &Session, user: &str, anonymous: bool) -> Identity {
+    Identity {
+        user: user.to_string(),
+        anonymous,
+        peer: s.control.peer,
+        protocol: if s.control.is_tls() { "ftps" } else { "ftp" },
+    }
+}
+
+fn journal(s: &Session) -> Journal {
+    Journal {
+        metrics: s.shared.metrics.clone(),
+        xferlog: s.shared.xferlog.clone(),
+    }
 }
 
 fn logged_in(s: &mut Session, name: &[u8], principal: Principal, files: FileService) -> Outcome {

@@ -38,8 +38,15 @@ pub enum Outcome {
     Transfer(TransferJob),
     /// Send this reply and close the session.
     Close(Reply),
-    /// The command answered for itself (AUTH TLS).
-    Nothing,
+    /// AUTH TLS: answer 234, then start TLS on the control connection.
+    StartTls(security::TlsUpgrade),
+    /// STAT with a path: a listing sent over the control connection, in
+    /// bounded chunks between the opening line and the closing reply.
+    ControlListing {
+        opening: Vec<u8>,
+        chunks: crate::storage::ListChunks,
+        closing: Reply,
+    },
 }
 
 impl From<Reply> for Outcome {
@@ -78,8 +85,8 @@ pub async fn dispatch(s: &mut Session, cmd: Command) -> Outcome {
         Command::Quit => Ok(Outcome::Close(Reply::new(code::CLOSING, "Goodbye."))),
         Command::Rein => Ok(Reply::new(code::NOT_IMPLEMENTED, "REIN not implemented.").into()),
         Command::Pwd => Ok(navigate::pwd(s)),
-        Command::Cwd(arg) => navigate::cwd(s, &arg).await,
-        Command::Cdup => navigate::cwd(s, b"..").await,
+        Command::Cwd(arg) => navigate::cwd(&s.state.files, &mut s.state.cwd, &arg).await,
+        Command::Cdup => navigate::cwd(&s.state.files, &mut s.state.cwd, b"..").await,
         Command::Type(t) => Ok(params::transfer_type(s, t)),
         Command::Mode(m) => Ok(params::mode(m)),
         Command::Stru(st) => Ok(params::structure(st)),
@@ -89,21 +96,36 @@ pub async fn dispatch(s: &mut Session, cmd: Command) -> Outcome {
         Command::Eprt(addr) => Ok(data_setup::eprt(s, addr)),
         Command::Pasv => Ok(data_setup::pasv(s).await),
         Command::Epsv(arg) => Ok(data_setup::epsv(s, arg).await),
-        Command::List(arg) => transfers::list(s, &arg).await,
-        Command::Nlst(arg) => transfers::nlst(s, &arg).await,
-        Command::Mlsd(arg) => transfers::mlsd(s, &arg).await,
-        Command::Retr(arg) => transfers::retr(s, &arg).await,
-        Command::Stor(arg) => transfers::stor(s, &arg).await,
-        Command::Stou(arg) => transfers::stou(s, &arg).await,
-        Command::Appe(arg) => transfers::appe(s, &arg).await,
+        Command::List(arg) => for_transfer(s, |c| transfers::list(c, &arg)).await,
+        Command::Nlst(arg) => for_transfer(s, |c| transfers::nlst(c, &arg)).await,
+        Command::Mlsd(arg) => {
+            let facts = s.state.facts;
+            for_transfer(s, |c| transfers::mlsd(c, facts, &arg)).await
+        }
+        Command::Retr(arg) => {
+            let offset = std::mem::take(&mut s.state.restart);
+            for_transfer(s, |c| transfers::retr(c, offset, &arg)).await
+        }
+        Command::Stor(arg) => {
+            let offset = std::mem::take(&mut s.state.restart);
+            for_transfer(s, |c| transfers::stor(c, offset, &arg)).await
+        }
+        Command::Stou(arg) => for_transfer(s, |c| transfers::stou(c, &arg)).await,
+        Command::Appe(arg) => for_transfer(s, |c| transfers::appe(c, &arg)).await,
         Command::Abor => Ok(Reply::new(code::TRANSFER_COMPLETE, "No transfer to abort.").into()),
-        Command::Dele(arg) => files::dele(s, &arg).await,
-        Command::Rmd(arg) => files::rmd(s, &arg).await,
-        Command::Mkd(arg) => files::mkd(s, &arg).await,
-        Command::Rnfr(arg) => files::rnfr(s, &arg).await,
-        Command::Rnto(arg) => files::rnto(s, &arg).await,
-        Command::Size(arg) => files::size(s, &arg).await,
-        Command::Mdtm(arg) => files::mdtm(s, &arg).await,
+        Command::Dele(arg) => in_place(s, |p| files::dele(p, &arg)).await,
+        Command::Rmd(arg) => in_place(s, |p| files::rmd(p, &arg)).await,
+        Command::Mkd(arg) => in_place(s, |p| files::mkd(p, &arg)).await,
+        Command::Rnfr(arg) => match Place::of(&s.state.files, &s.state.cwd) {
+            Ok(place) => files::rnfr(place, &mut s.state.rename_from, &arg).await,
+            Err(reply) => Err(reply),
+        },
+        Command::Rnto(arg) => match Place::of(&s.state.files, &s.state.cwd) {
+            Ok(place) => files::rnto(place, s.state.rename_from.take(), &arg).await,
+            Err(reply) => Err(reply),
+        },
+        Command::Size(arg) => in_place(s, |p| files::size(p, &arg)).await,
+        Command::Mdtm(arg) => in_place(s, |p| files::mdtm(p, &arg)).await,
         Command::Feat => Ok(info::feat(s)),
         Command::Opts(arg) => Ok(info::opts(s, &arg)),
         Command::Syst => Ok(Reply::new(code::SYSTEM_TYPE, "UNIX Type: L8").into()),
@@ -112,12 +134,30 @@ pub async fn dispatch(s: &mut Session, cmd: Command) -> Outcome {
         Command::Help(arg) => Ok(info::help(&arg)),
         Command::Noop => Ok(Reply::new(code::OK, "NOOP ok.").into()),
         Command::Site(arg) => Ok(site::site(s, &arg).await),
-        Command::Auth(arg) => Ok(security::auth(s, &arg).await),
+        Command::Auth(arg) => Ok(security::auth(s, &arg)),
         Command::Pbsz(arg) => Ok(security::pbsz(s, &arg)),
         Command::Prot(arg) => Ok(security::prot(s, &arg)),
         Command::Ccc => Ok(security::ccc(s)),
     };
     result.unwrap_or_else(Outcome::Reply)
+}
+
+/// Runs a file command that needs only the session's [`Place`].
+async fn in_place<'a, F, Fut>(s: &'a Session, command: F) -> Result<Outcome, Reply>
+where
+    F: FnOnce(Place<'a>) -> Fut,
+    Fut: std::future::Future<Output = Result<Outcome, Reply>>,
+{
+    command(Place::of(&s.state.files, &s.state.cwd)?).await
+}
+
+/// Runs a transfer command with only its [`transfers::TransferCtx`].
+async fn for_transfer<'a, F, Fut>(s: &'a Session, command: F) -> Result<Outcome, Reply>
+where
+    F: FnOnce(transfers::TransferCtx<'a>) -> Fut,
+    Fut: std::future::Future<Output = Result<Outcome, Reply>>,
+{
+    command(transfers::TransferCtx::of(s)?).await
 }
 
 /// The reply for a storage error.
@@ -128,19 +168,35 @@ pub fn storage_reply(err: StorageError) -> Reply {
     Reply::new(err.reply_code(), format!("{err}."))
 }
 
+/// What a file command needs of its session, and nothing more: its files
+/// and its working directory.
+#[derive(Debug, Clone, Copy)]
+pub struct Place<'a> {
+    pub files: &'a FileService,
+    pub cwd: &'a VirtualPath,
+}
+
+impl<'a> Place<'a> {
+    /// The place of a logged-in session (530 before login).
+    pub fn of(files: &'a Option<FileService>, cwd: &'a VirtualPath) -> Result<Self, Reply> {
+        let files = files
+            .as_ref()
+            .ok_or_else(|| Reply::new(code::NOT_LOGGED_IN, "Please login with USER and PASS."))?;
+        Ok(Place { files, cwd })
+    }
+
+    /// `arg` resolved against the working directory.
+    pub fn path(&self, arg: &[u8]) -> Result<VirtualPath, Reply> {
+        self.cwd
+            .join(arg)
+            .map_err(|e| Reply::new(code::NAME_NOT_ALLOWED, format!("{e}.")))
+    }
+}
+
 /// The session's files and `arg` resolved against its working directory.
 pub(crate) fn target(s: &Session, arg: &[u8]) -> Result<(FileService, VirtualPath), Reply> {
-    let files = s
-        .state
-        .files
-        .clone()
-        .ok_or_else(|| Reply::new(code::NOT_LOGGED_IN, "Please login with USER and PASS."))?;
-    let path = s
-        .state
-        .cwd
-        .join(arg)
-        .map_err(|e| Reply::new(code::NAME_NOT_ALLOWED, format!("{e}.")))?;
-    Ok((files, path))
+    let place = Place::of(&s.state.files, &s.state.cwd)?;
+    Ok((place.files.clone(), place.path(arg)?))
 }
 
 /// Fails with 550 unless the session may write.

@@ -4,10 +4,12 @@
 //! The working directory is a virtual path inside the session's root; the
 //! root is `/` whatever its real location.
 
-use super::{storage_reply, target, Outcome};
+use super::{storage_reply, Outcome, Place};
+use crate::service::FileService;
 use crate::session::Session;
 use ftp_proto::reply::{code, quote_path};
 use ftp_proto::Reply;
+use ftp_proto::VirtualPath;
 
 pub fn pwd(s: &Session) -> Outcome {
     let mut text = quote_path(s.state.cwd.as_bytes());
@@ -15,11 +17,16 @@ pub fn pwd(s: &Session) -> Outcome {
     Reply::new(code::PATHNAME, text).into()
 }
 
-pub async fn cwd(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let (files, path) = target(s, arg)?;
-    match files.stat_target(&path).await {
+pub async fn cwd(
+    files: &Option<FileService>,
+    cwd: &mut VirtualPath,
+    arg: &[u8],
+) -> Result<Outcome, Reply> {
+    let place = Place::of(files, cwd)?;
+    let path = place.path(arg)?;
+    match place.files.stat_target(&path).await {
         Ok(meta) if meta.is_dir() => {
-            s.state.cwd = path;
+            *cwd = path;
             Ok(Reply::new(code::FILE_ACTION_OK, "Directory successfully changed.").into())
         }
         Ok(_) => Err(Reply::new(

@@ -1,8 +1,10 @@
 //! FTPS commands (RFC 4217, on RFC 2228): AUTH TLS, PBSZ, PROT and CCC.
 //!
-//! AUTH TLS upgrades the control connection in place; anything the client
+//! AUTH TLS asks the session to upgrade the control connection in place
+//! ([`TlsUpgrade`], carried out in [`crate::session`]); anything the client
 //! sent after the AUTH line in plaintext is discarded, never read as a
-//! command. PBSZ is always 0 for TLS. PROT P protects data connections
+//! command. PBSZ is always 0 for TLS, and must come before PROT (503
+//! otherwise, RFC 4217 §9). PROT P protects data connections
 //! with TLS; PROT C (clear) may be refused by policy; PROT S and E do not
 //! exist for TLS. CCC, which would drop TLS from the control connection,
 //! is refused: it would expose everything after it.
@@ -21,7 +23,7 @@ fn not_configured() -> Outcome {
     .into()
 }
 
-pub async fn auth(s: &mut Session, arg: &[u8]) -> Outcome {
+pub fn auth(s: &Session, arg: &[u8]) -> Outcome {
     let (Some(ctx), Some(opts)) = (&s.shared.tls, &s.shared.options.tls) else {
         return not_configured();
     };
@@ -46,31 +48,22 @@ pub async fn auth(s: &mut Session, arg: &[u8]) -> Outcome {
             return Reply::new(code::LOCAL_ERROR, "Cannot start TLS now; try again later.").into();
         }
     };
-    let wait = opts.handshake_timeout;
-    if s.control
-        .send(&Reply::new(code::AUTH_OK, "AUTH TLS successful."))
-        .await
-        .is_err()
-    {
-        return Outcome::Close(Reply::new(code::NOT_AVAILABLE, "Connection lost."));
-    }
-    match s.control.start_tls(config.control.clone(), wait).await {
-        Ok(discarded) => {
-            if discarded > 0 {
-                tracing::warn!(peer = %s.control.peer, bytes = discarded, "discarded plaintext sent after AUTH TLS");
-            }
-            s.state.tls = Some(config);
-            // RFC 4217 §4: a login begun before AUTH starts over.
-            s.state.login = Default::default();
-            // AUTH SSL and TLS-P historically imply protected data.
-            s.state.prot_private = matches!(mechanism.as_str(), "SSL" | "TLS-P");
-            Outcome::Nothing
-        }
-        Err(e) => {
-            tracing::info!(peer = %s.control.peer, error = %e, "TLS handshake on the control connection failed");
-            Outcome::Close(Reply::new(code::NOT_AVAILABLE, "TLS handshake failed."))
-        }
-    }
+    Outcome::StartTls(TlsUpgrade {
+        config,
+        wait: opts.handshake_timeout,
+        // AUTH SSL and TLS-P historically imply protected data.
+        protect_data: matches!(mechanism.as_str(), "SSL" | "TLS-P"),
+    })
+}
+
+/// What AUTH TLS asks of the session: answer 234, then put TLS on the
+/// control connection with `config`.
+#[derive(Debug)]
+pub struct TlsUpgrade {
+    pub config: crate::tls::SessionTls,
+    pub wait: std::time::Duration,
+    /// `PROT P` from the start (AUTH SSL, TLS-P).
+    pub protect_data: bool,
 }
 
 pub fn pbsz(s: &mut Session, arg: &[u8]) -> Outcome {
@@ -94,34 +87,53 @@ pub fn prot(s: &mut Session, arg: &[u8]) -> Outcome {
     if !s.control.is_tls() {
         return Reply::new(code::BAD_SEQUENCE, "PROT needs AUTH TLS first.").into();
     }
-    let level = String::from_utf8_lossy(arg).trim().to_ascii_uppercase();
-    match level.as_str() {
-        "P" => {
-            s.state.prot_private = true;
-            Reply::new(code::OK, "Protection level set to P (private).")
+    let must_protect =
+        opts.require_protected_data && matches!(s.state.principal(), Some(Principal::User(_)));
+    match protection(arg, s.state.pbsz, must_protect) {
+        Ok(private) => {
+            s.state.prot_private = private;
+            if private {
+                Reply::new(code::OK, "Protection level set to P (private).")
+            } else {
+                Reply::new(code::OK, "Protection level set to C (clear).")
+            }
         }
-        "C" if opts.require_protected_data
-            && matches!(s.state.principal(), Some(Principal::User(_))) =>
-        {
-            Reply::new(
-                code::POLICY_DENIED,
-                "PROT C refused: this server requires protected data connections (PROT P).",
-            )
-        }
-        "C" => {
-            s.state.prot_private = false;
-            Reply::new(code::OK, "Protection level set to C (clear).")
-        }
-        "S" | "E" => Reply::new(
-            code::PROT_LEVEL_NOT_SUPPORTED,
-            "Only PROT C and PROT P exist for TLS.",
-        ),
-        _ => Reply::new(
-            code::PARAMETER_NOT_IMPLEMENTED,
-            "Unknown protection level; use PROT P.",
-        ),
+        Err(reply) => reply,
     }
     .into()
+}
+
+/// Checks a PROT level: `Ok(true)` for P, `Ok(false)` for C, or the
+/// refusal. RFC 4217 §9 (after RFC 2228): PBSZ must come before PROT, so
+/// PROT without it is a bad sequence. `must_protect` is the policy that
+/// refuses PROT C.
+fn protection(level: &[u8], pbsz_given: bool, must_protect: bool) -> Result<bool, Reply> {
+    if !pbsz_given {
+        return Err(Reply::new(
+            code::BAD_SEQUENCE,
+            "PROT needs PBSZ first (RFC 4217): send PBSZ 0, then PROT.",
+        ));
+    }
+    match String::from_utf8_lossy(level)
+        .trim()
+        .to_ascii_uppercase()
+        .as_str()
+    {
+        "P" => Ok(true),
+        "C" if must_protect => Err(Reply::new(
+            code::POLICY_DENIED,
+            "PROT C refused: this server requires protected data connections (PROT P).",
+        )),
+        "C" => Ok(false),
+        "S" | "E" => Err(Reply::new(
+            code::PROT_LEVEL_NOT_SUPPORTED,
+            "Only PROT C and PROT P exist for TLS.",
+        )),
+        _ => Err(Reply::new(
+            code::PARAMETER_NOT_IMPLEMENTED,
+            "Unknown protection level; use PROT P.",
+        )),
+    }
 }
 
 pub fn ccc(s: &mut Session) -> Outcome {
@@ -133,4 +145,39 @@ pub fn ccc(s: &mut Session) -> Outcome {
         "CCC refused: the control connection stays protected.",
     )
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(r: Result<bool, Reply>) -> u16 {
+        r.err().map_or(code::OK, |reply| reply.code())
+    }
+
+    #[test]
+    fn prot_needs_pbsz_first() {
+        assert_eq!(code_of(protection(b"P", false, false)), code::BAD_SEQUENCE);
+        assert_eq!(code_of(protection(b"C", false, false)), code::BAD_SEQUENCE);
+        assert!(matches!(protection(b"P", true, false), Ok(true)));
+        assert!(matches!(protection(b" c ", true, false), Ok(false)));
+    }
+
+    #[test]
+    fn prot_levels() {
+        assert_eq!(code_of(protection(b"C", true, true)), code::POLICY_DENIED);
+        assert!(matches!(protection(b"P", true, true), Ok(true)));
+        assert_eq!(
+            code_of(protection(b"S", true, false)),
+            code::PROT_LEVEL_NOT_SUPPORTED
+        );
+        assert_eq!(
+            code_of(protection(b"E", true, false)),
+            code::PROT_LEVEL_NOT_SUPPORTED
+        );
+        assert_eq!(
+            code_of(protection(b"X", true, false)),
+            code::PARAMETER_NOT_IMPLEMENTED
+        );
+    }
 }

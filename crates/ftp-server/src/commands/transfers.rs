@@ -7,20 +7,50 @@
 //! no 150. Uploads never touch the target until complete: see
 //! [`crate::storage::Upload`].
 
-use super::{storage_reply, target, writable, Outcome};
+use super::{storage_reply, writable, Outcome, Place};
 use crate::datachan::DataSetup;
 use crate::session::state::Principal;
 use crate::session::supervise::{Payload, TransferJob};
 use crate::session::Session;
 use crate::storage::{ListFormat, StorageError, UploadMode};
 use ftp_proto::command::TransferType;
+use ftp_proto::listing::FactSet;
 use ftp_proto::reply::code;
 use ftp_proto::{Reply, VirtualPath};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Fails with 425 unless PORT/PASV/EPRT/EPSV came first, and with 521
-/// when policy wants an account's data protected and PROT P is not set.
-fn require_data_setup(s: &Session) -> Result<(), Reply> {
+/// What a transfer command needs of its session, and nothing more.
+#[derive(Debug)]
+pub struct TransferCtx<'a> {
+    pub place: Place<'a>,
+    /// Whether a data connection may be opened now: `Err` (425, or 521
+    /// when policy wants an account's data protected and PROT P is not
+    /// set) unless PORT/PASV/EPRT/EPSV came first.
+    pub data_ready: Result<(), Reply>,
+    /// TYPE A (else I).
+    pub ascii: bool,
+}
+
+impl<'a> TransferCtx<'a> {
+    /// The context of a logged-in session (530 before login).
+    pub fn of(s: &'a Session) -> Result<Self, Reply> {
+        Ok(TransferCtx {
+            place: Place::of(&s.state.files, &s.state.cwd)?,
+            data_ready: data_ready(s),
+            ascii: s.state.transfer_type == TransferType::Ascii,
+        })
+    }
+
+    fn mode_name(&self) -> &'static str {
+        if self.ascii {
+            "ASCII"
+        } else {
+            "BINARY"
+        }
+    }
+}
+
+fn data_ready(s: &Session) -> Result<(), Reply> {
     let protect = s
         .shared
         .options
@@ -43,26 +73,19 @@ fn require_data_setup(s: &Session) -> Result<(), Reply> {
     }
 }
 
-fn mode_name(s: &Session) -> &'static str {
-    match s.state.transfer_type {
-        TransferType::Ascii => "ASCII",
-        TransferType::Image => "BINARY",
-    }
-}
-
 fn display_name(path: &VirtualPath) -> Vec<u8> {
     path.file_name().unwrap_or(b"/").to_vec()
 }
 
-pub async fn retr(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let offset = std::mem::take(&mut s.state.restart);
-    let (files, path) = target(s, arg)?;
-    require_data_setup(s)?;
+/// RETR from `offset` (the REST before it, or 0).
+pub async fn retr(ctx: TransferCtx<'_>, offset: u64, arg: &[u8]) -> Result<Outcome, Reply> {
+    let (files, path) = (ctx.place.files, ctx.place.path(arg)?);
+    ctx.data_ready.clone()?;
     let (download, meta) = files
         .open_read(&path, offset)
         .await
         .map_err(storage_reply)?;
-    let mut text = format!("Opening {} mode data connection for ", mode_name(s)).into_bytes();
+    let mut text = format!("Opening {} mode data connection for ", ctx.mode_name()).into_bytes();
     text.extend_from_slice(&display_name(&path));
     text.extend_from_slice(format!(" ({} bytes).", meta.size).as_bytes());
     Ok(Outcome::Transfer(TransferJob {
@@ -72,30 +95,29 @@ pub async fn retr(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
     }))
 }
 
-pub async fn stor(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let offset = std::mem::take(&mut s.state.restart);
+/// STOR, resuming at `offset` (the REST before it) if not 0.
+pub async fn stor(ctx: TransferCtx<'_>, offset: u64, arg: &[u8]) -> Result<Outcome, Reply> {
     let mode = if offset > 0 {
         UploadMode::Resume(offset)
     } else {
         UploadMode::Replace
     };
-    upload(s, arg, mode).await
+    upload(ctx, arg, mode).await
 }
 
-pub async fn appe(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    s.state.restart = 0;
-    upload(s, arg, UploadMode::Append).await
+pub async fn appe(ctx: TransferCtx<'_>, arg: &[u8]) -> Result<Outcome, Reply> {
+    upload(ctx, arg, UploadMode::Append).await
 }
 
-async fn upload(s: &mut Session, arg: &[u8], mode: UploadMode) -> Result<Outcome, Reply> {
-    let (files, path) = target(s, arg)?;
-    writable(&files)?;
-    require_data_setup(s)?;
+async fn upload(ctx: TransferCtx<'_>, arg: &[u8], mode: UploadMode) -> Result<Outcome, Reply> {
+    let (files, path) = (ctx.place.files, ctx.place.path(arg)?);
+    writable(files)?;
+    ctx.data_ready.clone()?;
     let upload = files
         .begin_upload(&path, mode)
         .await
         .map_err(storage_reply)?;
-    let text = format!("Ok to send data ({} mode).", mode_name(s));
+    let text = format!("Ok to send data ({} mode).", ctx.mode_name());
     Ok(Outcome::Transfer(TransferJob {
         payload: Payload::Upload(upload),
         path,
@@ -107,11 +129,11 @@ async fn upload(s: &mut Session, arg: &[u8], mode: UploadMode) -> Result<Outcome
 /// argument if one is given, and says which (RFC 1123: `150 FILE: name`).
 /// If another session takes that name before the upload ends, the file
 /// gets the next free one and the 226 reply names it.
-pub async fn stou(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
+pub async fn stou(ctx: TransferCtx<'_>, arg: &[u8]) -> Result<Outcome, Reply> {
     let base: &[u8] = if arg.is_empty() { b"wharf" } else { arg };
-    let (files, path) = target(s, base)?;
-    writable(&files)?;
-    require_data_setup(s)?;
+    let (files, path) = (ctx.place.files, ctx.place.path(base)?);
+    writable(files)?;
+    ctx.data_ready.clone()?;
     let (upload, path) = files
         .begin_unique_upload(&path)
         .await
@@ -125,26 +147,26 @@ pub async fn stou(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
     }))
 }
 
-pub async fn list(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    listing(s, arg, ListFormat::Long).await
+pub async fn list(ctx: TransferCtx<'_>, arg: &[u8]) -> Result<Outcome, Reply> {
+    listing(ctx, arg, ListFormat::Long).await
 }
 
-pub async fn nlst(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    listing(s, arg, ListFormat::Names).await
+pub async fn nlst(ctx: TransferCtx<'_>, arg: &[u8]) -> Result<Outcome, Reply> {
+    listing(ctx, arg, ListFormat::Names).await
 }
 
-pub async fn mlsd(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
-    let writable = s.state.files.as_ref().is_some_and(|f| f.writable());
+/// MLSD with the facts the client chose (OPTS MLST).
+pub async fn mlsd(ctx: TransferCtx<'_>, facts: FactSet, arg: &[u8]) -> Result<Outcome, Reply> {
     let format = ListFormat::Mlsd {
-        facts: s.state.facts,
-        writable,
+        facts,
+        writable: ctx.place.files.writable(),
     };
-    listing(s, arg, format).await
+    listing(ctx, arg, format).await
 }
 
-async fn listing(s: &mut Session, arg: &[u8], format: ListFormat) -> Result<Outcome, Reply> {
-    let (files, path) = target(s, arg)?;
-    require_data_setup(s)?;
+async fn listing(ctx: TransferCtx<'_>, arg: &[u8], format: ListFormat) -> Result<Outcome, Reply> {
+    let (files, path) = (ctx.place.files, ctx.place.path(arg)?);
+    ctx.data_ready.clone()?;
     let rx = files
         .list(&path, format, now_unix())
         .await

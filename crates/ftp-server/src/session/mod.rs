@@ -6,6 +6,8 @@
 //! [`Outcome`]: a reply, a transfer to run, or the end of the session.
 //! Transfers run under [`supervise`], which keeps reading the control
 //! connection so ABOR, STAT and NOOP are answered while bytes move.
+//! While the loop waits for a line, a passive listener that no transfer
+//! used closes at its deadline, freeing its port.
 //!
 //! # Layout
 //! - [`control`]: the control connection, with its deadlines.
@@ -17,7 +19,9 @@ pub mod control;
 pub mod state;
 pub mod supervise;
 
+use crate::commands::security::TlsUpgrade;
 use crate::commands::{self, Outcome};
+use crate::datachan::DataSetup;
 use crate::listener::Shared;
 use crate::metrics::Metrics;
 use control::{Control, ReadError};
@@ -26,7 +30,16 @@ use ftp_proto::{command, Reply};
 use state::SessionState;
 use std::sync::Arc;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use wire::LineError;
+
+/// Waits until `at`, or forever when there is nothing to wait for.
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
 
 /// What the command loop does after a command.
 #[derive(Debug, PartialEq, Eq)]
@@ -99,12 +112,26 @@ impl Session {
         };
         let idle = opts.idle_timeout;
         let mut stop = self.stop.clone();
-        let result = tokio::select! {
-            r = self.control.next_line(idle, per_line) => r,
-            _ = crate::transfer::until_set(&mut stop) => {
-                self.close_with(Reply::new(code::NOT_AVAILABLE, "Server shutting down.")).await;
-                return Err(Flow::Close);
+        let peer = self.control.peer;
+        let result = {
+            let next = self.control.next_line(idle, per_line);
+            tokio::pin!(next);
+            loop {
+                let expiry = self.state.data.passive_expiry();
+                tokio::select! {
+                    r = &mut next => break Some(r),
+                    _ = crate::transfer::until_set(&mut stop) => break None,
+                    _ = until(expiry) => {
+                        tracing::info!(%peer, "closed a passive listener no transfer used within data_connect_timeout");
+                        self.state.data = DataSetup::None;
+                    }
+                }
             }
+        };
+        let Some(result) = result else {
+            self.close_with(Reply::new(code::NOT_AVAILABLE, "Server shutting down."))
+                .await;
+            return Err(Flow::Close);
         };
         match result {
             Ok(line) => Ok(line),
@@ -188,7 +215,72 @@ impl Session {
                 Flow::Close
             }
             Outcome::Transfer(job) => Box::pin(self.run_transfer(job)).await,
-            Outcome::Nothing => Flow::Continue,
+            Outcome::StartTls(upgrade) => self.start_tls(upgrade).await,
+            Outcome::ControlListing {
+                opening,
+                chunks,
+                closing,
+            } => self.send_control_listing(&opening, chunks, &closing).await,
         }
+    }
+
+    /// AUTH TLS: 234, then the handshake on the control connection.
+    async fn start_tls(&mut self, upgrade: TlsUpgrade) -> Flow {
+        let ok = Reply::new(code::AUTH_OK, "AUTH TLS successful.");
+        if self.control.send(&ok).await.is_err() {
+            return Flow::Close;
+        }
+        let control_config = upgrade.config.control.clone();
+        match self.control.start_tls(control_config, upgrade.wait).await {
+            Ok(discarded) => {
+                if discarded > 0 {
+                    tracing::warn!(peer = %self.control.peer, bytes = discarded, "discarded plaintext sent after AUTH TLS");
+                }
+                self.state.tls = Some(upgrade.config);
+                // RFC 4217 §4: a login begun before AUTH starts over.
+                self.state.login = Default::default();
+                self.state.prot_private = upgrade.protect_data;
+                Flow::Continue
+            }
+            Err(e) => {
+                tracing::info!(peer = %self.control.peer, error = %e, "TLS handshake on the control connection failed");
+                self.close_with(Reply::new(code::NOT_AVAILABLE, "TLS handshake failed."))
+                    .await;
+                Flow::Close
+            }
+        }
+    }
+
+    /// STAT with a path: its listing over the control connection.
+    async fn send_control_listing(
+        &mut self,
+        opening: &[u8],
+        mut chunks: crate::storage::ListChunks,
+        closing: &Reply,
+    ) -> Flow {
+        use tokio::io::AsyncWriteExt;
+        let stream = self.control.reader.get_mut();
+        let sent = async {
+            stream.write_all(opening).await?;
+            while let Some(chunk) = chunks.recv().await {
+                match chunk {
+                    Ok(chunk) => stream.write_all(&chunk).await?,
+                    // The storage stopped answering: the reply says the
+                    // listing is cut short.
+                    Err(e) => return Ok(Some(e)),
+                }
+            }
+            std::io::Result::Ok(None)
+        }
+        .await;
+        let closing = match sent {
+            Err(_) => return Flow::Close,
+            Ok(None) => closing.clone(),
+            Ok(Some(e)) => Reply::new(closing.code(), format!("End of status, incomplete: {e}.")),
+        };
+        if self.control.send(&closing).await.is_err() {
+            return Flow::Close;
+        }
+        Flow::Continue
     }
 }

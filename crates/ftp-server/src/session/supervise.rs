@@ -12,9 +12,9 @@
 use super::{Flow, Session};
 use crate::datachan;
 use crate::metrics::Metrics;
+use crate::service::TransferReport;
 use crate::storage::{Download, ListChunks, Upload};
 use crate::transfer::{self, TransferControl, TransferError};
-use crate::xferlog::XferRecord;
 use ftp_proto::command::{self, Command, TransferType};
 use ftp_proto::reply::code;
 use ftp_proto::{Reply, VirtualPath};
@@ -373,38 +373,17 @@ impl Session {
         incoming: bool,
         result: &Result<u64, TransferError>,
     ) {
-        self.shared
-            .metrics
-            .transfer(incoming, result.is_ok(), bytes);
-        let user = self.state.user_name();
-        let secs = elapsed.as_secs_f64().max(1e-6);
-        match result {
-            Ok(_) => tracing::info!(
-                peer = %self.control.peer, user, path = %path, bytes,
-                secs = format!("{secs:.3}"), mb_per_s = format!("{:.1}", bytes as f64 / secs / 1e6),
-                direction = if incoming { "in" } else { "out" }, "transfer complete"
-            ),
-            Err(e) => tracing::info!(
-                peer = %self.control.peer, user, path = %path, bytes, error = %e,
-                direction = if incoming { "in" } else { "out" }, "transfer failed"
-            ),
-        }
-        if let Some(log) = &self.shared.xferlog {
-            log.record(&XferRecord {
-                duration: elapsed,
-                remote: self.control.peer.ip(),
-                bytes,
-                path: path.as_bytes(),
-                ascii,
-                incoming,
-                anonymous: matches!(
-                    self.state.principal(),
-                    Some(super::state::Principal::Anonymous)
-                ),
-                user,
-                complete: result.is_ok(),
-            });
-        }
+        let Some(files) = &self.state.files else {
+            return;
+        };
+        files.record_transfer(&TransferReport {
+            path,
+            bytes,
+            elapsed,
+            ascii,
+            incoming,
+            failure: result.as_ref().err().map(|e| e as &dyn std::error::Error),
+        });
     }
 }
 
