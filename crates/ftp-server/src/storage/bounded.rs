@@ -60,7 +60,7 @@ impl Bounded {
 }
 
 /// Waits for `fut` at most `limit`.
-pub async fn within<T>(
+async fn within<T>(
     limit: Duration,
     what: &str,
     fut: impl Future<Output = Result<T, StorageError>>,

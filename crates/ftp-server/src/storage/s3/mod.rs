@@ -33,7 +33,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Longest wait for one request that is not a streamed body.
+/// Longest wait for one request that is not a streamed body. What a
+/// client waits for is bounded sooner, by `backend_timeout`
+/// ([`crate::storage::bounded`]); this bounds the requests that go on
+/// after the client was answered (a late commit, an abort, later listing
+/// pages).
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A connected bucket, shared by every session of the server.
@@ -53,8 +57,8 @@ impl S3Bucket {
             .with_allow_http(config.allow_http)
             .with_virtual_hosted_style_request(config.virtual_hosted)
             // Bodies are streamed for as long as a transfer runs; the
-            // transfer's own stall deadline watches them, and every other
-            // request has CALL_TIMEOUT.
+            // reads of a download are bounded by `backend_timeout`
+            // (storage::bounded), and every other request has CALL_TIMEOUT.
             .with_client_options(
                 ClientOptions::new()
                     .with_timeout_disabled()
