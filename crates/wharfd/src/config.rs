@@ -352,7 +352,7 @@ mod tests {
     fn flags_beat_file_and_defaults_apply() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("w.toml");
-        std::fs::write(&cfg, "listen = [\"127.0.0.1:2000\"]\nidle_timeout = 60\nanonymous = false\npassive_ports = \"50000-50010\"\n").unwrap();
+        std::fs::write(&cfg, "listen = [\"127.0.0.1:2000\"]\nidle_timeout = 60\nanonymous = false\npassive_ports = \"50000-50010\"\nbackend_timeout = 3\n").unwrap();
         let cfg_s = cfg.to_str().unwrap();
         let c = resolve(&serve_args(&[
             "wharfd",
@@ -366,6 +366,7 @@ mod tests {
         assert_eq!(c.options.idle_timeout, Duration::from_secs(5));
         assert!(!c.options.anonymous);
         assert_eq!(c.options.passive_ports, Some(50000..=50010));
+        assert_eq!(c.options.backend_timeout, Duration::from_secs(3));
         let c = resolve(&serve_args(&[
             "wharfd",
             "serve",
@@ -378,6 +379,10 @@ mod tests {
         assert_eq!(c.listen.len(), 2);
         assert!(c.options.anonymous);
         assert_eq!(c.options.data_dir, PathBuf::from(DEFAULT_DATA));
+        assert_eq!(
+            c.options.backend_timeout,
+            ftp_server::options::DEFAULT_BACKEND_TIMEOUT
+        );
     }
 
     #[test]
