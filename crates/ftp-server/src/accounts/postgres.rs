@@ -15,8 +15,8 @@
 //! instance's lease is alive, so the space an instance killed mid-upload
 //! had reserved comes back by itself once its lease expires.
 
-use super::sql::{backend, change_account, clamp_i64};
-use super::{Account, AccountError, AccountStatus, AccountStore, SharedReservations};
+use super::sql::{backend, change_account, clamp_i64, policy_from};
+use super::{Account, AccountError, AccountStatus, AccountStore, Policy, SharedReservations};
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
@@ -27,7 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Schema steps; step `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["CREATE TABLE accounts (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE accounts (
         name TEXT PRIMARY KEY NOT NULL,
         password_hash TEXT NOT NULL,
         home TEXT,
@@ -47,7 +48,11 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE accounts (
         account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
         bytes BIGINT NOT NULL CHECK (bytes >= 0),
         PRIMARY KEY (instance, account)
-    );"];
+    );",
+    // Each account's permissions and limits (`crate::policy::text`);
+    // existing accounts get none of their own.
+    "ALTER TABLE accounts ADD COLUMN policy TEXT NOT NULL DEFAULT '';",
+];
 
 /// The key of the advisory lock that serialises migrations ("wharfmig").
 const MIGRATION_LOCK: i64 = 0x7768_6172_666d_6967;
@@ -402,6 +407,26 @@ impl AccountStore for PgStore {
             name,
             "UPDATE accounts SET used_bytes = $1 WHERE name = $2",
             clamp_i64(used),
+            name,
+        )
+    }
+
+    async fn policy(&self, name: &str) -> Result<Policy, AccountError> {
+        let text: Option<String> =
+            sqlx::query_scalar("SELECT policy FROM accounts WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        policy_from(name, text)
+    }
+
+    async fn set_policy(&self, name: &str, policy: &Policy) -> Result<(), AccountError> {
+        change_account!(
+            &self.pool,
+            name,
+            "UPDATE accounts SET policy = $1 WHERE name = $2",
+            policy.to_text(),
             name,
         )
     }

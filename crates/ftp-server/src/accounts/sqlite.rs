@@ -5,8 +5,8 @@
 //! `PRAGMA quick_check` first and refuses a damaged file, naming it: a
 //! corrupt store never means "no accounts" or "usage 0".
 
-use super::sql::{backend, change_account, clamp_i64};
-use super::{Account, AccountError, AccountStatus, AccountStore};
+use super::sql::{backend, change_account, clamp_i64, policy_from};
+use super::{Account, AccountError, AccountStatus, AccountStore, Policy};
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -16,7 +16,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Schema steps; step `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["CREATE TABLE accounts (
+/// Version 2 adds each account's permissions and limits
+/// ([`crate::policy::text`]); existing accounts get none of their own, so
+/// they keep doing what they did, under the server's defaults.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE accounts (
         name TEXT PRIMARY KEY NOT NULL,
         password_hash TEXT NOT NULL,
         home TEXT,
@@ -25,7 +29,9 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE accounts (
         registered_from TEXT,
         quota_bytes INTEGER,
         used_bytes INTEGER NOT NULL DEFAULT 0
-    )"];
+    )",
+    "ALTER TABLE accounts ADD COLUMN policy TEXT NOT NULL DEFAULT ''",
+];
 
 /// The embedded account store.
 #[derive(Debug, Clone)]
@@ -247,6 +253,25 @@ impl AccountStore for SqliteStore {
             name,
             "UPDATE accounts SET used_bytes = ? WHERE name = ?",
             clamp_i64(used),
+            name,
+        )
+    }
+
+    async fn policy(&self, name: &str) -> Result<Policy, AccountError> {
+        let text: Option<String> = sqlx::query_scalar("SELECT policy FROM accounts WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        policy_from(name, text)
+    }
+
+    async fn set_policy(&self, name: &str, policy: &Policy) -> Result<(), AccountError> {
+        change_account!(
+            &self.pool,
+            name,
+            "UPDATE accounts SET policy = ? WHERE name = ?",
+            policy.to_text(),
             name,
         )
     }
