@@ -17,6 +17,7 @@ from __future__ import annotations
 import ftplib
 import io
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -24,7 +25,9 @@ import pytest
 
 from test_ftps import certs, start_ftps, tls_context  # noqa: F401 (certs is a fixture)
 from test_lftp import q
-from test_registration_quota import close, code_of, disk_usage, put, site_quota, users
+from test_registration_quota import (OwnServer, close, code_of, disk_usage, put, site_quota,
+                                     users)
+from wharfd_process import report_servers
 from wharf_helpers import TIMEOUT, part_files, require_tool, run, utf8_env
 
 NAME = "pat"
@@ -476,3 +479,65 @@ def test_max_file_size(wharfd, wharfd_bin):
     finally:
         close(f)
     usage_is_disk(wharfd, home)
+
+
+# --------------------------------------------------------------------------
+# a store made before permissions existed
+
+
+# The account table of the release before permissions (schema version 1).
+RELEASE_V1 = """CREATE TABLE accounts (
+    name TEXT PRIMARY KEY NOT NULL,
+    password_hash TEXT NOT NULL,
+    home TEXT,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    registered_from TEXT,
+    quota_bytes INTEGER,
+    used_bytes INTEGER NOT NULL DEFAULT 0
+)"""
+
+
+def test_a_store_from_the_previous_release_keeps_every_account(wharfd_bin, tmp_path, request):
+    # a real Argon2 hash of PW, made by `users add` in a scratch store
+    scratch = tmp_path / "scratch"
+    users(wharfd_bin, scratch, "add", NAME, "--password-stdin", input=PW + "\n")
+    with sqlite3.connect(scratch / "wharf.db") as db:
+        (hash_,) = db.execute("SELECT password_hash FROM accounts").fetchone()
+    data = tmp_path / "data"
+    (data / "home" / NAME).mkdir(parents=True)
+    (data / "home" / NAME / "kept.txt").write_bytes(b"from before")
+    db = sqlite3.connect(data / "wharf.db")
+    db.execute(RELEASE_V1)
+    db.execute("INSERT INTO accounts VALUES (?, ?, NULL, 'active', 1, NULL, 1048576, 11)",
+               (NAME, hash_))
+    db.execute("INSERT INTO accounts VALUES ('waiting', ?, NULL, 'pending', 1, '192.0.2.1', "
+               "NULL, 0)", (hash_,))
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+
+    srv = OwnServer(bin=wharfd_bin, data=data)
+    report_servers(request.node, [srv])
+    srv.start()
+    try:
+        f = login(srv)
+        try:
+            got = bytearray()
+            f.retrbinary("RETR kept.txt", got.extend)
+            assert bytes(got) == b"from before"
+            assert code_of(put(f, "new.bin", os.urandom(1000))) == "226"
+            q = site_quota(f)
+            assert q["used"] == 1011 and q["limit"] == 1048576, q
+        finally:
+            close(f)
+        assert disk_usage(data / "home" / NAME) == 1011
+        r = try_login(srv, password="wrong")
+        assert r.startswith("530"), r
+    finally:
+        srv.stop()
+    out = users(wharfd_bin, data, "show", NAME)
+    assert "everywhere" in out and "all" in out and "(server default)" in out, out
+    assert "waiting" in users(wharfd_bin, data, "pending")
+    with sqlite3.connect(data / "wharf.db") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2

@@ -609,6 +609,72 @@ mod tests {
         assert_eq!(version as usize, MIGRATIONS.len());
     }
 
+    /// The first schema step, as the release before permissions left a
+    /// database (version 1): a fixture, independent of `MIGRATIONS`.
+    const RELEASE_V1: &str = "CREATE TABLE wharf_schema (version INTEGER NOT NULL);
+        INSERT INTO wharf_schema (version) VALUES (1);
+        CREATE TABLE accounts (
+            name TEXT PRIMARY KEY NOT NULL,
+            password_hash TEXT NOT NULL,
+            home TEXT,
+            status TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            registered_from TEXT,
+            quota_bytes BIGINT,
+            used_bytes BIGINT NOT NULL DEFAULT 0
+        );
+        CREATE TABLE wharf_instances (
+            id TEXT PRIMARY KEY NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            expires_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE wharf_reservations (
+            instance TEXT NOT NULL REFERENCES wharf_instances(id) ON DELETE CASCADE,
+            account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+            bytes BIGINT NOT NULL CHECK (bytes >= 0),
+            PRIMARY KEY (instance, account)
+        );
+        INSERT INTO accounts VALUES ('ann', 'h', NULL, 'active', 7, NULL, 5000, 1234);";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs PostgreSQL: run by tests/scale"]
+    async fn pg_a_store_from_the_previous_release_keeps_every_account() {
+        let url = url();
+        // A schema of its own, so the shared test database stays as it is.
+        let schema = format!("wharf_v1_{:08x}", rand::random::<u32>());
+        let admin = PgPool::connect(&url).await.unwrap();
+        sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let scoped = format!("{url}{sep}options[search_path]={schema}");
+        {
+            let old = PgPool::connect(&scoped).await.unwrap();
+            sqlx::raw_sql(RELEASE_V1).execute(&old).await.unwrap();
+            old.close().await;
+        }
+        let store = PgStore::open(&scoped).await.unwrap();
+        let ann = store.find("ann").await.unwrap().unwrap();
+        assert_eq!((ann.quota_bytes, ann.used_bytes), (Some(5000), 1234));
+        assert_eq!(store.policy("ann").await.unwrap(), Policy::default());
+        let mut p = Policy::default();
+        p.limits.max_file_size = Some(99);
+        store.set_policy("ann", &p).await.unwrap();
+        assert_eq!(store.policy("ann").await.unwrap(), p);
+        assert_eq!(store.add_used("ann", 66).await.unwrap(), 1300);
+        let version: i32 = sqlx::query_scalar("SELECT max(version) FROM wharf_schema")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len());
+        store.close().await;
+        sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs PostgreSQL: run by tests/scale"]
     async fn pg_two_instances_never_pass_a_quota() {
