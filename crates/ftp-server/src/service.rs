@@ -235,15 +235,24 @@ impl FileService {
                 self.storage.kind(),
             )));
         }
-        let existing = self.existing_size(path).await?;
-        self.require(path, upload_permission(mode, existing.is_some()))
-            .await?;
+        let perms = self.rules.at(path).await?;
         let max_size = self
             .rules
             .policy()
             .await?
             .max_file_size(self.rules.defaults())
             .0;
+        // Whether the file exists decides which permission applies, and
+        // where a capped append's size starts; otherwise an account granted
+        // both (the usual case) costs no extra look (an S3 HEAD).
+        let either = [false, true].map(|exists| perms.contains(upload_permission(mode, exists)));
+        let capped_append = mode == UploadMode::Append && max_size.is_some();
+        let existing = if either == [true, true] && !capped_append {
+            None
+        } else {
+            self.existing_size(path).await?
+        };
+        permit(perms, upload_permission(mode, existing.is_some()))?;
         let over_quota = self.over_quota().await?;
         let mut upload = self.storage.begin_upload(path, mode).await?;
         let mut meter: Option<Box<dyn crate::storage::upload::SpaceMeter>> = None;
@@ -324,33 +333,44 @@ impl FileService {
     }
 
     /// Whether `from` may be renamed, and what it is (RNFR asks before
-    /// RNTO names the target). A directory holding a path with rules of
-    /// its own may not move: its files would leave their rules behind.
+    /// RNTO names the target).
     pub async fn rename_source(&self, from: &VirtualPath) -> Result<Meta, StorageError> {
+        self.may_rename(from).await?;
+        self.storage.stat(from).await
+    }
+
+    /// `rename` at `from`; and a directory holding a path with a rule of
+    /// its own may not move, or its files would leave their rule behind.
+    async fn may_rename(&self, from: &VirtualPath) -> Result<(), StorageError> {
         self.require(from, Permission::Rename).await?;
-        let meta = self.storage.stat(from).await?;
-        if meta.is_dir() && self.rules.policy().await?.has_rules_below(from) {
+        if self.rules.policy().await?.has_rules_below(from) {
             return Err(StorageError::NotPermitted(Permission::Rename));
         }
-        Ok(meta)
+        Ok(())
     }
 
     /// Renames `from` to `to`; a file it replaces comes off the usage.
     /// Needs `rename` at `from`, and at `to` `upload` (a new name) or
     /// `overwrite` (replacing a file).
     pub async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
-        self.rename_source(from).await?;
-        let replacing = match self.storage.stat(to).await {
-            Ok(meta) => !meta.is_dir(),
-            Err(StorageError::NotFound) => false,
-            Err(e) => return Err(e),
-        };
-        let needed = if replacing {
-            Permission::Overwrite
-        } else {
-            Permission::Upload
-        };
-        self.require(to, needed).await?;
+        self.may_rename(from).await?;
+        let perms = self.rules.at(to).await?;
+        // Only a grant of one but not the other needs to know what `to` is.
+        if !(perms.contains(Permission::Upload) && perms.contains(Permission::Overwrite)) {
+            let replacing = match self.storage.stat(to).await {
+                Ok(meta) => !meta.is_dir(),
+                Err(StorageError::NotFound) => false,
+                Err(e) => return Err(e),
+            };
+            permit(
+                perms,
+                if replacing {
+                    Permission::Overwrite
+                } else {
+                    Permission::Upload
+                },
+            )?;
+        }
         let replaced = self.storage.rename(from, to).await?;
         if let Some(usage) = &self.usage {
             usage.freed(replaced).await;
