@@ -107,9 +107,29 @@ impl FileService {
         ))
     }
 
+    /// `Ok` if `set` holds `what`; a refusal is logged.
+    fn permit(
+        &self,
+        set: PermSet,
+        what: Permission,
+        path: &VirtualPath,
+    ) -> Result<(), StorageError> {
+        if set.contains(what) {
+            return Ok(());
+        }
+        let Identity {
+            user,
+            peer,
+            protocol,
+            ..
+        } = &*self.identity;
+        tracing::info!(%peer, user, protocol, %path, permission = what.name(), "not permitted");
+        Err(StorageError::NotPermitted(what))
+    }
+
     /// Fails unless `what` is permitted at `path`.
     async fn require(&self, path: &VirtualPath, what: Permission) -> Result<(), StorageError> {
-        permit(self.rules.at(path).await?, what)
+        self.permit(self.rules.at(path).await?, what, path)
     }
 
     /// The facts of a path; a file's facts need `list` or `download` (a
@@ -123,7 +143,7 @@ impl FileService {
         if perms.contains(Permission::Download) {
             return Ok(meta);
         }
-        permit(perms, Permission::List).map(|()| meta)
+        self.permit(perms, Permission::List, path).map(|()| meta)
     }
 
     /// The size of the file at `path`, or `None` if there is no file.
@@ -252,7 +272,7 @@ impl FileService {
         } else {
             self.existing_size(path).await?
         };
-        permit(perms, upload_permission(mode, existing.is_some()))?;
+        self.permit(perms, upload_permission(mode, existing.is_some()), path)?;
         let over_quota = self.over_quota().await?;
         let mut upload = self.storage.begin_upload(path, mode).await?;
         let mut meter: Option<Box<dyn crate::storage::upload::SpaceMeter>> = None;
@@ -344,7 +364,8 @@ impl FileService {
     async fn may_rename(&self, from: &VirtualPath) -> Result<(), StorageError> {
         self.require(from, Permission::Rename).await?;
         if self.rules.policy().await?.has_rules_below(from) {
-            return Err(StorageError::NotPermitted(Permission::Rename));
+            // As if not granted: the folder carries rules of its own.
+            return self.permit(PermSet::NONE, Permission::Rename, from);
         }
         Ok(())
     }
@@ -362,13 +383,14 @@ impl FileService {
                 Err(StorageError::NotFound) => false,
                 Err(e) => return Err(e),
             };
-            permit(
+            self.permit(
                 perms,
                 if replacing {
                     Permission::Overwrite
                 } else {
                     Permission::Upload
                 },
+                to,
             )?;
         }
         let replaced = self.storage.rename(from, to).await?;
@@ -403,15 +425,6 @@ impl FileService {
     }
 }
 
-/// `Ok` if `set` holds `what`.
-fn permit(set: PermSet, what: Permission) -> Result<(), StorageError> {
-    if set.contains(what) {
-        Ok(())
-    } else {
-        Err(StorageError::NotPermitted(what))
-    }
-}
-
 /// What an upload in `mode` needs, given whether the file exists.
 fn upload_permission(mode: UploadMode, exists: bool) -> Permission {
     match (mode, exists) {
@@ -432,4 +445,31 @@ fn cannot_extend(mode: UploadMode, backend: &str) -> String {
         "{what} is not supported by the {backend} storage backend, which cannot extend \
          a stored file; upload the whole file again with STOR"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_each_upload_needs() {
+        use Permission::*;
+        let cases = [
+            (UploadMode::Replace, false, Upload),
+            (UploadMode::Replace, true, Overwrite),
+            (UploadMode::Unique, false, Upload),
+            (UploadMode::Append, false, Upload),
+            (UploadMode::Append, true, Append),
+            (UploadMode::Resume(0), true, Overwrite),
+            (UploadMode::Resume(0), false, Upload),
+            (UploadMode::Resume(5), true, Append),
+        ];
+        for (mode, exists, want) in cases {
+            assert_eq!(
+                upload_permission(mode, exists),
+                want,
+                "{mode:?} exists={exists}"
+            );
+        }
+    }
 }

@@ -256,9 +256,11 @@ pub enum UsersCommand {
         #[command(flatten)]
         location: Location,
     },
-    /// Set what an account may do, on the whole account or under one
-    /// virtual path (the rule with the longest matching path wins). Running
-    /// sessions see the change within a second.
+    /// Set what an account may do, everywhere or under one path.
+    ///
+    /// The rule with the longest matching path wins, then the account's
+    /// own set, then the server's default. Running sessions see the change
+    /// within a second.
     #[command(
         after_help = "Permissions: list, download, upload (new files), overwrite, append \
 (APPE and resumed uploads), delete, rename, mkdir, rmdir, chmod (reserved). \
@@ -266,12 +268,15 @@ Examples:\n  wharfd users perms alice --read-only\n  wharfd users perms alice --
 wharfd users perms alice list,download,upload --path /archive\n  wharfd users perms alice default --path /archive"
     )]
     Perms(PermsArgs),
-    /// Set an account's limits. Each takes `default` to fall back to the
-    /// server's setting again. Running sessions see the change within a
-    /// second; expiry, protocols and networks are checked at login.
+    /// Set an account's limits: sessions, rates, file size, protocols,
+    /// expiry, networks.
+    ///
+    /// Each takes `default` to fall back to the server's setting again.
+    /// Running sessions see the change within a second; expiry, protocols
+    /// and networks are checked at login.
     Set(SetArgs),
     /// Show an account's effective permissions and limits, and where each
-    /// comes from (the account, a path rule, or the server's default).
+    /// comes from.
     Show {
         name: String,
         #[command(flatten)]

@@ -69,45 +69,46 @@ fn amount(what: &'static str) -> impl Fn(&str) -> Result<u64> {
 pub async fn set(args: SetArgs) -> Result<()> {
     let (store, _) = open(&args.location).await?;
     let mut policy = load(store.as_ref(), &args.name).await?;
+    let given = [
+        &args.max_sessions,
+        &args.upload_rate,
+        &args.download_rate,
+        &args.max_file_size,
+        &args.protocols,
+        &args.expires,
+        &args.allow_from,
+        &args.deny_from,
+    ];
+    if given.iter().all(|a| a.is_none()) {
+        bail!("nothing to set; see: wharfd users set --help");
+    }
     let l = &mut policy.limits;
-    let mut changed = false;
     if let Some(t) = &args.max_sessions {
         l.max_sessions = setting(t, |t| t.trim().parse().context("--max-sessions"))?;
-        changed = true;
     }
     if let Some(t) = &args.upload_rate {
         l.upload_rate = setting(t, amount("upload-rate"))?;
-        changed = true;
     }
     if let Some(t) = &args.download_rate {
         l.download_rate = setting(t, amount("download-rate"))?;
-        changed = true;
     }
     if let Some(t) = &args.max_file_size {
         l.max_file_size = setting(t, amount("max-file-size"))?;
-        changed = true;
     }
     if let Some(t) = &args.protocols {
         l.protocols = setting(t, |t| Ok(Protocol::parse_list(t)?))?;
-        changed = true;
     }
     if let Some(t) = &args.expires {
         l.expires = match t.trim() {
             "never" | "default" => None,
             day => Some(Date::parse(day)?),
         };
-        changed = true;
     }
     if let Some(t) = &args.allow_from {
         l.networks.allow = networks(t)?;
-        changed = true;
     }
     if let Some(t) = &args.deny_from {
         l.networks.deny = networks(t)?;
-        changed = true;
-    }
-    if !changed {
-        bail!("nothing to set; see: wharfd users set --help");
     }
     store.set_policy(&args.name, &policy).await?;
     println!(
