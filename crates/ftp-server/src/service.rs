@@ -26,6 +26,7 @@ use crate::policy::live::Rules;
 use crate::policy::size_cap::SizeCap;
 use crate::policy::{PermSet, Permission};
 use crate::quota::{AccountUsage, QuotaReport};
+use crate::storage::upload::SpaceMeter;
 use crate::storage::{Download, ListFormat, Meta, Storage, StorageError, Upload, UploadMode};
 use crate::xferlog::{XferLog, XferRecord};
 use ftp_proto::VirtualPath;
@@ -275,7 +276,7 @@ impl FileService {
         self.permit(perms, upload_permission(mode, existing.is_some()), path)?;
         let over_quota = self.over_quota().await?;
         let mut upload = self.storage.begin_upload(path, mode).await?;
-        let mut meter: Option<Box<dyn crate::storage::upload::SpaceMeter>> = None;
+        let mut meter: Option<Box<dyn SpaceMeter>> = None;
         if let Some(usage) = &self.usage {
             // Nothing new is made by an account at its limit; replacing a
             // file it already has may still fit.
