@@ -28,7 +28,7 @@ from test_lftp import q
 from test_registration_quota import (OwnServer, close, code_of, disk_usage, put, site_quota,
                                      users)
 from wharfd_process import report_servers
-from wharf_helpers import TIMEOUT, part_files, require_tool, run, utf8_env
+from wharf_helpers import TIMEOUT, part_files, require_tool, run, utf8_env, wait_until
 
 NAME = "pat"
 PW = "pat-password-1"
@@ -415,8 +415,9 @@ def test_sessions_at_once(wharfd, wharfd_bin):
         assert r.startswith("530") and "limit 1" in r, r
     finally:
         close(first)
-    time.sleep(0.3)  # the first session's slot is given back as it closes
-    assert try_login(wharfd).startswith("230")
+    # the first session's slot is given back as it closes
+    assert wait_until(lambda: try_login(wharfd).startswith("230"), 5), \
+        "no login after the only session closed"
     limits(wharfd, wharfd_bin, "--max-sessions", "default")
     a, b = login(wharfd), login(wharfd)
     close(a)
@@ -449,8 +450,8 @@ def test_rates_per_account(wharfd, wharfd_bin):
         g.connect(wharfd.host, wharfd.port)
         g.login(wharfd.user, wharfd.password)
         started = time.monotonic()
-        g.retrbinary("RETR data.bin", lambda _b: None)  # 1 MiB
-        assert time.monotonic() - started < 1.5
+        g.retrbinary("RETR data.bin", lambda _b: None)  # 1 MiB: ~9 s at 100 KiB/s
+        assert time.monotonic() - started < 5
     finally:
         close(g)
     usage_is_disk(wharfd, home)
