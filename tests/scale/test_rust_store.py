@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-EXPECTED = 2  # tests named pg_* in crates/ftp-server/src/accounts/postgres.rs
+EXPECTED = 3  # tests named pg_* in crates/ftp-server/src/accounts/postgres.rs
 
 
 @pytest.mark.time_limit(900)

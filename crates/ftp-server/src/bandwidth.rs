@@ -2,7 +2,10 @@
 //!
 //! Each account (anonymous counts as one) has a token bucket per
 //! direction, shared by all its sessions, so opening more connections does
-//! not buy more bandwidth. A transfer takes tokens for what it moved and
+//! not buy more bandwidth. The rates are the account's own or the
+//! server's (see [`crate::policy`]); a transfer that asks with other rates
+//! than the buckets have (the operator changed them) gets fresh buckets,
+//! which the account's later transfers share. A transfer takes tokens for what it moved and
 //! sleeps while the bucket is in debt; the bucket holds one second's worth,
 //! so short bursts pass at full speed.
 
@@ -61,37 +64,43 @@ pub struct AccountBandwidth {
     pub up: Option<TokenBucket>,
 }
 
+impl AccountBandwidth {
+    /// The rates of the buckets, down and up.
+    fn rates(&self) -> (Option<u64>, Option<u64>) {
+        (
+            self.down.as_ref().map(TokenBucket::rate),
+            self.up.as_ref().map(TokenBucket::rate),
+        )
+    }
+}
+
 /// Buckets of the accounts that have sessions.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Bandwidth {
-    down: Option<u64>,
-    up: Option<u64>,
     accounts: Mutex<HashMap<String, Weak<AccountBandwidth>>>,
 }
 
 impl Bandwidth {
-    /// Limits in bytes per second; `None` is unlimited.
-    pub fn new(down: Option<u64>, up: Option<u64>) -> Self {
-        Bandwidth {
-            down,
-            up,
-            accounts: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The buckets of `account`, or `None` when nothing is limited.
-    pub fn for_account(&self, account: &str) -> Option<Arc<AccountBandwidth>> {
-        if self.down.is_none() && self.up.is_none() {
+    /// The buckets of `account` for `rates` (down, up) in bytes per
+    /// second, or `None` when nothing is limited.
+    pub fn for_account(
+        &self,
+        account: &str,
+        rates: (Option<u64>, Option<u64>),
+    ) -> Option<Arc<AccountBandwidth>> {
+        if rates == (None, None) {
             return None;
         }
         let mut accounts = self.accounts.lock().ok()?;
         if let Some(existing) = accounts.get(account).and_then(Weak::upgrade) {
-            return Some(existing);
+            if existing.rates() == rates {
+                return Some(existing);
+            }
         }
         accounts.retain(|_, w| w.strong_count() > 0);
         let fresh = Arc::new(AccountBandwidth {
-            down: self.down.map(TokenBucket::new),
-            up: self.up.map(TokenBucket::new),
+            down: rates.0.map(TokenBucket::new),
+            up: rates.1.map(TokenBucket::new),
         });
         accounts.insert(account.to_string(), Arc::downgrade(&fresh));
         Some(fresh)
@@ -116,10 +125,13 @@ mod tests {
 
     #[test]
     fn sessions_of_one_account_share_buckets() {
-        let bw = Bandwidth::new(Some(10), None);
-        let a = bw.for_account("alice").unwrap();
-        let b = bw.for_account("alice").unwrap();
+        let bw = Bandwidth::default();
+        let a = bw.for_account("alice", (Some(10), None)).unwrap();
+        let b = bw.for_account("alice", (Some(10), None)).unwrap();
         assert!(Arc::ptr_eq(&a, &b));
-        assert!(Bandwidth::new(None, None).for_account("alice").is_none());
+        // A changed rate gets new buckets.
+        let c = bw.for_account("alice", (Some(20), None)).unwrap();
+        assert_eq!(c.rates(), (Some(20), None));
+        assert!(bw.for_account("alice", (None, None)).is_none());
     }
 }

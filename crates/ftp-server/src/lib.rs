@@ -22,6 +22,8 @@
 //!   that become visible only when complete, streamed listings.
 //! - [`accounts`]: the account-store trait, its SQLite implementation,
 //!   Argon2 passwords and the authenticator.
+//! - [`policy`]: what each account may do: permissions per path and
+//!   per-account limits, over the server's defaults.
 //! - [`proxy`]: the PROXY protocol behind a load balancer: trusted
 //!   proxies and the header that names the real client.
 //! - [`quota`]: per-account quotas, reserved as bytes arrive.
@@ -41,6 +43,7 @@ pub mod limits;
 pub mod listener;
 pub mod metrics;
 pub mod options;
+pub mod policy;
 pub mod proxy;
 pub mod quota;
 pub mod registration;

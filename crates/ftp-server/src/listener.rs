@@ -134,7 +134,7 @@ impl Server {
             Some(t) => Some(TlsContext::load(t)?),
             None => None,
         };
-        let bandwidth = Bandwidth::new(options.max_download_rate, options.max_upload_rate);
+        let bandwidth = Bandwidth::default();
         // Every call a session makes to the store answers in time.
         let store = BoundedStore::wrap(store, options.backend_timeout);
         let quota = QuotaLedger::new(store.clone());
@@ -251,6 +251,9 @@ impl Server {
             );
             let locked = shared.throttle.address_locked(peer.ip());
             let refusal = match (&slot, locked) {
+                _ if !opts.networks.permits(peer.ip()) => {
+                    Some("Connections from your address are not accepted here.".to_string())
+                }
                 (None, _) => Some("Too many connections; try again later.".to_string()),
                 (_, Some(wait)) => Some(format!(
                     "Too many failed logins from your address; try again in {} s.",

@@ -88,6 +88,12 @@ pub struct ServerOptions {
     /// Bandwidth per account, in bytes per second (`None`: unlimited).
     pub max_download_rate: Option<u64>,
     pub max_upload_rate: Option<u64>,
+    /// The largest file an account may upload (`None`: no limit).
+    pub max_file_size: Option<u64>,
+    /// What accounts may do where they set nothing of their own.
+    pub default_permissions: crate::policy::PermSet,
+    /// Client networks the server accepts connections from at all.
+    pub networks: crate::policy::NetRules,
     /// PROXY protocol on the control listeners (and passive data
     /// connections from the trusted proxies); `None`: off.
     pub proxy_protocol: Option<ProxyProtocol>,
@@ -135,8 +141,22 @@ impl ServerOptions {
             max_sessions_per_user: 10,
             max_download_rate: None,
             max_upload_rate: None,
+            max_file_size: None,
+            default_permissions: crate::policy::PermSet::ALL,
+            networks: crate::policy::NetRules::default(),
             proxy_protocol: None,
             storage: crate::storage::StorageBackend::Local,
+        }
+    }
+
+    /// The limits and permissions of accounts that set none of their own.
+    pub fn policy_defaults(&self) -> crate::policy::Defaults {
+        crate::policy::Defaults {
+            permissions: self.default_permissions,
+            max_sessions: self.max_sessions_per_user,
+            upload_rate: self.max_upload_rate,
+            download_rate: self.max_download_rate,
+            max_file_size: self.max_file_size,
         }
     }
 

@@ -4,6 +4,9 @@
 //! rules that keep files and usage right live here and below, once:
 //!
 //! - the jail and the read-only check (storage does the resolving);
+//! - the account's permissions at each path ([`crate::policy`]): a denied
+//!   action fails with [`StorageError::NotPermitted`] before anything
+//!   changes, and its maximum file size is metered like the quota;
 //! - quota metering attached by construction: [`FileService::begin_upload`]
 //!   is the only way to start an upload, and every upload it returns is
 //!   metered against the account's quota;
@@ -19,7 +22,11 @@
 //!   every transfer, whichever protocol moved it.
 
 use crate::metrics::Metrics;
+use crate::policy::live::Rules;
+use crate::policy::size_cap::SizeCap;
+use crate::policy::{PermSet, Permission};
 use crate::quota::{AccountUsage, QuotaReport};
+use crate::storage::upload::SpaceMeter;
 use crate::storage::{
     Download, ListChunks, ListFormat, Meta, Storage, StorageError, Upload, UploadMode,
 };
@@ -37,6 +44,7 @@ pub struct FileService {
     usage: Option<AccountUsage>,
     identity: Arc<Identity>,
     journal: Journal,
+    rules: Rules,
 }
 
 /// Who a file service acts for.
@@ -81,12 +89,72 @@ impl FileService {
         usage: Option<AccountUsage>,
         identity: Identity,
         journal: Journal,
+        rules: Rules,
     ) -> Self {
         FileService {
             storage,
             usage,
             identity: Arc::new(identity),
             journal,
+            rules,
+        }
+    }
+
+    /// The bandwidth limits, down and up, in bytes per second.
+    pub async fn rates(&self) -> Result<(Option<u64>, Option<u64>), StorageError> {
+        let (policy, defaults) = (self.rules.policy().await?, self.rules.defaults());
+        Ok((
+            policy.download_rate(defaults).0,
+            policy.upload_rate(defaults).0,
+        ))
+    }
+
+    /// `Ok` if `set` holds `what`; a refusal is logged.
+    fn permit(
+        &self,
+        set: PermSet,
+        what: Permission,
+        path: &VirtualPath,
+    ) -> Result<(), StorageError> {
+        if set.contains(what) {
+            return Ok(());
+        }
+        let Identity {
+            user,
+            peer,
+            protocol,
+            ..
+        } = &*self.identity;
+        tracing::info!(%peer, user, protocol, %path, permission = what.name(), "not permitted");
+        Err(StorageError::NotPermitted(what))
+    }
+
+    /// Fails unless `what` is permitted at `path`.
+    async fn require(&self, path: &VirtualPath, what: Permission) -> Result<(), StorageError> {
+        self.permit(self.rules.at(path).await?, what, path)
+    }
+
+    /// The facts of a path; a file's facts need `list` or `download` (a
+    /// drop box tells nothing about what it holds), a directory's are
+    /// free, so clients can move into one.
+    async fn facts(&self, path: &VirtualPath, meta: Meta) -> Result<Meta, StorageError> {
+        if meta.is_dir() {
+            return Ok(meta);
+        }
+        let perms = self.rules.at(path).await?;
+        if perms.contains(Permission::Download) {
+            return Ok(meta);
+        }
+        self.permit(perms, Permission::List, path).map(|()| meta)
+    }
+
+    /// The size of the file at `path`, or `None` if there is no file.
+    async fn existing_size(&self, path: &VirtualPath) -> Result<Option<u64>, StorageError> {
+        match self.storage.stat(path).await {
+            Ok(meta) if meta.is_dir() => Err(StorageError::NotAFile),
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(StorageError::NotFound) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -144,11 +212,13 @@ impl FileService {
     }
 
     pub async fn stat(&self, path: &VirtualPath) -> Result<Meta, StorageError> {
-        self.storage.stat(path).await
+        let meta = self.storage.stat(path).await?;
+        self.facts(path, meta).await
     }
 
     pub async fn stat_target(&self, path: &VirtualPath) -> Result<Meta, StorageError> {
-        self.storage.stat_target(path).await
+        let meta = self.storage.stat_target(path).await?;
+        self.facts(path, meta).await
     }
 
     pub async fn open_read(
@@ -156,6 +226,7 @@ impl FileService {
         path: &VirtualPath,
         offset: u64,
     ) -> Result<(Download, Meta), StorageError> {
+        self.require(path, Permission::Download).await?;
         self.storage.open_read(path, offset).await
     }
 
@@ -165,10 +236,13 @@ impl FileService {
         format: ListFormat,
         now_unix: i64,
     ) -> Result<ListChunks, StorageError> {
+        self.require(path, Permission::List).await?;
         self.storage.list(path, format, now_unix).await
     }
 
-    /// Starts an upload into `path`, metered against the account's quota.
+    /// Starts an upload into `path`, metered against the account's quota
+    /// and its maximum file size. A new file needs `upload`, replacing one
+    /// `overwrite`, extending one (APPE, REST+STOR) `append`.
     pub async fn begin_upload(
         &self,
         path: &VirtualPath,
@@ -183,8 +257,27 @@ impl FileService {
                 self.storage.kind(),
             )));
         }
+        let perms = self.rules.at(path).await?;
+        let max_size = self
+            .rules
+            .policy()
+            .await?
+            .max_file_size(self.rules.defaults())
+            .0;
+        // Whether the file exists decides which permission applies, and
+        // where a capped append's size starts; otherwise an account granted
+        // both (the usual case) costs no extra look (an S3 HEAD).
+        let either = [false, true].map(|exists| perms.contains(upload_permission(mode, exists)));
+        let capped_append = mode == UploadMode::Append && max_size.is_some();
+        let existing = if either == [true, true] && !capped_append {
+            None
+        } else {
+            self.existing_size(path).await?
+        };
+        self.permit(perms, upload_permission(mode, existing.is_some()), path)?;
         let over_quota = self.over_quota().await?;
         let mut upload = self.storage.begin_upload(path, mode).await?;
+        let mut meter: Option<Box<dyn SpaceMeter>> = None;
         if let Some(usage) = &self.usage {
             // Nothing new is made by an account at its limit; replacing a
             // file it already has may still fit.
@@ -192,7 +285,18 @@ impl FileService {
                 upload.abort().await;
                 return Err(StorageError::QuotaExceeded);
             }
-            upload.set_meter(Box::new(usage.meter(upload.replaced_bytes())));
+            meter = Some(Box::new(usage.meter(upload.replaced_bytes())));
+        }
+        if let Some(max) = max_size {
+            let start = match mode {
+                UploadMode::Append => existing.unwrap_or(0),
+                UploadMode::Resume(offset) => offset,
+                UploadMode::Replace | UploadMode::Unique => 0,
+            };
+            meter = Some(Box::new(SizeCap::new(meter, start, max)));
+        }
+        if let Some(meter) = meter {
+            upload.set_meter(meter);
         }
         Ok(upload)
     }
@@ -228,6 +332,7 @@ impl FileService {
 
     pub async fn mkdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
         self.storage.require_writable()?;
+        self.require(path, Permission::Mkdir).await?;
         if self.over_quota().await? {
             return Err(StorageError::QuotaExceeded);
         }
@@ -235,11 +340,13 @@ impl FileService {
     }
 
     pub async fn rmdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        self.require(path, Permission::Rmdir).await?;
         self.storage.rmdir(path).await
     }
 
     /// Removes a file; the bytes it really held come off the usage.
     pub async fn remove(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        self.require(path, Permission::Delete).await?;
         let freed = self.storage.remove_file(path).await?;
         if let Some(usage) = &self.usage {
             usage.freed(freed).await;
@@ -247,8 +354,47 @@ impl FileService {
         Ok(())
     }
 
+    /// Whether `from` may be renamed, and what it is (RNFR asks before
+    /// RNTO names the target).
+    pub async fn rename_source(&self, from: &VirtualPath) -> Result<Meta, StorageError> {
+        self.may_rename(from).await?;
+        self.storage.stat(from).await
+    }
+
+    /// `rename` at `from`; and a directory holding a path with a rule of
+    /// its own may not move, or its files would leave their rule behind.
+    async fn may_rename(&self, from: &VirtualPath) -> Result<(), StorageError> {
+        self.require(from, Permission::Rename).await?;
+        if self.rules.policy().await?.has_rules_below(from) {
+            // As if not granted: the folder carries rules of its own.
+            return self.permit(PermSet::NONE, Permission::Rename, from);
+        }
+        Ok(())
+    }
+
     /// Renames `from` to `to`; a file it replaces comes off the usage.
+    /// Needs `rename` at `from`, and at `to` `upload` (a new name) or
+    /// `overwrite` (replacing a file).
     pub async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
+        self.may_rename(from).await?;
+        let perms = self.rules.at(to).await?;
+        // Only a grant of one but not the other needs to know what `to` is.
+        if !(perms.contains(Permission::Upload) && perms.contains(Permission::Overwrite)) {
+            let replacing = match self.storage.stat(to).await {
+                Ok(meta) => !meta.is_dir(),
+                Err(StorageError::NotFound) => false,
+                Err(e) => return Err(e),
+            };
+            self.permit(
+                perms,
+                if replacing {
+                    Permission::Overwrite
+                } else {
+                    Permission::Upload
+                },
+                to,
+            )?;
+        }
         let replaced = self.storage.rename(from, to).await?;
         if let Some(usage) = &self.usage {
             usage.freed(replaced).await;
@@ -281,6 +427,16 @@ impl FileService {
     }
 }
 
+/// What an upload in `mode` needs, given whether the file exists.
+fn upload_permission(mode: UploadMode, exists: bool) -> Permission {
+    match (mode, exists) {
+        (UploadMode::Resume(offset), _) if offset > 0 => Permission::Append,
+        (UploadMode::Append, true) => Permission::Append,
+        (UploadMode::Replace | UploadMode::Resume(_), true) => Permission::Overwrite,
+        _ => Permission::Upload,
+    }
+}
+
 /// The refusal of APPE or REST+STOR on a backend that cannot extend a file.
 fn cannot_extend(mode: UploadMode, backend: &str) -> String {
     let what = match mode {
@@ -291,4 +447,31 @@ fn cannot_extend(mode: UploadMode, backend: &str) -> String {
         "{what} is not supported by the {backend} storage backend, which cannot extend \
          a stored file; upload the whole file again with STOR"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_each_upload_needs() {
+        use Permission::*;
+        let cases = [
+            (UploadMode::Replace, false, Upload),
+            (UploadMode::Replace, true, Overwrite),
+            (UploadMode::Unique, false, Upload),
+            (UploadMode::Append, false, Upload),
+            (UploadMode::Append, true, Append),
+            (UploadMode::Resume(0), true, Overwrite),
+            (UploadMode::Resume(0), false, Upload),
+            (UploadMode::Resume(5), true, Append),
+        ];
+        for (mode, exists, want) in cases {
+            assert_eq!(
+                upload_permission(mode, exists),
+                want,
+                "{mode:?} exists={exists}"
+            );
+        }
+    }
 }

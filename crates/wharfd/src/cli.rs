@@ -256,6 +256,32 @@ pub enum UsersCommand {
         #[command(flatten)]
         location: Location,
     },
+    /// Set what an account may do, everywhere or under one path.
+    ///
+    /// The rule with the longest matching path wins, then the account's
+    /// own set, then the server's default. Running sessions see the change
+    /// within a second.
+    #[command(
+        after_help = "Permissions: list, download, upload (new files), overwrite, append \
+(APPE and resumed uploads), delete, rename, mkdir, rmdir, chmod (reserved). \
+Examples:\n  wharfd users perms alice --read-only\n  wharfd users perms alice --upload-only --path /incoming\n  \
+wharfd users perms alice list,download,upload --path /archive\n  wharfd users perms alice default --path /archive"
+    )]
+    Perms(PermsArgs),
+    /// Set an account's limits: sessions, rates, file size, protocols,
+    /// expiry, networks.
+    ///
+    /// Each takes `default` to fall back to the server's setting again.
+    /// Running sessions see the change within a second; expiry, protocols
+    /// and networks are checked at login.
+    Set(SetArgs),
+    /// Show an account's effective permissions and limits, and where each
+    /// comes from.
+    Show {
+        name: String,
+        #[command(flatten)]
+        location: Location,
+    },
     /// Recompute usage from the files on disk (or in the bucket, with
     /// --storage s3://...).
     Recount {
@@ -282,4 +308,63 @@ pub enum UsersCommand {
         #[command(flatten)]
         storage: crate::storage::StorageArgs,
     },
+}
+
+/// `wharfd users perms`.
+#[derive(Debug, Args)]
+pub struct PermsArgs {
+    pub name: String,
+    /// all, none, read-only, upload-only, a comma list of permissions,
+    /// or default (the server's; with --path, remove that path's rule).
+    #[arg(
+        value_name = "PERMS",
+        required_unless_present_any = ["read_only", "upload_only"],
+        conflicts_with_all = ["read_only", "upload_only"]
+    )]
+    pub perms: Option<String>,
+    /// Shortcut for list,download.
+    #[arg(long, conflicts_with = "upload_only")]
+    pub read_only: bool,
+    /// A drop box: upload new files only; nothing can be listed,
+    /// downloaded or overwritten.
+    #[arg(long)]
+    pub upload_only: bool,
+    /// Set the rule for this virtual path (e.g. /incoming) and
+    /// everything below it, instead of the account's own set.
+    #[arg(long, value_name = "VPATH")]
+    pub path: Option<String>,
+    #[command(flatten)]
+    pub location: Location,
+}
+
+/// `wharfd users set`.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    pub name: String,
+    /// Logged-in sessions at once.
+    #[arg(long, value_name = "N|default")]
+    pub max_sessions: Option<String>,
+    /// Upload rate of all its sessions together, e.g. 500K, 2M.
+    #[arg(long, value_name = "RATE|default")]
+    pub upload_rate: Option<String>,
+    /// Download rate of all its sessions together, e.g. 500K, 2M.
+    #[arg(long, value_name = "RATE|default")]
+    pub download_rate: Option<String>,
+    /// The largest file an upload may leave (552 past it), e.g. 100M.
+    #[arg(long, value_name = "SIZE|default")]
+    pub max_file_size: Option<String>,
+    /// The only protocols it may log in with: ftp, ftps.
+    #[arg(long, value_name = "LIST|default")]
+    pub protocols: Option<String>,
+    /// The last day (UTC) it may log in.
+    #[arg(long, value_name = "YYYY-MM-DD|never")]
+    pub expires: Option<String>,
+    /// Client networks it may log in from (replaces the list).
+    #[arg(long, value_name = "CIDR,...|none")]
+    pub allow_from: Option<String>,
+    /// Client networks it may not log in from (replaces the list).
+    #[arg(long, value_name = "CIDR,...|none")]
+    pub deny_from: Option<String>,
+    #[command(flatten)]
+    pub location: Location,
 }

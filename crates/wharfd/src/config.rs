@@ -6,7 +6,8 @@
 use crate::cli::{Location, ServeArgs};
 use anyhow::{bail, Context, Result};
 use ftp_server::accounts::StoreLocation;
-use ftp_server::proxy::{parse_cidr_list, ProxyProtocol};
+use ftp_server::policy::{NetRules, PermSet};
+use ftp_server::proxy::{parse_cidr_list, Cidr, ProxyProtocol};
 use ftp_server::quota::size::parse_size;
 use ftp_server::tls::TlsOptions;
 use ftp_server::ServerOptions;
@@ -63,6 +64,10 @@ pub struct FileConfig {
     pub max_download_rate: Option<String>,
     pub max_upload_rate: Option<String>,
     pub max_sessions_per_user: Option<usize>,
+    pub max_file_size: Option<String>,
+    pub default_permissions: Option<String>,
+    pub allow_from: Option<Vec<String>>,
+    pub deny_from: Option<Vec<String>>,
     pub lockout_failures: Option<u32>,
     pub lockout_address_failures: Option<u32>,
     pub lockout_window: Option<u64>,
@@ -85,6 +90,39 @@ impl FileConfig {
 }
 
 impl FileConfig {
+    /// Applies the file's account defaults and network rules to `o`: what
+    /// accounts get where they set nothing of their own (`wharfd users
+    /// show` reports these as the server's defaults).
+    pub fn apply_account_defaults(&self, o: &mut ServerOptions) -> Result<()> {
+        let size = |text: Option<&String>| -> Result<Option<u64>> {
+            text.map_or(Ok(None), |t| parse_size(t).map_err(anyhow::Error::msg))
+        };
+        o.max_download_rate = size(self.max_download_rate.as_ref())?;
+        o.max_upload_rate = size(self.max_upload_rate.as_ref())?;
+        o.max_file_size = size(self.max_file_size.as_ref())?;
+        o.max_sessions_per_user = self
+            .max_sessions_per_user
+            .unwrap_or(o.max_sessions_per_user);
+        if let Some(text) = &self.default_permissions {
+            o.default_permissions = PermSet::parse(text).context("default_permissions")?;
+        }
+        let nets = |list: &Option<Vec<String>>, key: &str| -> Result<Vec<Cidr>> {
+            list.iter()
+                .flatten()
+                .map(|c| {
+                    c.parse()
+                        .map_err(anyhow::Error::msg)
+                        .context(key.to_string())
+                })
+                .collect()
+        };
+        o.networks = NetRules {
+            allow: nets(&self.allow_from, "allow_from")?,
+            deny: nets(&self.deny_from, "deny_from")?,
+        };
+        Ok(())
+    }
+
     pub fn load(location: &Location) -> Result<FileConfig> {
         let Some(path) = &location.config else {
             return Ok(FileConfig::default());
@@ -179,20 +217,14 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         .unwrap_or(o.registrations_per_ip_per_hour);
     o.max_pending = file.max_pending.unwrap_or(o.max_pending);
     o.default_quota = file.default_quota(args.default_quota.as_ref())?;
-    let rate = |flag: Option<&String>, file: Option<&String>| -> Result<Option<u64>> {
-        match flag.or(file) {
-            Some(text) => parse_size(text).map_err(anyhow::Error::msg),
-            None => Ok(None),
-        }
-    };
-    o.max_download_rate = rate(
-        args.max_download_rate.as_ref(),
-        file.max_download_rate.as_ref(),
-    )?;
-    o.max_upload_rate = rate(args.max_upload_rate.as_ref(), file.max_upload_rate.as_ref())?;
-    o.max_sessions_per_user = file
-        .max_sessions_per_user
-        .unwrap_or(o.max_sessions_per_user);
+    file.apply_account_defaults(&mut o)?;
+    let rate = |flag: Option<&String>| flag.map(|t| parse_size(t).map_err(anyhow::Error::msg));
+    if let Some(down) = rate(args.max_download_rate.as_ref()) {
+        o.max_download_rate = down?;
+    }
+    if let Some(up) = rate(args.max_upload_rate.as_ref()) {
+        o.max_upload_rate = up?;
+    }
     o.lockout.failures = file.lockout_failures.unwrap_or(o.lockout.failures);
     o.lockout.address_failures = file
         .lockout_address_failures

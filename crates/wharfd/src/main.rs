@@ -6,6 +6,7 @@
 //! - [`serve`]: binding, signals and running the server.
 //! - [`storage`]: `--storage` and the S3 settings.
 //! - [`users`]: the `users` admin commands.
+//! - [`user_policy`]: `users perms`, `users set` and `users show`.
 //! - [`cert`]: `cert self-signed`.
 
 mod cert;
@@ -13,6 +14,7 @@ mod cli;
 mod config;
 mod serve;
 mod storage;
+mod user_policy;
 mod users;
 
 use clap::Parser;

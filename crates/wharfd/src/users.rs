@@ -5,6 +5,7 @@
 use crate::cli::{Location, UsersCommand};
 use crate::config::{self, FileConfig};
 use crate::storage::StorageArgs;
+use crate::user_policy;
 use anyhow::{bail, Context, Result};
 use ftp_proto::time::UtcTime;
 use ftp_server::accounts::admin::{self, home_of, Activated, AdminError, HomeFate, NewAccount};
@@ -17,7 +18,7 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-async fn open(location: &Location) -> Result<(Arc<dyn AccountStore>, ServerOptions)> {
+pub(crate) async fn open(location: &Location) -> Result<(Arc<dyn AccountStore>, ServerOptions)> {
     open_with(location, &StorageArgs::default()).await
 }
 
@@ -41,6 +42,7 @@ async fn open_with(
         opts.anon_root = anon;
     }
     opts.storage = crate::storage::resolve(storage, &file)?;
+    file.apply_account_defaults(&mut opts)?;
     Ok((store, opts))
 }
 
@@ -117,6 +119,9 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                 reused_note(&added)
             );
         }
+        UsersCommand::Perms(args) => user_policy::perms(args).await?,
+        UsersCommand::Set(args) => user_policy::set(args).await?,
+        UsersCommand::Show { name, location } => user_policy::show(&name, &location).await?,
         UsersCommand::List { location } => {
             let (store, opts) = open(&location).await?;
             let accounts = store.list().await?;
@@ -290,7 +295,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
     Ok(())
 }
 
-async fn require(store: &dyn AccountStore, name: &str) -> Result<Account> {
+pub(crate) async fn require(store: &dyn AccountStore, name: &str) -> Result<Account> {
     store
         .find(name)
         .await?
@@ -316,7 +321,9 @@ fn format_time(unix: i64) -> String {
     )
 }
 
-fn explain(name: &str) -> impl Fn(ftp_server::accounts::AccountError) -> anyhow::Error + '_ {
+pub(crate) fn explain(
+    name: &str,
+) -> impl Fn(ftp_server::accounts::AccountError) -> anyhow::Error + '_ {
     move |e| anyhow::anyhow!("{e} (see: wharfd users list); account {name:?} unchanged")
 }
 

@@ -23,6 +23,10 @@ pub enum LoginError {
     /// The password was right, but the account awaits approval.
     #[error("Account not approved yet")]
     Pending,
+    /// The password was right, but the account's limits refuse this
+    /// login (expired, wrong protocol, address not allowed).
+    #[error("{0}")]
+    Refused(crate::policy::Refusal),
     #[error(transparent)]
     Store(#[from] AccountError),
 }

@@ -10,7 +10,7 @@
 //! database may still be applied there when it comes back; the quota
 //! ledger re-reads usage from the store, so the store stays the truth.
 
-use super::{Account, AccountError, AccountStatus, AccountStore, SharedReservations};
+use super::{Account, AccountError, AccountStatus, AccountStore, Policy, SharedReservations};
 use async_trait::async_trait;
 use std::future::Future;
 use std::sync::Arc;
@@ -121,6 +121,15 @@ impl AccountStore for BoundedStore {
             .await
     }
 
+    async fn policy(&self, name: &str) -> Result<Policy, AccountError> {
+        self.within("policy", self.inner.policy(name)).await
+    }
+
+    async fn set_policy(&self, name: &str, policy: &Policy) -> Result<(), AccountError> {
+        self.within("set_policy", self.inner.set_policy(name, policy))
+            .await
+    }
+
     async fn count_pending(&self) -> Result<u64, AccountError> {
         self.within("count_pending", self.inner.count_pending())
             .await
@@ -169,6 +178,12 @@ mod tests {
             std::future::pending().await
         }
         async fn remove(&self, _: &str) -> Result<(), AccountError> {
+            std::future::pending().await
+        }
+        async fn policy(&self, _: &str) -> Result<Policy, AccountError> {
+            std::future::pending().await
+        }
+        async fn set_policy(&self, _: &str, _: &Policy) -> Result<(), AccountError> {
             std::future::pending().await
         }
         async fn set_quota(&self, _: &str, _: Option<u64>) -> Result<(), AccountError> {

@@ -36,6 +36,7 @@ pub use name::{validate_name, NameError};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+use crate::policy::Policy;
 use async_trait::async_trait;
 use std::fmt;
 use std::path::PathBuf;
@@ -146,6 +147,11 @@ pub trait AccountStore: Send + Sync + fmt::Debug {
     async fn add_used(&self, name: &str, delta: i64) -> Result<u64, AccountError>;
     /// Replaces the recorded usage (after a recount).
     async fn set_used(&self, name: &str, used: u64) -> Result<(), AccountError>;
+    /// The account's permissions and limits (an empty [`Policy`] when it
+    /// has none of its own). A stored policy this program cannot read is
+    /// an error, never an empty one.
+    async fn policy(&self, name: &str) -> Result<Policy, AccountError>;
+    async fn set_policy(&self, name: &str, policy: &Policy) -> Result<(), AccountError>;
     /// How many accounts wait for approval (registration is refused past
     /// a configured number).
     async fn count_pending(&self) -> Result<u64, AccountError>;

@@ -15,8 +15,8 @@
 //! instance's lease is alive, so the space an instance killed mid-upload
 //! had reserved comes back by itself once its lease expires.
 
-use super::sql::{backend, change_account, clamp_i64};
-use super::{Account, AccountError, AccountStatus, AccountStore, SharedReservations};
+use super::sql::{backend, change_account, clamp_i64, policy_from};
+use super::{Account, AccountError, AccountStatus, AccountStore, Policy, SharedReservations};
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
@@ -27,7 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Schema steps; step `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["CREATE TABLE accounts (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE accounts (
         name TEXT PRIMARY KEY NOT NULL,
         password_hash TEXT NOT NULL,
         home TEXT,
@@ -47,7 +48,11 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE accounts (
         account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
         bytes BIGINT NOT NULL CHECK (bytes >= 0),
         PRIMARY KEY (instance, account)
-    );"];
+    );",
+    // Each account's permissions and limits (`crate::policy::text`);
+    // existing accounts get none of their own.
+    "ALTER TABLE accounts ADD COLUMN policy TEXT NOT NULL DEFAULT '';",
+];
 
 /// The key of the advisory lock that serialises migrations ("wharfmig").
 const MIGRATION_LOCK: i64 = 0x7768_6172_666d_6967;
@@ -406,6 +411,26 @@ impl AccountStore for PgStore {
         )
     }
 
+    async fn policy(&self, name: &str) -> Result<Policy, AccountError> {
+        let text: Option<String> =
+            sqlx::query_scalar("SELECT policy FROM accounts WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        policy_from(name, text)
+    }
+
+    async fn set_policy(&self, name: &str, policy: &Policy) -> Result<(), AccountError> {
+        change_account!(
+            &self.pool,
+            name,
+            "UPDATE accounts SET policy = $1 WHERE name = $2",
+            policy.to_text(),
+            name,
+        )
+    }
+
     async fn count_pending(&self) -> Result<u64, AccountError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE status = 'pending'")
             .fetch_one(&self.pool)
@@ -582,6 +607,72 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(version as usize, MIGRATIONS.len());
+    }
+
+    /// The first schema step, as the release before permissions left a
+    /// database (version 1): a fixture, independent of `MIGRATIONS`.
+    const RELEASE_V1: &str = "CREATE TABLE wharf_schema (version INTEGER NOT NULL);
+        INSERT INTO wharf_schema (version) VALUES (1);
+        CREATE TABLE accounts (
+            name TEXT PRIMARY KEY NOT NULL,
+            password_hash TEXT NOT NULL,
+            home TEXT,
+            status TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            registered_from TEXT,
+            quota_bytes BIGINT,
+            used_bytes BIGINT NOT NULL DEFAULT 0
+        );
+        CREATE TABLE wharf_instances (
+            id TEXT PRIMARY KEY NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            expires_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE wharf_reservations (
+            instance TEXT NOT NULL REFERENCES wharf_instances(id) ON DELETE CASCADE,
+            account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+            bytes BIGINT NOT NULL CHECK (bytes >= 0),
+            PRIMARY KEY (instance, account)
+        );
+        INSERT INTO accounts VALUES ('ann', 'h', NULL, 'active', 7, NULL, 5000, 1234);";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs PostgreSQL: run by tests/scale"]
+    async fn pg_a_store_from_the_previous_release_keeps_every_account() {
+        let url = url();
+        // A schema of its own, so the shared test database stays as it is.
+        let schema = format!("wharf_v1_{:08x}", rand::random::<u32>());
+        let admin = PgPool::connect(&url).await.unwrap();
+        sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let scoped = format!("{url}{sep}options[search_path]={schema}");
+        {
+            let old = PgPool::connect(&scoped).await.unwrap();
+            sqlx::raw_sql(RELEASE_V1).execute(&old).await.unwrap();
+            old.close().await;
+        }
+        let store = PgStore::open(&scoped).await.unwrap();
+        let ann = store.find("ann").await.unwrap().unwrap();
+        assert_eq!((ann.quota_bytes, ann.used_bytes), (Some(5000), 1234));
+        assert_eq!(store.policy("ann").await.unwrap(), Policy::default());
+        let mut p = Policy::default();
+        p.limits.max_file_size = Some(99);
+        store.set_policy("ann", &p).await.unwrap();
+        assert_eq!(store.policy("ann").await.unwrap(), p);
+        assert_eq!(store.add_used("ann", 66).await.unwrap(), 1300);
+        let version: i32 = sqlx::query_scalar("SELECT max(version) FROM wharf_schema")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len());
+        store.close().await;
+        sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&admin)
+            .await
+            .unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,14 +1,24 @@
 //! What the two SQL account stores ([`super::sqlite`], [`super::postgres`])
 //! share: how a database error and a missing row become an
 //! [`AccountError`], the clamp of counters into SQL's signed integers, and
-//! the one-account UPDATE/DELETE every setter runs. Only the SQL text (its
+//! the one-account UPDATE/DELETE every setter runs, reading a stored
+//! policy. Only the SQL text (its
 //! placeholders and functions) differs between the engines.
 
 use super::AccountError;
+use crate::policy::Policy;
 
 /// A database failure, as the account layer reports it.
 pub(super) fn backend(err: sqlx::Error) -> AccountError {
     AccountError::Backend(err.to_string())
+}
+
+/// The stored policy text of `name` (`None`: no such account), read.
+pub(super) fn policy_from(name: &str, text: Option<String>) -> Result<Policy, AccountError> {
+    let text = text.ok_or_else(|| AccountError::NotFound(name.to_string()))?;
+    Policy::from_text(&text).map_err(|e| {
+        AccountError::Backend(format!("account {name:?} has an unreadable policy: {e}"))
+    })
 }
 
 /// A change that touched no row named an account that does not exist.

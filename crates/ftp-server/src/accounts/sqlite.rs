@@ -5,8 +5,8 @@
 //! `PRAGMA quick_check` first and refuses a damaged file, naming it: a
 //! corrupt store never means "no accounts" or "usage 0".
 
-use super::sql::{backend, change_account, clamp_i64};
-use super::{Account, AccountError, AccountStatus, AccountStore};
+use super::sql::{backend, change_account, clamp_i64, policy_from};
+use super::{Account, AccountError, AccountStatus, AccountStore, Policy};
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -16,7 +16,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Schema steps; step `i` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &["CREATE TABLE accounts (
+/// Version 2 adds each account's permissions and limits
+/// ([`crate::policy::text`]); existing accounts get none of their own, so
+/// they keep doing what they did, under the server's defaults.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE accounts (
         name TEXT PRIMARY KEY NOT NULL,
         password_hash TEXT NOT NULL,
         home TEXT,
@@ -25,7 +29,9 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE accounts (
         registered_from TEXT,
         quota_bytes INTEGER,
         used_bytes INTEGER NOT NULL DEFAULT 0
-    )"];
+    )",
+    "ALTER TABLE accounts ADD COLUMN policy TEXT NOT NULL DEFAULT ''",
+];
 
 /// The embedded account store.
 #[derive(Debug, Clone)]
@@ -251,6 +257,25 @@ impl AccountStore for SqliteStore {
         )
     }
 
+    async fn policy(&self, name: &str) -> Result<Policy, AccountError> {
+        let text: Option<String> = sqlx::query_scalar("SELECT policy FROM accounts WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        policy_from(name, text)
+    }
+
+    async fn set_policy(&self, name: &str, policy: &Policy) -> Result<(), AccountError> {
+        change_account!(
+            &self.pool,
+            name,
+            "UPDATE accounts SET policy = ? WHERE name = ?",
+            policy.to_text(),
+            name,
+        )
+    }
+
     async fn count_pending(&self) -> Result<u64, AccountError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE status = 'pending'")
             .fetch_one(&self.pool)
@@ -339,6 +364,109 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains(&path.display().to_string()), "{text}");
         assert!(text.contains("damaged"), "{text}");
+    }
+
+    /// The schema of the release before permissions (version 1), as a
+    /// store file it made holds it: a fixture, so that later changes to
+    /// `MIGRATIONS` cannot change what this test upgrades from.
+    const RELEASE_V1: &str = "CREATE TABLE accounts (
+        name TEXT PRIMARY KEY NOT NULL,
+        password_hash TEXT NOT NULL,
+        home TEXT,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        registered_from TEXT,
+        quota_bytes INTEGER,
+        used_bytes INTEGER NOT NULL DEFAULT 0
+    )";
+
+    #[tokio::test]
+    async fn a_store_from_the_previous_release_keeps_every_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let hash = crate::accounts::password::hash_password(b"old-password").unwrap();
+        {
+            let old = SqlitePoolOptions::new()
+                .connect_with(
+                    SqliteConnectOptions::new()
+                        .filename(&path)
+                        .create_if_missing(true),
+                )
+                .await
+                .unwrap();
+            sqlx::query(RELEASE_V1).execute(&old).await.unwrap();
+            for (name, status, quota, used) in [
+                ("ann", "active", Some(5000), 1234),
+                ("ben", "pending", None, 0),
+                ("cid", "disabled", Some(1), 0),
+            ] {
+                sqlx::query("INSERT INTO accounts VALUES (?, ?, NULL, ?, 7, '192.0.2.9', ?, ?)")
+                    .bind(name)
+                    .bind(&hash)
+                    .bind(status)
+                    .bind(quota)
+                    .bind(used)
+                    .execute(&old)
+                    .await
+                    .unwrap();
+            }
+            sqlx::query("PRAGMA user_version = 1")
+                .execute(&old)
+                .await
+                .unwrap();
+            old.close().await;
+        }
+        let store = SqliteStore::open_serving(&path).await.unwrap();
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len());
+        let all = store.list().await.unwrap();
+        assert_eq!(all.len(), 3);
+        let ann = store.find("ann").await.unwrap().unwrap();
+        assert_eq!((ann.quota_bytes, ann.used_bytes), (Some(5000), 1234));
+        assert_eq!(ann.status, AccountStatus::Active);
+        assert_eq!(
+            store.find("ben").await.unwrap().unwrap().status,
+            AccountStatus::Pending
+        );
+        // Logins still check the old hashes.
+        let auth = crate::accounts::Authenticator::new(std::sync::Arc::new(store.clone())).unwrap();
+        assert!(auth.authenticate(b"ann", b"old-password").await.is_ok());
+        assert!(auth.authenticate(b"ann", b"wrong").await.is_err());
+        // Old accounts have no policy of their own: the server's defaults.
+        for a in &all {
+            assert_eq!(store.policy(&a.name).await.unwrap(), Policy::default());
+        }
+        let mut p = Policy::default();
+        p.limits.max_sessions = Some(3);
+        store.set_policy("ann", &p).await.unwrap();
+        assert_eq!(store.policy("ann").await.unwrap(), p);
+        assert_eq!(store.add_used("ann", 66).await.unwrap(), 1300);
+        assert!(matches!(
+            store.policy("nobody").await,
+            Err(AccountError::NotFound(_))
+        ));
+        // Opening again migrates nothing more.
+        drop(store);
+        let again = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(again.policy("ann").await.unwrap(), p);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_policy_is_an_error_not_an_empty_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("a.db")).await.unwrap();
+        store.create(&account("bob")).await.unwrap();
+        sqlx::query("UPDATE accounts SET policy = 'permissions everything'")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.policy("bob").await,
+            Err(AccountError::Backend(_))
+        ));
     }
 
     #[tokio::test]

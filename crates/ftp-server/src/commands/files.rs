@@ -45,7 +45,7 @@ pub async fn rnfr(
             "The home directory itself cannot be renamed.",
         ));
     }
-    files.stat(&path).await.map_err(storage_reply)?;
+    files.rename_source(&path).await.map_err(storage_reply)?;
     *rename_from = Some(path);
     Ok(Reply::new(code::PENDING_INFO, "Ready for RNTO.").into())
 }

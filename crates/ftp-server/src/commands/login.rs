@@ -2,13 +2,18 @@
 //!
 //! `anonymous` and `ftp` log in with any password, read-only, inside the
 //! public directory, when anonymous access is on. Everyone else is checked
-//! by the [`Authenticator`](crate::accounts::Authenticator). A failed login
-//! is answered after a fixed delay, identical for every kind of failure,
-//! and after too many failures the session is closed with 421.
+//! by the [`Authenticator`](crate::accounts::Authenticator), then by its
+//! limits ([`crate::policy::check_login`]: expiry, protocol, client
+//! network), which speak only after the right password, so they tell a
+//! stranger nothing. A failed login is answered after a fixed delay,
+//! identical for every kind of failure, and after too many failures the
+//! session is closed with 421.
 
 use super::Outcome;
 use crate::accounts::LoginError;
 use crate::metrics::Metrics;
+use crate::policy::live::{LivePolicy, Rules};
+use crate::policy::{check_login, PermSet, Protocol};
 use crate::service::{FileService, Identity, Journal};
 use crate::session::state::{Login, Principal};
 use crate::session::Session;
@@ -77,7 +82,7 @@ pub async fn pass(s: &mut Session, password: Vec<u8>) -> Outcome {
         ));
     }
     match check(s, &name, &password).await {
-        Ok((principal, files)) => logged_in(s, &name, principal, files),
+        Ok(admitted) => logged_in(s, &name, admitted),
         Err(LoginError::Store(e)) => {
             tracing::error!(error = %e, "account store failed during login");
             Outcome::Close(Reply::new(
@@ -89,13 +94,19 @@ pub async fn pass(s: &mut Session, password: Vec<u8>) -> Outcome {
     }
 }
 
-/// Checks the credentials and opens the session's root.
-async fn check(
-    s: &mut Session,
-    name: &[u8],
-    password: &[u8],
-) -> Result<(Principal, FileService), LoginError> {
+/// A login that passed: who, their files, and how many sessions the
+/// account may have at once.
+struct Admitted {
+    principal: Principal,
+    files: FileService,
+    max_sessions: usize,
+}
+
+/// Checks the credentials and the account's limits, and opens the
+/// session's root.
+async fn check(s: &mut Session, name: &[u8], password: &[u8]) -> Result<Admitted, LoginError> {
     let opts = &s.shared.options;
+    let defaults = opts.policy_defaults();
     if is_anonymous(name) {
         if !opts.anonymous {
             // Anonymous access is off. Spend what a wrong password costs,
@@ -113,8 +124,13 @@ async fn check(
                 opts.backend_timeout,
             )
             .map(|storage| {
-                let files = FileService::new(storage, None, identity(s, "anonymous", true), journal(s));
-                (Principal::Anonymous, files)
+                let rules = Rules::fixed(PermSet::READ_ONLY, defaults);
+                let files = FileService::new(storage, None, identity(s, "anonymous", true), journal(s), rules);
+                Admitted {
+                    principal: Principal::Anonymous,
+                    files,
+                    max_sessions: usize::MAX,
+                }
             })
             .map_err(|e| {
                 tracing::error!(error = %e, root = %opts.anon_root.display(), "anonymous root unusable");
@@ -122,6 +138,11 @@ async fn check(
             });
     }
     let account = s.shared.auth.authenticate(name, password).await?;
+    let store = s.shared.auth.store().clone();
+    let policy = store.policy(&account.name).await?;
+    check_login(&policy.limits, s.control.peer.ip(), protocol(s), now_unix())
+        .map_err(LoginError::Refused)?;
+    let max_sessions = policy.max_sessions(&defaults).0;
     let home = account
         .home
         .clone()
@@ -142,8 +163,27 @@ async fn check(
         })?;
     let usage = s.shared.quota.account(&account.name).await?;
     let who = identity(s, &account.name, false);
-    let files = FileService::new(storage, Some(usage), who, journal(s));
-    Ok((Principal::User(account.name), files))
+    let rules = Rules::account(LivePolicy::new(store, &account.name, policy), defaults);
+    let files = FileService::new(storage, Some(usage), who, journal(s), rules);
+    Ok(Admitted {
+        principal: Principal::User(account.name),
+        files,
+        max_sessions,
+    })
+}
+
+fn protocol(s: &Session) -> Protocol {
+    if s.control.is_tls() {
+        Protocol::Ftps
+    } else {
+        Protocol::Ftp
+    }
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn identity(s: &Session, user: &str, anonymous: bool) -> Identity {
@@ -151,7 +191,7 @@ fn identity(s: &Session, user: &str, anonymous: bool) -> Identity {
         user: user.to_string(),
         anonymous,
         peer: s.control.peer,
-        protocol: if s.control.is_tls() { "ftps" } else { "ftp" },
+        protocol: protocol(s).name(),
     }
 }
 
@@ -162,11 +202,15 @@ fn journal(s: &Session) -> Journal {
     }
 }
 
-fn logged_in(s: &mut Session, name: &[u8], principal: Principal, files: FileService) -> Outcome {
+fn logged_in(s: &mut Session, name: &[u8], admitted: Admitted) -> Outcome {
+    let Admitted {
+        principal,
+        files,
+        max_sessions: max,
+    } = admitted;
     let peer = s.control.peer;
     s.shared.throttle.succeeded(peer.ip(), name);
     if let Principal::User(user) = &principal {
-        let max = s.shared.options.max_sessions_per_user;
         match s
             .shared
             .user_sessions
@@ -204,7 +248,14 @@ async fn failed(s: &mut Session, name: &[u8], err: LoginError) -> Outcome {
     s.state.failed_logins += 1;
     Metrics::inc(&s.shared.metrics.logins_failed);
     s.shared.throttle.failed(peer.ip(), name, &opts.lockout);
-    tracing::info!(%peer, user = %String::from_utf8_lossy(name), failures = s.state.failed_logins, "login failed");
+    match &err {
+        LoginError::Refused(reason) => {
+            tracing::warn!(%peer, user = %String::from_utf8_lossy(name), %reason, "login refused by the account's limits")
+        }
+        _ => {
+            tracing::info!(%peer, user = %String::from_utf8_lossy(name), failures = s.state.failed_logins, "login failed")
+        }
+    }
     tokio::time::sleep(opts.login_fail_delay).await;
     if s.state.failed_logins >= opts.max_login_failures {
         return Outcome::Close(Reply::new(
@@ -213,8 +264,9 @@ async fn failed(s: &mut Session, name: &[u8], err: LoginError) -> Outcome {
         ));
     }
     let text = match err {
-        LoginError::Pending => "Login refused: account not approved yet.",
-        _ => "Login incorrect.",
+        LoginError::Pending => "Login refused: account not approved yet.".to_string(),
+        LoginError::Refused(reason) => reason.to_string(),
+        _ => "Login incorrect.".to_string(),
     };
     Reply::new(code::NOT_LOGGED_IN, text).into()
 }

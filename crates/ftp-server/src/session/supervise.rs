@@ -67,7 +67,17 @@ impl Session {
         let started = Instant::now();
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let incoming = matches!(job.payload, Payload::Upload(_));
-        let bucket = self.shared.bandwidth.for_account(self.state.user_name());
+        let rates = match &self.state.files {
+            Some(files) => files.rates().await.unwrap_or((
+                self.shared.options.max_download_rate,
+                self.shared.options.max_upload_rate,
+            )),
+            None => (None, None),
+        };
+        let bucket = self
+            .shared
+            .bandwidth
+            .for_account(self.state.user_name(), rates);
         let ctl = TransferControl {
             bucket,
             upload: incoming,

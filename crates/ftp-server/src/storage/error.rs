@@ -14,6 +14,14 @@ pub enum StorageError {
     /// 550: the session may not do this (read-only, outside the jail…).
     #[error("Permission denied")]
     PermissionDenied,
+    /// 550: the account's permissions do not allow this here (see
+    /// [`crate::policy`]); nothing was changed.
+    #[error("Not permitted: this account may not {} here", .0.action())]
+    NotPermitted(crate::policy::Permission),
+    /// 552: the upload would make the file larger than the account may
+    /// store; nothing was kept.
+    #[error("File too large: this account may store files of at most {0} bytes")]
+    TooLarge(u64),
     /// 550: the target exists already.
     #[error("File exists")]
     AlreadyExists,
@@ -64,13 +72,14 @@ impl StorageError {
         match self {
             StorageError::NotFound
             | StorageError::PermissionDenied
+            | StorageError::NotPermitted(_)
             | StorageError::AlreadyExists
             | StorageError::NotADirectory
             | StorageError::NotAFile
             | StorageError::NotEmpty => code::FILE_UNAVAILABLE,
             StorageError::BadName(_) => code::NAME_NOT_ALLOWED,
             StorageError::NoSpace => code::INSUFFICIENT_STORAGE,
-            StorageError::QuotaExceeded => code::QUOTA_EXCEEDED,
+            StorageError::QuotaExceeded | StorageError::TooLarge(_) => code::QUOTA_EXCEEDED,
             StorageError::InvalidRestart => code::INVALID_RESTART,
             StorageError::Unsupported(_) => code::NOT_IMPLEMENTED,
             StorageError::Busy => code::FILE_BUSY,

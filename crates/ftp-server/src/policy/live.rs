@@ -1,0 +1,113 @@
+//! [`Rules`]: the permissions and limits a file service applies, kept
+//! current. An account's policy is read from the account store at login
+//! and re-read when the copy a session holds is older than
+//! [`POLICY_TTL`]: an operator's change reaches running sessions within a
+//! second, and a busy session costs the store at most one small read per
+//! second instead of one per command. (The quota ledger reads the store on
+//! every upload; permissions are checked on every command, listings and
+//! SIZE included, hence the short cache.) A policy that cannot be read
+//! refuses the command (451), never allows it.
+
+use super::{Defaults, PermSet, Policy};
+use crate::accounts::AccountStore;
+use crate::storage::StorageError;
+use ftp_proto::VirtualPath;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How old a session's copy of its account's policy may be.
+pub const POLICY_TTL: Duration = Duration::from_secs(1);
+
+/// What a file service may do: fixed permissions or an account's policy,
+/// over the server's defaults.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    source: RuleSource,
+    defaults: Defaults,
+}
+
+#[derive(Debug, Clone)]
+enum RuleSource {
+    /// The same permissions everywhere and no limits of its own
+    /// (anonymous sessions).
+    Fixed(PermSet),
+    Account(Arc<LivePolicy>),
+}
+
+/// An account's policy as a session sees it; see the module documentation.
+#[derive(Debug)]
+pub struct LivePolicy {
+    store: Arc<dyn AccountStore>,
+    name: String,
+    cached: Mutex<(Instant, Arc<Policy>)>,
+}
+
+impl LivePolicy {
+    /// Starts from `first`, the policy read at login.
+    pub fn new(store: Arc<dyn AccountStore>, name: &str, first: Policy) -> Self {
+        LivePolicy {
+            store,
+            name: name.to_string(),
+            cached: Mutex::new((Instant::now(), Arc::new(first))),
+        }
+    }
+
+    /// The policy, re-read from the store if the copy is stale.
+    async fn current(&self) -> Result<Arc<Policy>, StorageError> {
+        if let Ok(cached) = self.cached.lock() {
+            if cached.0.elapsed() < POLICY_TTL {
+                return Ok(cached.1.clone());
+            }
+        }
+        let fresh = Arc::new(self.store.policy(&self.name).await.map_err(|e| {
+            tracing::error!(account = %self.name, error = %e, "cannot read the account's permissions");
+            StorageError::Backend("cannot check permissions right now; try again later".into())
+        })?);
+        if let Ok(mut cached) = self.cached.lock() {
+            *cached = (Instant::now(), fresh.clone());
+        }
+        Ok(fresh)
+    }
+}
+
+impl Rules {
+    /// `perms` everywhere, with the server's limits.
+    pub fn fixed(perms: PermSet, defaults: Defaults) -> Self {
+        Rules {
+            source: RuleSource::Fixed(perms),
+            defaults,
+        }
+    }
+
+    /// An account's policy over the server's defaults.
+    pub fn account(live: LivePolicy, defaults: Defaults) -> Self {
+        Rules {
+            source: RuleSource::Account(Arc::new(live)),
+            defaults,
+        }
+    }
+
+    pub fn defaults(&self) -> &Defaults {
+        &self.defaults
+    }
+
+    /// The permissions at `path`.
+    pub async fn at(&self, path: &VirtualPath) -> Result<PermSet, StorageError> {
+        match &self.source {
+            RuleSource::Fixed(set) => Ok(*set),
+            RuleSource::Account(live) => {
+                let policy = live.current().await?;
+                Ok(policy.permissions_at(&self.defaults, path).0)
+            }
+        }
+    }
+
+    /// The account's current policy (empty for fixed rules: the server's
+    /// defaults apply).
+    pub async fn policy(&self) -> Result<Arc<Policy>, StorageError> {
+        match &self.source {
+            RuleSource::Fixed(_) => Ok(Arc::new(Policy::default())),
+            RuleSource::Account(live) => live.current().await,
+        }
+    }
+}
