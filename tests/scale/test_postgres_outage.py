@@ -125,9 +125,6 @@ def test_postgres_outage_mid_session_is_answered_and_recovers(
         s.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap, reported with issue 13: an upload that commits while PostgreSQL is down is "
-    "stored (226) but its usage is never recorded (usage < disk until `users recount`)"))
 @pytest.mark.time_limit(120)
 def test_an_upload_committing_during_the_outage_is_counted(
         wharfd_bin, instances, tmp_path, pg_db, postgres):

@@ -713,7 +713,7 @@ mod tests {
                     meter.release();
                     0
                 } else {
-                    meter.commit(taken as i64).await;
+                    meter.record(taken as i64).await.unwrap();
                     taken
                 }
             }));

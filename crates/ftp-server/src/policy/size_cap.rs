@@ -41,22 +41,22 @@ impl SpaceMeter for SizeCap {
         Ok(())
     }
 
-    async fn ensure(&mut self, delta: i64) -> Result<(), StorageError> {
+    async fn record(&mut self, delta: i64) -> Result<(), StorageError> {
         match &mut self.inner {
-            Some(inner) => inner.ensure(delta).await,
+            Some(inner) => inner.record(delta).await,
             None => Ok(()),
+        }
+    }
+
+    async fn unrecord(&mut self, delta: i64) {
+        if let Some(inner) = &mut self.inner {
+            inner.unrecord(delta).await;
         }
     }
 
     fn release(&mut self) {
         if let Some(inner) = &mut self.inner {
             inner.release();
-        }
-    }
-
-    async fn commit(self: Box<Self>, delta: i64) {
-        if let Some(inner) = self.inner {
-            inner.commit(delta).await;
         }
     }
 }

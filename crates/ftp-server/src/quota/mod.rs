@@ -184,34 +184,33 @@ impl AccountUsage {
     }
 
     /// Adds `delta` to committed usage, in the store and in memory, and
-    /// gives back `reserved` bytes of this process's reservation.
+    /// gives back `reserved` bytes of this process's reservation; a store
+    /// that fails is logged (DELE and RNTO, whose files are gone already).
     async fn apply(&self, delta: i64, reserved: u64) {
+        if let Err(e) = self.record(delta, reserved).await {
+            tracing::error!(account = %self.name, error = %e, delta, "cannot record usage; run `wharfd users recount`");
+        }
+    }
+
+    /// [`AccountUsage::apply`], failing if the store does not record it:
+    /// then nothing changed, and `reserved` is still this process's.
+    async fn record(&self, delta: i64, reserved: u64) -> Result<(), AccountError> {
         let _guard = self.entry.store_lock.lock().await;
         let shared = self.store.reservations();
-        let result = match shared {
+        let now = match shared {
             Some(shared) => shared.settle(&self.name, reserved, delta).await,
             None => self.store.add_used(&self.name, delta).await,
-        };
+        }?;
         if let Ok(mut usage) = self.entry.usage.lock() {
             usage.reserved = usage.reserved.saturating_sub(reserved);
-            // On failure the grant still holds the bytes; it goes back
-            // when idle.
-            if let Ok(now) = &result {
-                usage.committed = *now;
-                // The settle gave these back in the store too.
-                usage.granted = usage.granted.saturating_sub(reserved);
-            }
+            usage.committed = now;
+            // The settle gave these back in the store too.
+            usage.granted = usage.granted.saturating_sub(reserved);
         }
-        match (result, shared) {
-            (Err(e), _) => {
-                // The store did not answer: asking it again now would only
-                // keep the client waiting a second time; the grant goes
-                // back at the next commit or release, or with the lease.
-                tracing::error!(account = %self.name, error = %e, delta, "cannot record usage; run `wharfd users recount`")
-            }
-            (Ok(_), Some(shared)) => self.return_idle_grant(shared).await,
-            (Ok(_), None) => {}
+        if let Some(shared) = shared {
+            self.return_idle_grant(shared).await;
         }
+        Ok(())
     }
 
     /// With no upload of the account running here, gives this process's
@@ -352,14 +351,28 @@ impl SpaceMeter for QuotaMeter {
         Ok(())
     }
 
-    async fn ensure(&mut self, delta: i64) -> Result<(), StorageError> {
+    async fn record(&mut self, delta: i64) -> Result<(), StorageError> {
         // The replaced file may have shrunk or gone since the upload began:
         // the bytes it was to reuse must then be reserved after all.
         let short = delta - i64::try_from(self.reserved).unwrap_or(i64::MAX);
         if short > 0 {
             self.reserve(short.unsigned_abs()).await?;
         }
+        // The new usage is counted in the same step that gives the
+        // reservation back, so no other upload can slip into a gap.
+        self.account
+            .record(delta, self.reserved)
+            .await
+            .map_err(|e| {
+                tracing::error!(account = %self.account.name, error = %e, delta, "cannot record usage; the upload is not stored");
+                StorageError::Backend("cannot record the upload's usage right now; try again later".into())
+            })?;
+        self.reserved = 0;
         Ok(())
+    }
+
+    async fn unrecord(&mut self, delta: i64) {
+        self.account.apply(-delta, 0).await;
     }
 
     fn release(&mut self) {
@@ -381,13 +394,6 @@ impl SpaceMeter for QuotaMeter {
                 }
             });
         }
-    }
-
-    async fn commit(mut self: Box<Self>, delta: i64) {
-        // The new usage is counted in the same step that gives the
-        // reservation back, so no other upload can slip into a gap.
-        let reserved = std::mem::take(&mut self.reserved);
-        self.account.apply(delta, reserved).await;
     }
 }
 
@@ -427,7 +433,7 @@ mod tests {
         assert!(a.take(1).await.is_err());
         b.release();
         a.take(30).await.unwrap();
-        Box::new(a).commit(60).await;
+        a.record(60).await.unwrap();
         let r = acct.report().await.unwrap();
         assert_eq!((r.used, r.in_flight), (100, 0));
     }
@@ -444,7 +450,7 @@ mod tests {
         // Replace it with 20 bytes: 40 come back.
         let mut m = acct.meter(60);
         m.take(20).await.unwrap();
-        Box::new(m).commit(-40).await;
+        m.record(-40).await.unwrap();
         assert_eq!(acct.report().await.unwrap().used, 60);
         acct.freed(15).await;
         assert_eq!(acct.report().await.unwrap().used, 45);
@@ -456,7 +462,7 @@ mod tests {
         let acct = ledger.account("u").await.unwrap();
         let mut m = acct.meter(0);
         m.take(1 << 40).await.unwrap();
-        Box::new(m).commit(1 << 40).await;
+        m.record(1 << 40).await.unwrap();
         assert_eq!(acct.report().await.unwrap().used, 1 << 40);
     }
 }

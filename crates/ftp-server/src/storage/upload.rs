@@ -13,17 +13,21 @@ use std::time::Duration;
 
 /// Accounts for the space an upload takes, as its bytes arrive (a quota).
 ///
-/// `take` is asked before every write and may refuse it; `ensure` is asked
-/// at commit, once the upload knows by how many bytes the files really
-/// grow, and takes whatever the meter holds short of that; `release` gives
-/// back what was taken when the upload is undone; `commit` records that
-/// the files now take `delta` bytes more (or fewer) than before.
+/// - `take` is asked before every write and may refuse it.
+/// - `record` is asked at commit, once the upload knows by how many bytes
+///   the files really grow and *before* it publishes anything: it takes
+///   whatever the meter holds short of `delta`, then records the growth as
+///   usage (giving the reservation back). If it fails (the account store
+///   does not answer), nothing is recorded and the upload is not
+///   published, so usage and the stored files never part.
+/// - `unrecord` takes back a `record` whose publication then failed.
+/// - `release` gives back what was taken when the upload is undone.
 #[async_trait::async_trait]
 pub trait SpaceMeter: Send + Sync + std::fmt::Debug {
     async fn take(&mut self, bytes: u64) -> Result<(), StorageError>;
-    async fn ensure(&mut self, delta: i64) -> Result<(), StorageError>;
+    async fn record(&mut self, delta: i64) -> Result<(), StorageError>;
+    async fn unrecord(&mut self, delta: i64);
     fn release(&mut self);
-    async fn commit(self: Box<Self>, delta: i64);
 }
 
 /// What a committed upload became.
@@ -41,7 +45,10 @@ pub struct Committed {
 /// The meter's say at commit: a backend measures what its commit really
 /// changes and asks [`CommitGate::admit`] before it publishes anything, so
 /// a file that shrank or vanished meanwhile cannot carry an upload past
-/// the quota. Usable from a blocking thread as well as from async code.
+/// the quota, and the usage is recorded before the file is visible. A
+/// backend whose publication fails after the admission calls
+/// [`CommitGate::revert`]. Usable from a blocking thread as well as from
+/// async code.
 ///
 /// The gate is also the commit's point of no return: once the client has
 /// been told that the commit timed out ([`CommitGate::give_up`]), the gate
@@ -52,6 +59,8 @@ pub struct CommitGate {
     meter: Option<Box<dyn SpaceMeter>>,
     runtime: Option<tokio::runtime::Handle>,
     given_up: Option<GiveUp>,
+    /// The growth recorded by the admission, until the commit ends.
+    recorded: Option<i64>,
 }
 
 /// Set once the client was answered with [`StorageError::TimedOut`].
@@ -75,6 +84,7 @@ impl CommitGate {
             meter: None,
             runtime: None,
             given_up: None,
+            recorded: None,
         }
     }
 
@@ -89,20 +99,43 @@ impl CommitGate {
         give_up
     }
 
-    /// Admits a growth of `delta` bytes, from a blocking thread.
+    /// Admits and records a growth of `delta` bytes, from a blocking
+    /// thread.
     pub fn admit(&mut self, delta: i64) -> Result<(), StorageError> {
-        if let (Some(meter), Some(runtime)) = (&mut self.meter, &self.runtime) {
-            runtime.block_on(meter.ensure(delta))?;
+        match self.runtime.clone() {
+            Some(runtime) => runtime.block_on(self.admit_async(delta)),
+            None => self.still_wanted(),
         }
-        self.still_wanted()
     }
 
-    /// Admits a growth of `delta` bytes, from async code.
+    /// Admits and records a growth of `delta` bytes, from async code.
     pub async fn admit_async(&mut self, delta: i64) -> Result<(), StorageError> {
+        self.still_wanted()?;
         if let Some(meter) = &mut self.meter {
-            meter.ensure(delta).await?;
+            meter.record(delta).await?;
+            self.recorded = Some(delta);
         }
-        self.still_wanted()
+        if let Err(e) = self.still_wanted() {
+            // The client was answered while the store was: take it back.
+            self.revert_async().await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Takes back what [`CommitGate::admit`] recorded (the publication
+    /// failed), from a blocking thread.
+    pub fn revert(&mut self) {
+        if let Some(runtime) = self.runtime.clone() {
+            runtime.block_on(self.revert_async());
+        }
+    }
+
+    /// [`CommitGate::revert`] from async code.
+    pub async fn revert_async(&mut self) {
+        if let (Some(meter), Some(delta)) = (&mut self.meter, self.recorded.take()) {
+            meter.unrecord(delta).await;
+        }
     }
 
     fn still_wanted(&self) -> Result<(), StorageError> {
@@ -116,10 +149,11 @@ impl CommitGate {
     /// a commit that went through after all is counted, anything else
     /// gives the reserved bytes back.
     pub async fn settle(mut self, result: &Result<Committed, StorageError>) {
-        match (self.meter.take(), result) {
-            (Some(meter), Ok(done)) => meter.commit(done.delta).await,
-            (Some(mut meter), Err(_)) => meter.release(),
-            (None, _) => {}
+        if result.is_err() {
+            self.revert_async().await;
+            if let Some(meter) = &mut self.meter {
+                meter.release();
+            }
         }
     }
 }
@@ -254,12 +288,14 @@ impl Upload {
             meter: self.meter.take(),
             runtime: tokio::runtime::Handle::try_current().ok(),
             given_up: None,
+            recorded: None,
         };
-        let (gate, result) = sink.commit(gate).await;
-        match (gate.meter, &result) {
-            (Some(meter), Ok(done)) => meter.commit(done.delta).await,
-            // Failed: the drop gives the meter's bytes back.
-            (meter, _) => self.meter = meter,
+        let (mut gate, result) = sink.commit(gate).await;
+        if result.is_err() {
+            // A backend that failed after its admission should have taken
+            // it back; make sure. The drop gives the reservation back.
+            gate.revert_async().await;
+            self.meter = gate.meter.take();
         }
         result
     }
@@ -337,15 +373,15 @@ mod tests {
             self.0 .0.lock().unwrap().push(format!("take {bytes}"));
             Ok(())
         }
-        async fn ensure(&mut self, delta: i64) -> Result<(), StorageError> {
-            self.0 .0.lock().unwrap().push(format!("ensure {delta}"));
+        async fn record(&mut self, delta: i64) -> Result<(), StorageError> {
+            self.0 .0.lock().unwrap().push(format!("record {delta}"));
             Ok(())
+        }
+        async fn unrecord(&mut self, delta: i64) {
+            self.0 .0.lock().unwrap().push(format!("unrecord {delta}"));
         }
         fn release(&mut self) {
             self.0 .0.lock().unwrap().push("release".into());
-        }
-        async fn commit(self: Box<Self>, delta: i64) {
-            self.0 .0.lock().unwrap().push(format!("commit {delta}"));
         }
     }
 
@@ -394,7 +430,7 @@ mod tests {
         assert_eq!(up.replaced_bytes(), 3);
         up.write(vec![0; 10]).await.1.unwrap();
         assert_eq!(up.commit().await.unwrap().size, 10);
-        assert_eq!(said(&log), ["take 10", "ensure 7", "commit 7"]);
+        assert_eq!(said(&log), ["take 10", "record 7"]);
     }
 
     #[tokio::test]

@@ -93,13 +93,19 @@ impl ObjectUpload {
         };
         let delta = self.size as i64 - replaced as i64;
         gate.admit_async(delta).await?;
-        match self.multipart.take() {
+        let published = match self.multipart.take() {
             // finish() aborts the upload on the service if completing fails.
-            Some(writer) => super::call(writer.finish()).await.map(drop)?,
+            Some(writer) => super::call(writer.finish()).await.map(drop),
             None => {
                 let body = std::mem::take(&mut self.head);
-                super::call(self.store.put(&self.key, body.into())).await?;
+                super::call(self.store.put(&self.key, body.into()))
+                    .await
+                    .map(drop)
             }
+        };
+        if let Err(e) = published {
+            gate.revert_async().await;
+            return Err(e);
         }
         let name = self.key.filename().unwrap_or_default().as_bytes().to_vec();
         Ok(Committed {
