@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-NAMES = {"wharfd": "wharfd", "vsftpd": "vsftpd", "pure-ftpd": "pure-ftpd", "proftpd": "ProFTPD",
+NAMES = {"wharfd": "wharfd", "wharfd-nosync": "wharfd (no fsync)", "vsftpd": "vsftpd", "pure-ftpd": "pure-ftpd", "proftpd": "ProFTPD",
          "pyftpdlib": "pyftpdlib"}
 
 

@@ -102,6 +102,29 @@ def set_mtime(path, when: int) -> int:
     return when
 
 
+def stored_bytes(root) -> int:
+    """Bytes of the stored files under a server-side directory, as a
+    recount sees them: regular files but upload temporaries locally, every
+    object but directory markers on S3."""
+    if isinstance(root, S3Path):
+        total = 0
+        pages = root.client.get_paginator("list_objects_v2")
+        for page in pages.paginate(Bucket=root.bucket, Prefix=root.key + "/"):
+            total += sum(o["Size"] for o in page.get("Contents", [])
+                         if PurePosixPath(o["Key"]).name != S3_MARKER)
+        return total
+    from wharf_helpers import PART_PREFIX
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            if name.startswith(PART_PREFIX):
+                continue
+            st = os.lstat(os.path.join(dirpath, name))
+            if (st.st_mode & 0o170000) == 0o100000:
+                total += st.st_size
+    return total
+
+
 def pending_uploads(path) -> list[str]:
     """Unfinished uploads under a server-side directory: temporary files
     locally, multipart uploads not yet completed or aborted on S3."""

@@ -163,6 +163,20 @@ def retr_bytes(ftp: ftplib.FTP, name: str) -> bytes:
     return buf.getvalue()
 
 
+def assert_fresh_handshakes_refused(f: ftplib.FTP, home, upload_name: str) -> None:
+    """A RETR and a STOR whose data connections do not resume the control
+    connection's TLS session both get 522, and move nothing."""
+    got = []
+    reply = refused_transfer(f, lambda: f.retrbinary("RETR hello.txt", got.append))
+    assert reply.startswith("522"), reply
+    assert re.search(r"resum\w*.*TLS session", reply, re.I), reply
+    assert b"".join(got) == b""
+    reply = refused_transfer(
+        f, lambda: f.storbinary(f"STOR {upload_name}", io.BytesIO(os.urandom(4096))))
+    assert reply.startswith("522"), reply
+    assert not (home / upload_name).exists()
+
+
 def refused_transfer(ftp: ftplib.FTP, fn) -> str:
     """Run a transfer that the server must refuse; return its final reply.
 
@@ -581,16 +595,7 @@ def test_require_tls_stock_ftp_tls_without_session_reuse_gets_522(ftps):
         f.connect(ftps.host, ftps.port)
         assert f.login(USER, PASSWORD).startswith("230")
         assert f.prot_p().startswith("200")
-        got = []
-        reply = refused_transfer(f, lambda: f.retrbinary("RETR hello.txt", got.append))
-        assert reply.startswith("522"), reply
-        assert re.search(r"resum\w*.*TLS session", reply, re.I), reply
-        assert b"".join(got) == b""
-
-        reply = refused_transfer(
-            f, lambda: f.storbinary("STOR stolen.bin", io.BytesIO(os.urandom(4096))))
-        assert reply.startswith("522"), reply
-        assert not (ftps.home / "stolen.bin").exists()
+        assert_fresh_handshakes_refused(f, ftps.home, "stolen.bin")
         # the control connection survives
         assert f.voidcmd("NOOP").startswith("200")
     finally:
@@ -890,15 +895,7 @@ def test_session_reuse_required_whenever_tls_is_configured(wharfd_factory, certs
         assert isinstance(f.sock, ssl.SSLSocket)
         assert f.prot_p().startswith("200")
         f.reuse = False
-        got = []
-        reply = refused_transfer(f, lambda: f.retrbinary("RETR hello.txt", got.append))
-        assert reply.startswith("522"), reply
-        assert re.search(r"resum\w*.*TLS session", reply, re.I), reply
-        assert b"".join(got) == b""
-        reply = refused_transfer(
-            f, lambda: f.storbinary("STOR fresh.bin", io.BytesIO(os.urandom(4096))))
-        assert reply.startswith("522"), reply
-        assert not (srv.home / "fresh.bin").exists()
+        assert_fresh_handshakes_refused(f, srv.home, "fresh.bin")
         assert f.data_reused == [False, False], f.data_reused
         # the control session is still usable, and a resumed data
         # connection of the same session works
@@ -965,6 +962,21 @@ def free_port_pair() -> int:
     pytest.fail("no two free consecutive ports in 20000-30000")
 
 
+def protected_sessions(srv, ctx, n: int) -> list:
+    """`n` logged-in explicit-TLS sessions with PBSZ 0 and PROT P."""
+    sessions = [explicit_tls(srv, ctx) for _ in range(n)]
+    try:
+        for c in sessions:
+            c.login()
+            assert c.cmd("PBSZ 0").code == 200
+            assert c.cmd("PROT P").code == 200
+    except BaseException:
+        for c in sessions:
+            c.close()
+        raise
+    return sessions
+
+
 def test_unused_passive_listeners_expire_in_a_narrow_range(wharfd_factory, certs, tmp_path):
     # Two sessions open PASV and never connect: with a 2-port range they
     # hold every port. After data_connect_timeout the listeners close and a
@@ -974,12 +986,8 @@ def test_unused_passive_listeners_expire_in_a_narrow_range(wharfd_factory, certs
     srv = start_ftps(wharfd_factory, certs, implicit=False, config=cfg,
                      extra=["--passive-ports", f"{lo}-{lo + 1}"])
     ctx = tls_context(srv.cert)
-    sessions = [explicit_tls(srv, ctx) for _ in range(3)]
+    sessions = protected_sessions(srv, ctx, 3)
     try:
-        for c in sessions:
-            c.login()
-            assert c.cmd("PBSZ 0").code == 200
-            assert c.cmd("PROT P").code == 200
         a, b, c = sessions
         ports = {a.pasv()[1], b.pasv()[1]}
         assert ports == {lo, lo + 1}, ports
@@ -1007,12 +1015,8 @@ def test_passive_listeners_capped_per_address(wharfd_factory, certs, tmp_path):
     cfg = write_config(tmp_path, "cap.toml", "max_passive_per_ip = 2\n")
     srv = start_ftps(wharfd_factory, certs, implicit=False, config=cfg)
     ctx = tls_context(srv.cert)
-    sessions = [explicit_tls(srv, ctx) for _ in range(3)]
+    sessions = protected_sessions(srv, ctx, 3)
     try:
-        for c in sessions:
-            c.login()
-            assert c.cmd("PBSZ 0").code == 200
-            assert c.cmd("PROT P").code == 200
         a, b, c = sessions
         a.epsv()
         a.epsv()  # a session's new listener replaces its old one

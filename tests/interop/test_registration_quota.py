@@ -7,8 +7,9 @@ pending accounts; `users pending|approve|reject|quota|recount`; uploads up to
 and past the byte limit (STOR, STOU, APPE, REST+STOR), overwrites, DELE and
 RNTO freeing space, SITE QUOTA's machine line after every step; several
 sessions of one account uploading at once, and two sessions touching the same
-file (usage must still equal the bytes on disk); usage after a `kill -9`
-mid-upload and a restart; bad, reserved and duplicate names, weak passwords,
+file (usage must still equal the bytes on disk); files and usage after a
+`kill -9` in the middle of every kind of upload (STOR new and replacing, APPE
+existing and new, REST+STOR mid-file and at the end, STOU) and a restart; bad, reserved and duplicate names, weak passwords,
 registration floods and a full approval queue.
 
 Everything talks to 127.0.0.1 only; every server started here is stopped by
@@ -745,12 +746,14 @@ def test_usage_stays_exact_when_sessions_touch_the_same_file(wharfd_factory, cas
 
 
 class SlowUpload(threading.Thread):
-    """Sends `total` bytes in 64 KiB chunks with pauses, until stopped or
-    until the server goes away."""
+    """Sends `total` bytes (one random 64 KiB chunk, repeated) in 64 KiB
+    writes with pauses, after `REST rest` if given, until stopped or until
+    the server goes away."""
 
-    def __init__(self, srv, user: str, cmd: str, total: int):
+    def __init__(self, srv, user: str, cmd: str, total: int, rest: int | None = None):
         super().__init__(daemon=True)
-        self.srv, self.user, self.cmd, self.total = srv, user, cmd, total
+        self.srv, self.user, self.cmd, self.total, self.rest = srv, user, cmd, total, rest
+        self.chunk = os.urandom(64 * KIB)
         self.sent = 0
         self.started = threading.Event()
         self.stop = threading.Event()
@@ -763,13 +766,12 @@ class SlowUpload(threading.Thread):
             f.connect(self.srv.host, self.srv.port)
             f.login(self.user, REG_PASSWORD)
             f.voidcmd("TYPE I")
-            conn = f.transfercmd(self.cmd)
+            conn = f.transfercmd(self.cmd, rest=self.rest)
             self.started.set()
             with conn:
-                chunk = os.urandom(64 * KIB)
                 while self.sent < self.total and not self.stop.is_set():
-                    conn.sendall(chunk)
-                    self.sent += len(chunk)
+                    conn.sendall(self.chunk)
+                    self.sent += len(self.chunk)
                     time.sleep(0.02)
         except (OSError, EOFError, ftplib.Error) as e:
             self.error = e
@@ -778,9 +780,58 @@ class SlowUpload(threading.Thread):
             if f is not None:
                 f.close()
 
+    def is_prefix_of_sent(self, b: bytes) -> bool:
+        """Whether `b` is a prefix of what this upload sends."""
+        whole = self.chunk * (len(b) // len(self.chunk) + 1)
+        return whole[:len(b)] == b
+
+
+@dataclass
+class CrashCase:
+    """One kind of upload the server is killed in the middle of: `cmd` on
+    `name`, which holds `old` before (None: does not exist), and what the
+    name may hold after the restart."""
+    label: str
+    name: str
+    cmd: str
+    old: bytes | None = None
+    rest: int | None = None
+    in_place: bool = False      # writes into the file itself (APPE, resume at the end)
+
+    def allowed_after(self, got: bytes | None, upload: SlowUpload) -> bool:
+        if not self.in_place:
+            return got == self.old  # a temporary file: the old content, or still nothing
+        base = self.old or b""
+        if got is None:
+            return self.old is None
+        return got.startswith(base) and upload.is_prefix_of_sent(got[len(base):])
+
+    def want(self) -> str:
+        if not self.in_place:
+            return "the old content" if self.old is not None else "no file"
+        return ("the old content, or it followed by a prefix of the appended bytes"
+                if self.old is not None else "no file, or a prefix of the appended bytes")
+
+
+def crash_cases() -> list[CrashCase]:
+    keep, app, mid, res = (os.urandom(n * KIB) for n in (200, 100, 120, 80))
+    return [
+        CrashCase("STOR new", "big.bin", "STOR big.bin"),
+        CrashCase("STOR replacing", "keep.bin", "STOR keep.bin", keep),
+        CrashCase("APPE existing", "app.bin", "APPE app.bin", app, in_place=True),
+        CrashCase("APPE new", "fresh.bin", "APPE fresh.bin", in_place=True),
+        CrashCase("REST + STOR mid-file", "mid.bin", "STOR mid.bin", mid, rest=50 * KIB),
+        CrashCase("REST + STOR at the end", "res.bin", "STOR res.bin", res, rest=len(res),
+                  in_place=True),
+        CrashCase("STOU", "uniq.bin", "STOU uniq.bin"),
+    ]
+
 
 @pytest.mark.time_limit(180)
 def test_kill_9_mid_upload_then_restart_sweeps_and_recounts(wharfd_bin, tmp_path, request):
+    """`kill -9` while one upload of every kind runs (issue 13): after the
+    restart no temporary file, every file holds what its kind allows, and
+    usage equals the bytes on disk."""
     data = tmp_path / "data"
     data.mkdir()
     name = "hank"
@@ -791,36 +842,42 @@ def test_kill_9_mid_upload_then_restart_sweeps_and_recounts(wharfd_bin, tmp_path
     # let conftest attach these servers' logs to a failure report
     servers: list[OwnServer] = report_servers(request.node, [])
     uploads: list[SlowUpload] = []
+    cases = crash_cases()
     try:
         s1 = OwnServer(wharfd_bin, data)
         servers.append(s1)
         s1.start()
         f = login(s1, name)
-        keep = os.urandom(200 * KIB)
-        app = os.urandom(100 * KIB)
-        assert code_of(put(f, "keep.bin", keep)) == "226"
-        assert code_of(put(f, "app.bin", app)) == "226"
-        assert site_quota(f)["used"] == 300 * KIB
+        for c in cases:
+            if c.old is not None:
+                assert code_of(put(f, c.name, c.old)) == "226", f"STOR {c.name}"
+        before = sum(len(c.old) for c in cases if c.old is not None)
+        assert site_quota(f)["used"] == before
 
         # at least 10 s each; the server is killed well before they end
-        uploads = [SlowUpload(s1, name, "STOR big.bin", 32 * MIB),     # new file
-                   SlowUpload(s1, name, "STOR keep.bin", 32 * MIB),    # replacement
-                   SlowUpload(s1, name, "APPE app.bin", 32 * MIB)]     # in place
+        uploads = [SlowUpload(s1, name, c.cmd, 32 * MIB, rest=c.rest) for c in cases]
         for u in uploads:
             u.start()
         for u in uploads:
             assert u.started.wait(30), f"{u.cmd} did not start"
             assert u.error is None, f"{u.cmd} failed to start: {u.error!r}"
 
+        temps = sum(not c.in_place for c in cases)
+
+        def size_of(c: CrashCase) -> int:
+            p = home / c.name
+            return p.stat().st_size if p.exists() else -1
+
         def mid_upload() -> bool:
             parts = part_files(home)
-            return (len(parts) >= 2 and all(os.path.getsize(p) > 0 for p in parts)
-                    and (home / "app.bin").stat().st_size > len(app))
+            # a temp file holds more than what it copied (REST mid-file)
+            return (len(parts) >= temps and all(os.path.getsize(p) > 64 * KIB for p in parts)
+                    and all(size_of(c) > len(c.old or b"") for c in cases if c.in_place))
         assert wait_until(mid_upload, timeout=30), \
-            f"the uploads did not reach the disk: parts {part_files(home)}, " \
-            f"app.bin {(home / 'app.bin').stat().st_size} bytes"
+            f"the uploads did not reach the disk: parts {part_files(home)}, " + \
+            ", ".join(f"{c.name} {size_of(c)} bytes" for c in cases if c.in_place)
         q = site_quota(f)
-        assert q["in_flight"] > 0, f"SITE QUOTA during three uploads shows nothing in flight: {q}"
+        assert q["in_flight"] > 0, f"SITE QUOTA during the uploads shows nothing in flight: {q}"
         assert (data / ".wharfd.running").exists(), "no DATA/.wharfd.running while serving"
 
         s1.kill()
@@ -829,18 +886,26 @@ def test_kill_9_mid_upload_then_restart_sweeps_and_recounts(wharfd_bin, tmp_path
             u.join(30)
         close(f)
         left = part_files(data)
-        assert left, "kill -9 mid-upload left no temp file: the test did not catch the " \
-                     "server mid-upload"
+        assert len(left) >= temps, f"kill -9 mid-upload left {left}: the test did not " \
+                                   f"catch the server in the middle of {temps} uploads"
         assert (data / ".wharfd.running").exists(), "the crash marker vanished with kill -9"
 
         s2 = OwnServer(wharfd_bin, data)
         servers.append(s2)
         s2.start()
         assert not part_files(data), f"restart did not sweep the temp files: {part_files(data)}"
-        assert (home / "keep.bin").read_bytes() == keep, "a crash mid-overwrite changed keep.bin"
-        assert (home / "app.bin").read_bytes()[:len(app)] == app, \
-            "a crash mid-APPE damaged app.bin's old content"
-        assert not (home / "big.bin").exists(), "a crash mid-STOR left a partial big.bin"
+        after = home_files(home)
+        wrong = []
+        for c, u in zip(cases, uploads):
+            got = after.get(c.name)
+            if not c.allowed_after(got, u):
+                wrong.append(f"{c.label} ({c.cmd}): {c.name} holds "
+                             f"{'nothing' if got is None else digest(got)}, want {c.want()}"
+                             f" ({'none' if c.old is None else digest(c.old)} before)")
+        extra = sorted(set(after) - {c.name for c in cases})
+        assert not wrong and not extra, \
+            "after kill -9 mid-upload and a restart:\n  " + "\n  ".join(wrong) + \
+            (f"\n  files nobody acknowledged: {extra}" if extra else "")
 
         f = login(s2, name)
         try:

@@ -13,14 +13,17 @@ from __future__ import annotations
 import ftplib
 import io
 import os
+import signal
 import socket
 import struct
+import time
 
 import pytest
 
 from conftest import storage_mode
+from server_files import stored_bytes
 from test_registration_quota import users
-from wharf_helpers import sha256, wait_until
+from wharf_helpers import USER, sha256, wait_until
 
 if storage_mode() != "s3":
     pytest.fail("test_s3.py needs WHARF_TEST_STORAGE=s3 (scripts/test.sh's S3 step sets it)",
@@ -280,3 +283,207 @@ def test_a_removed_name_keeps_its_objects_and_is_not_given_away(wharfd, wharfd_b
     f = wharfd.ftp(user="zed", password=pw)
     assert "used=1000;" in f.sendcmd("SITE QUOTA")
     f.quit()
+
+
+# --------------------------------------------------------------------------
+# Issue 13, "backends that stall are answered, not waited on": moto frozen
+# with SIGSTOP mid-session. Each command gets a 4xx within 10 s of the
+# freeze (the server's backend_timeout defaults to 8 s), and once moto is
+# resumed the same server stores and serves files again, with usage equal
+# to the bytes in the bucket.
+
+REPLY_WITHIN = 10.0  # seconds, from the freeze (or the last byte sent)
+
+
+class Frozen:
+    """Stops moto (by PID) until the block ends; always resumes it."""
+
+    def __init__(self, service):
+        self.pid = service.proc.pid
+
+    def __enter__(self):
+        os.kill(self.pid, signal.SIGSTOP)
+        self.at = time.monotonic()
+        return self
+
+    def __exit__(self, *exc):
+        os.kill(self.pid, signal.SIGCONT)
+        return False
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.at
+
+
+def quota_used(ftp: ftplib.FTP) -> tuple[int, int]:
+    report = ftp.sendcmd("SITE QUOTA")
+    used = int(report.split("used=")[1].split(";")[0])
+    in_flight = int(report.split("in-flight=")[1].split(";")[0].split()[0])
+    return used, in_flight
+
+
+def recount(srv) -> None:
+    """Makes usage count what the fixture put in the bucket behind the
+    server's back, so that usage == bucket holds from the start."""
+    import subprocess
+
+    args, env = srv.storage_args()
+    cp = subprocess.run([str(srv.bin), "users", "recount", USER, "--data", str(srv.data),
+                         *args], capture_output=True, timeout=60,
+                        env={**{k: v for k, v in os.environ.items()
+                                if not k.startswith("WHARF_")}, **env})
+    assert cp.returncode == 0, (cp.stdout + cp.stderr).decode()
+
+
+def assert_recovered(srv) -> None:
+    """A fresh session stores and reads back a file, and usage == bucket."""
+    ftp = srv.ftp()
+    data = os.urandom(3 * MIB + 7)
+    ftp.storbinary("STOR after.bin", io.BytesIO(data))
+    got = io.BytesIO()
+    ftp.retrbinary("RETR after.bin", got.write)
+    assert sha256(got.getvalue()) == sha256(data)
+    assert wait_until(lambda: quota_used(ftp) == (stored_bytes(srv.home), 0), timeout=30), \
+        (quota_used(ftp), stored_bytes(srv.home))
+    ftp.quit()
+
+
+def reply_code(ftp: ftplib.FTP) -> str:
+    """The next reply, whatever its class."""
+    try:
+        return ftp.getresp()
+    except ftplib.Error as e:
+        return str(e)
+
+
+@pytest.mark.time_limit(120)
+def test_frozen_s3_during_retr_is_answered_and_recovers(wharfd):
+    data = os.urandom(48 * MIB)
+    (wharfd.home / "big.bin").write_bytes(data)
+    recount(wharfd)
+    ftp = wharfd.ftp()
+    ftp.voidcmd("TYPE I")
+    conn = ftp.transfercmd("RETR big.bin")
+    conn.settimeout(30)
+    received = bytearray()
+    while len(received) < 2 * MIB:
+        received += conn.recv(256 * 1024)
+    with Frozen(wharfd.s3) as frozen:
+        # keep reading, so that only the storage can be what stalls
+        while True:
+            try:
+                chunk = conn.recv(256 * 1024)
+            except OSError:
+                break
+            if not chunk:
+                break
+            received += chunk
+        conn.close()
+        ftp.sock.settimeout(30)
+        resp = reply_code(ftp)
+        took = frozen.elapsed()
+    assert resp[:3] in ("426", "451"), resp
+    assert took < REPLY_WITHIN, f"reply after {took:.1f} s: {resp}"
+    assert len(received) < len(data)
+    ftp.voidcmd("NOOP")  # the session lives on
+    ftp.quit()
+    assert_recovered(wharfd)
+
+
+@pytest.mark.time_limit(120)
+def test_frozen_s3_during_stor_is_answered_and_leaves_nothing(wharfd):
+    recount(wharfd)
+    ftp = wharfd.ftp()
+    conn = start_upload(ftp, "frozen.bin", 12 * MIB)  # past the first part: multipart
+    assert wait_until(lambda: pending(wharfd) != [], timeout=20), "no multipart upload started"
+    with Frozen(wharfd.s3) as frozen:
+        block = os.urandom(MIB)
+        conn.settimeout(30)
+        for _ in range(8):
+            conn.sendall(block)
+        conn.close()
+        ftp.sock.settimeout(30)
+        resp = reply_code(ftp)
+        took = frozen.elapsed()
+    assert resp.startswith("451"), resp
+    assert took < REPLY_WITHIN, f"reply after {took:.1f} s: {resp}"
+    ftp.voidcmd("NOOP")
+    assert wait_until(lambda: pending(wharfd) == [], timeout=40), pending(wharfd)
+    assert not (wharfd.home / "frozen.bin").exists()
+    assert wait_until(lambda: quota_used(ftp) == (stored_bytes(wharfd.home), 0), timeout=30), \
+        (quota_used(ftp), stored_bytes(wharfd.home))
+    ftp.quit()
+    assert_recovered(wharfd)
+
+
+@pytest.mark.time_limit(120)
+def test_frozen_s3_small_stor_commit_is_answered_and_leaves_nothing(wharfd):
+    """A small upload is kept in memory and stored by one PUT at commit:
+    the commit stalls, the client hears 451, and nothing appears after."""
+    recount(wharfd)
+    ftp = wharfd.ftp()
+    conn = start_upload(ftp, "small.bin", 2 * MIB)
+    with Frozen(wharfd.s3) as frozen:
+        conn.close()
+        ftp.sock.settimeout(30)
+        resp = reply_code(ftp)
+        took = frozen.elapsed()
+    assert resp.startswith("451"), resp
+    assert took < REPLY_WITHIN, f"reply after {took:.1f} s: {resp}"
+    time.sleep(2)  # the backend is back: a late commit would show now
+    assert not (wharfd.home / "small.bin").exists()
+    assert wait_until(lambda: quota_used(ftp) == (stored_bytes(wharfd.home), 0), timeout=30), \
+        (quota_used(ftp), stored_bytes(wharfd.home))
+    ftp.quit()
+    assert_recovered(wharfd)
+
+
+@pytest.mark.time_limit(120)
+def test_frozen_s3_before_list_is_answered_and_recovers(wharfd):
+    recount(wharfd)
+    ftp = wharfd.ftp()
+    ftp.sock.settimeout(30)
+    with Frozen(wharfd.s3) as frozen:
+        with pytest.raises(ftplib.error_temp) as e:
+            ftp.nlst()
+        took = frozen.elapsed()
+    assert str(e.value).startswith("451"), str(e.value)
+    assert took < REPLY_WITHIN, f"reply after {took:.1f} s"
+    assert "hello.txt" in ftp.nlst()
+    ftp.quit()
+    assert_recovered(wharfd)
+
+
+@pytest.mark.time_limit(180)
+def test_frozen_s3_mid_listing_ends_with_451_not_a_short_226(wharfd):
+    """A listing whose later pages stall ends with 451: a client must never
+    take a cut listing for the whole directory."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, bucket = wharfd.home.client, wharfd.bucket
+    base = wharfd.home / "wide"
+    # long names, three pages of keys: the server's buffers fill before the
+    # last page is asked for, as long as the client does not read
+    names = [f"{'n' * 200}{i:05d}" for i in range(3000)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: client.put_object(Bucket=bucket, Key=f"{base.key}/{n}",
+                                                  Body=b"x"), names))
+    recount(wharfd)
+    ftp = wharfd.ftp()
+    ftp.sock.settimeout(30)
+    host, port = ftp.makepasv()
+    ftp.putcmd("LIST wide")
+    time.sleep(2)  # the first pages are fetched and formatted; then it waits
+    with Frozen(wharfd.s3) as frozen:
+        with socket.create_connection((host, port), timeout=30) as conn:
+            assert ftp.getresp().startswith("150")
+            listing = bytearray()
+            while chunk := conn.recv(256 * 1024):
+                listing += chunk
+        resp = reply_code(ftp)
+        took = frozen.elapsed()
+    assert resp.startswith("451"), resp
+    assert took < REPLY_WITHIN, f"reply after {took:.1f} s: {resp}"
+    assert 0 < listing.count(b"\n") < len(names)
+    assert len(ftp.nlst("wide")) == len(names)  # whole again once moto answers
+    ftp.quit()
+    assert_recovered(wharfd)

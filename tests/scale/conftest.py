@@ -83,14 +83,15 @@ def postgres():
     if as_postgres:
         logf.touch()
         shutil.chown(logf, "postgres")
-    start = subprocess.run(as_postgres + [str(bindir / "pg_ctl"), "-D", str(data), "-o", opts,
-                                          "-l", str(logf), "-w", "-t", "60", "start"],
+    ctl = as_postgres + [str(bindir / "pg_ctl"), "-D", str(data)]
+    start_opts = ["-o", opts, "-l", str(logf)]
+    start = subprocess.run(ctl + start_opts + ["-w", "-t", "60", "start"],
                            capture_output=True, timeout=90)
     if start.returncode != 0:
         pytest.fail(f"pg_ctl start failed: {start.stderr.decode(errors='replace')}\n"
                     f"{logf.read_text(errors='replace') if logf.exists() else ''}",
                     pytrace=False)
-    pg = Postgres(port=port, host="127.0.0.1")
+    pg = Postgres(port=port, host="127.0.0.1", ctl=ctl, start_opts=start_opts, data=data)
     try:
         yield pg
     finally:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import ftplib
 import ipaddress
 import os
+import signal
 import socket
 import struct
 import subprocess
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,46 @@ TIMEOUT = 30
 class Postgres:
     port: int
     host: str
+    # How the fixture runs the cluster, so that a test can stop, restart or
+    # freeze it: `pg_ctl -D DATA` (as user postgres when root), the start
+    # options, and the data directory (for postmaster.pid).
+    ctl: list[str] = field(default_factory=list)
+    start_opts: list[str] = field(default_factory=list)
+    data: Path | None = None
+
+    def stop(self) -> None:
+        """`pg_ctl stop -m fast`: sessions are cut, new connections refused."""
+        self._ctl("-m", "fast", "-w", "-t", "60", "stop")
+
+    def start(self) -> None:
+        self._ctl(*self.start_opts, "-w", "-t", "60", "start")
+
+    def _ctl(self, *args: str) -> None:
+        cp = subprocess.run([*self.ctl, *args], capture_output=True, timeout=90)
+        if cp.returncode != 0:
+            raise AssertionError(f"pg_ctl {' '.join(args)}: {cp.stderr.decode(errors='replace')}")
+
+    def processes(self) -> list[int]:
+        """The postmaster and every process it started (its backends)."""
+        assert self.data is not None, "the fixture did not say where the cluster lives"
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+        return [postmaster, *map(int, children)]
+
+    @contextmanager
+    def frozen(self):
+        """SIGSTOPs the whole cluster (postmaster and backends) for the
+        block: connections stay open and nothing answers. Always resumed."""
+        pids = self.processes()
+        stopped = []
+        try:
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+            yield
+        finally:
+            for pid in stopped:
+                os.kill(pid, signal.SIGCONT)
 
     def url(self, db: str) -> str:
         return f"postgres://{PG_USER}:{PG_PASSWORD}@{self.host}:{self.port}/{db}"

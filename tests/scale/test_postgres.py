@@ -201,3 +201,71 @@ def test_health_reports_the_accounts_backend(wharfd_bin, instances, tmp_path, pg
     assert '"status":"error"' in body and '"accounts":{"ok":false' in body, body
     postgres.psql("postgres", f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
     inst.stop()
+
+
+def _held_upload(inst, user: str, password: str, cmd: str, first: bytes):
+    """An upload begun on `inst`, its first bytes sent, its data socket held."""
+    f = inst.ftp(user, password)
+    f.voidcmd("TYPE I")
+    conn = f.transfercmd(cmd)
+    conn.sendall(first)
+    return f, conn
+
+
+def _reply(f: ftplib.FTP, line: str) -> str:
+    try:
+        return f.sendcmd(line)
+    except ftplib.Error as e:
+        return str(e)
+
+
+def _store(f: ftplib.FTP, cmd: str, data: bytes) -> str:
+    try:
+        return f.storbinary(cmd, io.BytesIO(data))
+    except ftplib.Error as e:
+        return str(e)
+
+
+@pytest.mark.time_limit(120)
+def test_two_instances_never_write_one_file_at_once(pair, wharfd_bin, postgres):
+    """The lock of an append holds across processes sharing one disk: a
+    DELE, a replacing STOR or a second APPE through the other instance is
+    refused with 450 and changes nothing; usage == disk throughout."""
+    import hashlib
+    a, b, data, url = pair
+    wharfd_admin(wharfd_bin, "users", "add", "eve", "--password-stdin", "--quota", "10M",
+                 "--accounts", url, "--data", str(data), stdin="eve-password\n")
+    home = data / "home" / "eve"
+
+    def used() -> int:
+        return int(postgres.psql(db_of(url), "SELECT used_bytes FROM accounts WHERE name='eve'"))
+
+    writer, conn = _held_upload(a, "eve", "eve-password", "APPE f.bin", os.urandom(400 * 1024))
+    other = b.ftp("eve", "eve-password")
+    other.voidcmd("TYPE I")
+    try:
+        assert _reply(other, "DELE f.bin").startswith("450"), "DELE through B during A's APPE"
+        assert _store(other, "STOR f.bin", os.urandom(1000)).startswith("450"), \
+            "replacing STOR through B during A's APPE"
+        assert _store(other, "APPE f.bin", os.urandom(1000)).startswith("450"), \
+            "second APPE through B during A's APPE"
+        writer.putcmd("ABOR")
+        conn.close()
+        replies = [writer.getline() for _ in range(2)]
+        assert any(r.startswith("226") for r in replies), replies
+        assert not (home / "f.bin").exists(), "the aborted APPE left the file it created"
+        assert used() == files_bytes(home) == 0
+        theirs = os.urandom(300 * 1024)
+        assert _store(other, "STOR f.bin", theirs).startswith("226")
+        more = os.urandom(100 * 1024)
+        assert _store(writer, "APPE f.bin", more).startswith("226")
+        got = (home / "f.bin").read_bytes()
+        assert hashlib.sha256(got).hexdigest() == hashlib.sha256(theirs + more).hexdigest()
+        assert used() == files_bytes(home) == len(theirs) + len(more)
+        assert not list(home.rglob(PARTIAL + "*"))
+    finally:
+        for f in (writer, other):
+            try:
+                f.quit()
+            except (OSError, EOFError, ftplib.Error):
+                f.close()

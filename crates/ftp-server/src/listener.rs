@@ -8,7 +8,7 @@
 //! the grace period, and whatever is still running after it is cancelled
 //! (an unfinished upload then removes its temporary file).
 
-use crate::accounts::{AccountStore, Authenticator};
+use crate::accounts::{AccountStore, Authenticator, BoundedStore};
 use crate::bandwidth::Bandwidth;
 use crate::digest::HashLimit;
 use crate::limits::{PassivePerIp, SessionsPerIp, SessionsPerUser};
@@ -142,6 +142,8 @@ impl Server {
             None => None,
         };
         let bandwidth = Bandwidth::new(options.max_download_rate, options.max_upload_rate);
+        // Every call a session makes to the store answers in time.
+        let store = BoundedStore::wrap(store, options.backend_timeout);
         let quota = QuotaLedger::new(store.clone());
         let auth = Authenticator::new(store)?;
         let hash_limit = HashLimit::new(options.max_hash_jobs, HASH_SLOT_WAIT);

@@ -12,6 +12,11 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The default [`ServerOptions::backend_timeout`]: short enough that a
+/// client hears about a stalled backend within 10 s, long enough for a
+/// slow but working one.
+pub const DEFAULT_BACKEND_TIMEOUT: Duration = Duration::from_secs(8);
+
 /// The server's settings. Defaults follow `shared/SECURITY.md` and the
 /// README; each is documented where `wharfd --help` shows it.
 #[derive(Debug, Clone)]
@@ -41,6 +46,11 @@ pub struct ServerOptions {
     pub data_connect_timeout: Duration,
     /// A transfer that makes no progress this long is aborted.
     pub data_stall_timeout: Duration,
+    /// Longest wait for a storage backend or the account store during a
+    /// session (one operation, one upload write or commit, one read of a
+    /// download); past it the client gets a 4xx reply. See
+    /// [`crate::storage::bounded`].
+    pub backend_timeout: Duration,
     /// Longest command line; longer ones get 500.
     pub max_line: usize,
     /// Overlong lines tolerated before the session is closed.
@@ -107,6 +117,7 @@ impl ServerOptions {
             line_timeout_after_login: Duration::from_secs(60),
             data_connect_timeout: Duration::from_secs(60),
             data_stall_timeout: Duration::from_secs(300),
+            backend_timeout: DEFAULT_BACKEND_TIMEOUT,
             max_line: 4096,
             max_overlong_lines: 3,
             max_sessions: 1000,
@@ -162,6 +173,9 @@ impl ServerOptions {
         }
         if self.max_hash_jobs == 0 {
             return Err("max_hash_jobs must be at least 1".into());
+        }
+        if self.backend_timeout.is_zero() {
+            return Err("backend_timeout must be at least 1 second".into());
         }
         if self.max_passive_per_ip == 0 {
             return Err(

@@ -23,14 +23,15 @@
 use crate::digest::{digest_download, FileDigest, HashControl, HashError, HashLimit};
 use crate::metrics::Metrics;
 use crate::quota::{AccountUsage, QuotaReport};
-use crate::storage::{Download, ListFormat, Meta, Storage, StorageError, Upload, UploadMode};
+use crate::storage::{
+    Download, ListChunks, ListFormat, Meta, Storage, StorageError, Upload, UploadMode,
+};
 use crate::xferlog::{XferLog, XferRecord};
 use ftp_proto::hash::{ByteRange, HashAlgorithm};
 use ftp_proto::VirtualPath;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// One session's view of its files; see the module documentation.
 #[derive(Debug, Clone)]
@@ -167,7 +168,7 @@ impl FileService {
         path: &VirtualPath,
         format: ListFormat,
         now_unix: i64,
-    ) -> Result<mpsc::Receiver<Vec<u8>>, StorageError> {
+    ) -> Result<ListChunks, StorageError> {
         self.storage.list(path, format, now_unix).await
     }
 

@@ -37,6 +37,7 @@ pub struct FileConfig {
     pub idle_timeout: Option<u64>,
     pub data_connect_timeout: Option<u64>,
     pub data_stall_timeout: Option<u64>,
+    pub backend_timeout: Option<u64>,
     pub max_line: Option<usize>,
     pub max_sessions: Option<usize>,
     pub max_sessions_per_ip: Option<usize>,
@@ -151,6 +152,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
     o.idle_timeout = secs(args.idle_timeout, file.idle_timeout, o.idle_timeout);
     o.data_connect_timeout = secs(None, file.data_connect_timeout, o.data_connect_timeout);
     o.data_stall_timeout = secs(None, file.data_stall_timeout, o.data_stall_timeout);
+    o.backend_timeout = secs(None, file.backend_timeout, o.backend_timeout);
     o.shutdown_grace = secs(None, file.shutdown_grace, o.shutdown_grace);
     if let Some(ms) = args.login_fail_delay_ms.or(file.login_fail_delay_ms) {
         o.login_fail_delay = Duration::from_millis(ms);
@@ -352,7 +354,7 @@ mod tests {
     fn flags_beat_file_and_defaults_apply() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("w.toml");
-        std::fs::write(&cfg, "listen = [\"127.0.0.1:2000\"]\nidle_timeout = 60\nanonymous = false\npassive_ports = \"50000-50010\"\n").unwrap();
+        std::fs::write(&cfg, "listen = [\"127.0.0.1:2000\"]\nidle_timeout = 60\nanonymous = false\npassive_ports = \"50000-50010\"\nbackend_timeout = 3\n").unwrap();
         let cfg_s = cfg.to_str().unwrap();
         let c = resolve(&serve_args(&[
             "wharfd",
@@ -366,6 +368,7 @@ mod tests {
         assert_eq!(c.options.idle_timeout, Duration::from_secs(5));
         assert!(!c.options.anonymous);
         assert_eq!(c.options.passive_ports, Some(50000..=50010));
+        assert_eq!(c.options.backend_timeout, Duration::from_secs(3));
         let c = resolve(&serve_args(&[
             "wharfd",
             "serve",
@@ -378,6 +381,10 @@ mod tests {
         assert_eq!(c.listen.len(), 2);
         assert!(c.options.anonymous);
         assert_eq!(c.options.data_dir, PathBuf::from(DEFAULT_DATA));
+        assert_eq!(
+            c.options.backend_timeout,
+            ftp_server::options::DEFAULT_BACKEND_TIMEOUT
+        );
     }
 
     #[test]

@@ -161,6 +161,7 @@ async fn bucket_in_use(backend: &StorageBackend, name: &str) -> Result<Option<In
                 dir: Path::new(""),
             },
             false,
+            crate::options::DEFAULT_BACKEND_TIMEOUT,
         )
         .map_err(|e| storage_err(e.to_string()))?;
     let mut chunks = root
@@ -169,6 +170,7 @@ async fn bucket_in_use(backend: &StorageBackend, name: &str) -> Result<Option<In
         .map_err(|e| storage_err(e.to_string()))?;
     let mut files = 0u64;
     while let Some(chunk) = chunks.recv().await {
+        let chunk = chunk.map_err(|e| storage_err(e.to_string()))?;
         files += chunk
             .split(|b| *b == b'\n')
             .filter(|l| !l.is_empty())

@@ -14,11 +14,14 @@
 //! - [`postgres`]: [`PgStore`], the store several instances share.
 //! - `sql`: what the two SQL stores share (error mapping, setters).
 //! - [`location`]: which store a setting names, and opening it.
+//! - [`bounded`]: [`BoundedStore`], a serving process's store whose every
+//!   call answers within `backend_timeout`.
 //! - [`auth`]: [`Authenticator`], which turns USER/PASS into an account
 //!   with equal work for every kind of failure.
 
 pub mod admin;
 pub mod auth;
+pub mod bounded;
 pub mod location;
 pub mod name;
 pub mod password;
@@ -27,6 +30,7 @@ mod sql;
 pub mod sqlite;
 
 pub use auth::{Authenticator, LoginError};
+pub use bounded::BoundedStore;
 pub use location::StoreLocation;
 pub use name::{validate_name, NameError};
 pub use postgres::PgStore;

@@ -110,6 +110,7 @@ async fn check(
                     dir: &opts.anon_root,
                 },
                 false,
+                opts.backend_timeout,
             )
             .map(|storage| {
                 let files = FileService::new(storage, None, identity(s, "anonymous", true), journal(s));
@@ -133,6 +134,7 @@ async fn check(
                 dir: &home,
             },
             opts.durable_uploads,
+            opts.backend_timeout,
         )
         .map_err(|e| {
             tracing::error!(error = %e, home = %home.display(), "home directory unusable");

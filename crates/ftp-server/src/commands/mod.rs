@@ -49,7 +49,7 @@ pub enum Outcome {
     /// bounded chunks between the opening line and the closing reply.
     ControlListing {
         opening: Vec<u8>,
-        chunks: tokio::sync::mpsc::Receiver<Vec<u8>>,
+        chunks: crate::storage::ListChunks,
         closing: Reply,
     },
 }

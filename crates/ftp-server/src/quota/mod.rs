@@ -202,11 +202,15 @@ impl AccountUsage {
                 usage.granted = usage.granted.saturating_sub(reserved);
             }
         }
-        if let Err(e) = result {
-            tracing::error!(account = %self.name, error = %e, delta, "cannot record usage; run `wharfd users recount`")
-        }
-        if let Some(shared) = shared {
-            self.return_idle_grant(shared).await;
+        match (result, shared) {
+            (Err(e), _) => {
+                // The store did not answer: asking it again now would only
+                // keep the client waiting a second time; the grant goes
+                // back at the next commit or release, or with the lease.
+                tracing::error!(account = %self.name, error = %e, delta, "cannot record usage; run `wharfd users recount`")
+            }
+            (Ok(_), Some(shared)) => self.return_idle_grant(shared).await,
+            (Ok(_), None) => {}
         }
     }
 

@@ -258,7 +258,7 @@ impl Session {
     async fn send_control_listing(
         &mut self,
         opening: &[u8],
-        mut chunks: tokio::sync::mpsc::Receiver<Vec<u8>>,
+        mut chunks: crate::storage::ListChunks,
         closing: &Reply,
     ) -> Flow {
         use tokio::io::AsyncWriteExt;
@@ -266,12 +266,22 @@ impl Session {
         let sent = async {
             stream.write_all(opening).await?;
             while let Some(chunk) = chunks.recv().await {
-                stream.write_all(&chunk).await?;
+                match chunk {
+                    Ok(chunk) => stream.write_all(&chunk).await?,
+                    // The storage stopped answering: the reply says the
+                    // listing is cut short.
+                    Err(e) => return Ok(Some(e)),
+                }
             }
-            std::io::Result::Ok(())
+            std::io::Result::Ok(None)
         }
         .await;
-        if sent.is_err() || self.control.send(closing).await.is_err() {
+        let closing = match sent {
+            Err(_) => return Flow::Close,
+            Ok(None) => closing.clone(),
+            Ok(Some(e)) => Reply::new(closing.code(), format!("End of status, incomplete: {e}.")),
+        };
+        if self.control.send(&closing).await.is_err() {
             return Flow::Close;
         }
         Flow::Continue

@@ -13,7 +13,7 @@ use super::{Flow, Session};
 use crate::datachan;
 use crate::metrics::Metrics;
 use crate::service::TransferReport;
-use crate::storage::{Download, Upload};
+use crate::storage::{Download, ListChunks, Upload};
 use crate::transfer::{self, TransferControl, TransferError};
 use ftp_proto::command::{self, Command, TransferType};
 use ftp_proto::reply::code;
@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use wire::LineError;
 use wire::MaybeTls;
@@ -35,7 +35,7 @@ pub enum Payload {
     /// RETR: a file, already positioned at the REST offset.
     Download(Download),
     /// LIST, NLST, MLSD: listing chunks.
-    Listing(mpsc::Receiver<Vec<u8>>),
+    Listing(ListChunks),
     /// STOR, STOU, APPE: bytes into an upload.
     Upload(Upload),
 }

@@ -1,6 +1,7 @@
 //! [`StorageBackend`]: which storage a server keeps its files in, chosen
 //! once at start, and how a session's root is opened in it.
 
+use super::bounded::Bounded;
 use super::s3::S3Bucket;
 use super::{Jail, Storage};
 use std::path::Path;
@@ -30,20 +31,28 @@ pub enum Root<'a> {
 impl StorageBackend {
     /// Opens a session's root; `durable` is `durable_uploads` (local
     /// storage only: an object store's commit is durable when it answers).
-    pub fn open(&self, root: Root<'_>, durable: bool) -> std::io::Result<Arc<dyn Storage>> {
-        match (self, root) {
-            (StorageBackend::Local, Root::Public { dir }) => Ok(Arc::new(Jail::new(dir, false)?)),
+    /// Every call to the root answers within `limit` (`backend_timeout`;
+    /// see [`super::bounded`]).
+    pub fn open(
+        &self,
+        root: Root<'_>,
+        durable: bool,
+        limit: Duration,
+    ) -> std::io::Result<Arc<dyn Storage>> {
+        let storage: Arc<dyn Storage> = match (self, root) {
+            (StorageBackend::Local, Root::Public { dir }) => Arc::new(Jail::new(dir, false)?),
             (StorageBackend::Local, Root::Home { dir, .. }) => {
                 std::fs::create_dir_all(dir)?;
-                Ok(Arc::new(Jail::new(dir, true)?.with_durability(durable)))
+                Arc::new(Jail::new(dir, true)?.with_durability(durable))
             }
             (StorageBackend::S3(bucket), Root::Public { .. }) => {
-                Ok(Arc::new(bucket.open(&["pub"], false)))
+                Arc::new(bucket.open(&["pub"], false))
             }
             (StorageBackend::S3(bucket), Root::Home { name, .. }) => {
-                Ok(Arc::new(bucket.open(&["home", name], true)))
+                Arc::new(bucket.open(&["home", name], true))
             }
-        }
+        };
+        Ok(Bounded::wrap(storage, limit))
     }
 
     /// Bytes an account's home holds, counted from the storage itself (for

@@ -82,6 +82,12 @@ impl StorageError {
 
 impl From<io::Error> for StorageError {
     fn from(err: io::Error) -> Self {
+        // A bounded stream's timeout travels as an io::Error; keep its kind.
+        if let Some(StorageError::TimedOut(limit)) =
+            err.get_ref().and_then(|e| e.downcast_ref::<StorageError>())
+        {
+            return StorageError::TimedOut(*limit);
+        }
         match err.kind() {
             io::ErrorKind::NotFound => StorageError::NotFound,
             io::ErrorKind::PermissionDenied => StorageError::PermissionDenied,

@@ -161,9 +161,7 @@ impl FileUpload {
         // From here on, dropping `upload` removes the temporary file.
         if let UploadMode::Resume(offset) = mode {
             if offset > 0 {
-                let mut src = upload.dir.open_read(&upload.name)?;
-                let copied = io::copy(&mut io::Read::take(&mut src, offset), &mut file)?;
-                upload.kept = copied;
+                upload.kept = copy_prefix(&upload.dir, &upload.name, offset, &mut file)?;
             }
         }
         upload.file = Some(file);
@@ -309,6 +307,10 @@ fn open_in_place(
             continue;
         }
         let size = NameStat::of_file(lock.file())?.size;
+        // Another session may have opened the file this upload created and
+        // locked it first: once it holds bytes (an acknowledged append of
+        // the other), it is not ours to remove on abort any more.
+        let created = created && size == 0;
         if let Some(offset) = expect {
             if offset != size {
                 // Another writer changed the file meanwhile.
@@ -318,6 +320,23 @@ fn open_in_place(
         return Ok((lock, size, created));
     }
     Err(StorageError::Busy)
+}
+
+/// Copies the first `offset` bytes of `name` into `into`, under the file's
+/// lock: never bytes of an append still in progress, which may yet be
+/// undone. Waits for such an append like any writer (450 after the wait).
+fn copy_prefix(
+    dir: &DirHandle,
+    name: &[u8],
+    offset: u64,
+    into: &mut File,
+) -> Result<u64, StorageError> {
+    let lock = FileLock::acquire(dir.open_read(name)?, BUSY_WAIT)?;
+    if offset > NameStat::of_file(lock.file())?.size {
+        return Err(StorageError::InvalidRestart);
+    }
+    let mut source = lock.file();
+    Ok(io::copy(&mut io::Read::take(&mut source, offset), into)?)
 }
 
 /// Removes `name` if it still is `file` (an append that created it and did
@@ -716,5 +735,24 @@ mod tests {
         // Another session deletes the old file meanwhile.
         assert_eq!(jail.remove_file(&vp(b"f")).await.unwrap(), 100);
         assert_eq!(up.commit().await.unwrap().delta, 10);
+    }
+
+    #[tokio::test]
+    async fn a_resume_never_copies_bytes_of_an_unfinished_append() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("f"), vec![1; 1000]).unwrap();
+        let jail = Jail::new(dir.path(), true).unwrap();
+        let mut appending = jail
+            .begin_upload(&vp(b"f"), UploadMode::Append)
+            .await
+            .unwrap();
+        write(&mut appending, &[2; 5000]).await;
+        let resume = jail.begin_upload(&vp(b"f"), UploadMode::Resume(2000)).await;
+        assert!(matches!(resume, Err(StorageError::Busy)));
+        appending.abort().await;
+        // Past the end once the append is undone.
+        let resume = jail.begin_upload(&vp(b"f"), UploadMode::Resume(2000)).await;
+        assert!(matches!(resume, Err(StorageError::InvalidRestart)));
+        assert_eq!(parts(dir.path()), 0);
     }
 }

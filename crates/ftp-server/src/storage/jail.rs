@@ -95,10 +95,12 @@ impl Jail {
             Ok(canon) if canon.starts_with(&*self.root) => Ok(real),
             Ok(_) => Err(StorageError::NotFound),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if fs::symlink_metadata(&real).is_ok() {
+                if fs::symlink_metadata(&real).is_ok_and(|md| md.file_type().is_symlink()) {
                     // A dangling link: refuse rather than create its target.
                     return Err(StorageError::NotFound);
                 }
+                // Nothing there, or a file another session created just now
+                // (not a link): its parent decides.
                 let parent = real.parent().ok_or(StorageError::NotFound)?;
                 match fs::canonicalize(parent) {
                     Ok(canon) if canon.starts_with(&*self.root) => Ok(real),

@@ -15,6 +15,11 @@ pub(crate) const CHUNK_BYTES: usize = 64 * 1024;
 /// Chunks in flight between the producer and the socket.
 pub(crate) const CHUNKS_IN_FLIGHT: usize = 4;
 
+/// A listing being produced: chunks of formatted entries, in order, or
+/// the error that ended it early (a storage backend that stopped
+/// answering), which the client must hear instead of a complete listing.
+pub type ListChunks = mpsc::Receiver<Result<Vec<u8>, StorageError>>;
+
 /// What each entry turns into.
 #[derive(Debug, Clone, Copy)]
 pub enum ListFormat {
@@ -38,7 +43,7 @@ impl Jail {
         vpath: &VirtualPath,
         format: ListFormat,
         now_unix: i64,
-    ) -> Result<mpsc::Receiver<Vec<u8>>, StorageError> {
+    ) -> Result<ListChunks, StorageError> {
         let jail = self.clone();
         let vpath = vpath.clone();
         let (real, meta) = blocking(move || {
@@ -60,7 +65,7 @@ impl Jail {
                 format_entry(&meta, name, format, now_unix, &mut out);
             }
             if !out.is_empty() {
-                let _ = tx.blocking_send(out);
+                let _ = tx.blocking_send(Ok(out));
             }
         });
         Ok(rx)
@@ -72,7 +77,7 @@ fn produce_dir(
     format: ListFormat,
     now_unix: i64,
     out: &mut Vec<u8>,
-    tx: &mpsc::Sender<Vec<u8>>,
+    tx: &mpsc::Sender<Result<Vec<u8>, StorageError>>,
 ) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
@@ -89,7 +94,7 @@ fn produce_dir(
         format_entry(&Meta::from(&md), name, format, now_unix, out);
         if out.len() >= CHUNK_BYTES {
             let full = std::mem::replace(out, Vec::with_capacity(CHUNK_BYTES + 512));
-            if tx.blocking_send(full).is_err() {
+            if tx.blocking_send(Ok(full)).is_err() {
                 return;
             }
         }
@@ -124,10 +129,10 @@ pub(crate) fn format_entry(
 mod tests {
     use super::*;
 
-    async fn collect(mut rx: mpsc::Receiver<Vec<u8>>) -> Vec<u8> {
+    async fn collect(mut rx: ListChunks) -> Vec<u8> {
         let mut all = Vec::new();
         while let Some(chunk) = rx.recv().await {
-            all.extend_from_slice(&chunk);
+            all.extend_from_slice(&chunk.unwrap());
         }
         all
     }

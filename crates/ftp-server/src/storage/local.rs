@@ -1,9 +1,10 @@
 //! [`Storage`] for [`Jail`]: the local filesystem backend. The work is
 //! done by [`Jail`]'s own methods; this only adapts them to the trait.
 
-use super::{Download, Jail, ListFormat, Meta, Storage, StorageError, Upload, UploadMode};
+use super::{
+    Download, Jail, ListChunks, ListFormat, Meta, Storage, StorageError, Upload, UploadMode,
+};
 use ftp_proto::VirtualPath;
-use tokio::sync::mpsc;
 
 #[async_trait::async_trait]
 impl Storage for Jail {
@@ -52,7 +53,7 @@ impl Storage for Jail {
         path: &VirtualPath,
         format: ListFormat,
         now_unix: i64,
-    ) -> Result<mpsc::Receiver<Vec<u8>>, StorageError> {
+    ) -> Result<ListChunks, StorageError> {
         Jail::list(self, path, format, now_unix).await
     }
 

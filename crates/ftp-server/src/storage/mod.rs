@@ -10,6 +10,8 @@
 //! - [`error`]: [`StorageError`], whose kinds name their reply codes.
 //! - [`backend`]: [`StorageBackend`], which backend a server uses, opening
 //!   a session's root in it, and its health check.
+//! - [`bounded`]: [`bounded::Bounded`], which makes every call a session
+//!   makes to a backend answer within `backend_timeout`.
 //! - [`jail`]: [`Jail`], local path resolution and the file operations.
 //! - [`local`]: [`Storage`] for [`Jail`].
 //! - [`meta`]: [`Meta`], the facts a listing or SIZE/MDTM needs.
@@ -24,6 +26,7 @@
 //! - [`s3`]: the object-storage backend.
 
 pub mod backend;
+pub mod bounded;
 pub mod error;
 pub mod file_upload;
 pub mod handle;
@@ -38,14 +41,13 @@ pub use backend::StorageBackend;
 pub use error::StorageError;
 pub use file_upload::sweep_partial_uploads;
 pub use jail::Jail;
-pub use listing::ListFormat;
+pub use listing::{ListChunks, ListFormat};
 pub use meta::Meta;
 pub use upload::{CommitGate, Committed, LentMeter, Upload, UploadMode};
 
 use ftp_proto::VirtualPath;
 use std::pin::Pin;
 use tokio::io::AsyncRead;
-use tokio::sync::mpsc;
 
 /// A session's files, wherever they are. The commands use only this.
 #[async_trait::async_trait]
@@ -97,7 +99,7 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         path: &VirtualPath,
         format: ListFormat,
         now_unix: i64,
-    ) -> Result<mpsc::Receiver<Vec<u8>>, StorageError>;
+    ) -> Result<ListChunks, StorageError>;
 
     async fn mkdir(&self, path: &VirtualPath) -> Result<(), StorageError>;
 

@@ -7,6 +7,9 @@
 //! arrive, so every backend gets the same quota guarantees.
 
 use super::StorageError;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Accounts for the space an upload takes, as its bytes arrive (a quota).
 ///
@@ -39,10 +42,30 @@ pub struct Committed {
 /// changes and asks [`CommitGate::admit`] before it publishes anything, so
 /// a file that shrank or vanished meanwhile cannot carry an upload past
 /// the quota. Usable from a blocking thread as well as from async code.
+///
+/// The gate is also the commit's point of no return: once the client has
+/// been told that the commit timed out ([`CommitGate::give_up`]), the gate
+/// admits nothing more, so a commit still waiting for its backend
+/// publishes nothing when the backend comes back.
 #[derive(Debug)]
 pub struct CommitGate {
     meter: Option<Box<dyn SpaceMeter>>,
     runtime: Option<tokio::runtime::Handle>,
+    given_up: Option<GiveUp>,
+}
+
+/// Set once the client was answered with [`StorageError::TimedOut`].
+#[derive(Debug, Clone)]
+pub struct GiveUp {
+    flag: Arc<AtomicBool>,
+    after: Duration,
+}
+
+impl GiveUp {
+    /// From now on the gate this belongs to refuses every admission.
+    pub fn now(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+    }
 }
 
 impl CommitGate {
@@ -51,22 +74,52 @@ impl CommitGate {
         CommitGate {
             meter: None,
             runtime: None,
+            given_up: None,
         }
+    }
+
+    /// Lets the caller give up on the commit after `after`: see
+    /// [`GiveUp::now`].
+    pub fn give_up(&mut self, after: Duration) -> GiveUp {
+        let give_up = GiveUp {
+            flag: Arc::new(AtomicBool::new(false)),
+            after,
+        };
+        self.given_up = Some(give_up.clone());
+        give_up
     }
 
     /// Admits a growth of `delta` bytes, from a blocking thread.
     pub fn admit(&mut self, delta: i64) -> Result<(), StorageError> {
-        match (&mut self.meter, &self.runtime) {
-            (Some(meter), Some(runtime)) => runtime.block_on(meter.ensure(delta)),
-            _ => Ok(()),
+        if let (Some(meter), Some(runtime)) = (&mut self.meter, &self.runtime) {
+            runtime.block_on(meter.ensure(delta))?;
         }
+        self.still_wanted()
     }
 
     /// Admits a growth of `delta` bytes, from async code.
     pub async fn admit_async(&mut self, delta: i64) -> Result<(), StorageError> {
-        match &mut self.meter {
-            Some(meter) => meter.ensure(delta).await,
-            None => Ok(()),
+        if let Some(meter) = &mut self.meter {
+            meter.ensure(delta).await?;
+        }
+        self.still_wanted()
+    }
+
+    fn still_wanted(&self) -> Result<(), StorageError> {
+        match &self.given_up {
+            Some(g) if g.flag.load(Ordering::SeqCst) => Err(StorageError::TimedOut(g.after)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records how a commit the client was no longer waiting for ended:
+    /// a commit that went through after all is counted, anything else
+    /// gives the reserved bytes back.
+    pub async fn settle(mut self, result: &Result<Committed, StorageError>) {
+        match (self.meter.take(), result) {
+            (Some(meter), Ok(done)) => meter.commit(done.delta).await,
+            (Some(mut meter), Err(_)) => meter.release(),
+            (None, _) => {}
         }
     }
 }
@@ -132,6 +185,18 @@ impl Upload {
         }
     }
 
+    /// The same upload with its sink wrapped by `wrap` (before a meter is
+    /// attached).
+    pub fn map_sink(
+        mut self,
+        wrap: impl FnOnce(Box<dyn UploadSink>) -> Box<dyn UploadSink>,
+    ) -> Self {
+        if let Some(sink) = self.sink.take() {
+            self.sink = Some(wrap(sink));
+        }
+        self
+    }
+
     /// See [`UploadSink::replaced_bytes`].
     pub fn replaced_bytes(&self) -> u64 {
         self.sink.as_ref().map_or(0, |s| s.replaced_bytes())
@@ -188,6 +253,7 @@ impl Upload {
         let gate = CommitGate {
             meter: self.meter.take(),
             runtime: tokio::runtime::Handle::try_current().ok(),
+            given_up: None,
         };
         let (gate, result) = sink.commit(gate).await;
         match (gate.meter, &result) {

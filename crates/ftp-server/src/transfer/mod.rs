@@ -14,7 +14,7 @@
 
 mod spliced_upload;
 
-use crate::storage::{Download, StorageError, Upload};
+use crate::storage::{Download, ListChunks, StorageError, Upload};
 use spliced_upload::Spliced;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -294,12 +294,14 @@ async fn send_stream(
 
 /// Sends a listing produced in chunks, then closes the connection.
 pub async fn send_chunks(
-    mut chunks: mpsc::Receiver<Vec<u8>>,
+    mut chunks: ListChunks,
     mut conn: MaybeTls,
     ctl: &TransferControl,
 ) -> Result<u64, TransferError> {
     let mut sent = 0u64;
     while let Some(chunk) = chunks.recv().await {
+        // A listing the storage could not finish is a failed transfer.
+        let chunk = chunk.map_err(TransferError::Storage)?;
         ctl.guard(conn.write_all(&chunk)).await?;
         sent += chunk.len() as u64;
         ctl.add(chunk.len());

@@ -22,7 +22,7 @@ pub mod upload;
 
 pub use config::S3Config;
 
-use super::{Download, ListFormat, Meta, Storage, StorageError, Upload, UploadMode};
+use super::{Download, ListChunks, ListFormat, Meta, Storage, StorageError, Upload, UploadMode};
 use ftp_proto::listing::EntryKind;
 use ftp_proto::VirtualPath;
 use futures::StreamExt;
@@ -32,9 +32,12 @@ use object_store::{ClientOptions, GetOptions, GetRange, ObjectMeta, ObjectStore,
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
-/// Longest wait for one request that is not a streamed body.
+/// Longest wait for one request that is not a streamed body. What a
+/// client waits for is bounded sooner, by `backend_timeout`
+/// ([`crate::storage::bounded`]); this bounds the requests that go on
+/// after the client was answered (a late commit, an abort, later listing
+/// pages).
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A connected bucket, shared by every session of the server.
@@ -54,8 +57,8 @@ impl S3Bucket {
             .with_allow_http(config.allow_http)
             .with_virtual_hosted_style_request(config.virtual_hosted)
             // Bodies are streamed for as long as a transfer runs; the
-            // transfer's own stall deadline watches them, and every other
-            // request has CALL_TIMEOUT.
+            // reads of a download are bounded by `backend_timeout`
+            // (storage::bounded), and every other request has CALL_TIMEOUT.
             .with_client_options(
                 ClientOptions::new()
                     .with_timeout_disabled()
@@ -333,11 +336,11 @@ impl Storage for S3Storage {
         path: &VirtualPath,
         format: ListFormat,
         now_unix: i64,
-    ) -> Result<mpsc::Receiver<Vec<u8>>, StorageError> {
+    ) -> Result<ListChunks, StorageError> {
         let key = self.key(path)?;
         let meta = self.stat_key(&key).await?;
         if meta.is_dir() {
-            Ok(listing::start(self.store.clone(), key, format, now_unix))
+            listing::start(self.store.clone(), key, format, now_unix).await
         } else if matches!(format, ListFormat::Mlsd { .. }) {
             Err(StorageError::NotADirectory)
         } else {

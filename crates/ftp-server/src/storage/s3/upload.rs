@@ -70,8 +70,19 @@ impl ObjectUpload {
 }
 
 impl ObjectUpload {
-    /// Completes the upload once the gate admits what it changes.
+    /// Completes the upload once the gate admits what it changes. The
+    /// parts sent so far are up before the gate is asked, so that past the
+    /// gate only the last part and the completion (or the one PUT of a
+    /// small upload) remain.
     async fn publish(&mut self, gate: &mut CommitGate) -> Result<Committed, StorageError> {
+        if let Some(writer) = &mut self.multipart {
+            // A failed part fails the upload, which is then aborted (by
+            // abort, or by the drop).
+            writer
+                .wait_for_capacity(0)
+                .await
+                .map_err(super::storage_error)?;
+        }
         // What the new object replaces, measured now rather than trusted
         // from when the upload began.
         let replaced = match super::call(self.store.head(&self.key)).await {
@@ -83,15 +94,8 @@ impl ObjectUpload {
         let delta = self.size as i64 - replaced as i64;
         gate.admit_async(delta).await?;
         match self.multipart.take() {
-            Some(mut writer) => {
-                // A failed part fails the upload, which is then aborted
-                // (finish() aborts only when the completion fails).
-                if let Err(e) = writer.wait_for_capacity(0).await {
-                    let _ = writer.abort().await;
-                    return Err(super::storage_error(e));
-                }
-                writer.finish().await.map_err(super::storage_error)?;
-            }
+            // finish() aborts the upload on the service if completing fails.
+            Some(writer) => super::call(writer.finish()).await.map(drop)?,
             None => {
                 let body = std::mem::take(&mut self.head);
                 super::call(self.store.put(&self.key, body.into())).await?;
@@ -103,6 +107,14 @@ impl ObjectUpload {
             delta,
             name,
         })
+    }
+}
+
+/// Aborts a multipart upload on the service, within the request bound (a
+/// stalled service keeps an incomplete upload, which no listing shows).
+async fn abort_multipart(writer: WriteMultipart, key: &Path) {
+    if let Err(e) = super::call(writer.abort()).await {
+        tracing::warn!(error = %e, %key, "could not abort a multipart upload");
     }
 }
 
@@ -133,9 +145,7 @@ impl UploadSink for ObjectUpload {
 
     async fn abort(mut self: Box<Self>) {
         if let Some(writer) = self.multipart.take() {
-            if let Err(e) = writer.abort().await {
-                tracing::warn!(error = %e, key = %self.key, "could not abort a multipart upload");
-            }
+            abort_multipart(writer, &self.key).await;
         }
     }
 }
@@ -147,11 +157,7 @@ impl Drop for ObjectUpload {
         if let Some(writer) = self.multipart.take() {
             let key = self.key.clone();
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move {
-                    if let Err(e) = writer.abort().await {
-                        tracing::warn!(error = %e, %key, "could not abort a multipart upload");
-                    }
-                });
+                runtime.spawn(async move { abort_multipart(writer, &key).await });
             }
         }
     }

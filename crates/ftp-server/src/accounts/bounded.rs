@@ -1,0 +1,200 @@
+//! [`BoundedStore`]: every call a serving process makes to its account
+//! store answers within a limit (`backend_timeout`), so a stalled
+//! database (a frozen PostgreSQL, a connection whose server stopped
+//! answering) becomes an error the session answers: 421 for a login, 451
+//! for an upload, exactly as when the database is down. The server wraps
+//! its store once ([`crate::listener::Server::new`]); the admin commands
+//! use the store directly.
+//!
+//! A call past its bound is dropped. A write whose request reached the
+//! database may still be applied there when it comes back; the quota
+//! ledger re-reads usage from the store, so the store stays the truth.
+
+use super::{Account, AccountError, AccountStatus, AccountStore, SharedReservations};
+use async_trait::async_trait;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An account store whose every call answers within `limit`.
+#[derive(Debug)]
+pub struct BoundedStore {
+    inner: Arc<dyn AccountStore>,
+    limit: Duration,
+}
+
+impl BoundedStore {
+    pub fn wrap(inner: Arc<dyn AccountStore>, limit: Duration) -> Arc<dyn AccountStore> {
+        Arc::new(BoundedStore { inner, limit })
+    }
+
+    async fn within<T>(
+        &self,
+        what: &str,
+        fut: impl Future<Output = Result<T, AccountError>>,
+    ) -> Result<T, AccountError> {
+        match tokio::time::timeout(self.limit, fut).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(limit = ?self.limit, what, store = %self.inner.describe(), "account store did not answer in time");
+                Err(AccountError::Backend(format!(
+                    "no answer within {:?}",
+                    self.limit
+                )))
+            }
+        }
+    }
+
+    fn shared(&self) -> Result<&dyn SharedReservations, AccountError> {
+        self.inner
+            .reservations()
+            .ok_or_else(|| AccountError::Backend("store keeps no reservations".into()))
+    }
+}
+
+#[async_trait]
+impl AccountStore for BoundedStore {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn reservations(&self) -> Option<&dyn SharedReservations> {
+        self.inner
+            .reservations()
+            .map(|_| self as &dyn SharedReservations)
+    }
+
+    async fn ping(&self) -> Result<(), AccountError> {
+        self.within("ping", self.inner.ping()).await
+    }
+
+    async fn close(&self) {
+        if tokio::time::timeout(self.limit, self.inner.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!(limit = ?self.limit, "account store did not close in time");
+        }
+    }
+
+    async fn find(&self, name: &str) -> Result<Option<Account>, AccountError> {
+        self.within("find", self.inner.find(name)).await
+    }
+
+    async fn create(&self, account: &Account) -> Result<(), AccountError> {
+        self.within("create", self.inner.create(account)).await
+    }
+
+    async fn list(&self) -> Result<Vec<Account>, AccountError> {
+        self.within("list", self.inner.list()).await
+    }
+
+    async fn set_password_hash(&self, name: &str, hash: &str) -> Result<(), AccountError> {
+        self.within(
+            "set_password_hash",
+            self.inner.set_password_hash(name, hash),
+        )
+        .await
+    }
+
+    async fn set_status(&self, name: &str, status: AccountStatus) -> Result<(), AccountError> {
+        self.within("set_status", self.inner.set_status(name, status))
+            .await
+    }
+
+    async fn remove(&self, name: &str) -> Result<(), AccountError> {
+        self.within("remove", self.inner.remove(name)).await
+    }
+
+    async fn set_quota(&self, name: &str, quota: Option<u64>) -> Result<(), AccountError> {
+        self.within("set_quota", self.inner.set_quota(name, quota))
+            .await
+    }
+
+    async fn add_used(&self, name: &str, delta: i64) -> Result<u64, AccountError> {
+        self.within("add_used", self.inner.add_used(name, delta))
+            .await
+    }
+
+    async fn set_used(&self, name: &str, used: u64) -> Result<(), AccountError> {
+        self.within("set_used", self.inner.set_used(name, used))
+            .await
+    }
+
+    async fn count_pending(&self) -> Result<u64, AccountError> {
+        self.within("count_pending", self.inner.count_pending())
+            .await
+    }
+}
+
+#[async_trait]
+impl SharedReservations for BoundedStore {
+    async fn reserve(&self, name: &str, bytes: u64) -> Result<bool, AccountError> {
+        self.within("reserve", self.shared()?.reserve(name, bytes))
+            .await
+    }
+
+    async fn settle(&self, name: &str, reserved: u64, delta: i64) -> Result<u64, AccountError> {
+        self.within("settle", self.shared()?.settle(name, reserved, delta))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store that never answers.
+    #[derive(Debug)]
+    struct Frozen;
+
+    #[async_trait]
+    impl AccountStore for Frozen {
+        fn describe(&self) -> String {
+            "frozen".into()
+        }
+        async fn find(&self, _: &str) -> Result<Option<Account>, AccountError> {
+            std::future::pending().await
+        }
+        async fn create(&self, _: &Account) -> Result<(), AccountError> {
+            std::future::pending().await
+        }
+        async fn list(&self) -> Result<Vec<Account>, AccountError> {
+            std::future::pending().await
+        }
+        async fn set_password_hash(&self, _: &str, _: &str) -> Result<(), AccountError> {
+            std::future::pending().await
+        }
+        async fn set_status(&self, _: &str, _: AccountStatus) -> Result<(), AccountError> {
+            std::future::pending().await
+        }
+        async fn remove(&self, _: &str) -> Result<(), AccountError> {
+            std::future::pending().await
+        }
+        async fn set_quota(&self, _: &str, _: Option<u64>) -> Result<(), AccountError> {
+            std::future::pending().await
+        }
+        async fn add_used(&self, _: &str, _: i64) -> Result<u64, AccountError> {
+            std::future::pending().await
+        }
+        async fn set_used(&self, _: &str, _: u64) -> Result<(), AccountError> {
+            std::future::pending().await
+        }
+        async fn count_pending(&self) -> Result<u64, AccountError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frozen_store_is_an_error_at_the_limit() {
+        let limit = Duration::from_secs(8);
+        let store = BoundedStore::wrap(Arc::new(Frozen), limit);
+        assert!(store.reservations().is_none());
+        let start = tokio::time::Instant::now();
+        assert!(matches!(
+            store.find("ann").await,
+            Err(AccountError::Backend(_))
+        ));
+        assert_eq!(start.elapsed(), limit);
+    }
+}
