@@ -114,11 +114,12 @@ impl HashLimit {
     pub async fn slot(&self, ctl: &HashControl) -> Result<OwnedSemaphorePermit, HashError> {
         let mut cancel = ctl.cancel.clone();
         tokio::select! {
+            biased;
+            _ = crate::transfer::until_set(&mut cancel) => Err(HashError::Aborted),
             r = tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()) => match r {
                 Ok(Ok(permit)) => Ok(permit),
                 _ => Err(HashError::Busy),
             },
-            _ = crate::transfer::until_set(&mut cancel) => Err(HashError::Aborted),
         }
     }
 }
@@ -203,12 +204,16 @@ async fn hash_stream(
     let mut done = 0u64;
     let mut buf = Vec::with_capacity(PIECE);
     while done < len {
+        if ctl.cancelled() {
+            return Err(HashError::Aborted);
+        }
         buf.clear();
         let want = (len - done).min(PIECE as u64);
         let mut limited = (&mut stream).take(want);
         let n = tokio::select! {
-            r = limited.read_to_end(&mut buf) => r.map_err(StorageError::from)?,
+            biased;
             _ = crate::transfer::until_set(&mut cancel) => return Err(HashError::Aborted),
+            r = limited.read_to_end(&mut buf) => r.map_err(StorageError::from)?,
         };
         if n == 0 {
             return Err(StorageError::Io(std::io::ErrorKind::UnexpectedEof.into()).into());
