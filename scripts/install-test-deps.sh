@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the Wharf test suite needs, and nothing when it is all present.
 #
-#   Debian packages: curl, lftp, wget, iproute2 (and python3 / pip when missing)
+#   Debian packages: curl, lftp, wget, rclone, iproute2 (and python3 / pip when missing)
 #   tests/*/install.sh: the real FTP, news and mail servers the clients meet
 #   PyPI:            pytest (only when `python3 -c 'import pytest'` fails),
 #                    moto[server] (tests/s3/install.sh)
@@ -21,13 +21,14 @@ log() { printf 'install-test-deps: %s\n' "$*" >&2; }
 declare -A PKG_OF=(
     [curl]=curl
     [lftp]=lftp
+    [rclone]=rclone
     [wget]=wget
     [ss]=iproute2
     [python3]=python3
 )
 
 missing=()
-for cmd in curl lftp wget ss python3; do
+for cmd in curl lftp wget rclone ss python3; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKG_OF[$cmd]}")
 done
 

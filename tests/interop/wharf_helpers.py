@@ -112,7 +112,7 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.fail(
             f"required tool {name!r} is not installed; run scripts/install-test-deps.sh "
-            f"(it installs curl, lftp, wget, iproute2 and pytest)",
+            f"(it installs curl, lftp, wget, rclone, iproute2 and pytest)",
             pytrace=False,
         )
     return path

@@ -7,12 +7,15 @@
 //! # Layout
 //! - [`command`]: the [`Command`] enum, its parser and its wire encoding.
 //! - [`reply`]: reply codes and the single- and multi-line reply format.
+//! - [`hash`]: hash algorithms and the arguments of HASH, RANG and the
+//!   X-hash verbs.
 //! - [`hostport`]: the arguments of PORT, PASV, EPRT and EPSV.
 //! - [`path`]: protocol paths as bytes, normalised inside a virtual root.
 //! - [`listing`]: `ls -l` and MLSx line formats.
 //! - [`time`]: the UTC timestamp formats MDTM, MLSx and `ls -l` use.
 
 pub mod command;
+pub mod hash;
 pub mod hostport;
 pub mod listing;
 pub mod path;

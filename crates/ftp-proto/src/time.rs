@@ -106,6 +106,19 @@ impl UtcTime {
         valid.then_some(t)
     }
 
+    /// Parses a time a client asks to set (MFMT, MFCT): like
+    /// [`UtcTime::parse_mdtm`], but only a date that exists (no 31 April,
+    /// no leap second), so that it means one instant.
+    pub fn parse_exact(text: &str) -> Option<Self> {
+        if let Some((_, fraction)) = text.split_once('.') {
+            if fraction.is_empty() || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+        }
+        let t = Self::parse_mdtm(text)?;
+        (Self::from_unix(t.to_unix()) == t).then_some(t)
+    }
+
     /// The 12-column date of `ls -l`: `Mon DD HH:MM` for recent times,
     /// `Mon DD  YYYY` for times more than six months from `now`.
     pub fn ls_date(&self, now_unix: i64) -> String {
@@ -171,6 +184,26 @@ mod tests {
         assert_eq!(UtcTime::from_unix(951_782_400).mdtm(), "20000229000000");
         assert_eq!(UtcTime::from_unix(1_700_000_000).mdtm(), "20231114221320");
         assert_eq!(UtcTime::from_unix(-1).mdtm(), "19691231235959");
+    }
+
+    #[test]
+    fn exact_times_exist() {
+        let t = UtcTime::parse_exact("20240229123456").unwrap();
+        assert_eq!(t.mdtm(), "20240229123456");
+        assert_eq!(UtcTime::parse_exact("20240229123456.789"), Some(t));
+        for bad in [
+            "20230229000000",
+            "20240431000000",
+            "20240101000060",
+            "20241301000000",
+            "2024010100000",
+            "2024010100000x",
+            "20240101000000.",
+            "20240101000000.5x",
+            "",
+        ] {
+            assert_eq!(UtcTime::parse_exact(bad), None, "{bad}");
+        }
     }
 
     #[test]

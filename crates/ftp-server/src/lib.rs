@@ -17,6 +17,8 @@
 //!   ASCII line-ending conversion.
 //! - [`service`]: [`service::FileService`], the protocol-neutral layer the
 //!   commands call: jail, quota metering, usage accounting.
+//! - [`digest`]: file hashes (HASH, XCRC…), streamed on blocking threads
+//!   under a server-wide cap.
 //! - [`storage`]: the `Storage` trait the file service uses, with the jailed
 //!   local filesystem and S3-compatible object storage behind it; uploads
 //!   that become visible only when complete, streamed listings.
@@ -39,6 +41,7 @@ pub mod accounts;
 pub mod bandwidth;
 pub mod commands;
 pub mod datachan;
+pub mod digest;
 pub mod limits;
 pub mod listener;
 pub mod metrics;

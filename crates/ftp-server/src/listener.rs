@@ -10,6 +10,7 @@
 
 use crate::accounts::{AccountStore, Authenticator, BoundedStore};
 use crate::bandwidth::Bandwidth;
+use crate::digest::HashLimit;
 use crate::limits::{PassivePerIp, SessionsPerIp, SessionsPerUser};
 use crate::metrics::Metrics;
 use crate::options::ServerOptions;
@@ -44,6 +45,10 @@ pub struct Listener {
 /// thousand clients connect at once; each drop costs its client a second
 /// (the SYN retransmit timer).
 const LISTEN_BACKLOG: u32 = 4096;
+
+/// How long a hash waits for one of the `max_hash_jobs` slots before it
+/// is refused with 450.
+const HASH_SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Binds a control-connection socket on `addr` with a deep accept queue
 /// (see [`LISTEN_BACKLOG`]).
@@ -103,6 +108,8 @@ pub struct Shared {
     pub user_sessions: SessionsPerUser,
     /// Passive listeners waiting for a connection, per client address.
     pub passive_per_ip: PassivePerIp,
+    /// The cap on file hashes computed at once.
+    pub hash_limit: HashLimit,
     sessions_per_ip: SessionsPerIp,
 }
 
@@ -139,6 +146,7 @@ impl Server {
         let store = BoundedStore::wrap(store, options.backend_timeout);
         let quota = QuotaLedger::new(store.clone());
         let auth = Authenticator::new(store)?;
+        let hash_limit = HashLimit::new(options.max_hash_jobs, HASH_SLOT_WAIT);
         Ok(Server {
             shared: Arc::new(Shared {
                 options,
@@ -152,6 +160,7 @@ impl Server {
                 metrics: Arc::new(Metrics::default()),
                 user_sessions: SessionsPerUser::default(),
                 passive_per_ip: PassivePerIp::default(),
+                hash_limit,
                 sessions_per_ip: SessionsPerIp::default(),
             }),
         })

@@ -102,6 +102,9 @@ pub struct ServerOptions {
     /// `fsync` every upload before publishing it, and its directory
     /// after, so an acknowledged upload survives a power cut.
     pub durable_uploads: bool,
+    /// File hashes (HASH, XCRC…) computed at once, server-wide; a session
+    /// computes one at a time.
+    pub max_hash_jobs: usize,
 }
 
 impl ServerOptions {
@@ -135,6 +138,7 @@ impl ServerOptions {
             registrations_per_ip_per_hour: 3,
             max_pending: 1000,
             durable_uploads: true,
+            max_hash_jobs: 2,
             default_quota: Some(1 << 30),
             tls: None,
             lockout: LockoutPolicy::default(),
@@ -186,6 +190,9 @@ impl ServerOptions {
         }
         if self.max_sessions == 0 || self.max_sessions_per_ip == 0 {
             return Err("session limits must be at least 1".into());
+        }
+        if self.max_hash_jobs == 0 {
+            return Err("max_hash_jobs must be at least 1".into());
         }
         if self.backend_timeout.is_zero() {
             return Err("backend_timeout must be at least 1 second".into());

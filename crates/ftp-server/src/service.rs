@@ -19,8 +19,11 @@
 //!   append, delete, rename and replacing commit (see
 //!   [`crate::storage::handle`]);
 //! - the transfer log: the log line, the metrics and the xferlog record of
-//!   every transfer, whichever protocol moved it.
+//!   every transfer, whichever protocol moved it;
+//! - file hashes, streamed under the server-wide cap (see
+//!   [`crate::digest`]), and setting modification times.
 
+use crate::digest::{digest_download, FileDigest, HashControl, HashError, HashLimit};
 use crate::metrics::Metrics;
 use crate::policy::live::Rules;
 use crate::policy::size_cap::SizeCap;
@@ -31,6 +34,7 @@ use crate::storage::{
     Download, ListChunks, ListFormat, Meta, Storage, StorageError, Upload, UploadMode,
 };
 use crate::xferlog::{XferLog, XferRecord};
+use ftp_proto::hash::{ByteRange, HashAlgorithm};
 use ftp_proto::VirtualPath;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -400,6 +404,52 @@ impl FileService {
             usage.freed(replaced).await;
         }
         Ok(())
+    }
+
+    /// The digest of a regular file, or of `range` of its bytes, once a
+    /// slot of `limit` is free.
+    pub async fn hash(
+        &self,
+        path: &VirtualPath,
+        algorithm: HashAlgorithm,
+        range: Option<ByteRange>,
+        limit: &HashLimit,
+        ctl: &HashControl,
+    ) -> Result<FileDigest, HashError> {
+        let _slot = limit.slot(ctl).await?;
+        let start = range.map_or(0, |r| r.start);
+        let (download, meta) = match self.storage.open_read(path, start).await {
+            Err(StorageError::InvalidRestart) => {
+                let size = self.storage.stat_target(path).await?.size;
+                let end = range.map_or(size, |r| r.end);
+                return Err(HashError::OutOfRange { start, end, size });
+            }
+            other => other?,
+        };
+        let range = range.unwrap_or(ByteRange {
+            start: 0,
+            end: meta.size,
+        });
+        if range.end > meta.size {
+            let (start, end, size) = (range.start, range.end, meta.size);
+            return Err(HashError::OutOfRange { start, end, size });
+        }
+        let hex = digest_download(download, range.len(), algorithm, ctl).await?;
+        Ok(FileDigest {
+            algorithm,
+            range,
+            hex,
+        })
+    }
+
+    /// Sets the modification time of a file or directory.
+    pub async fn set_modified(
+        &self,
+        path: &VirtualPath,
+        unix_secs: i64,
+    ) -> Result<(), StorageError> {
+        self.storage.require_writable()?;
+        self.storage.set_modified(path, unix_secs).await
     }
 
     /// The account's usage and limit; `None` for anonymous sessions.

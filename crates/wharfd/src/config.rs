@@ -47,6 +47,7 @@ pub struct FileConfig {
     pub login_fail_delay_ms: Option<u64>,
     pub shutdown_grace: Option<u64>,
     pub durable_uploads: Option<bool>,
+    pub max_hash_jobs: Option<usize>,
     pub xferlog: Option<PathBuf>,
     pub log: Option<String>,
     pub registration: Option<String>,
@@ -208,6 +209,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
     o.max_login_failures = file.max_login_failures.unwrap_or(o.max_login_failures);
     o.xferlog = args.xferlog.clone().or(file.xferlog.clone());
     o.durable_uploads = file.durable_uploads.unwrap_or(o.durable_uploads);
+    o.max_hash_jobs = file.max_hash_jobs.unwrap_or(o.max_hash_jobs);
     if let Some(policy) = args.registration.as_ref().or(file.registration.as_ref()) {
         o.registration = policy.parse().map_err(anyhow::Error::msg)?;
     }
@@ -456,6 +458,20 @@ mod tests {
         std::fs::write(&cfg, "max_passive_per_ip = 0\n").unwrap();
         let err = resolve(&serve_args(&["wharfd", "--config", cfg.to_str().unwrap()])).unwrap_err();
         assert!(format!("{err:#}").contains("max_passive_per_ip"), "{err:#}");
+    }
+
+    #[test]
+    fn hash_jobs_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("w.toml");
+        let c = resolve(&serve_args(&["wharfd"])).unwrap();
+        assert_eq!(c.options.max_hash_jobs, 2);
+        std::fs::write(&cfg, "max_hash_jobs = 6\n").unwrap();
+        let c = resolve(&serve_args(&["wharfd", "--config", cfg.to_str().unwrap()])).unwrap();
+        assert_eq!(c.options.max_hash_jobs, 6);
+        std::fs::write(&cfg, "max_hash_jobs = 0\n").unwrap();
+        let err = resolve(&serve_args(&["wharfd", "--config", cfg.to_str().unwrap()])).unwrap_err();
+        assert!(format!("{err:#}").contains("max_hash_jobs"), "{err:#}");
     }
 
     #[test]

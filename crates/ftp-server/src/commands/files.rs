@@ -1,7 +1,10 @@
 //! File commands (RFC 959 §4.1.3, RFC 3659 §3–4): DELE, RMD, MKD, RNFR,
-//! RNTO, SIZE and MDTM. Each gets only the session's [`Place`] (its files
-//! and working directory) and translates one file-service call into a
-//! reply; the ones that change anything need a writable session.
+//! RNTO, SIZE and MDTM; and MFMT and MFCT (draft-somers-ftp-mfxx-04:
+//! "MFMT YYYYMMDDHHMMSS path" sets the last modification time, answered
+//! "213 Modify=YYYYMMDDHHMMSS; path"; MFCT the creation time). Each gets
+//! only the session's [`Place`] (its files and working directory) and
+//! translates one file-service call into a reply; the ones that change
+//! anything need a writable session.
 
 use super::{storage_reply, writable, Outcome, Place};
 use ftp_proto::reply::{code, quote_path};
@@ -84,4 +87,29 @@ pub async fn mdtm(place: Place<'_>, arg: &[u8]) -> Result<Outcome, Reply> {
         ));
     }
     Ok(Reply::new(code::FILE_STATUS, UtcTime::from_unix(meta.mtime).mdtm()).into())
+}
+
+/// MFMT: sets the modification time of a file or directory (UTC, whole
+/// seconds). An object store cannot (502).
+pub async fn mfmt(place: Place<'_>, time: UtcTime, arg: &[u8]) -> Result<Outcome, Reply> {
+    let (files, path) = (place.files, place.path(arg)?);
+    writable(files)?;
+    files
+        .set_modified(&path, time.to_unix())
+        .await
+        .map_err(storage_reply)?;
+    let mut text = format!("Modify={}; ", time.mdtm()).into_bytes();
+    text.extend_from_slice(arg);
+    Ok(Reply::new(code::FILE_STATUS, text).into())
+}
+
+/// MFCT: Linux has no call that sets a file's creation (birth) time, so
+/// this is refused, and FEAT does not list it.
+pub fn mfct() -> Outcome {
+    Reply::new(
+        code::NOT_IMPLEMENTED,
+        "MFCT not supported: the filesystems this server runs on cannot set a file's creation \
+         time; MFMT sets the modification time.",
+    )
+    .into()
 }

@@ -1,11 +1,13 @@
 //! Informational commands: FEAT and OPTS (RFC 2389), SYST, HELP, NOOP and
-//! STAT (RFC 959 §4.1.3) and MLST (RFC 3659 §7).
+//! STAT (RFC 959 §4.1.3) and MLST (RFC 3659 §7). OPTS HASH belongs to
+//! [`super::hash`].
 
 use super::transfers::now_unix;
-use super::{storage_reply, target, Outcome};
+use super::{hash, storage_reply, target, Outcome};
 use crate::session::Session;
 use crate::storage::ListFormat;
 use ftp_proto::command::{TransferType, VERBS};
+use ftp_proto::hash::HashAlgorithm;
 use ftp_proto::listing::{mlst_line, MlsxRole};
 use ftp_proto::reply::code;
 use ftp_proto::Reply;
@@ -13,20 +15,28 @@ use ftp_proto::Reply;
 /// FEAT: each feature on its own line, indented by one space (RFC 2389 §3.2).
 pub fn feat(s: &Session) -> Outcome {
     let mlst = format!(" MLST {}", s.state.facts.names(true));
+    let hash = format!(" {}", HashAlgorithm::feat_line(s.state.hash_algorithm));
     let mut lines = vec!["Features:"];
     if s.shared.tls.is_some() {
         lines.extend([" AUTH TLS", " PBSZ", " PROT"]);
     }
+    lines.extend([" EPRT", " EPSV", &hash, " MDTM"]);
+    if s.shared.options.storage.sets_times() {
+        lines.push(" MFMT");
+    }
     lines.extend([
-        " EPRT",
-        " EPSV",
-        " MDTM",
         &mlst,
         " PASV",
         " REST STREAM",
         " SIZE",
         " TVFS",
         " UTF8",
+        " XCRC",
+        " XMD5",
+        " XSHA",
+        " XSHA1",
+        " XSHA256",
+        " XSHA512",
         "End",
     ]);
     Reply::multi(code::SYSTEM_STATUS, lines).into()
@@ -45,6 +55,7 @@ pub fn opts(s: &mut Session, arg: &[u8]) -> Outcome {
             let enabled = s.state.facts.select(value);
             Reply::new(code::OK, format!("MLST OPTS {enabled}"))
         }
+        "HASH" => hash::opts_hash(&mut s.state.hash_algorithm, value),
         _ => Reply::new(code::ARGUMENT_ERROR, "Option not understood."),
     }
     .into()

@@ -6,7 +6,8 @@
 //! - [`navigate`]: PWD, CWD, CDUP (and their X-variants).
 //! - [`params`]: TYPE, MODE, STRU, REST, ALLO.
 //! - [`data_setup`]: PORT, PASV, EPRT, EPSV.
-//! - [`files`]: DELE, RMD, MKD, RNFR, RNTO, SIZE, MDTM.
+//! - [`files`]: DELE, RMD, MKD, RNFR, RNTO, SIZE, MDTM, MFMT, MFCT.
+//! - [`hash`]: HASH, RANG, OPTS HASH, XCRC, XMD5, XSHA1, XSHA256, XSHA512.
 //! - [`transfers`]: RETR, STOR, STOU, APPE, LIST, NLST, MLSD.
 //! - [`info`]: FEAT, OPTS, SYST, HELP, NOOP, STAT, MLST.
 //! - [`security`]: AUTH TLS, PBSZ, PROT, CCC.
@@ -14,6 +15,7 @@
 
 pub mod data_setup;
 pub mod files;
+pub mod hash;
 pub mod info;
 pub mod login;
 pub mod navigate;
@@ -40,6 +42,9 @@ pub enum Outcome {
     Close(Reply),
     /// AUTH TLS: answer 234, then start TLS on the control connection.
     StartTls(security::TlsUpgrade),
+    /// HASH and the X-verbs: a hash computed while the session keeps
+    /// answering the control connection; the job makes the reply.
+    Hash(hash::HashJob),
     /// STAT with a path: a listing sent over the control connection, in
     /// bounded chunks between the opening line and the closing reply.
     ControlListing {
@@ -77,6 +82,17 @@ pub async fn dispatch(s: &mut Session, cmd: Command) -> Outcome {
             | Command::Epsv(_)
     ) {
         s.state.restart = 0;
+    }
+    // RANG selects the bytes of the HASH right after it; any other command
+    // drops it, and a transfer it would have limited is refused.
+    if !matches!(cmd, Command::Rang(_) | Command::Hash(_))
+        && s.state.hash_range.take().is_some()
+        && matches!(
+            cmd,
+            Command::Retr(_) | Command::Stor(_) | Command::Appe(_) | Command::Stou(_)
+        )
+    {
+        return Outcome::Reply(hash::range_not_for_transfers());
     }
     let result: Result<Outcome, Reply> = match cmd {
         Command::User(name) => Ok(login::user(s, name)),
@@ -138,6 +154,20 @@ pub async fn dispatch(s: &mut Session, cmd: Command) -> Outcome {
         Command::Pbsz(arg) => Ok(security::pbsz(s, &arg)),
         Command::Prot(arg) => Ok(security::prot(s, &arg)),
         Command::Ccc => Ok(security::ccc(s)),
+        Command::Hash(arg) => {
+            let (algorithm, range) = (s.state.hash_algorithm, s.state.hash_range.take());
+            Place::of(&s.state.files, &s.state.cwd)
+                .and_then(|p| hash::hash(p, algorithm, range, &arg))
+        }
+        Command::XHash {
+            algorithm,
+            path,
+            range,
+        } => Place::of(&s.state.files, &s.state.cwd)
+            .and_then(|p| hash::x_hash(p, algorithm, range, &path)),
+        Command::Rang(range) => Ok(hash::rang(&mut s.state.hash_range, range)),
+        Command::Mfmt(time, arg) => in_place(s, |p| files::mfmt(p, time, &arg)).await,
+        Command::Mfct(..) => Ok(files::mfct()),
     };
     result.unwrap_or_else(Outcome::Reply)
 }

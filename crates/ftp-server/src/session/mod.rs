@@ -14,8 +14,10 @@
 //! - [`state`]: what a session remembers between commands.
 //! - [`supervise`]: running a transfer while watching the control
 //!   connection.
+//! - [`hashing`]: running a hash (HASH, XCRC…) the same way.
 
 pub mod control;
+mod hashing;
 pub mod state;
 pub mod supervise;
 
@@ -215,6 +217,7 @@ impl Session {
                 Flow::Close
             }
             Outcome::Transfer(job) => Box::pin(self.run_transfer(job)).await,
+            Outcome::Hash(job) => Box::pin(self.run_hash(job)).await,
             Outcome::StartTls(upgrade) => self.start_tls(upgrade).await,
             Outcome::ControlListing {
                 opening,

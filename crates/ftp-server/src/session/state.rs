@@ -4,6 +4,7 @@
 use crate::datachan::DataSetup;
 use crate::service::FileService;
 use ftp_proto::command::TransferType;
+use ftp_proto::hash::{ByteRange, HashAlgorithm};
 use ftp_proto::listing::FactSet;
 use ftp_proto::VirtualPath;
 
@@ -50,6 +51,10 @@ pub struct SessionState {
     /// After `EPSV ALL` only EPSV may set up data connections.
     pub epsv_all: bool,
     pub facts: FactSet,
+    /// The algorithm HASH uses (OPTS HASH).
+    pub hash_algorithm: HashAlgorithm,
+    /// The range RANG set for the next HASH.
+    pub hash_range: Option<ByteRange>,
     /// This session's TLS configuration, once TLS is on (AUTH TLS or an
     /// implicit-TLS listener). Data connections use it too, so that they
     /// can resume only this session's TLS sessions.
@@ -75,6 +80,8 @@ impl Default for SessionState {
             data: DataSetup::None,
             epsv_all: false,
             facts: FactSet::default(),
+            hash_algorithm: HashAlgorithm::default(),
+            hash_range: None,
             tls: None,
             pbsz: false,
             prot_private: false,

@@ -52,13 +52,26 @@ pub struct TransferJob {
 
 /// What happened on the control connection while a transfer ran.
 #[derive(Debug, Default)]
-struct Events {
+pub(super) struct Events {
     aborted: bool,
     quit: bool,
     control_gone: bool,
     /// The name a committed upload was stored under (STOU may lose the
     /// one it announced to another session).
     stored_as: Option<Vec<u8>>,
+    /// Nothing was answered yet (a hash has no 150): NOOP and STAT then
+    /// wait their turn, since their replies must follow the command's.
+    no_preliminary: bool,
+}
+
+impl Events {
+    /// For work that answers only at its end (a hash).
+    pub(super) fn without_preliminary() -> Self {
+        Events {
+            no_preliminary: true,
+            ..Events::default()
+        }
+    }
 }
 
 impl Session {
@@ -272,7 +285,7 @@ impl Session {
     }
 
     /// Sends the transfer's reply, then what ABOR and QUIT are owed.
-    async fn finish(&mut self, reply: Reply, events: &Events) -> Flow {
+    pub(super) async fn finish(&mut self, reply: Reply, events: &Events) -> Flow {
         if events.control_gone {
             return Flow::Close;
         }
@@ -296,7 +309,7 @@ impl Session {
     }
 
     /// Polls `fut` to completion while answering the control connection.
-    async fn supervise<T>(
+    pub(super) async fn supervise<T>(
         &mut self,
         fut: impl Future<Output = T>,
         cancel_tx: &watch::Sender<bool>,
@@ -341,7 +354,7 @@ impl Session {
                 events.aborted = true;
                 let _ = cancel_tx.send(true);
             }
-            Ok(Command::Stat(arg)) if arg.is_empty() => {
+            Ok(Command::Stat(arg)) if arg.is_empty() && !events.no_preliminary => {
                 let moved = ctl.progress.load(Ordering::Relaxed);
                 let reply = Reply::new(
                     code::FILE_STATUS,
@@ -349,7 +362,7 @@ impl Session {
                 );
                 let _ = self.control.send(&reply).await;
             }
-            Ok(Command::Noop) => {
+            Ok(Command::Noop) if !events.no_preliminary => {
                 let _ = self.control.send(&Reply::new(code::OK, "NOOP ok.")).await;
             }
             Ok(Command::Quit) => events.quit = true,

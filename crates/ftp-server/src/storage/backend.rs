@@ -74,6 +74,12 @@ impl StorageBackend {
         }
     }
 
+    /// Whether files' modification times can be set (MFMT): not in an
+    /// object store.
+    pub fn sets_times(&self) -> bool {
+        matches!(self, StorageBackend::Local)
+    }
+
     /// A one-line description for the start-up log (never secrets).
     pub fn describe(&self) -> String {
         match self {

@@ -153,6 +153,15 @@ impl Storage for Bounded {
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<u64, StorageError> {
         within(self.limit, "rename", self.inner.rename(from, to)).await
     }
+
+    async fn set_modified(&self, path: &VirtualPath, unix_secs: i64) -> Result<(), StorageError> {
+        within(
+            self.limit,
+            "set time",
+            self.inner.set_modified(path, unix_secs),
+        )
+        .await
+    }
 }
 
 /// Passes listing chunks on while each arrives within `limit`; a listing
@@ -375,6 +384,9 @@ mod tests {
             std::future::pending().await
         }
         async fn rename(&self, _: &VirtualPath, _: &VirtualPath) -> Result<u64, StorageError> {
+            std::future::pending().await
+        }
+        async fn set_modified(&self, _: &VirtualPath, _: i64) -> Result<(), StorageError> {
             std::future::pending().await
         }
     }

@@ -219,6 +219,27 @@ impl Jail {
         .await
     }
 
+    /// Sets the modification time of a file or directory (following a
+    /// link inside the jail), leaving its access time alone.
+    pub async fn set_modified(
+        &self,
+        vpath: &VirtualPath,
+        unix_secs: i64,
+    ) -> Result<(), StorageError> {
+        self.require_writable()?;
+        let magnitude = std::time::Duration::from_secs(unix_secs.unsigned_abs());
+        let time = if unix_secs >= 0 {
+            std::time::UNIX_EPOCH.checked_add(magnitude)
+        } else {
+            std::time::UNIX_EPOCH.checked_sub(magnitude)
+        }
+        .ok_or_else(|| StorageError::Io(std::io::ErrorKind::InvalidInput.into()))?;
+        self.write_op(vpath, move |real| {
+            Ok(fs::File::open(real)?.set_modified(time)?)
+        })
+        .await
+    }
+
     async fn write_op<T, F>(&self, vpath: &VirtualPath, op: F) -> Result<T, StorageError>
     where
         F: FnOnce(PathBuf) -> Result<T, StorageError> + Send + 'static,
@@ -282,6 +303,27 @@ mod tests {
             Err(StorageError::PermissionDenied)
         ));
         assert!(!dir.path().join("d").exists());
+    }
+
+    #[tokio::test]
+    async fn set_modified_sets_files_and_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("d")).unwrap();
+        fs::write(dir.path().join("f"), b"x").unwrap();
+        let jail = Jail::new(dir.path(), true).unwrap();
+        for (name, secs) in [(&b"f"[..], 1_000_000_000i64), (b"d", -86_400)] {
+            jail.set_modified(&vp(name), secs).await.unwrap();
+            assert_eq!(jail.stat(&vp(name)).await.unwrap().mtime, secs);
+        }
+        assert!(matches!(
+            jail.set_modified(&vp(b"missing"), 0).await,
+            Err(StorageError::NotFound)
+        ));
+        let read_only = Jail::new(dir.path(), false).unwrap();
+        assert!(matches!(
+            read_only.set_modified(&vp(b"f"), 0).await,
+            Err(StorageError::PermissionDenied)
+        ));
     }
 
     #[tokio::test]

@@ -72,4 +72,8 @@ impl Storage for Jail {
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<u64, StorageError> {
         Jail::rename(self, from, to).await
     }
+
+    async fn set_modified(&self, path: &VirtualPath, unix_secs: i64) -> Result<(), StorageError> {
+        Jail::set_modified(self, path, unix_secs).await
+    }
 }

@@ -112,6 +112,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Renames `from` to `to` and returns the size of the file it
     /// replaced, if any.
     async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<u64, StorageError>;
+
+    /// Sets the modification time of what `path` names (MFMT), in
+    /// seconds since the Unix epoch. Object stores cannot: an object's
+    /// time is when it was written.
+    async fn set_modified(&self, path: &VirtualPath, unix_secs: i64) -> Result<(), StorageError>;
 }
 
 /// A file opened for reading.

@@ -432,4 +432,12 @@ impl Storage for S3Storage {
         call(self.store.delete(&src)).await?;
         Ok(replaced)
     }
+
+    async fn set_modified(&self, _path: &VirtualPath, _unix_secs: i64) -> Result<(), StorageError> {
+        Err(StorageError::Unsupported(
+            "Setting a modification time is not supported by the s3 storage backend: an \
+             object's time is the moment it was stored"
+                .into(),
+        ))
+    }
 }
