@@ -126,7 +126,7 @@ def test_postgres_outage_mid_session_is_answered_and_recovers(
 
 
 @pytest.mark.time_limit(120)
-def test_an_upload_committing_during_the_outage_is_counted(
+def test_an_upload_committing_during_the_outage_is_refused_and_not_stored(
         wharfd_bin, instances, tmp_path, pg_db, postgres):
     data = tmp_path / "d"
     inst = instances(data, ["--accounts", pg_db])
@@ -148,6 +148,9 @@ def test_an_upload_committing_during_the_outage_is_counted(
             reply = str(e)
         took = time.monotonic() - start
     assert took < REPLY_WITHIN, f"answered after {took:.1f} s: {reply}"
+    # Its usage cannot be recorded, so it is not stored either.
+    assert reply.startswith("451"), reply
+    assert not (home / "inflight.bin").exists()
     deadline = time.monotonic() + 30
     while not logs_in(inst):
         assert time.monotonic() < deadline, "no login within 30 s of PostgreSQL's return"
