@@ -449,6 +449,7 @@ impl FileService {
         unix_secs: i64,
     ) -> Result<(), StorageError> {
         self.storage.require_writable()?;
+        self.require(path, Permission::Chmod).await?;
         self.storage.set_modified(path, unix_secs).await
     }
 

@@ -182,8 +182,10 @@ mod tests {
             metrics: Default::default(),
             xferlog: None,
         };
+        let defaults = crate::options::ServerOptions::new(dir.path()).policy_defaults();
+        let rules = crate::policy::live::Rules::fixed(crate::policy::PermSet::READ_ONLY, defaults);
         HashJob {
-            files: FileService::new(storage, None, identity, journal),
+            files: FileService::new(storage, None, identity, journal, rules),
             path: VirtualPath::root().join(b"d/f x").unwrap(),
             algorithm: HashAlgorithm::Sha256,
             range,
