@@ -148,7 +148,16 @@ pub fn format_rang(range: Option<ByteRange>) -> String {
 /// in double quotes (for a name that ends in two numbers), the end
 /// exclusive. Without quotes, two trailing numbers after a non-empty
 /// path are the range.
+/// An argument that reads two ways (a bare path that still ends in two
+/// numbers after its range, with a quote inside) is refused: it has no
+/// form that reads back as itself.
 pub fn parse_x_args(arg: &[u8]) -> Option<(Vec<u8>, Option<ByteRange>)> {
+    let (path, range) = read_x_args(arg)?;
+    let again = read_x_args(&format_x_args(&path, range))?;
+    (again == (path.clone(), range)).then_some((path, range))
+}
+
+fn read_x_args(arg: &[u8]) -> Option<(Vec<u8>, Option<ByteRange>)> {
     let (path, rest): (&[u8], &[u8]) = match arg.strip_prefix(b"\"") {
         Some(quoted) => {
             let close = quoted.iter().position(|&b| b == b'"')?;
@@ -190,9 +199,18 @@ fn split_trailing_range(arg: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-/// An X-verb's argument back on the wire.
+/// An X-verb's argument back on the wire; the path is quoted where it
+/// would not read back as itself bare (it ends in a line break, or in what
+/// reads as a range).
 pub fn format_x_args(path: &[u8], range: Option<ByteRange>) -> Vec<u8> {
-    let mut out = path.to_vec();
+    let bare_reads_back = !path.ends_with(b"\r")
+        && !path.ends_with(b"\n")
+        && split_trailing_range(path).1.is_empty();
+    let mut out = if bare_reads_back {
+        path.to_vec()
+    } else {
+        [&b"\""[..], path, b"\""].concat()
+    };
     if let Some(r) = range {
         out.extend_from_slice(format!(" {} {}", r.start, r.end).as_bytes());
     }
@@ -251,6 +269,19 @@ mod tests {
         }
         assert_eq!(format_rang(Some(ByteRange { start: 0, end: 50 })), "0 49");
         assert_eq!(format_rang(None), "1 0");
+    }
+
+    #[test]
+    fn x_args_that_need_quotes_read_back() {
+        for path in [&b"a 1 2"[..], b"z\n\n", b"r\r"] {
+            let wire = format_x_args(path, None);
+            assert_eq!(parse_x_args(&wire), Some((path.to_vec(), None)), "{wire:?}");
+        }
+        let range = Some(ByteRange { start: 1, end: 2 });
+        let wire = format_x_args(b"a 1 2", range);
+        assert_eq!(parse_x_args(&wire), Some((b"a 1 2".to_vec(), range)));
+        // Found by the fuzzer: no form of this path reads back as itself.
+        assert_eq!(parse_x_args(b" HA \"za\"3 1 1 9 7 77"), None);
     }
 
     #[test]
