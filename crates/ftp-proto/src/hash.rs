@@ -203,9 +203,8 @@ fn split_trailing_range(arg: &[u8]) -> (&[u8], &[u8]) {
 /// would not read back as itself bare (it ends in a line break, or in what
 /// reads as a range).
 pub fn format_x_args(path: &[u8], range: Option<ByteRange>) -> Vec<u8> {
-    let bare_reads_back = !path.ends_with(b"\r")
-        && !path.ends_with(b"\n")
-        && split_trailing_range(path).1.is_empty();
+    let bare_reads_back =
+        !path.ends_with(b"\r") && !path.ends_with(b"\n") && split_trailing_range(path).1.is_empty();
     let mut out = if bare_reads_back {
         path.to_vec()
     } else {

@@ -296,7 +296,9 @@ wharfd users perms alice list,download,upload --path /archive\n  wharfd users pe
         #[command(flatten)]
         storage: crate::storage::StorageArgs,
     },
-    /// Remove an account. Its home, if under DATA/home, is moved aside to
+    /// Remove an account; its home is moved aside to DATA/removed/
+    ///
+    /// Its home, if under DATA/home, is moved aside to
     /// DATA/removed/NAME.UNIX-TIME (an empty one is deleted), so a later
     /// account of that name starts empty; a home elsewhere or shared with
     /// another account stays, and so do its objects on S3 storage (the
