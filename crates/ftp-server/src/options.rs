@@ -59,7 +59,8 @@ pub struct ServerOptions {
     pub max_sessions: usize,
     pub max_sessions_per_ip: usize,
     /// Passive listeners waiting for a connection at once from one client
-    /// address, over all its sessions (425 past it).
+    /// address, over all its sessions (425 past it). The default matches
+    /// `max_sessions_per_ip`: one per session.
     pub max_passive_per_ip: usize,
     /// Failed logins in one session before it is closed with 421.
     pub max_login_failures: u32,
@@ -128,7 +129,7 @@ impl ServerOptions {
             max_overlong_lines: 3,
             max_sessions: 1000,
             max_sessions_per_ip: 20,
-            max_passive_per_ip: 8,
+            max_passive_per_ip: 20,
             max_login_failures: 3,
             login_fail_delay: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(30),
