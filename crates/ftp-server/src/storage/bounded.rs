@@ -275,6 +275,10 @@ impl UploadSink for BoundedSink {
     fn wrote_directly(&mut self, n: u64) {
         self.inner.wrote_directly(n)
     }
+
+    fn durable(&self) -> bool {
+        self.inner.durable()
+    }
 }
 
 /// A download stream that fails a read bringing nothing for `limit`.

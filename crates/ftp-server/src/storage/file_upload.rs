@@ -452,6 +452,10 @@ impl UploadSink for FileUpload {
         self.written += n;
     }
 
+    fn durable(&self) -> bool {
+        self.durable
+    }
+
     /// Undoes the upload: the target is as it was before.
     async fn abort(mut self: Box<Self>) {
         let _ = self.settle().await;

@@ -202,6 +202,11 @@ pub trait UploadSink: Send + std::fmt::Debug {
     }
     /// `n` bytes were written through [`UploadSink::direct_file`].
     fn wrote_directly(&mut self, _n: u64) {}
+    /// Whether the commit will `fsync` the file: a receive loop then starts
+    /// its disk writes as it goes, so the disk works while the network does.
+    fn durable(&self) -> bool {
+        false
+    }
 }
 
 /// A file being received; see the module documentation.
@@ -258,6 +263,11 @@ impl Upload {
     /// pass the meter first (see [`Upload::lend_meter`]).
     pub fn direct_file(&mut self) -> Option<std::io::Result<std::fs::File>> {
         self.sink.as_mut()?.direct_file()
+    }
+
+    /// See [`UploadSink::durable`].
+    pub fn durable(&self) -> bool {
+        self.sink.as_ref().is_some_and(|s| s.durable())
     }
 
     /// See [`UploadSink::wrote_directly`].
