@@ -449,7 +449,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("w.toml");
         let c = resolve(&serve_args(&["wharfd"])).unwrap();
-        assert_eq!(c.options.max_passive_per_ip, 8);
+        assert_eq!(c.options.max_passive_per_ip, 20);
         assert_eq!(c.options.data_connect_timeout, Duration::from_secs(60));
         std::fs::write(&cfg, "max_passive_per_ip = 2\ndata_connect_timeout = 5\n").unwrap();
         let c = resolve(&serve_args(&["wharfd", "--config", cfg.to_str().unwrap()])).unwrap();
