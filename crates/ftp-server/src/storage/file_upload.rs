@@ -212,11 +212,13 @@ impl FileUpload {
 
     /// Commits on a blocking thread; see [`UploadSink::commit`].
     fn commit_blocking(&mut self, gate: &mut CommitGate) -> Result<Committed, StorageError> {
-        let size = self.final_size();
+        // What the file really holds, not what the counters say.
+        let mut size = self.final_size();
         if let Some(file) = self.file.take() {
             if self.durable {
                 file.sync_all()?;
             }
+            size = NameStat::of_file(&file)?.size;
         }
         let committed = match &self.kind {
             Kind::InPlace {
