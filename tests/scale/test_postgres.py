@@ -110,12 +110,17 @@ def test_concurrent_uploads_through_both_never_pass_the_quota(pair, wharfd_bin, 
         for t in threads:
             t.join(120)
         assert not any(t.is_alive() for t in threads), f"uploads still running: {results}"
-        # 2 + 2 MiB against 3 MiB: exactly one fits, and the other gets 552
+        # 2 + 2 MiB against 3 MiB: never both. Usually one fits and the
+        # other gets 552; both may be refused, the documented price of
+        # reserving in steps (quota/mod.rs: an instance's unused step can
+        # refuse the other's upload), never the other way round.
         assert set(results) == {"a", "b"}, f"an upload thread left no outcome: {results}"
-        assert sorted(results.values()) == ["552", "ok"], \
-            f"round {round_}: want one upload done and one refused with 552, got {results}"
+        assert sorted(results.values()) in (["552", "ok"], ["552", "552"]), \
+            f"round {round_}: want at most one upload done and the rest refused with 552, " \
+            f"got {results}"
+        done = list(results.values()).count("ok")
         on_disk = files_bytes(home)
-        assert on_disk == 2 * 1024 * 1024, (on_disk, results)
+        assert on_disk == done * 2 * 1024 * 1024, (on_disk, results)
         used = int(postgres.psql(db_of(url), "SELECT used_bytes FROM accounts WHERE name='bob'"))
         assert used == on_disk, (used, on_disk, results)
         for p in home.glob("*.bin"):
