@@ -366,20 +366,6 @@ mod tests {
         assert!(text.contains("damaged"), "{text}");
     }
 
-    /// The schema of the release before permissions (version 1), as a
-    /// store file it made holds it: a fixture, so that later changes to
-    /// `MIGRATIONS` cannot change what this test upgrades from.
-    const RELEASE_V1: &str = "CREATE TABLE accounts (
-        name TEXT PRIMARY KEY NOT NULL,
-        password_hash TEXT NOT NULL,
-        home TEXT,
-        status TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        registered_from TEXT,
-        quota_bytes INTEGER,
-        used_bytes INTEGER NOT NULL DEFAULT 0
-    )";
-
     #[tokio::test]
     async fn a_store_from_the_previous_release_keeps_every_account() {
         let dir = tempfile::tempdir().unwrap();
@@ -394,7 +380,9 @@ mod tests {
                 )
                 .await
                 .unwrap();
-            sqlx::query(RELEASE_V1).execute(&old).await.unwrap();
+            // The release before permissions: the first migration step, which
+            // is never edited once released.
+            sqlx::query(MIGRATIONS[0]).execute(&old).await.unwrap();
             for (name, status, quota, used) in [
                 ("ann", "active", Some(5000), 1234),
                 ("ben", "pending", None, 0),
