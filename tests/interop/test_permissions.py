@@ -169,6 +169,15 @@ CASES = [
 ]
 
 
+def attempt(wharfd, action) -> str:
+    """Runs `action` in a fresh session of the account; its reply."""
+    f = login(wharfd)
+    try:
+        return reply_of(lambda: action(f))
+    finally:
+        close(f)
+
+
 @pytest.mark.time_limit(240)
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_each_permission_allowed_and_denied(wharfd, wharfd_bin, case):
@@ -178,21 +187,13 @@ def test_each_permission_allowed_and_denied(wharfd, wharfd_bin, case):
     for missing in sorted(needs):
         perms(wharfd, wharfd_bin, ",".join(sorted(needs - {missing})) or "none")
         before = state(home)
-        f = login(wharfd)
-        try:
-            reply = reply_of(lambda: action(f))
-        finally:
-            close(f)
+        reply = attempt(wharfd, action)
         assert_not_permitted(reply, f"{cmd} without {missing}")
         assert state(home) == before, f"{cmd} without {missing} changed the files"
 
     perms(wharfd, wharfd_bin, ",".join(sorted(needs)))
     before = state(home)
-    f = login(wharfd)
-    try:
-        reply = reply_of(lambda: action(f))
-    finally:
-        close(f)
+    reply = attempt(wharfd, action)
     assert reply[:1] == "2", f"{cmd} with exactly {sorted(needs)}: {reply!r}"
     assert (state(home) != before) == writes, f"{cmd}: files changed: {state(home) != before}"
     perms(wharfd, wharfd_bin, "all")

@@ -389,6 +389,18 @@ def test_frozen_s3_during_retr_is_answered_and_recovers(wharfd):
     assert_recovered(wharfd)
 
 
+def assert_refused_upload_left_nothing(wharfd, ftp, resp: str, took: float, name: str) -> None:
+    """An upload answered 451 within the bound left no object, and usage
+    equals what the bucket holds; then the server recovers."""
+    assert resp.startswith("451"), resp
+    assert took < REPLY_WITHIN, f"reply after {took:.1f} s: {resp}"
+    assert not (wharfd.home / name).exists()
+    assert wait_until(lambda: quota_used(ftp) == (stored_bytes(wharfd.home), 0), timeout=30), \
+        (quota_used(ftp), stored_bytes(wharfd.home))
+    ftp.quit()
+    assert_recovered(wharfd)
+
+
 @pytest.mark.time_limit(120)
 def test_frozen_s3_during_stor_is_answered_and_leaves_nothing(wharfd):
     recount(wharfd)
@@ -404,15 +416,9 @@ def test_frozen_s3_during_stor_is_answered_and_leaves_nothing(wharfd):
         ftp.sock.settimeout(30)
         resp = reply_code(ftp)
         took = frozen.elapsed()
-    assert resp.startswith("451"), resp
-    assert took < REPLY_WITHIN, f"reply after {took:.1f} s: {resp}"
     ftp.voidcmd("NOOP")
     assert wait_until(lambda: pending(wharfd) == [], timeout=40), pending(wharfd)
-    assert not (wharfd.home / "frozen.bin").exists()
-    assert wait_until(lambda: quota_used(ftp) == (stored_bytes(wharfd.home), 0), timeout=30), \
-        (quota_used(ftp), stored_bytes(wharfd.home))
-    ftp.quit()
-    assert_recovered(wharfd)
+    assert_refused_upload_left_nothing(wharfd, ftp, resp, took, "frozen.bin")
 
 
 @pytest.mark.time_limit(120)
@@ -427,14 +433,8 @@ def test_frozen_s3_small_stor_commit_is_answered_and_leaves_nothing(wharfd):
         ftp.sock.settimeout(30)
         resp = reply_code(ftp)
         took = frozen.elapsed()
-    assert resp.startswith("451"), resp
-    assert took < REPLY_WITHIN, f"reply after {took:.1f} s: {resp}"
     time.sleep(2)  # the backend is back: a late commit would show now
-    assert not (wharfd.home / "small.bin").exists()
-    assert wait_until(lambda: quota_used(ftp) == (stored_bytes(wharfd.home), 0), timeout=30), \
-        (quota_used(ftp), stored_bytes(wharfd.home))
-    ftp.quit()
-    assert_recovered(wharfd)
+    assert_refused_upload_left_nothing(wharfd, ftp, resp, took, "small.bin")
 
 
 @pytest.mark.time_limit(120)
