@@ -365,9 +365,13 @@ impl FileService {
         self.storage.stat(from).await
     }
 
-    /// `rename` at `from`; and a directory holding a path with a rule of
+    /// `rename` at `from` (never the root); and a directory holding a path with a rule of
     /// its own may not move, or its files would leave their rule behind.
     async fn may_rename(&self, from: &VirtualPath) -> Result<(), StorageError> {
+        if from.is_root() {
+            // The root is the session's whole tree, never a name in it.
+            return Err(StorageError::PermissionDenied);
+        }
         self.require(from, Permission::Rename).await?;
         if self.rules.policy().await?.has_rules_below(from) {
             // As if not granted: the folder carries rules of its own.

@@ -42,12 +42,6 @@ pub async fn rnfr(
 ) -> Result<Outcome, Reply> {
     let (files, path) = (place.files, place.path(arg)?);
     writable(files)?;
-    if path.is_root() {
-        return Err(Reply::new(
-            code::FILE_UNAVAILABLE,
-            "The home directory itself cannot be renamed.",
-        ));
-    }
     files.rename_source(&path).await.map_err(storage_reply)?;
     *rename_from = Some(path);
     Ok(Reply::new(code::PENDING_INFO, "Ready for RNTO.").into())
