@@ -224,7 +224,7 @@ impl UploadSink for BoundedSink {
         match tokio::time::timeout(limit, &mut commit).await {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => (
-                CommitGate::closed(),
+                CommitGate::unmetered(),
                 Err(StorageError::Io(std::io::Error::other(e))),
             ),
             Err(_) => {
@@ -246,7 +246,7 @@ impl UploadSink for BoundedSink {
                         ),
                     }
                 });
-                (CommitGate::closed(), Err(StorageError::TimedOut(limit)))
+                (CommitGate::unmetered(), Err(StorageError::TimedOut(limit)))
             }
         }
     }

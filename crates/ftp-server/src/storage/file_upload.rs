@@ -437,7 +437,7 @@ impl UploadSink for FileUpload {
         match done {
             Ok(done) => done,
             Err(e) => (
-                CommitGate::closed(),
+                CommitGate::unmetered(),
                 Err(StorageError::Io(io::Error::other(e))),
             ),
         }

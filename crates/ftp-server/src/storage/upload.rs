@@ -79,7 +79,7 @@ impl GiveUp {
 
 impl CommitGate {
     /// A gate that admits everything (no meter).
-    pub fn closed() -> Self {
+    pub fn unmetered() -> Self {
         CommitGate {
             meter: None,
             runtime: None,
