@@ -288,6 +288,21 @@ def test_directory_renamed_mid_upload_leaves_nothing_hidden(srv, ending):
         assert r.code == 250, f"RMD of the emptied directory: {r!r}"
 
 
+def test_rmd_of_the_directory_an_upload_is_writing_into_changes_nothing(srv):
+    home = srv.home
+    with two_sessions(srv) as (a, b):
+        assert a.cmd("MKD e").code == 257
+        up = Upload(a, "STOR e/up.bin")
+        first, rest = os.urandom(64 * KIB), os.urandom(64 * KIB)
+        up.send(first)
+        r = b.cmd("RMD e")
+        assert r.code == 550, f"RMD of a directory an upload writes into: {r!r}"
+        r = up.finish(rest)
+        assert r.code == 226, r
+        assert file_sha(home / "e" / "up.bin") == sha(first + rest)
+        assert_usage_is_disk(b, home, "after the refused RMD")
+
+
 # --------------------------------------------------------------------------
 # 5. STOU never replaces
 
