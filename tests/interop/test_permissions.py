@@ -388,7 +388,8 @@ def test_server_wide_networks_refuse_the_connection(wharfd_factory, tmp_path):
             f.connect(srv.host, srv.port)
     finally:
         f.close()
-    assert "connection refused" in srv.log()
+    # The log line is written by the server's own thread: wait for it.
+    assert wait_until(lambda: "connection refused" in srv.log(), 5), srv.log_tail(20)
 
 
 def test_protocols_ftps_only(wharfd_factory, wharfd_bin, certs):
