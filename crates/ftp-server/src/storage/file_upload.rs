@@ -315,10 +315,10 @@ fn open_in_place(
             dir.stat_at(name)?.is_some_and(|now| now.same_file(&held))
         };
         if !settled {
-            if created {
-                // Never ours to keep: it is not at its name any more.
-                let _ = lock.file().set_len(0);
-            }
+            // Moved or removed while we waited. Even a file this upload
+            // created is left as it is: this upload wrote nothing into it,
+            // and another session may have appended to it and renamed it
+            // before we got the lock (its bytes are acknowledged).
             continue;
         }
         let size = NameStat::of_file(lock.file())?.size;
