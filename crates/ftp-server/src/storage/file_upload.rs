@@ -25,7 +25,7 @@
 //! while the next buffer is received (double buffering).
 //! [`sweep_partial_uploads`] removes what a crash left behind.
 
-use super::handle::{with_name_settled, DirHandle, FileLock, NameStat, BUSY_WAIT};
+use super::handle::{with_name_settled, DirHandle, FileLock, NameStat, Settled, BUSY_WAIT};
 use super::upload::{CommitGate, Committed, Upload, UploadMode, UploadSink};
 use super::{blocking, Jail, StorageError, PART_PREFIX};
 use ftp_proto::VirtualPath;
@@ -246,11 +246,21 @@ impl FileUpload {
                     let replaced = victim.filter(|v| v.is_file).map_or(0, |v| v.size);
                     let delta = size as i64 - replaced as i64;
                     gate.admit(delta)?;
-                    if let Err(e) = dir.rename(&temp, &name) {
-                        gate.revert();
-                        return Err(e.into());
+                    // A name measured free is published only if still free:
+                    // a file another session published there meanwhile (a
+                    // STOU, an APPE that created it) is measured, not
+                    // replaced uncounted.
+                    match dir.rename_measured(&temp, dir, &name, victim.is_some()) {
+                        Ok(()) => Ok(Settled::Done(delta)),
+                        Err(e) => {
+                            gate.revert();
+                            if e.kind() == io::ErrorKind::AlreadyExists {
+                                Ok(Settled::Taken)
+                            } else {
+                                Err(e.into())
+                            }
+                        }
                     }
-                    Ok(delta)
                 })?;
                 Committed { size, delta, name }
             }

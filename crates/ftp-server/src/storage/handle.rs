@@ -179,6 +179,41 @@ impl DirHandle {
         .map(drop)
     }
 
+    /// Renames `from` here to `to` in `dest` as it was measured: over the
+    /// file `to` named (`replacing`), or only if `to` is still free, so a
+    /// file another session or process published there since it was
+    /// measured is never replaced unseen (`AlreadyExists`: measure again).
+    /// Filesystems without `RENAME_NOREPLACE` get a plain rename.
+    pub fn rename_measured(
+        &self,
+        from: &[u8],
+        dest: &DirHandle,
+        to: &[u8],
+        replacing: bool,
+    ) -> io::Result<()> {
+        if replacing {
+            return self.rename_into(from, dest, to);
+        }
+        let (f, t) = (c_name(from)?, c_name(to)?);
+        // SAFETY: valid dirfds and NUL-terminated names.
+        let ret = unsafe {
+            libc::renameat2(
+                self.fd.as_raw_fd(),
+                f.as_ptr(),
+                dest.fd.as_raw_fd(),
+                t.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        match cvt(ret) {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                self.rename_into(from, dest, to)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Renames `from` to `to` inside this directory only if `to` does not
     /// exist (`AlreadyExists` otherwise). Filesystems without
     /// `RENAME_NOREPLACE` get a hard link and an unlink, which is just as
@@ -255,6 +290,15 @@ impl FileLock {
     }
 }
 
+/// What an operation on settled names did.
+#[derive(Debug)]
+pub enum Settled<T> {
+    Done(T),
+    /// A name it found free was taken before it could use it (see
+    /// [`DirHandle::rename_measured`]): the names are measured again.
+    Taken,
+}
+
 /// Runs `op` on the regular file `name` in `dir` while holding its lock,
 /// so no in-place writer is mid-upload in it; waits up to [`BUSY_WAIT`]
 /// for one to finish. `op` gets the file's facts as they are under the
@@ -263,7 +307,7 @@ impl FileLock {
 pub fn with_name_settled<T>(
     dir: &DirHandle,
     name: &[u8],
-    mut op: impl FnMut(Option<NameStat>) -> Result<T, StorageError>,
+    mut op: impl FnMut(Option<NameStat>) -> Result<Settled<T>, StorageError>,
 ) -> Result<T, StorageError> {
     with_names_settled(&[(dir, name)], |stats| op(stats[0]))
 }
@@ -274,7 +318,7 @@ pub fn with_name_settled<T>(
 /// locked once.
 pub fn with_names_settled<T>(
     names: &[(&DirHandle, &[u8])],
-    mut op: impl FnMut(&[Option<NameStat>]) -> Result<T, StorageError>,
+    mut op: impl FnMut(&[Option<NameStat>]) -> Result<Settled<T>, StorageError>,
 ) -> Result<T, StorageError> {
     let deadline = Instant::now() + BUSY_WAIT;
     'retry: loop {
@@ -320,7 +364,10 @@ pub fn with_names_settled<T>(
             }
             stats.push(now);
         }
-        return op(&stats);
+        match op(&stats)? {
+            Settled::Done(done) => return Ok(done),
+            Settled::Taken => continue 'retry,
+        }
     }
 }
 
@@ -339,6 +386,21 @@ mod tests {
         dir.rename_no_replace(b"a", b"c").unwrap();
         assert_eq!(std::fs::read(tmp.path().join("c")).unwrap(), b"a");
         assert!(dir.stat_at(b"a").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_measured_rename_never_replaces_a_name_taken_meanwhile() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DirHandle::open(tmp.path()).unwrap();
+        std::fs::write(tmp.path().join("new"), b"new").unwrap();
+        // Measured free, then another session published `b` there.
+        std::fs::write(tmp.path().join("b"), b"theirs").unwrap();
+        let err = dir.rename_measured(b"new", &dir, b"b", false).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(tmp.path().join("b")).unwrap(), b"theirs");
+        // Measured as a file: replaced.
+        dir.rename_measured(b"new", &dir, b"b", true).unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("b")).unwrap(), b"new");
     }
 
     #[test]
@@ -371,11 +433,12 @@ mod tests {
             .unwrap()
             .is_none());
         let started = Instant::now();
-        let r = with_name_settled(&dir, b"f", |_| Ok(()));
+        let r = with_name_settled(&dir, b"f", |_| Ok(Settled::Done(())));
         assert!(matches!(r, Err(StorageError::Busy)));
         assert!(started.elapsed() >= BUSY_WAIT);
         drop(held);
-        let size = with_name_settled(&dir, b"f", |st| Ok(st.map(|s| s.size))).unwrap();
+        let size =
+            with_name_settled(&dir, b"f", |st| Ok(Settled::Done(st.map(|s| s.size)))).unwrap();
         assert_eq!(size, Some(1));
     }
 }

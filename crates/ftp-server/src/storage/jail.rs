@@ -11,7 +11,7 @@
 //! shell access could race a link swap between check and use, and such a
 //! user can reach the files anyway.
 
-use super::handle::{with_name_settled, with_names_settled, DirHandle};
+use super::handle::{with_name_settled, with_names_settled, DirHandle, Settled};
 use super::{blocking, Meta, StorageError, PART_PREFIX};
 use ftp_proto::VirtualPath;
 use std::ffi::OsStr;
@@ -180,7 +180,7 @@ impl Jail {
                 }
                 dir.unlink(&name)?;
                 // A link holds no bytes of the account's.
-                Ok(if victim.is_file { victim.size } else { 0 })
+                Ok(Settled::Done(if victim.is_file { victim.size } else { 0 }))
             })
         })
         .await
@@ -212,8 +212,11 @@ impl Jail {
                     Some(victim) if victim.is_file => victim.size,
                     _ => 0,
                 };
-                src_dir.rename_into(&src, &dst_dir, &dst)?;
-                Ok(replaced)
+                match src_dir.rename_measured(&src, &dst_dir, &dst, stats[1].is_some()) {
+                    Ok(()) => Ok(Settled::Done(replaced)),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Settled::Taken),
+                    Err(e) => Err(e.into()),
+                }
             })
         })
         .await
