@@ -38,6 +38,7 @@
 //! - [`xferlog`]: the classic wu-ftpd/vsftpd transfer log.
 
 pub mod accounts;
+pub mod admission;
 pub mod bandwidth;
 pub mod commands;
 pub mod datachan;
@@ -52,6 +53,7 @@ pub mod quota;
 pub mod registration;
 pub mod service;
 pub mod session;
+pub mod sftp;
 pub mod storage;
 pub mod throttle;
 pub mod tls;

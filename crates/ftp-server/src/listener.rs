@@ -33,11 +33,22 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use wire::MaybeTls;
 
-/// A bound socket and how its connections start.
+/// A bound socket and what its connections speak.
 #[derive(Debug)]
 pub struct Listener {
     socket: TcpListener,
-    implicit_tls: bool,
+    kind: ListenerKind,
+}
+
+/// What a listener's connections speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListenerKind {
+    /// FTP, with AUTH TLS when TLS is configured.
+    Ftp,
+    /// FTPS with TLS from the first byte.
+    ImplicitTls,
+    /// SSH, serving SFTP.
+    Sftp,
 }
 
 /// Connections the kernel holds for the accept loop (capped by
@@ -67,7 +78,7 @@ impl Listener {
     pub fn plain(socket: TcpListener) -> Self {
         Listener {
             socket,
-            implicit_tls: false,
+            kind: ListenerKind::Ftp,
         }
     }
 
@@ -75,7 +86,15 @@ impl Listener {
     pub fn implicit_tls(socket: TcpListener) -> Self {
         Listener {
             socket,
-            implicit_tls: true,
+            kind: ListenerKind::ImplicitTls,
+        }
+    }
+
+    /// SFTP over SSH, with the host keys in `ServerOptions::ssh_host_keys`.
+    pub fn sftp(socket: TcpListener) -> Self {
+        Listener {
+            socket,
+            kind: ListenerKind::Sftp,
         }
     }
 
@@ -84,7 +103,11 @@ impl Listener {
     }
 
     pub fn is_implicit_tls(&self) -> bool {
-        self.implicit_tls
+        self.kind == ListenerKind::ImplicitTls
+    }
+
+    pub fn is_sftp(&self) -> bool {
+        self.kind == ListenerKind::Sftp
     }
 }
 
@@ -111,6 +134,8 @@ pub struct Shared {
     /// The cap on file hashes computed at once.
     pub hash_limit: HashLimit,
     sessions_per_ip: SessionsPerIp,
+    /// The SSH settings and host keys, once an SFTP listener runs.
+    ssh: std::sync::OnceLock<Arc<russh::server::Config>>,
 }
 
 /// A configured server, ready to run.
@@ -162,6 +187,7 @@ impl Server {
                 passive_per_ip: PassivePerIp::default(),
                 hash_limit,
                 sessions_per_ip: SessionsPerIp::default(),
+                ssh: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -182,10 +208,16 @@ impl Server {
         listeners: Vec<Listener>,
         shutdown: impl Future<Output = ()>,
     ) -> io::Result<()> {
-        if self.shared.tls.is_none() && listeners.iter().any(|l| l.implicit_tls) {
+        if self.shared.tls.is_none() && listeners.iter().any(|l| l.is_implicit_tls()) {
             return Err(io::Error::other(
                 "an implicit-TLS listener needs a certificate",
             ));
+        }
+        if listeners.iter().any(|l| l.is_sftp()) && self.shared.ssh.get().is_none() {
+            let dir = &self.shared.options.ssh_host_keys;
+            let keys = crate::sftp::hostkey::load_or_create(dir).map_err(io::Error::other)?;
+            let config = crate::sftp::ssh::config(keys, &self.shared.options);
+            let _ = self.shared.ssh.set(Arc::new(config));
         }
         let (accepted_tx, mut accepted) = mpsc::channel::<Accepted>(64);
         let mut acceptors = JoinSet::new();
@@ -232,7 +264,7 @@ impl Server {
         let Accepted {
             mut stream,
             peer: tcp_peer,
-            implicit_tls,
+            kind,
         } = conn;
         let shared = self.shared.clone();
         let stop = stop.clone();
@@ -272,13 +304,21 @@ impl Server {
             };
             if let Some(text) = refusal {
                 tracing::warn!(%peer, reason = %text, "connection refused");
-                let _ = stream
-                    .write_all(&Reply::new(code::NOT_AVAILABLE, text).to_bytes())
-                    .await;
+                if kind != ListenerKind::Sftp {
+                    let _ = stream
+                        .write_all(&Reply::new(code::NOT_AVAILABLE, text).to_bytes())
+                        .await;
+                }
                 return;
             }
             let _slot = slot;
-            let (stream, tls_config) = if implicit_tls {
+            if kind == ListenerKind::Sftp {
+                if let Some(config) = shared.ssh.get().cloned() {
+                    crate::sftp::ssh::serve(shared, config, stream, peer).await;
+                }
+                return;
+            }
+            let (stream, tls_config) = if kind == ListenerKind::ImplicitTls {
                 match Box::pin(implicit_handshake(&shared, stream)).await {
                     Ok(pair) => pair,
                     Err(e) => {
@@ -306,7 +346,7 @@ impl Server {
 struct Accepted {
     stream: TcpStream,
     peer: SocketAddr,
-    implicit_tls: bool,
+    kind: ListenerKind,
 }
 
 /// Implicit FTPS: the TLS handshake comes before the greeting.
@@ -326,15 +366,11 @@ async fn implicit_handshake(
 }
 
 async fn accept_loop(listener: Listener, tx: mpsc::Sender<Accepted>) {
-    let implicit_tls = listener.implicit_tls;
+    let kind = listener.kind;
     loop {
         match listener.socket.accept().await {
             Ok((stream, peer)) => {
-                let conn = Accepted {
-                    stream,
-                    peer,
-                    implicit_tls,
-                };
+                let conn = Accepted { stream, peer, kind };
                 if tx.send(conn).await.is_err() {
                     return;
                 }

@@ -106,6 +106,9 @@ pub struct ServerOptions {
     /// File hashes (HASH, XCRC…) computed at once, server-wide; a session
     /// computes one at a time.
     pub max_hash_jobs: usize,
+    /// Where the SSH host keys of the SFTP listener live (made on first
+    /// start); `DATA_DIR/ssh` by default.
+    pub ssh_host_keys: PathBuf,
 }
 
 impl ServerOptions {
@@ -114,6 +117,7 @@ impl ServerOptions {
         let data_dir = data_dir.into();
         ServerOptions {
             anon_root: data_dir.join("pub"),
+            ssh_host_keys: data_dir.join("ssh"),
             data_dir,
             anonymous: true,
             banner: "Wharf FTP server ready.".into(),

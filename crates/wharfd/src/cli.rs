@@ -153,6 +153,15 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub implicit_listen: Vec<String>,
+    /// Also serve SFTP (SSH) here, e.g. 127.0.0.1:2222; repeatable
+    /// [default: off]. Host keys are made on first start in DATA/ssh.
+    #[arg(
+        long,
+        env = "WHARF_SFTP_LISTEN",
+        value_name = "ADDR:PORT",
+        value_delimiter = ','
+    )]
+    pub sftp_listen: Vec<String>,
     /// Require TLS for account logins and their data connections (PROT P);
     /// anonymous may stay plain.
     #[arg(long, env = "WHARF_REQUIRE_TLS")]
@@ -355,7 +364,7 @@ pub struct SetArgs {
     /// The largest file an upload may leave (552 past it), e.g. 100M.
     #[arg(long, value_name = "SIZE|default")]
     pub max_file_size: Option<String>,
-    /// The only protocols it may log in with: ftp, ftps.
+    /// The only protocols it may log in with: ftp, ftps, sftp.
     #[arg(long, value_name = "LIST|default")]
     pub protocols: Option<String>,
     /// The last day (UTC) it may log in.

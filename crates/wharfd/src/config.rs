@@ -58,6 +58,8 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub implicit_listen: Option<Vec<String>>,
+    pub sftp_listen: Option<Vec<String>>,
+    pub ssh_host_keys: Option<PathBuf>,
     pub require_tls: Option<bool>,
     pub tls_require_protected_data: Option<bool>,
     pub tls_require_session_reuse: Option<bool>,
@@ -149,6 +151,7 @@ pub struct ServeConfig {
     pub options: ServerOptions,
     pub listen: Vec<SocketAddr>,
     pub implicit_listen: Vec<SocketAddr>,
+    pub sftp_listen: Vec<SocketAddr>,
     pub metrics_listen: Option<SocketAddr>,
     pub log: String,
     pub accounts: StoreLocation,
@@ -281,6 +284,17 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
     if !implicit_listen.is_empty() && o.tls.is_none() {
         bail!("--implicit-listen needs a certificate: give --tls-cert and --tls-key");
     }
+    let sftp_text: Vec<String> = if !args.sftp_listen.is_empty() {
+        args.sftp_listen.clone()
+    } else {
+        file.sftp_listen.clone().unwrap_or_default()
+    };
+    let sftp_listen = parse_addrs(&sftp_text)?;
+    if let Some(dir) = &file.ssh_host_keys {
+        o.ssh_host_keys = dir.clone();
+    } else {
+        o.ssh_host_keys = o.data_dir.join("ssh");
+    }
     let metrics_listen = match args
         .metrics_listen
         .as_ref()
@@ -302,6 +316,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         options: o,
         listen,
         implicit_listen,
+        sftp_listen,
         metrics_listen,
         log,
     })

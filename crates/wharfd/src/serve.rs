@@ -88,6 +88,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             Listener::plain(socket)
         });
     }
+    for addr in &cfg.sftp_listen {
+        let socket = bind_control(*addr).with_context(|| {
+            format!("cannot listen for SFTP on {addr} (in use, by sshd perhaps? choose another address)")
+        })?;
+        listeners.push(Listener::sftp(socket));
+    }
     let data_dir = opts.data_dir.clone();
     let registration = opts.registration;
     let tls = match &opts.tls {
@@ -121,6 +127,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     for l in &listeners {
         if l.is_implicit_tls() {
             tracing::info!("listening on {} (implicit FTPS)", l.local_addr()?);
+        } else if l.is_sftp() {
+            tracing::info!("listening on {} (SFTP)", l.local_addr()?);
         } else {
             tracing::info!("listening on {}", l.local_addr()?);
         }

@@ -186,7 +186,7 @@ pub async fn show(name: &str, location: &Location) -> Result<()> {
             list.iter().map(|p| p.name()).collect::<Vec<_>>().join(","),
             Source::Account,
         ),
-        None => ("ftp,ftps".to_string(), Source::Server),
+        None => ("ftp,ftps,sftp".to_string(), Source::Server),
     };
     row("protocols", text, &s);
     let (text, s) = match l.expires {

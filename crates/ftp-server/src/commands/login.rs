@@ -11,10 +11,11 @@
 
 use super::Outcome;
 use crate::accounts::LoginError;
+use crate::admission::{admit, journal};
 use crate::metrics::Metrics;
-use crate::policy::live::{LivePolicy, Rules};
-use crate::policy::{check_login, PermSet, Protocol};
-use crate::service::{FileService, Identity, Journal};
+use crate::policy::live::Rules;
+use crate::policy::{PermSet, Protocol};
+use crate::service::{FileService, Identity};
 use crate::session::state::{Login, Principal};
 use crate::session::Session;
 use crate::storage::backend::Root;
@@ -125,7 +126,7 @@ async fn check(s: &mut Session, name: &[u8], password: &[u8]) -> Result<Admitted
             )
             .map(|storage| {
                 let rules = Rules::fixed(PermSet::READ_ONLY, defaults);
-                let files = FileService::new(storage, None, identity(s, "anonymous", true), journal(s), rules);
+                let files = FileService::new(storage, None, identity(s, "anonymous", true), journal(&s.shared), rules);
                 Admitted {
                     principal: Principal::Anonymous,
                     files,
@@ -138,37 +139,11 @@ async fn check(s: &mut Session, name: &[u8], password: &[u8]) -> Result<Admitted
             });
     }
     let account = s.shared.auth.authenticate(name, password).await?;
-    let store = s.shared.auth.store().clone();
-    let policy = store.policy(&account.name).await?;
-    check_login(&policy.limits, s.control.peer.ip(), protocol(s), now_unix())
-        .map_err(LoginError::Refused)?;
-    let max_sessions = policy.max_sessions(&defaults).0;
-    let home = account
-        .home
-        .clone()
-        .unwrap_or_else(|| opts.default_home(&account.name));
-    let storage = opts
-        .storage
-        .open(
-            Root::Home {
-                name: &account.name,
-                dir: &home,
-            },
-            opts.durable_uploads,
-            opts.backend_timeout,
-        )
-        .map_err(|e| {
-            tracing::error!(error = %e, home = %home.display(), "home directory unusable");
-            LoginError::Invalid
-        })?;
-    let usage = s.shared.quota.account(&account.name).await?;
-    let who = identity(s, &account.name, false);
-    let rules = Rules::account(LivePolicy::new(store, &account.name, policy), defaults);
-    let files = FileService::new(storage, Some(usage), who, journal(s), rules);
+    let admitted = admit(&s.shared, account, s.control.peer, protocol(s)).await?;
     Ok(Admitted {
-        principal: Principal::User(account.name),
-        files,
-        max_sessions,
+        principal: Principal::User(admitted.user),
+        files: admitted.files,
+        max_sessions: admitted.max_sessions,
     })
 }
 
@@ -180,25 +155,12 @@ fn protocol(s: &Session) -> Protocol {
     }
 }
 
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 fn identity(s: &Session, user: &str, anonymous: bool) -> Identity {
     Identity {
         user: user.to_string(),
         anonymous,
         peer: s.control.peer,
         protocol: protocol(s).name(),
-    }
-}
-
-fn journal(s: &Session) -> Journal {
-    Journal {
-        metrics: s.shared.metrics.clone(),
-        xferlog: s.shared.xferlog.clone(),
     }
 }
 

@@ -16,15 +16,18 @@ pub enum Protocol {
     Ftp,
     /// FTP over TLS (AUTH TLS or implicit).
     Ftps,
+    /// SFTP over SSH.
+    Sftp,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 2] = [Protocol::Ftp, Protocol::Ftps];
+    pub const ALL: [Protocol; 3] = [Protocol::Ftp, Protocol::Ftps, Protocol::Sftp];
 
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Ftp => "ftp",
             Protocol::Ftps => "ftps",
+            Protocol::Sftp => "sftp",
         }
     }
 
@@ -184,6 +187,7 @@ mod tests {
             "Login refused: this account expired on 2020-01-01."
         );
         assert_eq!(Protocol::parse_list("ftps, ftp,ftps").unwrap().len(), 2);
-        assert!(Protocol::parse_list("sftp").is_err());
+        assert_eq!(Protocol::parse_list("sftp").unwrap(), vec![Protocol::Sftp]);
+        assert!(Protocol::parse_list("ssh").is_err());
     }
 }

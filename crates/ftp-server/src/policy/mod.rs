@@ -39,7 +39,7 @@ use ftp_proto::VirtualPath;
 pub enum PolicyError {
     #[error("unknown permission {0:?} (known: list, download, upload, overwrite, append, delete, rename, mkdir, rmdir, chmod; or all, none, read-only, upload-only)")]
     UnknownPermission(String),
-    #[error("unknown protocol {0:?} (known: ftp, ftps)")]
+    #[error("unknown protocol {0:?} (known: ftp, ftps, sftp)")]
     UnknownProtocol(String),
     #[error("{0:?} is not a date of the form YYYY-MM-DD")]
     BadDate(String),

@@ -3,7 +3,7 @@
 //! listed in bounded memory and the first bytes go out at once.
 
 use super::{blocking, Jail, Meta, StorageError, PART_PREFIX};
-use ftp_proto::listing::{mlsx_line, unix_line, FactSet};
+use ftp_proto::listing::{mlsx_line, unix_line, EntryKind, FactSet};
 use ftp_proto::VirtualPath;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -32,6 +32,74 @@ pub enum ListFormat {
     Names,
     /// MLSD: fact lines; `writable` decides the `perm` fact.
     Mlsd { facts: FactSet, writable: bool },
+    /// Structured entries for a front-end that formats them itself (SFTP's
+    /// READDIR): see [`Record`].
+    Records,
+}
+
+/// One entry of a [`ListFormat::Records`] listing: the name and its
+/// facts, as fixed-width fields after a length-prefixed name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub name: Vec<u8>,
+    pub meta: Meta,
+}
+
+impl Record {
+    fn encode(meta: &Meta, name: &[u8], out: &mut Vec<u8>) {
+        let kind = match meta.kind {
+            EntryKind::File => 0u8,
+            EntryKind::Dir => 1,
+            EntryKind::Symlink => 2,
+            EntryKind::Other => 3,
+        };
+        out.extend_from_slice(&(name.len() as u32).to_be_bytes());
+        out.extend_from_slice(name);
+        out.push(kind);
+        out.extend_from_slice(&meta.size.to_be_bytes());
+        out.extend_from_slice(&meta.mtime.to_be_bytes());
+        out.extend_from_slice(&meta.mode.to_be_bytes());
+        out.extend_from_slice(&meta.nlink.to_be_bytes());
+    }
+
+    /// The records of one chunk, in order (a chunk holds whole records).
+    pub fn decode_all(mut chunk: &[u8]) -> Vec<Record> {
+        fn take<'a>(buf: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+            let (head, tail) = (buf.get(..n)?, buf.get(n..)?);
+            *buf = tail;
+            Some(head)
+        }
+        fn array<const N: usize>(buf: &mut &[u8]) -> Option<[u8; N]> {
+            take(buf, N)?.try_into().ok()
+        }
+        let mut records = Vec::new();
+        while !chunk.is_empty() {
+            let Some(record) = (|| {
+                let len = u32::from_be_bytes(array(&mut chunk)?) as usize;
+                let name = take(&mut chunk, len)?.to_vec();
+                let kind = match take(&mut chunk, 1)?[0] {
+                    0 => EntryKind::File,
+                    1 => EntryKind::Dir,
+                    2 => EntryKind::Symlink,
+                    _ => EntryKind::Other,
+                };
+                let meta = Meta {
+                    kind,
+                    size: u64::from_be_bytes(array(&mut chunk)?),
+                    mtime: i64::from_be_bytes(array(&mut chunk)?),
+                    mode: u32::from_be_bytes(array(&mut chunk)?),
+                    nlink: u64::from_be_bytes(array(&mut chunk)?),
+                    dev: 0,
+                    ino: 0,
+                };
+                Some(Record { name, meta })
+            })() else {
+                break;
+            };
+            records.push(record);
+        }
+        records
+    }
 }
 
 impl Jail {
@@ -52,7 +120,7 @@ impl Jail {
             Ok((real, meta))
         })
         .await?;
-        if !meta.is_dir() && matches!(format, ListFormat::Mlsd { .. }) {
+        if !meta.is_dir() && matches!(format, ListFormat::Mlsd { .. } | ListFormat::Records) {
             return Err(StorageError::NotADirectory);
         }
         let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
@@ -122,11 +190,51 @@ pub(crate) fn format_entry(
             out.extend_from_slice(b"\r\n");
         }
         ListFormat::Mlsd { facts, writable } => mlsx_line(&meta.entry(name), facts, writable, out),
+        ListFormat::Records => Record::encode(meta, name, out),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn records_round_trip_every_kind() {
+        let mut out = Vec::new();
+        let mut metas = Vec::new();
+        for (i, kind) in [
+            EntryKind::File,
+            EntryKind::Dir,
+            EntryKind::Symlink,
+            EntryKind::Other,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let meta = Meta {
+                kind,
+                size: 1 << (10 * i),
+                mtime: -5 + i as i64,
+                mode: 0o644,
+                nlink: 1,
+                dev: 0,
+                ino: 0,
+            };
+            format_entry(
+                &meta,
+                format!("n{i}").as_bytes(),
+                ListFormat::Records,
+                0,
+                &mut out,
+            );
+            metas.push(meta);
+        }
+        let records = Record::decode_all(&out);
+        assert_eq!(records.len(), 4);
+        for (i, r) in records.iter().enumerate() {
+            assert_eq!(r.name, format!("n{i}").as_bytes());
+            assert_eq!(r.meta, metas[i]);
+        }
+    }
+
     use super::*;
 
     async fn collect(mut rx: ListChunks) -> Vec<u8> {

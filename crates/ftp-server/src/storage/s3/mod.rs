@@ -341,7 +341,7 @@ impl Storage for S3Storage {
         let meta = self.stat_key(&key).await?;
         if meta.is_dir() {
             listing::start(self.store.clone(), key, format, now_unix).await
-        } else if matches!(format, ListFormat::Mlsd { .. }) {
+        } else if matches!(format, ListFormat::Mlsd { .. } | ListFormat::Records) {
             Err(StorageError::NotADirectory)
         } else {
             let name = path.file_name().unwrap_or(b"").to_vec();

@@ -1,0 +1,418 @@
+//! One SFTP session: packets in from the SSH channel, each request mapped
+//! onto the account's [`FileService`], replies out. Requests are handled
+//! in order, one at a time; replies are written out in batches, once no
+//! further complete request is waiting, so a client that pipelines (as
+//! OpenSSH's `sftp` does, 64 requests deep) is not answered packet by
+//! packet. A packet that cannot be framed (a length no client may send)
+//! ends the session; one that frames but does not decode gets a
+//! BAD_MESSAGE status and changes nothing.
+
+use super::handles::{
+    fstat, fstat_subject, DirHandle, Handle, HandleError, Handles, ReadHandle, WriteHandle,
+};
+use super::reply::{attrs, error, ok, status};
+use crate::service::FileService;
+use crate::storage::StorageError;
+use ftp_proto::VirtualPath;
+use sftp_proto::request::salvage_id;
+use sftp_proto::wire::Writer;
+use sftp_proto::{
+    frame_len, Attrs, Extended, NameEntry, OpenFlags, Request, Response, Status, StatusCode,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
+use tokio::sync::mpsc;
+
+/// Replies are written out once this many bytes are waiting.
+const OUT_BATCH: usize = 512 * 1024;
+
+/// Requests read ahead of the one being answered. The channel is read
+/// apart from the answering, so a reply waiting for the client's window
+/// never stops the SSH connection from taking the client's next packets
+/// (and its window adjustments); a client that sends this many requests
+/// without reading its replies waits.
+const READ_AHEAD: usize = 256;
+
+/// Serves SFTP on `stream` for the account `files` acts for, until the
+/// client closes it.
+pub async fn serve<S>(stream: S, files: FileService)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let peer = files.identity().peer;
+    let (rd, mut wr) = tokio::io::split(stream);
+    let (tx, mut requests) = mpsc::channel(READ_AHEAD);
+    let reader = tokio::spawn(read_packets(rd, tx, peer));
+    let mut session = SftpSession {
+        files,
+        handles: Handles::default(),
+        initialized: false,
+    };
+    let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let ended = 'session: loop {
+        let Some(body) = requests.recv().await else {
+            break "closed by the client";
+        };
+        session.handle(&body, &mut out).await;
+        // Answer every request already here before writing, up to a batch.
+        while out.len() < OUT_BATCH {
+            match requests.try_recv() {
+                Ok(body) => session.handle(&body, &mut out).await,
+                Err(_) => break,
+            }
+        }
+        if wr.write_all(&out).await.is_err() || wr.flush().await.is_err() {
+            break 'session "write failed";
+        }
+        out.clear();
+    };
+    tracing::debug!(%peer, ended, "SFTP session over");
+    reader.abort();
+    session.handles.abandon(&session.files).await;
+    let _ = wr.shutdown().await;
+}
+
+/// Reads the client's packets and queues their bodies; stops at the end
+/// of the stream or at a packet no client may send.
+async fn read_packets<R: AsyncRead + Send>(
+    mut rd: ReadHalf<R>,
+    tx: mpsc::Sender<Vec<u8>>,
+    peer: std::net::SocketAddr,
+) {
+    let mut inbuf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    loop {
+        loop {
+            match frame_len(&inbuf) {
+                Ok(Some(n)) => {
+                    let body = inbuf[4..n].to_vec();
+                    inbuf.drain(..n);
+                    if tx.send(body).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::info!(%peer, error = %e, "SFTP: a packet no client may send; closing");
+                    return;
+                }
+            }
+        }
+        if inbuf.capacity() - inbuf.len() < 32 * 1024 {
+            inbuf.reserve(64 * 1024);
+        }
+        match rd.read_buf(&mut inbuf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+struct SftpSession {
+    files: FileService,
+    handles: Handles,
+    initialized: bool,
+}
+
+impl SftpSession {
+    /// Answers one packet into `out`.
+    async fn handle(&mut self, body: &[u8], out: &mut Vec<u8>) {
+        let request = match Request::decode(body) {
+            Ok(request) => request,
+            Err(e) => {
+                let id = salvage_id(body).unwrap_or(0);
+                let s = status(
+                    id,
+                    StatusCode::BadMessage,
+                    format!("malformed request: {e}"),
+                );
+                Response::Status(s).encode_into(out);
+                return;
+            }
+        };
+        if let Request::Init { version } = request {
+            tracing::debug!(client_version = version, "SFTP init");
+            self.initialized = true;
+            Response::Version {
+                version: sftp_proto::VERSION,
+                extensions: Extended::ADVERTISED,
+            }
+            .encode_into(out);
+            return;
+        }
+        let id = request.id().unwrap_or(0);
+        if !self.initialized {
+            let s = status(id, StatusCode::BadMessage, "send INIT first");
+            Response::Status(s).encode_into(out);
+            return;
+        }
+        self.dispatch(id, request, out).await;
+    }
+
+    fn path(&self, raw: &[u8]) -> Result<VirtualPath, StorageError> {
+        // Every path is taken from the session's root, its home: a
+        // relative path means the same as an absolute one.
+        Ok(VirtualPath::root().join(raw)?)
+    }
+
+    async fn dispatch(&mut self, id: u32, request: Request<'_>, out: &mut Vec<u8>) {
+        let files = self.files.clone();
+        let done = |s: Status, out: &mut Vec<u8>| Response::Status(s).encode_into(out);
+        let result: Result<(), HandleError> = async {
+            match request {
+                Request::Open {
+                    path, flags, ..
+                } => {
+                    let path = self.path(path)?;
+                    let handle = if flags.has(OpenFlags::WRITE) || flags.has(OpenFlags::APPEND) {
+                        Handle::Write(WriteHandle::open(&files, path, flags).await?)
+                    } else {
+                        Handle::Read(ReadHandle::open(&files, path).await?)
+                    };
+                    let name = self.handles.insert(handle)?;
+                    Response::Handle { id, handle: &name }.encode_into(out);
+                }
+                Request::Extended { request: Extended::Fsync { handle }, .. } => {
+                    // fsync@openssh.com: the bytes so far reach the upload;
+                    // the commit at CLOSE makes them durable and visible.
+                    if let Handle::Write(w) = self.handles.get(handle)? {
+                        w.flush(&files).await?;
+                    }
+                    done(ok(id), out);
+                }
+                Request::Close { handle, .. } => {
+                    match self.handles.remove(handle)? {
+                        Handle::Write(w) => w.close(&files).await?,
+                        Handle::Read(r) => r.finish(&files, None),
+                        Handle::Dir(_) => {}
+                    }
+                    done(ok(id), out);
+                }
+                Request::Read { handle, offset, len, .. } => {
+                    let Handle::Read(r) = self.handles.get(handle)? else {
+                        return Err(HandleError::Refused("not a handle opened for reading".into()));
+                    };
+                    let data = r.read(&files, offset, len).await?;
+                    if data.is_empty() {
+                        done(status(id, StatusCode::Eof, "End of file"), out);
+                    } else {
+                        Response::Data { id, data: &data }.encode_into(out);
+                    }
+                }
+                Request::Write { handle, offset, data, .. } => {
+                    let Handle::Write(w) = self.handles.get(handle)? else {
+                        return Err(HandleError::Refused("not a handle opened for writing".into()));
+                    };
+                    w.write(&files, offset, data).await?;
+                    done(ok(id), out);
+                }
+                Request::Stat { path, .. } | Request::Lstat { path, .. } => {
+                    let follow = matches!(request, Request::Stat { .. });
+                    let path = self.path(path)?;
+                    let meta = if follow {
+                        files.stat_target(&path).await?
+                    } else {
+                        files.stat(&path).await?
+                    };
+                    Response::Attrs { id, attrs: attrs(&meta) }.encode_into(out);
+                }
+                Request::Fstat { handle, .. } => {
+                    let (path, writing) = fstat_subject(self.handles.get(handle)?)?;
+                    let meta = fstat(&files, &path, writing).await?;
+                    Response::Attrs { id, attrs: attrs(&meta) }.encode_into(out);
+                }
+                Request::SetStat { path, attrs, .. } => {
+                    let path = self.path(path)?;
+                    set_attrs(&files, &path, &attrs).await?;
+                    done(ok(id), out);
+                }
+                Request::FSetStat { handle, attrs, .. } => {
+                    match self.handles.get(handle)? {
+                        Handle::Write(w) => {
+                            if let Some(size) = attrs.size {
+                                if size != w.size() {
+                                    return Err(HandleError::Unsupported(
+                                        "changing the size of a file being written is not supported",
+                                    ));
+                                }
+                            }
+                            if let Some((_, mtime)) = attrs.times {
+                                w.set_mtime(i64::from(mtime));
+                            }
+                        }
+                        Handle::Read(r) => {
+                            let path = r.path().clone();
+                            set_attrs(&files, &path, &attrs).await?;
+                        }
+                        Handle::Dir(_) => {}
+                    }
+                    done(ok(id), out);
+                }
+                Request::OpenDir { path, .. } => {
+                    let path = self.path(path)?;
+                    if !files.stat_target(&path).await?.is_dir() {
+                        return Err(StorageError::NotADirectory.into());
+                    }
+                    let dir = DirHandle::open(&files, &path).await?;
+                    let name = self.handles.insert(Handle::Dir(dir))?;
+                    Response::Handle { id, handle: &name }.encode_into(out);
+                }
+                Request::ReadDir { handle, .. } => {
+                    let Handle::Dir(d) = self.handles.get(handle)? else {
+                        return Err(HandleError::Refused("not a directory handle".into()));
+                    };
+                    let entries = d.next().await?;
+                    if entries.is_empty() {
+                        done(status(id, StatusCode::Eof, "End of directory"), out);
+                    } else {
+                        Response::Name { id, entries: &entries }.encode_into(out);
+                    }
+                }
+                Request::Remove { path, .. } => {
+                    files.remove(&self.path(path)?).await?;
+                    done(ok(id), out);
+                }
+                Request::MkDir { path, .. } => {
+                    files.mkdir(&self.path(path)?).await?;
+                    done(ok(id), out);
+                }
+                Request::RmDir { path, .. } => {
+                    files.rmdir(&self.path(path)?).await?;
+                    done(ok(id), out);
+                }
+                Request::RealPath { path, .. }
+                | Request::Extended { request: Extended::ExpandPath { path }, .. } => {
+                    let path = self.path(path)?;
+                    single_name(id, path.as_bytes(), out);
+                }
+                Request::Rename { from, to, .. } => {
+                    // SFTP v3's RENAME does not replace an existing target.
+                    let (from, to) = (self.path(from)?, self.path(to)?);
+                    match files.stat(&to).await {
+                        Ok(_) => return Err(StorageError::AlreadyExists.into()),
+                        Err(StorageError::NotFound) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    files.rename_source(&from).await?;
+                    files.rename(&from, &to).await?;
+                    done(ok(id), out);
+                }
+                Request::Extended { request: Extended::PosixRename { from, to }, .. } => {
+                    let (from, to) = (self.path(from)?, self.path(to)?);
+                    files.rename_source(&from).await?;
+                    files.rename(&from, &to).await?;
+                    done(ok(id), out);
+                }
+                Request::ReadLink { .. } => {
+                    return Err(HandleError::Unsupported("symbolic links are not shown here"));
+                }
+                Request::Symlink { .. } => {
+                    done(status(id, StatusCode::PermissionDenied, "symbolic links cannot be made here"), out);
+                }
+                Request::Extended { request: Extended::Hardlink { .. }, .. } => {
+                    return Err(HandleError::Unsupported("hard links cannot be made here"));
+                }
+                Request::Extended { request: Extended::Statvfs { .. } | Extended::Fstatvfs { .. }, .. } => {
+                    statvfs(id, &files, out).await?;
+                }
+                Request::Extended { request: Extended::Limits, .. } => {
+                    let mut w = Writer::default();
+                    w.u64(u64::from(sftp_proto::MAX_PACKET))
+                        .u64(u64::from(sftp_proto::MAX_DATA))
+                        .u64(u64::from(sftp_proto::MAX_DATA))
+                        .u64(super::handles::MAX_HANDLES as u64);
+                    Response::ExtendedReply { id, data: &w.bytes }.encode_into(out);
+                }
+                Request::Extended { request: Extended::Other { name }, .. } => {
+                    let name = String::from_utf8_lossy(name);
+                    done(status(id, StatusCode::OpUnsupported, format!("extension {name} is not supported")), out);
+                }
+                Request::Unknown { kind, .. } => {
+                    done(status(id, StatusCode::OpUnsupported, format!("request type {kind} is not supported")), out);
+                }
+                Request::Init { .. } => {}
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            let s = match &e {
+                HandleError::Storage(err) => error(id, err),
+                HandleError::Unknown => status(id, StatusCode::Failure, e.to_string()),
+                HandleError::TooMany | HandleError::Refused(_) => {
+                    status(id, StatusCode::Failure, e.to_string())
+                }
+                HandleError::Unsupported(_) => status(id, StatusCode::OpUnsupported, e.to_string()),
+            };
+            done(s, out);
+        }
+    }
+}
+
+/// SETSTAT: modification times are set (with the `chmod` permission, as
+/// MFMT); permissions and owners are the server's to manage and are
+/// ignored; a size change is refused.
+async fn set_attrs(
+    files: &FileService,
+    path: &VirtualPath,
+    attrs: &Attrs,
+) -> Result<(), HandleError> {
+    if let Some(size) = attrs.size {
+        if files.stat(path).await?.size != size {
+            return Err(HandleError::Unsupported(
+                "truncating a file in place is not supported",
+            ));
+        }
+    }
+    if let Some((_, mtime)) = attrs.times {
+        files.set_modified(path, i64::from(mtime)).await?;
+    }
+    Ok(())
+}
+
+/// One NAME entry for REALPATH.
+fn single_name(id: u32, path: &[u8], out: &mut Vec<u8>) {
+    let entries = [NameEntry {
+        filename: path.to_vec(),
+        longname: path.to_vec(),
+        attrs: Attrs::default(),
+    }];
+    Response::Name {
+        id,
+        entries: &entries,
+    }
+    .encode_into(out);
+}
+
+/// `statvfs@openssh.com`: the account's quota as a file system (what
+/// `df` in `sftp` shows); an account without a quota has no size to show.
+async fn statvfs(id: u32, files: &FileService, out: &mut Vec<u8>) -> Result<(), HandleError> {
+    const BLOCK: u64 = 4096;
+    let report = match files.quota().await {
+        Some(Ok(report)) => report,
+        Some(Err(e)) => return Err(StorageError::Backend(e.to_string()).into()),
+        None => {
+            return Err(HandleError::Unsupported(
+                "no quota: the disk's size is not disclosed",
+            ))
+        }
+    };
+    let Some(limit) = report.limit else {
+        return Err(HandleError::Unsupported(
+            "no quota: the disk's size is not disclosed",
+        ));
+    };
+    let free = limit.saturating_sub(report.used + report.in_flight) / BLOCK;
+    let mut w = Writer::default();
+    w.u64(BLOCK) // f_bsize
+        .u64(BLOCK) // f_frsize
+        .u64(limit / BLOCK) // f_blocks
+        .u64(free) // f_bfree
+        .u64(free) // f_bavail
+        .u64(0) // f_files
+        .u64(0) // f_ffree
+        .u64(0) // f_favail
+        .u64(0) // f_fsid
+        .u64(0) // f_flag
+        .u64(255); // f_namemax
+    Response::ExtendedReply { id, data: &w.bytes }.encode_into(out);
+    Ok(())
+}

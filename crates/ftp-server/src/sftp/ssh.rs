@@ -1,0 +1,266 @@
+//! The SSH side of an SFTP connection (russh): the server's SSH settings,
+//! password authentication through the same [`Authenticator`], lockouts,
+//! account limits and per-account session caps as FTP (protocol `sftp`),
+//! and the channels: a session channel may start the `sftp` subsystem
+//! (which `scp` uses too since OpenSSH 9); shells, commands, terminals and
+//! forwarding are refused.
+//!
+//! [`Authenticator`]: crate::accounts::Authenticator
+
+use crate::accounts::LoginError;
+use crate::admission::{admit, Admitted};
+use crate::limits::Slot;
+use crate::listener::Shared;
+use crate::metrics::Metrics;
+use crate::policy::Protocol;
+use russh::server::{Auth, Msg, Session};
+use russh::{Channel, ChannelId, MethodKind, MethodSet};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// Session channels one connection may open (OpenSSH's `sftp` opens one).
+const MAX_CHANNELS: usize = 4;
+
+/// How long a connection may take to log in.
+const LOGIN_WITHIN: Duration = Duration::from_secs(60);
+
+/// The SSH server settings for `host_keys`, with the server's limits.
+pub fn config(
+    host_keys: Vec<russh::keys::PrivateKey>,
+    opts: &crate::options::ServerOptions,
+) -> russh::server::Config {
+    russh::server::Config {
+        server_id: russh::SshId::Standard(
+            format!("SSH-2.0-Wharf_{}", env!("CARGO_PKG_VERSION")).into(),
+        ),
+        methods: MethodSet::from(&[MethodKind::Password][..]),
+        auth_rejection_time: opts.login_fail_delay,
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys: host_keys,
+        max_auth_attempts: opts.max_login_failures as usize,
+        inactivity_timeout: Some(opts.idle_timeout),
+        keepalive_interval: Some(Duration::from_secs(60)),
+        // A deep window lets a pipelining client keep the link full.
+        window_size: 16 * 1024 * 1024,
+        maximum_packet_size: 64 * 1024,
+        ..Default::default()
+    }
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(
+    shared: Arc<Shared>,
+    config: Arc<russh::server::Config>,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    // Small replies (a STATUS per WRITE) must not wait for Nagle.
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+    }
+    let logged_in = Arc::new(AtomicBool::new(false));
+    let handler = Connection {
+        shared,
+        peer,
+        admitted: None,
+        _slot: None,
+        channels: HashMap::new(),
+        logged_in: logged_in.clone(),
+    };
+    let running = match russh::server::run_stream(config, stream, handler).await {
+        Ok(running) => running,
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "SSH connection ended before its handshake");
+            return;
+        }
+    };
+    let handle = running.handle();
+    let deadline = tokio::spawn(async move {
+        tokio::time::sleep(LOGIN_WITHIN).await;
+        if !logged_in.load(Ordering::SeqCst) {
+            tracing::info!(%peer, "SSH connection closed: no login within {LOGIN_WITHIN:?}");
+            let _ = handle
+                .disconnect(
+                    russh::Disconnect::ByApplication,
+                    "no login in time".into(),
+                    "en".into(),
+                )
+                .await;
+        }
+    });
+    match running.await {
+        Ok(()) => tracing::debug!(%peer, "SSH connection closed"),
+        Err(e) => tracing::debug!(%peer, error = %e, "SSH connection ended"),
+    }
+    deadline.abort();
+}
+
+/// One SSH connection's state.
+struct Connection {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    admitted: Option<Admitted>,
+    /// The account's session slot, held while the connection lives.
+    _slot: Option<Slot>,
+    channels: HashMap<ChannelId, Channel<Msg>>,
+    /// Set at login; the login deadline reads it.
+    logged_in: Arc<AtomicBool>,
+}
+
+impl Connection {
+    async fn failed(&mut self, name: &str, err: LoginError) -> Auth {
+        let (peer, shared) = (self.peer, &self.shared);
+        Metrics::inc(&shared.metrics.logins_failed);
+        shared
+            .throttle
+            .failed(peer.ip(), name.as_bytes(), &shared.options.lockout);
+        match &err {
+            LoginError::Refused(reason) => {
+                tracing::warn!(%peer, user = name, %reason, protocol = "sftp", "login refused by the account's limits")
+            }
+            LoginError::Pending => {
+                tracing::info!(%peer, user = name, protocol = "sftp", "login refused: account not approved yet")
+            }
+            _ => tracing::info!(%peer, user = name, protocol = "sftp", "login failed"),
+        }
+        Auth::reject()
+    }
+}
+
+impl russh::server::Handler for Connection {
+    type Error = russh::Error;
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        let (peer, shared) = (self.peer, self.shared.clone());
+        if self.admitted.is_some() {
+            return Ok(Auth::reject());
+        }
+        if shared.throttle.locked(peer.ip(), user.as_bytes()).is_some() {
+            tracing::warn!(%peer, user, protocol = "sftp", "login refused: locked out");
+            return Ok(Auth::reject());
+        }
+        let account = match shared
+            .auth
+            .authenticate(user.as_bytes(), password.as_bytes())
+            .await
+        {
+            Ok(account) => account,
+            Err(LoginError::Store(e)) => {
+                tracing::error!(error = %e, "account store failed during login");
+                return Ok(Auth::reject());
+            }
+            Err(e) => return Ok(self.failed(user, e).await),
+        };
+        let admitted = match admit(&shared, account, peer, Protocol::Sftp).await {
+            Ok(admitted) => admitted,
+            Err(LoginError::Store(e)) => {
+                tracing::error!(error = %e, "account store failed during login");
+                return Ok(Auth::reject());
+            }
+            Err(e) => return Ok(self.failed(user, e).await),
+        };
+        let Some(slot) = shared.user_sessions.try_acquire(
+            admitted.user.clone(),
+            usize::MAX,
+            admitted.max_sessions,
+        ) else {
+            tracing::warn!(%peer, user, protocol = "sftp", limit = admitted.max_sessions, "login refused: too many sessions for the account");
+            return Ok(Auth::reject());
+        };
+        shared.throttle.succeeded(peer.ip(), user.as_bytes());
+        Metrics::inc(&shared.metrics.logins_ok);
+        tracing::info!(%peer, user = %admitted.user, protocol = "sftp", "login");
+        self._slot = Some(slot);
+        self.admitted = Some(admitted);
+        self.logged_in.store(true, Ordering::SeqCst);
+        Ok(Auth::Accept)
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.admitted.is_none() || self.channels.len() >= MAX_CHANNELS {
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        }
+        self.channels.insert(channel.id(), channel);
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let files = self.admitted.as_ref().map(|a| a.files.clone());
+        match (name, files, self.channels.remove(&channel)) {
+            ("sftp", Some(files), Some(open)) => {
+                session.channel_success(channel)?;
+                tokio::spawn(super::session::serve(open.into_stream(), files));
+            }
+            (_, _, open) => {
+                tracing::info!(peer = %self.peer, subsystem = name, "SSH subsystem refused");
+                if let Some(open) = open {
+                    self.channels.insert(channel, open);
+                }
+                session.channel_failure(channel)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.refuse(channel, "command execution", session)
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.refuse(channel, "shell", session)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _col_width: u32,
+        _row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.refuse(channel, "terminal", session)
+    }
+}
+
+impl Connection {
+    fn refuse(
+        &self,
+        channel: ChannelId,
+        what: &str,
+        session: &mut Session,
+    ) -> Result<(), russh::Error> {
+        tracing::info!(peer = %self.peer, what, "SSH request refused: this server only serves SFTP");
+        session.channel_failure(channel)
+    }
+}
