@@ -4,7 +4,8 @@
 #   Debian packages: curl, lftp, wget, rclone, iproute2 (and python3 / pip when missing)
 #   tests/*/install.sh: the real FTP, news and mail servers the clients meet
 #   PyPI:            pytest (only when `python3 -c 'import pytest'` fails),
-#                    moto[server] (tests/s3/install.sh)
+#                    moto[server] (tests/s3/install.sh),
+#                    paramiko + openssh-client (tests/sftp/install.sh)
 #
 # Idempotent and quick when everything is there. Without root (and without
 # passwordless sudo) it reports what is missing; it exits 1 when PostgreSQL
@@ -54,6 +55,8 @@ install_peers() {
     bash "$(dirname "${BASH_SOURCE[0]}")/../tests/mail/install.sh" || log "tests/mail/install.sh failed"
     # moto, the S3 server the object-storage backend is tested against.
     bash "$(dirname "${BASH_SOURCE[0]}")/../tests/s3/install.sh" || log "tests/s3/install.sh failed"
+    # OpenSSH's sftp/scp and paramiko, the clients the SFTP front-end meets.
+    bash "$(dirname "${BASH_SOURCE[0]}")/../tests/sftp/install.sh" || log "tests/sftp/install.sh failed"
 }
 
 if [ "${#missing[@]}" -eq 0 ] && [ "$need_pytest" -eq 0 ]; then

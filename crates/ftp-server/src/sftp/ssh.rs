@@ -207,7 +207,15 @@ impl russh::server::Handler for Connection {
         match (name, files, self.channels.remove(&channel)) {
             ("sftp", Some(files), Some(open)) => {
                 session.channel_success(channel)?;
-                tokio::spawn(super::session::serve(open.into_stream(), files));
+                let handle = session.handle();
+                tokio::spawn(async move {
+                    super::session::serve(open.into_stream(), files).await;
+                    // OpenSSH's scp and sftp want an exit status before the
+                    // channel closes, or they report failure.
+                    let _ = handle.exit_status_request(channel, 0).await;
+                    let _ = handle.eof(channel).await;
+                    let _ = handle.close(channel).await;
+                });
             }
             (_, _, open) => {
                 tracing::info!(peer = %self.peer, subsystem = name, "SSH subsystem refused");

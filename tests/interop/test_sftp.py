@@ -1,0 +1,499 @@
+"""The SFTP front-end (`wharfd --sftp-listen`) with clients nobody here
+wrote: OpenSSH's `sftp` (batch mode) and `scp`, paramiko, curl (libssh2)
+and lftp, on the same accounts, quotas, permissions and files as FTP.
+
+Also: two sessions of one account (paramiko) racing on one name, hostile
+packets sent raw on an `sftp` subsystem channel, what SSH besides SFTP
+is refused (shell, exec), and connections that never log in.
+
+Passwords reach OpenSSH through SSH_ASKPASS (a script that prints it), as
+OpenSSH reads no password from a pipe. Only 127.0.0.1; every server is
+the fixture's, stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from conftest import PASSWORD, USER
+from test_registration_quota import disk_usage, site_quota, site_register, users
+
+TIMEOUT = 60
+SFTP_RE = r"listening on 127\.0\.0\.1:(\d+) \(SFTP\)"
+MIB = 1024 * 1024
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+
+def sftp_server(factory, *extra: str):
+    """A server with SFTP on a kernel-chosen port, its account's usage
+    counted from the fixture's files; returns (server, port)."""
+    srv = factory(["--sftp-listen", "127.0.0.1:0", *extra])
+    users(srv.bin, srv.data, "recount", USER)
+    line = srv.wait_log(SFTP_RE)
+    srv.wait_log(r"SSH host key .*ssh_host_rsa_key", timeout=30)  # keys ready
+    return srv, int(re.search(SFTP_RE, line).group(1))
+
+
+def connect(port: int, user: str = USER, password: str = PASSWORD) -> paramiko.SFTPClient:
+    t = paramiko.Transport(("127.0.0.1", port))
+    t.banner_timeout = t.auth_timeout = TIMEOUT
+    t.connect(username=user, password=password)
+    sftp = paramiko.SFTPClient.from_transport(t)
+    sftp.get_channel().settimeout(TIMEOUT)
+    return sftp
+
+
+def close(sftp: paramiko.SFTPClient) -> None:
+    t = sftp.get_channel().get_transport()
+    sftp.close()
+    t.close()
+
+
+def openssh(tmp_path: Path, password: str = PASSWORD) -> tuple[list[str], dict[str, str]]:
+    """Options and environment that make OpenSSH log in by password."""
+    askpass = tmp_path / "askpass.sh"
+    askpass.write_text(f"#!/bin/sh\nprintf '%s\\n' '{password}'\n")
+    askpass.chmod(0o700)
+    env = dict(os.environ, SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force",
+               DISPLAY=":0")
+    opts = ["-o", "BatchMode=no", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "PubkeyAuthentication=no",
+            "-o", "ConnectTimeout=20", "-o", "LogLevel=ERROR"]
+    return opts, env
+
+
+def sftp_batch(tmp_path: Path, port: int, commands: str, *, cwd: Path,
+               password: str = PASSWORD) -> subprocess.CompletedProcess:
+    opts, env = openssh(tmp_path, password)
+    batch = tmp_path / "batch"
+    batch.write_text(commands)
+    return subprocess.run(["sftp", *opts, "-P", str(port), "-b", str(batch),
+                           f"{USER}@127.0.0.1"], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=TIMEOUT)
+
+
+def sha256(p: Path) -> str:
+    h = hashlib.sha256()
+    with p.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def random_file(p: Path, size: int) -> Path:
+    with p.open("wb") as f:
+        left = size
+        while left:
+            n = min(left, 4 * MIB)
+            f.write(os.urandom(n))
+            left -= n
+    return p
+
+
+def assert_usage_is_disk(srv) -> None:
+    boss = srv.ftp()
+    q = site_quota(boss)
+    boss.quit()
+    assert q["in_flight"] == 0 and q["used"] == disk_usage(srv.home), \
+        f"SITE QUOTA {q}, on disk {disk_usage(srv.home)}"
+
+
+# --------------------------------------------------------------------------
+# real clients
+
+
+def test_openssh_sftp_does_every_file_operation_and_100_mb_arrive_whole(
+        wharfd_factory, tmp_path):
+    srv, port = sftp_server(wharfd_factory)
+    work = tmp_path / "work"
+    work.mkdir()
+    big = random_file(work / "big.bin", 100 * MIB)
+    (work / "grüße.txt").write_text("grüße, wharf\n")
+    r = sftp_batch(tmp_path, port, cwd=work, commands="""\
+pwd
+mkdir up
+put big.bin up/big.bin
+put grüße.txt up/grüße.txt
+ls -l up
+get up/big.bin back.bin
+rename up/big.bin up/moved.bin
+get up/grüße.txt grüße-back.txt
+rm up/moved.bin
+rm up/grüße.txt
+rmdir up
+ls
+""")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Remote working directory: /" in r.stdout
+    assert re.search(r"104857600 .* big\.bin", r.stdout), r.stdout
+    assert sha256(work / "back.bin") == sha256(big)
+    assert (work / "grüße-back.txt").read_text() == "grüße, wharf\n"
+    assert not (srv.home / "up").exists()
+    assert_usage_is_disk(srv)
+    log = srv.log()
+    assert re.search(r'transfer complete .*protocol="sftp" path=/up/big\.bin '
+                     r'bytes=104857600 .*direction="in"', log), log[-2000:]
+    assert 'login peer=127.0.0.1' in log and 'protocol="sftp"' in log
+
+
+def test_openssh_reput_and_reget_resume_where_they_stopped(wharfd_factory, tmp_path):
+    srv, port = sftp_server(wharfd_factory)
+    work = tmp_path / "work"
+    work.mkdir()
+    whole = random_file(work / "whole.bin", 3 * MIB)
+    data = whole.read_bytes()
+    (srv.home / "part.bin").write_bytes(data[:MIB])      # an upload that stopped
+    (work / "down.bin").write_bytes(data[:512 * 1024])     # a download that stopped
+    (srv.home / "whole.bin").write_bytes(data)
+    users(srv.bin, srv.data, "recount", USER)
+    r = sftp_batch(tmp_path, port, cwd=work, commands="""\
+reput whole.bin part.bin
+reget whole.bin down.bin
+""")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (srv.home / "part.bin").read_bytes() == data
+    assert (work / "down.bin").read_bytes() == data
+    assert_usage_is_disk(srv)
+
+
+def test_scp_copies_both_ways(wharfd_factory, tmp_path):
+    srv, port = sftp_server(wharfd_factory)
+    src = random_file(tmp_path / "src.bin", 5 * MIB)
+    opts, env = openssh(tmp_path)
+    up = subprocess.run(["scp", *opts, "-P", str(port), str(src),
+                         f"{USER}@127.0.0.1:copied.bin"], env=env, capture_output=True,
+                        text=True, timeout=TIMEOUT)
+    assert up.returncode == 0, up.stderr
+    assert (srv.home / "copied.bin").read_bytes() == src.read_bytes()
+    down = subprocess.run(["scp", *opts, "-P", str(port), f"{USER}@127.0.0.1:data.bin",
+                           str(tmp_path / "down.bin")], env=env, capture_output=True,
+                          text=True, timeout=TIMEOUT)
+    assert down.returncode == 0, down.stderr
+    assert (tmp_path / "down.bin").read_bytes() == (srv.home / "data.bin").read_bytes()
+    assert_usage_is_disk(srv)
+
+
+def test_curl_and_lftp_move_files_over_sftp(wharfd_factory, tmp_path):
+    srv, port = sftp_server(wharfd_factory)
+    src = random_file(tmp_path / "src.bin", 2 * MIB)
+    url = f"sftp://127.0.0.1:{port}"
+    cred = f"{USER}:{PASSWORD}"
+    up = subprocess.run(["curl", "-sS", "--insecure", "-u", cred, "-T", str(src),
+                         f"{url}/by-curl.bin"], capture_output=True, text=True,
+                        timeout=TIMEOUT)
+    assert up.returncode == 0, up.stderr
+    down = subprocess.run(["curl", "-sS", "--insecure", "-u", cred, "-o",
+                           str(tmp_path / "curl.bin"), f"{url}/by-curl.bin"],
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    assert down.returncode == 0, down.stderr
+    assert (tmp_path / "curl.bin").read_bytes() == src.read_bytes()
+    lftp = subprocess.run(
+        ["lftp", "-u", f"{USER},{PASSWORD}", "-e",
+         f"set sftp:auto-confirm yes; set net:max-retries 1; put {src} -o by-lftp.bin; "
+         f"get by-lftp.bin -o {tmp_path / 'lftp.bin'}; cls -1; bye", url],
+        capture_output=True, text=True, timeout=TIMEOUT)
+    assert lftp.returncode == 0, lftp.stdout + lftp.stderr
+    assert (tmp_path / "lftp.bin").read_bytes() == src.read_bytes()
+    assert "by-curl.bin" in lftp.stdout and "by-lftp.bin" in lftp.stdout
+    assert_usage_is_disk(srv)
+
+
+def test_paramiko_sees_attributes_renames_and_the_jail(wharfd_factory):
+    srv, port = sftp_server(wharfd_factory)
+    os.symlink("/etc", srv.home / "escape")
+    sftp = connect(port)
+    try:
+        names = {a.filename: a for a in sftp.listdir_attr("/")}
+        assert names["hello.txt"].st_size == len(b"hello, alice\n")
+        assert names["docs"].longname.startswith("d")
+        with sftp.open("new.txt", "w") as f:
+            f.write(b"one")
+        sftp.posix_rename("new.txt", "hello.txt")     # replaces
+        assert sftp.open("hello.txt").read() == b"one"
+        with pytest.raises(IOError):
+            sftp.rename("hello.txt", "data.bin")        # v3 RENAME never replaces
+        assert sftp.normalize("../../..") == "/"
+        assert sftp.normalize("docs/../docs/.") == "/docs"
+        with pytest.raises(IOError):
+            sftp.open("/../../etc/passwd")
+        with pytest.raises(IOError):
+            sftp.open("escape/passwd")                   # a link out of the home
+        with pytest.raises(IOError):
+            sftp.symlink("/etc/passwd", "link")
+        sftp.utime("hello.txt", (1_600_000_000, 1_600_000_000))
+        assert sftp.stat("hello.txt").st_mtime == 1_600_000_000
+    finally:
+        close(sftp)
+    assert_usage_is_disk(srv)
+
+
+# --------------------------------------------------------------------------
+# the account's rules hold over SFTP
+
+
+def test_a_quota_hit_mid_upload_fails_and_nothing_of_it_counts(wharfd_factory):
+    srv, port = sftp_server(wharfd_factory)
+    before = disk_usage(srv.home)
+    users(srv.bin, srv.data, "quota", USER, str(before + 2 * MIB))
+    sftp = connect(port)
+    try:
+        with pytest.raises(IOError, match="(?i)quota"):
+            with sftp.open("big.bin", "w") as f:
+                f.set_pipelined(True)
+                for _ in range(6):
+                    f.write(os.urandom(MIB))
+        assert "big.bin" not in sftp.listdir("/")
+        with sftp.open("small.bin", "w") as f:                 # what fits still fits
+            f.write(os.urandom(MIB))
+    finally:
+        close(sftp)
+    assert disk_usage(srv.home) == before + MIB
+    assert_usage_is_disk(srv)
+
+
+def test_read_only_accounts_and_protocol_limits_hold_over_sftp(wharfd_factory):
+    srv, port = sftp_server(wharfd_factory)
+    users(srv.bin, srv.data, "perms", USER, "--read-only")
+    sftp = connect(port)
+    try:
+        assert sftp.open("hello.txt").read() == b"hello, alice\n"
+        for attempt in (lambda: sftp.open("new.txt", "w"),
+                        lambda: sftp.remove("hello.txt"),
+                        lambda: sftp.mkdir("d"),
+                        lambda: sftp.rename("hello.txt", "h2.txt")):
+            with pytest.raises(PermissionError, match="(?i)not permitted"):
+                attempt()
+        assert sorted(sftp.listdir("/")) == ["data.bin", "docs", "hello.txt"]
+    finally:
+        close(sftp)
+    users(srv.bin, srv.data, "set", USER, "--protocols", "ftp,ftps")
+    with pytest.raises(paramiko.AuthenticationException):
+        connect(port)
+    assert srv.wait_log(r"login refused by the account's limits .*protocol=\"sftp\"")
+
+
+def test_wrong_passwords_pending_accounts_and_lockouts_are_refused(wharfd_factory):
+    srv, port = sftp_server(wharfd_factory)
+    with pytest.raises(paramiko.AuthenticationException):
+        connect(port, password="wrong")
+    with pytest.raises(paramiko.AuthenticationException):
+        connect(port, user="nobody", password="wrong")
+    # a registration waiting for approval logs in nowhere
+    resp = site_register(srv, "carol carol-password-1")
+    assert resp.startswith("2"), resp
+    with pytest.raises(paramiko.AuthenticationException):
+        connect(port, user="carol", password="carol-password-1")
+    assert srv.wait_log(r"account not approved yet .*protocol=\"sftp\"|protocol=\"sftp\".*not approved")
+
+
+# --------------------------------------------------------------------------
+# two sessions of one account
+
+
+def test_a_second_session_deleting_and_renaming_mid_upload_keeps_usage_equal_to_disk(
+        wharfd_factory):
+    srv, port = sftp_server(wharfd_factory)
+    a, b = connect(port), connect(port)
+    payload = os.urandom(4 * MIB)
+    try:
+        b.mkdir("dir")
+        f = a.open("dir/up.bin", "w")
+        f.write(payload[:MIB])
+        f.flush()
+        b.rename("dir", "moved")               # the upload follows its directory
+        with b.open("moved/up.bin", "w") as g:  # another session's own upload
+            g.write(b"theirs")
+        f.write(payload[MIB:])
+        f.close()                                # acknowledged: lands whole
+        assert a.open("moved/up.bin").read() == payload
+        # an upload whose target is deleted by the other session meanwhile
+        f = a.open("moved/second.bin", "w")
+        f.write(payload[:MIB])
+        f.flush()
+        with pytest.raises(IOError):
+            b.remove("moved/second.bin")         # not there until it is closed
+        f.close()
+        b.remove("moved/second.bin")
+        assert sorted(a.listdir("moved")) == ["up.bin"]
+    finally:
+        close(a)
+        close(b)
+    assert_usage_is_disk(srv)
+
+
+def test_a_vanished_client_leaves_nothing_and_gives_its_bytes_back(wharfd_factory):
+    srv, port = sftp_server(wharfd_factory)
+    sftp = connect(port)
+    f = sftp.open("gone.bin", "w")
+    f.write(os.urandom(2 * MIB))
+    f.flush()
+    sftp.get_channel().get_transport().sock.close()   # no CLOSE, no goodbye
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        boss = srv.ftp()
+        q = site_quota(boss)
+        boss.quit()
+        if q["in_flight"] == 0:
+            break
+        time.sleep(0.1)
+    assert not (srv.home / "gone.bin").exists()
+    assert not [p for p in srv.home.rglob(".wharf-part-*")]
+    assert_usage_is_disk(srv)
+
+
+# --------------------------------------------------------------------------
+# hostile input
+
+
+class RawSftp:
+    """An `sftp` subsystem channel spoken to byte by byte."""
+
+    def __init__(self, port: int):
+        self.t = paramiko.Transport(("127.0.0.1", port))
+        self.t.connect(username=USER, password=PASSWORD)
+        self.ch = self.t.open_session(timeout=TIMEOUT)
+        self.ch.settimeout(TIMEOUT)
+        self.ch.invoke_subsystem("sftp")
+        self.send(1, struct.pack(">I", 3))          # INIT, version 3
+        kind, _ = self.recv()
+        assert kind == 2
+
+    def send(self, kind: int, payload: bytes) -> None:
+        self.ch.sendall(struct.pack(">IB", len(payload) + 1, kind) + payload)
+
+    def recv(self) -> tuple[int, bytes]:
+        head = self._exact(4)
+        body = self._exact(struct.unpack(">I", head)[0])
+        return body[0], body[1:]
+
+    def _exact(self, n: int) -> bytes:
+        out = b""
+        while len(out) < n:
+            chunk = self.ch.recv(n - len(out))
+            if not chunk:
+                raise EOFError("channel closed")
+            out += chunk
+        return out
+
+    def status(self) -> tuple[int, int, str]:
+        kind, body = self.recv()
+        assert kind == 101, (kind, body[:40])
+        rid, code, n = struct.unpack(">III", body[:12])
+        return rid, code, body[12:12 + n].decode()
+
+    def close(self) -> None:
+        self.t.close()
+
+
+def s(text: bytes) -> bytes:
+    return struct.pack(">I", len(text)) + text
+
+
+def test_malformed_and_hostile_packets_get_errors_and_change_nothing(wharfd_factory):
+    srv, port = sftp_server(wharfd_factory)
+    raw = RawSftp(port)
+    try:
+        raw.send(99, struct.pack(">I", 7) + b"junk")            # unknown type
+        assert raw.status()[:2] == (7, 8)                          # OP_UNSUPPORTED
+        raw.send(5, struct.pack(">I", 8) + s(b"12345") + struct.pack(">QI", 0, 10))
+        rid, code, text = raw.status()                             # READ, no such handle
+        assert (rid, code) == (8, 4) and "handle" in text
+        raw.send(13, struct.pack(">I", 9) + struct.pack(">I", 1000))  # REMOVE, string past end
+        assert raw.status()[:2] == (9, 5)                          # BAD_MESSAGE
+        raw.send(17, struct.pack(">I", 10) + s(b"../../../../etc/passwd"))
+        assert raw.status()[:2] == (10, 2)                         # NO_SUCH_FILE in the home
+        # handles are bounded
+        opened = 0
+        for i in range(300):
+            raw.send(11, struct.pack(">I", 100 + i) + s(b"/docs"))
+            kind, body = raw.recv()
+            if kind == 102:
+                opened += 1
+                continue
+            assert kind == 101 and b"too many open handles" in body, body
+            break
+        assert opened == 256
+        # a length no client may send ends the session, not the server
+        raw.ch.sendall(struct.pack(">I", 0x7fffffff) + b"\x03")
+        with pytest.raises((EOFError, socket.timeout, OSError)):
+            for _ in range(3):
+                raw.recv()
+    finally:
+        raw.close()
+    sftp = connect(port)                                            # still serving
+    assert "hello.txt" in sftp.listdir("/")
+    close(sftp)
+    assert sorted(p.name for p in srv.home.iterdir()) == ["data.bin", "docs", "hello.txt"]
+
+
+def test_shell_exec_and_forwarding_are_refused(wharfd_factory):
+    srv, port = sftp_server(wharfd_factory)
+    t = paramiko.Transport(("127.0.0.1", port))
+    t.connect(username=USER, password=PASSWORD)
+    try:
+        ch = t.open_session(timeout=TIMEOUT)
+        with pytest.raises(paramiko.SSHException):
+            ch.exec_command("id")
+        ch = t.open_session(timeout=TIMEOUT)
+        with pytest.raises(paramiko.SSHException):
+            ch.invoke_shell()
+        with pytest.raises(paramiko.ChannelException):
+            t.open_channel("direct-tcpip", ("127.0.0.1", srv.port), ("127.0.0.1", 1))
+    finally:
+        t.close()
+    assert srv.wait_log(r"SSH request refused: this server only serves SFTP")
+
+
+def test_connections_that_never_log_in_do_not_stop_the_server(wharfd_factory):
+    srv, port = sftp_server(wharfd_factory)
+    idle = []
+    for _ in range(15):    # below the 20 sessions one address may hold
+        sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        sock.sendall(b"SSH-2.0-idle\r\n")
+        idle.append(sock)
+    try:
+        done = []
+
+        def login():
+            sftp = connect(port)
+            done.append(sftp.listdir("/"))
+            close(sftp)
+
+        worker = threading.Thread(target=login)
+        worker.start()
+        worker.join(TIMEOUT)
+        assert done and "hello.txt" in done[0]
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_host_keys_are_made_once_private_and_logged(wharfd_factory):
+    srv, port = sftp_server(wharfd_factory)
+    keys = srv.data / "ssh"
+    for name in ("ssh_host_ed25519_key", "ssh_host_rsa_key"):
+        assert (keys / name).stat().st_mode & 0o777 == 0o600
+    line = srv.wait_log(r"SSH host key .*ssh_host_ed25519_key fingerprint=SHA256:")
+    logged = re.search(r"fingerprint=(SHA256:\S+)", line).group(1)
+    shown = subprocess.run(["ssh-keygen", "-l", "-f", str(keys / "ssh_host_ed25519_key.pub")],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+    assert logged in shown.stdout, (logged, shown.stdout)
+    t = paramiko.Transport(("127.0.0.1", port))
+    t.connect(username=USER, password=PASSWORD)
+    offered = t.get_remote_server_key()
+    t.close()
+    assert offered.get_name() in ("ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
