@@ -650,12 +650,7 @@ def test_random_interleavings_of_one_account_keep_every_acknowledged_byte(
         failures.append(f"{SETTLE_SECONDS} s after every session closed: in-flight "
                         f"{q['in_flight']}, temp files {part_files(home)}")
     failures += check_model(hist, initial, final, seed)
-    # Known defect (issue 13's closing note): in about one run in ten the
-    # account ends charged for more than it holds (never less). Charging
-    # less would let the quota be passed and fails below, as does anything
-    # else; charging more alone is reported as the known defect.
-    overcharged = q["used"] > on_disk and q["in_flight"] == 0
-    if (q["used"] != on_disk or q["in_flight"] != 0) and not overcharged:
+    if q["used"] != on_disk or q["in_flight"] != 0:
         failures.append(f"SITE QUOTA says used={q['used']} in-flight={q['in_flight']}, but "
                         f"{on_disk} bytes are on disk")
     if on_disk > QUOTA:
@@ -665,7 +660,7 @@ def test_random_interleavings_of_one_account_keep_every_acknowledged_byte(
         failures.append(f"SITE QUOTA showed usage past the quota during the run: {over[:3]}")
     out = users(wharfd_bin, srv.data, "recount", srv.user)
     m = re.search(rf"{srv.user}: (.+) \(was (.+)\)", out)
-    if not overcharged and (not m or m.group(1) != m.group(2)):
+    if not m or m.group(1) != m.group(2):
         failures.append(f"`users recount` had to correct the usage: {out.strip()!r}")
     boss.quit()
 
@@ -687,10 +682,6 @@ def test_random_interleavings_of_one_account_keep_every_acknowledged_byte(
     kinds = " ".join(hist.codes)
     assert any(k.endswith(" 552") for k in hist.codes), f"no 552 happened: {summary}"
     assert "abor" in kinds and "vanish" in kinds and "STOU" in kinds, summary
-    if overcharged:
-        pytest.xfail(f"known defect: charged {q['used'] - on_disk} bytes more than the "
-                     f"{on_disk} on disk; reproduce with WHARF_INTERLEAVING_SEED={seed}, "
-                     f"op log in {log_file}")
 
 
 # --------------------------------------------------------------------------
