@@ -7,7 +7,13 @@ follows the PASV address connects to 127.0.0.2 and the server notes it.
 Its listings name files that would escape a local target directory
 (`../evil`, `/tmp/…/abs`, `a\\b`, names with NUL-like bytes), next to one
 honest file and one honest directory. RETR of any name returns the same
-bytes.
+bytes, except in two folders:
+
+- `sized/`: `short.bin` is announced (SIZE, listings) as 1000 bytes and
+  500 arrive before `226`; `endless.bin` is announced as 1000 bytes and
+  never ends (the server counts what it managed to send).
+- `ansi/`: a name and a refusal that carry terminal escape sequences
+  (`ESC ] 0 ; … BEL` sets the window title, `ESC [ 2 J` clears the screen).
 
 Only 127.0.0.0/8 is used; the server is a thread in the test process and
 stops with it.
@@ -21,16 +27,25 @@ import threading
 
 HONEST = b"honest file contents\n"
 EVIL = b"PWNED\n"
+ANNOUNCED = 1000
+SHORT = b"s" * 500
+ESCAPES = b"\x1b]0;pwned-title\x07\x1b[2J\x9b31m"
+ANSI_NAME = b"evil" + ESCAPES + b".txt"
 
 
 class HostileServer:
     def __init__(self, evil_abs_path: str):
         self.evil_abs = evil_abs_path.encode()
         self.foreign_connections = 0
+        self.endless_sent = 0
+        self.rest_offsets: list[int] = []
         self.listings = {
             b"": [(b"file", b"ok.txt"), (b"dir", b"sub"), (b"file", b"../evil.txt"),
                   (b"file", self.evil_abs), (b"file", b"a\\b.txt"), (b"dir", b".."), (b"file", b"")],
             b"sub": [(b"file", b"inner.txt"), (b"file", b"../../escape.txt")],
+            b"sized": [(b"file", b"short.bin")],
+            b"sized-endless": [(b"file", b"endless.bin")],
+            b"ansi": [(b"file", ANSI_NAME)],
         }
         outer = self
 
@@ -87,6 +102,13 @@ class HostileServer:
                 send(b"227 Entering Passive Mode (127,0,0,2,%d,%d)" % (port >> 8, port & 255))
             elif verb == b"RETR" and arg.strip(b"/") == b"sub":
                 send(b"550 not a plain file")
+            elif verb == b"RETR" and arg.startswith(b"ansi"):
+                send(b"550 no such file" + ESCAPES)
+            elif verb == b"REST":
+                self.rest_offsets.append(int(arg))
+                send(b"350 restarting")
+            elif verb == b"ABOR":
+                send(b"226 abort done")
             elif verb in (b"MLSD", b"LIST", b"NLST", b"RETR"):
                 if not data_sockets:
                     send(b"425 use PASV first")
@@ -98,20 +120,41 @@ class HostileServer:
                     send(b"425 no data connection")
                     continue
                 path = (arg if verb != b"RETR" else b"").strip(b"/")
-                if verb == b"RETR":
-                    payload = HONEST if arg.endswith(b"ok.txt") or arg.endswith(b"inner.txt") else EVIL
+                if verb == b"RETR" and arg.endswith(b"endless.bin"):
+                    send(self.send_endlessly(data))
+                    continue
+                if verb == b"RETR" and arg.endswith(b"short.bin"):
+                    payload = SHORT[self.rest_offsets[-1] if self.rest_offsets else 0:]
+                elif verb == b"RETR":
+                    payload = self.content_of(arg)
                 else:
                     payload = self.render(verb, path or cwd)
                 data.sendall(payload)
                 data.close()
                 send(b"226 done")
             elif verb == b"SIZE":
-                send(b"213 %d" % len(HONEST))
+                sized = arg.endswith(b"short.bin") or arg.endswith(b"endless.bin")
+                send(b"213 %d" % (ANNOUNCED if sized else len(self.content_of(arg))))
             elif verb == b"QUIT":
                 send(b"221 bye")
                 return
             else:
                 send(b"502 not here")
+
+    def send_endlessly(self, data: socket.socket) -> bytes:
+        """Sends until the client hangs up (or 1 GiB, a bound for a broken
+        client); returns the reply that ends the transfer."""
+        block = b"e" * 65536
+        data.settimeout(10)
+        try:
+            while self.endless_sent < 1 << 30:
+                data.sendall(block)
+                self.endless_sent += len(block)
+        except OSError:
+            return b"426 the client went away"
+        finally:
+            data.close()
+        return b"226 done"
 
     def listen_twice(self):
         socks = []
@@ -145,11 +188,19 @@ class HostileServer:
         out = b""
         for kind, name in self.listings.get(path, []):
             if verb == b"MLSD":
-                size = b"" if kind == b"dir" else b"size=%d;" % len(HONEST)
+                size = b"" if kind == b"dir" else b"size=%d;" % self.size_of(name)
                 out += b"type=" + kind + b";" + size + b"modify=20240101000000; " + name + b"\r\n"
             elif verb == b"NLST":
                 out += name + b"\r\n"
             else:
                 t = b"d" if kind == b"dir" else b"-"
-                out += t + b"rw-r--r--    1 ftp ftp %12d Jan  1  2024 " % len(HONEST) + name + b"\r\n"
+                out += t + b"rw-r--r--    1 ftp ftp %12d Jan  1  2024 " % self.size_of(name) + name + b"\r\n"
         return out
+
+    @staticmethod
+    def content_of(path: bytes) -> bytes:
+        return HONEST if path.endswith(b"ok.txt") or path.endswith(b"inner.txt") else EVIL
+
+    @staticmethod
+    def size_of(name: bytes) -> int:
+        return ANNOUNCED if name.endswith(b".bin") else len(HONEST)

@@ -1,17 +1,23 @@
 """Our client (`wharf`) against a hostile server (hostile_ftp.py): names
-that would escape the target directory, and PASV replies that name another
-address. Nothing may be written outside the target, and the client must
-connect only to the server it is talking to."""
+that would escape the target directory, PASV replies that name another
+address, downloads shorter or endlessly longer than the size announced,
+and terminal escape sequences in names and replies. Nothing may be written
+outside the target, the client must connect only to the server it is
+talking to, a download that does not match its size is an error (exit 4)
+that leaves its bytes for `-c`, and no raw control character reaches a
+terminal."""
 
 from __future__ import annotations
 
 import os
+import select
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from hostile_ftp import EVIL, HONEST, HostileServer
+from hostile_ftp import ANSI_NAME, EVIL, HONEST, SHORT, HostileServer
 
 
 def wharf_bin() -> Path:
@@ -90,3 +96,99 @@ def test_downloads_connect_only_to_the_control_peer(hostile, tmp_path):
     assert (tmp_path / "ok.txt").read_bytes() == HONEST
     assert hostile.foreign_connections == 0
     assert EVIL not in (tmp_path / "ok.txt").read_bytes()
+
+
+def wharf(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([str(wharf_bin()), *args], capture_output=True, timeout=timeout, cwd=cwd)
+
+
+def test_a_short_download_is_an_error_and_kept_for_continue(hostile, tmp_path):
+    url = f"ftp://127.0.0.1:{hostile.port}/sized/short.bin"
+    proc = wharf("get", "-q", url, cwd=tmp_path)
+    assert proc.returncode == 4, proc.stderr
+    assert b"announced 1000 bytes and sent 500" in proc.stderr, proc.stderr
+    assert not (tmp_path / "short.bin").exists()
+    kept = tmp_path / ".short.bin.wharf-part"
+    assert kept.read_bytes() == SHORT
+    assert b"-c" in proc.stderr
+    # -c finds the kept bytes and asks for the rest (REST 500); the server
+    # has nothing more, so it is short again and nothing moves into place.
+    proc = wharf("get", "-q", "-c", url, cwd=tmp_path)
+    assert proc.returncode == 4, proc.stderr
+    assert hostile.rest_offsets == [len(SHORT)]
+    assert kept.read_bytes() == SHORT
+    assert sorted(p.name for p in tmp_path.iterdir()) == [kept.name]
+
+
+def test_a_download_past_its_size_is_stopped(hostile, tmp_path):
+    start = time.monotonic()
+    proc = wharf("get", "-q", f"ftp://127.0.0.1:{hostile.port}/sized-endless/endless.bin", cwd=tmp_path)
+    assert proc.returncode == 4, proc.stderr
+    assert b"announced 1000 bytes" in proc.stderr, proc.stderr
+    assert time.monotonic() - start < 30
+    # Bytes past the size are no prefix to resume from: nothing is kept.
+    assert list(tmp_path.iterdir()) == []
+    # stopped at once, not after the server's 1 GiB bound
+    assert hostile.endless_sent < 64 << 20, hostile.endless_sent
+
+
+def test_mirror_refuses_short_and_endless_files(hostile, tmp_path):
+    for folder in ("sized", "sized-endless"):
+        target = tmp_path / folder
+        proc = wharf("mirror", "-q", f"ftp://127.0.0.1:{hostile.port}/{folder}/", str(target), cwd=tmp_path)
+        assert proc.returncode == 4, proc.stderr
+        assert b"announced 1000 bytes" in proc.stderr, proc.stderr
+        assert [p.name for p in target.iterdir() if not p.name.startswith(".")] == []
+    assert hostile.endless_sent < 64 << 20, hostile.endless_sent
+
+
+def run_on_pty(args: list[str], cwd: Path, timeout: float = 30) -> tuple[int, bytes]:
+    """Runs `args` with a pseudo-terminal as its standard input, output
+    and error; returns its exit code and everything it wrote."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, close_fds=True)
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: every writer has closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif proc.poll() is not None:
+                break
+        else:
+            pytest.fail(f"{args} did not finish within {timeout}s; wrote {out!r}", pytrace=False)
+        return proc.wait(timeout=10), out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        os.close(master)
+
+
+@pytest.mark.parametrize("names_only", [False, True], ids=["list", "nlst"])
+def test_listing_escapes_reach_a_terminal_escaped(hostile, tmp_path, names_only):
+    args = [str(wharf_bin()), "ls"] + (["-1"] if names_only else []) + [f"ftp://127.0.0.1:{hostile.port}/ansi/"]
+    code, out = run_on_pty(args, tmp_path)
+    assert code == 0, out
+    assert b"\\x1b]0;pwned-title\\x07\\x1b[2J" in out, out
+    for raw in (b"\x1b", b"\x07", b"\x9b", b"\xc2\x9b"):
+        assert raw not in out, out
+    # Piped, the name arrives exactly as the server sent it.
+    piped = subprocess.run(args, capture_output=True, timeout=60, cwd=tmp_path)
+    assert piped.returncode == 0, piped.stderr
+    assert ANSI_NAME in piped.stdout
+
+
+def test_a_refusal_reaches_a_terminal_escaped(hostile, tmp_path):
+    code, out = run_on_pty([str(wharf_bin()), "get", "-q", f"ftp://127.0.0.1:{hostile.port}/ansi/x.txt"], tmp_path)
+    assert code == 3, out
+    assert b"no such file\\x1b]0;pwned-title" in out, out
+    assert b"\x1b" not in out and b"\x07" not in out, out

@@ -159,6 +159,9 @@ def test_search(mail, mailbox, imap_run):
     assert uids("FROM", "bob") == ["1"]
     assert uids('SUBJECT "status report"') == ["1"]
     assert uids("SUBJECT", "status report") == ["1"]
+    # the query as one argument, as people type it (issue 19)
+    assert uids("SUBJECT lunch?") == ["2"]
+    assert uids("SUBJECT status", "UNSEEN") == ["1"]
     assert uids("unseen") == ["1", "3"]
     assert uids("OR", "FROM", "bob", "SEEN") == ["1", "2"]
     assert uids("NOT", "(FROM bob SEEN)") == ["1", "2", "3"]

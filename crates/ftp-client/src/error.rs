@@ -28,6 +28,11 @@ pub enum FtpError {
     /// A wait ran out.
     #[error("timed out {0}")]
     Timeout(&'static str),
+    /// A download did not match the size the server announced (SIZE, or a
+    /// listing): it ended short, or it ran past the size and was stopped.
+    /// Sizes count from the start of the file, resumed bytes included.
+    #[error("the server announced {expected} bytes and {}", sent_text(*.received, *.expected))]
+    SizeMismatch { expected: u64, received: u64 },
     /// The server broke the protocol in a way not covered above.
     #[error("{0}")]
     Protocol(String),
@@ -61,9 +66,17 @@ impl FtpError {
     pub fn is_transient(&self) -> bool {
         match self {
             FtpError::Reply { code, .. } => (400..500).contains(code),
-            FtpError::Io { .. } | FtpError::Timeout(_) => true,
+            FtpError::Io { .. } | FtpError::Timeout(_) | FtpError::SizeMismatch { .. } => true,
             _ => false,
         }
+    }
+}
+
+fn sent_text(received: u64, expected: u64) -> String {
+    if received > expected {
+        "sent more; the download was stopped".into()
+    } else {
+        format!("sent {received}")
     }
 }
 

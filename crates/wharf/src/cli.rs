@@ -181,7 +181,7 @@ impl ServerConn {
     pub fn transcript(&self) -> Option<Transcript> {
         self.verbose.then(|| {
             std::sync::Arc::new(|sent: bool, line: &str| {
-                eprintln!("{} {line}", if sent { '>' } else { '<' })
+                crate::errln!("{} {line}", if sent { '>' } else { '<' })
             }) as Transcript
         })
     }
@@ -362,7 +362,9 @@ pub enum ImapCommand {
     /// DELETED, DRAFT, NEW, ALL, KEYWORD K, UID SET, NOT KEY, OR KEY KEY and
     /// (KEY KEY ...).
     ///
-    /// Quote strings with spaces: 'SUBJECT "status report"'.
+    /// The keys may be separate words or one argument ("SUBJECT Seed").
+    /// Quote strings with spaces: 'SUBJECT "status report"', or give such a
+    /// string as its own word after its key: SUBJECT "status report".
     ///
     /// Example: wharf imap search imap://bob@host/INBOX FROM alice SINCE 2026-01-01 UNSEEN
     Search {

@@ -70,7 +70,7 @@ pub fn options(url: &FtpUrl, conn: &Connection) -> ClientOptions {
                 Direction::Sent => '>',
                 Direction::Received => '<',
             };
-            eprintln!("{arrow} {line}");
+            crate::errln!("{arrow} {line}");
         }) as ftp_client::options::Transcript
     });
     ClientOptions {

@@ -9,6 +9,7 @@
 
 use crate::cli::{Connection, MirrorArgs};
 use crate::connect::{login_for, open, Login};
+use crate::download;
 use crate::names;
 use crate::progress::Progress;
 use anyhow::{bail, Context, Result};
@@ -20,7 +21,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Deepest directory a mirror descends into.
 const MAX_DEPTH: usize = 64;
@@ -66,7 +67,7 @@ async fn walk_remote(client: &mut FtpClient, root: &[u8], mlsd: bool) -> Result<
         };
         for entry in entries {
             if !names::is_safe(&entry.name) {
-                eprintln!(
+                crate::errln!(
                     "wharf: skipping unsafe remote name {:?} in {}",
                     names::show(&entry.name),
                     names::show(&path)
@@ -79,7 +80,7 @@ async fn walk_remote(client: &mut FtpClient, root: &[u8], mlsd: bool) -> Result<
                     tree.dirs.insert(child.clone());
                     queue.push_back((child, depth + 1));
                 }
-                EntryKind::Dir => eprintln!(
+                EntryKind::Dir => crate::errln!(
                     "wharf: not descending below {} (depth limit)",
                     names::show(&child)
                 ),
@@ -114,7 +115,7 @@ fn walk_local(root: &Path) -> Result<Tree> {
             let entry = entry?;
             let name = entry.file_name();
             let name = name.as_bytes();
-            if name.contains(&b'.') && name.windows(12).any(|w| w == b".wharf-part-") {
+            if names::is_partial(name) {
                 continue;
             }
             let child = join(&rel, name);
@@ -215,7 +216,7 @@ impl Plan {
     }
 
     fn summary(&self, count: usize, unchanged: usize, deleted: usize) {
-        eprintln!(
+        crate::errln!(
             "mirror: {count} files transferred ({} bytes), {unchanged} unchanged, {deleted} deleted",
             self.moved.load(Ordering::Relaxed)
         );
@@ -301,29 +302,16 @@ async fn fetch_one(
     local: &Path,
     info: FileInfo,
 ) -> Result<()> {
-    let partial = names::partial(local);
-    let file = std::fs::File::create(&partial)
-        .with_context(|| format!("cannot write {}", partial.display()))?;
-    let base = plan.moved.load(Ordering::Relaxed);
-    let got = client
-        .retrieve_to_file(remote, 0, &file, &mut |n| plan.progress.set(base + n))
-        .await;
-    let got = match got {
-        Ok(n) => n,
-        Err(e) => {
-            drop(file);
-            let _ = std::fs::remove_file(&partial);
-            return Err(e).with_context(|| format!("cannot fetch {}", names::show(remote)));
-        }
+    let req = download::Request {
+        remote,
+        target: local,
+        size: info.size,
+        ascii: false,
+        resume: false,
+        mtime: info.mtime,
     };
-    file.sync_all()
-        .with_context(|| format!("cannot finish {}", partial.display()))?;
-    if let Some(t) = info.mtime {
-        let _ = file.set_modified(UNIX_EPOCH + Duration::from_secs(t.max(0) as u64));
-    }
-    drop(file);
-    std::fs::rename(&partial, local)
-        .with_context(|| format!("cannot move into {}", local.display()))?;
+    let base = plan.moved.load(Ordering::Relaxed);
+    let got = download::fetch(client, &req, &mut |n| plan.progress.set(base + n)).await?;
     plan.moved.fetch_add(got, Ordering::Relaxed);
     Ok(())
 }
