@@ -192,3 +192,10 @@ def test_a_refusal_reaches_a_terminal_escaped(hostile, tmp_path):
     assert code == 3, out
     assert b"no such file\\x1b]0;pwned-title" in out, out
     assert b"\x1b" not in out and b"\x07" not in out, out
+
+
+def test_shell_user_says_who_is_logged_in(hostile, tmp_path):
+    proc = subprocess.run([str(wharf_bin()), "ftp", "-q", f"ftp://127.0.0.1:{hostile.port}/"],
+                          input=b"user bob bob-pw\nquit\n", capture_output=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"Logged in to 127.0.0.1:{hostile.port} as bob.".encode() in proc.stdout, proc.stdout
