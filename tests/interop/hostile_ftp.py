@@ -14,6 +14,11 @@ bytes, except in two folders:
   never ends (the server counts what it managed to send).
 - `ansi/`: a name and a refusal that carry terminal escape sequences
   (`ESC ] 0 ; … BEL` sets the window title, `ESC [ 2 J` clears the screen).
+- `flaky/`: the first RETR of `ok.txt` is refused with 450, later ones work.
+- `hashed/`: HASH (SHA-256) tells the truth about `ok.txt` and lies about
+  `bad.txt`.
+
+Every RETR is counted by path (`retrs`).
 
 Only 127.0.0.0/8 is used; the server is a thread in the test process and
 stops with it.
@@ -21,6 +26,8 @@ stops with it.
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import socket
 import socketserver
 import threading
@@ -39,6 +46,7 @@ class HostileServer:
         self.foreign_connections = 0
         self.endless_sent = 0
         self.rest_offsets: list[int] = []
+        self.retrs: collections.Counter[bytes] = collections.Counter()
         self.listings = {
             b"": [(b"file", b"ok.txt"), (b"dir", b"sub"), (b"file", b"../evil.txt"),
                   (b"file", self.evil_abs), (b"file", b"a\\b.txt"), (b"dir", b".."), (b"file", b"")],
@@ -46,6 +54,8 @@ class HostileServer:
             b"sized": [(b"file", b"short.bin")],
             b"sized-endless": [(b"file", b"endless.bin")],
             b"ansi": [(b"file", ANSI_NAME)],
+            b"flaky": [(b"file", b"ok.txt")],
+            b"hashed": [(b"file", b"ok.txt"), (b"file", b"bad.txt")],
         }
         outer = self
 
@@ -86,7 +96,13 @@ class HostileServer:
             elif verb == b"PASS":
                 send(b"230 logged in")
             elif verb == b"FEAT":
-                send(b"211-Features:\r\n MLST type*;size*;modify*;\r\n211 End")
+                send(b"211-Features:\r\n MLST type*;size*;modify*;\r\n HASH SHA-256*\r\n211 End")
+            elif verb == b"OPTS":
+                send(b"200 SHA-256")
+            elif verb == b"HASH":
+                content = b"not what was sent" if arg.endswith(b"bad.txt") else self.content_of(arg)
+                digest = hashlib.sha256(content).hexdigest().encode()
+                send(b"213 SHA-256 0-%d %s %s" % (len(content), digest, arg))
             elif verb in (b"TYPE", b"NOOP", b"MODE", b"STRU"):
                 send(b"200 ok")
             elif verb == b"PWD":
@@ -109,6 +125,9 @@ class HostileServer:
                 send(b"350 restarting")
             elif verb == b"ABOR":
                 send(b"226 abort done")
+            elif verb == b"RETR" and arg.startswith(b"flaky") and not self.retrs[arg]:
+                self.retrs[arg] += 1
+                send(b"450 busy, try later")
             elif verb in (b"MLSD", b"LIST", b"NLST", b"RETR"):
                 if not data_sockets:
                     send(b"425 use PASV first")
@@ -120,6 +139,8 @@ class HostileServer:
                     send(b"425 no data connection")
                     continue
                 path = (arg if verb != b"RETR" else b"").strip(b"/")
+                if verb == b"RETR":
+                    self.retrs[arg] += 1
                 if verb == b"RETR" and arg.endswith(b"endless.bin"):
                     send(self.send_endlessly(data))
                     continue
@@ -201,6 +222,6 @@ class HostileServer:
     def content_of(path: bytes) -> bytes:
         return HONEST if path.endswith(b"ok.txt") or path.endswith(b"inner.txt") else EVIL
 
-    @staticmethod
-    def size_of(name: bytes) -> int:
-        return ANNOUNCED if name.endswith(b".bin") else len(HONEST)
+    @classmethod
+    def size_of(cls, name: bytes) -> int:
+        return ANNOUNCED if name.endswith(b".bin") else len(cls.content_of(name))

@@ -135,7 +135,8 @@ def test_a_download_past_its_size_is_stopped(hostile, tmp_path):
 def test_mirror_refuses_short_and_endless_files(hostile, tmp_path):
     for folder in ("sized", "sized-endless"):
         target = tmp_path / folder
-        proc = wharf("mirror", "-q", f"ftp://127.0.0.1:{hostile.port}/{folder}/", str(target), cwd=tmp_path)
+        proc = wharf("mirror", "-q", "--retries", "0", f"ftp://127.0.0.1:{hostile.port}/{folder}/", str(target),
+                     cwd=tmp_path)
         assert proc.returncode == 4, proc.stderr
         assert b"announced 1000 bytes" in proc.stderr, proc.stderr
         assert [p.name for p in target.iterdir() if not p.name.startswith(".")] == []
@@ -199,3 +200,32 @@ def test_shell_user_says_who_is_logged_in(hostile, tmp_path):
                           input=b"user bob bob-pw\nquit\n", capture_output=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert f"Logged in to 127.0.0.1:{hostile.port} as bob.".encode() in proc.stdout, proc.stdout
+
+
+def test_mirror_tries_again_after_a_temporary_refusal(hostile, tmp_path):
+    proc = wharf("mirror", f"ftp://127.0.0.1:{hostile.port}/flaky/", str(tmp_path / "t"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert b"450 busy" in proc.stderr and b"trying again in 1 s" in proc.stderr, proc.stderr
+    assert (tmp_path / "t" / "ok.txt").read_bytes() == HONEST
+    assert hostile.retrs[b"flaky/ok.txt"] == 2
+
+
+def test_mirror_gives_up_after_its_retries(hostile, tmp_path):
+    proc = wharf("mirror", "-q", "--retries", "2", f"ftp://127.0.0.1:{hostile.port}/sized/", str(tmp_path / "t"),
+                 cwd=tmp_path)
+    assert proc.returncode == 4, proc.stderr
+    assert hostile.retrs[b"sized/short.bin"] == 3
+    assert proc.stderr.count(b"trying again") == 2, proc.stderr
+    assert b"1 of 1 files could not be mirrored" in proc.stderr, proc.stderr
+
+
+def test_mirror_verify_catches_a_hash_that_differs(hostile, tmp_path):
+    target = tmp_path / "t"
+    proc = wharf("mirror", "-q", "--verify", "--retries", "1", f"ftp://127.0.0.1:{hostile.port}/hashed/",
+                 str(target), cwd=tmp_path)
+    assert proc.returncode == 4, proc.stderr
+    assert b"hashed/bad.txt: the server's SHA-256 is" in proc.stderr, proc.stderr
+    assert hostile.retrs[b"hashed/bad.txt"] == 2
+    # the copy that failed its check is not left to look current
+    assert sorted(p.name for p in target.iterdir()) == ["ok.txt"]
+    assert (target / "ok.txt").read_bytes() == HONEST

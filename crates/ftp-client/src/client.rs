@@ -331,6 +331,29 @@ impl FtpClient {
             .ok_or_else(|| FtpError::Protocol(format!("unreadable MLST reply: {}", reply.text())))
     }
 
+    /// OPTS HASH: selects the algorithm HASH uses (`SHA-256`, ...), as
+    /// named in FEAT.
+    pub async fn set_hash_algorithm(&mut self, name: &str) -> Result<()> {
+        let arg = format!("HASH {name}").into_bytes();
+        self.voidcmd(&Command::Opts(arg)).await.map(drop)
+    }
+
+    /// HASH (draft-bryan-ftpext-hash): the server's digest of a whole
+    /// file, as the algorithm's name and the digest in lower-case hex.
+    pub async fn hash(&mut self, path: &[u8]) -> Result<(String, String)> {
+        let reply = self.voidcmd(&Command::Hash(path.to_vec())).await?;
+        let line = String::from_utf8_lossy(reply.first_line()).into_owned();
+        let mut words = line.split_ascii_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some(algorithm), Some(_range), Some(hex))
+                if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                Ok((algorithm.to_string(), hex.to_ascii_lowercase()))
+            }
+            _ => Err(FtpError::Protocol(format!("unreadable HASH reply: {line}"))),
+        }
+    }
+
     /// SITE command; the reply whatever it is.
     pub async fn site(&mut self, args: &[u8]) -> Result<RawReply> {
         self.command(&Command::Site(args.to_vec())).await

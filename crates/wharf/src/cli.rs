@@ -331,11 +331,44 @@ pub struct MirrorArgs {
     #[arg(short = 'R', long)]
     pub reverse: bool,
     /// Transfers at once, each on its own connection.
-    #[arg(short = 'j', long, default_value_t = 1, value_name = "N")]
-    pub jobs: usize,
-    /// Delete files on the target that the source does not have.
+    #[arg(
+        short = 'j',
+        long,
+        visible_alias = "jobs",
+        default_value_t = 4,
+        value_name = "N"
+    )]
+    pub parallel: usize,
+    /// Delete what the target has and the source does not (excluded files
+    /// are kept).
     #[arg(long)]
     pub delete: bool,
+    /// Show what would be transferred, created and deleted; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Leave out files and directories matching GLOB (repeatable): a
+    /// pattern without / matches names at any depth, one with / the path
+    /// from the mirror's root; * is any run of characters, ? any one.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Read --exclude patterns from FILE, one a line (# starts a comment).
+    #[arg(long, value_name = "FILE")]
+    pub exclude_from: Vec<PathBuf>,
+    /// Take only files matching GLOB (repeatable); --exclude still wins.
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Transfer a file only when the source's copy is newer than the
+    /// target's (or the target has none), not whenever they differ.
+    #[arg(long)]
+    pub only_newer: bool,
+    /// Try a file again this many times after a failure that may pass
+    /// (4xx, reset, timeout, short transfer), waiting 1, 2, 4 ... seconds.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub retries: u32,
+    /// Check every file transferred by SHA-256 against the server's HASH
+    /// (where the server offers HASH; a mismatch is tried again).
+    #[arg(long)]
+    pub verify: bool,
     #[command(flatten)]
     pub conn: Connection,
 }

@@ -1,0 +1,118 @@
+"""`wharf mirror`'s lftp-like options against the real wharfd: --exclude,
+--include and --exclude-from, --dry-run (nothing changes), --delete,
+--only-newer, --parallel (connections seen by the server) and --verify
+(HASH SHA-256), each checked by tree contents and SHA-256. Retries are in
+test_wharf_hostile.py, where a server can fail on purpose."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from wharf_helpers import PASSWORD, USER, build_tree, diff_manifests, run, tree_manifest
+
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/wharf-target"))
+WHARF = Path(os.environ.get("WHARF", TARGET / "debug/wharf"))
+
+
+def wharf(*args: str, check: bool = True):
+    return run([str(WHARF), *args], timeout=120, check=check)
+
+
+def url(srv, path: str = "tree/") -> str:
+    return f"ftp://{USER}:{PASSWORD}@127.0.0.1:{srv.port}/{path}"
+
+
+def files_only(manifest: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in manifest.items() if v != "<dir>"}
+
+
+def test_exclude_include_and_exclude_from(wharfd, tmp_path):
+    src = tmp_path / "src"
+    want = build_tree(src)
+    (src / "scratch.tmp").write_bytes(b"temporary\n")
+    (src / "nested" / "level1" / "x.tmp").write_bytes(b"temporary too\n")
+    (src / "cache").mkdir()
+    (src / "cache" / "blob.bin").write_bytes(b"cached\n")
+    (src / "nested" / "keep.log").write_bytes(b"a log\n")
+    patterns = tmp_path / "exclude.txt"
+    patterns.write_text("# logs stay here\n*.log\n")
+    wharf("mirror", "-q", "-R", "--exclude", "*.tmp", "--exclude", "cache",
+          "--exclude-from", str(patterns), str(src), url(wharfd))
+    got = tree_manifest(wharfd.home / "tree")
+    assert got == want, diff_manifests(want, got)
+
+    # Only the .txt files come back; a path pattern excludes one of them.
+    back = tmp_path / "back"
+    wharf("mirror", "-q", "--include", "*.txt", "--exclude", "nested/level1/sibling*", url(wharfd), str(back))
+    got = files_only(tree_manifest(back))
+    expect = {k: v for k, v in files_only(want).items()
+              if k.endswith(".txt") and not k.startswith("nested/level1/sibling")}
+    assert got == expect, diff_manifests(expect, got)
+
+
+def test_dry_run_changes_nothing_then_delete_does(wharfd, tmp_path):
+    src = tmp_path / "src"
+    build_tree(src)
+    wharf("mirror", "-q", "-R", str(src), url(wharfd))
+    back = tmp_path / "back"
+    wharf("mirror", "-q", url(wharfd), str(back))
+    # The server loses a file and gains one; the local copy has an extra.
+    os.remove(wharfd.home / "tree" / "top.txt")
+    (wharfd.home / "tree" / "new.txt").write_bytes(b"new on the server\n")
+    (back / "nested" / "local-only.txt").write_bytes(b"only here\n")
+    before = tree_manifest(back)
+    out = wharf("mirror", "--delete", "--dry-run", url(wharfd), str(back)).stdout.decode()
+    assert tree_manifest(back) == before
+    assert "get new.txt (18 bytes)" in out, out
+    assert "delete top.txt" in out and "delete nested/local-only.txt" in out, out
+    assert "nothing changed" in out
+    # and the reverse direction's dry run leaves the server alone
+    server_before = tree_manifest(wharfd.home / "tree")
+    out = wharf("mirror", "-R", "--delete", "--dry-run", str(back), url(wharfd)).stdout.decode()
+    assert "delete new.txt" in out and "put nested/local-only.txt" in out, out
+    assert tree_manifest(wharfd.home / "tree") == server_before
+
+    wharf("mirror", "-q", "--delete", url(wharfd), str(back))
+    got = tree_manifest(back)
+    want = tree_manifest(wharfd.home / "tree")
+    assert got == want, diff_manifests(want, got)
+
+
+def test_only_newer_keeps_a_newer_target(wharfd, tmp_path):
+    src = tmp_path / "src"
+    build_tree(src)
+    wharf("mirror", "-q", "-R", str(src), url(wharfd))
+    back = tmp_path / "back"
+    wharf("mirror", "-q", url(wharfd), str(back))
+    # Edited here after the server's copy: bigger, and newer.
+    edited = back / "with space.txt"
+    edited.write_bytes(b"edited locally, and longer than before\n")
+    future = os.stat(wharfd.home / "tree" / "with space.txt").st_mtime + 3600
+    os.utime(edited, (future, future))
+    wharf("mirror", "-q", "--only-newer", url(wharfd), str(back))
+    assert edited.read_bytes() == b"edited locally, and longer than before\n"
+    # Without it, a difference in size is enough.
+    wharf("mirror", "-q", url(wharfd), str(back))
+    assert edited.read_bytes() == (src / "with space.txt").read_bytes()
+
+
+def test_parallel_and_verify(wharfd, tmp_path):
+    src = tmp_path / "src"
+    want = build_tree(src, big_size=8 << 20)
+    wharf("mirror", "-q", "-R", "--verify", str(src), url(wharfd))
+    got = tree_manifest(wharfd.home / "tree")
+    assert got == want, diff_manifests(want, got)
+    back = tmp_path / "back"
+    proc = wharf("mirror", "-v", "--verify", url(wharfd), str(back))
+    got = tree_manifest(back)
+    assert got == want, diff_manifests(want, got)
+    transcript = proc.stderr.decode(errors="replace")
+    files = len([v for v in want.values() if v != "<dir>"])
+    assert len(re.findall(r"^> HASH ", transcript, re.M)) == files, transcript
+    assert re.search(r"^> OPTS HASH SHA-256", transcript, re.M), transcript
+    # The default --parallel is 4: one connection lists, four transfer.
+    assert len(re.findall(r"^< 230", transcript, re.M)) == 5, transcript
+    proc = wharf("mirror", "-v", "-j", "2", url(wharfd), str(tmp_path / "two"))
+    assert len(re.findall(r"^< 230", proc.stderr.decode(errors="replace"), re.M)) == 3
