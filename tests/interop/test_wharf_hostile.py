@@ -10,13 +10,13 @@ terminal."""
 from __future__ import annotations
 
 import os
-import select
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from pty_run import run_on_pty
 from hostile_ftp import ANSI_NAME, EVIL, HONEST, SHORT, HostileServer
 
 
@@ -143,37 +143,6 @@ def test_mirror_refuses_short_and_endless_files(hostile, tmp_path):
     assert hostile.endless_sent < 64 << 20, hostile.endless_sent
 
 
-def run_on_pty(args: list[str], cwd: Path, timeout: float = 30) -> tuple[int, bytes]:
-    """Runs `args` with a pseudo-terminal as its standard input, output
-    and error; returns its exit code and everything it wrote."""
-    master, slave = os.openpty()
-    proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, close_fds=True)
-    os.close(slave)
-    out = b""
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # EIO: every writer has closed the terminal
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            elif proc.poll() is not None:
-                break
-        else:
-            pytest.fail(f"{args} did not finish within {timeout}s; wrote {out!r}", pytrace=False)
-        return proc.wait(timeout=10), out
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        os.close(master)
-
-
 @pytest.mark.parametrize("names_only", [False, True], ids=["list", "nlst"])
 def test_listing_escapes_reach_a_terminal_escaped(hostile, tmp_path, names_only):
     args = [str(wharf_bin()), "ls"] + (["-1"] if names_only else []) + [f"ftp://127.0.0.1:{hostile.port}/ansi/"]
@@ -229,3 +198,15 @@ def test_mirror_verify_catches_a_hash_that_differs(hostile, tmp_path):
     # the copy that failed its check is not left to look current
     assert sorted(p.name for p in target.iterdir()) == ["ok.txt"]
     assert (target / "ok.txt").read_bytes() == HONEST
+
+
+def test_mirror_continue_resumes_what_a_failure_kept(hostile, tmp_path):
+    target = tmp_path / "t"
+    source = f"ftp://127.0.0.1:{hostile.port}/sized/"
+    proc = wharf("mirror", "-q", "--retries", "0", source, str(target), cwd=tmp_path)
+    assert proc.returncode == 4, proc.stderr
+    assert (target / ".short.bin.wharf-part").read_bytes() == SHORT
+    proc = wharf("mirror", "-q", "--retries", "0", "--continue", source, str(target), cwd=tmp_path)
+    assert proc.returncode == 4, proc.stderr
+    assert hostile.rest_offsets == [len(SHORT)]
+    assert not (target / "short.bin").exists()

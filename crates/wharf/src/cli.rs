@@ -361,6 +361,10 @@ pub struct MirrorArgs {
     /// target's (or the target has none), not whenever they differ.
     #[arg(long)]
     pub only_newer: bool,
+    /// Resume a download whose earlier try left its bytes behind
+    /// (.NAME.wharf-part), instead of starting it again.
+    #[arg(short = 'c', long = "continue")]
+    pub resume: bool,
     /// Try a file again this many times after a failure that may pass
     /// (4xx, reset, timeout, short transfer), waiting 1, 2, 4 ... seconds.
     #[arg(long, default_value_t = 3, value_name = "N")]

@@ -290,7 +290,7 @@ async fn fetch_to_stdout(
     section: &str,
     range: Option<(u64, u64)>,
 ) -> Result<()> {
-    let mut out = tokio::io::stdout();
+    let mut out = crate::term::stream_out();
     client
         .fetch_section_to(By::Uid, uid, section, range, &mut out)
         .await

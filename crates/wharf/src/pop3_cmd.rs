@@ -10,6 +10,7 @@ use mail::sasl::Mechanism;
 use mail::{MailError, MailUrl, Pop3Client, Protocol};
 use std::io::Write;
 use std::path::Path;
+use tokio::io::AsyncWriteExt;
 
 const WHAT: &str = "pop3:// or pop3s://";
 
@@ -110,8 +111,9 @@ async fn fetch(
     let limit = size.saturating_mul(2).saturating_add(1 << 20);
     match output {
         None => {
-            let mut stdout = tokio::io::stdout();
+            let mut stdout = crate::term::stream_out();
             client.retr_to(n, &mut stdout, limit).await?;
+            stdout.flush().await?;
         }
         Some(path) => {
             let mut part = path.as_os_str().to_owned();

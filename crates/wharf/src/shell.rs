@@ -157,11 +157,9 @@ impl Shell {
             return;
         };
         if let Ok(list) = client.nlst(None).await {
-            if let Ok(mut names) = self.names.lock() {
-                *names = list
-                    .iter()
-                    .map(|n| String::from_utf8_lossy(n).into_owned())
-                    .collect();
+            if let Ok(mut cached) = self.names.lock() {
+                // Candidates are printed when several match: escaped.
+                *cached = list.iter().map(|n| names::show(n)).collect();
             }
         }
     }

@@ -10,7 +10,8 @@
 //! that may pass (a 4xx, a reset, a timeout, a short transfer, a hash that
 //! differs) is tried again on a fresh connection after 1, 2, 4 … s, up to
 //! `--retries` times; a file that still fails is reported and the others
-//! go on, and the mirror fails at the end. With `--verify`, every file
+//! go on, and the mirror fails at the end; `--continue` resumes the
+//! downloads such a failure left behind. With `--verify`, every file
 //! moved is compared by SHA-256 with the server's HASH, where the server
 //! offers it.
 
@@ -185,6 +186,7 @@ pub async fn run(args: MirrorArgs) -> Result<()> {
         local: local.clone(),
         upload,
         verify,
+        resume: args.resume,
         retries: args.retries,
         queue: Mutex::new(plan.files.iter().cloned().collect()),
         moved: AtomicU64::new(0),
@@ -254,6 +256,8 @@ struct Work {
     local: PathBuf,
     upload: bool,
     verify: bool,
+    /// `--continue`: pick up kept partial downloads.
+    resume: bool,
     retries: u32,
     queue: Mutex<VecDeque<(Vec<u8>, FileInfo)>>,
     moved: AtomicU64,
@@ -349,7 +353,9 @@ impl Work {
                 target: &local,
                 size: info.size,
                 ascii: false,
-                resume: false,
+                // Only into a kept partial file: a changed local copy is
+                // replaced, never appended to.
+                resume: self.resume && !local.exists(),
                 mtime: info.mtime,
             };
             download::fetch(client, &req, progress).await?
