@@ -10,11 +10,14 @@ honest file and one honest directory. RETR of any name returns the same
 bytes, except in two folders:
 
 - `sized/`: `short.bin` is announced (SIZE, listings) as 1000 bytes and
-  500 arrive before `226`; `endless.bin` is announced as 1000 bytes and
+  500 arrive before `226` (in `sized-many/`, three `.bin` files, each
+  announced as 1000 bytes, are short too); `endless.bin` is announced as 1000 bytes and
   never ends (the server counts what it managed to send).
 - `ansi/`: a name and a refusal that carry terminal escape sequences
   (`ESC ] 0 ; … BEL` sets the window title, `ESC [ 2 J` clears the screen).
 - `flaky/`: the first RETR of `ok.txt` is refused with 450, later ones work.
+- `reset/`: the first RETR of `ok.txt` resets the control connection,
+  later ones work.
 - `hashed/`: HASH (SHA-256) tells the truth about `ok.txt` and lies about
   `bad.txt`.
 
@@ -30,6 +33,7 @@ import collections
 import hashlib
 import socket
 import socketserver
+import struct
 import threading
 
 HONEST = b"honest file contents\n"
@@ -53,8 +57,10 @@ class HostileServer:
             b"sub": [(b"file", b"inner.txt"), (b"file", b"../../escape.txt")],
             b"sized": [(b"file", b"short.bin")],
             b"sized-endless": [(b"file", b"endless.bin")],
+            b"sized-many": [(b"file", b"a.bin"), (b"file", b"b.bin"), (b"file", b"c.bin")],
             b"ansi": [(b"file", ANSI_NAME)],
             b"flaky": [(b"file", b"ok.txt")],
+            b"reset": [(b"file", b"ok.txt")],
             b"hashed": [(b"file", b"ok.txt"), (b"file", b"bad.txt")],
         }
         outer = self
@@ -128,6 +134,13 @@ class HostileServer:
             elif verb == b"RETR" and arg.startswith(b"flaky") and not self.retrs[arg]:
                 self.retrs[arg] += 1
                 send(b"450 busy, try later")
+            elif verb == b"RETR" and arg.startswith(b"reset") and not self.retrs[arg]:
+                self.retrs[arg] += 1
+                for s in data_sockets:
+                    s.close()
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+                return
             elif verb in (b"MLSD", b"LIST", b"NLST", b"RETR"):
                 if not data_sockets:
                     send(b"425 use PASV first")

@@ -179,6 +179,18 @@ def test_mirror_tries_again_after_a_temporary_refusal(hostile, tmp_path):
     assert hostile.retrs[b"flaky/ok.txt"] == 2
 
 
+def test_mirror_tries_again_after_a_reset(hostile, tmp_path):
+    proc = wharf("mirror", f"ftp://127.0.0.1:{hostile.port}/reset/", str(tmp_path / "t"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert b"trying again in 1 s" in proc.stderr, proc.stderr
+    assert (tmp_path / "t" / "ok.txt").read_bytes() == HONEST
+    assert hostile.retrs[b"reset/ok.txt"] == 2
+    # Without another try, a lost connection is a network failure: exit 4.
+    proc = wharf("get", "-q", f"ftp://127.0.0.1:{hostile.port}/reset/other.txt", cwd=tmp_path)
+    assert proc.returncode == 4, proc.stderr
+    assert not (tmp_path / "other.txt").exists()
+
+
 def test_mirror_gives_up_after_its_retries(hostile, tmp_path):
     proc = wharf("mirror", "-q", "--retries", "2", f"ftp://127.0.0.1:{hostile.port}/sized/", str(tmp_path / "t"),
                  cwd=tmp_path)
@@ -186,6 +198,18 @@ def test_mirror_gives_up_after_its_retries(hostile, tmp_path):
     assert hostile.retrs[b"sized/short.bin"] == 3
     assert proc.stderr.count(b"trying again") == 2, proc.stderr
     assert b"1 of 1 files could not be mirrored" in proc.stderr, proc.stderr
+
+
+def test_mirror_max_errors_stops_new_transfers(hostile, tmp_path):
+    source = f"ftp://127.0.0.1:{hostile.port}/sized-many/"
+    proc = wharf("mirror", "-q", "--retries", "0", "-j", "1", "--max-errors", "2", source, str(tmp_path / "t"),
+                 cwd=tmp_path)
+    assert proc.returncode == 4, proc.stderr
+    assert b"2 of 3 files could not be mirrored (stopped by --max-errors; 1 not tried)" in proc.stderr, proc.stderr
+    assert sum(n for path, n in hostile.retrs.items() if path.startswith(b"sized-many/")) == 2
+    # without it, every file is tried
+    proc = wharf("mirror", "-q", "--retries", "0", "-j", "1", source, str(tmp_path / "u"), cwd=tmp_path)
+    assert b"3 of 3 files could not be mirrored; the first" in proc.stderr, proc.stderr
 
 
 def test_mirror_verify_catches_a_hash_that_differs(hostile, tmp_path):

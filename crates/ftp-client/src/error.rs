@@ -2,7 +2,7 @@
 //! keeping the server's own reply code and text where there is one.
 
 use std::io;
-use wire::ReplyError;
+use wire::{LineError, ReplyError};
 
 /// An FTP client error.
 #[derive(Debug, thiserror::Error)]
@@ -62,11 +62,16 @@ impl FtpError {
         self.code().is_some_and(|c| (500..600).contains(&c))
     }
 
-    /// A 4xx reply or a network failure: trying again may help.
+    /// A 4xx reply or a network failure (the control connection closed or
+    /// reset included): trying again may help.
     pub fn is_transient(&self) -> bool {
         match self {
             FtpError::Reply { code, .. } => (400..500).contains(code),
             FtpError::Io { .. } | FtpError::Timeout(_) | FtpError::SizeMismatch { .. } => true,
+            FtpError::BadReply(ReplyError::Line(line)) => matches!(
+                line,
+                LineError::Closed | LineError::Truncated | LineError::Io(_)
+            ),
             _ => false,
         }
     }
@@ -82,3 +87,18 @@ fn sent_text(received: u64, expected: u64) -> String {
 
 /// Results of this crate.
 pub type Result<T> = std::result::Result<T, FtpError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_connection_is_transient_a_garbled_reply_is_not() {
+        let lost = |e| FtpError::BadReply(ReplyError::Line(e));
+        assert!(lost(LineError::Closed).is_transient());
+        assert!(lost(LineError::Truncated).is_transient());
+        assert!(lost(LineError::Io(io::ErrorKind::ConnectionReset.into())).is_transient());
+        assert!(!lost(LineError::TooLong(8192)).is_transient());
+        assert!(!FtpError::BadReply(ReplyError::Malformed("x".into())).is_transient());
+    }
+}

@@ -369,6 +369,10 @@ pub struct MirrorArgs {
     /// (4xx, reset, timeout, short transfer), waiting 1, 2, 4 ... seconds.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub retries: u32,
+    /// Stop starting new transfers once N files have failed (after their
+    /// retries) [default: go through every file].
+    #[arg(long, value_name = "N")]
+    pub max_errors: Option<usize>,
     /// Check every file transferred by SHA-256 against the server's HASH
     /// (where the server offers HASH; a mismatch is tried again).
     #[arg(long)]

@@ -10,7 +10,8 @@
 //! that may pass (a 4xx, a reset, a timeout, a short transfer, a hash that
 //! differs) is tried again on a fresh connection after 1, 2, 4 … s, up to
 //! `--retries` times; a file that still fails is reported and the others
-//! go on, and the mirror fails at the end; `--continue` resumes the
+//! go on (until `--max-errors` files failed), and the mirror fails at the
+//! end; `--continue` resumes the
 //! downloads such a failure left behind. With `--verify`, every file
 //! moved is compared by SHA-256 with the server's HASH, where the server
 //! offers it.
@@ -188,6 +189,7 @@ pub async fn run(args: MirrorArgs) -> Result<()> {
         verify,
         resume: args.resume,
         retries: args.retries,
+        max_errors: args.max_errors,
         queue: Mutex::new(plan.files.iter().cloned().collect()),
         moved: AtomicU64::new(0),
         failures: Mutex::new(Vec::new()),
@@ -224,10 +226,14 @@ pub async fn run(args: MirrorArgs) -> Result<()> {
         );
     }
     let count = failures.len();
+    let stopped = match work.queue.lock().map_err(poisoned)?.len() {
+        0 => String::new(),
+        n => format!(" (stopped by --max-errors; {n} not tried)"),
+    };
     match failures.into_iter().next() {
         None => Ok(()),
         Some(first) => Err(first.context(format!(
-            "{count} of {} files could not be mirrored; the first",
+            "{count} of {} files could not be mirrored{stopped}; the first",
             plan.files.len()
         ))),
     }
@@ -259,6 +265,8 @@ struct Work {
     /// `--continue`: pick up kept partial downloads.
     resume: bool,
     retries: u32,
+    /// `--max-errors`: no new transfer starts after this many failed.
+    max_errors: Option<usize>,
     queue: Mutex<VecDeque<(Vec<u8>, FileInfo)>>,
     moved: AtomicU64,
     failures: Mutex<Vec<anyhow::Error>>,
@@ -267,6 +275,10 @@ struct Work {
 
 impl Work {
     fn next(&self) -> Option<(Vec<u8>, FileInfo)> {
+        let failed = self.failures.lock().ok()?.len();
+        if self.max_errors.is_some_and(|max| failed >= max) {
+            return None;
+        }
         self.queue.lock().ok()?.pop_front()
     }
 
