@@ -1,7 +1,8 @@
 """`wharf mirror`'s lftp-like options against the real wharfd: --exclude,
 --include and --exclude-from, --dry-run (nothing changes), --delete,
---only-newer, --parallel (connections seen by the server) and --verify
-(HASH SHA-256), each checked by tree contents and SHA-256. Retries are in
+--only-newer, --parallel (connections seen by the server), --verify
+(HASH SHA-256) and times kept both ways (MFMT, utimes), each checked by
+tree contents and SHA-256. Retries are in
 test_wharf_hostile.py, where a server can fail on purpose."""
 
 from __future__ import annotations
@@ -78,6 +79,25 @@ def test_dry_run_changes_nothing_then_delete_does(wharfd, tmp_path):
     got = tree_manifest(back)
     want = tree_manifest(wharfd.home / "tree")
     assert got == want, diff_manifests(want, got)
+
+
+def test_times_are_kept_both_ways(wharfd, tmp_path):
+    src = tmp_path / "src"
+    build_tree(src)
+    then = 1_600_000_000
+    for i, path in enumerate(p for p in sorted(src.rglob("*")) if p.is_file()):
+        os.utime(path, (then + i * 60, then + i * 60))
+    wharf("mirror", "-q", "-R", str(src), url(wharfd))
+    back = tmp_path / "back"
+    wharf("mirror", "-q", url(wharfd), str(back))
+    for path in (p for p in src.rglob("*") if p.is_file()):
+        rel = path.relative_to(src)
+        want = int(path.stat().st_mtime)
+        assert int((wharfd.home / "tree" / rel).stat().st_mtime) == want, rel  # MFMT
+        assert int((back / rel).stat().st_mtime) == want, rel
+    # and a second upload finds nothing to do
+    again = wharf("mirror", "-R", str(src), url(wharfd)).stderr
+    assert b"0 files transferred" in again, again
 
 
 def test_only_newer_keeps_a_newer_target(wharfd, tmp_path):

@@ -304,6 +304,13 @@ impl FtpClient {
             .ok_or_else(|| FtpError::Protocol(format!("unreadable MDTM reply: {text}")))
     }
 
+    /// MFMT (draft-somers-ftp-mfxx): sets a file's modification time,
+    /// in seconds since the Unix epoch.
+    pub async fn mfmt(&mut self, path: &[u8], unix_secs: i64) -> Result<()> {
+        let cmd = Command::Mfmt(UtcTime::from_unix(unix_secs), path.to_vec());
+        self.voidcmd(&cmd).await.map(drop)
+    }
+
     /// The features FEAT lists, one per line, without the leading space.
     pub async fn feat(&mut self) -> Result<Vec<String>> {
         let reply = self.quote(&Command::Feat.encode()).await?;

@@ -14,7 +14,8 @@
 //! end; `--continue` resumes the
 //! downloads such a failure left behind. With `--verify`, every file
 //! moved is compared by SHA-256 with the server's HASH, where the server
-//! offers it.
+//! offers it. Files keep their modification times: downloads locally,
+//! uploads through MFMT where the server offers it.
 
 mod filter;
 mod tree;
@@ -144,6 +145,7 @@ pub async fn run(args: MirrorArgs) -> Result<()> {
         .iter()
         .any(|f| f.to_ascii_uppercase().starts_with("MLST"));
     let verify = args.verify && offers_hash(&feat);
+    let set_times = upload && feat.iter().any(|f| f.eq_ignore_ascii_case("MFMT"));
     if args.verify && !verify {
         crate::errln!("wharf: the server offers no HASH {VERIFY_HASH}; --verify checks sizes only");
     }
@@ -187,6 +189,7 @@ pub async fn run(args: MirrorArgs) -> Result<()> {
         local: local.clone(),
         upload,
         verify,
+        set_times,
         resume: args.resume,
         retries: args.retries,
         max_errors: args.max_errors,
@@ -262,6 +265,8 @@ struct Work {
     local: PathBuf,
     upload: bool,
     verify: bool,
+    /// Uploads get the local modification time (MFMT, where offered).
+    set_times: bool,
     /// `--continue`: pick up kept partial downloads.
     resume: bool,
     retries: u32,
@@ -355,10 +360,16 @@ impl Work {
         let moved = if self.upload {
             let file = std::fs::File::open(&local)
                 .with_context(|| format!("cannot read {}", local.display()))?;
-            client
+            let sent = client
                 .store_file(&remote, StoreMode::Replace, &file, progress)
                 .await
-                .with_context(|| format!("cannot upload {}", local.display()))?
+                .with_context(|| format!("cannot upload {}", local.display()))?;
+            if let Some(t) = info.mtime.filter(|_| self.set_times) {
+                client.mfmt(&remote, t).await.with_context(|| {
+                    format!("cannot set the time of the remote {}", names::show(rel))
+                })?;
+            }
+            sent
         } else {
             let req = download::Request {
                 remote: &remote,
