@@ -1,8 +1,9 @@
 """`wharf mirror`'s lftp-like options against the real wharfd: --exclude,
 --include and --exclude-from, --dry-run (nothing changes), --delete,
 --only-newer, --parallel (connections seen by the server), --verify
-(HASH SHA-256) and times kept both ways (MFMT, utimes), each checked by
-tree contents and SHA-256. Retries are in
+(HASH SHA-256), times kept both ways (MFMT, utimes) and progress (a line
+per file on a terminal, none when piped), each checked by tree contents
+and SHA-256. Retries are in
 test_wharf_hostile.py, where a server can fail on purpose."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import re
 from pathlib import Path
 
+from pty_run import run_on_pty
 from wharf_helpers import PASSWORD, USER, build_tree, diff_manifests, run, tree_manifest
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/wharf-target"))
@@ -136,3 +138,16 @@ def test_parallel_and_verify(wharfd, tmp_path):
     assert len(re.findall(r"^< 230", transcript, re.M)) == 5, transcript
     proc = wharf("mirror", "-v", "-j", "2", url(wharfd), str(tmp_path / "two"))
     assert len(re.findall(r"^< 230", proc.stderr.decode(errors="replace"), re.M)) == 3
+
+
+def test_a_line_per_file_on_a_terminal_none_when_piped(wharfd, tmp_path):
+    src = tmp_path / "src"
+    build_tree(src)
+    wharf("mirror", "-q", "-R", str(src), url(wharfd))
+    code, out = run_on_pty([str(WHARF), "mirror", url(wharfd), str(tmp_path / "tty")], tmp_path)
+    assert code == 0, out
+    assert b"got top.txt (15 bytes)" in out and b"got nested/zero.bin (0 bytes)" in out, out
+    assert b"8 files transferred" in out, out
+    piped = wharf("mirror", url(wharfd), str(tmp_path / "piped"))
+    assert b"got " not in piped.stderr + piped.stdout
+    assert b"8 files transferred" in piped.stderr

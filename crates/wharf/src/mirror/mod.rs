@@ -1,6 +1,10 @@
 //! `wharf mirror URL DIR` and `wharf mirror --reverse DIR URL`: copies a
 //! directory tree as lftp's mirror does.
 //!
+//! On a terminal, a line per file moved goes above an overall progress
+//! bar with rate and time left; piped, or with `-q`, only the summary and
+//! errors are written.
+//!
 //! Both trees are listed ([`tree`]) through the `--exclude`/`--include`
 //! patterns ([`filter`]) and compared into a [`Plan`]: directories to
 //! make, files to move (missing or changed; `--only-newer`: newer), and
@@ -31,7 +35,7 @@ use ftp_client::{FtpClient, FtpUrl, StoreMode};
 use std::collections::VecDeque;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tree::{join, local_path, Compare, FileInfo, Tree};
@@ -195,6 +199,7 @@ pub async fn run(args: MirrorArgs) -> Result<()> {
         max_errors: args.max_errors,
         queue: Mutex::new(plan.files.iter().cloned().collect()),
         moved: AtomicU64::new(0),
+        done: AtomicUsize::new(0),
         failures: Mutex::new(Vec::new()),
         progress: Progress::new("mirror", Some(plan.bytes()), args.conn.quiet),
     });
@@ -219,7 +224,7 @@ pub async fn run(args: MirrorArgs) -> Result<()> {
     if !args.conn.quiet {
         crate::errln!(
             "mirror: {} files transferred ({} bytes), {} unchanged, {deleted} deleted{}",
-            plan.files.len() - failures.len(),
+            work.done.load(Ordering::Relaxed),
             work.moved.load(Ordering::Relaxed),
             plan.unchanged,
             match failures.len() {
@@ -273,7 +278,9 @@ struct Work {
     /// `--max-errors`: no new transfer starts after this many failed.
     max_errors: Option<usize>,
     queue: Mutex<VecDeque<(Vec<u8>, FileInfo)>>,
+    /// Bytes and files moved so far.
     moved: AtomicU64,
+    done: AtomicUsize,
     failures: Mutex<Vec<anyhow::Error>>,
     progress: Progress,
 }
@@ -393,6 +400,10 @@ impl Work {
             }
         }
         self.moved.fetch_add(moved, Ordering::Relaxed);
+        self.done.fetch_add(1, Ordering::Relaxed);
+        let verb = if self.upload { "put" } else { "got" };
+        self.progress
+            .note(&format!("{verb} {} ({moved} bytes)", names::show(rel)));
         Ok(())
     }
 }
