@@ -151,3 +151,29 @@ def test_a_line_per_file_on_a_terminal_none_when_piped(wharfd, tmp_path):
     piped = wharf("mirror", url(wharfd), str(tmp_path / "piped"))
     assert b"got " not in piped.stderr + piped.stdout
     assert b"8 files transferred" in piped.stderr
+
+
+def test_limit_rate_caps_every_connection_together(wharfd, tmp_path):
+    import time
+    from wharf_helpers import write_random
+    src = tmp_path / "src"
+    for i in range(4):
+        write_random(src / f"f{i}.bin", 1 << 20)
+    # 4 MiB at 1 MiB/s over four connections: the bucket's first second
+    # passes at once, the other three MiB take three seconds.
+    start = time.monotonic()
+    wharf("mirror", "-q", "-R", "--parallel", "4", "--limit-rate", "1M", str(src), url(wharfd))
+    up = time.monotonic() - start
+    back = tmp_path / "back"
+    start = time.monotonic()
+    wharf("mirror", "-q", "--parallel", "4", "--limit-rate", "1M", url(wharfd), str(back))
+    down = time.monotonic() - start
+    assert tree_manifest(back) == tree_manifest(src)
+    assert 2.5 < up < 30 and 2.5 < down < 30, (up, down)
+    # 1 MiB at 512 KiB/s: half at once, half in a second
+    start = time.monotonic()
+    wharf("get", "-q", "--limit-rate", "512K", url(wharfd, "tree/f0.bin"), "-o", str(tmp_path / "one.bin"))
+    assert 0.8 < time.monotonic() - start < 30
+    assert (tmp_path / "one.bin").read_bytes() == (src / "f0.bin").read_bytes()
+    bad = wharf("get", "--limit-rate", "fast", url(wharfd, "tree/f0.bin"), check=False)
+    assert bad.returncode == 2 and b"not a rate" in bad.stderr

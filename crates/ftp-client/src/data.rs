@@ -20,6 +20,7 @@ use ftp_proto::Command;
 use std::net::{IpAddr, SocketAddr};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use wire::rate::TokenBucket;
 use wire::splice::{CopyError, PastLimit};
 use wire::{MaybeTls, RawReply};
 
@@ -192,7 +193,7 @@ impl FtpClient {
     ) -> Result<u64> {
         let mut conn = self.start_retrieve(transfer_type, path, offset).await?;
         let limit = size.map(|s| s.saturating_sub(offset));
-        let copied = copy(&mut conn, sink, progress, self.opts.timeout, limit).await;
+        let copied = copy(&mut conn, sink, progress, &self.flow(limit)).await;
         drop(conn);
         let copied = match copied {
             Ok(n) => sink
@@ -209,7 +210,8 @@ impl FtpClient {
     /// position, checked against `size` as [`FtpClient::retrieve_as`]
     /// does. Over a plain data connection the bytes go from the socket
     /// into the file inside the kernel ([`wire::splice`]), the fastest way
-    /// a download reaches a disk; over TLS it is [`FtpClient::retrieve`].
+    /// a download reaches a disk; over TLS, or under a rate limit, it is
+    /// [`FtpClient::retrieve`].
     pub async fn retrieve_to_file(
         &mut self,
         path: &[u8],
@@ -226,7 +228,7 @@ impl FtpClient {
             .await?;
         let limit = size.map(|s| s.saturating_sub(offset));
         let copied = match conn {
-            MaybeTls::Plain(tcp) => {
+            MaybeTls::Plain(tcp) if self.opts.rate_limit.is_none() => {
                 wire::splice::stream_to_file(tcp, own, self.opts.timeout, limit, progress)
                     .await
                     .map_err(|e| match e {
@@ -243,7 +245,7 @@ impl FtpClient {
             }
             mut conn => {
                 let mut sink = tokio::fs::File::from_std(own);
-                let copied = copy(&mut conn, &mut sink, progress, self.opts.timeout, limit).await;
+                let copied = copy(&mut conn, &mut sink, progress, &self.flow(limit)).await;
                 drop(conn);
                 match copied {
                     Ok(n) => sink
@@ -316,7 +318,7 @@ impl FtpClient {
             .start_retrieve(TransferType::Image, path, offset)
             .await?;
         let mut limited = (&mut conn).take(len);
-        let copied = copy(&mut limited, sink, progress, self.opts.timeout, None).await;
+        let copied = copy(&mut limited, sink, progress, &self.flow(None)).await;
         drop(conn);
         let copied = copied?;
         sink.flush()
@@ -377,7 +379,7 @@ impl FtpClient {
         progress: Progress<'_>,
     ) -> Result<u64> {
         let mut conn = self.begin_store(transfer_type, path, mode).await?;
-        let sent = copy(source, &mut conn, progress, self.opts.timeout, None).await;
+        let sent = copy(source, &mut conn, progress, &self.flow(None)).await;
         self.end_store(conn, sent).await
     }
 
@@ -399,10 +401,10 @@ impl FtpClient {
             .map_err(FtpError::io("cannot read the local file"))?;
         let mut conn = self.begin_store(TransferType::Image, path, mode).await?;
         let sent = match &conn {
-            MaybeTls::Plain(tcp) => send_file(tcp, &own, start, progress, self.opts.timeout).await,
+            MaybeTls::Plain(tcp) => send_file(tcp, &own, start, progress, &self.flow(None)).await,
             _ => {
                 let mut source = tokio::fs::File::from_std(own);
-                copy(&mut source, &mut conn, progress, self.opts.timeout, None).await
+                copy(&mut source, &mut conn, progress, &self.flow(None)).await
             }
         };
         self.end_store(conn, sent).await
@@ -585,22 +587,44 @@ fn lines(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|l| !l.is_empty())
 }
 
-/// Copies `from` to `to` with one reused buffer, reporting progress. With
-/// a `limit`, more than `limit` bytes arriving is
-/// [`FtpError::SizeMismatch`] (counted from the start of the copy), and
-/// the read that crossed it is not written.
+/// How a transfer's bytes may flow.
+struct Flow<'a> {
+    /// The longest wait for the peer.
+    stall: std::time::Duration,
+    /// The most bytes a download may bring (its announced size).
+    limit: Option<u64>,
+    /// The rate the bytes are held to.
+    pace: Option<&'a TokenBucket>,
+}
+
+impl FtpClient {
+    fn flow(&self, limit: Option<u64>) -> Flow<'_> {
+        Flow {
+            stall: self.opts.timeout,
+            limit,
+            pace: self.opts.rate_limit.as_deref(),
+        }
+    }
+}
+
+/// Copies `from` to `to` with one reused buffer, reporting progress and
+/// keeping to the flow's pace. With a `limit`, more than `limit` bytes
+/// arriving is [`FtpError::SizeMismatch`] (counted from the start of the
+/// copy), and the read that crossed it is not written.
 async fn copy<R, W>(
     from: &mut R,
     to: &mut W,
     progress: Progress<'_>,
-    stall: std::time::Duration,
-    limit: Option<u64>,
+    flow: &Flow<'_>,
 ) -> Result<u64>
 where
     R: AsyncRead + Unpin + ?Sized,
     W: AsyncWrite + Unpin + ?Sized,
 {
-    let mut buf = vec![0u8; BUF];
+    let Flow { stall, limit, pace } = *flow;
+    // Under a rate, a tenth of a second's worth per read.
+    let len = pace.map_or(BUF, |b| (b.rate() as usize / 10).clamp(16 * 1024, BUF));
+    let mut buf = vec![0u8; len];
     let mut total = 0u64;
     loop {
         let n = tokio::time::timeout(stall, from.read(&mut buf))
@@ -622,6 +646,9 @@ where
             .map_err(FtpError::io("transfer failed while writing"))?;
         total += n as u64;
         progress(total);
+        if let Some(bucket) = pace {
+            bucket.take(n as u64).await;
+        }
     }
 }
 
@@ -631,8 +658,13 @@ async fn send_file(
     file: &std::fs::File,
     mut offset: u64,
     progress: Progress<'_>,
-    stall: std::time::Duration,
+    flow: &Flow<'_>,
 ) -> Result<u64> {
+    let (stall, pace) = (flow.stall, flow.pace);
+    // Under a rate, a tenth of a second's worth per call.
+    let chunk = pace.map_or(SENDFILE_CHUNK, |b| {
+        (b.rate() as usize / 10).clamp(16 * 1024, SENDFILE_CHUNK)
+    });
     let len = file
         .metadata()
         .map_err(FtpError::io("cannot read the local file"))?
@@ -641,7 +673,7 @@ async fn send_file(
     while offset < len {
         let want = usize::try_from(len - offset)
             .unwrap_or(usize::MAX)
-            .min(SENDFILE_CHUNK);
+            .min(chunk);
         let n = tokio::time::timeout(stall, wire::sendfile::send_some(conn, file, offset, want))
             .await
             .map_err(|_| FtpError::Timeout("during the transfer (the server took no data)"))?
@@ -652,6 +684,9 @@ async fn send_file(
         offset += n as u64;
         total += n as u64;
         progress(total);
+        if let Some(bucket) = pace {
+            bucket.take(n as u64).await;
+        }
     }
     Ok(total)
 }

@@ -272,12 +272,33 @@ pub struct Connection {
     /// Seconds to wait for the server before giving up.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub timeout: u64,
+    /// Hold file transfers to RATE bytes per second, all connections of
+    /// the command together (K, M, G: 1024, 1024², 1024³), e.g. 500K.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub limit_rate: Option<u64>,
     /// Show the protocol dialogue on standard error (passwords masked).
     #[arg(long, short = 'v')]
     pub verbose: bool,
     /// No progress bar or messages, only errors.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// A rate such as 500K or 2M, in bytes per second.
+fn parse_rate(text: &str) -> Result<u64, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let (digits, unit) = match upper.char_indices().last() {
+        Some((i, 'K')) => (&upper[..i], 1u64 << 10),
+        Some((i, 'M')) => (&upper[..i], 1 << 20),
+        Some((i, 'G')) => (&upper[..i], 1 << 30),
+        _ => (upper.as_str(), 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{text:?} is not a rate; write e.g. 500K or 2M"))
 }
 
 #[derive(Debug, Args)]
@@ -507,4 +528,19 @@ pub enum ImapCommand {
         #[command(flatten)]
         conn: ServerConn,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("500K"), Ok(500 * 1024));
+        assert_eq!(parse_rate("2m"), Ok(2 << 20));
+        assert_eq!(parse_rate("1234"), Ok(1234));
+        for bad in ["", "K", "0", "-5K", "1.5M", "99999999999G"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+    }
 }
