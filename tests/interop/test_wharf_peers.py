@@ -126,6 +126,20 @@ def test_mirror_both_ways(peer, tmp_path):
     os.remove(src / victim)
     wharf("mirror", "-q", "--reverse", "--delete", str(src), f"{peer.url}/tree/")
     assert not (peer.root / "tree" / victim).exists()
+    # lftp-like options against every server (issue 19): a dry run of
+    # --delete names the victim and changes nothing; then the real one,
+    # --exclude and --verify (HASH where the server has it, sizes otherwise)
+    before = tree_manifest(back)
+    out = wharf("mirror", "--delete", "--dry-run", f"{peer.url}/tree/", str(back)).stdout
+    assert f"delete {victim}".encode() in out, out
+    assert tree_manifest(back) == before
+    wharf("mirror", "-q", "--delete", f"{peer.url}/tree/", str(back))
+    assert not (back / victim).exists()
+    fresh = tmp_path / "fresh"
+    wharf("mirror", "-q", "--verify", "--exclude", "*.bin", "--parallel", "2", f"{peer.url}/tree/", str(fresh))
+    want = {k: v for k, v in tree_manifest(src).items() if v != "<dir>" and not k.endswith(".bin")}
+    got = {k: v for k, v in tree_manifest(fresh).items() if v != "<dir>"}
+    assert got == want, diff_manifests(want, got)
 
 
 def test_shell_through_stdin(peer, tmp_path):

@@ -16,6 +16,7 @@ import pytest
 
 from hostile_mail import HostileServer
 from mail_helpers import Runner, describe, wharf_path
+from pty_run import run_on_pty
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +160,9 @@ def test_search(mail, mailbox, imap_run):
     assert uids("FROM", "bob") == ["1"]
     assert uids('SUBJECT "status report"') == ["1"]
     assert uids("SUBJECT", "status report") == ["1"]
+    # the query as one argument, as people type it (issue 19)
+    assert uids("SUBJECT lunch?") == ["2"]
+    assert uids("SUBJECT status", "UNSEEN") == ["1"]
     assert uids("unseen") == ["1", "3"]
     assert uids("OR", "FROM", "bob", "SEEN") == ["1", "2"]
     assert uids("NOT", "(FROM bob SEEN)") == ["1", "2", "3"]
@@ -169,6 +173,23 @@ def test_search(mail, mailbox, imap_run):
     assert bad.returncode != 0 and "search key" in bad.stderr.decode(), describe(bad)
     bad = imap_run("imap", "search", u, "SINCE", "yesterday")
     assert bad.returncode != 0 and "not a date" in bad.stderr.decode(), describe(bad)
+
+
+def test_remote_text_reaches_a_terminal_escaped(mail, mailbox, imap_run, tmp_path):
+    """A subject and a body holding escape sequences, shown on a terminal
+    by `search` and `fetch`: escaped, never raw (issue 19)."""
+    user, password = mailbox
+    imaplib_append(mail, user, password,
+                   message("evil\x1b]0;pwned\x07\x1b[2J subject", body="body \x1b[2J Grüße\r\n"))
+    u = url(mail, user, password)
+    env = imap_run.env()
+    code, out = run_on_pty([imap_run.path, "imap", "search", u], tmp_path, env=env)
+    assert code == 0, out
+    assert b"evil\\x1b]0;pwned\\x07\\x1b[2J subject" in out, out
+    code, out = run_on_pty([imap_run.path, "imap", "fetch", u, "1"], tmp_path, env=env)
+    assert code == 0, out
+    assert b"body \\x1b[2J Gr\xc3\xbc\xc3\x9fe" in out, out
+    assert b"\x1b" not in out and b"\x07" not in out, out
 
 
 def test_smtplib_message_reads_back_identically(mail, mailbox, imap_run, tmp_path):

@@ -85,8 +85,15 @@ async fn exercise(url: &FtpUrl, opts: ClientOptions) -> Result<(), Box<dyn std::
         "storlines and retrlines",
     )?;
     let mut ascii = Vec::new();
-    c.retrieve_as(TransferType::Ascii, b"text.txt", 0, &mut ascii, &mut |_| {})
-        .await?;
+    c.retrieve_as(
+        TransferType::Ascii,
+        b"text.txt",
+        0,
+        None,
+        &mut ascii,
+        &mut |_| {},
+    )
+    .await?;
     check(
         ascii == b"line one\r\nline two\r\n",
         "ASCII retrieve has CRLF",

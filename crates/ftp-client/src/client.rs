@@ -304,6 +304,13 @@ impl FtpClient {
             .ok_or_else(|| FtpError::Protocol(format!("unreadable MDTM reply: {text}")))
     }
 
+    /// MFMT (draft-somers-ftp-mfxx): sets a file's modification time,
+    /// in seconds since the Unix epoch.
+    pub async fn mfmt(&mut self, path: &[u8], unix_secs: i64) -> Result<()> {
+        let cmd = Command::Mfmt(UtcTime::from_unix(unix_secs), path.to_vec());
+        self.voidcmd(&cmd).await.map(drop)
+    }
+
     /// The features FEAT lists, one per line, without the leading space.
     pub async fn feat(&mut self) -> Result<Vec<String>> {
         let reply = self.quote(&Command::Feat.encode()).await?;
@@ -329,6 +336,29 @@ impl FtpClient {
             .skip(1)
             .find_map(|l| l.strip_prefix(b" ").and_then(parse_mlsx_line))
             .ok_or_else(|| FtpError::Protocol(format!("unreadable MLST reply: {}", reply.text())))
+    }
+
+    /// OPTS HASH: selects the algorithm HASH uses (`SHA-256`, ...), as
+    /// named in FEAT.
+    pub async fn set_hash_algorithm(&mut self, name: &str) -> Result<()> {
+        let arg = format!("HASH {name}").into_bytes();
+        self.voidcmd(&Command::Opts(arg)).await.map(drop)
+    }
+
+    /// HASH (draft-bryan-ftpext-hash): the server's digest of a whole
+    /// file, as the algorithm's name and the digest in lower-case hex.
+    pub async fn hash(&mut self, path: &[u8]) -> Result<(String, String)> {
+        let reply = self.voidcmd(&Command::Hash(path.to_vec())).await?;
+        let line = String::from_utf8_lossy(reply.first_line()).into_owned();
+        let mut words = line.split_ascii_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some(algorithm), Some(_range), Some(hex))
+                if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                Ok((algorithm.to_string(), hex.to_ascii_lowercase()))
+            }
+            _ => Err(FtpError::Protocol(format!("unreadable HASH reply: {line}"))),
+        }
     }
 
     /// SITE command; the reply whatever it is.

@@ -20,6 +20,8 @@ use ftp_proto::Command;
 use std::net::{IpAddr, SocketAddr};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use wire::rate::TokenBucket;
+use wire::splice::{CopyError, PastLimit};
 use wire::{MaybeTls, RawReply};
 
 /// How long the control connection must stay silent after ABOR before
@@ -171,39 +173,50 @@ impl FtpClient {
         sink: &mut W,
         progress: Progress<'_>,
     ) -> Result<u64> {
-        self.retrieve_as(TransferType::Image, path, offset, sink, progress)
+        self.retrieve_as(TransferType::Image, path, offset, None, sink, progress)
             .await
     }
 
     /// [`FtpClient::retrieve`] in a chosen TYPE; in ASCII type the bytes
-    /// arrive with CRLF line ends.
+    /// arrive with CRLF line ends. With the file's `size` known (SIZE, a
+    /// listing; binary type only), a download that ends short, or runs
+    /// past it, is [`FtpError::SizeMismatch`]; one running past it is
+    /// stopped there (ABOR) and the sink has at most `size` bytes.
     pub async fn retrieve_as<W: AsyncWrite + Unpin + ?Sized>(
         &mut self,
         transfer_type: TransferType,
         path: &[u8],
         offset: u64,
+        size: Option<u64>,
         sink: &mut W,
         progress: Progress<'_>,
     ) -> Result<u64> {
         let mut conn = self.start_retrieve(transfer_type, path, offset).await?;
-        let copied = copy(&mut conn, sink, progress, self.opts.timeout).await;
+        let limit = size.map(|s| s.saturating_sub(offset));
+        let copied = copy(&mut conn, sink, progress, &self.flow(limit)).await;
         drop(conn);
-        let copied = copied?;
-        sink.flush()
-            .await
-            .map_err(FtpError::io("cannot write the local file"))?;
-        self.finish_transfer().await?;
-        Ok(copied)
+        let copied = match copied {
+            Ok(n) => sink
+                .flush()
+                .await
+                .map(|()| n)
+                .map_err(FtpError::io("cannot write the local file")),
+            Err(e) => Err(e),
+        };
+        self.end_retrieve(copied, offset, size).await
     }
 
     /// Downloads `path` from `offset` in binary into `file` at its current
-    /// position. Over a plain data connection the bytes go from the socket
+    /// position, checked against `size` as [`FtpClient::retrieve_as`]
+    /// does. Over a plain data connection the bytes go from the socket
     /// into the file inside the kernel ([`wire::splice`]), the fastest way
-    /// a download reaches a disk; over TLS it is [`FtpClient::retrieve`].
+    /// a download reaches a disk; over TLS, or under a rate limit, it is
+    /// [`FtpClient::retrieve`].
     pub async fn retrieve_to_file(
         &mut self,
         path: &[u8],
         offset: u64,
+        size: Option<u64>,
         file: &std::fs::File,
         progress: Progress<'_>,
     ) -> Result<u64> {
@@ -213,30 +226,68 @@ impl FtpClient {
         let conn = self
             .start_retrieve(TransferType::Image, path, offset)
             .await?;
+        let limit = size.map(|s| s.saturating_sub(offset));
         let copied = match conn {
-            MaybeTls::Plain(tcp) => {
-                wire::splice::stream_to_file(tcp, own, self.opts.timeout, progress)
+            MaybeTls::Plain(tcp) if self.opts.rate_limit.is_none() => {
+                wire::splice::stream_to_file(tcp, own, self.opts.timeout, limit, progress)
                     .await
-                    .map_err(|e| match e.kind() {
-                        std::io::ErrorKind::TimedOut => {
+                    .map_err(|e| match e {
+                        CopyError::Receive(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                             FtpError::Timeout("during the transfer (no data)")
                         }
-                        _ => FtpError::io("transfer failed")(e),
-                    })?
+                        CopyError::Receive(e) => FtpError::io("transfer failed")(e),
+                        CopyError::Store(e) => FtpError::io("cannot write the local file")(e),
+                        CopyError::Refused(PastLimit { limit }) => FtpError::SizeMismatch {
+                            expected: limit,
+                            received: limit + 1,
+                        },
+                    })
             }
             mut conn => {
                 let mut sink = tokio::fs::File::from_std(own);
-                let copied = copy(&mut conn, &mut sink, progress, self.opts.timeout).await;
+                let copied = copy(&mut conn, &mut sink, progress, &self.flow(limit)).await;
                 drop(conn);
-                let copied = copied?;
-                sink.flush()
-                    .await
-                    .map_err(FtpError::io("cannot write the local file"))?;
-                copied
+                match copied {
+                    Ok(n) => sink
+                        .flush()
+                        .await
+                        .map(|()| n)
+                        .map_err(FtpError::io("cannot write the local file")),
+                    Err(e) => Err(e),
+                }
             }
         };
+        self.end_retrieve(copied, offset, size).await
+    }
+
+    /// Ends a download whose data connection is closed: a copy stopped
+    /// past the announced size leaves the server sending, so the transfer
+    /// is aborted; otherwise the server's verdict is read, and then the
+    /// byte count is held against `size`. `copied` counts from `offset`.
+    async fn end_retrieve(
+        &mut self,
+        copied: Result<u64>,
+        offset: u64,
+        size: Option<u64>,
+    ) -> Result<u64> {
+        let copied = match copied {
+            Err(FtpError::SizeMismatch { expected, received }) => {
+                self.abandon_transfer().await?;
+                return Err(FtpError::SizeMismatch {
+                    expected: offset + expected,
+                    received: offset + received,
+                });
+            }
+            other => other?,
+        };
         self.finish_transfer().await?;
-        Ok(copied)
+        match size {
+            Some(expected) if offset + copied != expected => Err(FtpError::SizeMismatch {
+                expected,
+                received: offset + copied,
+            }),
+            _ => Ok(copied),
+        }
     }
 
     /// TYPE, REST when resuming, and RETR: the data connection of a download.
@@ -267,7 +318,7 @@ impl FtpClient {
             .start_retrieve(TransferType::Image, path, offset)
             .await?;
         let mut limited = (&mut conn).take(len);
-        let copied = copy(&mut limited, sink, progress, self.opts.timeout).await;
+        let copied = copy(&mut limited, sink, progress, &self.flow(None)).await;
         drop(conn);
         let copied = copied?;
         sink.flush()
@@ -278,11 +329,18 @@ impl FtpClient {
                 "the server sent {copied} of {len} bytes of the segment"
             )));
         }
-        // The server answers RETR (226, or 426 as the data connection
-        // closed early) and ABOR (225 or 226), in an order and number that
-        // depend on timing and on the server (pure-ftpd adds stray lines).
-        // Read until it falls quiet, then mark the end with a NOOP, sent
-        // only now: pure-ftpd drops a command pipelined behind ABOR.
+        self.abandon_transfer().await?;
+        Ok(copied)
+    }
+
+    /// Stops a download the server is still sending, whose data connection
+    /// is closed already. The server answers RETR (226, or 426 as the data
+    /// connection closed early) and ABOR (225 or 226), in an order and
+    /// number that depend on timing and on the server (pure-ftpd adds
+    /// stray lines). Read until it falls quiet, then mark the end with a
+    /// NOOP, sent only now: pure-ftpd drops a command pipelined behind
+    /// ABOR.
+    async fn abandon_transfer(&mut self) -> Result<()> {
         self.send_line(&Command::Abor.encode()).await?;
         self.read_reply().await?;
         while let Ok(reply) = tokio::time::timeout(ABOR_QUIET, self.read_reply()).await {
@@ -291,7 +349,7 @@ impl FtpClient {
         self.send_line(&Command::Noop.encode()).await?;
         for _ in 0..16 {
             if self.read_reply().await?.code == 200 {
-                return Ok(copied);
+                return Ok(());
             }
         }
         Err(FtpError::Protocol("no reply to NOOP after ABOR".into()))
@@ -321,7 +379,7 @@ impl FtpClient {
         progress: Progress<'_>,
     ) -> Result<u64> {
         let mut conn = self.begin_store(transfer_type, path, mode).await?;
-        let sent = copy(source, &mut conn, progress, self.opts.timeout).await;
+        let sent = copy(source, &mut conn, progress, &self.flow(None)).await;
         self.end_store(conn, sent).await
     }
 
@@ -343,10 +401,10 @@ impl FtpClient {
             .map_err(FtpError::io("cannot read the local file"))?;
         let mut conn = self.begin_store(TransferType::Image, path, mode).await?;
         let sent = match &conn {
-            MaybeTls::Plain(tcp) => send_file(tcp, &own, start, progress, self.opts.timeout).await,
+            MaybeTls::Plain(tcp) => send_file(tcp, &own, start, progress, &self.flow(None)).await,
             _ => {
                 let mut source = tokio::fs::File::from_std(own);
-                copy(&mut source, &mut conn, progress, self.opts.timeout).await
+                copy(&mut source, &mut conn, progress, &self.flow(None)).await
             }
         };
         self.end_store(conn, sent).await
@@ -529,18 +587,44 @@ fn lines(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|l| !l.is_empty())
 }
 
-/// Copies `from` to `to` with one reused buffer, reporting progress.
+/// How a transfer's bytes may flow.
+struct Flow<'a> {
+    /// The longest wait for the peer.
+    stall: std::time::Duration,
+    /// The most bytes a download may bring (its announced size).
+    limit: Option<u64>,
+    /// The rate the bytes are held to.
+    pace: Option<&'a TokenBucket>,
+}
+
+impl FtpClient {
+    fn flow(&self, limit: Option<u64>) -> Flow<'_> {
+        Flow {
+            stall: self.opts.timeout,
+            limit,
+            pace: self.opts.rate_limit.as_deref(),
+        }
+    }
+}
+
+/// Copies `from` to `to` with one reused buffer, reporting progress and
+/// keeping to the flow's pace. With a `limit`, more than `limit` bytes
+/// arriving is [`FtpError::SizeMismatch`] (counted from the start of the
+/// copy), and the read that crossed it is not written.
 async fn copy<R, W>(
     from: &mut R,
     to: &mut W,
     progress: Progress<'_>,
-    stall: std::time::Duration,
+    flow: &Flow<'_>,
 ) -> Result<u64>
 where
     R: AsyncRead + Unpin + ?Sized,
     W: AsyncWrite + Unpin + ?Sized,
 {
-    let mut buf = vec![0u8; BUF];
+    let Flow { stall, limit, pace } = *flow;
+    // Under a rate, a tenth of a second's worth per read.
+    let len = pace.map_or(BUF, |b| (b.rate() as usize / 10).clamp(16 * 1024, BUF));
+    let mut buf = vec![0u8; len];
     let mut total = 0u64;
     loop {
         let n = tokio::time::timeout(stall, from.read(&mut buf))
@@ -550,12 +634,21 @@ where
         if n == 0 {
             return Ok(total);
         }
+        if let Some(expected) = limit.filter(|&l| total + n as u64 > l) {
+            return Err(FtpError::SizeMismatch {
+                expected,
+                received: total + n as u64,
+            });
+        }
         tokio::time::timeout(stall, to.write_all(&buf[..n]))
             .await
             .map_err(|_| FtpError::Timeout("during the transfer (the peer took no data)"))?
             .map_err(FtpError::io("transfer failed while writing"))?;
         total += n as u64;
         progress(total);
+        if let Some(bucket) = pace {
+            bucket.take(n as u64).await;
+        }
     }
 }
 
@@ -565,8 +658,13 @@ async fn send_file(
     file: &std::fs::File,
     mut offset: u64,
     progress: Progress<'_>,
-    stall: std::time::Duration,
+    flow: &Flow<'_>,
 ) -> Result<u64> {
+    let (stall, pace) = (flow.stall, flow.pace);
+    // Under a rate, a tenth of a second's worth per call.
+    let chunk = pace.map_or(SENDFILE_CHUNK, |b| {
+        (b.rate() as usize / 10).clamp(16 * 1024, SENDFILE_CHUNK)
+    });
     let len = file
         .metadata()
         .map_err(FtpError::io("cannot read the local file"))?
@@ -575,7 +673,7 @@ async fn send_file(
     while offset < len {
         let want = usize::try_from(len - offset)
             .unwrap_or(usize::MAX)
-            .min(SENDFILE_CHUNK);
+            .min(chunk);
         let n = tokio::time::timeout(stall, wire::sendfile::send_some(conn, file, offset, want))
             .await
             .map_err(|_| FtpError::Timeout("during the transfer (the server took no data)"))?
@@ -586,6 +684,9 @@ async fn send_file(
         offset += n as u64;
         total += n as u64;
         progress(total);
+        if let Some(bucket) = pace {
+            bucket.take(n as u64).await;
+        }
     }
     Ok(total)
 }

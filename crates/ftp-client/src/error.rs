@@ -2,7 +2,7 @@
 //! keeping the server's own reply code and text where there is one.
 
 use std::io;
-use wire::ReplyError;
+use wire::{LineError, ReplyError};
 
 /// An FTP client error.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,11 @@ pub enum FtpError {
     /// A wait ran out.
     #[error("timed out {0}")]
     Timeout(&'static str),
+    /// A download did not match the size the server announced (SIZE, or a
+    /// listing): it ended short, or it ran past the size and was stopped.
+    /// Sizes count from the start of the file, resumed bytes included.
+    #[error("the server announced {expected} bytes and {}", sent_text(*.received, *.expected))]
+    SizeMismatch { expected: u64, received: u64 },
     /// The server broke the protocol in a way not covered above.
     #[error("{0}")]
     Protocol(String),
@@ -57,15 +62,43 @@ impl FtpError {
         self.code().is_some_and(|c| (500..600).contains(&c))
     }
 
-    /// A 4xx reply or a network failure: trying again may help.
+    /// A 4xx reply or a network failure (the control connection closed or
+    /// reset included): trying again may help.
     pub fn is_transient(&self) -> bool {
         match self {
             FtpError::Reply { code, .. } => (400..500).contains(code),
-            FtpError::Io { .. } | FtpError::Timeout(_) => true,
+            FtpError::Io { .. } | FtpError::Timeout(_) | FtpError::SizeMismatch { .. } => true,
+            FtpError::BadReply(ReplyError::Line(line)) => matches!(
+                line,
+                LineError::Closed | LineError::Truncated | LineError::Io(_)
+            ),
             _ => false,
         }
     }
 }
 
+fn sent_text(received: u64, expected: u64) -> String {
+    if received > expected {
+        "sent more; the download was stopped".into()
+    } else {
+        format!("sent {received}")
+    }
+}
+
 /// Results of this crate.
 pub type Result<T> = std::result::Result<T, FtpError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_connection_is_transient_a_garbled_reply_is_not() {
+        let lost = |e| FtpError::BadReply(ReplyError::Line(e));
+        assert!(lost(LineError::Closed).is_transient());
+        assert!(lost(LineError::Truncated).is_transient());
+        assert!(lost(LineError::Io(io::ErrorKind::ConnectionReset.into())).is_transient());
+        assert!(!lost(LineError::TooLong(8192)).is_transient());
+        assert!(!FtpError::BadReply(ReplyError::Malformed("x".into())).is_transient());
+    }
+}

@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use wire::rate::TokenBucket;
 
 /// Whether and how TLS is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,9 @@ pub struct ClientOptions {
     pub max_listing: usize,
     /// Where to show the dialogue (`--verbose`).
     pub transcript: Option<Transcript>,
+    /// The rate file transfers are held to; share one bucket between
+    /// clients to cap them together.
+    pub rate_limit: Option<Arc<TokenBucket>>,
 }
 
 impl Default for ClientOptions {
@@ -55,6 +59,7 @@ impl Default for ClientOptions {
             active: false,
             max_listing: 64 << 20,
             transcript: None,
+            rate_limit: None,
         }
     }
 }
@@ -69,6 +74,7 @@ impl fmt::Debug for ClientOptions {
             .field("active", &self.active)
             .field("max_listing", &self.max_listing)
             .field("transcript", &self.transcript.is_some())
+            .field("rate_limit", &self.rate_limit.as_ref().map(|b| b.rate()))
             .finish()
     }
 }

@@ -128,6 +128,62 @@ async fn store_file_sends_from_the_files_position_plain_and_tls() {
     }
 }
 
+/// A download is held against the size it was announced with: a file
+/// that is longer is stopped at the size (the control connection stays
+/// usable), one that is shorter is an error after the server's 226.
+#[tokio::test]
+async fn downloads_are_held_to_the_announced_size() {
+    use ftp_client::FtpError;
+    let srv = start(false).await;
+    let body = pattern(3_000_000);
+    std::fs::write(srv.home().join("sized.bin"), &body).unwrap();
+    for mode in [TlsMode::Off, TlsMode::Explicit] {
+        let mut c = srv.login(mode, false).await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.bin");
+        let file = std::fs::File::create(&path).unwrap();
+        let got = c
+            .retrieve_to_file(b"sized.bin", 0, Some(1_000_000), &file, &mut |_| {})
+            .await;
+        assert!(
+            matches!(got, Err(FtpError::SizeMismatch { expected: 1_000_000, received }) if received > 1_000_000),
+            "{mode:?}: {got:?}"
+        );
+        assert!(std::fs::metadata(&path).unwrap().len() <= 1_000_000);
+        c.noop().await.unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        let got = c
+            .retrieve_to_file(b"sized.bin", 1_000, Some(4_000_000), &file, &mut |_| {})
+            .await;
+        assert!(
+            matches!(
+                got,
+                Err(FtpError::SizeMismatch {
+                    expected: 4_000_000,
+                    received: 3_000_000
+                })
+            ),
+            "{mode:?}: {got:?}"
+        );
+        assert!(got.is_err_and(|e| e.is_transient()));
+        let mut out = Vec::new();
+        let n = c
+            .retrieve_as(
+                ftp_proto::command::TransferType::Image,
+                b"sized.bin",
+                0,
+                Some(3_000_000),
+                &mut out,
+                &mut |_| {},
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 3_000_000);
+        assert!(out == body, "{mode:?}: content differs");
+        c.quit().await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn every_operation_in_plain_passive_and_active() {
     let srv = start(false).await;

@@ -11,51 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
-use tokio::time::Instant;
-
-/// A token bucket of `rate` bytes per second.
-#[derive(Debug)]
-pub struct TokenBucket {
-    rate: u64,
-    state: Mutex<(f64, Instant)>,
-}
-
-impl TokenBucket {
-    pub fn new(rate: u64) -> Self {
-        TokenBucket {
-            rate: rate.max(1),
-            state: Mutex::new((rate as f64, Instant::now())),
-        }
-    }
-
-    pub fn rate(&self) -> u64 {
-        self.rate
-    }
-
-    /// Accounts for `bytes` moved and waits as long as the rate demands.
-    pub async fn take(&self, bytes: u64) {
-        let wait = {
-            let Ok(mut state) = self.state.lock() else {
-                return;
-            };
-            let now = Instant::now();
-            let (tokens, last) = *state;
-            let rate = self.rate as f64;
-            let refilled = (tokens + now.duration_since(last).as_secs_f64() * rate).min(rate);
-            let left = refilled - bytes as f64;
-            *state = (left, now);
-            if left < 0.0 {
-                Duration::from_secs_f64(-left / rate)
-            } else {
-                Duration::ZERO
-            }
-        };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
-    }
-}
+pub use wire::rate::TokenBucket;
 
 /// The two buckets of one account.
 #[derive(Debug)]
@@ -110,18 +66,6 @@ impl Bandwidth {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn bucket_paces_to_its_rate() {
-        let bucket = TokenBucket::new(1000);
-        let start = tokio::time::Instant::now();
-        for _ in 0..5 {
-            bucket.take(1000).await;
-        }
-        // One second of burst, then four seconds of pacing.
-        let elapsed = start.elapsed();
-        assert!(elapsed >= Duration::from_millis(3900), "{elapsed:?}");
-    }
 
     #[test]
     fn sessions_of_one_account_share_buckets() {

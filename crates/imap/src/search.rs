@@ -35,6 +35,19 @@ const MONTHS: [&str; 12] = [
 /// Deepest nesting of parentheses, NOT and OR.
 const MAX_DEPTH: usize = 32;
 
+/// How many string arguments follow `key` (in any case) in a query: 1
+/// for FROM, SUBJECT and the like, 2 for HEADER, 0 for any other word.
+pub fn string_args(key: &str) -> usize {
+    let k = key.to_ascii_uppercase();
+    if STRING_ARG.contains(&k.as_str()) {
+        1
+    } else if k == "HEADER" {
+        2
+    } else {
+        0
+    }
+}
+
 fn err(msg: impl Into<String>) -> ArgError {
     ArgError(msg.into())
 }

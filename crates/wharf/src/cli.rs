@@ -181,7 +181,7 @@ impl ServerConn {
     pub fn transcript(&self) -> Option<Transcript> {
         self.verbose.then(|| {
             std::sync::Arc::new(|sent: bool, line: &str| {
-                eprintln!("{} {line}", if sent { '>' } else { '<' })
+                crate::errln!("{} {line}", if sent { '>' } else { '<' })
             }) as Transcript
         })
     }
@@ -272,12 +272,33 @@ pub struct Connection {
     /// Seconds to wait for the server before giving up.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub timeout: u64,
+    /// Hold file transfers to RATE bytes per second, all connections of
+    /// the command together (K, M, G: 1024, 1024², 1024³), e.g. 500K.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub limit_rate: Option<u64>,
     /// Show the protocol dialogue on standard error (passwords masked).
     #[arg(long, short = 'v')]
     pub verbose: bool,
     /// No progress bar or messages, only errors.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// A rate such as 500K or 2M, in bytes per second.
+fn parse_rate(text: &str) -> Result<u64, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let (digits, unit) = match upper.char_indices().last() {
+        Some((i, 'K')) => (&upper[..i], 1u64 << 10),
+        Some((i, 'M')) => (&upper[..i], 1 << 20),
+        Some((i, 'G')) => (&upper[..i], 1 << 30),
+        _ => (upper.as_str(), 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{text:?} is not a rate; write e.g. 500K or 2M"))
 }
 
 #[derive(Debug, Args)]
@@ -331,11 +352,52 @@ pub struct MirrorArgs {
     #[arg(short = 'R', long)]
     pub reverse: bool,
     /// Transfers at once, each on its own connection.
-    #[arg(short = 'j', long, default_value_t = 1, value_name = "N")]
-    pub jobs: usize,
-    /// Delete files on the target that the source does not have.
+    #[arg(
+        short = 'j',
+        long,
+        visible_alias = "jobs",
+        default_value_t = 4,
+        value_name = "N"
+    )]
+    pub parallel: usize,
+    /// Delete what the target has and the source does not (excluded files
+    /// are kept).
     #[arg(long)]
     pub delete: bool,
+    /// Show what would be transferred, created and deleted; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Leave out files and directories matching GLOB (repeatable): a
+    /// pattern without / matches names at any depth, one with / the path
+    /// from the mirror's root; * is any run of characters, ? any one.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Read --exclude patterns from FILE, one a line (# starts a comment).
+    #[arg(long, value_name = "FILE")]
+    pub exclude_from: Vec<PathBuf>,
+    /// Take only files matching GLOB (repeatable); --exclude still wins.
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Transfer a file only when the source's copy is newer than the
+    /// target's (or the target has none), not whenever they differ.
+    #[arg(long)]
+    pub only_newer: bool,
+    /// Resume a download whose earlier try left its bytes behind
+    /// (.NAME.wharf-part), instead of starting it again.
+    #[arg(short = 'c', long = "continue")]
+    pub resume: bool,
+    /// Try a file again this many times after a failure that may pass
+    /// (4xx, reset, timeout, short transfer), waiting 1, 2, 4 ... seconds.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub retries: u32,
+    /// Stop starting new transfers once N files have failed (after their
+    /// retries) [default: go through every file].
+    #[arg(long, value_name = "N")]
+    pub max_errors: Option<usize>,
+    /// Check every file transferred by SHA-256 against the server's HASH
+    /// (where the server offers HASH; a mismatch is tried again).
+    #[arg(long)]
+    pub verify: bool,
     #[command(flatten)]
     pub conn: Connection,
 }
@@ -362,7 +424,9 @@ pub enum ImapCommand {
     /// DELETED, DRAFT, NEW, ALL, KEYWORD K, UID SET, NOT KEY, OR KEY KEY and
     /// (KEY KEY ...).
     ///
-    /// Quote strings with spaces: 'SUBJECT "status report"'.
+    /// The keys may be separate words or one argument ("SUBJECT Seed").
+    /// Quote strings with spaces: 'SUBJECT "status report"', or give such a
+    /// string as its own word after its key: SUBJECT "status report".
     ///
     /// Example: wharf imap search imap://bob@host/INBOX FROM alice SINCE 2026-01-01 UNSEEN
     Search {
@@ -464,4 +528,19 @@ pub enum ImapCommand {
         #[command(flatten)]
         conn: ServerConn,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("500K"), Ok(500 * 1024));
+        assert_eq!(parse_rate("2m"), Ok(2 << 20));
+        assert_eq!(parse_rate("1234"), Ok(1234));
+        for bad in ["", "K", "0", "-5K", "1.5M", "99999999999G"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+    }
 }

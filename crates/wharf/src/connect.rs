@@ -7,8 +7,9 @@ use crate::exit::LoginFailed;
 use anyhow::{bail, Context, Result};
 use ftp_client::{ClientOptions, Direction, FtpClient, FtpUrl, TlsMode};
 use std::io::IsTerminal;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use wire::rate::TokenBucket;
 
 /// Who to log in as.
 #[derive(Clone)]
@@ -70,10 +71,11 @@ pub fn options(url: &FtpUrl, conn: &Connection) -> ClientOptions {
                 Direction::Sent => '>',
                 Direction::Received => '<',
             };
-            eprintln!("{arrow} {line}");
+            crate::errln!("{arrow} {line}");
         }) as ftp_client::options::Transcript
     });
     ClientOptions {
+        rate_limit: conn.limit_rate.map(shared_rate),
         timeout: Duration::from_secs(conn.timeout.max(1)),
         tls,
         cacert: conn.cacert.clone(),
@@ -82,6 +84,15 @@ pub fn options(url: &FtpUrl, conn: &Connection) -> ClientOptions {
         transcript,
         ..ClientOptions::default()
     }
+}
+
+/// One bucket for every connection of the command, so `--limit-rate`
+/// caps them together (a wharf process runs one command).
+fn shared_rate(rate: u64) -> Arc<TokenBucket> {
+    static BUCKET: OnceLock<Arc<TokenBucket>> = OnceLock::new();
+    BUCKET
+        .get_or_init(|| Arc::new(TokenBucket::new(rate)))
+        .clone()
 }
 
 /// Connects and logs in.

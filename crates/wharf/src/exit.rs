@@ -51,6 +51,9 @@ pub fn code(err: &anyhow::Error) -> u8 {
         return PARTIAL;
     }
     for cause in err.chain() {
+        if cause.is::<crate::mirror::HashMismatch>() {
+            return TRANSIENT;
+        }
         if let Some(e) = cause.downcast_ref::<mail::MailError>() {
             if matches!(e, mail::MailError::Auth { .. }) {
                 return LOGIN;

@@ -1,8 +1,10 @@
-//! `wharf get`: one file, to a temporary name renamed on success (or
-//! appended to with `-c`), optionally over several connections.
+//! `wharf get`: one file (see [`crate::download`]: a temporary name
+//! renamed on success, checked against the announced size, kept for
+//! `-c`), or over several connections ([`crate::segments`]).
 
 use crate::cli::GetArgs;
 use crate::connect::{login_for, open};
+use crate::download;
 use crate::names;
 use crate::progress::Progress;
 use crate::segments;
@@ -37,7 +39,7 @@ pub async fn run(args: GetArgs) -> Result<()> {
             TransferType::Image
         };
         client
-            .retrieve_as(kind, &url.path, 0, &mut stdout, &mut |_| {})
+            .retrieve_as(kind, &url.path, 0, size, &mut stdout, &mut |_| {})
             .await?;
         stdout.flush().await?;
         return client.quit().await.map_err(Into::into);
@@ -60,82 +62,22 @@ pub async fn run(args: GetArgs) -> Result<()> {
     }
 
     let progress = Progress::new(&names::show(&name), size, args.conn.quiet);
-    let offset = if args.resume {
-        tokio::fs::metadata(&target)
-            .await
-            .map(|m| m.len())
-            .unwrap_or(0)
-    } else {
-        0
+    let req = download::Request {
+        remote: &url.path,
+        target: &target,
+        size,
+        ascii,
+        resume: args.resume,
+        mtime: None,
     };
-    if args.resume && size == Some(offset) {
-        if !args.conn.quiet {
-            eprintln!("{} is complete already ({offset} bytes)", target.display());
-        }
-        return client.quit().await.map_err(Into::into);
-    }
-    let write_to = if args.resume {
-        target.clone()
-    } else {
-        names::partial(&target)
-    };
-    // Not opened for append even when resuming: the kernel splices only
-    // into files at a position, so a resumed download seeks to the end.
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(!args.resume)
-        .open(&write_to)
-        .and_then(|mut f| {
-            std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0))?;
-            Ok(f)
-        })
-        .with_context(|| format!("cannot write {}", write_to.display()))?;
-    let finished = if ascii {
-        let mut file = tokio::fs::File::from_std(file);
-        let mut text = crate::text::CrlfToLf::new(&mut file);
-        let got = client
-            .retrieve_as(
-                TransferType::Ascii,
-                &url.path,
-                offset,
-                &mut text,
-                &mut |n| progress.set(n),
-            )
-            .await;
-        drop(text);
-        match got {
-            Ok(_) => sync(&file.into_std().await),
-            Err(e) => Err(e.into()),
-        }
-    } else {
-        let got = client
-            .retrieve_to_file(&url.path, offset, &file, &mut |n| progress.set(offset + n))
-            .await;
-        match got {
-            Ok(_) => sync(&file),
-            Err(e) => Err(e.into()),
-        }
-    };
+    let got = download::fetch(&mut client, &req, &mut |n| progress.set(n)).await;
     progress.finish();
-    if let Err(e) = finished {
-        if !args.resume {
-            let _ = tokio::fs::remove_file(&write_to).await;
-        }
-        return Err(e);
-    }
-    if !args.resume {
-        tokio::fs::rename(&write_to, &target)
-            .await
-            .with_context(|| format!("cannot move the download to {}", target.display()))?;
+    let got = got?;
+    if args.resume && got == 0 && !args.conn.quiet {
+        crate::errln!("{} is complete already", target.display());
     }
     client.quit().await?;
     Ok(())
-}
-
-/// Puts a finished download on the disk before it is renamed into place.
-fn sync(file: &std::fs::File) -> Result<()> {
-    file.sync_all().context("cannot finish the local file")
 }
 
 /// Where a download goes: `-o PATH` (into it if it is a directory), else

@@ -78,7 +78,7 @@ async fn open(url: &ImapUrl, conn: &ServerConn) -> Result<ImapClient> {
         _ => ImapTls::Off,
     };
     let transcript = conn.verbose.then(|| {
-        Arc::new(|sent: bool, line: &str| eprintln!("{} {line}", if sent { '>' } else { '<' }))
+        Arc::new(|sent: bool, line: &str| crate::errln!("{} {line}", if sent { '>' } else { '<' }))
             as imap::Transcript
     });
     let opts = ImapOptions {
@@ -121,7 +121,7 @@ async fn list(text: &str, conn: &ServerConn) -> Result<()> {
     let url = parse_url(text)?;
     let mut client = open(&url, conn).await?;
     let entries = client.list("", "*").await.context("LIST failed")?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::term::stdout();
     writeln!(out, "{:>8} {:>8}  mailbox", "messages", "unseen")?;
     for entry in entries {
         if !entry.selectable() {
@@ -146,19 +146,29 @@ async fn list(text: &str, conn: &ServerConn) -> Result<()> {
             entry.name
         )?;
     }
-    drop(out);
+    out.flush()?;
     client.logout().await?;
     Ok(())
 }
 
-/// Joins the query words the shell split. A word with spaces is one
+/// Joins the query words the shell split. Where a string is expected
+/// (after FROM, SUBJECT, HEADER NAME, ...), a word with spaces is one
 /// string (`SUBJECT "status report"` given as two words) and is quoted,
-/// unless it holds quotes or parentheses: then it is a piece of query
-/// (`'SUBJECT "status report"'` given as one word).
+/// unless it holds quotes or parentheses. Anywhere else a word is a piece
+/// of query, spaces and all (`"SUBJECT Seed"` or `'SUBJECT "status
+/// report"'` given as one word).
 fn join_query(words: &[String]) -> String {
+    let mut strings_due = 0;
     words
         .iter()
         .map(|w| {
+            if strings_due == 0 {
+                if !w.chars().any(char::is_whitespace) {
+                    strings_due = imap::search::string_args(w);
+                }
+                return w.clone();
+            }
+            strings_due -= 1;
             if w.chars().any(char::is_whitespace) && !w.contains(['"', '(', ')']) {
                 format!("\"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""))
             } else {
@@ -205,7 +215,7 @@ async fn print_summaries(client: &mut ImapClient, uids: &[u32]) -> Result<()> {
             .await
             .context("FETCH failed")?;
         fetched.sort_by_key(|f| f.uid);
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::term::stdout();
         for f in fetched.iter().filter(|f| f.envelope.is_some()) {
             writeln!(out, "{}", summary(f))?;
         }
@@ -280,7 +290,7 @@ async fn fetch_to_stdout(
     section: &str,
     range: Option<(u64, u64)>,
 ) -> Result<()> {
-    let mut out = tokio::io::stdout();
+    let mut out = crate::term::stream_out();
     client
         .fetch_section_to(By::Uid, uid, section, range, &mut out)
         .await
@@ -343,7 +353,7 @@ async fn idle(
     let mut next_uid = opened.uid_next.unwrap_or(1);
     let mut seen = 0u64;
     if !conn.quiet {
-        eprintln!("wharf: waiting for new mail in {mailbox} (Ctrl-C to stop)");
+        crate::errln!("wharf: waiting for new mail in {mailbox} (Ctrl-C to stop)");
     }
     loop {
         // Fetch first, every round: a message may have arrived between two
@@ -355,7 +365,7 @@ async fn idle(
         // "n:*" always names the last message, even one older than n.
         new.retain(|f| f.uid.is_some_and(|u| u >= next_uid));
         new.sort_by_key(|f| f.uid);
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::term::stdout();
         for f in &new {
             if count.is_some_and(|c| seen >= c) {
                 break;
@@ -364,7 +374,7 @@ async fn idle(
             seen += 1;
         }
         out.flush()?;
-        drop(out);
+        out.flush()?;
         if let Some(max) = new.iter().filter_map(|f| f.uid).max() {
             next_uid = max + 1;
         }
@@ -410,7 +420,7 @@ async fn append(
         .await
         .with_context(|| format!("cannot append to {mailbox}"))?;
     if let Some(uid) = uid {
-        println!("{uid}");
+        crate::outln!("{uid}");
     }
     client.logout().await?;
     Ok(())
@@ -453,13 +463,13 @@ async fn store(
         .fetch(By::Uid, uids, "(UID FLAGS)")
         .await
         .context("FETCH failed")?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::term::stdout();
     for f in after {
         if let (Some(uid), Some(flags)) = (f.uid, f.flags) {
             writeln!(out, "{uid}\t{}", flags.join(" "))?;
         }
     }
-    drop(out);
+    out.flush()?;
     client.logout().await?;
     Ok(())
 }
@@ -485,7 +495,7 @@ async fn expunge(text: &str, conn: &ServerConn) -> Result<()> {
     let mut client = open_selected(text, conn).await?;
     let gone = client.expunge().await.context("EXPUNGE failed")?;
     if !conn.quiet {
-        eprintln!("wharf: {} message(s) removed", gone.len());
+        crate::errln!("wharf: {} message(s) removed", gone.len());
     }
     client.logout().await?;
     Ok(())
@@ -508,7 +518,31 @@ mod tests {
             join_query(&words.map(String::from)),
             "SUBJECT \"status report\" FROM \"x y\" (SEEN FLAGGED)"
         );
-        assert_eq!(join_query(&["a\\b c".to_string()]), "\"a\\\\b c\"");
+        assert_eq!(
+            join_query(&["TEXT", "a\\b c"].map(String::from)),
+            "TEXT \"a\\\\b c\""
+        );
+    }
+
+    /// The whole query as one argument, as people type it.
+    #[test]
+    fn a_query_in_one_word_is_a_query() {
+        for (words, want) in [
+            (&["SUBJECT Seed"][..], "SUBJECT Seed"),
+            (&["SUBJECT Seed", "UNSEEN"], "SUBJECT Seed UNSEEN"),
+            (&["subject", "Seed report"], "subject \"Seed report\""),
+            (
+                &["HEADER", "X-Tag", "a b", "FROM", "c d"],
+                "HEADER X-Tag \"a b\" FROM \"c d\"",
+            ),
+        ] {
+            let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+            assert_eq!(join_query(&words), want);
+        }
+        let one = imap::search::build(&join_query(&["SUBJECT Seed".to_string()]), true);
+        let two = imap::search::build(&join_query(&["SUBJECT".into(), "Seed".into()]), true);
+        assert_eq!(format!("{one:?}"), format!("{two:?}"));
+        assert!(one.is_ok());
     }
 
     #[test]

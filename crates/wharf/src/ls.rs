@@ -12,7 +12,7 @@ pub async fn run(args: LsArgs) -> Result<()> {
     let login = login_for(&url)?;
     let mut client = open(&url, &args.conn, &login).await?;
     let path = (!url.path.is_empty()).then_some(url.path.as_slice());
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::term::stdout();
     if args.names {
         for name in client.nlst(path).await? {
             out.write_all(&name)?;

@@ -85,7 +85,7 @@ async fn send(args: SendArgs) -> Result<()> {
     };
     client.quit().await.context("QUIT")?;
     for r in &refused {
-        eprintln!("wharf: refused: {}: {} {}", r.recipient, r.code, r.text);
+        crate::errln!("wharf: refused: {}: {} {}", r.recipient, r.code, r.text);
     }
     if !refused.is_empty() {
         return Err(PartlySent {
@@ -95,7 +95,7 @@ async fn send(args: SendArgs) -> Result<()> {
         .into());
     }
     if !args.conn.quiet {
-        eprintln!(
+        crate::errln!(
             "wharf: sent {} bytes to {} recipient{}",
             size,
             recipients.len(),

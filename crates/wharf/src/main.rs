@@ -11,14 +11,17 @@
 //! - [`credentials`]: who to log in as on news and mail servers.
 //! - [`shell`]: the interactive `wharf ftp` shell; [`glob`] its patterns.
 //! - [`segments`]: parallel ranged downloads for `get --segments`.
+//! - [`download`]: one remote file into a local one (get, mirror, shell).
 //! - [`names`]: which remote names may become local files.
 //! - [`progress`]: progress bars.
 //! - [`text`]: line-end conversion for ASCII downloads.
+//! - [`term`]: remote text on a terminal, control characters escaped.
 //! - [`exit`]: exit codes.
 
 mod cli;
 mod connect;
 mod credentials;
+mod download;
 mod exit;
 mod get;
 mod glob;
@@ -34,6 +37,7 @@ mod progress;
 mod put;
 mod segments;
 mod shell;
+mod term;
 mod text;
 
 use clap::Parser;
@@ -48,7 +52,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("wharf: cannot start: {e}");
+            crate::errln!("wharf: cannot start: {e}");
             return ExitCode::from(exit::LOCAL);
         }
     };
@@ -68,7 +72,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
-            eprintln!("wharf: {e:#}");
+            crate::errln!("wharf: {e:#}");
             ExitCode::from(exit::code(&e))
         }
     }

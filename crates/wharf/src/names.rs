@@ -20,16 +20,35 @@ pub fn local_child(dir: &Path, name: &[u8]) -> Option<PathBuf> {
     is_safe(name).then(|| dir.join(OsStr::from_bytes(name)))
 }
 
-/// A name for messages.
+/// A name for messages, with control characters escaped.
 pub fn show(name: &[u8]) -> String {
-    String::from_utf8_lossy(name).into_owned()
+    crate::term::escape(name)
 }
 
-/// The temporary name a download is written to before it is complete.
+/// What every temporary download name holds, so a mirror leaves them out.
+const PART_MARK: &[u8] = b".wharf-part";
+
+/// The temporary name a download is written to before it is complete
+/// (one per process, so two downloads of one file do not mix).
 pub fn partial(path: &Path) -> PathBuf {
+    hidden_beside(path, format!("-{}", std::process::id()).as_bytes())
+}
+
+/// Where an unfinished download is kept for `-c` to resume.
+pub fn resumable(path: &Path) -> PathBuf {
+    hidden_beside(path, b"")
+}
+
+/// Whether a local name is one of [`partial`] or [`resumable`].
+pub fn is_partial(name: &[u8]) -> bool {
+    name.starts_with(b".") && name.windows(PART_MARK.len()).any(|w| w == PART_MARK)
+}
+
+fn hidden_beside(path: &Path, suffix: &[u8]) -> PathBuf {
     let mut name = b".".to_vec();
     name.extend_from_slice(path.file_name().map_or(&b"download"[..], |n| n.as_bytes()));
-    name.extend_from_slice(format!(".wharf-part-{}", std::process::id()).as_bytes());
+    name.extend_from_slice(PART_MARK);
+    name.extend_from_slice(suffix);
     path.with_file_name(OsStr::from_bytes(&name))
 }
 
@@ -59,5 +78,13 @@ mod tests {
             partial(Path::new("/t/f.bin")).parent(),
             Some(Path::new("/t"))
         );
+        assert_eq!(
+            resumable(Path::new("/t/f.bin")),
+            Path::new("/t/.f.bin.wharf-part")
+        );
+        for p in [partial(Path::new("f")), resumable(Path::new("f"))] {
+            assert!(is_partial(p.as_os_str().as_bytes()), "{p:?}");
+        }
+        assert!(!is_partial(b"f.wharf-part"));
     }
 }

@@ -71,7 +71,7 @@ fn group_of(url: &NewsUrl, text: &str) -> Result<String> {
 async fn groups(text: &str, pattern: Option<&str>, conn: &ServerConn) -> Result<()> {
     let url = parse(text)?;
     let mut client = open(&url, conn).await?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::term::stdout();
     for g in client.list_active(pattern).await? {
         writeln!(out, "{}\t{}\t{}\t{}", g.name, g.low, g.high, g.status)?;
     }
@@ -85,7 +85,7 @@ async fn latest(text: &str, count: usize, conn: &ServerConn) -> Result<()> {
     let url = parse(text)?;
     let group = group_of(&url, text)?;
     let mut client = open(&url, conn).await?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::term::stdout();
     writeln!(out, "*** Connected to host {}", url.host)?;
     let info = client.group(&group).await.with_context(|| {
         format!("cannot load group {group} (the server may require authentication)")
@@ -171,7 +171,7 @@ async fn read(text: &str, which: Option<&str>, conn: &ServerConn) -> Result<()> 
     if let (Some(group), ArticleRef::Number(_)) = (&url.group, &which) {
         client.group(group).await?;
     }
-    let mut out = std::io::BufWriter::new(std::io::stdout());
+    let mut out = std::io::BufWriter::new(crate::term::stdout());
     client
         .article_to(&which, &mut |line| {
             out.write_all(line)?;
@@ -195,7 +195,7 @@ async fn list(text: &str, last: Option<u64>, conn: &ServerConn) -> Result<()> {
         Some(k) => info.high.saturating_sub(k.saturating_sub(1)).max(info.low),
         None => info.low,
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::term::stdout();
     for o in client.over(&format!("{first}-{}", info.high)).await? {
         writeln!(
             out,
@@ -239,7 +239,7 @@ async fn post(text: &str, subject: &str, from: &str, conn: &ServerConn) -> Resul
         .await
         .context("the server refused the article")?;
     if !conn.quiet {
-        eprintln!("{} {}", reply.code, reply.text);
+        crate::errln!("{} {}", reply.code, reply.text);
     }
     client.quit().await?;
     Ok(())

@@ -10,6 +10,7 @@ use mail::sasl::Mechanism;
 use mail::{MailError, MailUrl, Pop3Client, Protocol};
 use std::io::Write;
 use std::path::Path;
+use tokio::io::AsyncWriteExt;
 
 const WHAT: &str = "pop3:// or pop3s://";
 
@@ -76,7 +77,7 @@ async fn list(text: &str, brief: bool, conn: &ServerConn) -> Result<()> {
     let url = mailconn::parse(text, Protocol::Pop3, WHAT)?;
     let mut client = open(&url, conn).await?;
     let entries = client.list().await?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::term::stdout();
     for (n, size) in entries {
         if brief {
             writeln!(out, "{n}\t{size}")?;
@@ -110,8 +111,9 @@ async fn fetch(
     let limit = size.saturating_mul(2).saturating_add(1 << 20);
     match output {
         None => {
-            let mut stdout = tokio::io::stdout();
+            let mut stdout = crate::term::stream_out();
             client.retr_to(n, &mut stdout, limit).await?;
+            stdout.flush().await?;
         }
         Some(path) => {
             let mut part = path.as_os_str().to_owned();
@@ -132,7 +134,7 @@ async fn fetch(
             if !conn.quiet {
                 let head = client.top(n, 0).await?.join(&b"\r\n"[..]);
                 let s = summarize(&head).unwrap_or_default();
-                eprintln!(
+                crate::errln!(
                     "From: {}\nSubject: {}\nDate: {}\n({size} bytes written to {})",
                     s.from.unwrap_or_default(),
                     s.subject.unwrap_or_default(),
@@ -156,7 +158,7 @@ async fn delete(text: &str, number: Option<u32>, conn: &ServerConn) -> Result<()
         .await
         .context("the server did not confirm QUIT: the message may not be deleted")?;
     if !conn.quiet {
-        eprintln!("wharf: deleted message {n}");
+        crate::errln!("wharf: deleted message {n}");
     }
     Ok(())
 }

@@ -37,6 +37,14 @@ impl Progress {
         }
     }
 
+    /// A line above the bar (only where there is a bar: on a terminal,
+    /// without `--quiet`).
+    pub fn note(&self, line: &str) {
+        if let Some(bar) = &self.bar {
+            bar.println(line);
+        }
+    }
+
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();

@@ -42,7 +42,7 @@ pub async fn run(args: PutArgs) -> Result<()> {
         if let Ok(have) = client.size(&remote).await {
             if have == meta.len() {
                 if !args.conn.quiet {
-                    eprintln!("the server has all {have} bytes already");
+                    crate::errln!("the server has all {have} bytes already");
                 }
                 return client.quit().await.map_err(Into::into);
             }

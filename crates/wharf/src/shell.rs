@@ -5,6 +5,7 @@
 
 use crate::cli::{Connection, ShellArgs};
 use crate::connect::{login_for, open, Login};
+use crate::download;
 use crate::exit;
 use crate::glob;
 use crate::names;
@@ -85,7 +86,7 @@ pub async fn run(args: ShellArgs) -> Result<()> {
     let mut last_failure = 0u8;
     if let Some(url) = args.url {
         if let Err(e) = shell.open_url(&url).await {
-            eprintln!("wharf: {e:#}");
+            crate::errln!("wharf: {e:#}");
             last_failure = exit::code(&e);
         }
     }
@@ -99,7 +100,7 @@ pub async fn run(args: ShellArgs) -> Result<()> {
             "quit" | "bye" | "exit" => break,
             _ => {
                 if let Err(e) = shell.dispatch(cmd, rest, &line).await {
-                    eprintln!("wharf: {e:#}");
+                    crate::errln!("wharf: {e:#}");
                     last_failure = exit::code(&e);
                 }
             }
@@ -144,7 +145,7 @@ impl Shell {
         if !url.path.is_empty() {
             client.cwd(&url.path).await?;
         }
-        println!("Connected to {}:{} as {}.", url.host, url.port, login.user);
+        crate::outln!("Connected to {}:{} as {}.", url.host, url.port, login.user);
         self.client = Some(client);
         self.url = Some(url);
         self.refresh_names().await;
@@ -156,11 +157,9 @@ impl Shell {
             return;
         };
         if let Ok(list) = client.nlst(None).await {
-            if let Ok(mut names) = self.names.lock() {
-                *names = list
-                    .iter()
-                    .map(|n| String::from_utf8_lossy(n).into_owned())
-                    .collect();
+            if let Ok(mut cached) = self.names.lock() {
+                // Candidates are printed when several match: escaped.
+                *cached = list.iter().map(|n| names::show(n)).collect();
             }
         }
     }
@@ -178,7 +177,7 @@ impl Shell {
         match cmd {
             "help" | "?" => {
                 for (usage, what) in HELP {
-                    println!("  {usage:<30} {what}");
+                    crate::outln!("  {usage:<30} {what}");
                 }
             }
             "open" => {
@@ -207,6 +206,7 @@ impl Shell {
                     let _ = old.quit().await;
                 }
                 self.client = Some(open(&url, &self.conn, &login).await?);
+                crate::outln!("Logged in to {}:{} as {}.", url.host, url.port, login.user);
                 self.refresh_names().await;
             }
             "close" => {
@@ -216,7 +216,7 @@ impl Shell {
             }
             "ls" | "dir" => {
                 let raw = self.client()?.list(arg(0).as_deref()).await?;
-                std::io::stdout().write_all(
+                crate::term::stdout().write_all(
                     &raw.iter()
                         .copied()
                         .filter(|&b| b != b'\r')
@@ -225,7 +225,7 @@ impl Shell {
             }
             "nlist" | "nls" => {
                 for name in self.client()?.nlst(arg(0).as_deref()).await? {
-                    println!("{}", names::show(&name));
+                    crate::outln!("{}", names::show(&name));
                 }
             }
             "cd" => {
@@ -237,13 +237,13 @@ impl Shell {
                 self.client()?.cdup().await?;
                 self.refresh_names().await;
             }
-            "pwd" => println!("{}", names::show(&self.client()?.pwd().await?)),
+            "pwd" => crate::outln!("{}", names::show(&self.client()?.pwd().await?)),
             "lcd" => {
                 if let Some(dir) = args.first() {
                     std::env::set_current_dir(dir)
                         .with_context(|| format!("cannot change to {dir}"))?;
                 }
-                println!("Local directory now {}", std::env::current_dir()?.display());
+                crate::outln!("Local directory now {}", std::env::current_dir()?.display());
             }
             "get" | "recv" => {
                 let remote = arg(0).context("usage: get REMOTE [LOCAL]")?;
@@ -284,13 +284,13 @@ impl Shell {
                     {
                         any = true;
                         let Some(local) = names::local_child(Path::new("."), name) else {
-                            eprintln!("wharf: skipping unsafe name {:?}", names::show(name));
+                            crate::errln!("wharf: skipping unsafe name {:?}", names::show(name));
                             continue;
                         };
                         self.get(name, &local).await?;
                     }
                     if !any {
-                        eprintln!("wharf: nothing matches {pattern}");
+                        crate::errln!("wharf: nothing matches {pattern}");
                     }
                 }
             }
@@ -340,7 +340,7 @@ impl Shell {
             "mkdir" => {
                 let name = arg(0).context("usage: mkdir NAME")?;
                 let made = self.client()?.mkd(&name).await?;
-                println!("created {}", names::show(&made));
+                crate::outln!("created {}", names::show(&made));
                 self.refresh_names().await;
             }
             "rmdir" => {
@@ -360,17 +360,17 @@ impl Shell {
                     .client()?
                     .site(format!("REGISTER {name} {password}").as_bytes())
                     .await?;
-                println!("{}", reply.text());
+                crate::outln!("{}", reply.text());
             }
-            "quota" => println!("{}", self.client()?.site(b"QUOTA").await?.text()),
+            "quota" => crate::outln!("{}", self.client()?.site(b"QUOTA").await?.text()),
             "site" => {
                 let rest = line.trim_start()[4..].trim_start();
-                println!("{}", self.client()?.site(rest.as_bytes()).await?.text());
+                crate::outln!("{}", self.client()?.site(rest.as_bytes()).await?.text());
             }
             "quote" => {
                 let rest = line.trim_start()[5..].trim_start();
                 let reply = self.client()?.quote(rest.as_bytes()).await?;
-                println!("{} {}", reply.code, reply.text());
+                crate::outln!("{} {}", reply.code, reply.text());
             }
             "status" => {
                 let connected = self.url.as_ref().map_or("not connected".to_string(), |u| {
@@ -380,7 +380,7 @@ impl Shell {
                     Some(c) if c.is_active() => "active",
                     _ => "passive",
                 };
-                println!(
+                crate::outln!(
                     "{connected}; type {}; {mode}",
                     if self.ascii { "ascii" } else { "binary" }
                 );
@@ -391,44 +391,29 @@ impl Shell {
     }
 
     async fn get(&mut self, remote: &[u8], local: &Path) -> Result<()> {
-        let kind = self.transfer_type();
+        let ascii = self.ascii;
         let quiet = self.conn.quiet;
         let client = self.client()?;
-        let size = if kind == TransferType::Image {
-            client.size(remote).await.ok()
-        } else {
-            None
+        let size = match ascii {
+            true => None,
+            false => client.size(remote).await.ok(),
         };
-        let partial = names::partial(local);
-        let mut file = tokio::fs::File::create(&partial)
-            .await
-            .with_context(|| format!("cannot write {}", partial.display()))?;
         let progress = Progress::new(&names::show(remote), size, quiet);
-        let result = if kind == TransferType::Ascii {
-            let mut text = crate::text::CrlfToLf::new(&mut file);
-            client
-                .retrieve_as(kind, remote, 0, &mut text, &mut |n| progress.set(n))
-                .await
-        } else {
-            client
-                .retrieve_as(kind, remote, 0, &mut file, &mut |n| progress.set(n))
-                .await
+        let req = download::Request {
+            remote,
+            target: local,
+            size,
+            ascii,
+            resume: false,
+            mtime: None,
         };
+        let got = download::fetch(client, &req, &mut |n| progress.set(n)).await;
         progress.finish();
-        drop(file);
-        match result {
-            Ok(n) => {
-                std::fs::rename(&partial, local)?;
-                if !quiet {
-                    println!("{} bytes received into {}", n, local.display());
-                }
-                Ok(())
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&partial);
-                Err(e.into())
-            }
+        let n = got?;
+        if !quiet {
+            crate::outln!("{} bytes received into {}", n, local.display());
         }
+        Ok(())
     }
 
     async fn put(&mut self, local: &Path, remote: &[u8]) -> Result<()> {
@@ -450,7 +435,7 @@ impl Shell {
         progress.finish();
         let n = result?;
         if !quiet {
-            println!("{n} bytes sent from {}", local.display());
+            crate::outln!("{n} bytes sent from {}", local.display());
         }
         Ok(())
     }

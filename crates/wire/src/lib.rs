@@ -19,10 +19,12 @@
 //! - [`splice`]: a plain TCP stream into a file inside the kernel.
 //! - [`sendfile`]: a file into a plain TCP stream inside the kernel.
 //! - [`sockopt`]: integer socket options the standard library lacks.
+//! - [`rate`]: [`rate::TokenBucket`], a byte rate shared by transfers.
 
 pub mod dot;
 pub mod line;
 pub mod proxy_header;
+pub mod rate;
 pub mod reply;
 pub mod sendfile;
 pub mod sockopt;

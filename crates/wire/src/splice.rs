@@ -60,38 +60,53 @@ pub enum CopyError<E> {
     Refused(E),
 }
 
+/// A stream ran past the byte count it was allowed: the chunk that crossed
+/// the limit was not written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("more than {limit} bytes arrived")]
+pub struct PastLimit {
+    pub limit: u64,
+}
+
 /// Copies everything `stream` delivers until end of stream into `file` at
 /// its current position and returns the byte count. A read that waits
-/// longer than `stall` fails with [`io::ErrorKind::TimedOut`]. The stream
-/// is closed when this returns. Dropping the future before it completes
-/// leaves the copy running on its thread until the peer closes or stalls.
+/// longer than `stall` fails with [`io::ErrorKind::TimedOut`]. With a
+/// `limit`, the copy stops with [`CopyError::Refused`] as soon as more
+/// than `limit` bytes have arrived, and the file holds at most `limit`
+/// of them. The stream is closed when this returns. Dropping the future
+/// before it completes leaves the copy running on its thread until the
+/// peer closes or stalls.
 pub async fn stream_to_file(
     stream: TcpStream,
     file: File,
     stall: Duration,
+    limit: Option<u64>,
     progress: &mut (dyn FnMut(u64) + Send),
-) -> io::Result<u64> {
-    let socket = blocking_socket(stream, stall)?;
+) -> Result<u64, CopyError<PastLimit>> {
+    let socket = blocking_socket(stream, stall).map_err(CopyError::Receive)?;
     let count = Arc::new(AtomicU64::new(0));
     let shared = count.clone();
     let mut copy = tokio::task::spawn_blocking(move || {
-        let mut open = |_| Ok::<(), std::convert::Infallible>(());
+        let mut arrived = 0u64;
+        let mut within = |n: u64| {
+            arrived += n;
+            match limit {
+                Some(limit) if arrived > limit => Err(PastLimit { limit }),
+                _ => Ok(()),
+            }
+        };
         let hints = FileHints {
             write_behind: true,
             reserve: true,
         };
-        copy_into_file(&socket, &file, &mut open, &shared, hints)
+        copy_into_file(&socket, &file, &mut within, &shared, hints)
     });
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
     loop {
         tokio::select! {
             done = &mut copy => {
                 progress(count.load(Ordering::Relaxed));
-                return match done.map_err(io::Error::other)? {
-                    Ok(n) => Ok(n),
-                    Err(CopyError::Receive(e) | CopyError::Store(e)) => Err(e),
-                    Err(CopyError::Refused(never)) => match never {},
-                };
+                return done.map_err(|e| CopyError::Receive(io::Error::other(e)))?;
             }
             _ = tick.tick() => progress(count.load(Ordering::Relaxed)),
         }
@@ -351,6 +366,13 @@ mod tests {
     use tokio::io::AsyncWriteExt;
     use tokio::net::TcpListener;
 
+    fn into_io(e: CopyError<PastLimit>) -> io::Error {
+        match e {
+            CopyError::Receive(e) | CopyError::Store(e) => e,
+            CopyError::Refused(e) => io::Error::other(e),
+        }
+    }
+
     async fn send_and_receive(payload: Vec<u8>, file: File) -> io::Result<u64> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -361,7 +383,11 @@ mod tests {
         });
         let (stream, _) = listener.accept().await?;
         let mut seen = 0;
-        let n = stream_to_file(stream, file, Duration::from_secs(10), &mut |n| seen = n).await?;
+        let n = stream_to_file(stream, file, Duration::from_secs(10), None, &mut |n| {
+            seen = n
+        })
+        .await
+        .map_err(into_io)?;
         sender.await.map_err(io::Error::other)??;
         assert_eq!(seen, n);
         Ok(n)
@@ -399,6 +425,36 @@ mod tests {
         assert_eq!(&got[..5], b"head:");
         assert!(got[5..] == payload[..], "content differs");
         assert_no_blocks_past_the_end(&path)?;
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_past_its_limit_is_stopped() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("limited.bin");
+        let file = File::create(&path)?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        // An endless sender: only the limit ends the copy.
+        let sender = tokio::spawn(async move {
+            let mut peer = tokio::net::TcpStream::connect(addr).await?;
+            let block = pattern(CHUNK);
+            while peer.write_all(&block).await.is_ok() {}
+            Ok::<_, io::Error>(())
+        });
+        let (stream, _) = listener.accept().await?;
+        let limit = 5 * CHUNK as u64 / 2;
+        let got = stream_to_file(
+            stream,
+            file,
+            Duration::from_secs(10),
+            Some(limit),
+            &mut |_| {},
+        )
+        .await;
+        assert!(matches!(got, Err(CopyError::Refused(PastLimit { limit: l })) if l == limit));
+        assert!(std::fs::metadata(&path)?.len() <= limit);
+        sender.await.map_err(io::Error::other)??;
         Ok(())
     }
 
@@ -467,9 +523,10 @@ mod tests {
         let addr = listener.local_addr()?;
         let _quiet = tokio::net::TcpStream::connect(addr).await?;
         let (stream, _) = listener.accept().await?;
-        let err = stream_to_file(stream, file, Duration::from_millis(200), &mut |_| {})
+        let err = stream_to_file(stream, file, Duration::from_millis(200), None, &mut |_| {})
             .await
-            .err();
+            .err()
+            .map(into_io);
         assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::TimedOut));
         Ok(())
     }
