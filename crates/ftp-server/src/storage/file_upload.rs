@@ -349,19 +349,34 @@ fn open_in_place(
 
 /// Copies the first `offset` bytes of `name` into `into`, under the file's
 /// lock: never bytes of an append still in progress, which may yet be
-/// undone. Waits for such an append like any writer (450 after the wait).
+/// undone. Waits for such an append like any writer (450 after the wait);
+/// if the name no longer is the file it waited for (the append created it
+/// and was undone, or another session replaced it meanwhile), it starts
+/// over with what the name holds now.
 fn copy_prefix(
     dir: &DirHandle,
     name: &[u8],
     offset: u64,
     into: &mut File,
 ) -> Result<u64, StorageError> {
-    let lock = FileLock::acquire(dir.open_read(name)?, BUSY_WAIT)?;
-    if offset > NameStat::of_file(lock.file())?.size {
-        return Err(StorageError::InvalidRestart);
+    for _ in 0..16 {
+        let file = dir.open_read(name)?;
+        let held = NameStat::of_file(&file)?;
+        let lock = FileLock::acquire(file, BUSY_WAIT)?;
+        let settled = {
+            let _namespace = super::namespace_lock();
+            dir.stat_at(name)?.is_some_and(|now| now.same_file(&held))
+        };
+        if !settled {
+            continue;
+        }
+        if offset > NameStat::of_file(lock.file())?.size {
+            return Err(StorageError::InvalidRestart);
+        }
+        let mut source = lock.file();
+        return Ok(io::copy(&mut io::Read::take(&mut source, offset), into)?);
     }
-    let mut source = lock.file();
-    Ok(io::copy(&mut io::Read::take(&mut source, offset), into)?)
+    Err(StorageError::Busy)
 }
 
 /// Removes `name` if it still is `file` (an append that created it and did
@@ -370,7 +385,12 @@ fn remove_if_same(dir: &DirHandle, name: &[u8], file: &File) -> io::Result<()> {
     let held = NameStat::of_file(file)?;
     let _namespace = super::namespace_lock();
     match dir.stat_at(name)? {
-        Some(now) if now.same_file(&held) => dir.unlink(name),
+        // Emptied first: a session that opened it and waits for its lock
+        // must not read the undone bytes through its descriptor.
+        Some(now) if now.same_file(&held) => {
+            file.set_len(0)?;
+            dir.unlink(name)
+        }
         // Moved away with its directory or renamed: emptying it keeps the
         // count right wherever it went.
         _ => file.set_len(0),
@@ -764,6 +784,30 @@ mod tests {
         // Another session deletes the old file meanwhile.
         assert_eq!(jail.remove_file(&vp(b"f")).await.unwrap(), 100);
         assert_eq!(up.commit().await.unwrap().delta, 10);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_resume_waiting_for_an_append_that_is_undone_never_copies_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let jail = Jail::new(dir.path(), true).unwrap();
+        // An APPE that creates `g` and holds 5000 bytes it will not keep.
+        let mut appending = jail
+            .begin_upload(&vp(b"g"), UploadMode::Append)
+            .await
+            .unwrap();
+        write(&mut appending, &[2; 5000]).await;
+        // Another session resumes `g` at 500 (it saw 5000 bytes): it opens
+        // the file and waits for its lock.
+        let waiting = {
+            let jail = jail.clone();
+            tokio::spawn(async move { jail.begin_upload(&vp(b"g"), UploadMode::Resume(500)).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        appending.abort().await;
+        let resume = waiting.await.unwrap();
+        assert!(matches!(resume, Err(StorageError::NotFound)), "{resume:?}");
+        assert!(!dir.path().join("g").exists());
+        assert_eq!(parts(dir.path()), 0);
     }
 
     #[tokio::test]
