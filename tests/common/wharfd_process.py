@@ -119,14 +119,15 @@ class WharfdProcess:
                 self.lines.append(line)
 
     # -- lifecycle
-    def serve(self, args: list[str], env: dict[str, str]) -> None:
+    def serve(self, args: list[str], env: dict[str, str], **popen) -> None:
         """Run `wharfd serve --data DATA --listen 127.0.0.1:0 ARGS` with exactly
-        `env`; return once it listens (self.port), else fail the test."""
+        `env` (and extra `subprocess.Popen` arguments, e.g. `user=`); return
+        once it listens (self.port), else fail the test."""
         cmd = [str(self.bin), "serve", "--data", str(self.data),
                "--listen", "127.0.0.1:0", *args]
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, env=env, cwd=self.data.parent)
+            stderr=subprocess.STDOUT, env=env, cwd=self.data.parent, **popen)
         self._reader = threading.Thread(target=self._read_output, daemon=True)
         self._reader.start()
         deadline = time.monotonic() + self.STARTUP_TIMEOUT

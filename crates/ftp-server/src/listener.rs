@@ -44,7 +44,7 @@ pub struct Listener {
 /// `net.core.somaxconn`). The standard library's 128 drops SYNs when a
 /// thousand clients connect at once; each drop costs its client a second
 /// (the SYN retransmit timer).
-const LISTEN_BACKLOG: u32 = 4096;
+const LISTEN_BACKLOG: i32 = 4096;
 
 /// How long a hash waits for one of the `max_hash_jobs` slots before it
 /// is refused with 450.
@@ -53,13 +53,21 @@ const HASH_SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Binds a control-connection socket on `addr` with a deep accept queue
 /// (see [`LISTEN_BACKLOG`]).
 pub fn bind_control(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = match addr {
-        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
+    TcpListener::from_std(bind_control_std(addr)?)
+}
+
+/// [`bind_control`] without an async runtime: a non-blocking standard
+/// listener, for a program that binds its ports before it starts its
+/// runtime (as root, before dropping privileges while it is still
+/// single-threaded). Hand it to [`TcpListener::from_std`] inside the runtime.
+pub fn bind_control_std(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 impl Listener {
@@ -120,9 +128,28 @@ pub struct Server {
 }
 
 impl Server {
-    /// Validates `options` and prepares the data directory.
+    /// Validates `options`, loads the certificate and prepares the data
+    /// directory.
     pub fn new(options: ServerOptions, store: Arc<dyn AccountStore>) -> Result<Server, String> {
+        let tls = match &options.tls {
+            Some(t) => Some(TlsContext::load(t)?),
+            None => None,
+        };
+        Server::with_tls(options, store, tls)
+    }
+
+    /// [`Server::new`] with the certificate already loaded from
+    /// `options.tls`: a program started as root loads a key only root may
+    /// read, drops its privileges, then builds the server.
+    pub fn with_tls(
+        options: ServerOptions,
+        store: Arc<dyn AccountStore>,
+        tls: Option<TlsContext>,
+    ) -> Result<Server, String> {
         options.validate()?;
+        if options.tls.is_some() != tls.is_some() {
+            return Err("the TLS settings and the loaded certificate disagree".into());
+        }
         if options.anonymous {
             std::fs::create_dir_all(&options.anon_root).map_err(|e| {
                 format!(
@@ -135,10 +162,6 @@ impl Server {
             Some(path) => Some(Arc::new(XferLog::open(path).map_err(|e| {
                 format!("cannot open the transfer log {}: {e}", path.display())
             })?)),
-            None => None,
-        };
-        let tls = match &options.tls {
-            Some(t) => Some(TlsContext::load(t)?),
             None => None,
         };
         let bandwidth = Bandwidth::default();

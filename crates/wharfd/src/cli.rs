@@ -166,6 +166,15 @@ pub struct ServeArgs {
     /// Per-account upload limit in bytes per second, e.g. 10M [default: none].
     #[arg(long, env = "WHARF_MAX_UPLOAD_RATE", value_name = "SIZE")]
     pub max_upload_rate: Option<String>,
+    /// Started as root: bind the listeners, load the certificate, then run
+    /// as this user (its uids, its group, no capabilities) before any
+    /// client is accepted. The data directory must belong to it. Started
+    /// as another non-root user, wharfd refuses to start [default: none].
+    #[arg(long, env = "WHARF_USER", value_name = "NAME")]
+    pub user: Option<String>,
+    /// The group for --user [default: the user's primary group].
+    #[arg(long, env = "WHARF_GROUP", value_name = "NAME")]
+    pub group: Option<String>,
     /// Log filter, e.g. info, debug, ftp_server=trace [default: info].
     #[arg(long, env = "WHARF_LOG", value_name = "FILTER")]
     pub log: Option<String>,

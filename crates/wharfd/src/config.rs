@@ -78,6 +78,8 @@ pub struct FileConfig {
     pub s3_region: Option<String>,
     pub s3_allow_http: Option<bool>,
     pub s3_virtual_hosted: Option<bool>,
+    pub user: Option<String>,
+    pub group: Option<String>,
 }
 
 impl FileConfig {
@@ -154,6 +156,9 @@ pub struct ServeConfig {
     pub accounts: StoreLocation,
     /// Lease of a serving instance in a shared account store.
     pub accounts_lease: Duration,
+    /// The user (and group) to drop root to.
+    pub user: Option<String>,
+    pub group: Option<String>,
 }
 
 pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
@@ -299,6 +304,8 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
     Ok(ServeConfig {
         accounts,
         accounts_lease,
+        user: args.user.clone().or(file.user.clone()),
+        group: args.group.clone().or(file.group.clone()),
         options: o,
         listen,
         implicit_listen,

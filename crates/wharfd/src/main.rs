@@ -8,10 +8,12 @@
 //! - [`users`]: the `users` admin commands.
 //! - [`user_policy`]: `users perms`, `users set` and `users show`.
 //! - [`cert`]: `cert self-signed`.
+//! - [`privileges`]: dropping root after binding.
 
 mod cert;
 mod cli;
 mod config;
+mod privileges;
 mod serve;
 mod storage;
 mod user_policy;
@@ -23,24 +25,12 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("wharfd: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let result = match cli.command {
+        None => serve(cli.serve),
+        Some(Command::Serve(args)) => serve(*args),
+        Some(Command::Users(cmd)) => runtime().and_then(|rt| rt.block_on(users::run(cmd))),
+        Some(Command::Cert(cmd)) => cert::run(cmd),
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            None => serve::run(cli.serve).await,
-            Some(Command::Serve(args)) => serve::run(*args).await,
-            Some(Command::Users(cmd)) => users::run(cmd).await,
-            Some(Command::Cert(cmd)) => cert::run(cmd),
-        }
-    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -48,4 +38,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Binds and drops privileges before the runtime (and its threads) exist,
+/// then serves.
+fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
+    let prepared = serve::prepare(args)?;
+    runtime()?.block_on(serve::run(prepared))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }

@@ -1,5 +1,8 @@
-//! `wharfd serve`: opens the account store, binds the listeners, sweeps
-//! what a crash left behind, and runs until SIGINT or SIGTERM.
+//! `wharfd serve` in two phases. [`prepare`] runs first, single-threaded
+//! and possibly as root: it reads the configuration, binds the listeners,
+//! loads the certificate and drops privileges ([`crate::privileges`]).
+//! [`run`] then opens the account store, sweeps what a crash left behind,
+//! and serves until SIGINT or SIGTERM, all as the unprivileged user.
 //!
 //! With a shared account store (PostgreSQL) other instances may be
 //! uploading into the same homes, so the start-up sweep and the recount
@@ -7,26 +10,103 @@
 //! instead of run blindly.
 
 use crate::cli::ServeArgs;
-use crate::config;
+use crate::config::{self, ServeConfig};
+use crate::privileges::{self, Plan};
 use anyhow::{Context, Result};
 use ftp_server::accounts::admin::home_of;
+use ftp_server::accounts::StoreLocation;
 use ftp_server::metrics::{AccountsProbe, Health, StorageProbe};
 use ftp_server::quota::recount::recount_account;
 use ftp_server::storage::sweep_partial_uploads;
 use ftp_server::storage::StorageBackend;
-use ftp_server::{bind_control, Listener, Server};
+use ftp_server::tls::TlsContext;
+use ftp_server::{bind_control_std, Listener, Server};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-pub async fn run(args: ServeArgs) -> Result<()> {
+/// What [`prepare`] readies for [`run`].
+#[derive(Debug)]
+pub struct Prepared {
+    cfg: ServeConfig,
+    /// Bound control sockets; `true` for implicit FTPS.
+    control: Vec<(std::net::TcpListener, bool)>,
+    metrics: Option<std::net::TcpListener>,
+    tls: Option<TlsContext>,
+    plan: Plan,
+}
+
+/// The privileged, single-threaded phase: see the module documentation.
+pub fn prepare(args: ServeArgs) -> Result<Prepared> {
     let cfg = config::resolve(&args)?;
     init_logging(&cfg.log)?;
+    let plan = privileges::plan(cfg.user.as_deref(), cfg.group.as_deref())?;
+    let mut control = Vec::new();
+    let plain = cfg.listen.iter().map(|a| (a, false));
+    let implicit = cfg.implicit_listen.iter().map(|a| (a, true));
+    for (addr, implicit) in plain.chain(implicit) {
+        let socket = bind_control_std(*addr).with_context(|| {
+            format!("cannot listen on {addr} (in use by another server? choose another address)")
+        })?;
+        control.push((socket, implicit));
+    }
+    let metrics = match cfg.metrics_listen {
+        Some(addr) => {
+            let socket = std::net::TcpListener::bind(addr)
+                .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+            Some(socket)
+        }
+        None => None,
+    };
+    let tls = match &cfg.options.tls {
+        Some(t) => Some(TlsContext::load(t).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    privileges::apply(&plan)?;
+    match &plan {
+        Plan::Drop(a) => tracing::info!(
+            user = %a.name, uid = a.uid, group = %a.group, gid = a.gid,
+            "dropped root: running as {} with no capabilities", a.name
+        ),
+        Plan::StayRoot => tracing::warn!(
+            "running as root: set `user` (or --user) to an unprivileged user to drop root after binding"
+        ),
+        Plan::Keep(_) => {}
+    }
+    if let Some(account) = plan.account() {
+        let store = match &cfg.accounts {
+            StoreLocation::Sqlite(path) => Some(path.as_path()),
+            _ => None,
+        };
+        privileges::require_writable(account, &cfg.options.data_dir, store)?;
+    }
+    Ok(Prepared {
+        cfg,
+        control,
+        metrics,
+        tls,
+        plan,
+    })
+}
+
+/// Serves, unprivileged; see the module documentation.
+pub async fn run(prepared: Prepared) -> Result<()> {
+    let Prepared {
+        cfg,
+        control,
+        metrics,
+        tls,
+        plan,
+    } = prepared;
     let opts = cfg.options;
     std::fs::create_dir_all(&opts.data_dir).with_context(|| {
+        let who = plan
+            .account()
+            .map_or_else(String::new, |a| format!(" as user {}", a.name));
         format!(
-            "cannot create the data directory {}",
+            "cannot create the data directory {}{who}",
             opts.data_dir.display()
         )
     })?;
@@ -76,12 +156,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     }
 
     let mut listeners = Vec::new();
-    let plain = cfg.listen.iter().map(|a| (a, false));
-    let implicit = cfg.implicit_listen.iter().map(|a| (a, true));
-    for (addr, implicit) in plain.chain(implicit) {
-        let socket = bind_control(*addr).with_context(|| {
-            format!("cannot listen on {addr} (in use by another server? choose another address)")
-        })?;
+    for (socket, implicit) in control {
+        let socket = TcpListener::from_std(socket)?;
         listeners.push(if implicit {
             Listener::implicit_tls(socket)
         } else {
@@ -90,7 +166,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     }
     let data_dir = opts.data_dir.clone();
     let registration = opts.registration;
-    let tls = match &opts.tls {
+    let tls_mode = match &opts.tls {
         Some(t) if t.require_login => "required",
         Some(_) => "offered",
         None => "off",
@@ -117,7 +193,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             |r| format!("{}-{}", r.start(), r.end())
         )
     );
-    let server = Server::new(opts, store.clone()).map_err(anyhow::Error::msg)?;
+    let server = Server::with_tls(opts, store.clone(), tls).map_err(anyhow::Error::msg)?;
     for l in &listeners {
         if l.is_implicit_tls() {
             tracing::info!("listening on {} (implicit FTPS)", l.local_addr()?);
@@ -136,7 +212,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         storage = %storage,
         anonymous = anonymous.as_deref().unwrap_or("off"),
         registration = %registration,
-        tls,
+        tls = tls_mode,
         proxy_protocol = %proxy,
         passive = %passive,
         "wharfd ready"
@@ -147,11 +223,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             data_dir.display()
         );
     }
-    let metrics = match cfg.metrics_listen {
-        Some(addr) => {
-            let socket = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+    let metrics = match metrics {
+        Some(socket) => {
+            let socket = TcpListener::from_std(socket)?;
             tracing::info!("metrics on http://{}/metrics", socket.local_addr()?);
             let health = Health {
                 probes: vec![
