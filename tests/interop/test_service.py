@@ -1,5 +1,13 @@
 """Issue 18: wharfd as a system service.
 
+Signals: SIGHUP with a new certificate (a fresh FTP_TLS client sees it, a
+download begun before completes on the old one), SIGHUP with a broken
+config or a key that does not fit (refused with an error line, the old one
+kept, still serving), SIGUSR1 after the xferlog was renamed (the next
+transfer writes a new file), SIGTERM (new connections refused, idle
+sessions told 421, a running download completes within the grace; past the
+grace it is cut and the server exits).
+
 Privileges: started as root with `--user`, the real binary binds, drops to
 an unprivileged system user (made here with `useradd --system` when
 missing; the tests run as root) and holds no capability, which
@@ -14,18 +22,25 @@ their PIDs.
 
 from __future__ import annotations
 
+import ftplib
 import io
 import os
 import pwd
 import shutil
+import signal
+import socket
+import ssl
 import subprocess
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from conftest import Wharfd, add_user, populate
-from wharf_helpers import PASSWORD, TIMEOUT, USER, sha256
+from test_ftps import ReusingFTP_TLS
+from wharf_helpers import PASSWORD, TIMEOUT, USER, sha256, wait_until
 from wharfd_process import report_servers
 
 SERVICE_USER = "wharf-test"
@@ -201,3 +216,234 @@ def test_non_root_as_the_user_itself_serves(service_user, service_dir, reachable
     f = srv.ftp()
     assert f.nlst() is not None
     f.quit()
+
+
+# --------------------------------------------------------------------------
+# step 2: signals (SIGHUP reload, SIGUSR1 log reopen, SIGTERM grace)
+
+SLOW_RATE = "256K"  # the 1 MiB home/data.bin then takes about 4 s
+
+
+def make_pair(bin: Path, out: Path) -> tuple[Path, Path]:
+    """A fresh self-signed certificate and key (`wharfd cert self-signed`)."""
+    cp = run_wharfd(bin, ["cert", "self-signed", "--out", str(out)])
+    assert cp.returncode == 0, (cp.stdout + cp.stderr).decode(errors="replace")
+    return out / "cert.pem", out / "key.pem"
+
+
+def der_sha256(cert_pem: Path) -> str:
+    return sha256(ssl.PEM_cert_to_DER_cert(cert_pem.read_text()))
+
+
+def install_pair(pair: tuple[Path, Path], live: tuple[Path, Path]) -> None:
+    """Put a certificate and key in place the way an operator (or certbot)
+    does: a new file renamed over the old one."""
+    for src, dst in zip(pair, live):
+        tmp = dst.with_suffix(".new")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+
+
+def tls_client(srv, cafile: Path) -> ReusingFTP_TLS:
+    f = ReusingFTP_TLS(context=ssl.create_default_context(cafile=str(cafile)), timeout=TIMEOUT)
+    f.connect(srv.host, srv.port)
+    f.login(USER, PASSWORD)
+    f.prot_p()
+    return f
+
+
+class Download(threading.Thread):
+    """A RETR in a thread; `started` is set at its first bytes."""
+
+    def __init__(self, ftp: ftplib.FTP, name: str):
+        super().__init__(daemon=True)
+        self.ftp, self.name = ftp, name
+        self.started = threading.Event()
+        self.buf = io.BytesIO()
+        self.error: BaseException | None = None
+        self.reply = ""
+
+    def run(self) -> None:
+        def got(block: bytes) -> None:
+            self.buf.write(block)
+            self.started.set()
+        try:
+            self.ftp.voidcmd("TYPE I")
+            self.reply = self.ftp.retrbinary(f"RETR {self.name}", got)
+        except BaseException as e:  # reported by the test
+            self.error = e
+        finally:
+            self.started.set()
+
+    def result(self, timeout: float = 60) -> bytes:
+        self.join(timeout)
+        assert not self.is_alive(), "the download did not end"
+        if self.error is not None:
+            raise AssertionError(f"the download failed: {self.error!r}")
+        return self.buf.getvalue()
+
+
+@pytest.fixture
+def pki(wharfd_bin, tmp_path):
+    """Two certificate pairs and the live paths the server is configured with."""
+    first = make_pair(wharfd_bin, tmp_path / "first")
+    second = make_pair(wharfd_bin, tmp_path / "second")
+    live_dir = tmp_path / "live"
+    live_dir.mkdir()
+    live = (live_dir / "cert.pem", live_dir / "key.pem")
+    install_pair(first, live)
+    return first, second, live
+
+
+def tls_config(tmp_path: Path, live: tuple[Path, Path], extra: str = "") -> Path:
+    cfg = tmp_path / "wharfd.toml"
+    cfg.write_text(f'tls_cert = "{live[0]}"\ntls_key = "{live[1]}"\n{extra}')
+    return cfg
+
+
+def test_sighup_new_certificate_for_new_sessions_running_download_completes(
+        wharfd_factory, pki, tmp_path):
+    first, second, live = pki
+    cfg = tls_config(tmp_path, live)
+    srv = wharfd_factory(["--config", str(cfg), "--max-download-rate", SLOW_RATE])
+    want = sha256((srv.home / "data.bin").read_bytes())
+
+    old = tls_client(srv, first[0])
+    assert sha256(old.sock.getpeercert(binary_form=True)) == der_sha256(first[0])
+    download = Download(old, "data.bin")
+    download.start()
+    assert download.started.wait(TIMEOUT)
+
+    install_pair(second, live)
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    srv.wait_log(r"configuration reloaded")
+    assert download.is_alive(), "the download should still be running after the reload"
+
+    # a fresh client sees the new certificate (and trusts only it)
+    new = tls_client(srv, second[0])
+    assert sha256(new.sock.getpeercert(binary_form=True)) == der_sha256(second[0])
+    assert new.nlst("docs")
+    new.quit()
+    # a client that trusts only the old certificate is now turned away
+    with pytest.raises(ssl.SSLCertVerificationError):
+        tls_client(srv, first[0])
+
+    # the download begun before the reload completes, on the old session
+    assert sha256(download.result()) == want
+    assert download.reply.startswith("226"), download.reply
+    assert old.data_reused == [True]
+    old.quit()
+
+
+def test_sighup_broken_config_or_key_keeps_the_running_one(wharfd_factory, pki, tmp_path):
+    first, second, live = pki
+    cfg = tls_config(tmp_path, live)
+    srv = wharfd_factory(["--config", str(cfg)])
+
+    cfg.write_text('tls_cert = "unterminated\n')  # not TOML
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    srv.wait_log(r"reload refused: the configuration does not load")
+    f = tls_client(srv, first[0])
+    assert sha256(f.sock.getpeercert(binary_form=True)) == der_sha256(first[0])
+    assert f.nlst("docs")
+    f.quit()
+
+    # a valid file, but the key no longer fits the certificate
+    cfg.write_text(tls_config(tmp_path, live).read_text())
+    shutil.copyfile(second[0], live[0])  # the new certificate with the old key
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    srv.wait_log(r"reload refused: the certificate does not load")
+    assert "configuration reloaded" not in srv.log()
+    f = tls_client(srv, first[0])
+    assert sha256(f.sock.getpeercert(binary_form=True)) == der_sha256(first[0])
+    got = io.BytesIO()
+    f.retrbinary("RETR hello.txt", got.write)
+    assert got.getvalue() == (srv.home / "hello.txt").read_bytes()
+    f.quit()
+    assert srv.alive()
+
+
+def test_sigusr1_reopens_the_xferlog(wharfd_factory, tmp_path):
+    xferlog = tmp_path / "xferlog"
+    srv = wharfd_factory(["--xferlog", str(xferlog)])
+
+    def fetch(name: str) -> None:
+        f = srv.ftp()
+        f.retrbinary(f"RETR {name}", lambda b: None)
+        f.quit()
+
+    def lines(p: Path) -> list[str]:
+        return p.read_text().splitlines() if p.exists() else []
+
+    fetch("hello.txt")
+    assert wait_until(lambda: len(lines(xferlog)) == 1, 10), lines(xferlog)
+    rotated = tmp_path / "xferlog.1"
+    os.rename(xferlog, rotated)
+    os.kill(srv.proc.pid, signal.SIGUSR1)
+    srv.wait_log(r"SIGUSR1: reopened the transfer log")
+    assert xferlog.exists(), "the reopened log should be created at once"
+    fetch("docs/a.txt")
+    assert wait_until(lambda: len(lines(xferlog)) == 1, 10), lines(xferlog)
+    assert "/docs/a.txt" in lines(xferlog)[0]
+    assert len(lines(rotated)) == 1 and "/hello.txt" in lines(rotated)[0]
+
+
+def connection_refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return False
+    except ConnectionRefusedError:
+        return True
+
+
+def stopping_server(bin: Path, base: Path, servers: list, args: list[str]) -> Wharfd:
+    """A server the test itself stops (the factory would count its exit as
+    a death)."""
+    srv = prepared_data(bin, base, None)
+    servers.append(srv)
+    srv.start(args, {})
+    return srv
+
+
+def test_sigterm_lets_a_running_download_finish_and_refuses_new_connections(
+        wharfd_bin, tmp_path, servers):
+    srv = stopping_server(wharfd_bin, tmp_path, servers,
+                          ["--shutdown-grace", "20", "--max-download-rate", SLOW_RATE])
+    want = sha256((srv.home / "data.bin").read_bytes())
+    idle = srv.ftp()
+    download = Download(srv.ftp(), "data.bin")
+    download.start()
+    assert download.started.wait(TIMEOUT)
+
+    os.kill(srv.proc.pid, signal.SIGTERM)
+    srv.wait_log(r"stop signal received")
+    assert wait_until(lambda: connection_refused(srv.port), 5), "still accepting"
+    # an idle session is told 421 and closed
+    with pytest.raises((ftplib.error_temp, EOFError, OSError)) as told:
+        idle.voidcmd("NOOP")
+    if isinstance(told.value, ftplib.error_temp):
+        assert str(told.value).startswith("421"), told.value
+    assert srv.alive(), "the server should wait for the running download"
+
+    assert sha256(download.result()) == want
+    assert download.reply.startswith("226"), download.reply
+    srv.proc.wait(15)
+    assert srv.proc.returncode == 0, srv.log_tail()
+    assert "wharfd stopped" in srv.log()
+
+
+def test_sigterm_grace_over_cuts_the_transfer_and_exits(wharfd_bin, tmp_path, servers):
+    srv = stopping_server(wharfd_bin, tmp_path, servers,
+                          ["--shutdown-grace", "1", "--max-download-rate", "64K"])
+    download = Download(srv.ftp(), "data.bin")  # about 16 s at 64K
+    download.start()
+    assert download.started.wait(TIMEOUT)
+    stopped_at = time.monotonic()
+    os.kill(srv.proc.pid, signal.SIGTERM)
+    srv.proc.wait(15)
+    assert time.monotonic() - stopped_at < 10
+    assert srv.proc.returncode == 0, srv.log_tail()
+    srv.wait_log(r"grace period over")
+    download.join(TIMEOUT)
+    assert download.error is not None or not download.reply.startswith("226")
+    assert len(download.buf.getvalue()) < (srv.home / "data.bin").stat().st_size

@@ -19,7 +19,7 @@ use crate::registration::Registrar;
 use crate::session::control::Control;
 use crate::session::Session;
 use crate::throttle::LoginThrottle;
-use crate::tls::{SessionTls, TlsContext};
+use crate::tls::{SessionTls, TlsContext, TlsOptions};
 use crate::xferlog::XferLog;
 use ftp_proto::reply::code;
 use ftp_proto::Reply;
@@ -121,6 +121,35 @@ pub struct Shared {
     sessions_per_ip: SessionsPerIp,
 }
 
+/// Changes a running [`Server`] from outside (the binary's signal
+/// handlers): a new certificate, a reopened transfer log.
+#[derive(Debug, Clone)]
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+}
+
+impl ServerHandle {
+    /// Loads the certificate and key `opts` names for the sessions that
+    /// start from now on (see [`TlsContext::reload`]).
+    pub fn reload_tls(&self, opts: &TlsOptions) -> Result<(), String> {
+        match &self.shared.tls {
+            Some(ctx) => ctx.reload(opts),
+            None => {
+                Err("TLS was off when the server started; turning it on takes a restart".into())
+            }
+        }
+    }
+
+    /// Reopens the transfer log at its path; the path, or `None` when
+    /// there is no transfer log.
+    pub fn reopen_xferlog(&self) -> io::Result<Option<&std::path::Path>> {
+        match &self.shared.xferlog {
+            Some(log) => log.reopen().map(|()| Some(log.path())),
+            None => Ok(None),
+        }
+    }
+}
+
 /// A configured server, ready to run.
 #[derive(Debug)]
 pub struct Server {
@@ -187,6 +216,13 @@ impl Server {
                 sessions_per_ip: SessionsPerIp::default(),
             }),
         })
+    }
+
+    /// A handle that changes the server while it runs.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            shared: self.shared.clone(),
+        }
     }
 
     /// The server's counters, for [`crate::metrics::serve`].

@@ -166,6 +166,10 @@ pub struct ServeArgs {
     /// Per-account upload limit in bytes per second, e.g. 10M [default: none].
     #[arg(long, env = "WHARF_MAX_UPLOAD_RATE", value_name = "SIZE")]
     pub max_upload_rate: Option<String>,
+    /// On SIGTERM/SIGINT, let running transfers finish for up to this many
+    /// seconds before closing them [default: 30].
+    #[arg(long, env = "WHARF_SHUTDOWN_GRACE", value_name = "SECS")]
+    pub shutdown_grace: Option<u64>,
     /// Started as root: bind the listeners, load the certificate, then run
     /// as this user (its uids, its group, no capabilities) before any
     /// client is accepted. The data directory must belong to it. Started

@@ -196,7 +196,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
     o.data_connect_timeout = secs(None, file.data_connect_timeout, o.data_connect_timeout);
     o.data_stall_timeout = secs(None, file.data_stall_timeout, o.data_stall_timeout);
     o.backend_timeout = secs(None, file.backend_timeout, o.backend_timeout);
-    o.shutdown_grace = secs(None, file.shutdown_grace, o.shutdown_grace);
+    o.shutdown_grace = secs(args.shutdown_grace, file.shutdown_grace, o.shutdown_grace);
     if let Some(ms) = args.login_fail_delay_ms.or(file.login_fail_delay_ms) {
         o.login_fail_delay = Duration::from_millis(ms);
     }

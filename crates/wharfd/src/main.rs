@@ -9,12 +9,14 @@
 //! - [`user_policy`]: `users perms`, `users set` and `users show`.
 //! - [`cert`]: `cert self-signed`.
 //! - [`privileges`]: dropping root after binding.
+//! - [`signals`]: stop, reload (SIGHUP) and log reopening (SIGUSR1).
 
 mod cert;
 mod cli;
 mod config;
 mod privileges;
 mod serve;
+mod signals;
 mod storage;
 mod user_policy;
 mod users;

@@ -2,7 +2,8 @@
 //! and possibly as root: it reads the configuration, binds the listeners,
 //! loads the certificate and drops privileges ([`crate::privileges`]).
 //! [`run`] then opens the account store, sweeps what a crash left behind,
-//! and serves until SIGINT or SIGTERM, all as the unprivileged user.
+//! and serves until SIGINT or SIGTERM, all as the unprivileged user;
+//! [`crate::signals`] answers SIGHUP and SIGUSR1 meanwhile.
 //!
 //! With a shared account store (PostgreSQL) other instances may be
 //! uploading into the same homes, so the start-up sweep and the recount
@@ -12,6 +13,7 @@
 use crate::cli::ServeArgs;
 use crate::config::{self, ServeConfig};
 use crate::privileges::{self, Plan};
+use crate::signals::{self, Controls};
 use anyhow::{Context, Result};
 use ftp_server::accounts::admin::home_of;
 use ftp_server::accounts::StoreLocation;
@@ -35,6 +37,8 @@ pub struct Prepared {
     metrics: Option<std::net::TcpListener>,
     tls: Option<TlsContext>,
     plan: Plan,
+    /// For reloads (SIGHUP).
+    args: ServeArgs,
 }
 
 /// The privileged, single-threaded phase: see the module documentation.
@@ -88,6 +92,7 @@ pub fn prepare(args: ServeArgs) -> Result<Prepared> {
         metrics,
         tls,
         plan,
+        args,
     })
 }
 
@@ -99,8 +104,10 @@ pub async fn run(prepared: Prepared) -> Result<()> {
         metrics,
         tls,
         plan,
+        args,
     } = prepared;
-    let opts = cfg.options;
+    let (term, int) = signals::stop_signals()?;
+    let opts = cfg.options.clone();
     std::fs::create_dir_all(&opts.data_dir).with_context(|| {
         let who = plan
             .account()
@@ -194,6 +201,7 @@ pub async fn run(prepared: Prepared) -> Result<()> {
         )
     );
     let server = Server::with_tls(opts, store.clone(), tls).map_err(anyhow::Error::msg)?;
+    let controls = Controls::install(server.handle(), args, &cfg)?;
     for l in &listeners {
         if l.is_implicit_tls() {
             tracing::info!("listening on {} (implicit FTPS)", l.local_addr()?);
@@ -241,7 +249,9 @@ pub async fn run(prepared: Prepared) -> Result<()> {
         }
         None => None,
     };
-    server.run(listeners, shutdown_signal()).await?;
+    let controls = tokio::spawn(controls.run());
+    server.run(listeners, signals::shutdown(term, int)).await?;
+    controls.abort();
     if let Some(task) = metrics {
         task.abort();
     }
@@ -275,24 +285,4 @@ fn init_logging(filter: &str) -> Result<()> {
         .with_target(false)
         .init();
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {},
-                    _ = term.recv() => {},
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    tracing::info!("stop signal received");
 }
