@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the Wharf test suite needs, and nothing when it is all present.
 #
-#   Debian packages: curl, lftp, wget, rclone, iproute2 (and python3 / pip when missing)
+#   Debian packages: curl, lftp, wget, rclone, iproute2, systemd (its
+#                    systemd-socket-activate and systemd-analyze; nothing is
+#                    started) (and python3 / pip when missing)
 #   tests/*/install.sh: the real FTP, news and mail servers the clients meet
 #   PyPI:            pytest (only when `python3 -c 'import pytest'` fails),
 #                    moto[server] (tests/s3/install.sh)
@@ -25,12 +27,16 @@ declare -A PKG_OF=(
     [wget]=wget
     [ss]=iproute2
     [python3]=python3
+    [systemd-socket-activate]=systemd
+    [systemd-analyze]=systemd
 )
 
 missing=()
-for cmd in curl lftp wget rclone ss python3; do
+for cmd in curl lftp wget rclone ss python3 systemd-socket-activate systemd-analyze; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKG_OF[$cmd]}")
 done
+# one package may provide several commands
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u | sed '/^$/d')
 
 need_pytest=0
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import pytest' >/dev/null 2>&1; then

@@ -8,6 +8,12 @@ transfer writes a new file), SIGTERM (new connections refused, idle
 sessions told 421, a running download completes within the grace; past the
 grace it is cut and the server exits).
 
+systemd: the binary under `systemd-socket-activate` (the passed socket
+serves, the configured address is not used, an `ftps`-named socket serves
+implicit FTPS), READY/WATCHDOG/RELOADING/STOPPING notifications on a
+stand-in $NOTIFY_SOCKET, `systemd-analyze verify` on the unit files and
+their `systemd-analyze security` score (offline) equal to the README's.
+
 Privileges: started as root with `--user`, the real binary binds, drops to
 an unprivileged system user (made here with `useradd --system` when
 missing; the tests run as root) and holds no capability, which
@@ -26,6 +32,7 @@ import ftplib
 import io
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -39,7 +46,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Wharfd, add_user, populate
-from test_ftps import ReusingFTP_TLS
+from local_daemons import free_port, free_ports
+from test_ftps import ImplicitFTP_TLS, ReusingFTP_TLS
 from wharf_helpers import PASSWORD, TIMEOUT, USER, sha256, wait_until
 from wharfd_process import report_servers
 
@@ -447,3 +455,158 @@ def test_sigterm_grace_over_cuts_the_transfer_and_exits(wharfd_bin, tmp_path, se
     download.join(TIMEOUT)
     assert download.error is not None or not download.reply.startswith("226")
     assert len(download.buf.getvalue()) < (srv.home / "data.bin").stat().st_size
+
+
+# --------------------------------------------------------------------------
+# step 3: systemd (socket activation, sd_notify, the unit files)
+
+REPO = Path(__file__).resolve().parents[2]
+UNITS = REPO / "packaging" / "systemd"
+
+
+def require(tool: str) -> str:
+    exe = shutil.which(tool)
+    if exe is None:
+        pytest.fail(f"{tool} not found: install the Debian package systemd "
+                    f"(bash scripts/install-test-deps.sh)", pytrace=False)
+    return exe
+
+
+class NotifySocket:
+    """A datagram socket standing in for systemd's $NOTIFY_SOCKET."""
+
+    def __init__(self, directory: Path):
+        self.path = directory / "notify"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(self.path))
+        self.messages: list[str] = []
+
+    def wait_for(self, line: str, timeout: float = 10) -> str:
+        """The first message (old or new) holding `line` as one of its lines."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for m in self.messages:
+                if line in m.split("\n"):
+                    return m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {line!r} notification; got {self.messages!r}")
+            self.sock.settimeout(left)
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def activated(bin: Path, base: Path, servers: list, listen: list[tuple[int, str]],
+              extra_env: dict[str, str], args: list[str]) -> Wharfd:
+    """wharfd under `systemd-socket-activate -l 127.0.0.1:PORT --fdname=NAME...`
+    (which binds, waits for the first connection, then execs wharfd with
+    LISTEN_FDS; so the PID stays the same). Returns once the ports are
+    bound; wharfd itself starts at the first connection."""
+    launcher = require("systemd-socket-activate")
+    srv = prepared_data(bin, base, None)
+    servers.append(srv)
+    env = {"NO_COLOR": "1", "WHARF_LOGIN_FAIL_DELAY_MS": "50", "RUST_BACKTRACE": "1",
+           **extra_env}
+    cmd = [launcher]
+    for port, _ in listen:
+        cmd += ["-l", f"127.0.0.1:{port}"]
+    cmd.append("--fdname=" + ":".join(name for _, name in listen))
+    for k, v in env.items():
+        cmd += ["-E", f"{k}={v}"]
+    cmd += [str(bin), "serve", "--data", str(srv.data), *args]
+    srv.spawn(cmd, {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")})
+    srv.port = listen[0][0]
+    for port, _ in listen:  # the launcher's own words, once it has bound
+        srv.wait_log(rf"Listening on 127\.0\.0\.1:{port} as \d+")
+    return srv
+
+
+def test_socket_activation_and_notifications(wharfd_bin, tmp_path, servers):
+    short = Path(tempfile.mkdtemp(prefix="wharf-notify-"))  # sun_path is short
+    notify = NotifySocket(short)
+    try:
+        port = free_port()
+        srv = activated(wharfd_bin, tmp_path, servers, [(port, "ftp")],
+                        {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "400000"},
+                        ["--listen", "127.0.0.1:1"])  # ignored: the socket is passed
+        launcher_pid = srv.proc.pid
+        f = srv.ftp()  # this first connection makes the launcher exec wharfd
+        srv.wait_log(r"socket activation: serving on the sockets systemd passed")
+        srv.wait_log(rf"listening on 127\.0\.0\.1:{port}\b")
+        assert os.path.realpath(f"/proc/{launcher_pid}/exe") == os.path.realpath(wharfd_bin)
+        payload = os.urandom(64 * 1024)
+        f.storbinary("STOR activated.bin", io.BytesIO(payload))
+        f.quit()
+        assert (srv.home / "activated.bin").read_bytes() == payload
+        g = srv.ftp()  # the passed socket keeps accepting
+        assert g.nlst("docs")
+        g.quit()
+
+        ready = notify.wait_for("READY=1")
+        assert "STATUS=accepting clients" in ready.split("\n")
+        notify.wait_for("WATCHDOG=1", timeout=3)
+        notify.messages.clear()
+        os.kill(srv.proc.pid, signal.SIGHUP)
+        reloading = notify.wait_for("RELOADING=1")
+        assert any(l.startswith("MONOTONIC_USEC=") for l in reloading.split("\n"))
+        notify.wait_for("READY=1")
+        os.kill(srv.proc.pid, signal.SIGTERM)
+        notify.wait_for("STOPPING=1")
+        srv.proc.wait(15)
+        assert srv.proc.returncode == 0, srv.log_tail()
+    finally:
+        notify.close()
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def test_socket_activation_with_an_implicit_ftps_socket(wharfd_bin, tmp_path, servers):
+    cert, key = make_pair(wharfd_bin, tmp_path / "pki")
+    plain, implicit = free_ports(2)
+    srv = activated(wharfd_bin, tmp_path, servers, [(plain, "ftp"), (implicit, "ftps")], {},
+                    ["--tls-cert", str(cert), "--tls-key", str(key)])
+    f = ImplicitFTP_TLS(context=ssl.create_default_context(cafile=str(cert)), timeout=TIMEOUT)
+    f.connect("127.0.0.1", implicit)
+    f.login(USER, PASSWORD)
+    f.prot_p()
+    got = io.BytesIO()
+    f.retrbinary("RETR hello.txt", got.write)
+    assert got.getvalue() == (srv.home / "hello.txt").read_bytes()
+    f.quit()
+    srv.wait_log(rf"listening on 127\.0\.0\.1:{implicit} \(implicit FTPS\)")
+    g = srv.ftp()  # the plain one answers plain FTP
+    g.quit()
+
+
+def test_unit_files_verify(wharfd_bin, tmp_path):
+    analyze = require("systemd-analyze")
+    # The units name /usr/sbin/wharfd, which verify wants to exist: check
+    # copies that point at the built binary instead, otherwise unchanged.
+    for unit in ("wharfd.service", "wharfd.socket"):
+        text = (UNITS / unit).read_text()
+        (tmp_path / unit).write_text(text.replace("/usr/sbin/wharfd", str(wharfd_bin)))
+    cp = subprocess.run([analyze, "verify", "--man=no", str(tmp_path / "wharfd.service"),
+                         str(tmp_path / "wharfd.socket")],
+                        capture_output=True, timeout=TIMEOUT)
+    out = (cp.stdout + cp.stderr).decode(errors="replace")
+    assert cp.returncode == 0 and not out.strip(), out
+    service = (UNITS / "wharfd.service").read_text()
+    for line in ("Type=notify", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
+                 "NoNewPrivileges=yes", "ReadWritePaths=/var/lib/wharf /var/log/wharf",
+                 "SystemCallFilter=@system-service", "LockPersonality=yes",
+                 "MemoryDenyWriteExecute=yes", "ExecReload=/bin/kill -HUP $MAINPID"):
+        assert line in service.splitlines(), line
+    # the exposure score the README reports (systemd-analyze reads the unit
+    # file offline; no running systemd needed)
+    cp = subprocess.run([analyze, "security", "--offline=true", "--no-pager",
+                         str(tmp_path / "wharfd.service")], capture_output=True, timeout=TIMEOUT)
+    out = cp.stdout.decode(errors="replace")
+    m = re.search(r"Overall exposure level for wharfd\.service: ([0-9.]+) (\w+)", out)
+    assert m, out[-2000:]
+    readme = (REPO / "README.md").read_text()
+    assert f"`systemd-analyze security`: {m.group(1)} {m.group(2)}" in readme, m.group(0)
+    assert float(m.group(1)) <= 2.0, out[-3000:]

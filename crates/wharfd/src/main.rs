@@ -10,10 +10,14 @@
 //! - [`cert`]: `cert self-signed`.
 //! - [`privileges`]: dropping root after binding.
 //! - [`signals`]: stop, reload (SIGHUP) and log reopening (SIGUSR1).
+//! - [`notify`]: telling systemd (`sd_notify`): ready, reloading, stopping, watchdog.
+//! - [`activation`]: listening sockets passed by systemd.
 
+mod activation;
 mod cert;
 mod cli;
 mod config;
+mod notify;
 mod privileges;
 mod serve;
 mod signals;

@@ -10,8 +10,10 @@
 //! after an unclean stop are left to the operator (`wharfd users recount`)
 //! instead of run blindly.
 
+use crate::activation;
 use crate::cli::ServeArgs;
 use crate::config::{self, ServeConfig};
+use crate::notify::Notifier;
 use crate::privileges::{self, Plan};
 use crate::signals::{self, Controls};
 use anyhow::{Context, Result};
@@ -39,6 +41,7 @@ pub struct Prepared {
     plan: Plan,
     /// For reloads (SIGHUP).
     args: ServeArgs,
+    notifier: Notifier,
 }
 
 /// The privileged, single-threaded phase: see the module documentation.
@@ -46,15 +49,17 @@ pub fn prepare(args: ServeArgs) -> Result<Prepared> {
     let cfg = config::resolve(&args)?;
     init_logging(&cfg.log)?;
     let plan = privileges::plan(cfg.user.as_deref(), cfg.group.as_deref())?;
-    let mut control = Vec::new();
-    let plain = cfg.listen.iter().map(|a| (a, false));
-    let implicit = cfg.implicit_listen.iter().map(|a| (a, true));
-    for (addr, implicit) in plain.chain(implicit) {
-        let socket = bind_control_std(*addr).with_context(|| {
-            format!("cannot listen on {addr} (in use by another server? choose another address)")
-        })?;
-        control.push((socket, implicit));
-    }
+    let notifier = Notifier::from_env()?;
+    let control = match activation::listeners()? {
+        Some(passed) => {
+            tracing::info!(
+                sockets = passed.len(),
+                "socket activation: serving on the sockets systemd passed; `listen` and `implicit_listen` are not used"
+            );
+            passed
+        }
+        None => bind(&cfg)?,
+    };
     let metrics = match cfg.metrics_listen {
         Some(addr) => {
             let socket = std::net::TcpListener::bind(addr)
@@ -93,7 +98,25 @@ pub fn prepare(args: ServeArgs) -> Result<Prepared> {
         tls,
         plan,
         args,
+        notifier,
     })
+}
+
+/// Binds the configured control addresses; `true` for implicit FTPS.
+fn bind(cfg: &ServeConfig) -> Result<Vec<(std::net::TcpListener, bool)>> {
+    let plain = cfg.listen.iter().map(|a| (a, false));
+    let implicit = cfg.implicit_listen.iter().map(|a| (a, true));
+    plain
+        .chain(implicit)
+        .map(|(addr, implicit)| {
+            let socket = bind_control_std(*addr).with_context(|| {
+                format!(
+                    "cannot listen on {addr} (in use by another server? choose another address)"
+                )
+            })?;
+            Ok((socket, implicit))
+        })
+        .collect()
 }
 
 /// Serves, unprivileged; see the module documentation.
@@ -105,6 +128,7 @@ pub async fn run(prepared: Prepared) -> Result<()> {
         tls,
         plan,
         args,
+        notifier,
     } = prepared;
     let (term, int) = signals::stop_signals()?;
     let opts = cfg.options.clone();
@@ -201,7 +225,7 @@ pub async fn run(prepared: Prepared) -> Result<()> {
         )
     );
     let server = Server::with_tls(opts, store.clone(), tls).map_err(anyhow::Error::msg)?;
-    let controls = Controls::install(server.handle(), args, &cfg)?;
+    let controls = Controls::install(server.handle(), args, &cfg, notifier.clone())?;
     for l in &listeners {
         if l.is_implicit_tls() {
             tracing::info!("listening on {} (implicit FTPS)", l.local_addr()?);
@@ -250,8 +274,13 @@ pub async fn run(prepared: Prepared) -> Result<()> {
         None => None,
     };
     let controls = tokio::spawn(controls.run());
-    server.run(listeners, signals::shutdown(term, int)).await?;
+    notifier.send("READY=1\nSTATUS=accepting clients");
+    let watchdog = tokio::spawn(notifier.clone().watchdog());
+    server
+        .run(listeners, signals::shutdown(term, int, notifier))
+        .await?;
     controls.abort();
+    watchdog.abort();
     if let Some(task) = metrics {
         task.abort();
     }

@@ -12,23 +12,26 @@
 //! - SIGUSR1: reopen the transfer log (after logrotate moved it away).
 //!
 //! The handlers are installed before the server logs that it listens, so
-//! an early signal is never fatal.
+//! an early signal is never fatal. systemd hears of each through
+//! [`crate::notify`]: `RELOADING=1` … `READY=1`, `STOPPING=1`.
 
 use crate::cli::ServeArgs;
 use crate::config::{self, ServeConfig};
+use crate::notify::Notifier;
 use anyhow::{Context, Result};
 use ftp_server::tls::TlsOptions;
 use ftp_server::ServerHandle;
 use std::path::PathBuf;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
-/// Resolves at the first SIGTERM or SIGINT.
-pub async fn shutdown(mut term: Signal, mut int: Signal) {
+/// Resolves at the first SIGTERM or SIGINT, telling systemd.
+pub async fn shutdown(mut term: Signal, mut int: Signal, notifier: Notifier) {
     tokio::select! {
         _ = term.recv() => {},
         _ = int.recv() => {},
     }
     tracing::info!("stop signal received");
+    notifier.send("STOPPING=1\nSTATUS=stopping: waiting for running transfers");
 }
 
 /// The stop signals, installed now.
@@ -48,10 +51,16 @@ pub struct Controls {
     args: ServeArgs,
     /// What the settings that take a restart were at start.
     restart_only: String,
+    notifier: Notifier,
 }
 
 impl Controls {
-    pub fn install(server: ServerHandle, args: ServeArgs, running: &ServeConfig) -> Result<Self> {
+    pub fn install(
+        server: ServerHandle,
+        args: ServeArgs,
+        running: &ServeConfig,
+        notifier: Notifier,
+    ) -> Result<Self> {
         Ok(Controls {
             hangup: signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?,
             user1: signal(SignalKind::user_defined1())
@@ -59,13 +68,18 @@ impl Controls {
             server,
             args,
             restart_only: restart_only(running),
+            notifier,
         })
     }
 
     pub async fn run(mut self) {
         loop {
             tokio::select! {
-                Some(()) = self.hangup.recv() => self.reload(),
+                Some(()) = self.hangup.recv() => {
+                    self.notifier.reloading();
+                    self.reload();
+                    self.notifier.send("READY=1\nSTATUS=accepting clients");
+                }
                 Some(()) = self.user1.recv() => self.reopen_logs(),
                 else => return,
             }
