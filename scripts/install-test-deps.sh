@@ -3,7 +3,8 @@
 #
 #   Debian packages: curl, lftp, wget, rclone, iproute2, systemd (its
 #                    systemd-socket-activate and systemd-analyze; nothing is
-#                    started) (and python3 / pip when missing)
+#                    started), man-db, zsh and fish (which check the man pages
+#                    and shell completions) (and python3 / pip when missing)
 #   tests/*/install.sh: the real FTP, news and mail servers the clients meet
 #   PyPI:            pytest (only when `python3 -c 'import pytest'` fails),
 #                    moto[server] (tests/s3/install.sh)
@@ -29,10 +30,13 @@ declare -A PKG_OF=(
     [python3]=python3
     [systemd-socket-activate]=systemd
     [systemd-analyze]=systemd
+    [man]=man-db
+    [zsh]=zsh
+    [fish]=fish
 )
 
 missing=()
-for cmd in curl lftp wget rclone ss python3 systemd-socket-activate systemd-analyze; do
+for cmd in curl lftp wget rclone ss python3 systemd-socket-activate systemd-analyze man zsh fish; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKG_OF[$cmd]}")
 done
 # one package may provide several commands

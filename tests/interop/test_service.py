@@ -14,6 +14,9 @@ implicit FTPS), READY/WATCHDOG/RELOADING/STOPPING notifications on a
 stand-in $NOTIFY_SOCKET, `systemd-analyze verify` on the unit files and
 their `systemd-analyze security` score (offline) equal to the README's.
 
+Generated from clap: `wharfd`/`wharf completions bash|zsh|fish` (each
+checked by that shell's own syntax check) and the man pages (`man -l`).
+
 Privileges: started as root with `--user`, the real binary binds, drops to
 an unprivileged system user (made here with `useradd --system` when
 missing; the tests run as root) and holds no capability, which
@@ -49,6 +52,7 @@ from conftest import Wharfd, add_user, populate
 from local_daemons import free_port, free_ports
 from test_ftps import ImplicitFTP_TLS, ReusingFTP_TLS
 from wharf_helpers import PASSWORD, TIMEOUT, USER, sha256, wait_until
+from wharf_runner import wharf_path
 from wharfd_process import report_servers
 
 SERVICE_USER = "wharf-test"
@@ -589,9 +593,18 @@ def test_unit_files_verify(wharfd_bin, tmp_path):
     for unit in ("wharfd.service", "wharfd.socket"):
         text = (UNITS / unit).read_text()
         (tmp_path / unit).write_text(text.replace("/usr/sbin/wharfd", str(wharfd_bin)))
-    cp = subprocess.run([analyze, "verify", "--man=no", str(tmp_path / "wharfd.service"),
+    # Documentation=man:wharfd(8) is checked too: the generated page, found
+    # through MANPATH (as the package installs it)
+    require("man")
+    man8 = tmp_path / "man" / "man8"
+    man8.mkdir(parents=True)
+    page = run_wharfd(wharfd_bin, ["manpage"])
+    assert page.returncode == 0, page.stderr
+    (man8 / "wharfd.8").write_bytes(page.stdout)
+    cp = subprocess.run([analyze, "verify", str(tmp_path / "wharfd.service"),
                          str(tmp_path / "wharfd.socket")],
-                        capture_output=True, timeout=TIMEOUT)
+                        capture_output=True, timeout=TIMEOUT,
+                        env={**os.environ, "MANPATH": str(tmp_path / "man")})
     out = (cp.stdout + cp.stderr).decode(errors="replace")
     assert cp.returncode == 0 and not out.strip(), out
     service = (UNITS / "wharfd.service").read_text()
@@ -610,3 +623,69 @@ def test_unit_files_verify(wharfd_bin, tmp_path):
     readme = (REPO / "README.md").read_text()
     assert f"`systemd-analyze security`: {m.group(1)} {m.group(2)}" in readme, m.group(0)
     assert float(m.group(1)) <= 2.0, out[-3000:]
+
+
+# --------------------------------------------------------------------------
+# step 4: shell completions and man pages, generated from the clap definitions
+
+SHELL_CHECK = {  # a syntax check by the shell itself, and a line it must hold
+    "bash": (["bash", "-n"], "complete -F _{bin}"),
+    "zsh": (["zsh", "-n"], "#compdef {bin}"),
+    "fish": (["fish", "--no-execute"], "complete -c {bin}"),
+}
+
+
+def binaries(wharfd_bin) -> dict[str, Path]:
+    wharf = Path(wharf_path())
+    if not wharf.is_file():
+        pytest.fail(f"wharf binary not found at {wharf}; build it with `cargo build -p wharf` "
+                    f"or set WHARF", pytrace=False)
+    return {"wharfd": wharfd_bin, "wharf": wharf}
+
+
+@pytest.mark.parametrize("shell", sorted(SHELL_CHECK))
+def test_completions(wharfd_bin, tmp_path, shell):
+    check, marker = SHELL_CHECK[shell]
+    require(check[0])
+    for name, bin in binaries(wharfd_bin).items():
+        cp = run_wharfd(bin, ["completions", shell])
+        assert cp.returncode == 0, cp.stderr.decode(errors="replace")
+        script = tmp_path / f"{name}.{shell}"
+        script.write_bytes(cp.stdout)
+        text = cp.stdout.decode()
+        assert marker.format(bin=name) in text, text[:500]
+        # the subcommands are offered
+        for sub in (["serve", "users", "cert"] if name == "wharfd" else ["get", "put", "mirror"]):
+            assert sub in text, sub
+        syntax = subprocess.run([*check, str(script)], capture_output=True, timeout=TIMEOUT)
+        assert syntax.returncode == 0, syntax.stderr.decode(errors="replace")
+
+
+def test_unknown_shell_is_a_usage_error(wharfd_bin):
+    cp = run_wharfd(wharfd_bin, ["completions", "tcsh"])
+    assert cp.returncode == 2 and b"possible values" in cp.stderr, cp.stderr
+
+
+@pytest.mark.parametrize("name,section,title", [("wharfd", "8", "wharfd - Wharf FTP server"),
+                                                ("wharf", "1", "wharf - Wharf: FTP and FTPS")])
+def test_man_pages_render(wharfd_bin, tmp_path, name, section, title):
+    man = require("man")
+    cp = run_wharfd(binaries(wharfd_bin)[name], ["manpage"])
+    assert cp.returncode == 0, cp.stderr.decode(errors="replace")
+    page = tmp_path / f"{name}.{section}"
+    page.write_bytes(cp.stdout)
+    env = {**os.environ, "MANWIDTH": "100", "PAGER": "cat"}
+    shown = subprocess.run([man, "-l", str(page)], capture_output=True, timeout=TIMEOUT,
+                           env=env)
+    text = re.sub(r".\x08", "", shown.stdout.decode(errors="replace"))  # overstrike bold
+    assert shown.returncode == 0, shown.stderr.decode(errors="replace")
+    assert not shown.stderr.strip(), shown.stderr.decode(errors="replace")  # no roff warnings
+    assert f"{name}({section})" in text and title in text, text[:800]
+    for heading in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS"):
+        assert heading in text.splitlines(), heading
+    if name == "wharfd":  # the service flags are documented there
+        for flag in ("--user", "--group", "--shutdown-grace"):
+            assert flag in text, flag
+    # the subcommand is for packaging, not for --help
+    helped = run_wharfd(binaries(wharfd_bin)[name], ["--help"]).stdout.decode()
+    assert "manpage" not in helped and "completions" in helped

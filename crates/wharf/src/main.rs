@@ -15,11 +15,13 @@
 //! - [`progress`]: progress bars.
 //! - [`text`]: line-end conversion for ASCII downloads.
 //! - [`exit`]: exit codes.
+//! - [`generate`]: shell completions and the man page.
 
 mod cli;
 mod connect;
 mod credentials;
 mod exit;
+mod generate;
 mod get;
 mod glob;
 mod imap_cmd;
@@ -63,6 +65,8 @@ fn main() -> ExitCode {
             Command::Mail(cmd) => mail_cmd::run(cmd).await,
             Command::Pop3(cmd) => pop3_cmd::run(cmd).await,
             Command::Imap(cmd) => imap_cmd::run(cmd).await,
+            Command::Completions { shell } => generate::completions(shell),
+            Command::Manpage => generate::manpage(),
         }
     });
     match result {

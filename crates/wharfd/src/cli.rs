@@ -31,6 +31,15 @@ pub enum Command {
     /// Make TLS certificates.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Print the completion script for a shell, e.g.
+    /// `wharfd completions bash > /etc/bash_completion.d/wharfd`.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the wharfd(8) man page (roff), e.g. `wharfd manpage | man -l -`.
+    #[command(hide = true)]
+    Manpage,
 }
 
 #[derive(Debug, Subcommand)]

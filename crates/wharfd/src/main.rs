@@ -12,11 +12,13 @@
 //! - [`signals`]: stop, reload (SIGHUP) and log reopening (SIGUSR1).
 //! - [`notify`]: telling systemd (`sd_notify`): ready, reloading, stopping, watchdog.
 //! - [`activation`]: listening sockets passed by systemd.
+//! - [`generate`]: shell completions and the man page.
 
 mod activation;
 mod cert;
 mod cli;
 mod config;
+mod generate;
 mod notify;
 mod privileges;
 mod serve;
@@ -36,6 +38,8 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(*args),
         Some(Command::Users(cmd)) => runtime().and_then(|rt| rt.block_on(users::run(cmd))),
         Some(Command::Cert(cmd)) => cert::run(cmd),
+        Some(Command::Completions { shell }) => generate::completions(shell),
+        Some(Command::Manpage) => generate::manpage(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
