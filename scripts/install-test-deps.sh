@@ -6,6 +6,7 @@
 #                    started), man-db, zsh and fish (which check the man pages
 #                    and shell completions) (and python3 / pip when missing)
 #   tests/*/install.sh: the real FTP, news and mail servers the clients meet
+#   cargo:           cargo-deb (for the package test)
 #   PyPI:            pytest (only when `python3 -c 'import pytest'` fails),
 #                    moto[server] (tests/s3/install.sh)
 #
@@ -47,7 +48,17 @@ if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import pytest' >/dev/nu
     need_pytest=1
 fi
 
+install_cargo_deb() {
+    # cargo-deb builds the .deb packages that tests/interop/test_service.py
+    # installs (scripts/build-deb.sh); compiled once, a few minutes.
+    if ! command -v cargo-deb >/dev/null 2>&1 && command -v cargo >/dev/null 2>&1; then
+        log "cargo install --locked cargo-deb"
+        cargo install --quiet --locked cargo-deb || log "cargo install cargo-deb failed"
+    fi
+}
+
 install_peers() {
+    install_cargo_deb
     # The real FTP servers the client is tested against (vsftpd, pure-ftpd,
     # ProFTPD, pyftpdlib); quick when they are there already.
     bash "$(dirname "${BASH_SOURCE[0]}")/../tests/peers/install.sh" || log "tests/peers/install.sh failed"

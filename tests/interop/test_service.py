@@ -17,6 +17,12 @@ their `systemd-analyze security` score (offline) equal to the README's.
 Generated from clap: `wharfd`/`wharf completions bash|zsh|fish` (each
 checked by that shell's own syntax check) and the man pages (`man -l`).
 
+Packages: `scripts/build-deb.sh` (cargo-deb) from the binaries under test;
+`dpkg -i`, /usr/sbin/wharfd --version, the conffile, the `wharf` user and
+its directories, the man pages, the packaged config serving (on 127.0.0.1)
+as `wharf`; `dpkg --purge` leaves nothing behind. A package of that name
+already installed makes the test fail rather than touch it.
+
 Privileges: started as root with `--user`, the real binary binds, drops to
 an unprivileged system user (made here with `useradd --system` when
 missing; the tests run as root) and holds no capability, which
@@ -689,3 +695,111 @@ def test_man_pages_render(wharfd_bin, tmp_path, name, section, title):
     # the subcommand is for packaging, not for --help
     helped = run_wharfd(binaries(wharfd_bin)[name], ["--help"]).stdout.decode()
     assert "manpage" not in helped and "completions" in helped
+
+
+# --------------------------------------------------------------------------
+# step 5: the Debian packages (cargo-deb), installed and purged on this machine
+
+PACKAGES = ("wharfd", "wharf")
+INSTALLED_PATHS = ["/usr/sbin/wharfd", "/usr/bin/wharf", "/etc/wharf/wharfd.toml",
+                   "/etc/logrotate.d/wharfd", "/lib/systemd/system/wharfd.service",
+                   "/lib/systemd/system/wharfd.socket", "/usr/share/man/man8/wharfd.8.gz",
+                   "/usr/share/man/man5/wharfd.toml.5.gz", "/usr/share/man/man1/wharf.1.gz",
+                   "/usr/share/bash-completion/completions/wharfd",
+                   "/usr/share/zsh/vendor-completions/_wharf",
+                   "/usr/share/fish/vendor_completions.d/wharfd.fish"]
+CREATED_DIRS = ["/var/lib/wharf", "/var/log/wharf", "/etc/wharf"]
+
+
+def installed(pkg: str) -> bool:
+    cp = subprocess.run(["dpkg-query", "-W", "-f=${db:Status-Status}", pkg],
+                        capture_output=True, timeout=TIMEOUT)
+    return cp.returncode == 0 and cp.stdout.decode().strip() not in ("", "not-installed")
+
+
+def dpkg(*args: str) -> str:
+    """dpkg ARGS, waiting (up to 5 minutes) while another dpkg/apt holds the lock."""
+    deadline = time.monotonic() + 300
+    while True:
+        cp = subprocess.run(["dpkg", *args], capture_output=True, timeout=300,
+                            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        out = (cp.stdout + cp.stderr).decode(errors="replace")
+        if cp.returncode == 0:
+            return out
+        if "lock" in out and time.monotonic() < deadline:
+            time.sleep(5)
+            continue
+        raise AssertionError(f"dpkg {' '.join(args)} exited {cp.returncode}:\n{out}")
+
+
+def man_renders(page: str, title: str) -> None:
+    shown = subprocess.run([require("man"), "-l", page], capture_output=True, timeout=TIMEOUT,
+                           env={**os.environ, "MANWIDTH": "100", "PAGER": "cat"})
+    text = re.sub(r".\x08", "", shown.stdout.decode(errors="replace"))
+    assert shown.returncode == 0 and not shown.stderr.strip(), shown.stderr
+    assert title in text, text[:600]
+
+
+@pytest.mark.time_limit(600)
+def test_debian_packages_install_run_and_purge(wharfd_bin, servers):
+    if shutil.which("cargo-deb") is None:
+        pytest.fail("cargo-deb not found: install it with `bash scripts/install-test-deps.sh` "
+                    "(cargo install --locked cargo-deb)", pytrace=False)
+    for pkg in PACKAGES:
+        if installed(pkg):
+            pytest.fail(f"the {pkg} package is installed on this machine already; this test "
+                        f"installs and purges its own and leaves that one alone", pytrace=False)
+    # Build from the binaries under test: their target directory, dev profile.
+    target = Path(wharfd_bin).resolve().parents[1]
+    env = {**os.environ, "CARGO_TARGET_DIR": str(target), "WHARF_DEB_PROFILE": "dev"}
+    cp = subprocess.run(["bash", str(REPO / "scripts" / "build-deb.sh")], capture_output=True,
+                        timeout=540, env=env, cwd=REPO)
+    out = (cp.stdout + cp.stderr).decode(errors="replace")
+    assert cp.returncode == 0, out
+    debs = [Path(p) for p in cp.stdout.decode().split()]
+    assert sorted(p.name.split("_")[0] for p in debs) == sorted(PACKAGES), out
+
+    try:
+        dpkg("-i", *map(str, debs))
+        # the binaries, at their Debian places
+        version = subprocess.run(["/usr/sbin/wharfd", "--version"], capture_output=True,
+                                 timeout=TIMEOUT).stdout.decode()
+        assert re.fullmatch(r"wharfd \d+\.\d+\.\d+\s*", version), version
+        version = subprocess.run(["/usr/bin/wharf", "--version"], capture_output=True,
+                                 timeout=TIMEOUT).stdout.decode()
+        assert version.startswith("wharf "), version
+        for path in INSTALLED_PATHS:
+            assert os.path.exists(path), path
+        # the conffile, the user and its directories
+        conffiles = subprocess.run(["dpkg-query", "-W", "-f=${Conffiles}", "wharfd"],
+                                   capture_output=True, timeout=TIMEOUT).stdout.decode()
+        assert "/etc/wharf/wharfd.toml" in conffiles and "/etc/logrotate.d/wharfd" in conffiles
+        wharf_user = pwd.getpwnam("wharf")
+        assert wharf_user.pw_uid != 0 and wharf_user.pw_shell == "/usr/sbin/nologin"
+        for d in ("/var/lib/wharf", "/var/log/wharf"):
+            st = os.stat(d)
+            assert (st.st_uid, st.st_mode & 0o777) == (wharf_user.pw_uid, 0o750), d
+        # the man pages
+        man_renders("/usr/share/man/man8/wharfd.8.gz", "wharfd - Wharf FTP server")
+        man_renders("/usr/share/man/man5/wharfd.toml.5.gz", "wharfd.toml - configuration file")
+        man_renders("/usr/share/man/man1/wharf.1.gz", "wharf - Wharf")
+        # the packaged configuration runs: as root it drops to `wharf` and
+        # serves /var/lib/wharf (here on 127.0.0.1 instead of port 21)
+        srv = Wharfd(bin=Path("/usr/sbin/wharfd"), data=Path("/var/lib/wharf"))
+        servers.append(srv)
+        srv.serve(["--config", "/etc/wharf/wharfd.toml"],
+                  {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NO_COLOR": "1"})
+        srv.wait_log(r"dropped root: running as wharf")
+        f = ftplib.FTP(timeout=TIMEOUT)
+        assert f.connect(srv.host, srv.port).startswith("220")
+        f.quit()
+        assert srv.stop() == 0, srv.log_tail()
+        assert os.stat("/var/lib/wharf/wharf.db").st_uid == wharf_user.pw_uid
+    finally:
+        installed_now = [p for p in PACKAGES if installed(p)]
+        if installed_now:
+            dpkg("--purge", *installed_now)
+    for pkg in PACKAGES:
+        assert not installed(pkg), pkg
+    for path in INSTALLED_PATHS + CREATED_DIRS:
+        assert not os.path.exists(path), f"{path} is left after the purge"
