@@ -28,7 +28,10 @@ an unprivileged system user (made here with `useradd --system` when
 missing; the tests run as root) and holds no capability, which
 /proc/PID/status shows for every thread; FTP logins and uploads still work
 and the files belong to that user. A data directory the user cannot write,
-and a non-root start as another user, are refused with a clear error.
+and a non-root start as another user, are refused with a clear error; a
+non-root start with only CAP_NET_BIND_SERVICE (ambient, via setpriv, as
+systemd's AmbientCapabilities= does) binds a port below 1024 and then
+holds no capability.
 
 Each server runs in a directory of its own under /tmp (mode 0755, so the
 unprivileged user can reach it), removed afterwards; servers are stopped by
@@ -234,6 +237,53 @@ def test_non_root_as_the_user_itself_serves(service_user, service_dir, reachable
     f = srv.ftp()
     assert f.nlst() is not None
     f.quit()
+
+
+def free_low_port() -> int:
+    """A port below 1024 that is free on 127.0.0.1 (we are root here)."""
+    import random
+    candidates = list(range(600, 1024))
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    pytest.fail("no free port below 1024 on 127.0.0.1", pytrace=False)
+
+
+def test_non_root_with_ambient_net_bind_service(service_user, service_dir, reachable_bin,
+                                                servers):
+    # what systemd's User=wharf + AmbientCapabilities=CAP_NET_BIND_SERVICE
+    # does, by setpriv (util-linux): no root at all, a port below 1024
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.fail("setpriv not found (Debian package util-linux)", pytrace=False)
+    srv = prepared_data(reachable_bin, service_dir, service_user)
+    servers.append(srv)
+    port = free_low_port()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NO_COLOR": "1",
+           "WHARF_LOGIN_FAIL_DELAY_MS": "50"}
+    srv.spawn([setpriv, "--reuid", str(service_user.pw_uid), "--regid", str(service_user.pw_gid),
+               "--clear-groups", "--inh-caps", "+net_bind_service",
+               "--ambient-caps", "+net_bind_service",
+               str(reachable_bin), "serve", "--data", str(srv.data),
+               "--listen", f"127.0.0.1:{port}"], env)
+    srv.wait_log(rf"listening on 127\.0\.0\.1:{port}\b")
+    srv.port = port
+    # once bound, the capability is given up (with no_new_privs it cannot
+    # come back; the bounding set needs CAP_SETPCAP to shrink, so it stays)
+    st = status_fields(srv.proc.pid)
+    assert st["Uid"].split() == [str(service_user.pw_uid)] * 4
+    for cap in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+        assert int(st[cap], 16) == 0, f"{cap} = {st[cap]}"
+    assert st["NoNewPrivs"] == "1"
+    f = srv.ftp()
+    f.storbinary("STOR low-port.txt", io.BytesIO(b"bound below 1024 without root\n"))
+    f.quit()
+    assert (srv.home / "low-port.txt").stat().st_uid == service_user.pw_uid
 
 
 # --------------------------------------------------------------------------
@@ -670,6 +720,24 @@ def test_completions(wharfd_bin, tmp_path, shell):
 def test_unknown_shell_is_a_usage_error(wharfd_bin):
     cp = run_wharfd(wharfd_bin, ["completions", "tcsh"])
     assert cp.returncode == 2 and b"possible values" in cp.stderr, cp.stderr
+
+
+def test_wharfd_toml_5_names_every_config_key():
+    """wharfd.toml(5) is written by hand: its key entries (the .TP items) must
+    be exactly the keys FileConfig accepts."""
+    code = (REPO / "crates" / "wharfd" / "src" / "config.rs").read_text()
+    struct = code[code.index("pub struct FileConfig {"):]
+    struct = struct[:struct.index("\n}\n")]
+    keys = set(re.findall(r"^\s+pub (\w+): Option<", struct, re.M))
+    assert len(keys) > 40, keys
+    page = (REPO / "packaging" / "man" / "wharfd.toml.5").read_text().splitlines()
+    documented = set()
+    for i, line in enumerate(page[:-1]):
+        if line == ".TP" and page[i + 1].startswith(".B "):
+            item = page[i + 1][3:]
+            documented |= {k.strip() for k in re.split(r"\\fR, \\fB", item)}
+    assert documented - keys == set(), "documented but not in the code"
+    assert keys - documented == set(), "in the code but not in wharfd.toml(5)"
 
 
 @pytest.mark.parametrize("name,section,title", [("wharfd", "8", "wharfd - Wharf FTP server"),
