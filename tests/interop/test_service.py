@@ -6,7 +6,8 @@ config or a key that does not fit (refused with an error line, the old one
 kept, still serving), SIGUSR1 after the xferlog was renamed (the next
 transfer writes a new file), SIGTERM (new connections refused, idle
 sessions told 421, a running download completes within the grace; past the
-grace it is cut and the server exits).
+grace it is cut and the server exits). Logs as JSON lines
+(`log_format = "json"`) with the stable fields.
 
 systemd: the binary under `systemd-socket-activate` (the passed socket
 serves, the configured address is not used, an `ftps`-named socket serves
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 import ftplib
 import io
+import json
 import os
 import pwd
 import re
@@ -515,6 +517,25 @@ def test_sigterm_grace_over_cuts_the_transfer_and_exits(wharfd_bin, tmp_path, se
     download.join(TIMEOUT)
     assert download.error is not None or not download.reply.startswith("226")
     assert len(download.buf.getvalue()) < (srv.home / "data.bin").stat().st_size
+
+
+def test_json_log_lines_for_log_shippers(wharfd_factory, tmp_path):
+    cfg = tmp_path / "wharfd.toml"
+    cfg.write_text('log_format = "json"\n')
+    srv = wharfd_factory(["--config", str(cfg)])
+    f = srv.ftp()
+    f.retrbinary("RETR hello.txt", lambda b: None)
+    f.quit()
+    line = srv.wait_log(r'"message":"transfer complete"')
+    records = [json.loads(l) for l in srv.log().splitlines() if l.strip()]
+    for r in records:  # every line is one object with the stable fields
+        assert {"timestamp", "level", "message"} <= r.keys(), r
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", r["timestamp"]), r
+    done = json.loads(line)
+    assert done["level"] == "INFO" and done["user"] == USER and done["path"] == "/hello.txt"
+    assert int(done["bytes"]) == len((srv.home / "hello.txt").read_bytes())
+    assert done["peer"].startswith("127.0.0.1:"), done
+    assert any(r["message"] == "login" and r.get("user") == USER for r in records)
 
 
 # --------------------------------------------------------------------------

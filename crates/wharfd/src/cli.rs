@@ -191,6 +191,10 @@ pub struct ServeArgs {
     /// Log filter, e.g. info, debug, ftp_server=trace [default: info].
     #[arg(long, env = "WHARF_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+    /// Log lines as text, or as one JSON object per line (`timestamp`,
+    /// `level`, `message` and the event's fields) [default: text].
+    #[arg(long, env = "WHARF_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<crate::config::LogFormat>,
 }
 
 #[derive(Debug, Subcommand)]

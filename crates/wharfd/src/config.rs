@@ -80,6 +80,7 @@ pub struct FileConfig {
     pub s3_virtual_hosted: Option<bool>,
     pub user: Option<String>,
     pub group: Option<String>,
+    pub log_format: Option<LogFormat>,
 }
 
 impl FileConfig {
@@ -145,6 +146,18 @@ pub fn data_dir(location: &Location, file: &FileConfig) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA))
 }
 
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers: `timestamp`, `level`,
+    /// `message` and the event's own fields (`peer`, `user`, `path`, …).
+    Json,
+}
+
 /// Everything `serve` needs.
 #[derive(Debug)]
 pub struct ServeConfig {
@@ -153,6 +166,7 @@ pub struct ServeConfig {
     pub implicit_listen: Vec<SocketAddr>,
     pub metrics_listen: Option<SocketAddr>,
     pub log: String,
+    pub log_format: LogFormat,
     pub accounts: StoreLocation,
     /// Lease of a serving instance in a shared account store.
     pub accounts_lease: Duration,
@@ -311,6 +325,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         implicit_listen,
         metrics_listen,
         log,
+        log_format: args.log_format.or(file.log_format).unwrap_or_default(),
     })
 }
 

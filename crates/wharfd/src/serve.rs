@@ -12,7 +12,7 @@
 
 use crate::activation;
 use crate::cli::ServeArgs;
-use crate::config::{self, ServeConfig};
+use crate::config::{self, LogFormat, ServeConfig};
 use crate::notify::Notifier;
 use crate::privileges::{self, Plan};
 use crate::signals::{self, Controls};
@@ -47,7 +47,7 @@ pub struct Prepared {
 /// The privileged, single-threaded phase: see the module documentation.
 pub fn prepare(args: ServeArgs) -> Result<Prepared> {
     let cfg = config::resolve(&args)?;
-    init_logging(&cfg.log)?;
+    init_logging(&cfg.log, cfg.log_format)?;
     let plan = privileges::plan(cfg.user.as_deref(), cfg.group.as_deref())?;
     let notifier = Notifier::from_env()?;
     let control = match activation::listeners()? {
@@ -304,14 +304,21 @@ fn sweep(root: &std::path::Path) {
     }
 }
 
-fn init_logging(filter: &str) -> Result<()> {
+fn init_logging(filter: &str, format: LogFormat) -> Result<()> {
     let filter =
         EnvFilter::try_new(filter).with_context(|| format!("bad log filter {filter:?}"))?;
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
     Ok(())
 }

@@ -144,6 +144,7 @@ fn restart_only(cfg: &ServeConfig) -> String {
             &cfg.implicit_listen,
             &cfg.metrics_listen,
             &cfg.log,
+            cfg.log_format,
             &cfg.accounts,
             cfg.accounts_lease,
             &cfg.user,
