@@ -4,7 +4,8 @@
 #   Debian packages: curl, lftp, wget, rclone, iproute2, systemd (its
 #                    systemd-socket-activate and systemd-analyze; nothing is
 #                    started), man-db, zsh and fish (which check the man pages
-#                    and shell completions) (and python3 / pip when missing)
+#                    and shell completions), lintian (checks the .deb packages)
+#                    (and python3 / pip when missing)
 #   tests/*/install.sh: the real FTP, news and mail servers the clients meet
 #   cargo:           cargo-deb (for the package test)
 #   PyPI:            pytest (only when `python3 -c 'import pytest'` fails),
@@ -34,10 +35,11 @@ declare -A PKG_OF=(
     [man]=man-db
     [zsh]=zsh
     [fish]=fish
+    [lintian]=lintian
 )
 
 missing=()
-for cmd in curl lftp wget rclone ss python3 systemd-socket-activate systemd-analyze man zsh fish; do
+for cmd in curl lftp wget rclone ss python3 systemd-socket-activate systemd-analyze man zsh fish lintian; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKG_OF[$cmd]}")
 done
 # one package may provide several commands

@@ -19,7 +19,7 @@ Generated from clap: `wharfd`/`wharf completions bash|zsh|fish` (each
 checked by that shell's own syntax check) and the man pages (`man -l`).
 
 Packages: `scripts/build-deb.sh` (cargo-deb) from the binaries under test;
-`dpkg -i`, /usr/sbin/wharfd --version, the conffile, the `wharf` user and
+lintian without errors; `dpkg -i`, /usr/sbin/wharfd --version, the conffile, the `wharf` user and
 its directories, the man pages, the packaged config serving (on 127.0.0.1)
 as `wharf`; `dpkg --purge` leaves nothing behind. A package of that name
 already installed makes the test fail rather than touch it.
@@ -847,6 +847,17 @@ def test_debian_packages_install_run_and_purge(wharfd_bin, servers):
     assert cp.returncode == 0, out
     debs = [Path(p) for p in cp.stdout.decode().split()]
     assert sorted(p.name.split("_")[0] for p in debs) == sorted(PACKAGES), out
+
+    # lintian: no errors (warnings such as "initial-upload-closes-no-bugs"
+    # concern the Debian archive, not these packages)
+    lintian = shutil.which("lintian")
+    if lintian is None:
+        pytest.fail("lintian not found: bash scripts/install-test-deps.sh installs it",
+                    pytrace=False)
+    cp = subprocess.run([lintian, "--tag-display-limit", "0", *map(str, debs)],
+                        capture_output=True, timeout=300)
+    report = cp.stdout.decode(errors="replace")
+    assert not [l for l in report.splitlines() if l.startswith("E:")], report
 
     try:
         dpkg("-i", *map(str, debs))
