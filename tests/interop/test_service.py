@@ -24,6 +24,9 @@ its directories, the man pages, the packaged config serving (on 127.0.0.1)
 as `wharf`; `dpkg --purge` leaves nothing behind. A package of that name
 already installed makes the test fail rather than touch it.
 
+The Containerfile: a non-root USER, the data VOLUME, and CMD flags the
+binary accepts (no container runtime here to build it).
+
 Privileges: started as root with `--user`, the real binary binds, drops to
 an unprivileged system user (made here with `useradd --system` when
 missing; the tests run as root) and holds no capability, which
@@ -903,3 +906,27 @@ def test_debian_packages_install_run_and_purge(wharfd_bin, servers):
         assert not installed(pkg), pkg
     for path in INSTALLED_PATHS + CREATED_DIRS:
         assert not os.path.exists(path), f"{path} is left after the purge"
+
+
+# --------------------------------------------------------------------------
+# the container recipe (no container runtime here: checked, not built)
+
+
+def test_containerfile_runs_unprivileged_with_existing_flags(wharfd_bin):
+    text = (REPO / "Containerfile").read_text().replace("\\\n", " ")
+    final = text[text.rindex("\nFROM "):]  # the runtime stage
+    user = re.search(r"^USER (\S+)", final, re.M)
+    assert user and user.group(1).split(":")[0] not in ("root", "0"), user
+    assert re.search(r'^VOLUME \["/var/lib/wharf"\]', final, re.M)
+    assert "install -d -o wharf -g wharf -m 0750 /var/lib/wharf" in final
+    cmd = json.loads(re.search(r"^CMD (\[.*\])", final, re.M).group(1))
+    assert cmd[0] == "serve", cmd
+    helped = run_wharfd(wharfd_bin, ["serve", "--help"]).stdout.decode()
+    for flag in (a for a in cmd if a.startswith("--")):
+        assert re.search(rf"^\s+{re.escape(flag)}\b", helped, re.M), flag
+    # and the binary accepts them together (here on 127.0.0.1, into a
+    # throwaway directory, stopped at once by an unusable data path)
+    args = [a.replace("0.0.0.0:2121", "127.0.0.1:0") for a in cmd]
+    args[args.index("--data") + 1] = "/dev/null/wharf"
+    cp = run_wharfd(wharfd_bin, args)
+    assert b"cannot create the data directory /dev/null/wharf" in cp.stderr, cp.stderr
