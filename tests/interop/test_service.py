@@ -7,7 +7,8 @@ kept, still serving), SIGUSR1 after the xferlog was renamed (the next
 transfer writes a new file), SIGTERM (new connections refused, idle
 sessions told 421, a running download completes within the grace; past the
 grace it is cut and the server exits). Logs as JSON lines
-(`log_format = "json"`) with the stable fields.
+(`log_format = "json"`) with the stable fields; text lines with syslog
+priorities (`<6>…`) and no timestamps when $JOURNAL_STREAM names stderr.
 
 systemd: the binary under `systemd-socket-activate` (the passed socket
 serves, the configured address is not used, an `ftps`-named socket serves
@@ -539,6 +540,34 @@ def test_json_log_lines_for_log_shippers(wharfd_factory, tmp_path):
     assert int(done["bytes"]) == len((srv.home / "hello.txt").read_bytes())
     assert done["peer"].startswith("127.0.0.1:"), done
     assert any(r["message"] == "login" and r.get("user") == USER for r in records)
+
+
+def test_text_log_lines_for_the_journal_carry_syslog_priorities(wharfd_bin, tmp_path, servers):
+    # systemd sets JOURNAL_STREAM to DEVICE:INODE of the stream stderr is;
+    # a shell names the pipe wharfd's stderr will be, then execs it
+    srv = prepared_data(wharfd_bin, tmp_path, None)
+    servers.append(srv)
+    named = 'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/$$/fd/2) exec "$0" "$@"'
+    srv.spawn(["sh", "-c", named, str(wharfd_bin), "serve", "--data", str(srv.data),
+               "--listen", "127.0.0.1:0"],
+              {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NO_COLOR": "1"})
+    line = srv.wait_log(r"^<6>listening on 127\.0\.0\.1:\d+$")
+    srv.port = int(line.rsplit(":", 1)[1])
+    f = srv.ftp(user=None)
+    with pytest.raises(ftplib.error_perm):
+        f.login(USER, "wrong password")
+    f.close()
+    srv.wait_log(r"^<6>login failed peer=127\.0\.0\.1:\d+ user=alice")
+    srv.wait_log(r"^<4>running as root")  # a warning
+    for line in srv.log().splitlines():  # a priority, no timestamp, no colour
+        assert re.match(r"<[3-7]>", line) and "\x1b" not in line, line
+        assert not re.match(r"<\d>\d{4}-\d\d-\d\dT", line), line
+
+
+def test_journal_stream_naming_another_file_changes_nothing(wharfd_factory):
+    srv = wharfd_factory([], {"JOURNAL_STREAM": "1:1"})
+    line = srv.wait_log(r"listening on 127\.0\.0\.1:")
+    assert re.match(r"\d{4}-\d\d-\d\dT", line) and not line.startswith("<"), line
 
 
 # --------------------------------------------------------------------------

@@ -13,12 +13,14 @@
 //! - [`notify`]: telling systemd (`sd_notify`): ready, reloading, stopping, watchdog.
 //! - [`activation`]: listening sockets passed by systemd.
 //! - [`generate`]: shell completions and the man page.
+//! - [`logging`]: log lines as text, JSON or for the systemd journal.
 
 mod activation;
 mod cert;
 mod cli;
 mod config;
 mod generate;
+mod logging;
 mod notify;
 mod privileges;
 mod serve;

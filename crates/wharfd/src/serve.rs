@@ -12,7 +12,8 @@
 
 use crate::activation;
 use crate::cli::ServeArgs;
-use crate::config::{self, LogFormat, ServeConfig};
+use crate::config::{self, ServeConfig};
+use crate::logging;
 use crate::notify::Notifier;
 use crate::privileges::{self, Plan};
 use crate::signals::{self, Controls};
@@ -25,10 +26,8 @@ use ftp_server::storage::sweep_partial_uploads;
 use ftp_server::storage::StorageBackend;
 use ftp_server::tls::TlsContext;
 use ftp_server::{bind_control_std, Listener, Server};
-use std::io::IsTerminal;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 /// What [`prepare`] readies for [`run`].
 #[derive(Debug)]
@@ -47,7 +46,7 @@ pub struct Prepared {
 /// The privileged, single-threaded phase: see the module documentation.
 pub fn prepare(args: ServeArgs) -> Result<Prepared> {
     let cfg = config::resolve(&args)?;
-    init_logging(&cfg.log, cfg.log_format)?;
+    logging::init(&cfg.log, cfg.log_format)?;
     let plan = privileges::plan(cfg.user.as_deref(), cfg.group.as_deref())?;
     let notifier = Notifier::from_env()?;
     let control = match activation::listeners()? {
@@ -302,23 +301,4 @@ fn sweep(root: &std::path::Path) {
             tracing::warn!(error = %e, root = %root.display(), "could not sweep unfinished uploads")
         }
     }
-}
-
-fn init_logging(filter: &str, format: LogFormat) -> Result<()> {
-    let filter =
-        EnvFilter::try_new(filter).with_context(|| format!("bad log filter {filter:?}"))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
-    match format {
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .init(),
-    }
-    Ok(())
 }

@@ -1,0 +1,87 @@
+//! Where `wharfd serve` logs: standard error, as text or as JSON lines
+//! (`--log-format`). When standard error is the systemd journal (systemd
+//! names it in `$JOURNAL_STREAM` as `DEVICE:INODE`), text lines start with
+//! the syslog priority (`<3>` error … `<7>` debug), which journald turns
+//! into the entry's priority (`journalctl -p warning` works), and carry no
+//! timestamp or colour (the journal records its own time).
+
+use crate::config::LogFormat;
+use anyhow::{Context, Result};
+use std::fmt;
+use std::io::IsTerminal;
+use std::os::unix::fs::MetadataExt;
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields, Writer};
+use tracing_subscriber::fmt::FmtContext;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber.
+pub fn init(filter: &str, format: LogFormat) -> Result<()> {
+    let filter =
+        EnvFilter::try_new(filter).with_context(|| format!("bad log filter {filter:?}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Text if stderr_is_journal() => builder
+            .with_ansi(false)
+            .event_format(Journal(
+                format::Format::default()
+                    .without_time()
+                    .with_target(false)
+                    .with_level(false),
+            ))
+            .init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+    Ok(())
+}
+
+/// Whether `$JOURNAL_STREAM` names the file standard error is.
+fn stderr_is_journal() -> bool {
+    let Ok(named) = std::env::var("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
+    named == format!("{}:{}", meta.dev(), meta.ino())
+}
+
+/// A text format with the syslog priority in front, as journald reads it.
+struct Journal<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for Journal<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        write!(writer, "<{}>", priority(*event.metadata().level()))?;
+        self.0.format_event(ctx, writer, event)
+    }
+}
+
+/// The syslog priority of a tracing level.
+fn priority(level: Level) -> u8 {
+    match level {
+        Level::ERROR => 3,
+        Level::WARN => 4,
+        Level::INFO => 6,
+        Level::DEBUG | Level::TRACE => 7,
+    }
+}
