@@ -442,6 +442,43 @@ mod tests {
     }
 
     #[test]
+    fn service_settings_from_the_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("w.toml");
+        std::fs::write(
+            &cfg,
+            "user = \"wharf\"\ngroup = \"ftp\"\nlog_format = \"json\"\nshutdown_grace = 5\n",
+        )
+        .unwrap();
+        let cfg_s = cfg.to_str().unwrap();
+        let c = resolve(&serve_args(&["wharfd", "--config", cfg_s])).unwrap();
+        assert_eq!(c.user.as_deref(), Some("wharf"));
+        assert_eq!(c.group.as_deref(), Some("ftp"));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.options.shutdown_grace, Duration::from_secs(5));
+        let c = resolve(&serve_args(&[
+            "wharfd",
+            "--config",
+            cfg_s,
+            "--user",
+            "other",
+            "--log-format",
+            "text",
+            "--shutdown-grace",
+            "60",
+        ]))
+        .unwrap();
+        assert_eq!(c.user.as_deref(), Some("other"));
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.options.shutdown_grace, Duration::from_secs(60));
+        let c = resolve(&serve_args(&["wharfd"])).unwrap();
+        assert_eq!((c.user, c.log_format), (None, LogFormat::Text));
+        assert_eq!(c.options.shutdown_grace, Duration::from_secs(30));
+        std::fs::write(&cfg, "log_format = \"xml\"\n").unwrap();
+        assert!(resolve(&serve_args(&["wharfd", "--config", cfg_s])).is_err());
+    }
+
+    #[test]
     fn tls_session_reuse_is_on_unless_turned_off() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("w.toml");
