@@ -210,6 +210,20 @@ def test_a_data_directory_the_user_cannot_write_is_refused(service_user, service
     assert f"chown -R {SERVICE_USER}:" in err, err
 
 
+def test_a_home_or_store_left_to_root_is_refused(service_user, service_dir, reachable_bin):
+    # `wharfd users add` run as root after the directory was given away
+    srv = prepared_data(reachable_bin, service_dir, service_user)
+    for leftover in (srv.data / "home", srv.data / "wharf.db"):
+        os.chown(leftover, 0, 0)
+        leftover.chmod(0o755 if leftover.is_dir() else 0o644)
+        cp = run_wharfd(reachable_bin, ["serve", "--data", str(srv.data), "--listen",
+                                        "127.0.0.1:0", "--user", SERVICE_USER])
+        err = cp.stderr.decode(errors="replace")
+        assert cp.returncode != 0, err
+        assert f"{leftover} is not writable by user {SERVICE_USER}" in err, err
+        os.chown(leftover, service_user.pw_uid, service_user.pw_gid)
+
+
 def test_unknown_user_is_refused(service_dir, reachable_bin):
     cp = run_wharfd(reachable_bin, ["serve", "--data", str(service_dir / "d"),
                                     "--listen", "127.0.0.1:0", "--user", "no-such-wharf-user"])

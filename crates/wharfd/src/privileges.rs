@@ -100,9 +100,11 @@ pub fn apply(plan: &Plan) -> Result<()> {
     }
 }
 
-/// Fails unless the running process can write `dir` (and `file`, when it
-/// exists): the data directory and the account store of `account`.
-pub fn require_writable(account: &Account, dir: &Path, file: Option<&Path>) -> Result<()> {
+/// Fails unless the running process can write the data directory `dir`
+/// and what exists of `dir/home` and the SQLite account store `store`
+/// (with its `-wal` and `-shm` files): say, when `wharfd users add` ran as
+/// root before the server was told to drop to `account`.
+pub fn require_writable(account: &Account, dir: &Path, store: Option<&Path>) -> Result<()> {
     let fix = |what: &Path| {
         format!(
             "{} is not writable by user {} (uid {}): wharfd runs as that user, so it must own it: \
@@ -115,16 +117,22 @@ pub fn require_writable(account: &Account, dir: &Path, file: Option<&Path>) -> R
             dir.display()
         )
     };
-    match access(dir, libc::W_OK | libc::X_OK) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(_) => bail!(fix(dir)),
-    }
-    if let Some(file) = file {
-        match access(file, libc::R_OK | libc::W_OK) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(_) => bail!(fix(file)),
+    let dirs = [dir.to_path_buf(), dir.join("home")];
+    let files = store.into_iter().flat_map(|db| {
+        ["", "-wal", "-shm"].map(|suffix| {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            std::path::PathBuf::from(name)
+        })
+    });
+    let wanted = dirs
+        .into_iter()
+        .map(|d| (d, libc::W_OK | libc::X_OK))
+        .chain(files.map(|f| (f, libc::R_OK | libc::W_OK)));
+    for (path, mode) in wanted {
+        match access(&path, mode) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => bail!(fix(&path)),
+            _ => {}
         }
     }
     Ok(())
