@@ -18,6 +18,8 @@ their `systemd-analyze security` score (offline) equal to the README's.
 
 Generated from clap: `wharfd`/`wharf completions bash|zsh|fish` (each
 checked by that shell's own syntax check) and the man pages (`man -l`).
+The references checked against the code: wharfd.toml(5) and README
+"Configuration" name exactly the config keys (and the `serve` flags).
 
 Packages: `scripts/build-deb.sh` (cargo-deb) from the binaries under test;
 lintian without errors; `dpkg -i`, /usr/sbin/wharfd --version, the conffile, the `wharf` user and
@@ -792,10 +794,7 @@ def test_unknown_shell_is_a_usage_error(wharfd_bin):
 def test_wharfd_toml_5_names_every_config_key():
     """wharfd.toml(5) is written by hand: its key entries (the .TP items) must
     be exactly the keys FileConfig accepts."""
-    code = (REPO / "crates" / "wharfd" / "src" / "config.rs").read_text()
-    struct = code[code.index("pub struct FileConfig {"):]
-    struct = struct[:struct.index("\n}\n")]
-    keys = set(re.findall(r"^\s+pub (\w+): Option<", struct, re.M))
+    keys = file_config_keys()
     assert len(keys) > 40, keys
     page = (REPO / "packaging" / "man" / "wharfd.toml.5").read_text().splitlines()
     documented = set()
@@ -805,6 +804,34 @@ def test_wharfd_toml_5_names_every_config_key():
             documented |= {k.strip() for k in re.split(r"\\fR, \\fB", item)}
     assert documented - keys == set(), "documented but not in the code"
     assert keys - documented == set(), "in the code but not in wharfd.toml(5)"
+
+
+def file_config_keys() -> set[str]:
+    code = (REPO / "crates" / "wharfd" / "src" / "config.rs").read_text()
+    struct = code[code.index("pub struct FileConfig {"):]
+    struct = struct[:struct.index("\n}\n")]
+    return set(re.findall(r"^\s+pub (\w+): Option<", struct, re.M))
+
+
+def test_readme_configuration_table_matches_the_code(wharfd_bin):
+    """Every config key and `serve` flag is in README "Configuration", and
+    the table names nothing the code does not have."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("\n## Configuration\n"):]
+    section = section[:section.index("An unknown key")]
+    rows = [l for l in section.splitlines() if l.startswith("| ")][1:]  # no header
+    keys, flags = set(), set()
+    for row in rows:
+        key_col, flag_col = row.split(" | ")[:2]
+        keys |= set(re.findall(r"`(\w+)`", key_col))
+        flags |= set(re.findall(r"(--[a-z0-9-]+)", flag_col))
+    code = file_config_keys()
+    assert keys - code == set(), "in the README table but not a config key"
+    assert code - keys == set(), "a config key missing from the README table"
+    helped = run_wharfd(wharfd_bin, ["serve", "--help"]).stdout.decode()
+    cli = set(re.findall(r"^\s+(?:-\w, )?(--[a-z0-9-]+)", helped, re.M)) - {"--help"}
+    assert flags - cli == set(), "in the README table but not a flag"
+    assert cli - flags == set(), "a flag missing from the README table"
 
 
 @pytest.mark.parametrize("name,section,title", [("wharfd", "8", "wharfd - Wharf FTP server"),
