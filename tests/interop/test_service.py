@@ -311,7 +311,7 @@ def test_non_root_with_ambient_net_bind_service(service_user, service_dir, reach
 # --------------------------------------------------------------------------
 # step 2: signals (SIGHUP reload, SIGUSR1 log reopen, SIGTERM grace)
 
-SLOW_RATE = "256K"  # the 1 MiB home/data.bin then takes about 4 s
+SLOW_RATE = "128K"  # the 1 MiB home/data.bin then takes about 7 s
 
 
 def make_pair(bin: Path, out: Path) -> tuple[Path, Path]:
