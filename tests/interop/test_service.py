@@ -7,8 +7,11 @@ kept, still serving), SIGUSR1 after the xferlog was renamed (the next
 transfer writes a new file), SIGTERM (new connections refused, idle
 sessions told 421, a running download completes within the grace; past the
 grace it is cut and the server exits). Logs as JSON lines
-(`log_format = "json"`) with the stable fields; text lines with syslog
-priorities (`<6>…`) and no timestamps when $JOURNAL_STREAM names stderr.
+(`log_format = "json"`) with the stable fields; under the journal
+($JOURNAL_STREAM names stderr) native journal entries (a stand-in journald
+socket in a mount namespace of wharfd's own) with a field per event field,
+or, with no journald socket, text lines with syslog priorities (`<6>…`)
+and no timestamps.
 
 systemd: the binary under `systemd-socket-activate` (the passed socket
 serves, the configured address is not used, an `ftps`-named socket serves
@@ -558,13 +561,26 @@ def test_json_log_lines_for_log_shippers(wharfd_factory, tmp_path):
     assert any(r["message"] == "login" and r.get("user") == USER for r in records)
 
 
+def under_journal(journal_dir: Path | None) -> list[str]:
+    """The command prefix that runs wharfd as systemd would with its output
+    to the journal: JOURNAL_STREAM names the stderr pipe (DEVICE:INODE), and
+    in a mount namespace of its own /run is empty but for journald's socket
+    directory when `journal_dir` is given (so no real journald is reached)."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.fail("unshare not found (Debian package util-linux)", pytrace=False)
+    script = ('mount -t tmpfs tmpfs /run && '
+              'if [ -n "$1" ]; then mkdir -p /run/systemd/journal && '
+              'mount --bind "$1" /run/systemd/journal; fi && shift && '
+              'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/$$/fd/2) exec "$@"')
+    return [unshare, "--mount", "sh", "-c", script, "sh", str(journal_dir or "")]
+
+
 def test_text_log_lines_for_the_journal_carry_syslog_priorities(wharfd_bin, tmp_path, servers):
-    # systemd sets JOURNAL_STREAM to DEVICE:INODE of the stream stderr is;
-    # a shell names the pipe wharfd's stderr will be, then execs it
+    # no journald socket to reach: the stream to the journal gets priorities
     srv = prepared_data(wharfd_bin, tmp_path, None)
     servers.append(srv)
-    named = 'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/$$/fd/2) exec "$0" "$@"'
-    srv.spawn(["sh", "-c", named, str(wharfd_bin), "serve", "--data", str(srv.data),
+    srv.spawn([*under_journal(None), str(wharfd_bin), "serve", "--data", str(srv.data),
                "--listen", "127.0.0.1:0"],
               {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NO_COLOR": "1"})
     line = srv.wait_log(r"^<6>listening on 127\.0\.0\.1:\d+$")
@@ -578,6 +594,72 @@ def test_text_log_lines_for_the_journal_carry_syslog_priorities(wharfd_bin, tmp_
     for line in srv.log().splitlines():  # a priority, no timestamp, no colour
         assert re.match(r"<[3-7]>", line) and "\x1b" not in line, line
         assert not re.match(r"<\d>\d{4}-\d\d-\d\dT", line), line
+
+
+def journal_fields(datagram: bytes) -> dict[str, str]:
+    """One entry of the journal's native protocol: FIELD=value lines, or
+    FIELD, newline, 64-bit little-endian length, bytes, newline."""
+    fields, i = {}, 0
+    while i < len(datagram):
+        end = datagram.index(b"\n", i)
+        line = datagram[i:end]
+        if b"=" in line:
+            name, _, value = line.partition(b"=")
+            i = end + 1
+        else:
+            name = line
+            size = int.from_bytes(datagram[end + 1:end + 9], "little")
+            value = datagram[end + 9:end + 9 + size]
+            i = end + 9 + size + 1
+        fields[name.decode()] = value.decode()
+    return fields
+
+
+def test_native_journal_entries(wharfd_bin, tmp_path, servers):
+    # journald's socket, stood in for by ours (see under_journal)
+    jdir = Path(tempfile.mkdtemp(prefix="wharf-journal-"))
+    journal = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    journal.bind(str(jdir / "socket"))
+    entries: list[dict[str, str]] = []
+
+    def wait_entry(pred, timeout: float = 10) -> dict[str, str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            for e in entries:
+                if pred(e):
+                    return e
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no such journal entry in {entries!r}")
+            journal.settimeout(left)
+            try:
+                entries.append(journal_fields(journal.recv(65536)))
+            except socket.timeout:
+                pass
+
+    try:
+        srv = prepared_data(wharfd_bin, tmp_path, None)
+        servers.append(srv)
+        srv.spawn([*under_journal(jdir), str(wharfd_bin),
+                   "serve", "--data", str(srv.data), "--listen", "127.0.0.1:0"],
+                  {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NO_COLOR": "1"})
+        listening = wait_entry(lambda e: e.get("MESSAGE", "").startswith("listening on "))
+        assert listening["PRIORITY"] == "6" and listening["SYSLOG_IDENTIFIER"] == "wharfd"
+        srv.port = int(listening["MESSAGE"].rsplit(":", 1)[1])
+        warning = wait_entry(lambda e: e.get("MESSAGE", "").startswith("running as root"))
+        assert warning["PRIORITY"] == "4"
+        f = srv.ftp()
+        f.retrbinary("RETR hello.txt", lambda b: None)
+        f.quit()
+        done = wait_entry(lambda e: e.get("MESSAGE", "").startswith("transfer complete"))
+        assert (done["USER"], done["PATH"]) == (USER, "/hello.txt"), done
+        assert int(done["BYTES"]) == len((srv.home / "hello.txt").read_bytes())
+        assert done["PEER"].startswith("127.0.0.1:") and "user=alice" in done["MESSAGE"]
+        assert "listening on" not in srv.log(), "native entries should not be on stderr too"
+        assert srv.stop() == 0, srv.log_tail()
+    finally:
+        journal.close()
+        shutil.rmtree(jdir, ignore_errors=True)
 
 
 def test_journal_stream_naming_another_file_changes_nothing(wharfd_factory):

@@ -1,25 +1,40 @@
 //! Where `wharfd serve` logs: standard error, as text or as JSON lines
-//! (`--log-format`). When standard error is the systemd journal (systemd
-//! names it in `$JOURNAL_STREAM` as `DEVICE:INODE`), text lines start with
-//! the syslog priority (`<3>` error … `<7>` debug), which journald turns
-//! into the entry's priority (`journalctl -p warning` works), and carry no
-//! timestamp or colour (the journal records its own time).
+//! (`--log-format`). Under systemd, when standard error is the journal
+//! (systemd names it in `$JOURNAL_STREAM` as `DEVICE:INODE`), text goes to
+//! the journal natively instead ([`crate::journal`]: a priority and a
+//! journal field per event field), or, when journald's socket cannot be
+//! reached, to standard error with the syslog priority in front (`<3>`
+//! error … `<7>` debug, which journald reads) and no timestamp or colour
+//! (the journal records its own time).
 
 use crate::config::LogFormat;
+use crate::journal::{priority, JournalLayer};
 use anyhow::{Context, Result};
 use std::fmt;
 use std::io::IsTerminal;
 use std::os::unix::fs::MetadataExt;
-use tracing::{Event, Level, Subscriber};
+use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::FmtContext;
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber.
 pub fn init(filter: &str, format: LogFormat) -> Result<()> {
     let filter =
         EnvFilter::try_new(filter).with_context(|| format!("bad log filter {filter:?}"))?;
+    let journal = format == LogFormat::Text && stderr_is_journal();
+    if journal {
+        if let Ok(native) = JournalLayer::connect() {
+            tracing_subscriber::registry()
+                .with(filter)
+                .with(native)
+                .init();
+            return Ok(());
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -31,9 +46,9 @@ pub fn init(filter: &str, format: LogFormat) -> Result<()> {
             .with_current_span(false)
             .with_span_list(false)
             .init(),
-        LogFormat::Text if stderr_is_journal() => builder
+        LogFormat::Text if journal => builder
             .with_ansi(false)
-            .event_format(Journal(
+            .event_format(Prefixed(
                 format::Format::default()
                     .without_time()
                     .with_target(false)
@@ -57,9 +72,9 @@ fn stderr_is_journal() -> bool {
 }
 
 /// A text format with the syslog priority in front, as journald reads it.
-struct Journal<F>(F);
+struct Prefixed<F>(F);
 
-impl<S, N, F> FormatEvent<S, N> for Journal<F>
+impl<S, N, F> FormatEvent<S, N> for Prefixed<F>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
@@ -73,15 +88,5 @@ where
     ) -> fmt::Result {
         write!(writer, "<{}>", priority(*event.metadata().level()))?;
         self.0.format_event(ctx, writer, event)
-    }
-}
-
-/// The syslog priority of a tracing level.
-fn priority(level: Level) -> u8 {
-    match level {
-        Level::ERROR => 3,
-        Level::WARN => 4,
-        Level::INFO => 6,
-        Level::DEBUG | Level::TRACE => 7,
     }
 }

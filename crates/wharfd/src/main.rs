@@ -13,13 +13,15 @@
 //! - [`notify`]: telling systemd (`sd_notify`): ready, reloading, stopping, watchdog.
 //! - [`activation`]: listening sockets passed by systemd.
 //! - [`generate`]: shell completions and the man page.
-//! - [`logging`]: log lines as text, JSON or for the systemd journal.
+//! - [`logging`]: log lines as text, JSON or for the systemd journal;
+//!   [`journal`] writes the journal's native protocol.
 
 mod activation;
 mod cert;
 mod cli;
 mod config;
 mod generate;
+mod journal;
 mod logging;
 mod notify;
 mod privileges;
