@@ -123,31 +123,7 @@ impl TlsContext {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
-}
 
-/// Reads and checks the certificate chain and key `opts` names.
-fn load_key(opts: &TlsOptions, provider: &CryptoProvider) -> Result<Arc<CertifiedKey>, String> {
-    let (cert, key) = (opts.cert.as_path(), opts.key.as_path());
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("cannot read the certificate {}: {e}", cert.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("bad certificate in {}: {e}", cert.display()))?;
-    if chain.is_empty() {
-        return Err(format!("{} holds no certificate", cert.display()));
-    }
-    let private = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("cannot read the private key {}: {e}", key.display()))?;
-    let certified = CertifiedKey::from_der(chain, private, provider).map_err(|e| {
-        format!(
-            "certificate {} and key {} do not fit: {e}",
-            cert.display(),
-            key.display()
-        )
-    })?;
-    Ok(Arc::new(certified))
-}
-
-impl TlsContext {
     /// The configurations for one FTP session, with session caches of
     /// their own.
     pub fn session_configs(&self) -> Result<SessionTls, rustls::Error> {
@@ -176,6 +152,28 @@ impl TlsContext {
             data_in: make(layered, 0)?,
         })
     }
+}
+
+/// Reads and checks the certificate chain and key `opts` names.
+fn load_key(opts: &TlsOptions, provider: &CryptoProvider) -> Result<Arc<CertifiedKey>, String> {
+    let (cert, key) = (opts.cert.as_path(), opts.key.as_path());
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("cannot read the certificate {}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("bad certificate in {}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("{} holds no certificate", cert.display()));
+    }
+    let private = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read the private key {}: {e}", key.display()))?;
+    let certified = CertifiedKey::from_der(chain, private, provider).map_err(|e| {
+        format!(
+            "certificate {} and key {} do not fit: {e}",
+            cert.display(),
+            key.display()
+        )
+    })?;
+    Ok(Arc::new(certified))
 }
 
 /// The ALPN protocol name of FTP (IANA registry, RFC 7301), the only one
