@@ -130,6 +130,7 @@ pub async fn run(prepared: Prepared) -> Result<()> {
         notifier,
     } = prepared;
     let (term, int) = signals::stop_signals()?;
+    let control_signals = signals::control_signals()?;
     let opts = cfg.options.clone();
     std::fs::create_dir_all(&opts.data_dir).with_context(|| {
         let who = plan
@@ -224,7 +225,13 @@ pub async fn run(prepared: Prepared) -> Result<()> {
         )
     );
     let server = Server::with_tls(opts, store.clone(), tls).map_err(anyhow::Error::msg)?;
-    let controls = Controls::install(server.handle(), args, &cfg, notifier.clone())?;
+    let controls = Controls::new(
+        control_signals,
+        server.handle(),
+        args,
+        &cfg,
+        notifier.clone(),
+    );
     for l in &listeners {
         if l.is_implicit_tls() {
             tracing::info!("listening on {} (implicit FTPS)", l.local_addr()?);

@@ -11,9 +11,10 @@
 //!   setting takes a restart, and a warning says so when one changed.
 //! - SIGUSR1: reopen the transfer log (after logrotate moved it away).
 //!
-//! The handlers are installed before the server logs that it listens, so
-//! an early signal is never fatal. systemd hears of each through
-//! [`crate::notify`]: `RELOADING=1` … `READY=1`, `STOPPING=1`.
+//! The handlers are installed as soon as the runtime runs, before the
+//! account store is opened, so an early signal is never fatal. systemd
+//! hears of each through [`crate::notify`]: `RELOADING=1` … `READY=1`,
+//! `STOPPING=1`.
 
 use crate::cli::ServeArgs;
 use crate::config::{self, ServeConfig};
@@ -42,7 +43,7 @@ pub fn stop_signals() -> Result<(Signal, Signal)> {
     ))
 }
 
-/// SIGHUP and SIGUSR1, installed; [`Controls::run`] answers them.
+/// What answers SIGHUP and SIGUSR1 ([`Controls::run`]).
 #[derive(Debug)]
 pub struct Controls {
     hangup: Signal,
@@ -54,22 +55,31 @@ pub struct Controls {
     notifier: Notifier,
 }
 
+/// SIGHUP and SIGUSR1, installed now (their default action would end the
+/// process); [`Controls::new`] takes them once the server exists.
+pub fn control_signals() -> Result<(Signal, Signal)> {
+    Ok((
+        signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?,
+        signal(SignalKind::user_defined1()).context("cannot install the SIGUSR1 handler")?,
+    ))
+}
+
 impl Controls {
-    pub fn install(
+    pub fn new(
+        (hangup, user1): (Signal, Signal),
         server: ServerHandle,
         args: ServeArgs,
         running: &ServeConfig,
         notifier: Notifier,
-    ) -> Result<Self> {
-        Ok(Controls {
-            hangup: signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?,
-            user1: signal(SignalKind::user_defined1())
-                .context("cannot install the SIGUSR1 handler")?,
+    ) -> Self {
+        Controls {
+            hangup,
+            user1,
             server,
             args,
             restart_only: restart_only(running),
             notifier,
-        })
+        }
     }
 
     pub async fn run(mut self) {
