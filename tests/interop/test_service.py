@@ -1,5 +1,15 @@
 """Issue 18: wharfd as a system service.
 
+Privileges: started as root with `--user`, the real binary binds, drops to
+an unprivileged system user (made here with `useradd --system` when
+missing; the tests run as root) and holds no capability, which
+/proc/PID/status shows for every thread; FTP logins and uploads still work
+and the files belong to that user. A data directory the user cannot write,
+and a non-root start as another user, are refused with a clear error; a
+non-root start with only CAP_NET_BIND_SERVICE (ambient, via setpriv, as
+systemd's AmbientCapabilities= does) binds a port below 1024 and then
+holds no capability.
+
 Signals: SIGHUP with a new certificate (a fresh FTP_TLS client sees it, a
 download begun before completes on the old one), SIGHUP with a broken
 config or a key that does not fit (refused with an error line, the old one
@@ -25,27 +35,17 @@ The references checked against the code: wharfd.toml(5) and README
 "Configuration" name exactly the config keys (and the `serve` flags).
 
 Packages: `scripts/build-deb.sh` (cargo-deb) from the binaries under test;
-lintian without errors; `dpkg -i`, /usr/sbin/wharfd --version, the conffile, the `wharf` user and
-its directories, the man pages, the packaged config serving (on 127.0.0.1)
+lintian without errors; `dpkg -i`, /usr/sbin/wharfd --version, the
+conffile, the `wharf` user and its directories, the man pages, the packaged config serving (on 127.0.0.1)
 as `wharf`; `dpkg --purge` leaves nothing behind. A package of that name
 already installed makes the test fail rather than touch it.
 
 The Containerfile: a non-root USER, the data VOLUME, and CMD flags the
 binary accepts (no container runtime here to build it).
 
-Privileges: started as root with `--user`, the real binary binds, drops to
-an unprivileged system user (made here with `useradd --system` when
-missing; the tests run as root) and holds no capability, which
-/proc/PID/status shows for every thread; FTP logins and uploads still work
-and the files belong to that user. A data directory the user cannot write,
-and a non-root start as another user, are refused with a clear error; a
-non-root start with only CAP_NET_BIND_SERVICE (ambient, via setpriv, as
-systemd's AmbientCapabilities= does) binds a port below 1024 and then
-holds no capability.
-
-Each server runs in a directory of its own under /tmp (mode 0755, so the
-unprivileged user can reach it), removed afterwards; servers are stopped by
-their PIDs.
+The privilege tests run each server in a directory of its own under /tmp
+(mode 0755, so the unprivileged user can reach it), removed afterwards.
+Every server is stopped by its PID.
 """
 
 from __future__ import annotations
