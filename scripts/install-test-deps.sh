@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the Wharf test suite needs, and nothing when it is all present.
 #
-#   Debian packages: curl, lftp, wget, rclone, iproute2 (and python3 / pip when missing)
+#   Debian packages: curl, lftp, wget, rclone, iproute2, systemd (its
+#                    systemd-socket-activate and systemd-analyze; nothing is
+#                    started), man-db, zsh and fish (which check the man pages
+#                    and shell completions), lintian (checks the .deb packages)
+#                    (and python3 / pip when missing)
 #   tests/*/install.sh: the real FTP, news and mail servers the clients meet
+#   cargo:           cargo-deb (for the package test)
 #   PyPI:            pytest (only when `python3 -c 'import pytest'` fails),
 #                    moto[server] (tests/s3/install.sh),
 #                    paramiko + openssh-client (tests/sftp/install.sh)
@@ -26,19 +31,37 @@ declare -A PKG_OF=(
     [wget]=wget
     [ss]=iproute2
     [python3]=python3
+    [systemd-socket-activate]=systemd
+    [systemd-analyze]=systemd
+    [man]=man-db
+    [zsh]=zsh
+    [fish]=fish
+    [lintian]=lintian
 )
 
 missing=()
-for cmd in curl lftp wget rclone ss python3; do
+for cmd in curl lftp wget rclone ss python3 systemd-socket-activate systemd-analyze man zsh fish lintian; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${PKG_OF[$cmd]}")
 done
+# one package may provide several commands
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u | sed '/^$/d')
 
 need_pytest=0
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import pytest' >/dev/null 2>&1; then
     need_pytest=1
 fi
 
+install_cargo_deb() {
+    # cargo-deb builds the .deb packages that tests/interop/test_service.py
+    # installs (scripts/build-deb.sh); compiled once, a few minutes.
+    if ! command -v cargo-deb >/dev/null 2>&1 && command -v cargo >/dev/null 2>&1; then
+        log "cargo install --locked cargo-deb"
+        cargo install --quiet --locked cargo-deb || log "cargo install cargo-deb failed"
+    fi
+}
+
 install_peers() {
+    install_cargo_deb
     # The real FTP servers the client is tested against (vsftpd, pure-ftpd,
     # ProFTPD, pyftpdlib); quick when they are there already.
     bash "$(dirname "${BASH_SOURCE[0]}")/../tests/peers/install.sh" || log "tests/peers/install.sh failed"

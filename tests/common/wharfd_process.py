@@ -119,16 +119,13 @@ class WharfdProcess:
                 self.lines.append(line)
 
     # -- lifecycle
-    def serve(self, args: list[str], env: dict[str, str]) -> None:
+    def serve(self, args: list[str], env: dict[str, str], **popen) -> None:
         """Run `wharfd serve --data DATA --listen 127.0.0.1:0 ARGS` with exactly
-        `env`; return once it listens (self.port), else fail the test."""
+        `env` (and extra `subprocess.Popen` arguments, e.g. `user=`); return
+        once it listens (self.port), else fail the test."""
         cmd = [str(self.bin), "serve", "--data", str(self.data),
                "--listen", "127.0.0.1:0", *args]
-        self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, env=env, cwd=self.data.parent)
-        self._reader = threading.Thread(target=self._read_output, daemon=True)
-        self._reader.start()
+        self.spawn(cmd, env, **popen)
         deadline = time.monotonic() + self.STARTUP_TIMEOUT
         while time.monotonic() < deadline:
             m = self._first_match(LISTEN_RE)
@@ -143,6 +140,15 @@ class WharfdProcess:
         self.stop()
         pytest.fail(self.STARTUP_FAILURE.format(timeout=self.STARTUP_TIMEOUT)
                     + f": {cmd!r}\n{self.log_tail()}", pytrace=False)
+
+    def spawn(self, cmd: list[str], env: dict[str, str], **popen) -> None:
+        """Start `cmd` (wharfd, or a launcher that execs it, such as
+        systemd-socket-activate) and collect its output; do not wait."""
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, env=env, cwd=self.data.parent, **popen)
+        self._reader = threading.Thread(target=self._read_output, daemon=True)
+        self._reader.start()
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -60,5 +60,5 @@ pub mod tls;
 pub mod transfer;
 pub mod xferlog;
 
-pub use listener::{bind_control, Listener, Server};
+pub use listener::{bind_control, bind_control_std, Listener, Server, ServerHandle};
 pub use options::ServerOptions;

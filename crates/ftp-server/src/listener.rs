@@ -19,7 +19,7 @@ use crate::registration::Registrar;
 use crate::session::control::Control;
 use crate::session::Session;
 use crate::throttle::LoginThrottle;
-use crate::tls::{SessionTls, TlsContext};
+use crate::tls::{SessionTls, TlsContext, TlsOptions};
 use crate::xferlog::XferLog;
 use ftp_proto::reply::code;
 use ftp_proto::Reply;
@@ -55,7 +55,7 @@ enum ListenerKind {
 /// `net.core.somaxconn`). The standard library's 128 drops SYNs when a
 /// thousand clients connect at once; each drop costs its client a second
 /// (the SYN retransmit timer).
-const LISTEN_BACKLOG: u32 = 4096;
+const LISTEN_BACKLOG: i32 = 4096;
 
 /// How long a hash waits for one of the `max_hash_jobs` slots before it
 /// is refused with 450.
@@ -64,13 +64,21 @@ const HASH_SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Binds a control-connection socket on `addr` with a deep accept queue
 /// (see [`LISTEN_BACKLOG`]).
 pub fn bind_control(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = match addr {
-        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
+    TcpListener::from_std(bind_control_std(addr)?)
+}
+
+/// [`bind_control`] without an async runtime: a non-blocking standard
+/// listener, for a program that binds its ports before it starts its
+/// runtime (as root, before dropping privileges while it is still
+/// single-threaded). Hand it to [`TcpListener::from_std`] inside the runtime.
+pub fn bind_control_std(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 impl Listener {
@@ -138,6 +146,35 @@ pub struct Shared {
     ssh: std::sync::OnceLock<Arc<russh::server::Config>>,
 }
 
+/// Changes a running [`Server`] from outside (the binary's signal
+/// handlers): a new certificate, a reopened transfer log.
+#[derive(Debug, Clone)]
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+}
+
+impl ServerHandle {
+    /// Loads the certificate and key `opts` names for the sessions that
+    /// start from now on (see [`TlsContext::reload`]).
+    pub fn reload_tls(&self, opts: &TlsOptions) -> Result<(), String> {
+        match &self.shared.tls {
+            Some(ctx) => ctx.reload(opts),
+            None => {
+                Err("TLS was off when the server started; turning it on takes a restart".into())
+            }
+        }
+    }
+
+    /// Reopens the transfer log at its path; the path, or `None` when
+    /// there is no transfer log.
+    pub fn reopen_xferlog(&self) -> io::Result<Option<&std::path::Path>> {
+        match &self.shared.xferlog {
+            Some(log) => log.reopen().map(|()| Some(log.path())),
+            None => Ok(None),
+        }
+    }
+}
+
 /// A configured server, ready to run.
 #[derive(Debug)]
 pub struct Server {
@@ -145,9 +182,28 @@ pub struct Server {
 }
 
 impl Server {
-    /// Validates `options` and prepares the data directory.
+    /// Validates `options`, loads the certificate and prepares the data
+    /// directory.
     pub fn new(options: ServerOptions, store: Arc<dyn AccountStore>) -> Result<Server, String> {
+        let tls = match &options.tls {
+            Some(t) => Some(TlsContext::load(t)?),
+            None => None,
+        };
+        Server::with_tls(options, store, tls)
+    }
+
+    /// [`Server::new`] with the certificate already loaded from
+    /// `options.tls`: a program started as root loads a key only root may
+    /// read, drops its privileges, then builds the server.
+    pub fn with_tls(
+        options: ServerOptions,
+        store: Arc<dyn AccountStore>,
+        tls: Option<TlsContext>,
+    ) -> Result<Server, String> {
         options.validate()?;
+        if options.tls.is_some() != tls.is_some() {
+            return Err("the TLS settings and the loaded certificate disagree".into());
+        }
         if options.anonymous {
             std::fs::create_dir_all(&options.anon_root).map_err(|e| {
                 format!(
@@ -160,10 +216,6 @@ impl Server {
             Some(path) => Some(Arc::new(XferLog::open(path).map_err(|e| {
                 format!("cannot open the transfer log {}: {e}", path.display())
             })?)),
-            None => None,
-        };
-        let tls = match &options.tls {
-            Some(t) => Some(TlsContext::load(t)?),
             None => None,
         };
         let bandwidth = Bandwidth::default();
@@ -190,6 +242,13 @@ impl Server {
                 ssh: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// A handle that changes the server while it runs.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            shared: self.shared.clone(),
+        }
     }
 
     /// The server's counters, for [`crate::metrics::serve`].

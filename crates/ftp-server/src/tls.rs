@@ -25,7 +25,7 @@ use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 /// FTPS settings.
@@ -70,10 +70,13 @@ impl TlsOptions {
     }
 }
 
-/// The loaded certificate, ready to make per-session configurations.
+/// The loaded certificate, ready to make per-session configurations. It
+/// can be replaced while the server runs ([`TlsContext::reload`]): each
+/// FTP session reads the current one when it turns TLS on and keeps it, so
+/// running sessions and their transfers are not disturbed.
 #[derive(Debug)]
 pub struct TlsContext {
-    key: Arc<CertifiedKey>,
+    key: RwLock<Arc<CertifiedKey>>,
     provider: Arc<CryptoProvider>,
     versions: &'static [&'static rustls::SupportedProtocolVersion],
 }
@@ -91,26 +94,9 @@ static ALL_VERSIONS: &[&rustls::SupportedProtocolVersion] =
 impl TlsContext {
     /// Loads and checks the certificate chain and key for `opts`.
     pub fn load(opts: &TlsOptions) -> Result<TlsContext, String> {
-        let (cert, key) = (opts.cert.as_path(), opts.key.as_path());
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-            .map_err(|e| format!("cannot read the certificate {}: {e}", cert.display()))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("bad certificate in {}: {e}", cert.display()))?;
-        if chain.is_empty() {
-            return Err(format!("{} holds no certificate", cert.display()));
-        }
-        let private = PrivateKeyDer::from_pem_file(key)
-            .map_err(|e| format!("cannot read the private key {}: {e}", key.display()))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let certified = CertifiedKey::from_der(chain, private, &provider).map_err(|e| {
-            format!(
-                "certificate {} and key {} do not fit: {e}",
-                cert.display(),
-                key.display()
-            )
-        })?;
         Ok(TlsContext {
-            key: Arc::new(certified),
+            key: RwLock::new(load_key(opts, &provider)?),
             provider,
             versions: if opts.require_session_reuse {
                 REUSE_VERSIONS
@@ -120,9 +106,28 @@ impl TlsContext {
         })
     }
 
+    /// Loads the certificate and key `opts` names (again) and makes them
+    /// the ones new sessions get; sessions already running keep theirs.
+    /// On an error nothing changes. The protocol versions stay those of
+    /// [`TlsContext::load`].
+    pub fn reload(&self, opts: &TlsOptions) -> Result<(), String> {
+        let key = load_key(opts, &self.provider)?;
+        *self.key.write().unwrap_or_else(PoisonError::into_inner) = key;
+        Ok(())
+    }
+
+    /// The certificate and key new sessions get.
+    fn current_key(&self) -> Arc<CertifiedKey> {
+        self.key
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// The configurations for one FTP session, with session caches of
     /// their own.
     pub fn session_configs(&self) -> Result<SessionTls, rustls::Error> {
+        let key = self.current_key();
         let pinned = ServerSessionMemoryCache::new(CONTROL_SESSIONS);
         let recent = ServerSessionMemoryCache::new(DATA_SESSIONS);
         let make = |storage: Arc<dyn StoresServerSessions>,
@@ -131,7 +136,7 @@ impl TlsContext {
             let mut config = ServerConfig::builder_with_provider(self.provider.clone())
                 .with_protocol_versions(self.versions)?
                 .with_no_client_auth()
-                .with_cert_resolver(Arc::new(SingleCertAndKey::from(self.key.clone())));
+                .with_cert_resolver(Arc::new(SingleCertAndKey::from(key.clone())));
             config.session_storage = storage;
             config.send_tls13_tickets = tickets;
             config.alpn_protocols = vec![ALPN_FTP.to_vec()];
@@ -147,6 +152,28 @@ impl TlsContext {
             data_in: make(layered, 0)?,
         })
     }
+}
+
+/// Reads and checks the certificate chain and key `opts` names.
+fn load_key(opts: &TlsOptions, provider: &CryptoProvider) -> Result<Arc<CertifiedKey>, String> {
+    let (cert, key) = (opts.cert.as_path(), opts.key.as_path());
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("cannot read the certificate {}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("bad certificate in {}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("{} holds no certificate", cert.display()));
+    }
+    let private = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read the private key {}: {e}", key.display()))?;
+    let certified = CertifiedKey::from_der(chain, private, provider).map_err(|e| {
+        format!(
+            "certificate {} and key {} do not fit: {e}",
+            cert.display(),
+            key.display()
+        )
+    })?;
+    Ok(Arc::new(certified))
 }
 
 /// The ALPN protocol name of FTP (IANA registry, RFC 7301), the only one
@@ -326,6 +353,40 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[tokio::test]
+    async fn reload_replaces_the_certificate_of_new_sessions_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str| {
+            let (cert, key) = self_signed(&[name.into()]).unwrap();
+            std::fs::write(dir.path().join("c.pem"), &cert).unwrap();
+            std::fs::write(dir.path().join("k.pem"), key).unwrap();
+            CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()
+        };
+        let first = write("localhost");
+        let opts = TlsOptions::new(dir.path().join("c.pem"), dir.path().join("k.pem"));
+        let ctx = TlsContext::load(&opts).unwrap();
+        let running = ctx.session_configs().unwrap();
+        let second = write("localhost");
+        ctx.reload(&opts).unwrap();
+        assert_eq!(ctx.current_key().cert[0], second);
+        // a client that trusts only the first certificate: the running
+        // session still shows it, a new session shows the second
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(first).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(ctx.provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        assert!(handshake(running.control, client.clone()).await.is_ok());
+        let fresh = ctx.session_configs().unwrap();
+        assert!(handshake(fresh.control, client).await.is_err());
+        // a broken pair is refused and the loaded one stays
+        std::fs::write(dir.path().join("k.pem"), "not a key").unwrap();
+        assert!(ctx.reload(&opts).is_err());
+        assert_eq!(ctx.current_key().cert[0], second);
     }
 
     #[test]

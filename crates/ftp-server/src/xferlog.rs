@@ -11,8 +11,8 @@ use ftp_proto::time::UtcTime;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::net::IpAddr;
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// One transfer, as the log records it.
@@ -32,15 +32,28 @@ pub struct XferRecord<'a> {
 /// An open transfer log.
 #[derive(Debug)]
 pub struct XferLog {
+    path: PathBuf,
     file: Mutex<File>,
 }
 
 impl XferLog {
     pub fn open(path: &Path) -> io::Result<Self> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(XferLog {
-            file: Mutex::new(file),
+            path: path.to_path_buf(),
+            file: Mutex::new(append_to(path)?),
         })
+    }
+
+    /// Opens the log's path again (after logrotate moved the file away):
+    /// later lines go to the new file. On an error the old file stays.
+    pub fn reopen(&self) -> io::Result<()> {
+        let file = append_to(&self.path)?;
+        *self.file.lock().unwrap_or_else(PoisonError::into_inner) = file;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Appends one line; a failure to write is logged, not fatal.
@@ -52,6 +65,10 @@ impl XferLog {
             }
         }
     }
+}
+
+fn append_to(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
 }
 
 fn format_line(rec: &XferRecord<'_>, now: SystemTime) -> String {
@@ -80,6 +97,31 @@ fn format_line(rec: &XferRecord<'_>, now: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reopen_follows_a_rotated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("xferlog");
+        let log = XferLog::open(&path).unwrap();
+        let rec = XferRecord {
+            duration: Duration::from_millis(10),
+            remote: "127.0.0.1".parse().unwrap(),
+            bytes: 1,
+            path: b"/a",
+            ascii: false,
+            incoming: true,
+            anonymous: false,
+            user: "alice",
+            complete: true,
+        };
+        log.record(&rec);
+        std::fs::rename(&path, dir.path().join("xferlog.1")).unwrap();
+        log.reopen().unwrap();
+        log.record(&rec);
+        let lines = |p: &Path| std::fs::read_to_string(p).unwrap().lines().count();
+        assert_eq!(lines(&dir.path().join("xferlog.1")), 1);
+        assert_eq!(lines(&path), 1);
+    }
 
     #[test]
     fn line_format() {

@@ -45,6 +45,15 @@ pub enum Command {
     /// Read mail on an IMAP server: imap:// and imaps:// URLs.
     #[command(subcommand)]
     Imap(ImapCommand),
+    /// Print the completion script for a shell, e.g.
+    /// `wharf completions bash > /etc/bash_completion.d/wharf`.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the wharf(1) man page (roff), e.g. `wharf manpage | man -l -`.
+    #[command(hide = true)]
+    Manpage,
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,12 +17,14 @@
 //! - [`text`]: line-end conversion for ASCII downloads.
 //! - [`term`]: remote text on a terminal, control characters escaped.
 //! - [`exit`]: exit codes.
+//! - [`generate`]: shell completions and the man page.
 
 mod cli;
 mod connect;
 mod credentials;
 mod download;
 mod exit;
+mod generate;
 mod get;
 mod glob;
 mod imap_cmd;
@@ -67,6 +69,8 @@ fn main() -> ExitCode {
             Command::Mail(cmd) => mail_cmd::run(cmd).await,
             Command::Pop3(cmd) => pop3_cmd::run(cmd).await,
             Command::Imap(cmd) => imap_cmd::run(cmd).await,
+            Command::Completions { shell } => generate::completions(shell),
+            Command::Manpage => generate::manpage(),
         }
     });
     match result {

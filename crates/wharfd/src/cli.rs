@@ -31,6 +31,15 @@ pub enum Command {
     /// Make TLS certificates.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Print the completion script for a shell, e.g.
+    /// `wharfd completions bash > /etc/bash_completion.d/wharfd`.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the wharfd(8) man page (roff), e.g. `wharfd manpage | man -l -`.
+    #[command(hide = true)]
+    Manpage,
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,9 +184,26 @@ pub struct ServeArgs {
     /// Per-account upload limit in bytes per second, e.g. 10M [default: none].
     #[arg(long, env = "WHARF_MAX_UPLOAD_RATE", value_name = "SIZE")]
     pub max_upload_rate: Option<String>,
+    /// On SIGTERM/SIGINT, let running transfers finish for up to this many
+    /// seconds before closing them [default: 30].
+    #[arg(long, env = "WHARF_SHUTDOWN_GRACE", value_name = "SECS")]
+    pub shutdown_grace: Option<u64>,
+    /// Started as root: bind the listeners, load the certificate, then run
+    /// as this user (its uids, its group, no capabilities) before any
+    /// client is accepted. The data directory must belong to it. Started
+    /// as another non-root user, wharfd refuses to start [default: none].
+    #[arg(long, env = "WHARF_USER", value_name = "NAME")]
+    pub user: Option<String>,
+    /// The group for --user [default: the user's primary group].
+    #[arg(long, env = "WHARF_GROUP", value_name = "NAME")]
+    pub group: Option<String>,
     /// Log filter, e.g. info, debug, ftp_server=trace [default: info].
     #[arg(long, env = "WHARF_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+    /// Log lines as text, or as one JSON object per line (`timestamp`,
+    /// `level`, `message` and the event's fields) [default: text].
+    #[arg(long, env = "WHARF_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<crate::config::LogFormat>,
 }
 
 #[derive(Debug, Subcommand)]

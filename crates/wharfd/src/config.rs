@@ -80,6 +80,9 @@ pub struct FileConfig {
     pub s3_region: Option<String>,
     pub s3_allow_http: Option<bool>,
     pub s3_virtual_hosted: Option<bool>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub log_format: Option<LogFormat>,
 }
 
 impl FileConfig {
@@ -145,6 +148,18 @@ pub fn data_dir(location: &Location, file: &FileConfig) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA))
 }
 
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers: `timestamp`, `level`,
+    /// `message` and the event's own fields (`peer`, `user`, `path`, …).
+    Json,
+}
+
 /// Everything `serve` needs.
 #[derive(Debug)]
 pub struct ServeConfig {
@@ -154,9 +169,13 @@ pub struct ServeConfig {
     pub sftp_listen: Vec<SocketAddr>,
     pub metrics_listen: Option<SocketAddr>,
     pub log: String,
+    pub log_format: LogFormat,
     pub accounts: StoreLocation,
     /// Lease of a serving instance in a shared account store.
     pub accounts_lease: Duration,
+    /// The user (and group) to drop root to.
+    pub user: Option<String>,
+    pub group: Option<String>,
 }
 
 pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
@@ -194,7 +213,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
     o.data_connect_timeout = secs(None, file.data_connect_timeout, o.data_connect_timeout);
     o.data_stall_timeout = secs(None, file.data_stall_timeout, o.data_stall_timeout);
     o.backend_timeout = secs(None, file.backend_timeout, o.backend_timeout);
-    o.shutdown_grace = secs(None, file.shutdown_grace, o.shutdown_grace);
+    o.shutdown_grace = secs(args.shutdown_grace, file.shutdown_grace, o.shutdown_grace);
     if let Some(ms) = args.login_fail_delay_ms.or(file.login_fail_delay_ms) {
         o.login_fail_delay = Duration::from_millis(ms);
     }
@@ -313,12 +332,15 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
     Ok(ServeConfig {
         accounts,
         accounts_lease,
+        user: args.user.clone().or(file.user.clone()),
+        group: args.group.clone().or(file.group.clone()),
         options: o,
         listen,
         implicit_listen,
         sftp_listen,
         metrics_listen,
         log,
+        log_format: args.log_format.or(file.log_format).unwrap_or_default(),
     })
 }
 
@@ -432,6 +454,43 @@ mod tests {
             c.options.backend_timeout,
             ftp_server::options::DEFAULT_BACKEND_TIMEOUT
         );
+    }
+
+    #[test]
+    fn service_settings_from_the_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("w.toml");
+        std::fs::write(
+            &cfg,
+            "user = \"wharf\"\ngroup = \"ftp\"\nlog_format = \"json\"\nshutdown_grace = 5\n",
+        )
+        .unwrap();
+        let cfg_s = cfg.to_str().unwrap();
+        let c = resolve(&serve_args(&["wharfd", "--config", cfg_s])).unwrap();
+        assert_eq!(c.user.as_deref(), Some("wharf"));
+        assert_eq!(c.group.as_deref(), Some("ftp"));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.options.shutdown_grace, Duration::from_secs(5));
+        let c = resolve(&serve_args(&[
+            "wharfd",
+            "--config",
+            cfg_s,
+            "--user",
+            "other",
+            "--log-format",
+            "text",
+            "--shutdown-grace",
+            "60",
+        ]))
+        .unwrap();
+        assert_eq!(c.user.as_deref(), Some("other"));
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.options.shutdown_grace, Duration::from_secs(60));
+        let c = resolve(&serve_args(&["wharfd"])).unwrap();
+        assert_eq!((c.user, c.log_format), (None, LogFormat::Text));
+        assert_eq!(c.options.shutdown_grace, Duration::from_secs(30));
+        std::fs::write(&cfg, "log_format = \"xml\"\n").unwrap();
+        assert!(resolve(&serve_args(&["wharfd", "--config", cfg_s])).is_err());
     }
 
     #[test]

@@ -8,11 +8,25 @@
 //! - [`users`]: the `users` admin commands.
 //! - [`user_policy`]: `users perms`, `users set` and `users show`.
 //! - [`cert`]: `cert self-signed`.
+//! - [`privileges`]: dropping root after binding.
+//! - [`signals`]: stop, reload (SIGHUP) and log reopening (SIGUSR1).
+//! - [`notify`]: telling systemd (`sd_notify`): ready, reloading, stopping, watchdog.
+//! - [`activation`]: listening sockets passed by systemd.
+//! - [`generate`]: shell completions and the man page.
+//! - [`logging`]: log lines as text, JSON or for the systemd journal;
+//!   [`journal`] writes the journal's native protocol.
 
+mod activation;
 mod cert;
 mod cli;
 mod config;
+mod generate;
+mod journal;
+mod logging;
+mod notify;
+mod privileges;
 mod serve;
+mod signals;
 mod storage;
 mod user_policy;
 mod users;
@@ -23,24 +37,14 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("wharfd: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let result = match cli.command {
+        None => serve(cli.serve),
+        Some(Command::Serve(args)) => serve(*args),
+        Some(Command::Users(cmd)) => runtime().and_then(|rt| rt.block_on(users::run(cmd))),
+        Some(Command::Cert(cmd)) => cert::run(cmd),
+        Some(Command::Completions { shell }) => generate::completions(shell),
+        Some(Command::Manpage) => generate::manpage(),
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            None => serve::run(cli.serve).await,
-            Some(Command::Serve(args)) => serve::run(*args).await,
-            Some(Command::Users(cmd)) => users::run(cmd).await,
-            Some(Command::Cert(cmd)) => cert::run(cmd),
-        }
-    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -48,4 +52,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Binds and drops privileges before the runtime (and its threads) exist,
+/// then serves.
+fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
+    let prepared = serve::prepare(args)?;
+    runtime()?.block_on(serve::run(prepared))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }

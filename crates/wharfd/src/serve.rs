@@ -1,32 +1,156 @@
-//! `wharfd serve`: opens the account store, binds the listeners, sweeps
-//! what a crash left behind, and runs until SIGINT or SIGTERM.
+//! `wharfd serve` in two phases. [`prepare`] runs first, single-threaded
+//! and possibly as root: it reads the configuration, binds the listeners,
+//! loads the certificate and drops privileges ([`crate::privileges`]).
+//! [`run`] then opens the account store, sweeps what a crash left behind,
+//! and serves until SIGINT or SIGTERM, all as the unprivileged user;
+//! [`crate::signals`] answers SIGHUP and SIGUSR1 meanwhile.
 //!
 //! With a shared account store (PostgreSQL) other instances may be
 //! uploading into the same homes, so the start-up sweep and the recount
 //! after an unclean stop are left to the operator (`wharfd users recount`)
 //! instead of run blindly.
 
+use crate::activation;
 use crate::cli::ServeArgs;
-use crate::config;
+use crate::config::{self, ServeConfig};
+use crate::logging;
+use crate::notify::Notifier;
+use crate::privileges::{self, Plan};
+use crate::signals::{self, Controls};
 use anyhow::{Context, Result};
 use ftp_server::accounts::admin::home_of;
+use ftp_server::accounts::StoreLocation;
 use ftp_server::metrics::{AccountsProbe, Health, StorageProbe};
 use ftp_server::quota::recount::recount_account;
 use ftp_server::storage::sweep_partial_uploads;
 use ftp_server::storage::StorageBackend;
-use ftp_server::{bind_control, Listener, Server};
-use std::io::IsTerminal;
+use ftp_server::tls::TlsContext;
+use ftp_server::{bind_control_std, Listener, Server};
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
-pub async fn run(args: ServeArgs) -> Result<()> {
+/// What [`prepare`] readies for [`run`].
+#[derive(Debug)]
+pub struct Prepared {
+    cfg: ServeConfig,
+    /// Bound control sockets; `true` for implicit FTPS.
+    control: Vec<(std::net::TcpListener, bool)>,
+    /// Bound SFTP sockets.
+    sftp: Vec<std::net::TcpListener>,
+    metrics: Option<std::net::TcpListener>,
+    tls: Option<TlsContext>,
+    plan: Plan,
+    /// For reloads (SIGHUP).
+    args: ServeArgs,
+    notifier: Notifier,
+}
+
+/// The privileged, single-threaded phase: see the module documentation.
+pub fn prepare(args: ServeArgs) -> Result<Prepared> {
     let cfg = config::resolve(&args)?;
-    init_logging(&cfg.log)?;
-    let opts = cfg.options;
+    logging::init(&cfg.log, cfg.log_format)?;
+    let plan = privileges::plan(cfg.user.as_deref(), cfg.group.as_deref())?;
+    let notifier = Notifier::from_env()?;
+    let control = match activation::listeners()? {
+        Some(passed) => {
+            tracing::info!(
+                sockets = passed.len(),
+                "socket activation: serving on the sockets systemd passed; `listen` and `implicit_listen` are not used"
+            );
+            passed
+        }
+        None => bind(&cfg)?,
+    };
+    let sftp = cfg
+        .sftp_listen
+        .iter()
+        .map(|addr| {
+            bind_control_std(*addr).with_context(|| {
+                format!("cannot listen for SFTP on {addr} (in use, by sshd perhaps? choose another address)")
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let metrics = match cfg.metrics_listen {
+        Some(addr) => {
+            let socket = std::net::TcpListener::bind(addr)
+                .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+            Some(socket)
+        }
+        None => None,
+    };
+    let tls = match &cfg.options.tls {
+        Some(t) => Some(TlsContext::load(t).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    privileges::apply(&plan)?;
+    match &plan {
+        Plan::Drop(a) => tracing::info!(
+            user = %a.name, uid = a.uid, group = %a.group, gid = a.gid,
+            "dropped root: running as {} with no capabilities", a.name
+        ),
+        Plan::StayRoot => tracing::warn!(
+            "running as root: set `user` (or --user) to an unprivileged user to drop root after binding"
+        ),
+        Plan::Keep(_) => {}
+    }
+    if let Some(account) = plan.account() {
+        let store = match &cfg.accounts {
+            StoreLocation::Sqlite(path) => Some(path.as_path()),
+            _ => None,
+        };
+        privileges::require_writable(account, &cfg.options.data_dir, store)?;
+    }
+    Ok(Prepared {
+        cfg,
+        control,
+        sftp,
+        metrics,
+        tls,
+        plan,
+        args,
+        notifier,
+    })
+}
+
+/// Binds the configured control addresses; `true` for implicit FTPS.
+fn bind(cfg: &ServeConfig) -> Result<Vec<(std::net::TcpListener, bool)>> {
+    let plain = cfg.listen.iter().map(|a| (a, false));
+    let implicit = cfg.implicit_listen.iter().map(|a| (a, true));
+    plain
+        .chain(implicit)
+        .map(|(addr, implicit)| {
+            let socket = bind_control_std(*addr).with_context(|| {
+                format!(
+                    "cannot listen on {addr} (in use by another server? choose another address)"
+                )
+            })?;
+            Ok((socket, implicit))
+        })
+        .collect()
+}
+
+/// Serves, unprivileged; see the module documentation.
+pub async fn run(prepared: Prepared) -> Result<()> {
+    let Prepared {
+        cfg,
+        control,
+        sftp,
+        metrics,
+        tls,
+        plan,
+        args,
+        notifier,
+    } = prepared;
+    let (term, int) = signals::stop_signals()?;
+    let control_signals = signals::control_signals()?;
+    let opts = cfg.options.clone();
     std::fs::create_dir_all(&opts.data_dir).with_context(|| {
+        let who = plan
+            .account()
+            .map_or_else(String::new, |a| format!(" as user {}", a.name));
         format!(
-            "cannot create the data directory {}",
+            "cannot create the data directory {}{who}",
             opts.data_dir.display()
         )
     })?;
@@ -76,27 +200,20 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     }
 
     let mut listeners = Vec::new();
-    let plain = cfg.listen.iter().map(|a| (a, false));
-    let implicit = cfg.implicit_listen.iter().map(|a| (a, true));
-    for (addr, implicit) in plain.chain(implicit) {
-        let socket = bind_control(*addr).with_context(|| {
-            format!("cannot listen on {addr} (in use by another server? choose another address)")
-        })?;
+    for (socket, implicit) in control {
+        let socket = TcpListener::from_std(socket)?;
         listeners.push(if implicit {
             Listener::implicit_tls(socket)
         } else {
             Listener::plain(socket)
         });
     }
-    for addr in &cfg.sftp_listen {
-        let socket = bind_control(*addr).with_context(|| {
-            format!("cannot listen for SFTP on {addr} (in use, by sshd perhaps? choose another address)")
-        })?;
-        listeners.push(Listener::sftp(socket));
+    for socket in sftp {
+        listeners.push(Listener::sftp(TcpListener::from_std(socket)?));
     }
     let data_dir = opts.data_dir.clone();
     let registration = opts.registration;
-    let tls = match &opts.tls {
+    let tls_mode = match &opts.tls {
         Some(t) if t.require_login => "required",
         Some(_) => "offered",
         None => "off",
@@ -123,7 +240,14 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             |r| format!("{}-{}", r.start(), r.end())
         )
     );
-    let server = Server::new(opts, store.clone()).map_err(anyhow::Error::msg)?;
+    let server = Server::with_tls(opts, store.clone(), tls).map_err(anyhow::Error::msg)?;
+    let controls = Controls::new(
+        control_signals,
+        server.handle(),
+        args,
+        &cfg,
+        notifier.clone(),
+    );
     for l in &listeners {
         if l.is_implicit_tls() {
             tracing::info!("listening on {} (implicit FTPS)", l.local_addr()?);
@@ -144,7 +268,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         storage = %storage,
         anonymous = anonymous.as_deref().unwrap_or("off"),
         registration = %registration,
-        tls,
+        tls = tls_mode,
         proxy_protocol = %proxy,
         passive = %passive,
         "wharfd ready"
@@ -155,11 +279,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
             data_dir.display()
         );
     }
-    let metrics = match cfg.metrics_listen {
-        Some(addr) => {
-            let socket = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+    let metrics = match metrics {
+        Some(socket) => {
+            let socket = TcpListener::from_std(socket)?;
             tracing::info!("metrics on http://{}/metrics", socket.local_addr()?);
             let health = Health {
                 probes: vec![
@@ -175,7 +297,14 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         }
         None => None,
     };
-    server.run(listeners, shutdown_signal()).await?;
+    let controls = tokio::spawn(controls.run());
+    notifier.send("READY=1\nSTATUS=accepting clients");
+    let watchdog = tokio::spawn(notifier.clone().watchdog());
+    server
+        .run(listeners, signals::shutdown(term, int, notifier))
+        .await?;
+    controls.abort();
+    watchdog.abort();
     if let Some(task) = metrics {
         task.abort();
     }
@@ -197,36 +326,4 @@ fn sweep(root: &std::path::Path) {
             tracing::warn!(error = %e, root = %root.display(), "could not sweep unfinished uploads")
         }
     }
-}
-
-fn init_logging(filter: &str) -> Result<()> {
-    let filter =
-        EnvFilter::try_new(filter).with_context(|| format!("bad log filter {filter:?}"))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {},
-                    _ = term.recv() => {},
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    tracing::info!("stop signal received");
 }
