@@ -497,3 +497,48 @@ def test_host_keys_are_made_once_private_and_logged(wharfd_factory):
     offered = t.get_remote_server_key()
     t.close()
     assert offered.get_name() in ("ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
+
+
+# --------------------------------------------------------------------------
+# public keys
+
+
+def test_logins_by_public_key_with_openssh_and_paramiko(wharfd_factory, tmp_path):
+    srv, port = sftp_server(wharfd_factory)
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "alice@test",
+                    "-f", str(key)], check=True, timeout=TIMEOUT)
+    out = users(srv.bin, srv.data, "keys", "add", USER,
+                input=(tmp_path / "id_ed25519.pub").read_text())
+    fingerprint = re.search(r"added (SHA256:\S+) to alice", out).group(1)
+    assert fingerprint in users(srv.bin, srv.data, "keys", "list", USER)
+    # a bad line changes nothing
+    users(srv.bin, srv.data, "keys", "add", USER, input="ssh-ed25519 notbase64\n", ok=False)
+    assert users(srv.bin, srv.data, "keys", "list", USER).count("SHA256:") == 1
+
+    opts = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "PasswordAuthentication=no",
+            "-o", "IdentitiesOnly=yes", "-i", str(key), "-o", "LogLevel=ERROR"]
+    batch = tmp_path / "batch"
+    batch.write_text("put id_ed25519.pub keyed.pub\nls\n")
+    r = subprocess.run(["sftp", *opts, "-P", str(port), "-b", str(batch),
+                        f"{USER}@127.0.0.1"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=TIMEOUT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (srv.home / "keyed.pub").read_text() == (tmp_path / "id_ed25519.pub").read_text()
+
+    t = paramiko.Transport(("127.0.0.1", port))
+    t.connect(username=USER, pkey=paramiko.Ed25519Key.from_private_key_file(str(key)))
+    sftp = paramiko.SFTPClient.from_transport(t)
+    assert "keyed.pub" in sftp.listdir("/")
+    t.close()
+
+    # another key, and a removed one, are refused
+    other = paramiko.Ed25519Key.from_private_key_file(str(key))
+    users(srv.bin, srv.data, "keys", "remove", USER, fingerprint)
+    t = paramiko.Transport(("127.0.0.1", port))
+    with pytest.raises(paramiko.AuthenticationException):
+        t.connect(username=USER, pkey=other)
+    t.close()
+    assert "no SSH keys" in users(srv.bin, srv.data, "keys", "list", USER)
+    assert_usage_is_disk(srv)

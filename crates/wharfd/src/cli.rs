@@ -206,6 +206,32 @@ pub struct ServeArgs {
     pub log_format: Option<crate::config::LogFormat>,
 }
 
+/// `wharfd users keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add public keys read from standard input: OpenSSH lines, as in
+    /// ~/.ssh/id_ed25519.pub or an authorized_keys file (no options).
+    Add {
+        name: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// List an account's keys: fingerprint, type and comment.
+    List {
+        name: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Remove the key with this SHA256: fingerprint or comment.
+    Remove {
+        name: String,
+        /// The key's SHA256:… fingerprint (from `keys list`) or its comment.
+        key: String,
+        #[command(flatten)]
+        location: Location,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
     /// Add an active account; asks for the password unless --password-stdin.
@@ -317,6 +343,9 @@ wharfd users perms alice list,download,upload --path /archive\n  wharfd users pe
         #[command(flatten)]
         location: Location,
     },
+    /// Manage an account's SSH public keys, for SFTP logins by key.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Recompute usage from the files on disk (or in the bucket, with
     /// --storage s3://...).
     Recount {

@@ -28,6 +28,7 @@ mod privileges;
 mod serve;
 mod signals;
 mod storage;
+mod user_keys;
 mod user_policy;
 mod users;
 

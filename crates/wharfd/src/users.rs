@@ -5,7 +5,7 @@
 use crate::cli::{Location, UsersCommand};
 use crate::config::{self, FileConfig};
 use crate::storage::StorageArgs;
-use crate::user_policy;
+use crate::{user_keys, user_policy};
 use anyhow::{bail, Context, Result};
 use ftp_proto::time::UtcTime;
 use ftp_server::accounts::admin::{self, home_of, Activated, AdminError, HomeFate, NewAccount};
@@ -122,6 +122,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
         UsersCommand::Perms(args) => user_policy::perms(args).await?,
         UsersCommand::Set(args) => user_policy::set(args).await?,
         UsersCommand::Show { name, location } => user_policy::show(&name, &location).await?,
+        UsersCommand::Keys(cmd) => user_keys::run(cmd).await?,
         UsersCommand::List { location } => {
             let (store, opts) = open(&location).await?;
             let accounts = store.list().await?;

@@ -9,6 +9,7 @@
 //! logins leaves the other half of the machine to the sessions that move
 //! data; logins beyond that wait their turn.
 
+use super::keys::AuthorizedKeys;
 use super::password::{hash_password, verify_password, MAX_PASSWORD};
 use super::{Account, AccountError, AccountStatus, AccountStore};
 use std::sync::Arc;
@@ -87,6 +88,40 @@ impl Authenticator {
                 AccountStatus::Disabled => Err(LoginError::Invalid),
             },
             _ => Err(LoginError::Invalid),
+        }
+    }
+
+    /// The account `name` if `key` is one of its SSH keys (its ownership
+    /// already proven by the SSH layer) and it may log in. A pending
+    /// account learns it waits for approval only with a right key.
+    pub async fn authenticate_key(
+        &self,
+        name: &str,
+        key: &russh::keys::PublicKey,
+    ) -> Result<Account, LoginError> {
+        let Some(account) = self.store.find(name).await? else {
+            return Err(LoginError::Invalid);
+        };
+        if !self.has_key(name, key).await? {
+            return Err(LoginError::Invalid);
+        }
+        match account.status {
+            AccountStatus::Active => Ok(account),
+            AccountStatus::Pending => Err(LoginError::Pending),
+            AccountStatus::Disabled => Err(LoginError::Invalid),
+        }
+    }
+
+    /// Whether `key` is one of `name`'s SSH keys (an unknown name has none).
+    pub async fn has_key(
+        &self,
+        name: &str,
+        key: &russh::keys::PublicKey,
+    ) -> Result<bool, LoginError> {
+        match self.store.ssh_keys(name).await {
+            Ok(text) => Ok(AuthorizedKeys::from_text(&text).contains(key)),
+            Err(AccountError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 }

@@ -130,6 +130,15 @@ impl AccountStore for BoundedStore {
             .await
     }
 
+    async fn ssh_keys(&self, name: &str) -> Result<String, AccountError> {
+        self.within("ssh_keys", self.inner.ssh_keys(name)).await
+    }
+
+    async fn set_ssh_keys(&self, name: &str, keys: &str) -> Result<(), AccountError> {
+        self.within("set_ssh_keys", self.inner.set_ssh_keys(name, keys))
+            .await
+    }
+
     async fn count_pending(&self) -> Result<u64, AccountError> {
         self.within("count_pending", self.inner.count_pending())
             .await
@@ -196,6 +205,12 @@ mod tests {
             std::future::pending().await
         }
         async fn count_pending(&self) -> Result<u64, AccountError> {
+            std::future::pending().await
+        }
+        async fn ssh_keys(&self, _: &str) -> Result<String, AccountError> {
+            std::future::pending().await
+        }
+        async fn set_ssh_keys(&self, _: &str, _: &str) -> Result<(), AccountError> {
             std::future::pending().await
         }
     }

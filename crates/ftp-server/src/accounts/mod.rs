@@ -22,6 +22,7 @@
 pub mod admin;
 pub mod auth;
 pub mod bounded;
+pub mod keys;
 pub mod location;
 pub mod name;
 pub mod password;
@@ -155,6 +156,10 @@ pub trait AccountStore: Send + Sync + fmt::Debug {
     /// How many accounts wait for approval (registration is refused past
     /// a configured number).
     async fn count_pending(&self) -> Result<u64, AccountError>;
+    /// The account's SSH public keys, one OpenSSH `authorized_keys` line
+    /// each (see [`keys`]).
+    async fn ssh_keys(&self, name: &str) -> Result<String, AccountError>;
+    async fn set_ssh_keys(&self, name: &str, keys: &str) -> Result<(), AccountError>;
 }
 
 /// Upload space reserved in a store that several server processes share,

@@ -52,6 +52,8 @@ const MIGRATIONS: &[&str] = &[
     // Each account's permissions and limits (`crate::policy::text`);
     // existing accounts get none of their own.
     "ALTER TABLE accounts ADD COLUMN policy TEXT NOT NULL DEFAULT '';",
+    // Each account's SSH public keys (`authorized_keys` lines).
+    "ALTER TABLE accounts ADD COLUMN ssh_keys TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The key of the advisory lock that serialises migrations ("wharfmig").
@@ -427,6 +429,26 @@ impl AccountStore for PgStore {
             name,
             "UPDATE accounts SET policy = $1 WHERE name = $2",
             policy.to_text(),
+            name,
+        )
+    }
+
+    async fn ssh_keys(&self, name: &str) -> Result<String, AccountError> {
+        let text: Option<String> =
+            sqlx::query_scalar("SELECT ssh_keys FROM accounts WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        text.ok_or_else(|| AccountError::NotFound(name.to_string()))
+    }
+
+    async fn set_ssh_keys(&self, name: &str, keys: &str) -> Result<(), AccountError> {
+        change_account!(
+            &self.pool,
+            name,
+            "UPDATE accounts SET ssh_keys = $1 WHERE name = $2",
+            keys,
             name,
         )
     }

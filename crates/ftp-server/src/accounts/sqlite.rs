@@ -31,6 +31,8 @@ const MIGRATIONS: &[&str] = &[
         used_bytes INTEGER NOT NULL DEFAULT 0
     )",
     "ALTER TABLE accounts ADD COLUMN policy TEXT NOT NULL DEFAULT ''",
+    // Each account's SSH public keys (`authorized_keys` lines).
+    "ALTER TABLE accounts ADD COLUMN ssh_keys TEXT NOT NULL DEFAULT ''",
 ];
 
 /// The embedded account store.
@@ -272,6 +274,26 @@ impl AccountStore for SqliteStore {
             name,
             "UPDATE accounts SET policy = ? WHERE name = ?",
             policy.to_text(),
+            name,
+        )
+    }
+
+    async fn ssh_keys(&self, name: &str) -> Result<String, AccountError> {
+        let text: Option<String> =
+            sqlx::query_scalar("SELECT ssh_keys FROM accounts WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        text.ok_or_else(|| AccountError::NotFound(name.to_string()))
+    }
+
+    async fn set_ssh_keys(&self, name: &str, keys: &str) -> Result<(), AccountError> {
+        change_account!(
+            &self.pool,
+            name,
+            "UPDATE accounts SET ssh_keys = ? WHERE name = ?",
+            keys,
             name,
         )
     }

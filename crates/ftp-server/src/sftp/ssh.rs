@@ -1,5 +1,6 @@
 //! The SSH side of an SFTP connection (russh): the server's SSH settings,
-//! password authentication through the same [`Authenticator`], lockouts,
+//! public-key and password authentication through the same
+//! [`Authenticator`], lockouts,
 //! account limits and per-account session caps as FTP (protocol `sftp`),
 //! and the channels: a session channel may start the `sftp` subsystem
 //! (which `scp` uses too since OpenSSH 9); shells, commands, terminals and
@@ -7,7 +8,7 @@
 //!
 //! [`Authenticator`]: crate::accounts::Authenticator
 
-use crate::accounts::LoginError;
+use crate::accounts::{Account, LoginError};
 use crate::admission::{admit, Admitted};
 use crate::limits::Slot;
 use crate::listener::Shared;
@@ -37,7 +38,7 @@ pub fn config(
         server_id: russh::SshId::Standard(
             format!("SSH-2.0-Wharf_{}", env!("CARGO_PKG_VERSION")).into(),
         ),
-        methods: MethodSet::from(&[MethodKind::Password][..]),
+        methods: MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..]),
         auth_rejection_time: opts.login_fail_delay,
         auth_rejection_time_initial: Some(Duration::ZERO),
         keys: host_keys,
@@ -112,6 +113,56 @@ struct Connection {
 }
 
 impl Connection {
+    /// Whether a login for `user` may be tried now: not after one
+    /// succeeded, not while locked out.
+    fn may_try(&self, user: &str) -> bool {
+        if self.admitted.is_some() {
+            return false;
+        }
+        if self
+            .shared
+            .throttle
+            .locked(self.peer.ip(), user.as_bytes())
+            .is_some()
+        {
+            tracing::warn!(peer = %self.peer, user, protocol = "sftp", "login refused: locked out");
+            return false;
+        }
+        true
+    }
+
+    /// Admits the account whose credentials were `checked`, as FTP does.
+    async fn log_in(&mut self, user: &str, checked: Result<Account, LoginError>) -> Auth {
+        let (peer, shared) = (self.peer, self.shared.clone());
+        let admitted = match checked {
+            Ok(account) => admit(&shared, account, peer, Protocol::Sftp).await,
+            Err(e) => Err(e),
+        };
+        let admitted = match admitted {
+            Ok(admitted) => admitted,
+            Err(LoginError::Store(e)) => {
+                tracing::error!(error = %e, "account store failed during login");
+                return Auth::reject();
+            }
+            Err(e) => return self.failed(user, e).await,
+        };
+        let Some(slot) = shared.user_sessions.try_acquire(
+            admitted.user.clone(),
+            usize::MAX,
+            admitted.max_sessions,
+        ) else {
+            tracing::warn!(%peer, user, protocol = "sftp", limit = admitted.max_sessions, "login refused: too many sessions for the account");
+            return Auth::reject();
+        };
+        shared.throttle.succeeded(peer.ip(), user.as_bytes());
+        Metrics::inc(&shared.metrics.logins_ok);
+        tracing::info!(%peer, user = %admitted.user, protocol = "sftp", "login");
+        self._slot = Some(slot);
+        self.admitted = Some(admitted);
+        self.logged_in.store(true, Ordering::SeqCst);
+        Auth::Accept
+    }
+
     async fn failed(&mut self, name: &str, err: LoginError) -> Auth {
         let (peer, shared) = (self.peer, &self.shared);
         Metrics::inc(&shared.metrics.logins_failed);
@@ -135,49 +186,43 @@ impl russh::server::Handler for Connection {
     type Error = russh::Error;
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        let (peer, shared) = (self.peer, self.shared.clone());
-        if self.admitted.is_some() {
+        if !self.may_try(user) {
             return Ok(Auth::reject());
         }
-        if shared.throttle.locked(peer.ip(), user.as_bytes()).is_some() {
-            tracing::warn!(%peer, user, protocol = "sftp", "login refused: locked out");
-            return Ok(Auth::reject());
-        }
-        let account = match shared
+        let checked = self
+            .shared
             .auth
             .authenticate(user.as_bytes(), password.as_bytes())
-            .await
-        {
-            Ok(account) => account,
-            Err(LoginError::Store(e)) => {
-                tracing::error!(error = %e, "account store failed during login");
-                return Ok(Auth::reject());
-            }
-            Err(e) => return Ok(self.failed(user, e).await),
-        };
-        let admitted = match admit(&shared, account, peer, Protocol::Sftp).await {
-            Ok(admitted) => admitted,
-            Err(LoginError::Store(e)) => {
-                tracing::error!(error = %e, "account store failed during login");
-                return Ok(Auth::reject());
-            }
-            Err(e) => return Ok(self.failed(user, e).await),
-        };
-        let Some(slot) = shared.user_sessions.try_acquire(
-            admitted.user.clone(),
-            usize::MAX,
-            admitted.max_sessions,
-        ) else {
-            tracing::warn!(%peer, user, protocol = "sftp", limit = admitted.max_sessions, "login refused: too many sessions for the account");
+            .await;
+        Ok(self.log_in(user, checked).await)
+    }
+
+    /// Spares the client a signature with a key the account does not have.
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: russh::server::PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        match self.shared.auth.has_key(user, offer.public_key).await {
+            Ok(true) => Ok(Auth::Accept),
+            _ => Ok(Auth::reject()),
+        }
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: russh::server::VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        if !self.may_try(user) {
             return Ok(Auth::reject());
-        };
-        shared.throttle.succeeded(peer.ip(), user.as_bytes());
-        Metrics::inc(&shared.metrics.logins_ok);
-        tracing::info!(%peer, user = %admitted.user, protocol = "sftp", "login");
-        self._slot = Some(slot);
-        self.admitted = Some(admitted);
-        self.logged_in.store(true, Ordering::SeqCst);
-        Ok(Auth::Accept)
+        }
+        let checked = self
+            .shared
+            .auth
+            .authenticate_key(user, key.public_key)
+            .await;
+        Ok(self.log_in(user, checked).await)
     }
 
     async fn channel_open_session(
