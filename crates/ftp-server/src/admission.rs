@@ -75,6 +75,7 @@ pub fn journal(shared: &Shared) -> Journal {
     Journal {
         metrics: shared.metrics.clone(),
         xferlog: shared.xferlog.clone(),
+        events: shared.events.clone(),
     }
 }
 

@@ -43,6 +43,7 @@ pub mod bandwidth;
 pub mod commands;
 pub mod datachan;
 pub mod digest;
+pub mod events;
 pub mod limits;
 pub mod listener;
 pub mod metrics;

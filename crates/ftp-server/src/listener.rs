@@ -11,6 +11,8 @@
 use crate::accounts::{AccountStore, Authenticator, BoundedStore};
 use crate::bandwidth::Bandwidth;
 use crate::digest::HashLimit;
+use crate::events::command::CommandSink;
+use crate::events::{Delivery, Event, EventKind, Events};
 use crate::limits::{PassivePerIp, SessionsPerIp, SessionsPerUser};
 use crate::metrics::Metrics;
 use crate::options::ServerOptions;
@@ -141,6 +143,8 @@ pub struct Shared {
     pub passive_per_ip: PassivePerIp,
     /// The cap on file hashes computed at once.
     pub hash_limit: HashLimit,
+    /// Where events go (see [`crate::events`]).
+    pub events: Events,
     sessions_per_ip: SessionsPerIp,
     /// The SSH settings and host keys, once an SFTP listener runs.
     ssh: std::sync::OnceLock<Arc<russh::server::Config>>,
@@ -179,6 +183,8 @@ impl ServerHandle {
 #[derive(Debug)]
 pub struct Server {
     shared: Arc<Shared>,
+    /// Started with the server.
+    delivery: Delivery,
 }
 
 impl Server {
@@ -224,7 +230,23 @@ impl Server {
         let quota = QuotaLedger::new(store.clone());
         let auth = Authenticator::new(store)?;
         let hash_limit = HashLimit::new(options.max_hash_jobs, HASH_SLOT_WAIT);
+        let metrics = Arc::new(Metrics::default());
+        let sinks = options
+            .event_commands
+            .iter()
+            .map(|c| {
+                CommandSink::new(
+                    c.program.clone(),
+                    c.args.clone(),
+                    c.filter.clone(),
+                    c.timeout,
+                    c.concurrency,
+                )
+            })
+            .collect();
+        let (events, delivery) = Events::start(sinks, metrics.clone());
         Ok(Server {
+            delivery,
             shared: Arc::new(Shared {
                 options,
                 auth,
@@ -234,7 +256,8 @@ impl Server {
                 tls,
                 throttle: LoginThrottle::default(),
                 bandwidth,
-                metrics: Arc::new(Metrics::default()),
+                metrics,
+                events,
                 user_sessions: SessionsPerUser::default(),
                 passive_per_ip: PassivePerIp::default(),
                 hash_limit,
@@ -278,6 +301,27 @@ impl Server {
             let config = crate::sftp::ssh::config(keys, &self.shared.options);
             let _ = self.shared.ssh.set(Arc::new(config));
         }
+        let Server { shared, delivery } = self;
+        let this = Server {
+            shared,
+            delivery: Delivery::default(),
+        };
+        delivery.spawn();
+        this.shared.events.emit(Event::new(EventKind::ServerStart));
+        let result = this.serve(listeners, shutdown).await;
+        this.shared.events.emit(Event::new(EventKind::ServerStop));
+        this.shared
+            .events
+            .drained(std::time::Duration::from_secs(5))
+            .await;
+        result
+    }
+
+    async fn serve(
+        &self,
+        listeners: Vec<Listener>,
+        shutdown: impl Future<Output = ()>,
+    ) -> io::Result<()> {
         let (accepted_tx, mut accepted) = mpsc::channel::<Accepted>(64);
         let mut acceptors = JoinSet::new();
         for listener in listeners {

@@ -37,6 +37,10 @@ pub struct Metrics {
     pub transfers_out_failed: AtomicU64,
     pub data_tls: AtomicU64,
     pub data_plain: AtomicU64,
+    /// Events dropped because the queue to the sinks was full.
+    pub events_dropped: AtomicU64,
+    /// Event sink runs that failed or timed out.
+    pub event_sink_failures: AtomicU64,
     errors: Vec<AtomicU64>,
 }
 
@@ -56,6 +60,8 @@ impl Default for Metrics {
             transfers_out_failed: AtomicU64::new(0),
             data_tls: AtomicU64::new(0),
             data_plain: AtomicU64::new(0),
+            events_dropped: AtomicU64::new(0),
+            event_sink_failures: AtomicU64::new(0),
             errors: (0..CODES).map(|_| AtomicU64::new(0)).collect(),
         }
     }
@@ -129,6 +135,18 @@ impl Metrics {
                 ("{result=\"ok\"}", get(&self.logins_ok)),
                 ("{result=\"failed\"}", get(&self.logins_failed)),
             ],
+        );
+        metric(
+            "wharf_events_dropped_total",
+            "counter",
+            "Events dropped because the sinks fell behind.",
+            &[("", get(&self.events_dropped))],
+        );
+        metric(
+            "wharf_event_sink_failures_total",
+            "counter",
+            "Event sink runs that failed or timed out.",
+            &[("", get(&self.event_sink_failures))],
         );
         metric(
             "wharf_bytes_total",

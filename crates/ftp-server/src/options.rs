@@ -109,6 +109,18 @@ pub struct ServerOptions {
     /// Where the SSH host keys of the SFTP listener live (made on first
     /// start); `DATA_DIR/ssh` by default.
     pub ssh_host_keys: PathBuf,
+    /// Programs run for events (see [`crate::events`]).
+    pub event_commands: Vec<EventCommand>,
+}
+
+/// A command sink as configured (see [`crate::events::command`]).
+#[derive(Debug, Clone)]
+pub struct EventCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub filter: crate::events::filter::EventFilter,
+    pub timeout: Duration,
+    pub concurrency: usize,
 }
 
 impl ServerOptions {
@@ -118,6 +130,7 @@ impl ServerOptions {
         ServerOptions {
             anon_root: data_dir.join("pub"),
             ssh_host_keys: data_dir.join("ssh"),
+            event_commands: Vec::new(),
             data_dir,
             anonymous: true,
             banner: "Wharf FTP server ready.".into(),

@@ -24,6 +24,7 @@
 //!   [`crate::digest`]), and setting modification times.
 
 use crate::digest::{digest_download, FileDigest, HashControl, HashError, HashLimit};
+use crate::events::{Event, EventKind, Events};
 use crate::metrics::Metrics;
 use crate::policy::live::Rules;
 use crate::policy::size_cap::SizeCap;
@@ -68,6 +69,7 @@ pub struct Identity {
 pub struct Journal {
     pub metrics: Arc<Metrics>,
     pub xferlog: Option<Arc<XferLog>>,
+    pub events: Events,
 }
 
 /// One finished transfer, as a front-end reports it.
@@ -190,6 +192,23 @@ impl FileService {
                 direction, "transfer failed"
             ),
         }
+        let kind = match (t.incoming, t.failure) {
+            (true, None) => Some(EventKind::UploadDone),
+            (true, Some(_)) => Some(EventKind::UploadFailed),
+            (false, None) => Some(EventKind::DownloadDone),
+            (false, Some(_)) => None,
+        };
+        if let Some(kind) = kind {
+            let mut event = self
+                .event(kind)
+                .path(t.path.as_bytes())
+                .size(t.bytes)
+                .duration(t.elapsed);
+            if let Some(e) = t.failure {
+                event = event.failed(e);
+            }
+            self.journal.events.emit(event);
+        }
         if let Some(log) = &self.journal.xferlog {
             log.record(&XferRecord {
                 duration: t.elapsed,
@@ -203,6 +222,27 @@ impl FileService {
                 complete: t.failure.is_none(),
             });
         }
+    }
+
+    /// An event of `kind` by this session's account, from its client.
+    fn event(&self, kind: EventKind) -> Event {
+        let Identity {
+            user,
+            peer,
+            protocol,
+            ..
+        } = &*self.identity;
+        Event::new(kind)
+            .account(user)
+            .client(peer.ip())
+            .protocol(protocol)
+    }
+
+    /// Emits `kind` for `path` once an operation on it succeeded.
+    fn changed(&self, kind: EventKind, path: &VirtualPath) {
+        self.journal
+            .events
+            .emit(self.event(kind).path(path.as_bytes()));
     }
 
     /// Whether this session may change anything.
@@ -340,12 +380,16 @@ impl FileService {
         if self.over_quota().await? {
             return Err(StorageError::QuotaExceeded);
         }
-        self.storage.mkdir(path).await
+        self.storage.mkdir(path).await?;
+        self.changed(EventKind::Mkdir, path);
+        Ok(())
     }
 
     pub async fn rmdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
         self.require(path, Permission::Rmdir).await?;
-        self.storage.rmdir(path).await
+        self.storage.rmdir(path).await?;
+        self.changed(EventKind::Rmdir, path);
+        Ok(())
     }
 
     /// Removes a file; the bytes it really held come off the usage.
@@ -355,6 +399,11 @@ impl FileService {
         if let Some(usage) = &self.usage {
             usage.freed(freed).await;
         }
+        self.journal.events.emit(
+            self.event(EventKind::Delete)
+                .path(path.as_bytes())
+                .size(freed),
+        );
         Ok(())
     }
 
@@ -407,6 +456,11 @@ impl FileService {
         if let Some(usage) = &self.usage {
             usage.freed(replaced).await;
         }
+        self.journal.events.emit(
+            self.event(EventKind::Rename)
+                .path(from.as_bytes())
+                .target(to.as_bytes()),
+        );
         Ok(())
     }
 

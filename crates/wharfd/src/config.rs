@@ -6,6 +6,9 @@
 use crate::cli::{Location, ServeArgs};
 use anyhow::{bail, Context, Result};
 use ftp_server::accounts::StoreLocation;
+use ftp_server::events::filter::EventFilter;
+use ftp_server::events::EventKind;
+use ftp_server::options::EventCommand;
 use ftp_server::policy::{NetRules, PermSet};
 use ftp_server::proxy::{parse_cidr_list, Cidr, ProxyProtocol};
 use ftp_server::quota::size::parse_size;
@@ -13,11 +16,81 @@ use ftp_server::tls::TlsOptions;
 use ftp_server::ServerOptions;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2121";
 pub const DEFAULT_DATA: &str = "./wharf-data";
+
+/// One `[[event_command]]` table (README "Events").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventCommandConfig {
+    /// An absolute path: no shell and no PATH search are involved.
+    pub program: PathBuf,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Event kinds (`upload.done`, …); none means all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// Path globs (`/incoming/**`).
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Seconds a run may take before it is killed [default: 30].
+    pub timeout: Option<u64>,
+    /// Runs at once [default: 4].
+    pub concurrency: Option<usize>,
+}
+
+/// The sinks of the `[[event_command]]` tables, checked.
+fn event_commands(file: &FileConfig) -> Result<Vec<EventCommand>> {
+    let mut sinks = Vec::new();
+    for c in file.event_command.iter().flatten() {
+        if !c.program.is_absolute() {
+            bail!(
+                "event_command program {:?} must be an absolute path (no shell or PATH search is used)",
+                c.program
+            );
+        }
+        let runnable = std::fs::metadata(&c.program)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false);
+        if !runnable {
+            bail!(
+                "event_command program {} is not an executable file",
+                c.program.display()
+            );
+        }
+        let kinds = c
+            .events
+            .iter()
+            .map(|name| {
+                EventKind::parse(name).with_context(|| {
+                    let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
+                    format!(
+                        "unknown event {name:?} in event_command (known: {})",
+                        known.join(", ")
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        sinks.push(EventCommand {
+            program: c.program.clone(),
+            args: c.args.clone(),
+            filter: EventFilter {
+                kinds,
+                accounts: c.accounts.clone(),
+                paths: c.paths.clone(),
+            },
+            timeout: Duration::from_secs(c.timeout.unwrap_or(30).max(1)),
+            concurrency: c.concurrency.unwrap_or(4).max(1),
+        });
+    }
+    Ok(sinks)
+}
 
 /// The config file. Every key is optional; see README "Configuration".
 #[derive(Debug, Default, Deserialize)]
@@ -60,6 +133,8 @@ pub struct FileConfig {
     pub implicit_listen: Option<Vec<String>>,
     pub sftp_listen: Option<Vec<String>>,
     pub ssh_host_keys: Option<PathBuf>,
+    /// `[[event_command]]` tables: programs run for events.
+    pub event_command: Option<Vec<EventCommandConfig>>,
     pub require_tls: Option<bool>,
     pub tls_require_protected_data: Option<bool>,
     pub tls_require_session_reuse: Option<bool>,
@@ -309,6 +384,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         file.sftp_listen.clone().unwrap_or_default()
     };
     let sftp_listen = parse_addrs(&sftp_text)?;
+    o.event_commands = event_commands(&file)?;
     if let Some(dir) = &file.ssh_host_keys {
         o.ssh_host_keys = dir.clone();
     } else {

@@ -178,8 +178,10 @@ mod tests {
             peer: "127.0.0.1:1".parse().unwrap(),
             protocol: "ftp",
         };
+        let metrics: std::sync::Arc<crate::metrics::Metrics> = Default::default();
         let journal = Journal {
-            metrics: Default::default(),
+            events: crate::events::Events::off(metrics.clone()),
+            metrics,
             xferlog: None,
         };
         let defaults = crate::options::ServerOptions::new(dir.path()).policy_defaults();

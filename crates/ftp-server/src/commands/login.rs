@@ -12,6 +12,7 @@
 use super::Outcome;
 use crate::accounts::LoginError;
 use crate::admission::{admit, journal};
+use crate::events::{Event, EventKind};
 use crate::metrics::Metrics;
 use crate::policy::live::Rules;
 use crate::policy::{PermSet, Protocol};
@@ -74,6 +75,12 @@ pub async fn pass(s: &mut Session, password: Vec<u8>) -> Outcome {
     // Checked before any hashing: a locked-out flood costs nothing.
     if let Some(wait) = s.shared.throttle.locked(peer.ip(), &name) {
         tracing::warn!(%peer, user = %String::from_utf8_lossy(&name), "login refused: locked out");
+        s.shared.events.emit(
+            Event::new(EventKind::LoginLocked)
+                .account(&String::from_utf8_lossy(&name))
+                .client(peer.ip())
+                .protocol(protocol(s).name()),
+        );
         return Outcome::Close(Reply::new(
             code::NOT_AVAILABLE,
             format!(
@@ -190,6 +197,12 @@ fn logged_in(s: &mut Session, name: &[u8], admitted: Admitted) -> Outcome {
         }
     }
     tracing::info!(%peer, user = principal.name(), "login");
+    s.shared.events.emit(
+        Event::new(EventKind::LoginOk)
+            .account(principal.name())
+            .client(peer.ip())
+            .protocol(protocol(s).name()),
+    );
     Metrics::inc(&s.shared.metrics.logins_ok);
     let text = match principal {
         Principal::Anonymous => "Login successful (anonymous, read-only).",
@@ -218,6 +231,13 @@ async fn failed(s: &mut Session, name: &[u8], err: LoginError) -> Outcome {
             tracing::info!(%peer, user = %String::from_utf8_lossy(name), failures = s.state.failed_logins, "login failed")
         }
     }
+    s.shared.events.emit(
+        Event::new(EventKind::LoginFailed)
+            .account(&String::from_utf8_lossy(name))
+            .client(peer.ip())
+            .protocol(protocol(s).name())
+            .failed(&err),
+    );
     tokio::time::sleep(opts.login_fail_delay).await;
     if s.state.failed_logins >= opts.max_login_failures {
         return Outcome::Close(Reply::new(

@@ -8,6 +8,7 @@
 
 use super::Outcome;
 use crate::accounts::AccountStatus;
+use crate::events::{Event, EventKind};
 use crate::quota::size::format_size;
 use crate::session::Session;
 use ftp_proto::reply::code;
@@ -49,6 +50,19 @@ async fn register(s: &mut Session, args: &str) -> Outcome {
             s.control.peer.ip(),
         )
         .await;
+    if let Ok(status) = &result {
+        let name = args.split_whitespace().next().unwrap_or_default();
+        shared.events.emit(
+            Event::new(EventKind::RegistrationRequested)
+                .account(name)
+                .client(s.control.peer.ip())
+                .protocol(if s.control.is_tls() { "ftps" } else { "ftp" })
+                .reason(match status {
+                    AccountStatus::Active => "created: registration is open".to_string(),
+                    _ => format!("awaits approval: wharfd users approve {name}"),
+                }),
+        );
+    }
     match result {
         Ok(AccountStatus::Active) => {
             Reply::new(code::OK, "Account created; log in with USER and PASS.")

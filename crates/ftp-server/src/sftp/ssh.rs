@@ -10,6 +10,7 @@
 
 use crate::accounts::{Account, LoginError};
 use crate::admission::{admit, Admitted};
+use crate::events::{Event, EventKind};
 use crate::limits::Slot;
 use crate::listener::Shared;
 use crate::metrics::Metrics;
@@ -126,6 +127,12 @@ impl Connection {
             .is_some()
         {
             tracing::warn!(peer = %self.peer, user, protocol = "sftp", "login refused: locked out");
+            self.shared.events.emit(
+                Event::new(EventKind::LoginLocked)
+                    .account(user)
+                    .client(self.peer.ip())
+                    .protocol("sftp"),
+            );
             return false;
         }
         true
@@ -157,6 +164,12 @@ impl Connection {
         shared.throttle.succeeded(peer.ip(), user.as_bytes());
         Metrics::inc(&shared.metrics.logins_ok);
         tracing::info!(%peer, user = %admitted.user, protocol = "sftp", "login");
+        shared.events.emit(
+            Event::new(EventKind::LoginOk)
+                .account(&admitted.user)
+                .client(peer.ip())
+                .protocol("sftp"),
+        );
         self._slot = Some(slot);
         self.admitted = Some(admitted);
         self.logged_in.store(true, Ordering::SeqCst);
@@ -166,6 +179,13 @@ impl Connection {
     async fn failed(&mut self, name: &str, err: LoginError) -> Auth {
         let (peer, shared) = (self.peer, &self.shared);
         Metrics::inc(&shared.metrics.logins_failed);
+        shared.events.emit(
+            Event::new(EventKind::LoginFailed)
+                .account(name)
+                .client(peer.ip())
+                .protocol("sftp")
+                .failed(&err),
+        );
         shared
             .throttle
             .failed(peer.ip(), name.as_bytes(), &shared.options.lockout);
