@@ -543,4 +543,7 @@ def test_a_store_from_the_previous_release_keeps_every_account(wharfd_bin, tmp_p
     assert "everywhere" in out and "all" in out and "(server default)" in out, out
     assert "waiting" in users(wharfd_bin, data, "pending")
     with sqlite3.connect(data / "wharf.db") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        # migrated through every step since: policies (2), SSH keys (3)
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert db.execute("SELECT ssh_keys FROM accounts WHERE name = ?",
+                          (NAME,)).fetchone() == ("",)
