@@ -500,10 +500,48 @@ impl UploadSink for FileUpload {
 }
 
 impl Drop for FileUpload {
+    /// An upload dropped unfinished (its session was cancelled) is undone.
+    /// A write still running on its blocking thread would land after an
+    /// undo done now, into a file whose lock is gone: the undo then waits
+    /// for it in the background, holding the lock until it is done.
     fn drop(&mut self) {
-        if !self.finished {
-            self.undo();
+        if self.finished {
+            return;
         }
+        let pending = self.pending.take();
+        let runtime = tokio::runtime::Handle::try_current();
+        let (Some(pending), Ok(runtime)) = (pending, runtime) else {
+            self.undo();
+            return;
+        };
+        let mut rest = FileUpload {
+            dir: self.dir.clone(),
+            name: std::mem::take(&mut self.name),
+            file: self.file.take(),
+            kind: std::mem::replace(
+                &mut self.kind,
+                Kind::Temp {
+                    temp: Vec::new(),
+                    unique: false,
+                },
+            ),
+            old_size: self.old_size,
+            kept: self.kept,
+            written: self.written,
+            durable: self.durable,
+            finished: false,
+            pending: Some(pending),
+            in_flight: self.in_flight,
+        };
+        self.finished = true;
+        runtime.spawn(async move {
+            let _ = rest.settle().await;
+            let _ = blocking(move || {
+                rest.undo();
+                Ok(())
+            })
+            .await;
+        });
     }
 }
 
@@ -784,6 +822,37 @@ mod tests {
         // Another session deletes the old file meanwhile.
         assert_eq!(jail.remove_file(&vp(b"f")).await.unwrap(), 100);
         assert_eq!(up.commit().await.unwrap().delta, 10);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_append_is_undone_after_its_last_write_lands() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("e"), b"").unwrap();
+        let jail = Jail::new(dir.path(), true).unwrap();
+        for round in 0..20u8 {
+            let mut appending = jail
+                .begin_upload(&vp(b"e"), UploadMode::Append)
+                .await
+                .unwrap();
+            // Two buffers: the second is still being written on its
+            // blocking thread when the upload is dropped (its session
+            // was cancelled).
+            write(&mut appending, &[round; 3000]).await;
+            write(&mut appending, &vec![round; 2_000_000]).await;
+            drop(appending);
+            // The next writer waits for the undo, then finds the file as
+            // it was: empty.
+            let next = jail
+                .begin_upload(&vp(b"e"), UploadMode::Append)
+                .await
+                .unwrap();
+            assert_eq!(
+                fs::metadata(dir.path().join("e")).unwrap().len(),
+                0,
+                "round {round}"
+            );
+            next.abort().await;
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
