@@ -501,20 +501,23 @@ impl UploadSink for FileUpload {
 
 impl Drop for FileUpload {
     /// An upload dropped unfinished (its session was cancelled) is undone.
-    /// A write still running on its blocking thread would land after an
-    /// undo done now, into a file whose lock is gone: the undo then waits
-    /// for it in the background, holding the lock until it is done.
+    /// A write into a file in place still running on its blocking thread
+    /// would land after an undo done now, into a file whose lock is gone:
+    /// the undo then waits for it in the background, holding the lock.
     fn drop(&mut self) {
         if self.finished {
             return;
         }
-        let pending = self.pending.take();
+        // A temporary file is unlinked at once: a late write lands in no
+        // name. Only a file written in place must wait for it.
+        let in_place = matches!(self.kind, Kind::InPlace { .. });
+        let pending = self.pending.take().filter(|_| in_place);
         let runtime = tokio::runtime::Handle::try_current();
         let (Some(pending), Ok(runtime)) = (pending, runtime) else {
             self.undo();
             return;
         };
-        let mut rest = FileUpload {
+        let rest = FileUpload {
             dir: self.dir.clone(),
             name: std::mem::take(&mut self.name),
             file: self.file.take(),
@@ -534,14 +537,29 @@ impl Drop for FileUpload {
             in_flight: self.in_flight,
         };
         self.finished = true;
+        let mut orphan = Orphan(rest);
         runtime.spawn(async move {
-            let _ = rest.settle().await;
+            let _ = orphan.0.settle().await;
             let _ = blocking(move || {
-                rest.undo();
+                orphan.0.undo();
                 Ok(())
             })
             .await;
         });
+    }
+}
+
+/// An unfinished upload handed to a task that undoes it after its last
+/// write; if that task never runs (the runtime is going away), the upload
+/// is undone where it is dropped.
+struct Orphan(FileUpload);
+
+impl Drop for Orphan {
+    fn drop(&mut self) {
+        if !self.0.finished {
+            self.0.pending.take();
+            self.0.undo();
+        }
     }
 }
 
