@@ -542,3 +542,29 @@ def test_logins_by_public_key_with_openssh_and_paramiko(wharfd_factory, tmp_path
     t.close()
     assert "no SSH keys" in users(srv.bin, srv.data, "keys", "list", USER)
     assert_usage_is_disk(srv)
+
+
+def test_the_accounts_bandwidth_limits_hold_over_sftp_too(wharfd_factory):
+    srv, port = sftp_server(wharfd_factory, "--max-download-rate", "1M",
+                            "--max-upload-rate", "512K")
+    random_file(srv.home / "three.bin", 3 * MIB)
+    users(srv.bin, srv.data, "recount", USER)
+    sftp = connect(port)
+    try:
+        t0 = time.monotonic()
+        with sftp.open("three.bin") as f:
+            f.prefetch()
+            data = f.read()
+        down = time.monotonic() - t0
+        assert data == (srv.home / "three.bin").read_bytes()
+        t0 = time.monotonic()
+        with sftp.open("up.bin", "w") as f:
+            f.set_pipelined(True)
+            f.write(os.urandom(3 * MIB // 2))
+        up = time.monotonic() - t0
+    finally:
+        close(sftp)
+    # one second's worth passes at once (the bucket), the rest is paced
+    assert down >= 1.5, f"3 MiB at --max-download-rate 1M took only {down:.2f} s"
+    assert up >= 1.5, f"1.5 MiB at --max-upload-rate 512K took only {up:.2f} s"
+    assert_usage_is_disk(srv)

@@ -134,7 +134,7 @@ pub struct Shared {
     pub tls: Option<TlsContext>,
     pub metrics: Arc<Metrics>,
     /// Bandwidth buckets per account.
-    pub bandwidth: Bandwidth,
+    pub bandwidth: Arc<Bandwidth>,
     /// Failed logins across sessions.
     pub throttle: LoginThrottle,
     /// Logged-in sessions per account.
@@ -224,7 +224,7 @@ impl Server {
             })?)),
             None => None,
         };
-        let bandwidth = Bandwidth::default();
+        let bandwidth = Arc::new(Bandwidth::default());
         // Every call a session makes to the store answers in time.
         let store = BoundedStore::wrap(store, options.backend_timeout);
         let quota = QuotaLedger::new(store.clone());

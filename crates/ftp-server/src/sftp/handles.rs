@@ -25,6 +25,7 @@
 //! client vanished) is undone and gives its bytes back.
 
 use crate::admission::now_unix;
+use crate::bandwidth::AccountBandwidth;
 use crate::service::{FileService, TransferReport};
 use crate::storage::listing::Record;
 use crate::storage::{Download, ListChunks, ListFormat, Meta, StorageError, Upload, UploadMode};
@@ -131,6 +132,8 @@ struct Abandoned;
 pub struct ReadHandle {
     path: VirtualPath,
     source: ReadSource,
+    /// The account's download bucket, if limited.
+    limit: Option<Arc<AccountBandwidth>>,
     bytes: u64,
     started: Instant,
 }
@@ -156,13 +159,18 @@ impl std::fmt::Debug for ReadHandle {
 }
 
 impl ReadHandle {
-    pub async fn open(files: &FileService, path: VirtualPath) -> Result<Self, StorageError> {
+    pub async fn open(
+        files: &FileService,
+        path: VirtualPath,
+        limit: Option<Arc<AccountBandwidth>>,
+    ) -> Result<Self, StorageError> {
         let (download, meta) = files.open_read(&path, 0).await?;
         if meta.is_dir() {
             return Err(StorageError::NotAFile);
         }
         Ok(ReadHandle {
             path,
+            limit,
             source: source(download),
             bytes: 0,
             started: Instant::now(),
@@ -218,6 +226,9 @@ impl ReadHandle {
             }
         };
         self.bytes += data.len() as u64;
+        if let Some(bucket) = self.limit.as_ref().and_then(|l| l.down.as_ref()) {
+            bucket.take(data.len() as u64).await;
+        }
         Ok(data)
     }
 
@@ -249,6 +260,8 @@ pub struct WriteHandle {
     /// The file's size when opened, if it existed.
     existed: Option<u64>,
     upload: Option<Upload>,
+    /// The account's upload bucket, if limited.
+    limit: Option<Arc<AccountBandwidth>>,
     /// The offset the next write must start at.
     pos: u64,
     buf: Vec<u8>,
@@ -270,6 +283,7 @@ impl WriteHandle {
         files: &FileService,
         path: VirtualPath,
         flags: OpenFlags,
+        limit: Option<Arc<AccountBandwidth>>,
     ) -> Result<Self, HandleError> {
         let existed = match files.stat(&path).await {
             Ok(meta) if meta.is_dir() => return Err(StorageError::NotAFile.into()),
@@ -285,6 +299,7 @@ impl WriteHandle {
             flags,
             existed,
             upload: None,
+            limit,
             pos: 0,
             buf: Vec::new(),
             spare: Vec::new(),
@@ -334,6 +349,9 @@ impl WriteHandle {
                 "out-of-order write at offset {offset} (expected {}): this server takes a file's writes in order",
                 self.pos
             )));
+        }
+        if let Some(bucket) = self.limit.as_ref().and_then(|l| l.up.as_ref()) {
+            bucket.take(data.len() as u64).await;
         }
         self.buf.extend_from_slice(data);
         self.pos += data.len() as u64;

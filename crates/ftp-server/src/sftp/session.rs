@@ -11,6 +11,7 @@ use super::handles::{
     fstat, fstat_subject, DirHandle, Handle, HandleError, Handles, ReadHandle, WriteHandle,
 };
 use super::reply::{attrs, error, ok, status};
+use crate::bandwidth::Bandwidth;
 use crate::service::FileService;
 use crate::storage::StorageError;
 use ftp_proto::VirtualPath;
@@ -19,6 +20,7 @@ use sftp_proto::wire::Writer;
 use sftp_proto::{
     frame_len, Attrs, Extended, NameEntry, OpenFlags, Request, Response, Status, StatusCode,
 };
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
 use tokio::sync::mpsc;
 
@@ -34,7 +36,7 @@ const READ_AHEAD: usize = 256;
 
 /// Serves SFTP on `stream` for the account `files` acts for, until the
 /// client closes it.
-pub async fn serve<S>(stream: S, files: FileService)
+pub async fn serve<S>(stream: S, files: FileService, bandwidth: Arc<Bandwidth>)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -44,6 +46,7 @@ where
     let reader = tokio::spawn(read_packets(rd, tx, peer));
     let mut session = SftpSession {
         files,
+        bandwidth,
         handles: Handles::default(),
         initialized: false,
     };
@@ -108,6 +111,8 @@ async fn read_packets<R: AsyncRead + Send>(
 
 struct SftpSession {
     files: FileService,
+    /// The accounts' buckets, shared with FTP.
+    bandwidth: Arc<Bandwidth>,
     handles: Handles,
     initialized: bool,
 }
@@ -162,10 +167,15 @@ impl SftpSession {
                     path, flags, ..
                 } => {
                     let path = self.path(path)?;
+                    // The account's rates as they are now, for this file.
+                    let rates = files.rates().await?;
+                    let buckets = self.bandwidth.for_account(&files.identity().user, rates);
                     let handle = if flags.has(OpenFlags::WRITE) || flags.has(OpenFlags::APPEND) {
-                        Handle::Write(WriteHandle::open(&files, path, flags).await?)
+                        let up = buckets.filter(|b| b.up.is_some());
+                        Handle::Write(WriteHandle::open(&files, path, flags, up).await?)
                     } else {
-                        Handle::Read(ReadHandle::open(&files, path).await?)
+                        let down = buckets.filter(|b| b.down.is_some());
+                        Handle::Read(ReadHandle::open(&files, path, down).await?)
                     };
                     let name = self.handles.insert(handle)?;
                     Response::Handle { id, handle: &name }.encode_into(out);

@@ -269,12 +269,13 @@ impl russh::server::Handler for Connection {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         let files = self.admitted.as_ref().map(|a| a.files.clone());
+        let bandwidth = self.shared.bandwidth.clone();
         match (name, files, self.channels.remove(&channel)) {
             ("sftp", Some(files), Some(open)) => {
                 session.channel_success(channel)?;
                 let handle = session.handle();
                 tokio::spawn(async move {
-                    super::session::serve(open.into_stream(), files).await;
+                    super::session::serve(open.into_stream(), files, bandwidth).await;
                     // OpenSSH's scp and sftp want an exit status before the
                     // channel closes, or they report failure.
                     let _ = handle.exit_status_request(channel, 0).await;
