@@ -497,6 +497,16 @@ def test_host_keys_are_made_once_private_and_logged(wharfd_factory):
     offered = t.get_remote_server_key()
     t.close()
     assert offered.get_name() in ("ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
+    # `wharfd hostkey show` prints what the server logged; `rotate` makes new keys
+    hostkey = lambda verb: subprocess.run(  # noqa: E731
+        [str(srv.bin), "hostkey", verb, "--data", str(srv.data)], capture_output=True,
+        text=True, timeout=TIMEOUT, check=True).stdout
+    shown = hostkey("show")
+    assert f"{logged} ssh-ed25519" in shown, shown
+    rotated = hostkey("rotate")
+    assert logged not in rotated.split("moved")[-1] and "restart wharfd" in rotated, rotated
+    assert (keys / "ssh_host_ed25519_key").stat().st_mode & 0o777 == 0o600
+    assert list(keys.glob("ssh_host_ed25519_key.old-*"))
 
 
 # --------------------------------------------------------------------------

@@ -31,6 +31,9 @@ pub enum Command {
     /// Make TLS certificates.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Show or rotate the SSH host keys of the SFTP listener.
+    #[command(subcommand)]
+    Hostkey(HostkeyCommand),
     /// Print the completion script for a shell, e.g.
     /// `wharfd completions bash > /etc/bash_completion.d/wharfd`.
     Completions {
@@ -57,6 +60,24 @@ pub enum CertCommand {
         /// Replace existing files.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        location: Location,
+    },
+}
+
+/// `wharfd hostkey …`.
+#[derive(Debug, Subcommand)]
+pub enum HostkeyCommand {
+    /// Print the host keys' SHA256 fingerprints (making them if missing),
+    /// to publish for users to check.
+    Show {
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Move the host keys aside (NAME.old-UNIX-TIME) and make new ones; a
+    /// running server uses them after its restart. Clients will warn that
+    /// the key changed: publish the new fingerprints first.
+    Rotate {
         #[command(flatten)]
         location: Location,
     },

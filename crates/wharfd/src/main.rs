@@ -8,6 +8,7 @@
 //! - [`users`]: the `users` admin commands.
 //! - [`user_policy`]: `users perms`, `users set` and `users show`.
 //! - [`cert`]: `cert self-signed`.
+//! - [`hostkey`]: `hostkey show|rotate`, the SSH host keys.
 //! - [`privileges`]: dropping root after binding.
 //! - [`signals`]: stop, reload (SIGHUP) and log reopening (SIGUSR1).
 //! - [`notify`]: telling systemd (`sd_notify`): ready, reloading, stopping, watchdog.
@@ -21,6 +22,7 @@ mod cert;
 mod cli;
 mod config;
 mod generate;
+mod hostkey;
 mod journal;
 mod logging;
 mod notify;
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(*args),
         Some(Command::Users(cmd)) => runtime().and_then(|rt| rt.block_on(users::run(cmd))),
         Some(Command::Cert(cmd)) => cert::run(cmd),
+        Some(Command::Hostkey(cmd)) => hostkey::run(cmd),
         Some(Command::Completions { shell }) => generate::completions(shell),
         Some(Command::Manpage) => generate::manpage(),
     };
