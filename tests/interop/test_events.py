@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from conftest import USER
-from test_registration_quota import site_register
+from test_registration_quota import site_register, users
 from wharfd_process import WharfdProcess
 
 RECORDER = """#!/bin/sh
@@ -111,6 +111,15 @@ args = ["{out}"]
         srv.ftp(password="wrong")
     failed = received(out, "login.failed")[0]
     assert failed["result"] == "failed" and failed["account"] == USER
+
+    # the operator's answer, given with the CLI (another process), is told too
+    cfg = str(tmp_path / "wharfd.toml")
+    users(srv.bin, srv.data, "approve", "carol", "--config", cfg)
+    approved = received(out, "registration.approved")[0]
+    assert approved["account"] == "carol" and "quota" in approved["reason"]
+    assert site_register(srv, "dave dave-password-1").startswith("2")
+    users(srv.bin, srv.data, "reject", "dave", "--config", cfg)
+    assert received(out, "registration.rejected")[0]["account"] == "dave"
 
 
 def test_the_server_tells_when_it_starts_and_stops(wharfd_bin, tmp_path):

@@ -234,15 +234,7 @@ impl Server {
         let sinks = options
             .event_commands
             .iter()
-            .map(|c| {
-                CommandSink::new(
-                    c.program.clone(),
-                    c.args.clone(),
-                    c.filter.clone(),
-                    c.timeout,
-                    c.concurrency,
-                )
-            })
+            .map(CommandSink::from)
             .collect();
         let (events, delivery) = Events::start(sinks, metrics.clone());
         Ok(Server {

@@ -46,7 +46,7 @@ pub struct EventCommandConfig {
 }
 
 /// The sinks of the `[[event_command]]` tables, checked.
-fn event_commands(file: &FileConfig) -> Result<Vec<EventCommand>> {
+pub fn event_commands(file: &FileConfig) -> Result<Vec<EventCommand>> {
     let mut sinks = Vec::new();
     for c in file.event_command.iter().flatten() {
         if !c.program.is_absolute() {

@@ -11,11 +11,14 @@ use ftp_proto::time::UtcTime;
 use ftp_server::accounts::admin::{self, home_of, Activated, AdminError, HomeFate, NewAccount};
 use ftp_server::accounts::password::{hash_password, MAX_PASSWORD};
 use ftp_server::accounts::{validate_name, Account, AccountStatus, AccountStore};
+use ftp_server::events::{Event, EventKind, Events};
+use ftp_server::metrics::Metrics;
 use ftp_server::quota::recount::recount_account;
 use ftp_server::quota::size::{format_size, parse_size};
 use ftp_server::ServerOptions;
 use std::io::BufRead;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub(crate) async fn open(location: &Location) -> Result<(Arc<dyn AccountStore>, ServerOptions)> {
@@ -44,6 +47,27 @@ async fn open_with(
     opts.storage = crate::storage::resolve(storage, &file)?;
     file.apply_account_defaults(&mut opts)?;
     Ok((store, opts))
+}
+
+/// Hands `event` to the `[[event_command]]` programs of the config file
+/// (the server is another process), waiting for them a little; a sink
+/// that cannot run is reported, never a reason to fail the command.
+async fn tell(location: &Location, event: Event) {
+    let commands = match FileConfig::load(location).and_then(|f| config::event_commands(&f)) {
+        Ok(commands) if commands.is_empty() => return,
+        Ok(commands) => commands,
+        Err(e) => {
+            eprintln!("wharfd: no event sent: {e:#}");
+            return;
+        }
+    };
+    let metrics = Arc::new(Metrics::default());
+    let events = Events::running(&commands, metrics.clone());
+    events.emit(event);
+    events.drained(std::time::Duration::from_secs(10)).await;
+    if metrics.event_sink_failures.load(Ordering::Relaxed) > 0 {
+        eprintln!("wharfd: an event_command program failed or ran past its timeout");
+    }
 }
 
 /// Says which files an account was given, when it reused a home.
@@ -218,12 +242,27 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                 show_quota(approved.quota),
                 reused_note(&approved)
             );
+            let quota = show_quota(approved.quota);
+            tell(
+                &location,
+                Event::new(EventKind::RegistrationApproved)
+                    .account(&name)
+                    .reason(format!("approved with a quota of {quota}")),
+            )
+            .await;
         }
         UsersCommand::Reject { name, location } => {
             let (store, _) = open(&location).await?;
             require_pending(store.as_ref(), &name).await?;
             store.remove(&name).await?;
             println!("rejected {name}; the registration was removed");
+            tell(
+                &location,
+                Event::new(EventKind::RegistrationRejected)
+                    .account(&name)
+                    .reason("rejected by the operator"),
+            )
+            .await;
         }
         UsersCommand::Quota {
             name,

@@ -8,12 +8,25 @@
 use super::filter::EventFilter;
 use super::Event;
 use crate::metrics::Metrics;
+use crate::options::EventCommand;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
+
+impl From<&EventCommand> for CommandSink {
+    fn from(c: &EventCommand) -> Self {
+        CommandSink::new(
+            c.program.clone(),
+            c.args.clone(),
+            c.filter.clone(),
+            c.timeout,
+            c.concurrency,
+        )
+    }
+}
 
 /// A program to run per event.
 #[derive(Debug)]

@@ -16,6 +16,7 @@ pub mod command;
 pub mod filter;
 
 use crate::metrics::Metrics;
+use crate::options::EventCommand;
 use ftp_proto::time::UtcTime;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -32,6 +33,8 @@ pub const QUEUE: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     RegistrationRequested,
+    RegistrationApproved,
+    RegistrationRejected,
     LoginOk,
     LoginFailed,
     LoginLocked,
@@ -47,8 +50,10 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::RegistrationRequested,
+        EventKind::RegistrationApproved,
+        EventKind::RegistrationRejected,
         EventKind::LoginOk,
         EventKind::LoginFailed,
         EventKind::LoginLocked,
@@ -66,6 +71,8 @@ impl EventKind {
     pub fn name(self) -> &'static str {
         match self {
             EventKind::RegistrationRequested => "registration.requested",
+            EventKind::RegistrationApproved => "registration.approved",
+            EventKind::RegistrationRejected => "registration.rejected",
             EventKind::LoginOk => "login.ok",
             EventKind::LoginFailed => "login.failed",
             EventKind::LoginLocked => "login.locked",
@@ -235,6 +242,15 @@ impl Events {
             },
             Delivery(std::sync::Mutex::new(Some(Box::pin(deliver)))),
         )
+    }
+
+    /// Sinks for `commands` with a delivery already running: what a
+    /// program other than the server (the admin CLI) emits through.
+    pub fn running(commands: &[EventCommand], metrics: Arc<Metrics>) -> Self {
+        let sinks = commands.iter().map(command::CommandSink::from).collect();
+        let (events, delivery) = Events::start(sinks, metrics);
+        delivery.spawn();
+        events
     }
 
     /// Waits up to `limit` for the queue to empty and every run to end
