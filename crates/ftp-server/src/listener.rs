@@ -11,7 +11,6 @@
 use crate::accounts::{AccountStore, Authenticator, BoundedStore};
 use crate::bandwidth::Bandwidth;
 use crate::digest::HashLimit;
-use crate::events::command::CommandSink;
 use crate::events::{Delivery, Event, EventKind, Events};
 use crate::limits::{PassivePerIp, SessionsPerIp, SessionsPerUser};
 use crate::metrics::Metrics;
@@ -231,11 +230,7 @@ impl Server {
         let auth = Authenticator::new(store)?;
         let hash_limit = HashLimit::new(options.max_hash_jobs, HASH_SLOT_WAIT);
         let metrics = Arc::new(Metrics::default());
-        let sinks = options
-            .event_commands
-            .iter()
-            .map(CommandSink::from)
-            .collect();
+        let sinks = crate::events::sinks(&options.event_commands, &options.event_mails);
         let (events, delivery) = Events::start(sinks, metrics.clone());
         Ok(Server {
             delivery,

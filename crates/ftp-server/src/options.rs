@@ -111,6 +111,16 @@ pub struct ServerOptions {
     pub ssh_host_keys: PathBuf,
     /// Programs run for events (see [`crate::events`]).
     pub event_commands: Vec<EventCommand>,
+    /// Mail sent for events.
+    pub event_mails: Vec<EventMail>,
+}
+
+/// A mail sink as configured (see [`crate::events::mail`]).
+#[derive(Debug, Clone)]
+pub struct EventMail {
+    pub target: crate::events::mail::MailTarget,
+    pub filter: crate::events::filter::EventFilter,
+    pub timeout: Duration,
 }
 
 /// A command sink as configured (see [`crate::events::command`]).
@@ -131,6 +141,7 @@ impl ServerOptions {
             anon_root: data_dir.join("pub"),
             ssh_host_keys: data_dir.join("ssh"),
             event_commands: Vec::new(),
+            event_mails: Vec::new(),
             data_dir,
             anonymous: true,
             banner: "Wharf FTP server ready.".into(),

@@ -53,20 +53,22 @@ async fn open_with(
 /// (the server is another process), waiting for them a little; a sink
 /// that cannot run is reported, never a reason to fail the command.
 async fn tell(location: &Location, event: Event) {
-    let commands = match FileConfig::load(location).and_then(|f| config::event_commands(&f)) {
-        Ok(commands) if commands.is_empty() => return,
-        Ok(commands) => commands,
+    let sinks = FileConfig::load(location)
+        .and_then(|f| Ok((config::event_commands(&f)?, config::event_mails(&f)?)));
+    let (commands, mails) = match sinks {
+        Ok((commands, mails)) if commands.is_empty() && mails.is_empty() => return,
+        Ok(sinks) => sinks,
         Err(e) => {
             eprintln!("wharfd: no event sent: {e:#}");
             return;
         }
     };
     let metrics = Arc::new(Metrics::default());
-    let events = Events::running(&commands, metrics.clone());
+    let events = Events::running(&commands, &mails, metrics.clone());
     events.emit(event);
     events.drained(std::time::Duration::from_secs(10)).await;
     if metrics.event_sink_failures.load(Ordering::Relaxed) > 0 {
-        eprintln!("wharfd: an event_command program failed or ran past its timeout");
+        eprintln!("wharfd: an event program or mail failed or ran past its timeout");
     }
 }
 

@@ -10,13 +10,53 @@
 //! times out is logged and counted (`wharf_event_sink_failures_total`).
 //!
 //! - [`filter`]: which events a sink wants (kinds, accounts, path globs);
-//! - [`command`]: the command sink, a program run per event.
+//! - [`command`]: the command sink, a program run per event;
+//! - [`mail`]: the mail sink, a message per event to the operator.
 
 pub mod command;
 pub mod filter;
+pub mod mail;
+
+/// Where events go: a program, or mail.
+#[derive(Debug, Clone)]
+pub enum Sink {
+    Command(Arc<command::CommandSink>),
+    Mail(Arc<mail::MailSink>),
+}
+
+impl Sink {
+    fn wants(&self, event: &Event) -> bool {
+        match self {
+            Sink::Command(c) => c.wants(event),
+            Sink::Mail(m) => m.wants(event),
+        }
+    }
+
+    fn busy(&self) -> bool {
+        match self {
+            Sink::Command(c) => c.busy(),
+            Sink::Mail(m) => m.busy(),
+        }
+    }
+}
+
+/// The sinks the options configure.
+pub fn sinks(commands: &[EventCommand], mails: &[EventMail]) -> Vec<Sink> {
+    commands
+        .iter()
+        .map(|c| Sink::Command(Arc::new(command::CommandSink::from(c))))
+        .chain(mails.iter().map(|m| {
+            Sink::Mail(Arc::new(mail::MailSink::new(
+                m.target.clone(),
+                m.filter.clone(),
+                m.timeout,
+            )))
+        }))
+        .collect()
+}
 
 use crate::metrics::Metrics;
-use crate::options::EventCommand;
+use crate::options::{EventCommand, EventMail};
 use ftp_proto::time::UtcTime;
 use serde::Serialize;
 use std::net::IpAddr;
@@ -211,7 +251,7 @@ impl Event {
 #[derive(Debug, Clone)]
 pub struct Events {
     tx: Option<mpsc::Sender<Event>>,
-    sinks: Arc<Vec<Arc<command::CommandSink>>>,
+    sinks: Arc<Vec<Sink>>,
     metrics: Arc<Metrics>,
 }
 
@@ -227,12 +267,12 @@ impl Events {
 
     /// A queue for `sinks`, and the task that feeds them (see
     /// [`Delivery::spawn`]); with no sink, events go nowhere.
-    pub fn start(sinks: Vec<command::CommandSink>, metrics: Arc<Metrics>) -> (Self, Delivery) {
+    pub fn start(sinks: Vec<Sink>, metrics: Arc<Metrics>) -> (Self, Delivery) {
         if sinks.is_empty() {
             return (Events::off(metrics), Delivery::default());
         }
         let (tx, rx) = mpsc::channel(QUEUE);
-        let sinks: Arc<Vec<_>> = Arc::new(sinks.into_iter().map(Arc::new).collect());
+        let sinks = Arc::new(sinks);
         let deliver = deliver(rx, sinks.clone(), metrics.clone());
         (
             Events {
@@ -246,9 +286,8 @@ impl Events {
 
     /// Sinks for `commands` with a delivery already running: what a
     /// program other than the server (the admin CLI) emits through.
-    pub fn running(commands: &[EventCommand], metrics: Arc<Metrics>) -> Self {
-        let sinks = commands.iter().map(command::CommandSink::from).collect();
-        let (events, delivery) = Events::start(sinks, metrics);
+    pub fn running(commands: &[EventCommand], mails: &[EventMail], metrics: Arc<Metrics>) -> Self {
+        let (events, delivery) = Events::start(sinks(commands, mails), metrics);
         delivery.spawn();
         events
     }
@@ -306,16 +345,14 @@ impl Delivery {
 }
 
 /// Hands each event to every sink that wants it, until the queue closes.
-async fn deliver(
-    mut rx: mpsc::Receiver<Event>,
-    sinks: Arc<Vec<Arc<command::CommandSink>>>,
-    metrics: Arc<Metrics>,
-) {
+async fn deliver(mut rx: mpsc::Receiver<Event>, sinks: Arc<Vec<Sink>>, metrics: Arc<Metrics>) {
     while let Some(event) = rx.recv().await {
         let event = Arc::new(event);
-        for sink in sinks.iter() {
-            if sink.wants(&event) {
-                sink.clone().deliver(event.clone(), metrics.clone()).await;
+        for sink in sinks.iter().filter(|s| s.wants(&event)) {
+            let (event, metrics) = (event.clone(), metrics.clone());
+            match sink {
+                Sink::Command(c) => c.clone().deliver(event, metrics).await,
+                Sink::Mail(m) => m.clone().deliver(event, metrics).await,
             }
         }
     }
@@ -365,7 +402,8 @@ mod tests {
             std::time::Duration::from_secs(1),
             1,
         );
-        let (events, _delivery) = Events::start(vec![sink], metrics.clone());
+        let (events, _delivery) =
+            Events::start(vec![Sink::Command(Arc::new(sink))], metrics.clone());
         for _ in 0..QUEUE + 10 {
             events.emit(Event::new(EventKind::Mkdir));
         }
