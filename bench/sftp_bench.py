@@ -543,8 +543,9 @@ def write_report(R: dict) -> Path:
                      f"server offers ciphers {neg.get('server_ciphers')}")
     lines.append("")
     if T:
-        lines += ["| server | direction | MB/s | seconds | server CPU s | server CPU s per GB | client CPU s | ×OpenSSH (median MB/s) |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += ["| server | direction | MB/s | ×OpenSSH (median MB/s) | seconds | MB/s without the login (median) | "
+                  "server CPU s | server CPU s per GB | client CPU s |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         size_gb = R["config"]["mb"] * 1048576 / 1e9
         for d in ("get", "put"):
             ref = T.get(f"openssh/{d}", {}).get("mb_s", {}).get("median")
@@ -554,12 +555,17 @@ def write_report(R: dict) -> Path:
                     continue
                 m = e["mb_s"]["median"]
                 cpu = e["server_cpu_s"]["median"]
-                ratio = f"×{m / ref:.2f}" if m and ref else "—"
-                lines.append(f"| {kind} | {d} | {fmt_s(e['mb_s'])} | {fmt_s(e['seconds'], 2)} | "
-                             f"{fmt_s(e['server_cpu_s'], 2)} | {cpu / size_gb:.2f} | {fmt_s(e['client_cpu_s'], 2)} | "
-                             f"{ratio} |" if cpu is not None else f"| {kind} | {d} | — | — | — | — | — | — |")
+                if m is None or cpu is None:
+                    lines.append(f"| {kind} | {d} | — | — | — | — | — | — | — |")
+                else:
+                    ratio = f"×{m / ref:.2f}" if ref else "—"
+                    login = T.get(f"{kind}/login", {}).get("seconds", {}).get("median") or 0.0
+                    net = size_gb * 1e3 / (e["seconds"]["median"] - login) if e["seconds"]["median"] > login else None
+                    lines.append(f"| {kind} | {d} | {fmt_s(e['mb_s'])} | {ratio} | {fmt_s(e['seconds'], 2)} | "
+                                 f"{f'{net:,.0f}' if net else '—'} | {fmt_s(e['server_cpu_s'], 2)} | "
+                                 f"{cpu / size_gb:.2f} | {fmt_s(e['client_cpu_s'], 2)} |")
                 if e["errors"]:
-                    lines.append(f"| | errors | {'; '.join(e['errors'])[:300]} | | | | | |")
+                    lines.append(f"| | errors | {'; '.join(e['errors'])[:300]} | | | | | | |")
         lines += ["", "Login only (`sftp -b` with `pwd`: connect, key exchange, public-key auth, subsystem, exit), "
                   "included in every transfer's time above:", ""]
         for kind in kinds:
@@ -591,7 +597,8 @@ def write_report(R: dict) -> Path:
 def versions() -> dict:
     v = {}
     with contextlib.suppress(Exception):
-        v["wharfd"] = subprocess.run([WHARFD, "--version"], capture_output=True, timeout=10).stdout.decode().strip()
+        v["wharfd"] = subprocess.run([WHARFD, "--version"], capture_output=True,
+                                     timeout=10).stdout.decode().strip().splitlines()[0]
     with contextlib.suppress(Exception):
         v["openssh-server"] = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "openssh-server"],
                                              capture_output=True, timeout=10).stdout.decode().strip()
