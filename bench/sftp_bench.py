@@ -28,8 +28,9 @@ What it does:
     same cipher forced on both (`-c`, BENCH_SFTP_CIPHER), interleaved in
     rounds; MB/s over the whole `sftp` process (connect + login + transfer;
     the login-only time is measured too and shown), and the CPU seconds of
-    each server's process tree (utime+stime from /proc, with the reaped
-    children of sshd) before/after each transfer;
+    each server's processes (utime+stime from /proc: before/after for the
+    root, and sshd's per-connection processes polled while they live,
+    since their times never reach the listener's; see CpuSampler);
   - memory: N idle sessions (paramiko: connect, authenticate by the key,
     open the sftp subsystem, then hold), each server started alone; RSS
     summed over all the server's processes (sshd forks per connection), plus
