@@ -16,6 +16,8 @@
 #     BENCH_QUICK=1       smoke run: small sizes, 1 run each (a minute or two)
 #     BENCH_RUNS, BENCH_HEAVY_RUNS, BENCH_BURSTS, BENCH_IDLE, BENCH_SERVERS,
 #     BENCH_SKIP, BENCH_WORK (default /var/tmp/wharf-bench), BENCH_OUT
+#     BENCH_SFTP_MB, BENCH_SFTP_RUNS, BENCH_SFTP_SERVERS, BENCH_SFTP_IDLE,
+#     BENCH_SFTP_CIPHER   the SFTP comparison (bench/sftp_bench.py)
 #
 # Needs root (the peers run sessions as a system account; apt installs).
 set -euo pipefail
@@ -45,6 +47,13 @@ export LOADGEN="$CARGO_TARGET_DIR/release/wharf-bench-loadgen"
 bash tests/peers/install.sh
 missing=()
 for tool in curl lftp dd; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+# The SFTP comparison (bench/sftp_bench.py) needs OpenSSH's sshd and
+# sftp-server; the script starts its own sshd (own config, 127.0.0.1, a free
+# port) and never uses the packaged service.
+case ",${BENCH_SKIP:-}," in
+    *,sftp,*) ;;
+    *) [ -x /usr/sbin/sshd ] && [ -x /usr/lib/openssh/sftp-server ] || missing+=(openssh-server) ;;
+esac
 if [ "${#missing[@]}" -gt 0 ]; then
     log "apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -75,6 +84,9 @@ OUT="${BENCH_OUT:-$REPO/bench/out}"
 export BENCH_OUT="$OUT"
 mkdir -p "$OUT"
 python3 bench/bench.py
+# SFTP: wharfd --sftp-listen against sshd + sftp-server with the same `sftp`
+# client (bench/out/sftp-report.md); BENCH_SKIP=sftp skips it.
+python3 bench/sftp_bench.py
 "$CHART_PY" bench/chart.py "$OUT" || python3 bench/chart.py "$OUT" --svg
 python3 bench/report.py "$OUT" >/dev/null     # re-render: the report links the chart that exists
 log "done in $(( $(date +%s) - t0 )) s: $OUT/report.md, report.json, $(ls "$OUT" | grep -E '^report\.(png|svg)$' | tr '\n' ' ')"
