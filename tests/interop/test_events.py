@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from conftest import USER
-from test_registration_quota import site_register, users
+from test_registration_quota import site_quota, site_register, users
 from wharfd_process import WharfdProcess
 
 RECORDER = """#!/bin/sh
@@ -138,6 +138,40 @@ events = ["server.start", "server.stop"]
     finally:
         assert srv.stop() == 0
     assert received(out, "server.stop")
+
+
+def test_usage_crossing_80_and_100_percent_of_the_quota_is_told_once_each(wharfd_factory,
+                                                                          tmp_path):
+    script, out = recorder(tmp_path)
+    srv = wharfd_factory(config(tmp_path, f"""
+[[event_command]]
+program = "{script}"
+args = ["{out}"]
+events = ["quota.threshold"]
+"""))
+    (srv.home / "data.bin").unlink()     # the percentages below are of a small quota
+    users(srv.bin, srv.data, "recount", USER)
+    used = site_quota_used(srv)
+    users(srv.bin, srv.data, "quota", USER, str(used + 10_000))
+    f = srv.ftp()
+    f.storbinary("STOR a.bin", io.BytesIO(b"a" * 7_000))    # 70 %: nothing
+    f.storbinary("STOR b.bin", io.BytesIO(b"b" * 1_500))    # 85 %: 80 %
+    f.storbinary("STOR c.bin", io.BytesIO(b"c" * 500))      # 90 %: nothing more
+    f.storbinary("STOR d.bin", io.BytesIO(b"d" * 1_000))    # 100 %
+    f.quit()
+    got = received(out, "quota.threshold", want=2)
+    time.sleep(0.5)
+    got = received(out, "quota.threshold", want=2)
+    assert [e["reason"].split("%")[0] for e in got] == ["80", "100"], got
+    assert got[0]["account"] == USER and got[1]["size"] == used + 10_000
+
+
+def site_quota_used(srv) -> int:
+    f = srv.ftp()
+    try:
+        return site_quota(f)["used"]
+    finally:
+        f.quit()
 
 
 def test_filters_pick_kinds_accounts_and_paths(wharfd_factory, tmp_path):

@@ -226,12 +226,12 @@ impl Server {
         let bandwidth = Arc::new(Bandwidth::default());
         // Every call a session makes to the store answers in time.
         let store = BoundedStore::wrap(store, options.backend_timeout);
-        let quota = QuotaLedger::new(store.clone());
-        let auth = Authenticator::new(store)?;
-        let hash_limit = HashLimit::new(options.max_hash_jobs, HASH_SLOT_WAIT);
         let metrics = Arc::new(Metrics::default());
         let sinks = crate::events::sinks(&options.event_commands, &options.event_mails);
         let (events, delivery) = Events::start(sinks, metrics.clone());
+        let quota = QuotaLedger::new(store.clone()).with_events(events.clone());
+        let auth = Authenticator::new(store)?;
+        let hash_limit = HashLimit::new(options.max_hash_jobs, HASH_SLOT_WAIT);
         Ok(Server {
             delivery,
             shared: Arc::new(Shared {

@@ -85,12 +85,13 @@ pub enum EventKind {
     Rename,
     Mkdir,
     Rmdir,
+    QuotaThreshold,
     ServerStart,
     ServerStop,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::RegistrationRequested,
         EventKind::RegistrationApproved,
         EventKind::RegistrationRejected,
@@ -104,6 +105,7 @@ impl EventKind {
         EventKind::Rename,
         EventKind::Mkdir,
         EventKind::Rmdir,
+        EventKind::QuotaThreshold,
         EventKind::ServerStart,
         EventKind::ServerStop,
     ];
@@ -123,6 +125,7 @@ impl EventKind {
             EventKind::Rename => "rename",
             EventKind::Mkdir => "mkdir",
             EventKind::Rmdir => "rmdir",
+            EventKind::QuotaThreshold => "quota.threshold",
             EventKind::ServerStart => "server.start",
             EventKind::ServerStop => "server.stop",
         }

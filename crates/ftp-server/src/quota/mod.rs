@@ -58,6 +58,7 @@ pub mod recount;
 pub mod size;
 
 use crate::accounts::{AccountError, AccountStore, SharedReservations};
+use crate::events::{Event, EventKind, Events};
 use crate::storage::upload::SpaceMeter;
 use crate::storage::StorageError;
 use std::collections::HashMap;
@@ -91,6 +92,7 @@ struct Entry {
 pub struct QuotaLedger {
     store: Arc<dyn AccountStore>,
     entries: Mutex<HashMap<String, Arc<Entry>>>,
+    events: Option<Events>,
 }
 
 impl QuotaLedger {
@@ -98,7 +100,15 @@ impl QuotaLedger {
         QuotaLedger {
             store,
             entries: Mutex::new(HashMap::new()),
+            events: None,
         }
+    }
+
+    /// The ledger, telling `events` when an account's usage crosses 80 %
+    /// or 100 % of its quota (`quota.threshold`).
+    pub fn with_events(mut self, events: Events) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// The account's usage, refreshed from the store (so a quota the
@@ -112,10 +122,20 @@ impl QuotaLedger {
             name: name.to_string(),
             entry,
             store: self.store.clone(),
+            events: self.events.clone(),
         };
         usage.refresh().await?;
         Ok(usage)
     }
+}
+
+/// The threshold (percent of `limit`) that usage going from `before` to
+/// `after` reached, the highest if several.
+fn crossed(before: u64, after: u64, limit: u64) -> Option<u8> {
+    [100u8, 80].into_iter().find(|&percent| {
+        let mark = (u128::from(limit) * u128::from(percent)).div_ceil(100);
+        u128::from(before) < mark && u128::from(after) >= mark
+    })
 }
 
 fn poisoned<T>(_: T) -> AccountError {
@@ -128,6 +148,7 @@ pub struct AccountUsage {
     name: String,
     entry: Arc<Entry>,
     store: Arc<dyn AccountStore>,
+    events: Option<Events>,
 }
 
 /// Used and limit, for SITE QUOTA.
@@ -201,11 +222,28 @@ impl AccountUsage {
             Some(shared) => shared.settle(&self.name, reserved, delta).await,
             None => self.store.add_used(&self.name, delta).await,
         }?;
+        let mut limit = None;
         if let Ok(mut usage) = self.entry.usage.lock() {
             usage.reserved = usage.reserved.saturating_sub(reserved);
             usage.committed = now;
             // The settle gave these back in the store too.
             usage.granted = usage.granted.saturating_sub(reserved);
+            limit = usage.limit;
+        }
+        if let (Some(events), Some(limit)) = (&self.events, limit) {
+            let before = (now as i128 - i128::from(delta)).max(0) as u64;
+            if let Some(percent) = crossed(before, now, limit) {
+                events.emit(
+                    Event::new(EventKind::QuotaThreshold)
+                        .account(&self.name)
+                        .size(now)
+                        .reason(format!(
+                            "{percent}% of the quota used: {} of {}",
+                            size::format_size(now),
+                            size::format_size(limit)
+                        )),
+                );
+            }
         }
         if let Some(shared) = shared {
             self.return_idle_grant(shared).await;
@@ -454,6 +492,17 @@ mod tests {
         assert_eq!(acct.report().await.unwrap().used, 60);
         acct.freed(15).await;
         assert_eq!(acct.report().await.unwrap().used, 45);
+    }
+
+    #[test]
+    fn thresholds_are_crossed_once_going_up() {
+        assert_eq!(crossed(0, 79, 100), None);
+        assert_eq!(crossed(79, 80, 100), Some(80));
+        assert_eq!(crossed(80, 99, 100), None);
+        assert_eq!(crossed(50, 100, 100), Some(100));
+        assert_eq!(crossed(100, 60, 100), None);
+        assert_eq!(crossed(0, 1, 1), Some(100));
+        assert_eq!(crossed(0, u64::MAX, u64::MAX), Some(100));
     }
 
     #[tokio::test]
