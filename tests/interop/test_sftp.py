@@ -578,3 +578,23 @@ def test_the_accounts_bandwidth_limits_hold_over_sftp_too(wharfd_factory):
     assert down >= 1.5, f"3 MiB at --max-download-rate 1M took only {down:.2f} s"
     assert up >= 1.5, f"1.5 MiB at --max-upload-rate 512K took only {up:.2f} s"
     assert_usage_is_disk(srv)
+
+
+def test_keyboard_interactive_asks_for_the_password(wharfd_factory, tmp_path):
+    srv, port = sftp_server(wharfd_factory)
+    opts, env = openssh(tmp_path)
+    batch = tmp_path / "batch"
+    batch.write_text("ls\n")
+    only_kbd = ["-o", "PreferredAuthentications=keyboard-interactive",
+                "-o", "PasswordAuthentication=no"]
+    r = subprocess.run(["sftp", *opts, *only_kbd, "-P", str(port), "-b", str(batch),
+                        f"{USER}@127.0.0.1"], env=env, capture_output=True, text=True,
+                       timeout=TIMEOUT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "hello.txt" in r.stdout
+    opts, env = openssh(tmp_path, password="wrong")
+    r = subprocess.run(["sftp", *opts, *only_kbd, "-o", "NumberOfPasswordPrompts=1",
+                        "-P", str(port), "-b", str(batch), f"{USER}@127.0.0.1"], env=env,
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode != 0 and "hello.txt" not in r.stdout
+    assert srv.wait_log(r'login failed .*protocol="sftp"')

@@ -1,5 +1,6 @@
 //! The SSH side of an SFTP connection (russh): the server's SSH settings,
-//! public-key and password authentication through the same
+//! public-key, password and keyboard-interactive (one password prompt)
+//! authentication through the same
 //! [`Authenticator`], lockouts,
 //! account limits and per-account session caps as FTP (protocol `sftp`),
 //! and the channels: a session channel may start the `sftp` subsystem
@@ -39,7 +40,13 @@ pub fn config(
         server_id: russh::SshId::Standard(
             format!("SSH-2.0-Wharf_{}", env!("CARGO_PKG_VERSION")).into(),
         ),
-        methods: MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..]),
+        methods: MethodSet::from(
+            &[
+                MethodKind::PublicKey,
+                MethodKind::Password,
+                MethodKind::KeyboardInteractive,
+            ][..],
+        ),
         auth_rejection_time: opts.login_fail_delay,
         auth_rejection_time_initial: Some(Duration::ZERO),
         keys: host_keys,
@@ -215,6 +222,26 @@ impl russh::server::Handler for Connection {
             .authenticate(user.as_bytes(), password.as_bytes())
             .await;
         Ok(self.log_in(user, checked).await)
+    }
+
+    /// The password asked as one prompt, for clients that only offer
+    /// keyboard-interactive (it is checked as a password).
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<russh::server::Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        let Some(mut answers) = response else {
+            return Ok(Auth::Partial {
+                name: "".into(),
+                instructions: "".into(),
+                prompts: vec![("Password: ".into(), false)].into(),
+            });
+        };
+        let password = answers.next().unwrap_or_default();
+        self.auth_password(user, &String::from_utf8_lossy(&password))
+            .await
     }
 
     /// Spares the client a signature with a key the account does not have.
