@@ -553,6 +553,21 @@ def test_logins_by_public_key_with_openssh_and_paramiko(wharfd_factory, tmp_path
     assert "no SSH keys" in users(srv.bin, srv.data, "keys", "list", USER)
     assert_usage_is_disk(srv)
 
+    # a right key opens nothing for a pending or a disabled account
+    assert site_register(srv, "erin erin-password-1").startswith("2")
+    users(srv.bin, srv.data, "keys", "add", "erin",
+          input=(tmp_path / "id_ed25519.pub").read_text())
+    for state in ("pending", "disabled"):
+        if state == "disabled":
+            users(srv.bin, srv.data, "approve", "erin")
+            users(srv.bin, srv.data, "disable", "erin")
+        t = paramiko.Transport(("127.0.0.1", port))
+        with pytest.raises(paramiko.AuthenticationException):
+            t.connect(username="erin", pkey=other)
+        t.close()
+    assert srv.wait_log(r'login refused: account not approved yet .*protocol="sftp"|'
+                        r'protocol="sftp".*not approved')
+
 
 def test_the_accounts_bandwidth_limits_hold_over_sftp_too(wharfd_factory):
     srv, port = sftp_server(wharfd_factory, "--max-download-rate", "1M",
