@@ -793,6 +793,21 @@ def test_socket_activation_with_an_implicit_ftps_socket(wharfd_bin, tmp_path, se
     g.quit()
 
 
+def test_socket_activation_with_an_sftp_socket(wharfd_bin, tmp_path, servers):
+    import paramiko
+    plain, sftp = free_ports(2)
+    srv = activated(wharfd_bin, tmp_path, servers, [(plain, "ftp"), (sftp, "sftp")], {}, [])
+    g = srv.ftp()  # the first connection makes the launcher exec wharfd
+    g.quit()
+    srv.wait_log(rf"listening on 127\.0\.0\.1:{sftp} \(SFTP\)")
+    srv.wait_log(r"SSH host key .*ssh_host_rsa_key", timeout=30)
+    t = paramiko.Transport(("127.0.0.1", sftp))
+    t.connect(username=USER, password=PASSWORD)
+    client = paramiko.SFTPClient.from_transport(t)
+    assert client.open("hello.txt").read() == (srv.home / "hello.txt").read_bytes()
+    t.close()
+
+
 def test_unit_files_verify(wharfd_bin, tmp_path):
     analyze = require("systemd-analyze")
     # The units name /usr/sbin/wharfd, which verify wants to exist: check

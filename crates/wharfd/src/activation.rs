@@ -1,9 +1,10 @@
 //! systemd socket activation (`sd_listen_fds(3)`): when `$LISTEN_PID` is
 //! this process, the `$LISTEN_FDS` descriptors from 3 on are listening
 //! sockets systemd (or `systemd-socket-activate`) bound for us, and they
-//! replace the `listen` and `implicit_listen` addresses. A socket named
-//! `ftps` or `implicit` in `$LISTEN_FDNAMES` (`FileDescriptorName=` in the
-//! .socket unit) serves implicit FTPS, any other plain FTP with AUTH TLS.
+//! replace the `listen`, `implicit_listen` and `sftp_listen` addresses. A
+//! socket named `ftps` or `implicit` in `$LISTEN_FDNAMES`
+//! (`FileDescriptorName=` in the .socket unit) serves implicit FTPS, one
+//! named `sftp` serves SFTP, any other plain FTP with AUTH TLS.
 //!
 //! Each descriptor must be a listening TCP socket; anything else stops the
 //! start rather than being served wrongly.
@@ -15,9 +16,17 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 /// The first descriptor systemd passes.
 const FIRST_FD: RawFd = 3;
 
-/// The sockets passed to this process, `true` for implicit FTPS; `None`
-/// when none were.
-pub fn listeners() -> Result<Option<Vec<(TcpListener, bool)>>> {
+/// What a passed socket serves, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passed {
+    Ftp,
+    ImplicitFtps,
+    Sftp,
+}
+
+/// The sockets passed to this process and what each serves; `None` when
+/// none were.
+pub fn listeners() -> Result<Option<Vec<(TcpListener, Passed)>>> {
     let Ok(pid) = std::env::var("LISTEN_PID") else {
         return Ok(None);
     };
@@ -37,10 +46,14 @@ pub fn listeners() -> Result<Option<Vec<(TcpListener, bool)>>> {
     let mut names = names.split(':');
     (FIRST_FD..FIRST_FD + count)
         .map(|fd| {
-            let implicit = matches!(names.next(), Some("ftps" | "implicit"));
+            let kind = match names.next() {
+                Some("ftps" | "implicit") => Passed::ImplicitFtps,
+                Some("sftp") => Passed::Sftp,
+                _ => Passed::Ftp,
+            };
             let socket =
                 adopt(fd).with_context(|| format!("socket activation: descriptor {fd}"))?;
-            Ok((socket, implicit))
+            Ok((socket, kind))
         })
         .collect::<Result<Vec<_>>>()
         .map(Some)

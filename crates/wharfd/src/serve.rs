@@ -11,6 +11,7 @@
 //! instead of run blindly.
 
 use crate::activation;
+use crate::activation::Passed;
 use crate::cli::ServeArgs;
 use crate::config::{self, ServeConfig};
 use crate::logging;
@@ -51,25 +52,25 @@ pub fn prepare(args: ServeArgs) -> Result<Prepared> {
     logging::init(&cfg.log, cfg.log_format)?;
     let plan = privileges::plan(cfg.user.as_deref(), cfg.group.as_deref())?;
     let notifier = Notifier::from_env()?;
-    let control = match activation::listeners()? {
+    let (control, sftp) = match activation::listeners()? {
         Some(passed) => {
             tracing::info!(
                 sockets = passed.len(),
-                "socket activation: serving on the sockets systemd passed; `listen` and `implicit_listen` are not used"
+                "socket activation: serving on the sockets systemd passed; `listen`, `implicit_listen` and `sftp_listen` are not used"
             );
-            passed
+            let (sftp, control): (Vec<_>, Vec<_>) = passed
+                .into_iter()
+                .partition(|(_, kind)| *kind == Passed::Sftp);
+            (
+                control
+                    .into_iter()
+                    .map(|(socket, kind)| (socket, kind == Passed::ImplicitFtps))
+                    .collect(),
+                sftp.into_iter().map(|(socket, _)| socket).collect(),
+            )
         }
-        None => bind(&cfg)?,
+        None => (bind(&cfg)?, bind_sftp(&cfg)?),
     };
-    let sftp = cfg
-        .sftp_listen
-        .iter()
-        .map(|addr| {
-            bind_control_std(*addr).with_context(|| {
-                format!("cannot listen for SFTP on {addr} (in use, by sshd perhaps? choose another address)")
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
     let metrics = match cfg.metrics_listen {
         Some(addr) => {
             let socket = std::net::TcpListener::bind(addr)
@@ -111,6 +112,18 @@ pub fn prepare(args: ServeArgs) -> Result<Prepared> {
         args,
         notifier,
     })
+}
+
+/// Binds the configured SFTP addresses.
+fn bind_sftp(cfg: &ServeConfig) -> Result<Vec<std::net::TcpListener>> {
+    cfg.sftp_listen
+        .iter()
+        .map(|addr| {
+            bind_control_std(*addr).with_context(|| {
+                format!("cannot listen for SFTP on {addr} (in use, by sshd perhaps? choose another address)")
+            })
+        })
+        .collect()
 }
 
 /// Binds the configured control addresses; `true` for implicit FTPS.
