@@ -27,6 +27,7 @@ import paramiko
 import pytest
 
 from conftest import PASSWORD, USER
+from server_files import stored_bytes
 from test_registration_quota import disk_usage, site_quota, site_register, users
 
 TIMEOUT = 60
@@ -108,8 +109,8 @@ def assert_usage_is_disk(srv) -> None:
     boss = srv.ftp()
     q = site_quota(boss)
     boss.quit()
-    assert q["in_flight"] == 0 and q["used"] == disk_usage(srv.home), \
-        f"SITE QUOTA {q}, on disk {disk_usage(srv.home)}"
+    assert q["in_flight"] == 0 and q["used"] == stored_bytes(srv.home), \
+        f"SITE QUOTA {q}, stored {stored_bytes(srv.home)}"
 
 
 # --------------------------------------------------------------------------
