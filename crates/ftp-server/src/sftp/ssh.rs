@@ -31,6 +31,29 @@ const MAX_CHANNELS: usize = 4;
 /// How long a connection may take to log in.
 const LOGIN_WITHIN: Duration = Duration::from_secs(60);
 
+/// The ways a client may log in: public key, password, and
+/// keyboard-interactive (one password prompt).
+fn methods() -> MethodSet {
+    MethodSet::from(
+        &[
+            MethodKind::PublicKey,
+            MethodKind::Password,
+            MethodKind::KeyboardInteractive,
+        ][..],
+    )
+}
+
+/// A refused attempt that leaves every method open, so a client may try
+/// again as OpenSSH's password prompts do (russh would otherwise drop the
+/// method after one failure); the attempts stay bounded by
+/// `max_login_failures` and the lockouts.
+fn refused() -> Auth {
+    Auth::Reject {
+        proceed_with_methods: Some(methods()),
+        partial_success: false,
+    }
+}
+
 /// The SSH server settings for `host_keys`, with the server's limits.
 pub fn config(
     host_keys: Vec<russh::keys::PrivateKey>,
@@ -40,13 +63,7 @@ pub fn config(
         server_id: russh::SshId::Standard(
             format!("SSH-2.0-Wharf_{}", env!("CARGO_PKG_VERSION")).into(),
         ),
-        methods: MethodSet::from(
-            &[
-                MethodKind::PublicKey,
-                MethodKind::Password,
-                MethodKind::KeyboardInteractive,
-            ][..],
-        ),
+        methods: methods(),
         auth_rejection_time: opts.login_fail_delay,
         auth_rejection_time_initial: Some(Duration::ZERO),
         keys: host_keys,
@@ -156,7 +173,7 @@ impl Connection {
             Ok(admitted) => admitted,
             Err(LoginError::Store(e)) => {
                 tracing::error!(error = %e, "account store failed during login");
-                return Auth::reject();
+                return refused();
             }
             Err(e) => return self.failed(user, e).await,
         };
@@ -166,7 +183,7 @@ impl Connection {
             admitted.max_sessions,
         ) else {
             tracing::warn!(%peer, user, protocol = "sftp", limit = admitted.max_sessions, "login refused: too many sessions for the account");
-            return Auth::reject();
+            return refused();
         };
         shared.throttle.succeeded(peer.ip(), user.as_bytes());
         Metrics::inc(&shared.metrics.logins_ok);
@@ -205,7 +222,7 @@ impl Connection {
             }
             _ => tracing::info!(%peer, user = name, protocol = "sftp", "login failed"),
         }
-        Auth::reject()
+        refused()
     }
 }
 
@@ -214,7 +231,7 @@ impl russh::server::Handler for Connection {
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
         if !self.may_try(user) {
-            return Ok(Auth::reject());
+            return Ok(refused());
         }
         let checked = self
             .shared
@@ -252,7 +269,7 @@ impl russh::server::Handler for Connection {
     ) -> Result<Auth, Self::Error> {
         match self.shared.auth.has_key(user, offer.public_key).await {
             Ok(true) => Ok(Auth::Accept),
-            _ => Ok(Auth::reject()),
+            _ => Ok(refused()),
         }
     }
 
@@ -262,7 +279,7 @@ impl russh::server::Handler for Connection {
         key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
         if !self.may_try(user) {
-            return Ok(Auth::reject());
+            return Ok(refused());
         }
         let checked = self
             .shared
