@@ -118,11 +118,7 @@ pub fn prepare(args: ServeArgs) -> Result<Prepared> {
 fn bind_sftp(cfg: &ServeConfig) -> Result<Vec<std::net::TcpListener>> {
     cfg.sftp_listen
         .iter()
-        .map(|addr| {
-            bind_control_std(*addr).with_context(|| {
-                format!("cannot listen for SFTP on {addr} (in use, by sshd perhaps? choose another address)")
-            })
-        })
+        .map(|addr| bind_one(addr, "SFTP on", "by sshd perhaps"))
         .collect()
 }
 
@@ -132,15 +128,15 @@ fn bind(cfg: &ServeConfig) -> Result<Vec<(std::net::TcpListener, bool)>> {
     let implicit = cfg.implicit_listen.iter().map(|a| (a, true));
     plain
         .chain(implicit)
-        .map(|(addr, implicit)| {
-            let socket = bind_control_std(*addr).with_context(|| {
-                format!(
-                    "cannot listen on {addr} (in use by another server? choose another address)"
-                )
-            })?;
-            Ok((socket, implicit))
-        })
+        .map(|(addr, implicit)| Ok((bind_one(addr, "on", "by another server")?, implicit)))
         .collect()
+}
+
+/// Binds one listening address, saying what to do when it is taken.
+fn bind_one(addr: &std::net::SocketAddr, what: &str, who: &str) -> Result<std::net::TcpListener> {
+    bind_control_std(*addr).with_context(|| {
+        format!("cannot listen {what} {addr} (in use, {who}? choose another address)")
+    })
 }
 
 /// Serves, unprivileged; see the module documentation.

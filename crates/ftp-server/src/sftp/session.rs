@@ -83,11 +83,14 @@ async fn read_packets<R: AsyncRead + Send>(
 ) {
     let mut inbuf: Vec<u8> = Vec::with_capacity(64 * 1024);
     loop {
+        // Every whole packet read is handed on; the unread tail moves to
+        // the front once per read, not once per packet.
+        let mut start = 0;
         loop {
-            match frame_len(&inbuf) {
+            match frame_len(&inbuf[start..]) {
                 Ok(Some(n)) => {
-                    let body = inbuf[4..n].to_vec();
-                    inbuf.drain(..n);
+                    let body = inbuf[start + 4..start + n].to_vec();
+                    start += n;
                     if tx.send(body).await.is_err() {
                         return;
                     }
@@ -99,6 +102,7 @@ async fn read_packets<R: AsyncRead + Send>(
                 }
             }
         }
+        inbuf.drain(..start);
         if inbuf.capacity() - inbuf.len() < 32 * 1024 {
             inbuf.reserve(64 * 1024);
         }
