@@ -210,7 +210,7 @@ def test_path_rules_longest_prefix_wins(wharfd, wharfd_bin):
     perms(wharfd, wharfd_bin, "--read-only", "--path", "/archive")
     perms(wharfd, wharfd_bin, "all", "--path", "/archive/open")
     out = users(wharfd_bin, wharfd.data, "show", NAME)
-    for want in ("/incoming", "/archive/open", "(account, path rule)", "(server default)"):
+    for want in ("/incoming", "(account, rule for /archive/open)", "(server default)"):
         assert want in out, f"`users show` lacks {want!r}:\n{out}"
 
     f = login(wharfd)
@@ -543,7 +543,12 @@ def test_a_store_from_the_previous_release_keeps_every_account(wharfd_bin, tmp_p
     assert "everywhere" in out and "all" in out and "(server default)" in out, out
     assert "waiting" in users(wharfd_bin, data, "pending")
     with sqlite3.connect(data / "wharf.db") as db:
-        # migrated through every step since: policies (2), SSH keys (3)
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        # migrated through every step since: policies (2), SSH keys (3),
+        # groups (4)
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
         assert db.execute("SELECT ssh_keys FROM accounts WHERE name = ?",
                           (NAME,)).fetchone() == ("",)
+    # and the migrated store takes groups
+    users(wharfd_bin, data, "add", "staff", family="groups")
+    users(wharfd_bin, data, "groups", NAME, "staff")
+    assert users(wharfd_bin, data, "groups", NAME).strip().endswith(f"{NAME}: staff")

@@ -52,10 +52,11 @@ def admin_env() -> dict[str, str]:
 
 
 def users(bin: Path, data: Path, *args: str, input: str | None = None,
-          ok: bool = True) -> str:
-    """Run `wharfd users ARGS --data DATA`; return stdout+stderr. With ok=True
-    a non-zero exit fails the test, with ok=False a zero exit does."""
-    cmd = [str(bin), "users", *args, "--data", str(data)]
+          ok: bool = True, family: str = "users") -> str:
+    """Run `wharfd users ARGS --data DATA` (or another command `family`, such
+    as groups); return stdout+stderr. With ok=True a non-zero exit fails the
+    test, with ok=False a zero exit does."""
+    cmd = [str(bin), family, *args, "--data", str(data)]
     try:
         cp = subprocess.run(
             cmd, input=input.encode() if input is not None else None,
@@ -65,10 +66,10 @@ def users(bin: Path, data: Path, *args: str, input: str | None = None,
         pytest.fail(f"`{' '.join(cmd)}` did not finish within 60 s", pytrace=False)
     out = cp.stdout.decode("utf-8", "replace") + cp.stderr.decode("utf-8", "replace")
     if ok and cp.returncode != 0:
-        pytest.fail(f"`wharfd users {' '.join(args)}` exited {cp.returncode}:\n{out}",
+        pytest.fail(f"`wharfd {family} {' '.join(args)}` exited {cp.returncode}:\n{out}",
                     pytrace=False)
     if not ok and cp.returncode == 0:
-        pytest.fail(f"`wharfd users {' '.join(args)}` should have failed but exited 0:"
+        pytest.fail(f"`wharfd {family} {' '.join(args)}` should have failed but exited 0:"
                     f"\n{out}", pytrace=False)
     return out
 

@@ -33,9 +33,10 @@ pub async fn admit(
     let opts = &shared.options;
     let defaults = opts.policy_defaults();
     let store = shared.auth.store().clone();
-    let policy = store.policy(&account.name).await?;
-    check_login(&policy.limits, peer.ip(), protocol, now_unix()).map_err(LoginError::Refused)?;
-    let max_sessions = policy.max_sessions(&defaults).0;
+    let layers = store.layers(&account.name).await?;
+    check_login(&layers.login_limits(), peer.ip(), protocol, now_unix())
+        .map_err(LoginError::Refused)?;
+    let max_sessions = layers.max_sessions(&defaults).0;
     let home = account
         .home
         .clone()
@@ -61,7 +62,7 @@ pub async fn admit(
         peer,
         protocol: protocol.name(),
     };
-    let rules = Rules::account(LivePolicy::new(store, &account.name, policy), defaults);
+    let rules = Rules::account(LivePolicy::new(store, &account.name, layers), defaults);
     let files = FileService::new(storage, Some(usage), who, journal(shared), rules);
     Ok(Admitted {
         user: account.name,

@@ -28,6 +28,9 @@ pub enum Command {
     /// Manage accounts in the account store.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manage groups: permissions and limits that member accounts inherit.
+    #[command(subcommand)]
+    Groups(GroupsCommand),
     /// Make TLS certificates.
     #[command(subcommand)]
     Cert(CertCommand),
@@ -364,6 +367,23 @@ wharfd users perms alice list,download,upload --path /archive\n  wharfd users pe
         #[command(flatten)]
         location: Location,
     },
+    /// Show or set the groups an account belongs to.
+    ///
+    /// The account inherits each setting it does not set itself from the
+    /// first of its groups that sets it; path rules of all its groups apply
+    /// (the longest matching path wins, the account's own on a tie).
+    #[command(
+        after_help = "Examples:\n  wharfd users groups alice staff,uploaders\n  wharfd users groups alice\n  wharfd users groups alice none"
+    )]
+    Groups {
+        name: String,
+        /// Comma list of groups, first (primary) to last, replacing the
+        /// account's; `none` to leave them all. Without it: show them.
+        #[arg(value_name = "GROUP,...|none")]
+        groups: Option<String>,
+        #[command(flatten)]
+        location: Location,
+    },
     /// Manage an account's SSH public keys, for SFTP logins by key.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -394,6 +414,43 @@ wharfd users perms alice list,download,upload --path /archive\n  wharfd users pe
         location: Location,
         #[command(flatten)]
         storage: crate::storage::StorageArgs,
+    },
+}
+
+/// `wharfd groups …`.
+#[derive(Debug, Subcommand)]
+pub enum GroupsCommand {
+    /// Add an empty group (then: wharfd groups perms/set, wharfd users groups).
+    Add {
+        name: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// List groups with their member counts.
+    List {
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Show a group's permissions and limits, and its members.
+    Show {
+        name: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Set what members may do, everywhere or under one path (as
+    /// `wharfd users perms`; an account's own setting beats its group's).
+    Perms(PermsArgs),
+    /// Set members' limits (as `wharfd users set`; an account's own
+    /// setting beats its group's).
+    Set(SetArgs),
+    /// Remove a group; its members stop inheriting from it.
+    Remove {
+        name: String,
+        /// Remove it even if accounts are still members.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        location: Location,
     },
 }
 

@@ -22,6 +22,7 @@ mod cert;
 mod cli;
 mod config;
 mod generate;
+mod groups;
 mod hostkey;
 mod journal;
 mod logging;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         None => serve(cli.serve),
         Some(Command::Serve(args)) => serve(*args),
         Some(Command::Users(cmd)) => runtime().and_then(|rt| rt.block_on(users::run(cmd))),
+        Some(Command::Groups(cmd)) => runtime().and_then(|rt| rt.block_on(groups::run(cmd))),
         Some(Command::Cert(cmd)) => cert::run(cmd),
         Some(Command::Hostkey(cmd)) => hostkey::run(cmd),
         Some(Command::Completions { shell }) => generate::completions(shell),

@@ -1,23 +1,73 @@
-//! `wharfd users perms`, `users set` and `users show`: an account's
-//! permissions and limits (see `ftp_server::policy`), changed in its
-//! account store with a read, a change and a write, and shown with where
-//! each effective value comes from.
+//! `wharfd users|groups perms`, `set` and `show`: the permissions and
+//! limits of an account or a group (see `ftp_server::policy`), changed in
+//! the account store with a read, a change and a write, and shown with
+//! where each effective value comes from.
 
 use crate::cli::{Location, PermsArgs, SetArgs};
 use crate::users::{explain, open};
 use anyhow::{bail, Context, Result};
 use ftp_server::accounts::AccountStore;
 use ftp_server::policy::text::{parse_networks, parse_path};
-use ftp_server::policy::{Date, Defaults, PermSet, Policy, Protocol, Source};
+use ftp_server::policy::{Date, Defaults, Group, Layers, PermSet, Policy, Protocol, Source};
+use ftp_server::proxy::Cidr;
 use ftp_server::quota::size::{format_size, parse_size};
 
-async fn load(store: &dyn AccountStore, name: &str) -> Result<Policy> {
-    store.policy(name).await.map_err(explain(name))
+/// Whose policy a command changes.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Account,
+    Group,
 }
 
-pub async fn perms(args: PermsArgs) -> Result<()> {
+/// An account or a group, by name.
+#[derive(Debug, Clone, Copy)]
+struct Holder<'a> {
+    kind: Kind,
+    name: &'a str,
+}
+
+impl Holder<'_> {
+    /// The `wharfd` command family that manages it.
+    fn family(&self) -> &'static str {
+        match self.kind {
+            Kind::Account => "users",
+            Kind::Group => "groups",
+        }
+    }
+
+    async fn load(&self, store: &dyn AccountStore) -> Result<Policy> {
+        match self.kind {
+            Kind::Account => store.policy(self.name).await.map_err(explain(self.name)),
+            Kind::Group => Ok(find_group(store, self.name).await?.policy),
+        }
+    }
+
+    async fn save(&self, store: &dyn AccountStore, policy: &Policy) -> Result<()> {
+        match self.kind {
+            Kind::Account => store.set_policy(self.name, policy).await?,
+            Kind::Group => store.set_group_policy(self.name, policy).await?,
+        }
+        Ok(())
+    }
+}
+
+/// The group named `name`, or an error that says how to list them.
+pub(crate) async fn find_group(store: &dyn AccountStore, name: &str) -> Result<Group> {
+    store
+        .groups()
+        .await?
+        .into_iter()
+        .find(|g| g.name == name)
+        .with_context(|| format!("no group named {name:?} (see: wharfd groups list)"))
+}
+
+pub async fn perms(args: PermsArgs, kind: Kind) -> Result<()> {
     let (store, _) = open(&args.location).await?;
-    let mut policy = load(store.as_ref(), &args.name).await?;
+    let holder = Holder {
+        kind,
+        name: &args.name,
+    };
+    let mut policy = holder.load(store.as_ref()).await?;
     let set = match (args.read_only, args.upload_only, args.perms.as_deref()) {
         (true, _, _) => Some(PermSet::READ_ONLY),
         (_, true, _) => Some(PermSet::UPLOAD_ONLY),
@@ -25,12 +75,12 @@ pub async fn perms(args: PermsArgs) -> Result<()> {
         (_, _, Some(text)) => Some(PermSet::parse(text)?),
         (_, _, None) => bail!("give the permissions, --read-only or --upload-only"),
     };
-    let said = set.map_or_else(|| "the server's default".to_string(), |s| s.to_string());
+    let said = set.map_or_else(|| "the default".to_string(), |s| s.to_string());
     match &args.path {
         Some(text) => {
             let path = parse_path(text)?;
             policy.set_path(path.clone(), set);
-            store.set_policy(&args.name, &policy).await?;
+            holder.save(store.as_ref(), &policy).await?;
             match set {
                 Some(_) => println!("{}: {said} at {path} and below", args.name),
                 None => println!("{}: no rule for {path} any more", args.name),
@@ -38,7 +88,7 @@ pub async fn perms(args: PermsArgs) -> Result<()> {
         }
         None => {
             policy.permissions = set;
-            store.set_policy(&args.name, &policy).await?;
+            holder.save(store.as_ref(), &policy).await?;
             println!("{}: {said} wherever no path rule applies", args.name);
         }
     }
@@ -66,9 +116,13 @@ fn amount(what: &'static str) -> impl Fn(&str) -> Result<u64> {
     }
 }
 
-pub async fn set(args: SetArgs) -> Result<()> {
+pub async fn set(args: SetArgs, kind: Kind) -> Result<()> {
     let (store, _) = open(&args.location).await?;
-    let mut policy = load(store.as_ref(), &args.name).await?;
+    let holder = Holder {
+        kind,
+        name: &args.name,
+    };
+    let mut policy = holder.load(store.as_ref()).await?;
     let given = [
         &args.max_sessions,
         &args.upload_rate,
@@ -80,7 +134,7 @@ pub async fn set(args: SetArgs) -> Result<()> {
         &args.deny_from,
     ];
     if given.iter().all(|a| a.is_none()) {
-        bail!("nothing to set; see: wharfd users set --help");
+        bail!("nothing to set; see: wharfd {} set --help", holder.family());
     }
     let l = &mut policy.limits;
     if let Some(t) = &args.max_sessions {
@@ -110,25 +164,31 @@ pub async fn set(args: SetArgs) -> Result<()> {
     if let Some(t) = &args.deny_from {
         l.networks.deny = networks(t)?;
     }
-    store.set_policy(&args.name, &policy).await?;
+    holder.save(store.as_ref(), &policy).await?;
     println!(
-        "{}: limits changed; see: wharfd users show {}",
-        args.name, args.name
+        "{}: limits changed; see: wharfd {} show {}",
+        args.name,
+        holder.family(),
+        args.name
     );
     Ok(())
 }
 
-fn networks(text: &str) -> Result<Vec<ftp_server::proxy::Cidr>> {
+fn networks(text: &str) -> Result<Vec<Cidr>> {
     match text.trim() {
         "none" | "default" => Ok(Vec::new()),
         list => Ok(parse_networks(list)?),
     }
 }
 
-fn origin(source: &Source) -> String {
+/// Where a value comes from, for `show`; `own` names the holder's own
+/// settings ("account" or "group").
+fn origin(source: &Source, own: &str) -> String {
     match source {
-        Source::Path(p) => format!("account, rule for {p}"),
-        Source::Account => "account".into(),
+        Source::Path(p) => format!("{own}, rule for {p}"),
+        Source::Account => own.into(),
+        Source::GroupPath(g, p) => format!("group {g}, rule for {p}"),
+        Source::Group(g) => format!("group {g}"),
         Source::Server => "server default".into(),
     }
 }
@@ -137,17 +197,26 @@ fn rate(v: Option<u64>) -> String {
     v.map_or_else(|| "unlimited".into(), |r| format!("{}/s", format_size(r)))
 }
 
-pub async fn show(name: &str, location: &Location) -> Result<()> {
-    let (store, opts) = open(location).await?;
-    let account = crate::users::require(store.as_ref(), name).await?;
-    let policy = load(store.as_ref(), name).await?;
-    let d: Defaults = opts.policy_defaults();
-    println!("{name} ({})", account.status.as_str());
+fn cidr_list(v: &[Cidr], empty: &str) -> String {
+    if v.is_empty() {
+        empty.to_string()
+    } else {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Prints the effective permissions and limits of `layers`, each with
+/// where it comes from.
+fn print_effective(layers: &Layers, d: &Defaults, own: &str) {
     println!("permissions (the longest matching path wins):");
-    let (set, source) = policy
-        .permissions
-        .map_or((d.permissions, Source::Server), |p| (p, Source::Account));
-    let label = if policy.paths.is_empty() {
+    let (set, source) = layers
+        .base_permissions()
+        .unwrap_or((d.permissions, Source::Server));
+    let rules = layers.rules();
+    let label = if rules.is_empty() {
         "everywhere"
     } else {
         "everywhere else"
@@ -155,73 +224,91 @@ pub async fn show(name: &str, location: &Location) -> Result<()> {
     println!(
         "  {label:<24} {:<40} ({})",
         set.to_string(),
-        origin(&source)
+        origin(&source, own)
     );
-    for rule in &policy.paths {
+    for (rule, source) in &rules {
         println!(
-            "  {:<24} {:<40} (account, path rule)",
+            "  {:<24} {:<40} ({})",
             rule.path.to_string(),
-            rule.perms.to_string()
+            rule.perms.to_string(),
+            origin(source, own)
         );
     }
     println!("limits:");
     let row = |what: &str, value: String, source: &Source| {
-        println!("  {what:<24} {value:<40} ({})", origin(source));
+        println!("  {what:<24} {value:<40} ({})", origin(source, own));
     };
-    let (n, s) = policy.max_sessions(&d);
+    let (n, s) = layers.max_sessions(d);
     row("sessions at once", n.to_string(), &s);
-    let (r, s) = policy.upload_rate(&d);
+    let (r, s) = layers.upload_rate(d);
     row("upload rate", rate(r), &s);
-    let (r, s) = policy.download_rate(&d);
+    let (r, s) = layers.download_rate(d);
     row("download rate", rate(r), &s);
-    let (m, s) = policy.max_file_size(&d);
+    let (m, s) = layers.max_file_size(d);
     row(
         "max file size",
         m.map_or_else(|| "unlimited".into(), format_size),
         &s,
     );
-    let l = &policy.limits;
-    let (text, s) = match &l.protocols {
-        Some(list) => (
-            list.iter().map(|p| p.name()).collect::<Vec<_>>().join(","),
-            Source::Account,
-        ),
-        None => ("ftp,ftps,sftp".to_string(), Source::Server),
-    };
+    let (list, s) = layers.protocols();
+    let text = list.map_or_else(
+        || "ftp,ftps,sftp".to_string(),
+        |l| l.iter().map(|p| p.name()).collect::<Vec<_>>().join(","),
+    );
     row("protocols", text, &s);
-    let (text, s) = match l.expires {
-        Some(d) => (format!("{d} (last day, UTC)"), Source::Account),
-        None => ("never".to_string(), Source::Server),
-    };
+    let (day, s) = layers.expires();
+    let text = day.map_or_else(|| "never".to_string(), |d| format!("{d} (last day, UTC)"));
     row("expires", text, &s);
-    let list = |v: &[ftp_server::proxy::Cidr], empty: &str| {
-        if v.is_empty() {
-            empty.to_string()
-        } else {
-            v.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        }
-    };
-    let nets = |v: &[ftp_server::proxy::Cidr], empty: &str| match v {
-        [] => (empty.to_string(), Source::Server),
-        _ => (list(v, empty), Source::Account),
-    };
-    let (text, s) = nets(&l.networks.allow, "anywhere");
-    row("allow from", text, &s);
-    let (text, s) = nets(&l.networks.deny, "nowhere");
-    row("deny from", text, &s);
+    let (nets, s) = layers.networks();
+    row("allow from", cidr_list(&nets.allow, "anywhere"), &s);
+    row("deny from", cidr_list(&nets.deny, "nowhere"), &s);
+}
+
+/// `wharfd users show NAME`.
+pub async fn show(name: &str, location: &Location) -> Result<()> {
+    let (store, opts) = open(location).await?;
+    let account = crate::users::require(store.as_ref(), name).await?;
+    let layers = store.layers(name).await.map_err(explain(name))?;
+    println!("{name} ({})", account.status.as_str());
+    if !layers.groups.is_empty() {
+        let names: Vec<&str> = layers.groups.iter().map(|g| g.name.as_str()).collect();
+        println!("groups: {} (the first listed wins)", names.join(", "));
+    }
+    print_effective(&layers, &opts.policy_defaults(), "account");
     if !opts.networks.is_empty() {
         println!(
             "  server-wide: allow {} deny {} (server, checked first at connect)",
-            list(&opts.networks.allow, "anywhere"),
-            list(&opts.networks.deny, "nowhere")
+            cidr_list(&opts.networks.allow, "anywhere"),
+            cidr_list(&opts.networks.deny, "nowhere")
         );
     }
     let quota = account
         .quota_bytes
         .map_or_else(|| "none".into(), format_size);
     println!("quota {quota}, using {}", format_size(account.used_bytes));
+    Ok(())
+}
+
+/// `wharfd groups show NAME`: what the group gives its members that set
+/// nothing of their own.
+pub async fn show_group(name: &str, location: &Location) -> Result<()> {
+    let (store, opts) = open(location).await?;
+    let group = find_group(store.as_ref(), name).await?;
+    let members = store.group_members(name).await?;
+    println!(
+        "group {name}: {} member{}{}",
+        members.len(),
+        if members.len() == 1 { "" } else { "s" },
+        if members.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", members.join(", "))
+        }
+    );
+    print_effective(
+        &Layers::alone(group.policy),
+        &opts.policy_defaults(),
+        "group",
+    );
     Ok(())
 }

@@ -5,6 +5,7 @@
 use crate::cli::{Location, UsersCommand};
 use crate::config::{self, FileConfig};
 use crate::storage::StorageArgs;
+use crate::user_policy::Kind;
 use crate::{user_keys, user_policy};
 use anyhow::{bail, Context, Result};
 use ftp_proto::time::UtcTime;
@@ -145,8 +146,13 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                 reused_note(&added)
             );
         }
-        UsersCommand::Perms(args) => user_policy::perms(args).await?,
-        UsersCommand::Set(args) => user_policy::set(args).await?,
+        UsersCommand::Perms(args) => user_policy::perms(args, Kind::Account).await?,
+        UsersCommand::Set(args) => user_policy::set(args, Kind::Account).await?,
+        UsersCommand::Groups {
+            name,
+            groups,
+            location,
+        } => crate::groups::membership(&name, groups.as_deref(), &location).await?,
         UsersCommand::Show { name, location } => user_policy::show(&name, &location).await?,
         UsersCommand::Keys(cmd) => user_keys::run(cmd).await?,
         UsersCommand::List { location } => {

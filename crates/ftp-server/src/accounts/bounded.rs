@@ -10,7 +10,10 @@
 //! database may still be applied there when it comes back; the quota
 //! ledger re-reads usage from the store, so the store stays the truth.
 
-use super::{Account, AccountError, AccountStatus, AccountStore, Policy, SharedReservations};
+use super::{
+    Account, AccountError, AccountStatus, AccountStore, GroupStore, Policy, SharedReservations,
+};
+use crate::policy::Group;
 use async_trait::async_trait;
 use std::future::Future;
 use std::sync::Arc;
@@ -49,6 +52,46 @@ impl BoundedStore {
         self.inner
             .reservations()
             .ok_or_else(|| AccountError::Backend("store keeps no reservations".into()))
+    }
+}
+
+#[async_trait]
+impl GroupStore for BoundedStore {
+    async fn groups(&self) -> Result<Vec<Group>, AccountError> {
+        self.within("groups", self.inner.groups()).await
+    }
+
+    async fn create_group(&self, name: &str) -> Result<(), AccountError> {
+        self.within("create_group", self.inner.create_group(name))
+            .await
+    }
+
+    async fn remove_group(&self, name: &str) -> Result<(), AccountError> {
+        self.within("remove_group", self.inner.remove_group(name))
+            .await
+    }
+
+    async fn set_group_policy(&self, name: &str, policy: &Policy) -> Result<(), AccountError> {
+        self.within(
+            "set_group_policy",
+            self.inner.set_group_policy(name, policy),
+        )
+        .await
+    }
+
+    async fn member_of(&self, account: &str) -> Result<Vec<Group>, AccountError> {
+        self.within("member_of", self.inner.member_of(account))
+            .await
+    }
+
+    async fn set_member_of(&self, account: &str, groups: &[String]) -> Result<(), AccountError> {
+        self.within("set_member_of", self.inner.set_member_of(account, groups))
+            .await
+    }
+
+    async fn group_members(&self, group: &str) -> Result<Vec<String>, AccountError> {
+        self.within("group_members", self.inner.group_members(group))
+            .await
     }
 }
 
@@ -165,6 +208,31 @@ mod tests {
     /// A store that never answers.
     #[derive(Debug)]
     struct Frozen;
+
+    #[async_trait]
+    impl GroupStore for Frozen {
+        async fn groups(&self) -> Result<Vec<Group>, AccountError> {
+            std::future::pending().await
+        }
+        async fn create_group(&self, _: &str) -> Result<(), AccountError> {
+            std::future::pending().await
+        }
+        async fn remove_group(&self, _: &str) -> Result<(), AccountError> {
+            std::future::pending().await
+        }
+        async fn set_group_policy(&self, _: &str, _: &Policy) -> Result<(), AccountError> {
+            std::future::pending().await
+        }
+        async fn member_of(&self, _: &str) -> Result<Vec<Group>, AccountError> {
+            std::future::pending().await
+        }
+        async fn set_member_of(&self, _: &str, _: &[String]) -> Result<(), AccountError> {
+            std::future::pending().await
+        }
+        async fn group_members(&self, _: &str) -> Result<Vec<String>, AccountError> {
+            std::future::pending().await
+        }
+    }
 
     #[async_trait]
     impl AccountStore for Frozen {

@@ -13,6 +13,7 @@
 //! - [`sqlite`]: [`SqliteStore`], the embedded store.
 //! - [`postgres`]: [`PgStore`], the store several instances share.
 //! - `sql`: what the two SQL stores share (error mapping, setters).
+//! - `group_sql`: the group tables and queries of both SQL stores.
 //! - [`location`]: which store a setting names, and opening it.
 //! - [`bounded`]: [`BoundedStore`], a serving process's store whose every
 //!   call answers within `backend_timeout`.
@@ -22,6 +23,7 @@
 pub mod admin;
 pub mod auth;
 pub mod bounded;
+mod group_sql;
 pub mod keys;
 pub mod location;
 pub mod name;
@@ -37,7 +39,7 @@ pub use name::{validate_name, NameError};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
-use crate::policy::Policy;
+use crate::policy::{Group, Layers, Policy};
 use async_trait::async_trait;
 use std::fmt;
 use std::path::PathBuf;
@@ -109,13 +111,17 @@ pub enum AccountError {
     Exists(String),
     #[error("no account named {0:?}")]
     NotFound(String),
+    #[error("group {0:?} already exists")]
+    GroupExists(String),
+    #[error("no group named {0:?}; see: wharfd groups list")]
+    NoGroup(String),
     #[error("account store: {0}")]
     Backend(String),
 }
 
 /// The account database the server and the admin commands use.
 #[async_trait]
-pub trait AccountStore: Send + Sync + fmt::Debug {
+pub trait AccountStore: GroupStore + Send + Sync + fmt::Debug {
     /// A short name for logs, such as `sqlite:/srv/wharf/wharf.db`; never
     /// a password.
     fn describe(&self) -> String;
@@ -153,6 +159,13 @@ pub trait AccountStore: Send + Sync + fmt::Debug {
     /// an error, never an empty one.
     async fn policy(&self, name: &str) -> Result<Policy, AccountError>;
     async fn set_policy(&self, name: &str, policy: &Policy) -> Result<(), AccountError>;
+    /// The account's policy over its groups' (see [`crate::policy::layers`]).
+    async fn layers(&self, account: &str) -> Result<Layers, AccountError> {
+        Ok(Layers {
+            own: self.policy(account).await?,
+            groups: self.member_of(account).await?,
+        })
+    }
     /// How many accounts wait for approval (registration is refused past
     /// a configured number).
     async fn count_pending(&self) -> Result<u64, AccountError>;
@@ -160,6 +173,26 @@ pub trait AccountStore: Send + Sync + fmt::Debug {
     /// each (see [`keys`]).
     async fn ssh_keys(&self, name: &str) -> Result<String, AccountError>;
     async fn set_ssh_keys(&self, name: &str, keys: &str) -> Result<(), AccountError>;
+}
+
+/// The groups of an account store: named policies that accounts inherit
+/// (see [`crate::policy::layers`]).
+#[async_trait]
+pub trait GroupStore: Send + Sync {
+    /// All groups with their policies, ordered by name.
+    async fn groups(&self) -> Result<Vec<Group>, AccountError>;
+    /// Adds an empty group; [`AccountError::GroupExists`] if the name is taken.
+    async fn create_group(&self, name: &str) -> Result<(), AccountError>;
+    /// Removes a group; its members simply stop inheriting from it.
+    async fn remove_group(&self, name: &str) -> Result<(), AccountError>;
+    async fn set_group_policy(&self, name: &str, policy: &Policy) -> Result<(), AccountError>;
+    /// The groups an account belongs to, first (primary) to last.
+    async fn member_of(&self, account: &str) -> Result<Vec<Group>, AccountError>;
+    /// Replaces an account's groups with `groups`, in that order; every
+    /// one must exist ([`AccountError::NoGroup`]).
+    async fn set_member_of(&self, account: &str, groups: &[String]) -> Result<(), AccountError>;
+    /// The accounts in a group, ordered by name.
+    async fn group_members(&self, group: &str) -> Result<Vec<String>, AccountError>;
 }
 
 /// Upload space reserved in a store that several server processes share,

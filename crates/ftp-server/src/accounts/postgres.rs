@@ -15,6 +15,7 @@
 //! instance's lease is alive, so the space an instance killed mid-upload
 //! had reserved comes back by itself once its lease expires.
 
+use super::group_sql::{group_queries, GROUPS_STEP};
 use super::sql::{backend, change_account, clamp_i64, policy_from};
 use super::{Account, AccountError, AccountStatus, AccountStore, Policy, SharedReservations};
 use async_trait::async_trait;
@@ -54,6 +55,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE accounts ADD COLUMN policy TEXT NOT NULL DEFAULT '';",
     // Each account's SSH public keys (`authorized_keys` lines).
     "ALTER TABLE accounts ADD COLUMN ssh_keys TEXT NOT NULL DEFAULT '';",
+    // Groups of accounts and their policies.
+    GROUPS_STEP,
 ];
 
 /// The key of the advisory lock that serialises migrations ("wharfmig").
@@ -279,6 +282,8 @@ fn account_from_row(row: &PgRow) -> Result<Account, AccountError> {
 
 const COLUMNS: &str =
     "name, password_hash, home, status, created_at, registered_from, quota_bytes, used_bytes";
+
+group_queries!(PgStore);
 
 #[async_trait]
 impl AccountStore for PgStore {
@@ -676,6 +681,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(version as usize, MIGRATIONS.len());
+        crate::accounts::group_sql::exercise(&store, "ann").await;
         store.close().await;
         sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
             .execute(&admin)

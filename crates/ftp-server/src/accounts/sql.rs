@@ -21,30 +21,35 @@ pub(super) fn policy_from(name: &str, text: Option<String>) -> Result<Policy, Ac
     })
 }
 
-/// A change that touched no row named an account that does not exist.
-pub(super) fn updated(name: &str, rows: u64) -> Result<(), AccountError> {
-    if rows == 0 {
-        Err(AccountError::NotFound(name.to_string()))
-    } else {
-        Ok(())
-    }
-}
-
 /// A byte count as SQL's BIGINT holds it.
 pub(super) fn clamp_i64(v: u64) -> i64 {
     v.min(i64::MAX as u64) as i64
 }
 
 /// Runs `$sql` with the binds given, in order, on `$pool`, and answers
-/// `NotFound(name)` when no row changed: the body of every setter.
-macro_rules! change_account {
-    ($pool:expr, $name:expr, $sql:expr $(, $bind:expr)* $(,)?) => {{
+/// `$missing(name)` when no row changed: the body of every setter.
+macro_rules! change_row {
+    ($missing:path, $pool:expr, $name:expr, $sql:expr $(, $bind:expr)* $(,)?) => {{
         let done = sqlx::query($sql)
             $(.bind($bind))*
             .execute($pool)
             .await
             .map_err($crate::accounts::sql::backend)?;
-        $crate::accounts::sql::updated($name, done.rows_affected())
+        if done.rows_affected() == 0 {
+            Err($missing($name.to_string()))
+        } else {
+            Ok(())
+        }
     }};
+}
+pub(super) use change_row;
+
+/// [`change_row!`] of one account.
+macro_rules! change_account {
+    ($pool:expr, $name:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        $crate::accounts::sql::change_row!(
+            $crate::accounts::AccountError::NotFound, $pool, $name, $sql $(, $bind)*
+        )
+    };
 }
 pub(super) use change_account;

@@ -5,6 +5,7 @@
 //! `PRAGMA quick_check` first and refuses a damaged file, naming it: a
 //! corrupt store never means "no accounts" or "usage 0".
 
+use super::group_sql::{group_queries, GROUPS_STEP};
 use super::sql::{backend, change_account, clamp_i64, policy_from};
 use super::{Account, AccountError, AccountStatus, AccountStore, Policy};
 use async_trait::async_trait;
@@ -33,6 +34,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE accounts ADD COLUMN policy TEXT NOT NULL DEFAULT ''",
     // Each account's SSH public keys (`authorized_keys` lines).
     "ALTER TABLE accounts ADD COLUMN ssh_keys TEXT NOT NULL DEFAULT ''",
+    // Groups of accounts and their policies.
+    GROUPS_STEP,
 ];
 
 /// The embedded account store.
@@ -149,6 +152,8 @@ fn account_from_row(row: &SqliteRow) -> Result<Account, AccountError> {
         used_bytes: used.max(0) as u64,
     })
 }
+
+group_queries!(SqliteStore);
 
 #[async_trait]
 impl AccountStore for SqliteStore {
@@ -462,6 +467,8 @@ mod tests {
         drop(store);
         let again = SqliteStore::open(&path).await.unwrap();
         assert_eq!(again.policy("ann").await.unwrap(), p);
+        // The migrated store keeps groups.
+        crate::accounts::group_sql::exercise(&again, "cid").await;
     }
 
     #[tokio::test]

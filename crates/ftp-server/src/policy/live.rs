@@ -1,5 +1,5 @@
 //! [`Rules`]: the permissions and limits a file service applies, kept
-//! current. An account's policy is read from the account store at login
+//! current. An account's policy (with its groups') is read from the account store at login
 //! and re-read when the copy a session holds is older than
 //! [`POLICY_TTL`]: an operator's change reaches running sessions within a
 //! second, and a busy session costs the store at most one small read per
@@ -8,7 +8,7 @@
 //! SIZE included, hence the short cache.) A policy that cannot be read
 //! refuses the command (451), never allows it.
 
-use super::{Defaults, PermSet, Policy};
+use super::{Defaults, Layers, PermSet};
 use crate::accounts::AccountStore;
 use crate::storage::StorageError;
 use ftp_proto::VirtualPath;
@@ -39,12 +39,12 @@ enum RuleSource {
 pub struct LivePolicy {
     store: Arc<dyn AccountStore>,
     name: String,
-    cached: Mutex<(Instant, Arc<Policy>)>,
+    cached: Mutex<(Instant, Arc<Layers>)>,
 }
 
 impl LivePolicy {
     /// Starts from `first`, the policy read at login.
-    pub fn new(store: Arc<dyn AccountStore>, name: &str, first: Policy) -> Self {
+    pub fn new(store: Arc<dyn AccountStore>, name: &str, first: Layers) -> Self {
         LivePolicy {
             store,
             name: name.to_string(),
@@ -53,13 +53,13 @@ impl LivePolicy {
     }
 
     /// The policy, re-read from the store if the copy is stale.
-    async fn current(&self) -> Result<Arc<Policy>, StorageError> {
+    async fn current(&self) -> Result<Arc<Layers>, StorageError> {
         if let Ok(cached) = self.cached.lock() {
             if cached.0.elapsed() < POLICY_TTL {
                 return Ok(cached.1.clone());
             }
         }
-        let fresh = Arc::new(self.store.policy(&self.name).await.map_err(|e| {
+        let fresh = Arc::new(self.store.layers(&self.name).await.map_err(|e| {
             tracing::error!(account = %self.name, error = %e, "cannot read the account's permissions");
             StorageError::Backend("cannot check permissions right now; try again later".into())
         })?);
@@ -102,11 +102,11 @@ impl Rules {
         }
     }
 
-    /// The account's current policy (empty for fixed rules: the server's
-    /// defaults apply).
-    pub async fn policy(&self) -> Result<Arc<Policy>, StorageError> {
+    /// The account's current policy over its groups' (empty for fixed
+    /// rules: the server's defaults apply).
+    pub async fn policy(&self) -> Result<Arc<Layers>, StorageError> {
         match &self.source {
-            RuleSource::Fixed(_) => Ok(Arc::new(Policy::default())),
+            RuleSource::Fixed(_) => Ok(Arc::new(Layers::default())),
             RuleSource::Account(live) => live.current().await,
         }
     }

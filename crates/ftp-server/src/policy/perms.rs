@@ -1,7 +1,6 @@
 //! The permission set: what an account may do with the files under a
-//! path, and the rule that picks which grant applies to a path (the
-//! longest matching path prefix, else the account's own set, else the
-//! server's default).
+//! path, and the path rules that grant a set at and below a path (which
+//! rule applies is [`super::layers`]' choice).
 
 use super::PolicyError;
 use ftp_proto::VirtualPath;
@@ -167,49 +166,12 @@ pub fn is_within(path: &VirtualPath, dir: &VirtualPath) -> bool {
     dir.is_root() || p == d || (p.starts_with(d) && p.get(d.len()) == Some(&b'/'))
 }
 
-/// Where the grant for a path came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// A per-path rule of the account.
-    Path(VirtualPath),
-    /// The account's own set.
-    Account,
-    /// The server's default set.
-    Server,
-}
-
-/// The grant at `path`: the rule with the longest matching path, else the
-/// account's set, else the server's default.
-pub fn resolve(
-    rules: &[PathRule],
-    account: Option<PermSet>,
-    default: PermSet,
-    path: &VirtualPath,
-) -> (PermSet, Source) {
-    let best = rules
-        .iter()
-        .filter(|r| r.covers(path))
-        .max_by_key(|r| r.path.as_bytes().len());
-    match (best, account) {
-        (Some(rule), _) => (rule.perms, Source::Path(rule.path.clone())),
-        (None, Some(set)) => (set, Source::Account),
-        (None, None) => (default, Source::Server),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn path(text: &str) -> VirtualPath {
         VirtualPath::root().join(text.as_bytes()).unwrap()
-    }
-
-    fn rule(p: &str, perms: PermSet) -> PathRule {
-        PathRule {
-            path: path(p),
-            perms,
-        }
     }
 
     #[test]
@@ -247,36 +209,16 @@ mod tests {
     }
 
     #[test]
-    fn longest_prefix_wins_then_account_then_server() {
-        let rules = [
-            rule("/in", PermSet::UPLOAD_ONLY),
-            rule("/in/sorted", PermSet::READ_ONLY),
-            rule("/archive", PermSet::READ_ONLY),
-        ];
-        let acct = Some(PermSet::ALL);
-        let at = |p: &str| resolve(&rules, acct, PermSet::NONE, &path(p));
-        assert_eq!(at("/in"), (PermSet::UPLOAD_ONLY, Source::Path(path("/in"))));
-        assert_eq!(at("/in/a.txt").0, PermSet::UPLOAD_ONLY);
-        assert_eq!(
-            at("/in/sorted/x/y"),
-            (PermSet::READ_ONLY, Source::Path(path("/in/sorted")))
-        );
-        // A shared prefix of bytes is not a parent directory.
-        assert_eq!(at("/inbox"), (PermSet::ALL, Source::Account));
-        assert_eq!(at("/"), (PermSet::ALL, Source::Account));
-        assert_eq!(
-            resolve(&rules, None, PermSet::READ_ONLY, &path("/x")),
-            (PermSet::READ_ONLY, Source::Server)
-        );
-    }
-
-    #[test]
-    fn a_rule_on_the_root_covers_everything() {
-        let rules = [rule("/", PermSet::READ_ONLY), rule("/up", PermSet::ALL)];
-        let at = |p: &str| resolve(&rules, None, PermSet::NONE, &path(p)).0;
-        assert_eq!(at("/a/b"), PermSet::READ_ONLY);
-        assert_eq!(at("/up/b"), PermSet::ALL);
+    fn within_means_the_same_or_below_never_a_shared_prefix() {
         assert!(is_within(&path("/a"), &VirtualPath::root()));
+        assert!(is_within(&path("/a/b"), &path("/a")));
+        assert!(is_within(&path("/a"), &path("/a")));
         assert!(!is_within(&path("/a"), &path("/a/b")));
+        assert!(!is_within(&path("/ab"), &path("/a")));
+        let rule = PathRule {
+            path: path("/in"),
+            perms: PermSet::ALL,
+        };
+        assert!(rule.covers(&path("/in/x")) && !rule.covers(&path("/inbox")));
     }
 }
