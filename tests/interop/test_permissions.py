@@ -552,3 +552,28 @@ def test_a_store_from_the_previous_release_keeps_every_account(wharfd_bin, tmp_p
     users(wharfd_bin, data, "add", "staff", family="groups")
     users(wharfd_bin, data, "groups", NAME, "staff")
     assert users(wharfd_bin, data, "groups", NAME).strip().endswith(f"{NAME}: staff")
+
+
+@pytest.mark.parametrize("cmd", ["STOR", "APPE"])
+def test_a_drop_box_race_never_replaces_or_extends_a_file(wharfd, wharfd_bin, cmd):
+    """Two sessions of an upload-only account start uploads to the same new
+    name; the one that finishes first keeps the name, the other is refused
+    at its end and leaves nothing."""
+    home = add_account(wharfd, wharfd_bin)
+    perms(wharfd, wharfd_bin, "--upload-only")
+    first, second = login(wharfd), login(wharfd)
+    try:
+        a = first.transfercmd(f"{cmd} box.bin")
+        b = second.transfercmd(f"{cmd} box.bin")
+        a.sendall(b"A" * 5000)
+        b.sendall(b"B" * 7000)
+        a.close()
+        assert code_of(first.voidresp()) == "226"
+        b.close()
+        assert_not_permitted(reply_of(second.voidresp), f"the later {cmd}")
+    finally:
+        close(first)
+        close(second)
+    assert (home / "box.bin").read_bytes() == b"A" * 5000
+    perms(wharfd, wharfd_bin, "default")
+    usage_is_disk(wharfd, home)

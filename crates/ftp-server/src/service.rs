@@ -319,6 +319,7 @@ impl FileService {
             self.existing_size(path).await?
         };
         self.permit(perms, upload_permission(mode, existing.is_some()), path)?;
+        let mode = never_replacing(mode, perms);
         let over_quota = self.over_quota().await?;
         let mut upload = self.storage.begin_upload(path, mode).await?;
         let mut meter: Option<Box<dyn SpaceMeter>> = None;
@@ -335,7 +336,7 @@ impl FileService {
             let start = match mode {
                 UploadMode::Append => existing.unwrap_or(0),
                 UploadMode::Resume(offset) => offset,
-                UploadMode::Replace | UploadMode::Unique => 0,
+                UploadMode::Replace | UploadMode::Unique | UploadMode::New => 0,
             };
             meter = Some(Box::new(SizeCap::new(meter, start, max)));
         }
@@ -546,6 +547,22 @@ fn upload_permission(mode: UploadMode, exists: bool) -> Permission {
     }
 }
 
+/// The mode an upload permitted in `mode` runs in under `perms`: one that
+/// was let through only because its file did not exist (an account that
+/// may upload but not overwrite, or not append) publishes a new file or
+/// nothing, so two sessions racing to create one name cannot make the
+/// later one replace or extend the earlier one's file.
+fn never_replacing(mode: UploadMode, perms: PermSet) -> UploadMode {
+    let may = |p| perms.contains(p);
+    match mode {
+        UploadMode::Replace | UploadMode::Resume(0) if !may(Permission::Overwrite) => {
+            UploadMode::New
+        }
+        UploadMode::Append if !may(Permission::Append) => UploadMode::New,
+        mode => mode,
+    }
+}
+
 /// The refusal of APPE or REST+STOR on a backend that cannot extend a file.
 fn cannot_extend(mode: UploadMode, backend: &str) -> String {
     let what = match mode {
@@ -582,5 +599,43 @@ mod tests {
                 "{mode:?} exists={exists}"
             );
         }
+    }
+
+    #[test]
+    fn uploads_allowed_only_as_new_files_never_replace() {
+        let drop_box = PermSet::UPLOAD_ONLY;
+        assert_eq!(
+            never_replacing(UploadMode::Replace, drop_box),
+            UploadMode::New
+        );
+        assert_eq!(
+            never_replacing(UploadMode::Resume(0), drop_box),
+            UploadMode::New
+        );
+        assert_eq!(
+            never_replacing(UploadMode::Append, drop_box),
+            UploadMode::New
+        );
+        assert_eq!(
+            never_replacing(UploadMode::Unique, drop_box),
+            UploadMode::Unique
+        );
+        let all = PermSet::ALL;
+        for mode in [
+            UploadMode::Replace,
+            UploadMode::Append,
+            UploadMode::Resume(0),
+        ] {
+            assert_eq!(never_replacing(mode, all), mode);
+        }
+        let no_append = PermSet::parse("upload,overwrite").unwrap();
+        assert_eq!(
+            never_replacing(UploadMode::Append, no_append),
+            UploadMode::New
+        );
+        assert_eq!(
+            never_replacing(UploadMode::Replace, no_append),
+            UploadMode::Replace
+        );
     }
 }

@@ -28,6 +28,7 @@
 use super::handle::{with_name_settled, DirHandle, FileLock, NameStat, Settled, BUSY_WAIT};
 use super::upload::{CommitGate, Committed, Upload, UploadMode, UploadSink};
 use super::{blocking, Jail, StorageError, PART_PREFIX};
+use crate::policy::Permission;
 use ftp_proto::VirtualPath;
 use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom, Write};
@@ -41,11 +42,21 @@ type PendingWrite = tokio::task::JoinHandle<(Vec<u8>, File, io::Result<()>)>;
 /// STOU tries this many names after the first before it gives up.
 const UNIQUE_TRIES: u32 = 1000;
 
+/// How a temporary file becomes the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Publish {
+    /// Renamed over whatever holds the name then (measured).
+    Replace,
+    /// Never replacing: the name, or the next free `name.N` (STOU).
+    Unique,
+    /// Never replacing: the name, or the commit fails.
+    New,
+}
+
 #[derive(Debug)]
 enum Kind {
-    /// Written to the temporary file `temp`, renamed over the target on
-    /// commit (without replacing anything when `unique`).
-    Temp { temp: Vec<u8>, unique: bool },
+    /// Written to the temporary file `temp`, published on commit.
+    Temp { temp: Vec<u8>, publish: Publish },
     /// Written into the target under `lock`; on abort cut back to
     /// `restore_len`, or removed if the upload created it.
     InPlace {
@@ -107,7 +118,14 @@ impl FileUpload {
             Some(st) if st.is_file => Some(st.size),
             Some(st) if st.is_dir => return Err(StorageError::NotAFile),
             // A link is replaced by the new file, never written through.
-            Some(_) if matches!(mode, UploadMode::Replace | UploadMode::Unique) => None,
+            Some(_)
+                if matches!(
+                    mode,
+                    UploadMode::Replace | UploadMode::Unique | UploadMode::New
+                ) =>
+            {
+                None
+            }
             Some(_) => return Err(StorageError::NotAFile),
             None => None,
         };
@@ -118,7 +136,7 @@ impl FileUpload {
                 return Err(StorageError::InvalidRestart)
             }
             UploadMode::Resume(offset) => offset == old_size && existing.is_some(),
-            UploadMode::Replace | UploadMode::Unique => false,
+            UploadMode::Replace | UploadMode::Unique | UploadMode::New => false,
         };
         let mut upload = FileUpload {
             dir,
@@ -126,7 +144,11 @@ impl FileUpload {
             file: None,
             kind: Kind::Temp {
                 temp: Vec::new(),
-                unique: mode == UploadMode::Unique,
+                publish: match mode {
+                    UploadMode::Unique => Publish::Unique,
+                    UploadMode::New => Publish::New,
+                    _ => Publish::Replace,
+                },
             },
             old_size,
             kept: 0,
@@ -237,7 +259,7 @@ impl FileUpload {
             }
             Kind::Temp {
                 temp,
-                unique: false,
+                publish: Publish::Replace,
             } => {
                 let (dir, temp, name) = (&self.dir, temp.clone(), self.name.clone());
                 let delta = with_name_settled(dir, &name, |victim| {
@@ -264,13 +286,24 @@ impl FileUpload {
                 })?;
                 Committed { size, delta, name }
             }
-            Kind::Temp { temp, unique: true } => {
+            Kind::Temp { temp, publish } => {
                 gate.admit(size as i64)?;
-                let name = match publish_unique(&self.dir, temp, &self.name) {
+                let tries = match publish {
+                    Publish::Unique => UNIQUE_TRIES,
+                    _ => 0,
+                };
+                let name = match publish_unique(&self.dir, temp, &self.name, tries) {
                     Ok(name) => name,
                     Err(e) => {
                         gate.revert();
-                        return Err(e);
+                        return Err(match e {
+                            // Another session published the name since the
+                            // upload began: as if this one had come later.
+                            StorageError::AlreadyExists if *publish == Publish::New => {
+                                StorageError::NotPermitted(Permission::Overwrite)
+                            }
+                            e => e,
+                        });
                     }
                 };
                 Committed {
@@ -397,10 +430,15 @@ fn remove_if_same(dir: &DirHandle, name: &[u8], file: &File) -> io::Result<()> {
     }
 }
 
-/// Publishes `temp` as `name`, or as the first of `name.1`, `name.2`, …
+/// Publishes `temp` as `name`, or as the first of `name.1` … `name.TRIES`
 /// that does not exist, without ever replacing a file. Returns the name.
-fn publish_unique(dir: &DirHandle, temp: &[u8], name: &[u8]) -> Result<Vec<u8>, StorageError> {
-    for n in 0..=UNIQUE_TRIES {
+fn publish_unique(
+    dir: &DirHandle,
+    temp: &[u8],
+    name: &[u8],
+    tries: u32,
+) -> Result<Vec<u8>, StorageError> {
+    for n in 0..=tries {
         let mut candidate = name.to_vec();
         if n > 0 {
             candidate.extend_from_slice(format!(".{n}").as_bytes());
@@ -418,7 +456,10 @@ fn publish_unique(dir: &DirHandle, temp: &[u8], name: &[u8]) -> Result<Vec<u8>, 
 impl UploadSink for FileUpload {
     fn replaced_bytes(&self) -> u64 {
         match self.kind {
-            Kind::Temp { unique: false, .. } => self.old_size - self.kept,
+            Kind::Temp {
+                publish: Publish::Replace,
+                ..
+            } => self.old_size - self.kept,
             _ => 0,
         }
     }
@@ -525,7 +566,7 @@ impl Drop for FileUpload {
                 &mut self.kind,
                 Kind::Temp {
                     temp: Vec::new(),
-                    unique: false,
+                    publish: Publish::Replace,
                 },
             ),
             old_size: self.old_size,

@@ -170,6 +170,11 @@ pub enum UploadMode {
     /// STOU: a new file that never replaces one; on a clash at commit it
     /// takes the next free name.
     Unique,
+    /// STOR (or APPE) of a new name by an account that may not overwrite
+    /// (or append): a new file that never replaces one; if another session
+    /// published the name meanwhile, the commit fails with
+    /// `NotPermitted(Overwrite)` and changes nothing.
+    New,
 }
 
 /// What a backend does with an upload's bytes. Dropping a sink that was

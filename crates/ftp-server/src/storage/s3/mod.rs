@@ -308,7 +308,10 @@ impl Storage for S3Storage {
         mode: UploadMode,
     ) -> Result<Upload, StorageError> {
         self.require_writable()?;
-        if !matches!(mode, UploadMode::Replace | UploadMode::Unique) {
+        if !matches!(
+            mode,
+            UploadMode::Replace | UploadMode::Unique | UploadMode::New
+        ) {
             return Err(StorageError::Unsupported(
                 "the s3 storage backend cannot extend a stored file; upload it whole with STOR"
                     .into(),
@@ -326,8 +329,7 @@ impl Storage for S3Storage {
             }
             Err(e) => return Err(e),
         };
-        let unique = mode == UploadMode::Unique;
-        let sink = upload::ObjectUpload::new(self.store.clone(), key, old_size, unique);
+        let sink = upload::ObjectUpload::new(self.store.clone(), key, old_size, mode);
         Ok(Upload::new(Box::new(sink)))
     }
 

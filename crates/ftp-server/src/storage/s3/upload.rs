@@ -7,7 +7,8 @@
 //! [`PARTS_IN_FLIGHT`] at once, so memory stays bounded); commit completes
 //! it, abort (or drop) aborts it on the service, which then keeps nothing.
 
-use crate::storage::upload::{CommitGate, Committed, UploadSink};
+use crate::policy::Permission;
+use crate::storage::upload::{CommitGate, Committed, UploadMode, UploadSink};
 use crate::storage::StorageError;
 use object_store::aws::AmazonS3;
 use object_store::path::Path;
@@ -25,9 +26,12 @@ pub struct ObjectUpload {
     store: Arc<AmazonS3>,
     key: Path,
     old_size: u64,
-    /// STOU: never replace an existing object (checked at commit; an
-    /// object store has no exclusive rename, so a clash fails the upload).
+    /// STOU, or STOR by an account that may not overwrite: never replace
+    /// an existing object (checked at commit; an object store has no
+    /// exclusive rename, so a clash fails the upload).
     unique: bool,
+    /// What a clash at commit fails with.
+    clash: fn() -> StorageError,
     /// What arrived before a multipart upload was needed.
     head: Vec<u8>,
     multipart: Option<WriteMultipart>,
@@ -35,12 +39,16 @@ pub struct ObjectUpload {
 }
 
 impl ObjectUpload {
-    pub fn new(store: Arc<AmazonS3>, key: Path, old_size: u64, unique: bool) -> Self {
+    pub fn new(store: Arc<AmazonS3>, key: Path, old_size: u64, mode: UploadMode) -> Self {
         ObjectUpload {
             store,
             key,
             old_size,
-            unique,
+            unique: matches!(mode, UploadMode::Unique | UploadMode::New),
+            clash: match mode {
+                UploadMode::New => || StorageError::NotPermitted(Permission::Overwrite),
+                _ => || StorageError::AlreadyExists,
+            },
             head: Vec::new(),
             multipart: None,
             size: 0,
@@ -86,7 +94,7 @@ impl ObjectUpload {
         // What the new object replaces, measured now rather than trusted
         // from when the upload began.
         let replaced = match super::call(self.store.head(&self.key)).await {
-            Ok(_) if self.unique => return Err(StorageError::AlreadyExists),
+            Ok(_) if self.unique => return Err((self.clash)()),
             Ok(meta) => meta.size,
             Err(StorageError::NotFound) => 0,
             Err(e) => return Err(e),
