@@ -6,6 +6,7 @@
 //! and its usage and permissions are attached.
 
 use crate::accounts::{Account, LoginError};
+use crate::folders;
 use crate::listener::Shared;
 use crate::policy::live::{LivePolicy, Rules};
 use crate::policy::{check_login, Protocol};
@@ -62,8 +63,17 @@ pub async fn admit(
         peer,
         protocol: protocol.name(),
     };
+    let mounts = folders::mount(
+        &layers,
+        opts,
+        store.as_ref(),
+        &shared.quota,
+        storage.as_ref(),
+    )
+    .await;
     let rules = Rules::account(LivePolicy::new(store, &account.name, layers), defaults);
-    let files = FileService::new(storage, Some(usage), who, journal(shared), rules);
+    let files =
+        FileService::new(storage, Some(usage), who, journal(shared), rules).with_mounts(mounts);
     Ok(Admitted {
         user: account.name,
         files,

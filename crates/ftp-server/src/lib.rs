@@ -29,6 +29,8 @@
 //! - [`proxy`]: the PROXY protocol behind a load balancer: trusted
 //!   proxies and the header that names the real client.
 //! - [`quota`]: per-account quotas, reserved as bytes arrive.
+//! - [`folders`]: shared folders mounted into several accounts' trees,
+//!   with a usage ledger of their own.
 //! - [`registration`]: `SITE REGISTER` and its limits.
 //! - [`bandwidth`]: per-account bandwidth limits.
 //! - [`limits`]: session counts in all, per address and per account.
@@ -44,6 +46,7 @@ pub mod commands;
 pub mod datachan;
 pub mod digest;
 pub mod events;
+pub mod folders;
 pub mod limits;
 pub mod listener;
 pub mod metrics;

@@ -17,6 +17,9 @@ use std::time::Duration;
 /// slow but working one.
 pub const DEFAULT_BACKEND_TIMEOUT: Duration = Duration::from_secs(8);
 
+/// Where anonymous sessions see the folder `anon_incoming`.
+pub const ANON_INCOMING: &str = "/incoming";
+
 /// The server's settings. Defaults follow `shared/SECURITY.md` and the
 /// README; each is documented where `wharfd --help` shows it.
 #[derive(Debug, Clone)]
@@ -27,6 +30,9 @@ pub struct ServerOptions {
     pub anonymous: bool,
     /// The anonymous root; `DATA/pub` by default.
     pub anon_root: PathBuf,
+    /// A shared folder anonymous sessions may upload into (only: nothing
+    /// there can be listed, read back or replaced) at [`ANON_INCOMING`].
+    pub anon_incoming: Option<String>,
     /// Text of the 220 greeting.
     pub banner: String,
     /// Ports to open passive listeners on; `None` lets the OS choose.
@@ -139,6 +145,7 @@ impl ServerOptions {
         let data_dir = data_dir.into();
         ServerOptions {
             anon_root: data_dir.join("pub"),
+            anon_incoming: None,
             ssh_host_keys: data_dir.join("ssh"),
             event_commands: Vec::new(),
             event_mails: Vec::new(),

@@ -27,6 +27,7 @@ use crate::digest::{digest_download, FileDigest, HashControl, HashError, HashLim
 use crate::events::{Event, EventKind, Events};
 use crate::metrics::Metrics;
 use crate::policy::live::Rules;
+use crate::policy::perms::is_within;
 use crate::policy::size_cap::SizeCap;
 use crate::policy::{PermSet, Permission};
 use crate::quota::{AccountUsage, QuotaReport};
@@ -44,12 +45,28 @@ use std::time::Duration;
 /// One session's view of its files; see the module documentation.
 #[derive(Debug, Clone)]
 pub struct FileService {
-    storage: Arc<dyn Storage>,
-    /// The account's usage; `None` for anonymous sessions.
-    usage: Option<AccountUsage>,
+    /// The session's own tree.
+    home: Area,
+    /// Shared folders mounted into it, each at a virtual path.
+    mounts: Arc<[Mounted]>,
     identity: Arc<Identity>,
     journal: Journal,
     rules: Rules,
+}
+
+/// Files and the usage ledger they count to: a home, or a shared folder.
+#[derive(Debug, Clone)]
+pub struct Area {
+    pub storage: Arc<dyn Storage>,
+    /// Who pays for the bytes; `None` for anonymous sessions.
+    pub usage: Option<AccountUsage>,
+}
+
+/// A shared folder seen at `at` (see [`crate::folders`]).
+#[derive(Debug, Clone)]
+pub struct Mounted {
+    pub at: VirtualPath,
+    pub area: Area,
 }
 
 /// Who a file service acts for.
@@ -98,12 +115,45 @@ impl FileService {
         rules: Rules,
     ) -> Self {
         FileService {
-            storage,
-            usage,
+            home: Area { storage, usage },
+            mounts: Arc::from(Vec::new()),
             identity: Arc::new(identity),
             journal,
             rules,
         }
+    }
+
+    /// The same service with `mounts` seen in its tree.
+    pub fn with_mounts(mut self, mounts: Vec<Mounted>) -> Self {
+        self.mounts = Arc::from(mounts);
+        self
+    }
+
+    /// The area that holds `path`, and the path inside it: the shared
+    /// folder with the longest mount path at or above it, else the home.
+    fn area(&self, path: &VirtualPath) -> Result<(&Area, VirtualPath), StorageError> {
+        let mount = self
+            .mounts
+            .iter()
+            .filter(|m| is_within(path, &m.at))
+            .max_by_key(|m| m.at.as_bytes().len());
+        match mount {
+            None => Ok((&self.home, path.clone())),
+            Some(m) => {
+                let rest = &path.as_bytes()[m.at.as_bytes().len()..];
+                let inner = VirtualPath::root().join(rest)?;
+                Ok((&m.area, inner))
+            }
+        }
+    }
+
+    /// Refuses `what` on a mount point or a directory holding one: the
+    /// folder is the operator's to place, not the session's to move.
+    fn not_a_mount(&self, path: &VirtualPath, what: Permission) -> Result<(), StorageError> {
+        if self.mounts.iter().any(|m| is_within(&m.at, path)) {
+            return self.permit(PermSet::NONE, what, path);
+        }
+        Ok(())
     }
 
     /// The bandwidth limits, down and up, in bytes per second.
@@ -156,7 +206,8 @@ impl FileService {
 
     /// The size of the file at `path`, or `None` if there is no file.
     async fn existing_size(&self, path: &VirtualPath) -> Result<Option<u64>, StorageError> {
-        match self.storage.stat(path).await {
+        let (area, inner) = self.area(path)?;
+        match area.storage.stat(&inner).await {
             Ok(meta) if meta.is_dir() => Err(StorageError::NotAFile),
             Ok(meta) => Ok(Some(meta.size)),
             Err(StorageError::NotFound) => Ok(None),
@@ -245,23 +296,32 @@ impl FileService {
             .emit(self.event(kind).path(path.as_bytes()));
     }
 
-    /// Whether this session may change anything.
+    /// Whether this session may change anything anywhere (a read-only
+    /// tree may still hold a writable shared folder).
     pub fn writable(&self) -> bool {
-        self.storage.writable()
+        self.home.storage.writable() || self.mounts.iter().any(|m| m.area.storage.writable())
+    }
+
+    /// Whether anything at `path` may change (for the facts listings show).
+    pub fn writable_at(&self, path: &VirtualPath) -> bool {
+        self.area(path)
+            .is_ok_and(|(area, _)| area.storage.writable())
     }
 
     /// The backend's name (`local`, `s3`), for replies and logs.
     pub fn backend(&self) -> &'static str {
-        self.storage.kind()
+        self.home.storage.kind()
     }
 
     pub async fn stat(&self, path: &VirtualPath) -> Result<Meta, StorageError> {
-        let meta = self.storage.stat(path).await?;
+        let (area, inner) = self.area(path)?;
+        let meta = area.storage.stat(&inner).await?;
         self.facts(path, meta).await
     }
 
     pub async fn stat_target(&self, path: &VirtualPath) -> Result<Meta, StorageError> {
-        let meta = self.storage.stat_target(path).await?;
+        let (area, inner) = self.area(path)?;
+        let meta = area.storage.stat_target(&inner).await?;
         self.facts(path, meta).await
     }
 
@@ -271,7 +331,8 @@ impl FileService {
         offset: u64,
     ) -> Result<(Download, Meta), StorageError> {
         self.require(path, Permission::Download).await?;
-        self.storage.open_read(path, offset).await
+        let (area, inner) = self.area(path)?;
+        area.storage.open_read(&inner, offset).await
     }
 
     pub async fn list(
@@ -281,7 +342,8 @@ impl FileService {
         now_unix: i64,
     ) -> Result<ListChunks, StorageError> {
         self.require(path, Permission::List).await?;
-        self.storage.list(path, format, now_unix).await
+        let (area, inner) = self.area(path)?;
+        area.storage.list(&inner, format, now_unix).await
     }
 
     /// Starts an upload into `path`, metered against the account's quota
@@ -292,13 +354,14 @@ impl FileService {
         path: &VirtualPath,
         mode: UploadMode,
     ) -> Result<Upload, StorageError> {
-        self.storage.require_writable()?;
+        let (area, inner) = self.area(path)?;
+        area.storage.require_writable()?;
         if matches!(mode, UploadMode::Append | UploadMode::Resume(_))
-            && !self.storage.supports_append()
+            && !area.storage.supports_append()
         {
             return Err(StorageError::Unsupported(cannot_extend(
                 mode,
-                self.storage.kind(),
+                area.storage.kind(),
             )));
         }
         let perms = self.rules.at(path).await?;
@@ -320,10 +383,10 @@ impl FileService {
         };
         self.permit(perms, upload_permission(mode, existing.is_some()), path)?;
         let mode = never_replacing(mode, perms);
-        let over_quota = self.over_quota().await?;
-        let mut upload = self.storage.begin_upload(path, mode).await?;
+        let over_quota = self.over_quota(area).await?;
+        let mut upload = area.storage.begin_upload(&inner, mode).await?;
         let mut meter: Option<Box<dyn SpaceMeter>> = None;
-        if let Some(usage) = &self.usage {
+        if let Some(usage) = &area.usage {
             // Nothing new is made by an account at its limit; replacing a
             // file it already has may still fit.
             if over_quota && upload.replaced_bytes() == 0 {
@@ -355,7 +418,7 @@ impl FileService {
         &self,
         path: &VirtualPath,
     ) -> Result<(Upload, VirtualPath), StorageError> {
-        self.storage.require_writable()?;
+        self.area(path)?.0.storage.require_writable()?;
         let parent = path.parent();
         let base = path.file_name().ok_or(StorageError::NotAFile)?;
         for n in 0..UNIQUE_NAMES {
@@ -364,7 +427,8 @@ impl FileService {
                 name.extend_from_slice(format!(".{n}").as_bytes());
             }
             let candidate = parent.join(&name)?;
-            match self.storage.stat(&candidate).await {
+            let (area, inner) = self.area(&candidate)?;
+            match area.storage.stat(&inner).await {
                 Err(StorageError::NotFound) => {}
                 Ok(_) => continue,
                 Err(e) => return Err(e),
@@ -376,19 +440,22 @@ impl FileService {
     }
 
     pub async fn mkdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
-        self.storage.require_writable()?;
+        let (area, inner) = self.area(path)?;
+        area.storage.require_writable()?;
         self.require(path, Permission::Mkdir).await?;
-        if self.over_quota().await? {
+        if self.over_quota(area).await? {
             return Err(StorageError::QuotaExceeded);
         }
-        self.storage.mkdir(path).await?;
+        area.storage.mkdir(&inner).await?;
         self.changed(EventKind::Mkdir, path);
         Ok(())
     }
 
     pub async fn rmdir(&self, path: &VirtualPath) -> Result<(), StorageError> {
         self.require(path, Permission::Rmdir).await?;
-        self.storage.rmdir(path).await?;
+        self.not_a_mount(path, Permission::Rmdir)?;
+        let (area, inner) = self.area(path)?;
+        area.storage.rmdir(&inner).await?;
         self.changed(EventKind::Rmdir, path);
         Ok(())
     }
@@ -396,8 +463,9 @@ impl FileService {
     /// Removes a file; the bytes it really held come off the usage.
     pub async fn remove(&self, path: &VirtualPath) -> Result<(), StorageError> {
         self.require(path, Permission::Delete).await?;
-        let freed = self.storage.remove_file(path).await?;
-        if let Some(usage) = &self.usage {
+        let (area, inner) = self.area(path)?;
+        let freed = area.storage.remove_file(&inner).await?;
+        if let Some(usage) = &area.usage {
             usage.freed(freed).await;
         }
         self.journal.events.emit(
@@ -412,7 +480,8 @@ impl FileService {
     /// RNTO names the target).
     pub async fn rename_source(&self, from: &VirtualPath) -> Result<Meta, StorageError> {
         self.may_rename(from).await?;
-        self.storage.stat(from).await
+        let (area, inner) = self.area(from)?;
+        area.storage.stat(&inner).await
     }
 
     /// `rename` at `from` (never the root); and a directory holding a path with a rule of
@@ -423,6 +492,7 @@ impl FileService {
             return Err(StorageError::PermissionDenied);
         }
         self.require(from, Permission::Rename).await?;
+        self.not_a_mount(from, Permission::Rename)?;
         if self.rules.policy().await?.has_rules_below(from) {
             // As if not granted: the folder carries rules of its own.
             return self.permit(PermSet::NONE, Permission::Rename, from);
@@ -435,10 +505,15 @@ impl FileService {
     /// `overwrite` (replacing a file).
     pub async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
         self.may_rename(from).await?;
+        let (area, inner_from) = self.area(from)?;
+        let (to_area, inner_to) = self.area(to)?;
+        if !std::ptr::eq(area, to_area) {
+            return Err(StorageError::CrossFolder);
+        }
         let perms = self.rules.at(to).await?;
         // Only a grant of one but not the other needs to know what `to` is.
         if !(perms.contains(Permission::Upload) && perms.contains(Permission::Overwrite)) {
-            let replacing = match self.storage.stat(to).await {
+            let replacing = match area.storage.stat(&inner_to).await {
                 Ok(meta) => !meta.is_dir(),
                 Err(StorageError::NotFound) => false,
                 Err(e) => return Err(e),
@@ -453,8 +528,8 @@ impl FileService {
                 to,
             )?;
         }
-        let replaced = self.storage.rename(from, to).await?;
-        if let Some(usage) = &self.usage {
+        let replaced = area.storage.rename(&inner_from, &inner_to).await?;
+        if let Some(usage) = &area.usage {
             usage.freed(replaced).await;
         }
         self.journal.events.emit(
@@ -477,9 +552,10 @@ impl FileService {
     ) -> Result<FileDigest, HashError> {
         let _slot = limit.slot(ctl).await?;
         let start = range.map_or(0, |r| r.start);
-        let (download, meta) = match self.storage.open_read(path, start).await {
+        let (area, inner) = self.area(path)?;
+        let (download, meta) = match area.storage.open_read(&inner, start).await {
             Err(StorageError::InvalidRestart) => {
-                let size = self.storage.stat_target(path).await?.size;
+                let size = area.storage.stat_target(&inner).await?.size;
                 let end = range.map_or(size, |r| r.end);
                 return Err(HashError::OutOfRange { start, end, size });
             }
@@ -507,24 +583,25 @@ impl FileService {
         path: &VirtualPath,
         unix_secs: i64,
     ) -> Result<(), StorageError> {
-        self.storage.require_writable()?;
+        let (area, inner) = self.area(path)?;
+        area.storage.require_writable()?;
         self.require(path, Permission::Chmod).await?;
-        self.storage.set_modified(path, unix_secs).await
+        area.storage.set_modified(&inner, unix_secs).await
     }
 
     /// The account's usage and limit; `None` for anonymous sessions.
     pub async fn quota(&self) -> Option<Result<QuotaReport, crate::accounts::AccountError>> {
-        match &self.usage {
+        match &self.home.usage {
             Some(usage) => Some(usage.report().await),
             None => None,
         }
     }
 
-    /// Whether the account's files and running uploads already reach its
-    /// limit, with the limit as the store has it now (so an operator's
+    /// Whether the files and running uploads `area` counts already reach
+    /// its limit, with the limit as the store has it now (so an operator's
     /// change applies to running sessions).
-    async fn over_quota(&self) -> Result<bool, StorageError> {
-        let Some(usage) = &self.usage else {
+    async fn over_quota(&self, area: &Area) -> Result<bool, StorageError> {
+        let Some(usage) = &area.usage else {
             return Ok(false);
         };
         let report = usage.report().await.map_err(|e| {

@@ -31,6 +31,10 @@ pub enum Command {
     /// Manage groups: permissions and limits that member accounts inherit.
     #[command(subcommand)]
     Groups(GroupsCommand),
+    /// Manage shared folders: directories mounted into several accounts'
+    /// trees, with a quota of their own.
+    #[command(subcommand)]
+    Folders(FoldersCommand),
     /// Make TLS certificates.
     #[command(subcommand)]
     Cert(CertCommand),
@@ -138,6 +142,11 @@ pub struct ServeArgs {
     /// Directory anonymous users see [default: DATA/pub].
     #[arg(long, env = "WHARF_ANON_ROOT", value_name = "DIR")]
     pub anon_root: Option<PathBuf>,
+    /// Let anonymous sessions upload (only) into this shared folder, seen
+    /// at /incoming: nothing there can be listed, read back or replaced
+    /// anonymously; its quota bounds them all (see `wharfd folders`).
+    #[arg(long, env = "WHARF_ANON_INCOMING", value_name = "FOLDER")]
+    pub anon_incoming: Option<String>,
     /// Close sessions idle this many seconds [default: 900].
     #[arg(long, env = "WHARF_IDLE_TIMEOUT", value_name = "SECS")]
     pub idle_timeout: Option<u64>,
@@ -384,6 +393,10 @@ wharfd users perms alice list,download,upload --path /archive\n  wharfd users pe
         #[command(flatten)]
         location: Location,
     },
+    /// Mount a shared folder into the account's tree (see `wharfd folders`).
+    Mount(MountArgs),
+    /// Unmount the shared folder at a virtual path (and its rule there).
+    Unmount(UnmountArgs),
     /// Manage an account's SSH public keys, for SFTP logins by key.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -417,32 +430,36 @@ wharfd users perms alice list,download,upload --path /archive\n  wharfd users pe
     },
 }
 
+/// A command about one group or folder, by name.
+#[derive(Debug, Args)]
+pub struct Named {
+    pub name: String,
+    #[command(flatten)]
+    pub location: Location,
+}
+
 /// `wharfd groups …`.
 #[derive(Debug, Subcommand)]
 pub enum GroupsCommand {
     /// Add an empty group (then: wharfd groups perms/set, wharfd users groups).
-    Add {
-        name: String,
-        #[command(flatten)]
-        location: Location,
-    },
+    Add(Named),
     /// List groups with their member counts.
     List {
         #[command(flatten)]
         location: Location,
     },
     /// Show a group's permissions and limits, and its members.
-    Show {
-        name: String,
-        #[command(flatten)]
-        location: Location,
-    },
+    Show(Named),
     /// Set what members may do, everywhere or under one path (as
     /// `wharfd users perms`; an account's own setting beats its group's).
     Perms(PermsArgs),
     /// Set members' limits (as `wharfd users set`; an account's own
     /// setting beats its group's).
     Set(SetArgs),
+    /// Mount a shared folder into every member's tree.
+    Mount(MountArgs),
+    /// Unmount the shared folder at a virtual path (and its rule there).
+    Unmount(UnmountArgs),
     /// Remove a group; its members stop inheriting from it.
     Remove {
         name: String,
@@ -452,6 +469,89 @@ pub enum GroupsCommand {
         #[command(flatten)]
         location: Location,
     },
+}
+
+/// `wharfd folders …`.
+#[derive(Debug, Subcommand)]
+pub enum FoldersCommand {
+    /// Add a shared folder over a directory (made if missing).
+    #[command(
+        after_help = "Examples:\n  wharfd folders add team --dir /srv/wharf/team --quota 10G\n  \
+wharfd users mount alice team /team\n  wharfd groups mount staff team /team --read-only"
+    )]
+    Add {
+        name: String,
+        /// The directory that holds its files (absolute).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The quota all its users share, e.g. 10G or none [default: none].
+        #[arg(long, value_name = "SIZE")]
+        quota: Option<String>,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// List folders with their usage, quota and directory.
+    List {
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Show a folder and where it is mounted.
+    Show(Named),
+    /// Change a folder's quota (running sessions see it at their next upload).
+    Quota {
+        name: String,
+        /// New quota, e.g. 500M, 2G or none.
+        size: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Recompute a folder's usage from the files in its directory.
+    Recount(Named),
+    /// Remove a folder (its files stay in its directory).
+    Remove {
+        name: String,
+        /// Remove it even if accounts or groups still mount it.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        location: Location,
+    },
+}
+
+/// `wharfd users|groups mount`.
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    /// The account or group.
+    pub name: String,
+    /// The shared folder (see: wharfd folders list).
+    pub folder: String,
+    /// Where it appears, e.g. /team (not /).
+    #[arg(value_name = "VPATH")]
+    pub at: String,
+    /// Permissions there and below: all, read-only, upload-only or a
+    /// comma list [default: as the path's parent].
+    #[arg(long, value_name = "PERMS", conflicts_with_all = ["read_only", "upload_only"])]
+    pub perms: Option<String>,
+    /// Shortcut for --perms read-only.
+    #[arg(long, conflicts_with = "upload_only")]
+    pub read_only: bool,
+    /// Shortcut for --perms upload-only (a shared drop box).
+    #[arg(long)]
+    pub upload_only: bool,
+    #[command(flatten)]
+    pub location: Location,
+}
+
+/// `wharfd users|groups unmount`.
+#[derive(Debug, Args)]
+pub struct UnmountArgs {
+    /// The account or group.
+    pub name: String,
+    /// The virtual path the folder is mounted at.
+    #[arg(value_name = "VPATH")]
+    pub at: String,
+    #[command(flatten)]
+    pub location: Location,
 }
 
 /// `wharfd users perms`.

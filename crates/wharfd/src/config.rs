@@ -171,6 +171,7 @@ pub struct FileConfig {
     pub listen: Option<Vec<String>>,
     pub anonymous: Option<bool>,
     pub anon_root: Option<PathBuf>,
+    pub anon_incoming: Option<String>,
     pub banner: Option<String>,
     pub passive_ports: Option<String>,
     pub passive_address: Option<String>,
@@ -330,6 +331,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         .or(file.anon_root.clone())
         .unwrap_or_else(|| o.data_dir.join("pub"));
     o.anonymous = !args.no_anonymous && file.anonymous.unwrap_or(true);
+    o.anon_incoming = args.anon_incoming.clone().or(file.anon_incoming.clone());
     if let Some(banner) = &file.banner {
         o.banner = banner.clone();
     }

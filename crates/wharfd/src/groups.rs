@@ -2,7 +2,7 @@
 //! and limits that accounts inherit (see `ftp_server::policy::layers`),
 //! and which accounts belong to which.
 
-use crate::cli::{GroupsCommand, Location};
+use crate::cli::{GroupsCommand, Location, Named};
 use crate::user_policy::{self, Kind};
 use crate::users::{explain, open};
 use anyhow::{bail, Result};
@@ -10,7 +10,7 @@ use ftp_server::accounts::validate_name;
 
 pub async fn run(cmd: GroupsCommand) -> Result<()> {
     match cmd {
-        GroupsCommand::Add { name, location } => {
+        GroupsCommand::Add(Named { name, location }) => {
             validate_name(&name).map_err(|e| anyhow::anyhow!("group name {name:?}: {e}"))?;
             let (store, _) = open(&location).await?;
             store.create_group(&name).await?;
@@ -29,9 +29,13 @@ pub async fn run(cmd: GroupsCommand) -> Result<()> {
                 println!("{:<24} {} member(s)", g.name, members.len());
             }
         }
-        GroupsCommand::Show { name, location } => user_policy::show_group(&name, &location).await?,
+        GroupsCommand::Show(Named { name, location }) => {
+            user_policy::show_group(&name, &location).await?
+        }
         GroupsCommand::Perms(args) => user_policy::perms(args, Kind::Group).await?,
         GroupsCommand::Set(args) => user_policy::set(args, Kind::Group).await?,
+        GroupsCommand::Mount(args) => user_policy::mount(args, Kind::Group).await?,
+        GroupsCommand::Unmount(args) => user_policy::unmount(args, Kind::Group).await?,
         GroupsCommand::Remove {
             name,
             force,

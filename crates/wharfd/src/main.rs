@@ -21,6 +21,7 @@ mod activation;
 mod cert;
 mod cli;
 mod config;
+mod folders;
 mod generate;
 mod groups;
 mod hostkey;
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
         None => serve(cli.serve),
         Some(Command::Serve(args)) => serve(*args),
         Some(Command::Users(cmd)) => runtime().and_then(|rt| rt.block_on(users::run(cmd))),
+        Some(Command::Folders(cmd)) => runtime().and_then(|rt| rt.block_on(folders::run(cmd))),
         Some(Command::Groups(cmd)) => runtime().and_then(|rt| rt.block_on(groups::run(cmd))),
         Some(Command::Cert(cmd)) => cert::run(cmd),
         Some(Command::Hostkey(cmd)) => hostkey::run(cmd),

@@ -175,6 +175,22 @@ pub async fn run(prepared: Prepared) -> Result<()> {
         .open_serving(cfg.accounts_lease)
         .await
         .with_context(|| format!("cannot open the account store {}", cfg.accounts))?;
+    if let Some(folder) = &opts.anon_incoming {
+        let found = ftp_server::folders::find(store.as_ref(), folder).await;
+        let folder = found.with_context(|| {
+            format!("anon_incoming: add the folder first with `wharfd folders add {folder} --dir DIR --quota SIZE`")
+        })?;
+        if let StorageBackend::Local = &opts.storage {
+            // So listings of the anonymous root show where to upload.
+            let at = opts
+                .anon_root
+                .join(ftp_server::options::ANON_INCOMING.trim_start_matches('/'));
+            if let Err(e) = std::fs::create_dir_all(&at) {
+                tracing::warn!(path = %at.display(), error = %e, "cannot make the anonymous incoming mount point");
+            }
+        }
+        tracing::info!(folder = %folder.name, dir = %folder.dir.display(), "anonymous uploads go to {}", ftp_server::options::ANON_INCOMING);
+    }
     let accounts = store.list().await?;
     let shared = cfg.accounts.is_shared();
     if shared {

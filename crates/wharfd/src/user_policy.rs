@@ -3,10 +3,11 @@
 //! the account store with a read, a change and a write, and shown with
 //! where each effective value comes from.
 
-use crate::cli::{Location, PermsArgs, SetArgs};
+use crate::cli::{Location, MountArgs, PermsArgs, SetArgs, UnmountArgs};
 use crate::users::{explain, open};
 use anyhow::{bail, Context, Result};
 use ftp_server::accounts::AccountStore;
+use ftp_server::folders;
 use ftp_server::policy::text::{parse_networks, parse_path};
 use ftp_server::policy::{Date, Defaults, Group, Layers, PermSet, Policy, Protocol, Source};
 use ftp_server::proxy::Cidr;
@@ -92,6 +93,60 @@ pub async fn perms(args: PermsArgs, kind: Kind) -> Result<()> {
             println!("{}: {said} wherever no path rule applies", args.name);
         }
     }
+    Ok(())
+}
+
+/// `wharfd users|groups mount`: the folder at a path, with its rule there
+/// when permissions are given.
+pub async fn mount(args: MountArgs, kind: Kind) -> Result<()> {
+    let (store, _) = open(&args.location).await?;
+    let folder = folders::find(store.as_ref(), &args.folder).await?;
+    let holder = Holder {
+        kind,
+        name: &args.name,
+    };
+    let at = parse_path(&args.at)?;
+    let perms = match (args.read_only, args.upload_only, args.perms.as_deref()) {
+        (true, _, _) => Some(PermSet::READ_ONLY),
+        (_, true, _) => Some(PermSet::UPLOAD_ONLY),
+        (_, _, Some(text)) => Some(PermSet::parse(text)?),
+        _ => None,
+    };
+    let mut policy = holder.load(store.as_ref()).await?;
+    policy.set_mount(at.clone(), Some(folder.name.clone()))?;
+    if perms.is_some() {
+        policy.set_path(at.clone(), perms);
+    }
+    holder.save(store.as_ref(), &policy).await?;
+    let rule = perms.map_or_else(String::new, |p| format!(" ({p})"));
+    println!(
+        "{}: folder {} at {at}{rule}; new sessions see it",
+        args.name, folder.name
+    );
+    Ok(())
+}
+
+/// `wharfd users|groups unmount`.
+pub async fn unmount(args: UnmountArgs, kind: Kind) -> Result<()> {
+    let (store, _) = open(&args.location).await?;
+    let holder = Holder {
+        kind,
+        name: &args.name,
+    };
+    let at = parse_path(&args.at)?;
+    let mut policy = holder.load(store.as_ref()).await?;
+    if !policy.mounts.iter().any(|m| m.at == at) {
+        bail!(
+            "{} has no folder mounted at {at}; see: wharfd {} show {}",
+            args.name,
+            holder.family(),
+            args.name
+        );
+    }
+    policy.set_mount(at.clone(), None)?;
+    policy.set_path(at.clone(), None);
+    holder.save(store.as_ref(), &policy).await?;
+    println!("{}: nothing mounted at {at} any more", args.name);
     Ok(())
 }
 
@@ -233,6 +288,13 @@ fn print_effective(layers: &Layers, d: &Defaults, own: &str) {
             rule.perms.to_string(),
             origin(source, own)
         );
+    }
+    let mounts = layers.mounts();
+    if !mounts.is_empty() {
+        println!("shared folders:");
+        for m in mounts {
+            println!("  {:<24} folder {}", m.at.to_string(), m.folder);
+        }
     }
     println!("limits:");
     let row = |what: &str, value: String, source: &Source| {

@@ -148,6 +148,8 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
         }
         UsersCommand::Perms(args) => user_policy::perms(args, Kind::Account).await?,
         UsersCommand::Set(args) => user_policy::set(args, Kind::Account).await?,
+        UsersCommand::Mount(args) => user_policy::mount(args, Kind::Account).await?,
+        UsersCommand::Unmount(args) => user_policy::unmount(args, Kind::Account).await?,
         UsersCommand::Groups {
             name,
             groups,
@@ -157,7 +159,12 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
         UsersCommand::Keys(cmd) => user_keys::run(cmd).await?,
         UsersCommand::List { location } => {
             let (store, opts) = open(&location).await?;
-            let accounts = store.list().await?;
+            let accounts: Vec<Account> = store
+                .list()
+                .await?
+                .into_iter()
+                .filter(|a| a.status != AccountStatus::Folder)
+                .collect();
             if accounts.is_empty() {
                 println!("no accounts; add one with: wharfd users add NAME");
             } else {
@@ -347,6 +354,7 @@ pub(crate) async fn require(store: &dyn AccountStore, name: &str) -> Result<Acco
     store
         .find(name)
         .await?
+        .filter(|a| a.status != AccountStatus::Folder)
         .with_context(|| format!("no account named {name:?} (see: wharfd users list)"))
 }
 

@@ -85,7 +85,7 @@ impl Authenticator {
             Some(account) if matched => match account.status {
                 AccountStatus::Active => Ok(account),
                 AccountStatus::Pending => Err(LoginError::Pending),
-                AccountStatus::Disabled => Err(LoginError::Invalid),
+                AccountStatus::Disabled | AccountStatus::Folder => Err(LoginError::Invalid),
             },
             _ => Err(LoginError::Invalid),
         }
@@ -108,7 +108,7 @@ impl Authenticator {
         match account.status {
             AccountStatus::Active => Ok(account),
             AccountStatus::Pending => Err(LoginError::Pending),
-            AccountStatus::Disabled => Err(LoginError::Invalid),
+            AccountStatus::Disabled | AccountStatus::Folder => Err(LoginError::Invalid),
         }
     }
 

@@ -51,6 +51,9 @@ pub enum AccountStatus {
     Disabled,
     /// Registered, waiting for the operator's approval.
     Pending,
+    /// Not an account: the usage ledger of a shared folder
+    /// ([`crate::folders`]); it never logs in.
+    Folder,
 }
 
 impl AccountStatus {
@@ -59,6 +62,7 @@ impl AccountStatus {
             AccountStatus::Active => "active",
             AccountStatus::Disabled => "disabled",
             AccountStatus::Pending => "pending",
+            AccountStatus::Folder => "folder",
         }
     }
 
@@ -67,6 +71,7 @@ impl AccountStatus {
             "active" => Some(AccountStatus::Active),
             "disabled" => Some(AccountStatus::Disabled),
             "pending" => Some(AccountStatus::Pending),
+            "folder" => Some(AccountStatus::Folder),
             _ => None,
         }
     }

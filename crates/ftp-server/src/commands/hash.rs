@@ -62,14 +62,14 @@ fn job(
     arg: &[u8],
     draft: bool,
 ) -> Result<Outcome, Reply> {
-    Ok(Outcome::Hash(HashJob {
+    Ok(Outcome::Hash(Box::new(HashJob {
         files: place.files.clone(),
         path: place.path(arg)?,
         algorithm,
         range,
         shown: arg.to_vec(),
         draft,
-    }))
+    })))
 }
 
 /// RANG: the bytes the next HASH covers; `RANG 1 0` resets.
@@ -185,7 +185,13 @@ mod tests {
             xferlog: None,
         };
         let defaults = crate::options::ServerOptions::new(dir.path()).policy_defaults();
-        let rules = crate::policy::live::Rules::fixed(crate::policy::PermSet::READ_ONLY, defaults);
+        let rules = crate::policy::live::Rules::fixed(
+            crate::policy::Policy {
+                permissions: Some(crate::policy::PermSet::READ_ONLY),
+                ..Default::default()
+            },
+            defaults,
+        );
         HashJob {
             files: FileService::new(storage, None, identity, journal, rules),
             path: VirtualPath::root().join(b"d/f x").unwrap(),

@@ -162,7 +162,7 @@ pub async fn mlst(s: &mut Session, arg: &[u8]) -> Result<Outcome, Reply> {
     mlst_line(
         &meta.entry(path.as_bytes()),
         s.state.facts,
-        files.writable(),
+        files.writable_at(&path),
         role,
         &mut line,
     );

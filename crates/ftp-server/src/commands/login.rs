@@ -13,9 +13,11 @@ use super::Outcome;
 use crate::accounts::LoginError;
 use crate::admission::{admit, journal};
 use crate::events::{Event, EventKind};
+use crate::folders;
 use crate::metrics::Metrics;
+use crate::options::ANON_INCOMING;
 use crate::policy::live::Rules;
-use crate::policy::{PermSet, Protocol};
+use crate::policy::{Layers, PermSet, Policy, Protocol};
 use crate::service::{FileService, Identity};
 use crate::session::state::{Login, Principal};
 use crate::session::Session;
@@ -112,6 +114,27 @@ struct Admitted {
 
 /// Checks the credentials and the account's limits, and opens the
 /// session's root.
+/// What anonymous sessions may do: list and download, and, with an
+/// incoming folder, upload new files there and nothing else.
+fn anonymous_policy(incoming: Option<&str>) -> Policy {
+    let mut policy = Policy {
+        permissions: Some(PermSet::READ_ONLY),
+        ..Policy::default()
+    };
+    if let Some(folder) = incoming {
+        let at = VirtualPath::root()
+            .join(ANON_INCOMING.as_bytes())
+            .unwrap_or_else(|_| VirtualPath::root());
+        if policy
+            .set_mount(at.clone(), Some(folder.to_string()))
+            .is_ok()
+        {
+            policy.set_path(at, Some(PermSet::UPLOAD_ONLY));
+        }
+    }
+    policy
+}
+
 async fn check(s: &mut Session, name: &[u8], password: &[u8]) -> Result<Admitted, LoginError> {
     let opts = &s.shared.options;
     let defaults = opts.policy_defaults();
@@ -122,7 +145,7 @@ async fn check(s: &mut Session, name: &[u8], password: &[u8]) -> Result<Admitted
             let _ = s.shared.auth.authenticate(b"", password).await;
             return Err(LoginError::Invalid);
         }
-        return opts
+        let storage = opts
             .storage
             .open(
                 Root::Public {
@@ -131,19 +154,33 @@ async fn check(s: &mut Session, name: &[u8], password: &[u8]) -> Result<Admitted
                 false,
                 opts.backend_timeout,
             )
-            .map(|storage| {
-                let rules = Rules::fixed(PermSet::READ_ONLY, defaults);
-                let files = FileService::new(storage, None, identity(s, "anonymous", true), journal(&s.shared), rules);
-                Admitted {
-                    principal: Principal::Anonymous,
-                    files,
-                    max_sessions: usize::MAX,
-                }
-            })
             .map_err(|e| {
                 tracing::error!(error = %e, root = %opts.anon_root.display(), "anonymous root unusable");
                 LoginError::Invalid
-            });
+            })?;
+        let policy = anonymous_policy(opts.anon_incoming.as_deref());
+        let mounts = folders::mount(
+            &Layers::alone(policy.clone()),
+            opts,
+            s.shared.auth.store().as_ref(),
+            &s.shared.quota,
+            storage.as_ref(),
+        )
+        .await;
+        let rules = Rules::fixed(policy, defaults);
+        let files = FileService::new(
+            storage,
+            None,
+            identity(s, "anonymous", true),
+            journal(&s.shared),
+            rules,
+        )
+        .with_mounts(mounts);
+        return Ok(Admitted {
+            principal: Principal::Anonymous,
+            files,
+            max_sessions: usize::MAX,
+        });
     }
     let account = s.shared.auth.authenticate(name, password).await?;
     let admitted = admit(&s.shared, account, s.control.peer, protocol(s)).await?;

@@ -159,7 +159,7 @@ pub async fn nlst(ctx: TransferCtx<'_>, arg: &[u8]) -> Result<Outcome, Reply> {
 pub async fn mlsd(ctx: TransferCtx<'_>, facts: FactSet, arg: &[u8]) -> Result<Outcome, Reply> {
     let format = ListFormat::Mlsd {
         facts,
-        writable: ctx.place.files.writable(),
+        writable: ctx.place.files.writable_at(&ctx.place.path(arg)?),
     };
     listing(ctx, arg, format).await
 }

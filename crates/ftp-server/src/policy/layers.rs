@@ -10,7 +10,7 @@
 //! one member can still be given its own rule for `/archive`.
 
 use super::perms::PathRule;
-use super::{Defaults, Limits, NetRules, PermSet, Policy};
+use super::{Defaults, Limits, Mount, NetRules, PermSet, Policy};
 use ftp_proto::VirtualPath;
 
 /// A named set of permissions and limits that accounts inherit.
@@ -115,6 +115,20 @@ impl Layers {
             })
             .collect();
         all.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+        all
+    }
+
+    /// The shared folders mounted into the tree, by path: every layer's,
+    /// and at a path mounted by several, the one of the first layer.
+    pub fn mounts(&self) -> Vec<&Mount> {
+        let layers = std::iter::once(&self.own).chain(self.groups.iter().map(|g| &g.policy));
+        let mut all: Vec<&Mount> = Vec::new();
+        for m in layers.flat_map(|p| p.mounts.iter()) {
+            if !all.iter().any(|seen| seen.at == m.at) {
+                all.push(m);
+            }
+        }
+        all.sort_by(|a, b| a.at.cmp(&b.at));
         all
     }
 
@@ -330,6 +344,34 @@ mod tests {
         assert_eq!(at("/drop/f"), (PermSet::ALL, Source::Path(path("/drop"))));
         assert_eq!(at("/elsewhere"), (PermSet::ALL, Source::Server));
         assert!(layers.has_rules_below(&path("/archive")));
+    }
+
+    #[test]
+    fn mounts_of_every_layer_and_the_first_at_each_path() {
+        let mut own = Policy::default();
+        own.set_mount(path("/team"), Some("mine".into())).unwrap();
+        let mut g = Policy::default();
+        g.set_mount(path("/team"), Some("theirs".into())).unwrap();
+        g.set_mount(path("/media"), Some("media".into())).unwrap();
+        let layers = Layers {
+            own,
+            groups: vec![group("g", g)],
+        };
+        let seen: Vec<(&str, String)> = layers
+            .mounts()
+            .iter()
+            .map(|m| (m.folder.as_str(), m.at.to_string()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("media", "/media".to_string()),
+                ("mine", "/team".to_string())
+            ]
+        );
+        assert!(Policy::default()
+            .set_mount(VirtualPath::root(), Some("x".into()))
+            .is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! SIZE included, hence the short cache.) A policy that cannot be read
 //! refuses the command (451), never allows it.
 
-use super::{Defaults, Layers, PermSet};
+use super::{Defaults, Layers, PermSet, Policy};
 use crate::accounts::AccountStore;
 use crate::storage::StorageError;
 use ftp_proto::VirtualPath;
@@ -28,9 +28,8 @@ pub struct Rules {
 
 #[derive(Debug, Clone)]
 enum RuleSource {
-    /// The same permissions everywhere and no limits of its own
-    /// (anonymous sessions).
-    Fixed(PermSet),
+    /// A policy that never changes (anonymous sessions).
+    Fixed(Arc<Layers>),
     Account(Arc<LivePolicy>),
 }
 
@@ -71,10 +70,10 @@ impl LivePolicy {
 }
 
 impl Rules {
-    /// `perms` everywhere, with the server's limits.
-    pub fn fixed(perms: PermSet, defaults: Defaults) -> Self {
+    /// `policy`, for good, over the server's defaults.
+    pub fn fixed(policy: Policy, defaults: Defaults) -> Self {
         Rules {
-            source: RuleSource::Fixed(perms),
+            source: RuleSource::Fixed(Arc::new(Layers::alone(policy))),
             defaults,
         }
     }
@@ -94,7 +93,7 @@ impl Rules {
     /// The permissions at `path`.
     pub async fn at(&self, path: &VirtualPath) -> Result<PermSet, StorageError> {
         match &self.source {
-            RuleSource::Fixed(set) => Ok(*set),
+            RuleSource::Fixed(layers) => Ok(layers.permissions_at(&self.defaults, path).0),
             RuleSource::Account(live) => {
                 let policy = live.current().await?;
                 Ok(policy.permissions_at(&self.defaults, path).0)
@@ -102,11 +101,10 @@ impl Rules {
         }
     }
 
-    /// The account's current policy over its groups' (empty for fixed
-    /// rules: the server's defaults apply).
+    /// The account's current policy over its groups' (or the fixed one).
     pub async fn policy(&self) -> Result<Arc<Layers>, StorageError> {
         match &self.source {
-            RuleSource::Fixed(_) => Ok(Arc::new(Layers::default())),
+            RuleSource::Fixed(layers) => Ok(layers.clone()),
             RuleSource::Account(live) => live.current().await,
         }
     }

@@ -53,6 +53,8 @@ pub enum PolicyError {
     BadNetwork(String),
     #[error("bad virtual path {0:?}: it must start with / and hold no line breaks")]
     BadPath(String),
+    #[error("a shared folder cannot be mounted at the root; pick a path such as /shared")]
+    MountAtRoot,
     #[error("unreadable policy line {0:?}")]
     BadLine(String),
 }
@@ -64,7 +66,19 @@ pub struct Policy {
     pub permissions: Option<PermSet>,
     /// Per-path overrides, sorted by path, at most one per path.
     pub paths: Vec<PathRule>,
+    /// Shared folders mounted into the tree, sorted by path, at most one
+    /// per path.
+    pub mounts: Vec<Mount>,
     pub limits: Limits,
+}
+
+/// A shared folder (see [`crate::folders`]) seen at a virtual path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// The folder's name.
+    pub folder: String,
+    /// Where it appears; never the root.
+    pub at: VirtualPath,
 }
 
 /// An account's own limits.
@@ -96,6 +110,24 @@ pub struct Defaults {
 }
 
 impl Policy {
+    /// Mounts `folder` at `at` (replacing what was mounted there), or, with
+    /// `None`, unmounts what is there.
+    pub fn set_mount(
+        &mut self,
+        at: VirtualPath,
+        folder: Option<String>,
+    ) -> Result<(), PolicyError> {
+        if at.is_root() {
+            return Err(PolicyError::MountAtRoot);
+        }
+        self.mounts.retain(|m| m.at != at);
+        if let Some(folder) = folder {
+            self.mounts.push(Mount { folder, at });
+            self.mounts.sort_by(|a, b| a.at.cmp(&b.at));
+        }
+        Ok(())
+    }
+
     /// Sets (or, with `None`, removes) the rule for `path`.
     pub fn set_path(&mut self, path: VirtualPath, perms: Option<PermSet>) {
         self.paths.retain(|r| r.path != path);

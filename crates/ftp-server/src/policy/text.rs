@@ -7,6 +7,7 @@
 //! ```text
 //! permissions list,download,upload
 //! path upload-only /incoming
+//! mount team /shared/team
 //! max-sessions 2
 //! upload-rate 102400
 //! download-rate 102400
@@ -35,6 +36,9 @@ impl Policy {
         }
         for rule in &self.paths {
             line("path", &format_args!("{} {}", rule.perms, rule.path));
+        }
+        for m in &self.mounts {
+            line("mount", &format_args!("{} {}", m.folder, m.at));
         }
         let l = &self.limits;
         if let Some(n) = l.max_sessions {
@@ -81,6 +85,12 @@ impl Policy {
                         .split_once(' ')
                         .ok_or_else(|| PolicyError::BadLine(raw.to_string()))?;
                     p.set_path(parse_path(path)?, Some(PermSet::parse(perms)?));
+                }
+                "mount" => {
+                    let (folder, at) = value
+                        .split_once(' ')
+                        .ok_or_else(|| PolicyError::BadLine(raw.to_string()))?;
+                    p.set_mount(parse_path(at)?, Some(folder.to_string()))?;
                 }
                 "max-sessions" => l.max_sessions = Some(number(value)?),
                 "upload-rate" => l.upload_rate = Some(number(value)?),
@@ -136,6 +146,8 @@ mod tests {
         };
         p.set_path(parse_path("/in box").unwrap(), Some(PermSet::UPLOAD_ONLY));
         p.set_path(parse_path("/archive/").unwrap(), Some(PermSet::READ_ONLY));
+        p.set_mount(parse_path("/shared/team").unwrap(), Some("team".into()))
+            .unwrap();
         let l = &mut p.limits;
         l.max_sessions = Some(2);
         l.upload_rate = Some(100);
@@ -163,6 +175,8 @@ mod tests {
             "path all relative",
             "colour blue",
             "permissions",
+            "mount team",
+            "mount team /",
         ] {
             assert!(Policy::from_text(bad).is_err(), "{bad}");
         }

@@ -25,6 +25,12 @@ pub enum StorageError {
     /// 550: the target exists already.
     #[error("File exists")]
     AlreadyExists,
+    /// 553: a rename between a shared folder and the rest of the tree
+    /// (they are separate stores with separate quotas).
+    #[error(
+        "Cannot rename between a shared folder and the rest of the tree; copy the file instead"
+    )]
+    CrossFolder,
     /// 550: a directory was needed.
     #[error("Not a directory")]
     NotADirectory,
@@ -77,7 +83,7 @@ impl StorageError {
             | StorageError::NotADirectory
             | StorageError::NotAFile
             | StorageError::NotEmpty => code::FILE_UNAVAILABLE,
-            StorageError::BadName(_) => code::NAME_NOT_ALLOWED,
+            StorageError::BadName(_) | StorageError::CrossFolder => code::NAME_NOT_ALLOWED,
             StorageError::NoSpace => code::INSUFFICIENT_STORAGE,
             StorageError::QuotaExceeded | StorageError::TooLarge(_) => code::QUOTA_EXCEEDED,
             StorageError::InvalidRestart => code::INVALID_RESTART,
