@@ -614,3 +614,39 @@ def test_keyboard_interactive_asks_for_the_password(wharfd_factory, tmp_path):
                        capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode != 0 and "hello.txt" not in r.stdout
     assert srv.wait_log(r'login failed .*protocol="sftp"')
+
+
+def test_shared_folders_and_groups_hold_over_sftp(wharfd_factory, tmp_path):
+    """The same folder, group rules and folder quota as over FTP."""
+    srv, port = sftp_server(wharfd_factory)
+    team = tmp_path / "team"
+    users(srv.bin, srv.data, "add", "team", "--dir", str(team), "--quota", "100K",
+          family="folders")
+    users(srv.bin, srv.data, "add", "staff", family="groups")
+    users(srv.bin, srv.data, "mount", "staff", "team", "/team", family="groups")
+    users(srv.bin, srv.data, "perms", "staff", "--read-only", "--path", "/docs", family="groups")
+    users(srv.bin, srv.data, "groups", USER, "staff")
+    sftp = connect(port)
+    try:
+        assert "team" in sftp.listdir("/")
+        with sftp.open("/team/a.bin", "w") as f:
+            f.write(b"a" * 60 * 1024)
+        # past the folder's quota (the server buffers 256 KiB of writes;
+        # paramiko reports a failed write only when it waits for each)
+        with pytest.raises(IOError, match="(?i)quota"):
+            with sftp.open("/team/b.bin", "w") as f:
+                for _ in range(8):
+                    f.write(b"b" * 64 * 1024)
+        with pytest.raises(PermissionError, match="(?i)not permitted"):
+            sftp.open("/docs/new.txt", "w")
+        with pytest.raises(OSError):
+            sftp.rename("/team/a.bin", "/a.bin")
+        with pytest.raises(PermissionError):
+            sftp.rmdir("/team")
+        assert sftp.open("/team/a.bin").read() == b"a" * 60 * 1024
+    finally:
+        close(sftp)
+    assert sorted(p.name for p in team.iterdir()) == ["a.bin"]
+    out = users(srv.bin, srv.data, "show", "team", family="folders")
+    assert f"({60 * 1024} bytes)" in out, out
+    assert_usage_is_disk(srv)

@@ -274,3 +274,41 @@ def test_two_instances_never_write_one_file_at_once(pair, wharfd_bin, postgres):
                 f.quit()
             except (OSError, EOFError, ftplib.Error):
                 f.close()
+
+
+@pytest.mark.time_limit(180)
+def test_a_shared_folder_quota_holds_across_two_instances_and_two_accounts(
+        pair, wharfd_bin, postgres, tmp_path):
+    a, b, data, url = pair
+    quota = 3 * 1024 * 1024
+    team = tmp_path / "team"
+    common = ["--accounts", url, "--data", str(data)]
+    wharfd_admin(wharfd_bin, "folders", "add", "team", "--dir", str(team),
+                 "--quota", str(quota), *common)
+    for user in ("bob", "eve"):
+        wharfd_admin(wharfd_bin, "users", "add", user, "--password-stdin", *common,
+                     stdin=f"{user}-password\n")
+        wharfd_admin(wharfd_bin, "users", "mount", user, "team", "/team", *common)
+    for round_ in range(2):
+        results: dict[str, str] = {}
+        threads = [threading.Thread(target=upload, args=(inst, user, f"{user}-password",
+                                                         f"/team/r{round_}-{user}.bin",
+                                                         2 * 1024 * 1024, results, user))
+                   for inst, user in ((a, "bob"), (b, "eve"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert sorted(results.values()) in (["552", "ok"], ["552", "552"]), results
+        done = list(results.values()).count("ok")
+        on_disk = files_bytes(team)
+        assert on_disk == done * 2 * 1024 * 1024, (on_disk, results)
+        used = int(postgres.psql(db_of(url),
+                                 "SELECT used_bytes FROM accounts WHERE name='folder:team'"))
+        assert used == on_disk, (used, on_disk, results)
+        # the accounts' own usage is untouched by the folder
+        assert postgres.psql(db_of(url), "SELECT SUM(used_bytes) FROM accounts "
+                             "WHERE name IN ('bob', 'eve')") == "0"
+        for p in team.glob("*.bin"):
+            p.unlink()
+        wharfd_admin(wharfd_bin, "folders", "recount", "team", *common)
