@@ -177,3 +177,42 @@ def test_group_login_limits_and_removal(wharfd, wharfd_bin):
     assert "wharfd groups list" in out, out
     listed = groups(wharfd, wharfd_bin, "list")
     assert "local" in listed and "1 member(s)" in listed, listed
+
+
+def test_denied_commands_and_unlimited_overrides(wharfd, wharfd_bin):
+    homes = {n: add(wharfd, wharfd_bin, n) for n in ACCOUNTS}
+    groups(wharfd, wharfd_bin, "add", "careful")
+    groups(wharfd, wharfd_bin, "set", "careful", "--deny-commands", "dele,site",
+           "--max-sessions", "1")
+    for n in ACCOUNTS:
+        users(wharfd_bin, wharfd.data, "groups", n, "careful")
+    # quin's own settings lift the group's
+    users(wharfd_bin, wharfd.data, "set", "quin", "--deny-commands", "none",
+          "--max-sessions", "unlimited")
+    shown = users(wharfd_bin, wharfd.data, "show", "pat")
+    assert "DELE,SITE" in shown and "(group careful)" in shown, shown
+    shown = users(wharfd_bin, wharfd.data, "show", "quin")
+    assert "unlimited" in shown, shown
+
+    pat = login(wharfd, "pat")
+    try:
+        assert code_of(put(pat, "x.txt", b"x")) == "226"
+        for line in ("DELE x.txt", "SITE QUOTA"):
+            r = reply_of(lambda: pat.sendcmd(line))
+            assert r.startswith("550") and "may not use" in r, f"{line}: {r}"
+        assert (homes["pat"] / "x.txt").exists()
+        assert pat.sendcmd("NOOP").startswith("200")
+    finally:
+        close(pat)
+    q1, q2 = login(wharfd, "quin"), login(wharfd, "quin")
+    try:
+        assert code_of(put(q1, "y.txt", b"y")) == "226"
+        q2.delete("y.txt")
+    finally:
+        close(q1)
+        close(q2)
+    out = users(wharfd_bin, wharfd.data, "set", "pat", "--deny-commands", "QUIT", ok=False)
+    assert "cannot be denied" in out, out
+    for n, home in homes.items():
+        users(wharfd_bin, wharfd.data, "set", n, "--deny-commands", "none")
+        usage_is_disk(wharfd, n, home)

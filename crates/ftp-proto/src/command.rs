@@ -405,6 +405,16 @@ fn push_escaped(out: &mut Vec<u8>, arg: &[u8]) {
 }
 
 impl Command {
+    /// The command's verb as sent on the wire, e.g. `STOR` (`MKD` for
+    /// `XMKD`: the name the command is known by).
+    pub fn verb(&self) -> String {
+        let wire = self.encode();
+        let end = wire.iter().position(|&b| b == b' ').unwrap_or(wire.len());
+        String::from_utf8_lossy(&wire[..end])
+            .trim_end()
+            .to_ascii_uppercase()
+    }
+
     /// The line as a client sends it, without the CRLF.
     pub fn encode(&self) -> Vec<u8> {
         let (verb, arg): (&str, Cow<'_, [u8]>) = match self {
@@ -522,6 +532,14 @@ impl fmt::Display for Command {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn verbs_are_the_names_commands_are_known_by() {
+        assert_eq!(parse(b"stor x").unwrap().verb(), "STOR");
+        assert_eq!(parse(b"XMKD d").unwrap().verb(), "MKD");
+        assert_eq!(parse(b"PASV").unwrap().verb(), "PASV");
+        assert_eq!(parse(b"SITE QUOTA").unwrap().verb(), "SITE");
+    }
 
     #[test]
     fn table() {

@@ -156,6 +156,13 @@ impl FileService {
         Ok(())
     }
 
+    /// Whether the account may use the FTP command `verb` (its policy may
+    /// deny some; front-ends without commands never ask).
+    pub async fn may_use(&self, verb: &str) -> Result<bool, StorageError> {
+        let (denied, _) = self.rules.policy().await?.denied_commands();
+        Ok(!denied.iter().any(|d| d == verb))
+    }
+
     /// The bandwidth limits, down and up, in bytes per second.
     pub async fn rates(&self) -> Result<(Option<u64>, Option<u64>), StorageError> {
         let (policy, defaults) = (self.rules.policy().await?, self.rules.defaults());

@@ -586,16 +586,16 @@ pub struct PermsArgs {
 pub struct SetArgs {
     pub name: String,
     /// Logged-in sessions at once.
-    #[arg(long, value_name = "N|default")]
+    #[arg(long, value_name = "N|unlimited|default")]
     pub max_sessions: Option<String>,
     /// Upload rate of all its sessions together, e.g. 500K, 2M.
-    #[arg(long, value_name = "RATE|default")]
+    #[arg(long, value_name = "RATE|unlimited|default")]
     pub upload_rate: Option<String>,
     /// Download rate of all its sessions together, e.g. 500K, 2M.
-    #[arg(long, value_name = "RATE|default")]
+    #[arg(long, value_name = "RATE|unlimited|default")]
     pub download_rate: Option<String>,
     /// The largest file an upload may leave (552 past it), e.g. 100M.
-    #[arg(long, value_name = "SIZE|default")]
+    #[arg(long, value_name = "SIZE|unlimited|default")]
     pub max_file_size: Option<String>,
     /// The only protocols it may log in with: ftp, ftps, sftp.
     #[arg(long, value_name = "LIST|default")]
@@ -609,6 +609,10 @@ pub struct SetArgs {
     /// Client networks it may not log in from (replaces the list).
     #[arg(long, value_name = "CIDR,...|none")]
     pub deny_from: Option<String>,
+    /// FTP commands it may not use, e.g. SITE,DELE,MFMT (550 "Not
+    /// permitted"; USER, PASS and QUIT always work).
+    #[arg(long, value_name = "VERB,...|none|default")]
+    pub deny_commands: Option<String>,
     #[command(flatten)]
     pub location: Location,
 }

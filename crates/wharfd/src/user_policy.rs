@@ -9,7 +9,9 @@ use anyhow::{bail, Context, Result};
 use ftp_server::accounts::AccountStore;
 use ftp_server::folders;
 use ftp_server::policy::text::{parse_networks, parse_path};
-use ftp_server::policy::{Date, Defaults, Group, Layers, PermSet, Policy, Protocol, Source};
+use ftp_server::policy::{
+    parse_commands, Date, Defaults, Group, Layers, PermSet, Policy, Protocol, Source, UNLIMITED,
+};
 use ftp_server::proxy::Cidr;
 use ftp_server::quota::size::{format_size, parse_size};
 
@@ -159,14 +161,17 @@ fn setting<T>(text: &str, parse: impl FnOnce(&str) -> Result<T>) -> Result<Optio
     }
 }
 
-/// A rate or size for an account; it replaces the server's, so it cannot
-/// be `none`.
+/// A rate or size for an account or group: `unlimited` lifts the limit
+/// its groups or the server would set.
 fn amount(what: &'static str) -> impl Fn(&str) -> Result<u64> {
     move |text| {
+        if text.trim() == "unlimited" {
+            return Ok(UNLIMITED);
+        }
         parse_size(text)
             .map_err(anyhow::Error::msg)?
             .with_context(|| {
-                format!("--{what}: give a size such as 500K, or default for the server's")
+                format!("--{what}: give a size such as 500K, unlimited, or default to inherit")
             })
     }
 }
@@ -187,13 +192,19 @@ pub async fn set(args: SetArgs, kind: Kind) -> Result<()> {
         &args.expires,
         &args.allow_from,
         &args.deny_from,
+        &args.deny_commands,
     ];
     if given.iter().all(|a| a.is_none()) {
         bail!("nothing to set; see: wharfd {} set --help", holder.family());
     }
     let l = &mut policy.limits;
     if let Some(t) = &args.max_sessions {
-        l.max_sessions = setting(t, |t| t.trim().parse().context("--max-sessions"))?;
+        l.max_sessions = setting(t, |t| match t.trim() {
+            "unlimited" => Ok(usize::MAX),
+            n => n
+                .parse()
+                .context("--max-sessions: give a number, unlimited or default"),
+        })?;
     }
     if let Some(t) = &args.upload_rate {
         l.upload_rate = setting(t, amount("upload-rate"))?;
@@ -218,6 +229,9 @@ pub async fn set(args: SetArgs, kind: Kind) -> Result<()> {
     }
     if let Some(t) = &args.deny_from {
         l.networks.deny = networks(t)?;
+    }
+    if let Some(t) = &args.deny_commands {
+        l.denied_commands = setting(t, |t| Ok(parse_commands(t)?))?;
     }
     holder.save(store.as_ref(), &policy).await?;
     println!(
@@ -301,7 +315,12 @@ fn print_effective(layers: &Layers, d: &Defaults, own: &str) {
         println!("  {what:<24} {value:<40} ({})", origin(source, own));
     };
     let (n, s) = layers.max_sessions(d);
-    row("sessions at once", n.to_string(), &s);
+    let n = if n == usize::MAX {
+        "unlimited".to_string()
+    } else {
+        n.to_string()
+    };
+    row("sessions at once", n, &s);
     let (r, s) = layers.upload_rate(d);
     row("upload rate", rate(r), &s);
     let (r, s) = layers.download_rate(d);
@@ -324,6 +343,13 @@ fn print_effective(layers: &Layers, d: &Defaults, own: &str) {
     let (nets, s) = layers.networks();
     row("allow from", cidr_list(&nets.allow, "anywhere"), &s);
     row("deny from", cidr_list(&nets.deny, "nowhere"), &s);
+    let (verbs, s) = layers.denied_commands();
+    let text = if verbs.is_empty() {
+        "none".to_string()
+    } else {
+        verbs.join(",")
+    };
+    row("denied commands", text, &s);
 }
 
 /// `wharfd users show NAME`.

@@ -35,6 +35,16 @@ pub enum Source {
     Server,
 }
 
+/// A layer's own rate or size: [`UNLIMITED`] lifts a limit a later layer
+/// (a group, the server) would set.
+fn bounded(value: u64) -> Option<u64> {
+    (value != UNLIMITED).then_some(value)
+}
+
+/// A rate, size or session count that an account or group sets to "no
+/// limit", overriding its groups' and the server's.
+pub const UNLIMITED: u64 = u64::MAX;
+
 /// An account's policy and its groups', first to last.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Layers {
@@ -144,15 +154,15 @@ impl Layers {
     }
 
     pub fn upload_rate(&self, d: &Defaults) -> (Option<u64>, Source) {
-        self.limit(|l| l.upload_rate.map(Some), d.upload_rate)
+        self.limit(|l| l.upload_rate.map(bounded), d.upload_rate)
     }
 
     pub fn download_rate(&self, d: &Defaults) -> (Option<u64>, Source) {
-        self.limit(|l| l.download_rate.map(Some), d.download_rate)
+        self.limit(|l| l.download_rate.map(bounded), d.download_rate)
     }
 
     pub fn max_file_size(&self, d: &Defaults) -> (Option<u64>, Source) {
-        self.limit(|l| l.max_file_size.map(Some), d.max_file_size)
+        self.limit(|l| l.max_file_size.map(bounded), d.max_file_size)
     }
 
     /// The protocols it may use (`None`: any).
@@ -172,6 +182,11 @@ impl Layers {
             |l| Some(l.networks.clone()).filter(|n| !n.is_empty()),
             NetRules::default(),
         )
+    }
+
+    /// The FTP commands it may not use.
+    pub fn denied_commands(&self) -> (Vec<String>, Source) {
+        self.limit(|l| l.denied_commands.clone(), Vec::new())
     }
 
     /// The limits a login is checked against, each from its layer.
@@ -307,6 +322,10 @@ mod tests {
         assert_eq!(layers.max_sessions(&d), (3, g("staff")));
         assert_eq!(layers.download_rate(&d), (Some(20), g("extra")));
         assert_eq!(layers.max_file_size(&d), (None, Source::Server));
+        // an account's "unlimited" lifts the server's rate
+        let mut free = Policy::default();
+        free.limits.upload_rate = Some(UNLIMITED);
+        assert_eq!(Layers::alone(free).upload_rate(&d), (None, Source::Account));
         assert_eq!(
             layers.permissions_at(&d, &path("/x")),
             (PermSet::READ_ONLY, g("staff"))

@@ -33,7 +33,7 @@ pub mod text;
 
 pub use access::{check_login, NetRules, Protocol, Refusal};
 pub use date::Date;
-pub use layers::{Group, Layers, Source};
+pub use layers::{Group, Layers, Source, UNLIMITED};
 pub use perms::{PathRule, PermSet, Permission};
 
 use ftp_proto::VirtualPath;
@@ -55,6 +55,8 @@ pub enum PolicyError {
     BadPath(String),
     #[error("a shared folder cannot be mounted at the root; pick a path such as /shared")]
     MountAtRoot,
+    #[error("{0:?} cannot be denied: give FTP verbs such as SITE,DELE,MFMT (USER, PASS and QUIT always work)")]
+    BadCommand(String),
     #[error("unreadable policy line {0:?}")]
     BadLine(String),
 }
@@ -97,6 +99,32 @@ pub struct Limits {
     pub expires: Option<Date>,
     /// Where it may log in from.
     pub networks: NetRules,
+    /// FTP commands it may not use (verbs, upper case).
+    pub denied_commands: Option<Vec<String>>,
+}
+
+/// Commands every session keeps, whatever its account's list says.
+pub const UNDENIABLE: [&str; 3] = ["USER", "PASS", "QUIT"];
+
+/// Parses `SITE,DELE` into verbs an account may be denied (`none`: an
+/// empty list, which overrides a group's).
+pub fn parse_commands(text: &str) -> Result<Vec<String>, PolicyError> {
+    let mut out: Vec<String> = Vec::new();
+    if text.trim() == "none" {
+        return Ok(out);
+    }
+    for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        let verb = word.to_ascii_uppercase();
+        let plausible =
+            (3..=4).contains(&verb.len()) && verb.bytes().all(|b| b.is_ascii_uppercase());
+        if !plausible || UNDENIABLE.contains(&verb.as_str()) {
+            return Err(PolicyError::BadCommand(word.to_string()));
+        }
+        if !out.contains(&verb) {
+            out.push(verb);
+        }
+    }
+    Ok(out)
 }
 
 /// The server's defaults for what an account does not set.
@@ -144,6 +172,16 @@ mod tests {
 
     fn path(text: &str) -> VirtualPath {
         VirtualPath::root().join(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn command_lists_take_verbs_but_never_the_login_or_quit() {
+        assert_eq!(parse_commands("site, dele,SITE").unwrap(), ["SITE", "DELE"]);
+        assert!(parse_commands("").unwrap().is_empty());
+        assert!(parse_commands("none").unwrap().is_empty());
+        for bad in ["QUIT", "pass", "STOR x", "S1TE", "SITEXYZ"] {
+            assert!(parse_commands(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! expires 2027-01-31
 //! allow-from 10.0.0.0/8
 //! deny-from 10.0.0.13/32
+//! deny-commands SITE,MFMT
 //! ```
 
 use super::{Date, PermSet, Policy, PolicyError, Protocol};
@@ -66,6 +67,11 @@ impl Policy {
         for c in &l.networks.deny {
             line("deny-from", c);
         }
+        match l.denied_commands.as_deref() {
+            Some([]) => line("deny-commands", &"none"),
+            Some(list) => line("deny-commands", &list.join(",")),
+            None => {}
+        }
         out
     }
 
@@ -100,6 +106,7 @@ impl Policy {
                 "expires" => l.expires = Some(Date::parse(value)?),
                 "allow-from" => l.networks.allow.push(network(value)?),
                 "deny-from" => l.networks.deny.push(network(value)?),
+                "deny-commands" => l.denied_commands = Some(super::parse_commands(value)?),
                 _ => return Err(PolicyError::BadLine(raw.to_string())),
             }
         }
@@ -157,6 +164,7 @@ mod tests {
         l.expires = Some(Date::parse("2027-01-31").unwrap());
         l.networks.allow = parse_networks("10.0.0.0/8,127.0.0.1").unwrap();
         l.networks.deny = parse_networks("10.0.0.13").unwrap();
+        l.denied_commands = Some(vec!["SITE".into(), "DELE".into()]);
         let text = p.to_text();
         assert!(text.contains("path upload /in box\n"), "{text}");
         assert!(text.contains("path list,download /archive\n"), "{text}");

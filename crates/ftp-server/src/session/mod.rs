@@ -26,6 +26,7 @@ use crate::commands::{self, Outcome};
 use crate::datachan::DataSetup;
 use crate::listener::Shared;
 use crate::metrics::Metrics;
+use crate::policy::UNDENIABLE;
 use control::{Control, ReadError};
 use ftp_proto::reply::code;
 use ftp_proto::{command, Reply};
@@ -182,6 +183,27 @@ impl Session {
         let _ = self.control.send(&reply).await;
     }
 
+    /// The refusal of a command the account's policy denies, if it does.
+    async fn refused_command(&self, cmd: &command::Command) -> Option<Reply> {
+        let files = self.state.files.as_ref()?;
+        let verb = cmd.verb();
+        if UNDENIABLE.contains(&verb.as_str()) {
+            return None;
+        }
+        match files.may_use(&verb).await {
+            Ok(true) => None,
+            Ok(false) => {
+                let who = &files.identity().user;
+                tracing::info!(peer = %self.control.peer, user = %who, command = %verb, "command denied by the account's policy");
+                Some(Reply::new(
+                    code::FILE_UNAVAILABLE,
+                    format!("Not permitted: this account may not use {verb}."),
+                ))
+            }
+            Err(e) => Some(crate::commands::storage_reply(e)),
+        }
+    }
+
     /// Parses and carries out one line.
     pub(crate) async fn handle_line(&mut self, line: &[u8]) -> Flow {
         let outcome = match command::parse(line) {
@@ -197,6 +219,8 @@ impl Session {
                         code::NOT_LOGGED_IN,
                         "Please login with USER and PASS.",
                     ))
+                } else if let Some(refusal) = self.refused_command(&cmd).await {
+                    Outcome::Reply(refusal)
                 } else {
                     // Boxed, like the transfer below: an idle session then
                     // holds only the small line-reading state, not the
