@@ -33,7 +33,7 @@ use crate::policy::{PermSet, Permission};
 use crate::quota::{AccountUsage, QuotaReport};
 use crate::storage::upload::SpaceMeter;
 use crate::storage::{
-    Download, ListChunks, ListFormat, Meta, Storage, StorageError, Upload, UploadMode,
+    Download, ListChunks, ListFormat, Meta, Overwrite, Storage, StorageError, Upload, UploadMode,
 };
 use crate::xferlog::{XferLog, XferRecord};
 use ftp_proto::hash::{ByteRange, HashAlgorithm};
@@ -510,7 +510,12 @@ impl FileService {
     /// Renames `from` to `to`; a file it replaces comes off the usage.
     /// Needs `rename` at `from`, and at `to` `upload` (a new name) or
     /// `overwrite` (replacing a file).
-    pub async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), StorageError> {
+    pub async fn rename(
+        &self,
+        from: &VirtualPath,
+        to: &VirtualPath,
+        overwrite: Overwrite,
+    ) -> Result<(), StorageError> {
         self.may_rename(from).await?;
         let (area, inner_from) = self.area(from)?;
         let (to_area, inner_to) = self.area(to)?;
@@ -535,7 +540,10 @@ impl FileService {
                 to,
             )?;
         }
-        let replaced = area.storage.rename(&inner_from, &inner_to).await?;
+        let replaced = area
+            .storage
+            .rename(&inner_from, &inner_to, overwrite)
+            .await?;
         if let Some(usage) = &area.usage {
             usage.freed(replaced).await;
         }

@@ -7,6 +7,7 @@
 //! anything need a writable session.
 
 use super::{storage_reply, writable, Outcome, Place};
+use crate::storage::Overwrite;
 use ftp_proto::reply::{code, quote_path};
 use ftp_proto::time::UtcTime;
 use ftp_proto::Reply;
@@ -55,7 +56,10 @@ pub async fn rnto(
     let from = rename_from.ok_or_else(|| Reply::new(code::BAD_SEQUENCE, "RNFR required first."))?;
     let (files, to) = (place.files, place.path(arg)?);
     writable(files)?;
-    files.rename(&from, &to).await.map_err(storage_reply)?;
+    files
+        .rename(&from, &to, Overwrite::Allowed)
+        .await
+        .map_err(storage_reply)?;
     Ok(Reply::new(code::FILE_ACTION_OK, "Rename successful.").into())
 }
 

@@ -13,6 +13,7 @@ use super::handles::{
 use super::reply::{attrs, error, ok, status};
 use crate::bandwidth::Bandwidth;
 use crate::service::FileService;
+use crate::storage::Overwrite;
 use crate::storage::StorageError;
 use ftp_proto::VirtualPath;
 use sftp_proto::request::salvage_id;
@@ -298,21 +299,17 @@ impl SftpSession {
                     single_name(id, path.as_bytes(), out);
                 }
                 Request::Rename { from, to, .. } => {
-                    // SFTP v3's RENAME does not replace an existing target.
+                    // SFTP v3's RENAME does not replace an existing target:
+                    // the storage checks that under the names' locks.
                     let (from, to) = (self.path(from)?, self.path(to)?);
-                    match files.stat(&to).await {
-                        Ok(_) => return Err(StorageError::AlreadyExists.into()),
-                        Err(StorageError::NotFound) => {}
-                        Err(e) => return Err(e.into()),
-                    }
                     files.rename_source(&from).await?;
-                    files.rename(&from, &to).await?;
+                    files.rename(&from, &to, Overwrite::Never).await?;
                     done(ok(id), out);
                 }
                 Request::Extended { request: Extended::PosixRename { from, to }, .. } => {
                     let (from, to) = (self.path(from)?, self.path(to)?);
                     files.rename_source(&from).await?;
-                    files.rename(&from, &to).await?;
+                    files.rename(&from, &to, Overwrite::Allowed).await?;
                     done(ok(id), out);
                 }
                 Request::ReadLink { .. } => {

@@ -32,6 +32,7 @@
 
 use super::upload::{CommitGate, Committed, UploadSink};
 use super::{Download, ListChunks, ListFormat, Meta, Storage, StorageError, Upload, UploadMode};
+use crate::storage::Overwrite;
 use ftp_proto::VirtualPath;
 use std::future::Future;
 use std::pin::Pin;
@@ -150,8 +151,13 @@ impl Storage for Bounded {
         within(self.limit, "remove", self.inner.remove_file(path)).await
     }
 
-    async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<u64, StorageError> {
-        within(self.limit, "rename", self.inner.rename(from, to)).await
+    async fn rename(
+        &self,
+        from: &VirtualPath,
+        to: &VirtualPath,
+        overwrite: Overwrite,
+    ) -> Result<u64, StorageError> {
+        within(self.limit, "rename", self.inner.rename(from, to, overwrite)).await
     }
 
     async fn set_modified(&self, path: &VirtualPath, unix_secs: i64) -> Result<(), StorageError> {
@@ -387,7 +393,12 @@ mod tests {
         async fn remove_file(&self, _: &VirtualPath) -> Result<u64, StorageError> {
             std::future::pending().await
         }
-        async fn rename(&self, _: &VirtualPath, _: &VirtualPath) -> Result<u64, StorageError> {
+        async fn rename(
+            &self,
+            _: &VirtualPath,
+            _: &VirtualPath,
+            _: Overwrite,
+        ) -> Result<u64, StorageError> {
             std::future::pending().await
         }
         async fn set_modified(&self, _: &VirtualPath, _: i64) -> Result<(), StorageError> {

@@ -635,6 +635,7 @@ pub fn sweep_partial_uploads(root: &Path) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::Overwrite;
     use std::os::unix::ffi::OsStrExt;
 
     fn vp(p: &[u8]) -> VirtualPath {
@@ -772,7 +773,8 @@ mod tests {
             Err(StorageError::Busy)
         ));
         assert!(matches!(
-            jail.rename(&vp(b"log"), &vp(b"moved")).await,
+            jail.rename(&vp(b"log"), &vp(b"moved"), Overwrite::Allowed)
+                .await,
             Err(StorageError::Busy)
         ));
         let done = a.commit().await.unwrap();
@@ -833,7 +835,9 @@ mod tests {
             .await
             .unwrap();
         write(&mut up, b"payload").await;
-        jail.rename(&vp(b"d"), &vp(b"dx")).await.unwrap();
+        jail.rename(&vp(b"d"), &vp(b"dx"), Overwrite::Allowed)
+            .await
+            .unwrap();
         let done = up.commit().await.unwrap();
         assert_eq!(done.delta, 7);
         assert_eq!(fs::read(dir.path().join("dx/up.bin")).unwrap(), b"payload");
@@ -845,7 +849,9 @@ mod tests {
             .await
             .unwrap();
         write(&mut up, b"x").await;
-        jail.rename(&vp(b"dx"), &vp(b"dy")).await.unwrap();
+        jail.rename(&vp(b"dx"), &vp(b"dy"), Overwrite::Allowed)
+            .await
+            .unwrap();
         up.abort().await;
         assert_eq!(parts(&dir.path().join("dy")), 0);
         assert!(!dir.path().join("dy/other").exists());

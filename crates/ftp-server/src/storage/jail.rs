@@ -13,6 +13,7 @@
 
 use super::handle::{with_name_settled, with_names_settled, DirHandle, Settled};
 use super::{blocking, Meta, StorageError, PART_PREFIX};
+use crate::storage::Overwrite;
 use ftp_proto::VirtualPath;
 use std::ffi::OsStr;
 use std::fs;
@@ -189,7 +190,12 @@ impl Jail {
     /// Renames `from` to `to` and returns the bytes of the file it
     /// replaced, if it replaced one. Moving a directory into itself, and
     /// the root, are refused; files being appended to are waited for.
-    pub async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<u64, StorageError> {
+    pub async fn rename(
+        &self,
+        from: &VirtualPath,
+        to: &VirtualPath,
+        overwrite: Overwrite,
+    ) -> Result<u64, StorageError> {
         self.require_writable()?;
         if from.is_root()
             || to.is_root()
@@ -205,6 +211,9 @@ impl Jail {
             let names = [(&src_dir, &src[..]), (&dst_dir, &dst[..])];
             with_names_settled(&names, |stats| {
                 let source = stats[0].ok_or(StorageError::NotFound)?;
+                if overwrite == Overwrite::Never && stats[1].is_some() {
+                    return Err(StorageError::AlreadyExists);
+                }
                 let replaced = match stats[1] {
                     // Renaming a file onto itself (or a hard link of it)
                     // replaces nothing.
@@ -330,12 +339,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_rename_that_may_not_overwrite_leaves_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a"), b"aa").unwrap();
+        fs::write(dir.path().join("b"), b"bbb").unwrap();
+        let jail = Jail::new(dir.path(), true).unwrap();
+        assert!(matches!(
+            jail.rename(&vp(b"a"), &vp(b"b"), Overwrite::Never).await,
+            Err(StorageError::AlreadyExists)
+        ));
+        assert_eq!(fs::read(dir.path().join("a")).unwrap(), b"aa");
+        assert_eq!(fs::read(dir.path().join("b")).unwrap(), b"bbb");
+        jail.rename(&vp(b"a"), &vp(b"c"), Overwrite::Never)
+            .await
+            .unwrap();
+        assert_eq!(
+            jail.rename(&vp(b"c"), &vp(b"b"), Overwrite::Allowed)
+                .await
+                .unwrap(),
+            3
+        );
+    }
+
+    #[tokio::test]
     async fn rename_into_itself_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("a")).unwrap();
         let jail = Jail::new(dir.path(), true).unwrap();
-        assert!(jail.rename(&vp(b"a"), &vp(b"a/b")).await.is_err());
-        jail.rename(&vp(b"a"), &vp(b"c")).await.unwrap();
+        assert!(jail
+            .rename(&vp(b"a"), &vp(b"a/b"), Overwrite::Allowed)
+            .await
+            .is_err());
+        jail.rename(&vp(b"a"), &vp(b"c"), Overwrite::Allowed)
+            .await
+            .unwrap();
         assert!(dir.path().join("c").is_dir());
     }
 }

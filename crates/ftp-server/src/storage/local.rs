@@ -4,6 +4,7 @@
 use super::{
     Download, Jail, ListChunks, ListFormat, Meta, Storage, StorageError, Upload, UploadMode,
 };
+use crate::storage::Overwrite;
 use ftp_proto::VirtualPath;
 
 #[async_trait::async_trait]
@@ -69,8 +70,13 @@ impl Storage for Jail {
         Jail::remove_file(self, path).await
     }
 
-    async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<u64, StorageError> {
-        Jail::rename(self, from, to).await
+    async fn rename(
+        &self,
+        from: &VirtualPath,
+        to: &VirtualPath,
+        overwrite: Overwrite,
+    ) -> Result<u64, StorageError> {
+        Jail::rename(self, from, to, overwrite).await
     }
 
     async fn set_modified(&self, path: &VirtualPath, unix_secs: i64) -> Result<(), StorageError> {

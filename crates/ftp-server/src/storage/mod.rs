@@ -110,13 +110,28 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn remove_file(&self, path: &VirtualPath) -> Result<u64, StorageError>;
 
     /// Renames `from` to `to` and returns the size of the file it
-    /// replaced, if any.
-    async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<u64, StorageError>;
+    /// replaced, if any; with [`Overwrite::Never`], an existing `to` is
+    /// [`StorageError::AlreadyExists`] and nothing changes.
+    async fn rename(
+        &self,
+        from: &VirtualPath,
+        to: &VirtualPath,
+        overwrite: Overwrite,
+    ) -> Result<u64, StorageError>;
 
     /// Sets the modification time of what `path` names (MFMT), in
     /// seconds since the Unix epoch. Object stores cannot: an object's
     /// time is when it was written.
     async fn set_modified(&self, path: &VirtualPath, unix_secs: i64) -> Result<(), StorageError>;
+}
+
+/// Whether a rename may replace what its target names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overwrite {
+    /// FTP's RNTO and SFTP's posix-rename: a file at the target is replaced.
+    Allowed,
+    /// SFTP v3's RENAME: the target must not exist.
+    Never,
 }
 
 /// A file opened for reading.

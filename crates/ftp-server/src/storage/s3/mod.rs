@@ -23,6 +23,7 @@ pub mod upload;
 pub use config::S3Config;
 
 use super::{Download, ListChunks, ListFormat, Meta, Storage, StorageError, Upload, UploadMode};
+use crate::storage::Overwrite;
 use ftp_proto::listing::EntryKind;
 use ftp_proto::VirtualPath;
 use futures::StreamExt;
@@ -399,7 +400,12 @@ impl Storage for S3Storage {
         Ok(size)
     }
 
-    async fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<u64, StorageError> {
+    async fn rename(
+        &self,
+        from: &VirtualPath,
+        to: &VirtualPath,
+        overwrite: Overwrite,
+    ) -> Result<u64, StorageError> {
         self.require_writable()?;
         if from.is_root()
             || to.is_root()
@@ -423,6 +429,8 @@ impl Storage for S3Storage {
             other => other?,
         };
         let replaced = match self.file_size(&dst).await {
+            // Checked, not exclusive: an object store has no such rename.
+            Ok(_) if overwrite == Overwrite::Never => return Err(StorageError::AlreadyExists),
             Ok(size) => size,
             Err(StorageError::NotFound) => {
                 self.require_parent(to).await?;
