@@ -358,7 +358,7 @@ def test_line_flood_closed_after_three_overlong_lines(wharfd):
         finally:
             flood.close()
         assert closed, f"the flooding client was never disconnected: replies {codes}"
-        # README, Hardening: after three overlong lines the next one closes.
+        # docs/hardening.md: after three overlong lines the next one closes.
         assert codes == [500, 500, 500, 421], \
             f"replies to 100 KB lines: {codes}; want 500 three times, then 421 and close"
 

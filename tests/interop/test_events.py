@@ -1,4 +1,4 @@
-"""Events (README "Events"): programs the operator configures with
+"""Events (docs/events.md): programs the operator configures with
 `[[event_command]]` run for registrations, logins, uploads, downloads and
 file changes, with the event as one JSON line on stdin and its main fields
 in WHARF_* variables; filters by kind, account and path glob; a hung or

@@ -110,7 +110,7 @@ def tls_context(cert: Path) -> ssl.SSLContext:
 
 
 class ReusingFTP_TLS(ftplib.FTP_TLS):
-    """The README's subclass: each data connection resumes the control
+    """The subclass docs/ftps.md shows: each data connection resumes the control
     connection's TLS session. Records whether each one did."""
 
     def __init__(self, *a, **kw):

@@ -27,11 +27,11 @@ systemd: the binary under `systemd-socket-activate` (the passed socket
 serves, the configured address is not used, an `ftps`-named socket serves
 implicit FTPS), READY/WATCHDOG/RELOADING/STOPPING notifications on a
 stand-in $NOTIFY_SOCKET, `systemd-analyze verify` on the unit files and
-their `systemd-analyze security` score (offline) equal to the README's.
+their `systemd-analyze security` score (offline) equal to docs/install.md's.
 
 Generated from clap: `wharfd`/`wharf completions bash|zsh|fish` (each
 checked by that shell's own syntax check) and the man pages (`man -l`).
-The references checked against the code: wharfd.toml(5) and README
+The references checked against the code: wharfd.toml(5) and docs/configuration.md
 "Configuration" name exactly the config keys (and the `serve` flags).
 
 Packages: `scripts/build-deb.sh` (cargo-deb) from the binaries under test;
@@ -835,15 +835,15 @@ def test_unit_files_verify(wharfd_bin, tmp_path):
                  "SystemCallFilter=@system-service", "LockPersonality=yes",
                  "MemoryDenyWriteExecute=yes", "ExecReload=/bin/kill -HUP $MAINPID"):
         assert line in service.splitlines(), line
-    # the exposure score the README reports (systemd-analyze reads the unit
+    # the exposure score docs/install.md reports (systemd-analyze reads the unit
     # file offline; no running systemd needed)
     cp = subprocess.run([analyze, "security", "--offline=true", "--no-pager",
                          str(tmp_path / "wharfd.service")], capture_output=True, timeout=TIMEOUT)
     out = cp.stdout.decode(errors="replace")
     m = re.search(r"Overall exposure level for wharfd\.service: ([0-9.]+) (\w+)", out)
     assert m, out[-2000:]
-    readme = (REPO / "README.md").read_text()
-    assert f"`systemd-analyze security`: {m.group(1)} {m.group(2)}" in readme, m.group(0)
+    install = (REPO / "docs" / "install.md").read_text()
+    assert f"`systemd-analyze security`: {m.group(1)} {m.group(2)}" in install, m.group(0)
     assert float(m.group(1)) <= 2.0, out[-3000:]
 
 
@@ -910,11 +910,11 @@ def file_config_keys() -> set[str]:
     return set(re.findall(r"^\s+pub (\w+): Option<", struct, re.M))
 
 
-def test_readme_configuration_table_matches_the_code(wharfd_bin):
-    """Every config key and `serve` flag is in README "Configuration", and
+def test_configuration_reference_matches_the_code(wharfd_bin):
+    """Every config key and `serve` flag is in docs/configuration.md, and
     the table names nothing the code does not have."""
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("\n## Configuration\n"):]
+    readme = (REPO / "docs" / "configuration.md").read_text()
+    section = readme[readme.index("# Configuration\n"):]
     section = section[:section.index("An unknown key")]
     rows = [l for l in section.splitlines() if l.startswith("| ")][1:]  # no header
     keys, flags = set(), set()
@@ -923,12 +923,12 @@ def test_readme_configuration_table_matches_the_code(wharfd_bin):
         keys |= set(re.findall(r"`(\w+)`", key_col))
         flags |= set(re.findall(r"(--[a-z0-9-]+)", flag_col))
     code = file_config_keys()
-    assert keys - code == set(), "in the README table but not a config key"
-    assert code - keys == set(), "a config key missing from the README table"
+    assert keys - code == set(), "in the reference table but not a config key"
+    assert code - keys == set(), "a config key missing from the reference table"
     helped = run_wharfd(wharfd_bin, ["serve", "--help"]).stdout.decode()
     cli = set(re.findall(r"^\s+(?:-\w, )?(--[a-z0-9-]+)", helped, re.M)) - {"--help"}
-    assert flags - cli == set(), "in the README table but not a flag"
-    assert cli - flags == set(), "a flag missing from the README table"
+    assert flags - cli == set(), "in the reference table but not a flag"
+    assert cli - flags == set(), "a flag missing from the reference table"
 
 
 @pytest.mark.parametrize("name,section,title", [("wharfd", "8", "wharfd - Wharf FTP server"),

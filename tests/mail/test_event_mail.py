@@ -1,4 +1,4 @@
-"""wharfd's mail sink (README "Events", `[[event_mail]]`): the operator
+"""wharfd's mail sink (docs/events.md, `[[event_mail]]`): the operator
 hears of a registration at once, by mail through a real postfix (over
 STARTTLS, with the test CA), with what to do in the subject; the message
 lands in dovecot's Maildir. Only 127.0.0.1; wharfd is stopped by its PID.

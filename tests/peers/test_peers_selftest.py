@@ -34,7 +34,7 @@ TIMEOUT = 15  # seconds, for every socket operation of the clients
 class ReusingFTP_TLS(ftplib.FTP_TLS):
     """ftplib.FTP_TLS whose data connections resume the control connection's
     TLS session (vsftpd's require_ssl_reuse, ProFTPD's default); see the
-    FTPS section of the repository's README."""
+    docs/ftps.md of the repository."""
 
     def ntransfercmd(self, cmd, rest=None):
         conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)

@@ -5,7 +5,7 @@
 //! the `wharfd` binary is a thin shell around exactly that.
 //!
 //! # Layout
-//! - [`options`]: every setting, with the defaults the README documents.
+//! - [`options`]: every setting, with the defaults docs/configuration.md documents.
 //! - [`listener`]: [`Server`], the accept loop, connection limits and
 //!   graceful shutdown.
 //! - [`session`]: one control connection: reading commands, dispatching

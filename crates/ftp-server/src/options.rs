@@ -21,7 +21,7 @@ pub const DEFAULT_BACKEND_TIMEOUT: Duration = Duration::from_secs(8);
 pub const ANON_INCOMING: &str = "/incoming";
 
 /// The server's settings. Defaults follow `shared/SECURITY.md` and the
-/// README; each is documented where `wharfd --help` shows it.
+/// docs/configuration.md; each is documented where `wharfd --help` shows it.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// The data directory: account database, `pub/`, `home/`.

@@ -93,7 +93,7 @@ pub enum HostkeyCommand {
 /// Where the config file and the data directory are; shared by all commands.
 #[derive(Debug, Args, Clone)]
 pub struct Location {
-    /// TOML config file (settings: see README "Configuration").
+    /// TOML config file (settings: see docs/configuration.md or wharfd.toml(5)).
     #[arg(long, short = 'c', env = "WHARF_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Data directory: account store, pub/ and home/ [default: ./wharf-data].

@@ -25,7 +25,7 @@ use std::time::Duration;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2121";
 pub const DEFAULT_DATA: &str = "./wharf-data";
 
-/// One `[[event_command]]` table (README "Events").
+/// One `[[event_command]]` table (docs/events.md).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventCommandConfig {
@@ -47,7 +47,7 @@ pub struct EventCommandConfig {
     pub concurrency: Option<usize>,
 }
 
-/// One `[[event_mail]]` table (README "Events").
+/// One `[[event_mail]]` table (docs/events.md).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventMailConfig {
@@ -158,7 +158,7 @@ pub fn event_commands(file: &FileConfig) -> Result<Vec<EventCommand>> {
     Ok(sinks)
 }
 
-/// The config file. Every key is optional; see README "Configuration".
+/// The config file. Every key is optional; see docs/configuration.md.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {

@@ -1,6 +1,6 @@
 //! Events: what the server tells the operator's programs about, as they
 //! happen (a registration, a login, an upload…), in one stable JSON shape
-//! ([`Event`], version 1, documented in the README).
+//! ([`Event`], version 1, documented in docs/events.md).
 //!
 //! Emitting never waits: events go into a bounded queue ([`Events`]);
 //! when it is full the event is dropped and counted

@@ -221,7 +221,7 @@ impl Session {
                     tracing::warn!(peer = %self.control.peer, "data connection did not resume the control connection's TLS session; refused");
                     return Err(TransferError::DataTls(
                         "Data connection must resume the control connection's TLS session \
-                         (setting tls_require_session_reuse); use a client that reuses it, see the README section FTPS."
+                         (setting tls_require_session_reuse); use a client that reuses it, see docs/ftps.md."
                             .into(),
                     ));
                 }
