@@ -812,7 +812,8 @@ def test_unit_files_verify(wharfd_bin, tmp_path):
     analyze = require("systemd-analyze")
     # The units name /usr/sbin/wharfd, which verify wants to exist: check
     # copies that point at the built binary instead, otherwise unchanged.
-    for unit in ("wharfd.service", "wharfd.socket"):
+    units = ("wharfd.service", "wharfd.socket", "wharfd-ftps.socket", "wharfd-sftp.socket")
+    for unit in units:
         text = (UNITS / unit).read_text()
         (tmp_path / unit).write_text(text.replace("/usr/sbin/wharfd", str(wharfd_bin)))
     # Documentation=man:wharfd(8) is checked too: the generated page, found
@@ -823,8 +824,7 @@ def test_unit_files_verify(wharfd_bin, tmp_path):
     page = run_wharfd(wharfd_bin, ["manpage"])
     assert page.returncode == 0, page.stderr
     (man8 / "wharfd.8").write_bytes(page.stdout)
-    cp = subprocess.run([analyze, "verify", str(tmp_path / "wharfd.service"),
-                         str(tmp_path / "wharfd.socket")],
+    cp = subprocess.run([analyze, "verify", *(str(tmp_path / u) for u in units)],
                         capture_output=True, timeout=TIMEOUT,
                         env={**os.environ, "MANPATH": str(tmp_path / "man")})
     out = (cp.stdout + cp.stderr).decode(errors="replace")
@@ -962,7 +962,8 @@ def test_man_pages_render(wharfd_bin, tmp_path, name, section, title):
 PACKAGES = ("wharfd", "wharf")
 INSTALLED_PATHS = ["/usr/sbin/wharfd", "/usr/bin/wharf", "/etc/wharf/wharfd.toml",
                    "/etc/logrotate.d/wharfd", "/lib/systemd/system/wharfd.service",
-                   "/lib/systemd/system/wharfd.socket", "/usr/share/man/man8/wharfd.8.gz",
+                   "/lib/systemd/system/wharfd.socket", "/lib/systemd/system/wharfd-ftps.socket",
+                   "/lib/systemd/system/wharfd-sftp.socket", "/usr/share/man/man8/wharfd.8.gz",
                    "/usr/share/man/man5/wharfd.toml.5.gz", "/usr/share/man/man1/wharf.1.gz",
                    "/usr/share/bash-completion/completions/wharfd",
                    "/usr/share/zsh/vendor-completions/_wharf",
