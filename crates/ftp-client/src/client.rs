@@ -38,6 +38,11 @@ pub struct FtpClient {
 impl FtpClient {
     /// Connects and reads the greeting (and, for explicit TLS, runs
     /// `AUTH TLS`).
+    /// The options this client was opened with.
+    pub fn options(&self) -> &ClientOptions {
+        &self.opts
+    }
+
     pub async fn connect(host: &str, port: u16, opts: ClientOptions) -> Result<FtpClient> {
         let wait = opts.timeout;
         let tcp = tokio::time::timeout(wait, TcpStream::connect((host, port)))

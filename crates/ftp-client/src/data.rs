@@ -229,19 +229,28 @@ impl FtpClient {
         let limit = size.map(|s| s.saturating_sub(offset));
         let copied = match conn {
             MaybeTls::Plain(tcp) if self.opts.rate_limit.is_none() => {
-                wire::splice::stream_to_file(tcp, own, self.opts.timeout, limit, progress)
-                    .await
-                    .map_err(|e| match e {
-                        CopyError::Receive(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                            FtpError::Timeout("during the transfer (no data)")
-                        }
-                        CopyError::Receive(e) => FtpError::io("transfer failed")(e),
-                        CopyError::Store(e) => FtpError::io("cannot write the local file")(e),
-                        CopyError::Refused(PastLimit { limit }) => FtpError::SizeMismatch {
-                            expected: limit,
-                            received: limit + 1,
-                        },
-                    })
+                let write_behind = self.opts.durable_downloads
+                    || limit.is_some_and(wire::splice::outgrows_page_cache);
+                wire::splice::stream_to_file(
+                    tcp,
+                    own,
+                    self.opts.timeout,
+                    limit,
+                    write_behind,
+                    progress,
+                )
+                .await
+                .map_err(|e| match e {
+                    CopyError::Receive(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                        FtpError::Timeout("during the transfer (no data)")
+                    }
+                    CopyError::Receive(e) => FtpError::io("transfer failed")(e),
+                    CopyError::Store(e) => FtpError::io("cannot write the local file")(e),
+                    CopyError::Refused(PastLimit { limit }) => FtpError::SizeMismatch {
+                        expected: limit,
+                        received: limit + 1,
+                    },
+                })
             }
             mut conn => {
                 let mut sink = tokio::fs::File::from_std(own);

@@ -47,6 +47,12 @@ pub struct ClientOptions {
     /// The rate file transfers are held to; share one bucket between
     /// clients to cap them together.
     pub rate_limit: Option<Arc<TokenBucket>>,
+    /// Downloads into files reach the disk before they count as done:
+    /// writeback starts as bytes arrive and the caller fsyncs at the end.
+    /// Off, a download is done once the kernel has its bytes (as curl and
+    /// lftp), except that a file too large for the page cache still has
+    /// its writeback started early.
+    pub durable_downloads: bool,
 }
 
 impl Default for ClientOptions {
@@ -60,6 +66,7 @@ impl Default for ClientOptions {
             max_listing: 64 << 20,
             transcript: None,
             rate_limit: None,
+            durable_downloads: false,
         }
     }
 }
@@ -75,6 +82,7 @@ impl fmt::Debug for ClientOptions {
             .field("max_listing", &self.max_listing)
             .field("transcript", &self.transcript.is_some())
             .field("rate_limit", &self.rate_limit.as_ref().map(|b| b.rate()))
+            .field("durable_downloads", &self.durable_downloads)
             .finish()
     }
 }

@@ -291,6 +291,11 @@ pub struct Connection {
     /// No progress bar or messages, only errors.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// A download counts as done only once it is on disk (fsync), as for a
+    /// backup; by default it is done when the kernel has the bytes, as with
+    /// curl and lftp.
+    #[arg(long)]
+    pub fsync: bool,
 }
 
 /// A rate such as 500K or 2M, in bytes per second.

@@ -82,6 +82,7 @@ pub fn options(url: &FtpUrl, conn: &Connection) -> ClientOptions {
         tls13: conn.tls13,
         active: conn.active,
         transcript,
+        durable_downloads: conn.fsync,
         ..ClientOptions::default()
     }
 }

@@ -134,7 +134,9 @@ pub async fn fetch(
                     progress.set(all.iter().map(|(_, d)| d.load(Ordering::Relaxed)).sum());
                 })
                 .await?;
-            file.sync_all().await?;
+            if conn.fsync {
+                file.sync_all().await?;
+            }
             client.quit().await?;
             anyhow::Ok(())
         });

@@ -81,6 +81,7 @@ pub async fn stream_to_file(
     file: File,
     stall: Duration,
     limit: Option<u64>,
+    write_behind: bool,
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<u64, CopyError<PastLimit>> {
     let socket = blocking_socket(stream, stall).map_err(CopyError::Receive)?;
@@ -96,7 +97,7 @@ pub async fn stream_to_file(
             }
         };
         let hints = FileHints {
-            write_behind: true,
+            write_behind,
             reserve: true,
         };
         copy_into_file(&socket, &file, &mut within, &shared, hints)
@@ -111,6 +112,23 @@ pub async fn stream_to_file(
             _ = tick.tick() => progress(count.load(Ordering::Relaxed)),
         }
     }
+}
+
+/// Whether a file of `size` bytes is a large part of the machine's memory
+/// (a quarter or more), so that leaving all of it to the page cache would
+/// only stall the writer later, all at once.
+pub fn outgrows_page_cache(size: u64) -> bool {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| mem_total(&text));
+    total.is_some_and(|bytes| size >= bytes / 4)
+}
+
+/// MemTotal from `/proc/meminfo`, in bytes.
+fn mem_total(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 /// Takes `stream` off the async reactor for [`copy_into_file`]: blocking
@@ -363,6 +381,14 @@ fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_machine_memory() {
+        let text = "MemTotal:       24576000 kB\nMemFree:  1 kB\n";
+        assert_eq!(mem_total(text), Some(24_576_000 * 1024));
+        assert_eq!(mem_total("MemFree: 1 kB"), None);
+        assert_eq!(mem_total("MemTotal: lots kB"), None);
+    }
     use tokio::io::AsyncWriteExt;
     use tokio::net::TcpListener;
 
@@ -383,9 +409,14 @@ mod tests {
         });
         let (stream, _) = listener.accept().await?;
         let mut seen = 0;
-        let n = stream_to_file(stream, file, Duration::from_secs(10), None, &mut |n| {
-            seen = n
-        })
+        let n = stream_to_file(
+            stream,
+            file,
+            Duration::from_secs(10),
+            None,
+            true,
+            &mut |n| seen = n,
+        )
         .await
         .map_err(into_io)?;
         sender.await.map_err(io::Error::other)??;
@@ -449,6 +480,7 @@ mod tests {
             file,
             Duration::from_secs(10),
             Some(limit),
+            false,
             &mut |_| {},
         )
         .await;
@@ -523,10 +555,17 @@ mod tests {
         let addr = listener.local_addr()?;
         let _quiet = tokio::net::TcpStream::connect(addr).await?;
         let (stream, _) = listener.accept().await?;
-        let err = stream_to_file(stream, file, Duration::from_millis(200), None, &mut |_| {})
-            .await
-            .err()
-            .map(into_io);
+        let err = stream_to_file(
+            stream,
+            file,
+            Duration::from_millis(200),
+            None,
+            false,
+            &mut |_| {},
+        )
+        .await
+        .err()
+        .map(into_io);
         assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::TimedOut));
         Ok(())
     }
