@@ -8,8 +8,10 @@ use crate::storage::StorageArgs;
 use crate::{user_keys, user_policy};
 use anyhow::{bail, Context, Result};
 use ftp_proto::time::UtcTime;
-use ftp_server::accounts::admin::{self, home_of, Activated, AdminError, HomeFate, NewAccount};
-use ftp_server::accounts::password::{hash_password, MAX_PASSWORD};
+use ftp_server::accounts::admin::{
+    self, home_of, AccountQuery, Activated, AdminError, HomeFate, NewAccount,
+};
+use ftp_server::accounts::password::MAX_PASSWORD;
 use ftp_server::accounts::{validate_name, Account, AccountStatus, AccountStore};
 use ftp_server::events::{Event, EventKind, Events};
 use ftp_server::metrics::Metrics;
@@ -151,7 +153,9 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
         UsersCommand::Keys(cmd) => user_keys::run(cmd).await?,
         UsersCommand::List { location } => {
             let (store, opts) = open(&location).await?;
-            let accounts = store.list().await?;
+            let (_, accounts) = admin::search(store.as_ref(), &AccountQuery::default())
+                .await
+                .map_err(refusal("list"))?;
             if accounts.is_empty() {
                 println!("no accounts; add one with: wharfd users add NAME");
             } else {
@@ -179,8 +183,9 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             let (store, _) = open(&location).await?;
             require(store.as_ref(), &name).await?;
             let password = read_password(password_stdin)?;
-            let hash = hash_password(password.as_bytes()).map_err(anyhow::Error::msg)?;
-            store.set_password_hash(&name, &hash).await?;
+            admin::set_password(store.as_ref(), &name, password.as_bytes())
+                .await
+                .map_err(refusal("change the password"))?;
             println!("password of {name} changed");
         }
         UsersCommand::Disable { name, location } => {
@@ -201,12 +206,13 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
         }
         UsersCommand::Pending { location } => {
             let (store, _) = open(&location).await?;
-            let pending: Vec<Account> = store
-                .list()
-                .await?
-                .into_iter()
-                .filter(|a| a.status == AccountStatus::Pending)
-                .collect();
+            let query = AccountQuery {
+                status: Some(AccountStatus::Pending),
+                ..AccountQuery::default()
+            };
+            let (_, pending) = admin::search(store.as_ref(), &query)
+                .await
+                .map_err(refusal("list"))?;
             if pending.is_empty() {
                 println!("no registrations are waiting");
             } else {
@@ -255,8 +261,9 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
         }
         UsersCommand::Reject { name, location } => {
             let (store, _) = open(&location).await?;
-            require_pending(store.as_ref(), &name).await?;
-            store.remove(&name).await?;
+            admin::reject(store.as_ref(), &name)
+                .await
+                .map_err(refusal("reject"))?;
             println!("rejected {name}; the registration was removed");
             tell(
                 &location,
@@ -342,17 +349,6 @@ pub(crate) async fn require(store: &dyn AccountStore, name: &str) -> Result<Acco
         .find(name)
         .await?
         .with_context(|| format!("no account named {name:?} (see: wharfd users list)"))
-}
-
-async fn require_pending(store: &dyn AccountStore, name: &str) -> Result<Account> {
-    let account = require(store, name).await?;
-    if account.status != AccountStatus::Pending {
-        bail!(
-            "{name:?} is not pending (it is {}); see: wharfd users pending",
-            account.status.as_str()
-        );
-    }
-    Ok(account)
 }
 
 fn format_time(unix: i64) -> String {

@@ -15,6 +15,7 @@
 //! instance's lease is alive, so the space an instance killed mid-upload
 //! had reserved comes back by itself once its lease expires.
 
+use super::operators::AdminStore;
 use super::sql::{backend, change_account, clamp_i64, policy_from};
 use super::{Account, AccountError, AccountStatus, AccountStore, Policy, SharedReservations};
 use async_trait::async_trait;
@@ -54,6 +55,27 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE accounts ADD COLUMN policy TEXT NOT NULL DEFAULT '';",
     // Each account's SSH public keys (`authorized_keys` lines).
     "ALTER TABLE accounts ADD COLUMN ssh_keys TEXT NOT NULL DEFAULT '';",
+    // Admin console: admin accounts, their API tokens and the audit log
+    // (`super::operators`).
+    "CREATE TABLE admins (
+        name TEXT PRIMARY KEY NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE admin_tokens (
+        digest TEXT PRIMARY KEY NOT NULL,
+        admin TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE admin_audit (
+        id BIGSERIAL PRIMARY KEY,
+        at BIGINT NOT NULL,
+        admin TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        client TEXT NOT NULL
+    );",
 ];
 
 /// The key of the advisory lock that serialises migrations ("wharfmig").
@@ -280,10 +302,16 @@ fn account_from_row(row: &PgRow) -> Result<Account, AccountError> {
 const COLUMNS: &str =
     "name, password_hash, home, status, created_at, registered_from, quota_bytes, used_bytes";
 
+super::operators::admin_store_sql!(PgStore);
+
 #[async_trait]
 impl AccountStore for PgStore {
     fn describe(&self) -> String {
         self.display.clone()
+    }
+
+    fn admins(&self) -> Option<&dyn AdminStore> {
+        Some(self)
     }
 
     fn reservations(&self) -> Option<&dyn SharedReservations> {
