@@ -264,9 +264,14 @@ impl Server {
         }
     }
 
-    /// The server's counters, for [`crate::metrics::serve`].
+    /// The server's counters, for the `/metrics` endpoint.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.shared.metrics.clone()
+    }
+
+    /// Where the server's events go, for admin actions taken elsewhere.
+    pub fn events(&self) -> crate::events::Events {
+        self.shared.events.clone()
     }
 
     /// The logged-in sessions, for the admin console.

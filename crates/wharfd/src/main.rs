@@ -6,6 +6,7 @@
 //! - [`serve`]: binding, signals and running the server.
 //! - [`storage`]: `--storage` and the S3 settings.
 //! - [`users`]: the `users` admin commands.
+//! - [`admins`]: the `admins` commands (console operators, tokens, audit).
 //! - [`user_policy`]: `users perms`, `users set` and `users show`.
 //! - [`cert`]: `cert self-signed`.
 //! - [`hostkey`]: `hostkey show|rotate`, the SSH host keys.
@@ -18,6 +19,7 @@
 //!   [`journal`] writes the journal's native protocol.
 
 mod activation;
+mod admins;
 mod cert;
 mod cli;
 mod config;
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         None => serve(cli.serve),
         Some(Command::Serve(args)) => serve(*args),
         Some(Command::Users(cmd)) => runtime().and_then(|rt| rt.block_on(users::run(cmd))),
+        Some(Command::Admins(cmd)) => runtime().and_then(|rt| rt.block_on(admins::run(cmd))),
         Some(Command::Cert(cmd)) => cert::run(cmd),
         Some(Command::Hostkey(cmd)) => hostkey::run(cmd),
         Some(Command::Completions { shell }) => generate::completions(shell),

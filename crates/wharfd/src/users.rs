@@ -351,7 +351,7 @@ pub(crate) async fn require(store: &dyn AccountStore, name: &str) -> Result<Acco
         .with_context(|| format!("no account named {name:?} (see: wharfd users list)"))
 }
 
-fn format_time(unix: i64) -> String {
+pub(crate) fn format_time(unix: i64) -> String {
     let t = UtcTime::from_unix(unix);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
@@ -365,7 +365,7 @@ pub(crate) fn explain(
     move |e| anyhow::anyhow!("{e} (see: wharfd users list); account {name:?} unchanged")
 }
 
-fn read_password(from_stdin: bool) -> Result<String> {
+pub(crate) fn read_password(from_stdin: bool) -> Result<String> {
     let password = if from_stdin {
         let mut line = String::new();
         std::io::stdin()

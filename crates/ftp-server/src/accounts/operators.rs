@@ -477,7 +477,10 @@ mod tests {
         let log = store.audit_list(0, 10).await.unwrap();
         assert_eq!(log.len(), 2);
         assert_eq!(log[0].action, "accounts.disable");
-        assert_eq!(store.audit_list(1, 10).await.unwrap()[0].action, "accounts.approve");
+        assert_eq!(
+            store.audit_list(1, 10).await.unwrap()[0].action,
+            "accounts.approve"
+        );
 
         store.admin_remove("opal").await.unwrap();
         assert_eq!(token_owner(&store, token.expose()).await.unwrap(), None);

@@ -5,8 +5,8 @@
 //! `PRAGMA quick_check` first and refuses a damaged file, naming it: a
 //! corrupt store never means "no accounts" or "usage 0".
 
-use super::sql::{backend, change_account, clamp_i64, policy_from};
 use super::operators::AdminStore;
+use super::sql::{backend, change_account, clamp_i64, policy_from};
 use super::{Account, AccountError, AccountStatus, AccountStore, Policy};
 use async_trait::async_trait;
 use sqlx::sqlite::{

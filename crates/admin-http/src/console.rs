@@ -1,0 +1,6 @@
+//! placeholder
+use crate::state::AdminState;
+use axum::Router;
+pub fn routes() -> Router<AdminState> {
+    Router::new()
+}
