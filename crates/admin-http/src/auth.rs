@@ -123,7 +123,7 @@ impl Logins {
     }
 
     /// The admin and CSRF token of session `id`, if it is live.
-    fn session(&self, id: &str) -> Option<(String, String)> {
+    pub fn session(&self, id: &str) -> Option<(String, String)> {
         let sessions = lock(&self.sessions);
         sessions
             .get(id)
