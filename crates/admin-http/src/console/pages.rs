@@ -149,7 +149,7 @@ pub async fn dashboard(
     let body = async {
         let s = actions::status(&state).await?;
         let mut usage = actions::usage(&state).await?;
-        usage.sort_by(|a, b| b.used_bytes.cmp(&a.used_bytes));
+        usage.sort_by_key(|u| std::cmp::Reverse(u.used_bytes));
         let mut out = String::new();
         let _ = write!(
             out,
