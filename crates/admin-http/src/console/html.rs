@@ -43,6 +43,8 @@ nav ul{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:.25rem
 main{padding:1rem;max-width:60rem}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}
 th,td{border-bottom:1px solid #bbb;padding:.35rem;text-align:left;vertical-align:top}
+dd{margin-left:1rem;overflow-wrap:anywhere}
+input{max-width:100%;box-sizing:border-box}
 .scroll{overflow-x:auto}
 form.inline{display:inline-flex;flex-wrap:wrap;gap:.25rem;align-items:center;margin:.1rem 0}
 input,select,button{font:inherit;padding:.3rem;min-height:2rem}
