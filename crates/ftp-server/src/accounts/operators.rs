@@ -176,10 +176,17 @@ pub async fn add_admin(
     name: &str,
     password: &[u8],
 ) -> Result<(), OperatorError> {
-    validate_name(name).map_err(|source| OperatorError::BadName {
-        name: name.to_string(),
-        source,
-    })?;
+    // Admins have a namespace of their own: names reserved for FTP
+    // accounts (admin, root…) are fine here.
+    match validate_name(name) {
+        Ok(()) | Err(NameError::Reserved) => {}
+        Err(source) => {
+            return Err(OperatorError::BadName {
+                name: name.to_string(),
+                source,
+            })
+        }
+    }
     check_password(password)?;
     let password_hash = hash_password(password).map_err(OperatorError::Hash)?;
     store
@@ -444,6 +451,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("w.db")).await.unwrap();
         add_admin(&store, "opal", b"s3cret").await.unwrap();
+        add_admin(&store, "admin", b"s3cret").await.unwrap();
         assert!(matches!(
             add_admin(&store, "opal", b"x").await,
             Err(OperatorError::Store(AccountError::Exists(_)))
@@ -484,6 +492,13 @@ mod tests {
 
         store.admin_remove("opal").await.unwrap();
         assert_eq!(token_owner(&store, token.expose()).await.unwrap(), None);
-        assert!(store.admin_list().await.unwrap().is_empty());
+        let left: Vec<String> = store
+            .admin_list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(left, ["admin"]);
     }
 }
