@@ -442,7 +442,7 @@ macro_rules! admin_store_sql {
 pub(super) use admin_store_sql;
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::accounts::SqliteStore;
 
@@ -450,14 +450,20 @@ mod tests {
     async fn admins_tokens_and_audit_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("w.db")).await.unwrap();
-        add_admin(&store, "opal", b"s3cret").await.unwrap();
-        add_admin(&store, "admin", b"s3cret").await.unwrap();
+        exercise(&store).await;
+    }
+
+    /// Admins, tokens and the audit log through `store`, which starts with
+    /// none (the PostgreSQL tests run this too).
+    pub(crate) async fn exercise(store: &dyn AdminStore) {
+        add_admin(store, "opal", b"s3cret").await.unwrap();
+        add_admin(store, "admin", b"s3cret").await.unwrap();
         assert!(matches!(
-            add_admin(&store, "opal", b"x").await,
+            add_admin(store, "opal", b"x").await,
             Err(OperatorError::Store(AccountError::Exists(_)))
         ));
         assert!(matches!(
-            add_admin(&store, "bad name", b"x").await,
+            add_admin(store, "bad name", b"x").await,
             Err(OperatorError::BadName { .. })
         ));
         let found = store.admin_find("opal").await.unwrap();
@@ -465,21 +471,21 @@ mod tests {
         assert!(!verify_admin(found.as_ref(), b"wrong"));
         assert!(!verify_admin(None, b"s3cret"));
 
-        let token = issue_token(&store, "opal", Scope::Read).await.unwrap();
+        let token = issue_token(store, "opal", Scope::Read).await.unwrap();
         assert_eq!(
-            token_owner(&store, token.expose()).await.unwrap(),
+            token_owner(store, token.expose()).await.unwrap(),
             Some(("opal".to_string(), Scope::Read))
         );
-        assert_eq!(token_owner(&store, "wharf_nope").await.unwrap(), None);
+        assert_eq!(token_owner(store, "wharf_nope").await.unwrap(), None);
         assert!(matches!(
-            issue_token(&store, "ghost", Scope::Admin).await,
+            issue_token(store, "ghost", Scope::Admin).await,
             Err(OperatorError::NoAdmin(_))
         ));
 
-        audit(&store, "opal", "accounts.approve", "bob", "127.0.0.1")
+        audit(store, "opal", "accounts.approve", "bob", "127.0.0.1")
             .await
             .unwrap();
-        audit(&store, "opal", "accounts.disable", "bob", "cli")
+        audit(store, "opal", "accounts.disable", "bob", "cli")
             .await
             .unwrap();
         let log = store.audit_list(0, 10).await.unwrap();
@@ -491,7 +497,7 @@ mod tests {
         );
 
         store.admin_remove("opal").await.unwrap();
-        assert_eq!(token_owner(&store, token.expose()).await.unwrap(), None);
+        assert_eq!(token_owner(store, token.expose()).await.unwrap(), None);
         let left: Vec<String> = store
             .admin_list()
             .await

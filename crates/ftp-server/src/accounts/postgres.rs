@@ -613,6 +613,13 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "needs PostgreSQL: run by tests/scale"]
+    async fn pg_admins_tokens_and_audit() {
+        let store = PgStore::open(&url()).await.unwrap();
+        crate::accounts::operators::tests::exercise(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs PostgreSQL: run by tests/scale"]
     async fn pg_migrations_race_and_crud() {
         let url = url();
         // Several instances starting at once migrate exactly once.
