@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import os
+import re
 import ssl
 import subprocess
 import urllib.error
@@ -131,16 +132,8 @@ class Api:
 def start_with_console(wharfd_factory, extra: list[str] | None = None, scheme: str = "http"):
     """A server with --admin-listen on a kernel-picked port and admin opal;
     returns (server, base URL)."""
-    import re
-    import time
     srv = wharfd_factory(["--admin-listen", "127.0.0.1:0", *(extra or [])])
     add_admin(srv.bin, srv.data)
-    deadline = time.monotonic() + 10
-    pattern = re.compile(rf"admin console on ({scheme}://127\.0\.0\.1:\d+)/console/")
-    while time.monotonic() < deadline:
-        m = pattern.search(srv.log())
-        if m:
-            return srv, m.group(1)
-        time.sleep(0.05)
-    pytest.fail(f"wharfd never said where the admin console listens:\n{srv.log_tail()}",
-                pytrace=False)
+    pattern = rf"admin console on ({scheme}://127\.0\.0\.1:\d+)/console/"
+    line = srv.wait_log(pattern)
+    return srv, re.search(pattern, line).group(1)

@@ -207,6 +207,27 @@ def test_live_sessions_are_listed_and_disconnected(wharfd_factory):
     assert api.call("DELETE", f"/api/sessions/{s['id']}").status == 404
 
 
+def test_an_sftp_session_is_listed_and_disconnected(wharfd_factory):
+    from test_sftp import SFTP_RE, connect
+    srv, base = start_with_console(wharfd_factory, ["--sftp-listen", "127.0.0.1:0"])
+    port = int(re.search(SFTP_RE, srv.wait_log(SFTP_RE)).group(1))
+    srv.wait_log(r"SSH host key .*ssh_host_rsa_key", timeout=30)
+    api = Api(base, token=token(srv.bin, srv.data, "admin"))
+    sftp = connect(port)
+    assert sftp.listdir(".")
+    listed = api.call("GET", "/api/sessions").body["sessions"]
+    assert [(s["user"], s["protocol"], s["tls"]) for s in listed] == [(USER, "sftp", True)], listed
+    assert api.call("DELETE", f"/api/sessions/{listed[0]['id']}").status == 204
+    transport = sftp.get_channel().get_transport()
+    deadline = time.monotonic() + 10
+    while transport.is_active() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not transport.is_active(), "the SSH connection outlived its disconnect"
+    with pytest.raises((OSError, EOFError)):
+        sftp.listdir(".")
+    assert api.call("GET", "/api/sessions").body["sessions"] == []
+
+
 def test_lockout_after_five_wrong_passwords(wharfd_factory):
     _, base = start_with_console(wharfd_factory)
     api = Api(base)
