@@ -267,3 +267,32 @@ def test_metrics_and_health_on_the_admin_server(wharfd_factory):
     assert re.search(r'^wharf_logins_total\{result="ok"\} 1$', text, re.M), text
     a = Api(base).call("GET", "/health")
     assert a.status == 200 and a.body["status"] == "ok", a.body
+
+
+def test_the_admins_commands_and_their_misuse(wharfd_factory):
+    srv, base = start_with_console(wharfd_factory)
+    assert re.search(r"^opal\s+added ", wharfd_admins(srv.bin, srv.data, "list"), re.M)
+
+    def refused(*args: str, input: str | None = None) -> str:
+        cp = subprocess.run([str(srv.bin), "admins", *args, "--data", str(srv.data)],
+                            input=(input or "").encode(), capture_output=True, timeout=60)
+        assert cp.returncode != 0, f"`admins {' '.join(args)}` should have failed"
+        return cp.stderr.decode()
+
+    assert "bad scope \"root\": use read or admin" in refused("token", ADMIN, "--scope", "root")
+    assert "no admin named \"ghost\"" in refused("token", "ghost", "--scope", "read")
+    assert "already exists" in refused("add", ADMIN, "--password-stdin", input="x\n")
+    assert "empty password refused" in refused("add", "ruby", "--password-stdin", input="\n")
+    assert "bad admin name" in refused("add", "bad name", "--password-stdin", input="pw\n")
+    assert "cannot remove admin \"ghost\"" in refused("remove", "ghost")
+
+    tok = token(srv.bin, srv.data, "admin")
+    assert Api(base, token=tok).call("GET", "/api/status").status == 200
+    wharfd_admins(srv.bin, srv.data, "remove", ADMIN)
+    assert Api(base, token=tok).call("GET", "/api/status").status == 401, \
+        "a removed admin's token still works"
+    assert Api(base).login().status == 401
+    log = wharfd_admins(srv.bin, srv.data, "audit")
+    for action in ("admins.add", "admins.token", "admins.remove"):
+        assert action in log, log
+    assert ADMIN_PASSWORD not in log
