@@ -29,6 +29,9 @@ pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 const MAX_SESSIONS: usize = 1000;
 /// The session cookie's name.
 pub const COOKIE: &str = "wharf_admin";
+/// (address, name) pairs whose failures are remembered at once; past it
+/// the stalest is forgotten.
+const MAX_TRACKED: usize = 10_000;
 /// The header carrying the CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -45,11 +48,24 @@ struct Failures {
     last: Instant,
 }
 
-/// Console sessions and failed-login counts, in memory.
-#[derive(Debug, Default)]
+/// Console sessions and failed-login counts, in memory, and the cap on
+/// password checks at once (each is an Argon2 hash: memory and a core).
+#[derive(Debug)]
 pub struct Logins {
     sessions: Mutex<HashMap<String, CookieSession>>,
     failures: Mutex<HashMap<(IpAddr, String), Failures>>,
+    hashing: tokio::sync::Semaphore,
+}
+
+impl Default for Logins {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Logins {
+            sessions: Mutex::default(),
+            failures: Mutex::default(),
+            hashing: tokio::sync::Semaphore::new(cores),
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -86,6 +102,15 @@ impl Logins {
     fn failed(&self, ip: IpAddr, name: &str) {
         let mut failures = lock(&self.failures);
         failures.retain(|_, f| f.last.elapsed() < LOCKOUT);
+        if failures.len() >= MAX_TRACKED {
+            if let Some(stalest) = failures
+                .iter()
+                .min_by_key(|(_, f)| f.last)
+                .map(|(k, _)| k.clone())
+            {
+                failures.remove(&stalest);
+            }
+        }
         let f = failures.entry((ip, name.to_string())).or_insert(Failures {
             count: 0,
             last: Instant::now(),
@@ -154,6 +179,12 @@ pub async fn login(
     }
     let record = admins.admin_find(name).await?;
     let password = password.as_bytes().to_vec();
+    let _slot = state
+        .logins
+        .hashing
+        .acquire()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let ok = tokio::task::spawn_blocking(move || verify_admin(record.as_ref(), &password))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;

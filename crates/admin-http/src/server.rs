@@ -1,6 +1,8 @@
 //! The accept loop: each connection, after a TLS handshake when a
 //! certificate is configured, is served HTTP/1.1 by hyper with the axum
 //! router, the client's address attached for the audit log and lockouts.
+//! At most [`MAX_CONNECTIONS`] are served at once; a request head must
+//! arrive within [`HEADER_WITHIN`].
 
 use axum::extract::connect_info::ConnectInfo;
 use axum::Router;
@@ -15,13 +17,19 @@ use tower::ServiceExt as _;
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_WITHIN: Duration = Duration::from_secs(10);
+/// Connections served at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 256;
 /// How long a request head may take to arrive.
 const HEADER_WITHIN: Duration = Duration::from_secs(10);
 
 /// Serves `router` on `listener` until the task is dropped; with `tls`,
 /// every connection speaks HTTPS with the server's current certificate.
 pub async fn serve(listener: TcpListener, router: Router, tls: Option<Arc<TlsContext>>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
@@ -36,6 +44,7 @@ pub async fn serve(listener: TcpListener, router: Router, tls: Option<Arc<TlsCon
             if let Err(e) = connection(stream, peer, router, tls).await {
                 tracing::debug!(%peer, error = %e, "admin HTTP connection ended");
             }
+            drop(slot);
         });
     }
 }
