@@ -207,6 +207,40 @@ def test_live_sessions_are_listed_and_disconnected(wharfd_factory):
     assert api.call("DELETE", f"/api/sessions/{s['id']}").status == 404
 
 
+def test_a_running_transfer_is_shown_and_a_disconnect_stops_it(wharfd_factory):
+    srv, base = start_with_console(wharfd_factory, ["--max-download-rate", "64K"])
+    api = Api(base, token=token(srv.bin, srv.data, "read"))
+    f = srv.ftp()
+    f.voidcmd("TYPE I")
+    data = f.transfercmd("RETR data.bin")  # 1 MiB at 64 KiB/s: about 16 s
+    got = b""
+    deadline = time.monotonic() + 10
+    transfer = None
+    while time.monotonic() < deadline:
+        got += data.recv(65536)
+        sessions = api.call("GET", "/api/sessions").body["sessions"]
+        transfer = sessions[0]["transfer"] if sessions else None
+        if transfer and transfer["bytes"] > 0:
+            break
+        time.sleep(0.1)
+    assert transfer and transfer["path"] == "/data.bin" and transfer["direction"] == "download", \
+        transfer
+    assert 0 < transfer["bytes"] < 1024 * 1024 and transfer["bytes_per_second"] > 0, transfer
+    admin = Api(base, token=token(srv.bin, srv.data, "admin"))
+    assert admin.call("DELETE", f"/api/sessions/{sessions[0]['id']}").status == 204
+    f.sock.settimeout(10)
+    control = b""
+    while chunk := f.sock.recv(4096):
+        control += chunk
+    assert re.search(rb"^421 Disconnected by the server's operator", control, re.M), control
+    data.settimeout(10)
+    while data.recv(65536):
+        pass  # the data connection closes too
+    data.close()
+    f.close()
+    assert api.call("GET", "/api/sessions").body["sessions"] == []
+
+
 def test_an_sftp_session_is_listed_and_disconnected(wharfd_factory):
     from test_sftp import SFTP_RE, connect
     srv, base = start_with_console(wharfd_factory, ["--sftp-listen", "127.0.0.1:0"])

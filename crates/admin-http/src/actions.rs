@@ -263,6 +263,19 @@ pub struct SessionView {
     pub protocol: &'static str,
     pub tls: bool,
     pub since: i64,
+    /// The FTP transfer running now; `null` when there is none (or for
+    /// SFTP, whose requests are not tracked yet).
+    pub transfer: Option<TransferView>,
+}
+
+/// A running transfer.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransferView {
+    pub path: String,
+    /// `upload` or `download` (listings count as downloads).
+    pub direction: &'static str,
+    pub bytes: u64,
+    pub bytes_per_second: u64,
 }
 
 impl From<SessionInfo> for SessionView {
@@ -274,6 +287,12 @@ impl From<SessionInfo> for SessionView {
             protocol: s.protocol,
             tls: s.tls,
             since: s.since,
+            transfer: s.transfer.map(|t| TransferView {
+                path: t.path,
+                direction: if t.upload { "upload" } else { "download" },
+                bytes: t.bytes,
+                bytes_per_second: t.rate,
+            }),
         }
     }
 }

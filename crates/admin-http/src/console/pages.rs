@@ -456,11 +456,23 @@ pub async fn sessions(
     if list.is_empty() {
         out.push_str("<p>No one is logged in.</p>");
     } else {
-        out.push_str("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Account</th><th scope=\"col\">From</th><th scope=\"col\">Protocol</th><th scope=\"col\">Encrypted</th><th scope=\"col\">Since (UTC)</th><th scope=\"col\">Action</th></tr></thead><tbody>");
+        out.push_str("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Account</th><th scope=\"col\">From</th><th scope=\"col\">Protocol</th><th scope=\"col\">Encrypted</th><th scope=\"col\">Since (UTC)</th><th scope=\"col\">Transfer</th><th scope=\"col\">Action</th></tr></thead><tbody>");
         for s in list {
+            let transfer = s.transfer.as_ref().map_or_else(
+                || "-".to_string(),
+                |t| {
+                    format!(
+                        "{} {}: {} at {}/s",
+                        t.direction,
+                        esc(&t.path),
+                        format_size(t.bytes),
+                        format_size(t.bytes_per_second)
+                    )
+                },
+            );
             let _ = write!(
                 out,
-                "<tr><td>{user}</td><td>{from}</td><td>{proto}</td><td>{tls}</td><td>{since}</td><td>\
+                "<tr><td>{user}</td><td>{from}</td><td>{proto}</td><td>{tls}</td><td>{since}</td><td>{transfer}</td><td>\
 <form class=\"inline\" method=\"post\" action=\"/console/sessions/{id}/disconnect\">{csrf}\
 <button type=\"submit\" class=\"danger\">Disconnect {user} ({id})</button></form></td></tr>",
                 user = esc(&s.user),
