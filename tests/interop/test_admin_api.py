@@ -291,6 +291,30 @@ def test_https_with_the_servers_certificate(wharfd_factory, wharfd_bin, tmp_path
         Api(base.replace("https", "http")).call("GET", "/health", validate=False)
 
 
+def test_sighup_gives_the_console_the_new_certificate(wharfd_factory, wharfd_bin, tmp_path):
+    import os
+    import signal
+    import ssl
+    import urllib.error
+    from test_service import install_pair, make_pair
+    first = make_pair(wharfd_bin, tmp_path / "first")
+    second = make_pair(wharfd_bin, tmp_path / "second")
+    (tmp_path / "live").mkdir()
+    live = (tmp_path / "live" / "cert.pem", tmp_path / "live" / "key.pem")
+    install_pair(first, live)
+    cfg = tmp_path / "wharfd.toml"
+    cfg.write_text(f'tls_cert = "{live[0]}"\ntls_key = "{live[1]}"\n')
+    srv, base = start_with_console(wharfd_factory, ["--config", str(cfg)], scheme="https")
+    assert Api(base, cafile=str(first[0])).call("GET", "/health").status == 200
+    install_pair(second, live)
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    srv.wait_log(r"configuration reloaded")
+    assert Api(base, cafile=str(second[0])).call("GET", "/health").status == 200
+    with pytest.raises(urllib.error.URLError) as e:
+        Api(base, cafile=str(first[0])).call("GET", "/health", validate=False)
+    assert isinstance(e.value.reason, ssl.SSLCertVerificationError), e.value
+
+
 def test_metrics_and_health_on_the_admin_server(wharfd_factory):
     import urllib.request
     srv, base = start_with_console(wharfd_factory)

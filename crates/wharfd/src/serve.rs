@@ -267,9 +267,12 @@ pub async fn run(prepared: Prepared) -> Result<()> {
     );
     let admin_options = Arc::new(opts.clone());
     let server = Server::with_tls(opts, store.clone(), tls).map_err(anyhow::Error::msg)?;
+    // The admin console's certificate, reloaded with the server's on SIGHUP.
+    let admin = admin.map(|(socket, tls)| (socket, tls.map(Arc::new)));
     let controls = Controls::new(
         control_signals,
         server.handle(),
+        admin.as_ref().and_then(|(_, tls)| tls.clone()),
         args,
         &cfg,
         notifier.clone(),
@@ -341,11 +344,7 @@ pub async fn run(prepared: Prepared) -> Result<()> {
             secure: admin_tls.is_some(),
             ..http_state
         });
-        http_tasks.push(tokio::spawn(admin_http::serve(
-            socket,
-            router,
-            admin_tls.map(Arc::new),
-        )));
+        http_tasks.push(tokio::spawn(admin_http::serve(socket, router, admin_tls)));
     }
     let controls = tokio::spawn(controls.run());
     notifier.send("READY=1\nSTATUS=accepting clients");
