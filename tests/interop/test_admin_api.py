@@ -148,6 +148,13 @@ def test_accounts_crud_filter_paging_and_the_cli_sees_it(wharfd_factory):
     f = srv.ftp(user="bob2", password="new-pw-456")
     f.storbinary("STOR up.bin", io.BytesIO(b"x" * 1000))
     f.quit()
+    # a policy set through the API holds at once: bob1 becomes read-only
+    a = api.call("PATCH", "/api/accounts/bob1", {"policy": "permissions list,download"})
+    assert a.status == 200 and "permissions list,download" in a.body["policy"], a.body
+    f = srv.ftp(user="bob1", password="bob1-pw-123")
+    with pytest.raises(ftplib.error_perm):
+        f.storbinary("STOR nope.bin", io.BytesIO(b"y"))
+    f.quit()
     usage = {u["name"]: u for u in api.call("GET", "/api/usage").body["usage"]}
     assert usage["bob2"]["used_bytes"] == 1000 and "bob3" not in usage, usage
 
