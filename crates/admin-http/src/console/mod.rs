@@ -6,7 +6,7 @@
 //!
 //! # Layout
 //! - [`html`]: escaping and the page frame (viewport, CSS, navigation).
-//! - [`pages`]: the handlers, one per page and form.
+//! - [`pages`]: the handlers, one module per page with its forms.
 
 pub mod html;
 pub mod pages;

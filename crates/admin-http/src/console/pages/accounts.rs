@@ -1,0 +1,178 @@
+//! Accounts: search, create, and one account's page with its quota,
+//! password and access forms.
+
+use super::common::{back, given, pending_count, refused, render, Done};
+use crate::actions::{self, show_quota, Update};
+use crate::console::html::{csrf_field, esc, seg};
+use crate::console::Operator;
+use crate::state::AdminState;
+use axum::extract::{Form, Path, Query, State};
+use axum::response::Response;
+use ftp_server::accounts::admin::AccountQuery;
+use ftp_server::quota::size::format_size;
+use serde::Deserialize;
+use std::fmt::Write as _;
+
+pub async fn accounts(
+    State(state): State<AdminState>,
+    op: Operator,
+    Query(done): Query<Done>,
+) -> Response {
+    let query = AccountQuery {
+        name: done.q.clone(),
+        limit: Some(actions::MAX_PAGE),
+        ..AccountQuery::default()
+    };
+    let body = actions::list(&state, &query).await.map(|page| {
+        let mut out = String::new();
+        let _ = write!(
+            out,
+            "<form method=\"get\" action=\"/console/accounts\" role=\"search\">\
+<label for=\"q\">Name contains</label><input id=\"q\" name=\"q\" value=\"{}\"> <button type=\"submit\">Search</button></form>\
+<p>{} of {} accounts shown.</p><div class=\"scroll\"><table><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Status</th><th scope=\"col\">Used</th><th scope=\"col\">Quota</th></tr></thead><tbody>",
+            esc(&done.q),
+            page.accounts.len(),
+            page.total
+        );
+        for a in &page.accounts {
+            let _ = write!(
+                out,
+                "<tr><td><a href=\"/console/accounts/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                seg(&a.name),
+                esc(&a.name),
+                a.status,
+                format_size(a.used_bytes),
+                show_quota(a.quota_bytes)
+            );
+        }
+        let _ = write!(
+            out,
+            "</tbody></table></div><h2>New account</h2>\
+<form method=\"post\" action=\"/console/accounts\">{}\
+<p><label for=\"new-name\">Name</label><input id=\"new-name\" name=\"name\" required></p>\
+<p><label for=\"new-password\">Password</label><input id=\"new-password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required></p>\
+<p><label for=\"new-quota\">Quota</label><input id=\"new-quota\" name=\"quota\" placeholder=\"{}\"></p>\
+<p><button type=\"submit\">Create account</button></p></form>",
+            csrf_field(&op.csrf),
+            show_quota(state.options.default_quota)
+        );
+        out
+    });
+    render(&state, &op, "Accounts", &done, body).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    quota: String,
+}
+
+pub async fn create(
+    State(state): State<AdminState>,
+    op: Operator,
+    Form(f): Form<CreateForm>,
+) -> Response {
+    let done = async {
+        op.caller.may_change(Some(&f.csrf))?;
+        actions::create(&state, &op.caller, &f.name, &f.password, given(&f.quota)).await
+    }
+    .await;
+    match done {
+        Ok(a) => back(
+            &format!("/console/accounts/{}", seg(&a.name)),
+            &format!("created {}", a.name),
+        ),
+        Err(e) => refused(pending_count(&state).await, &op, e),
+    }
+}
+
+pub async fn account(
+    State(state): State<AdminState>,
+    op: Operator,
+    Path(name): Path<String>,
+    Query(done): Query<Done>,
+) -> Response {
+    let body = actions::show(&state, &name).await.map(|d| {
+        let a = &d.account;
+        let n = seg(&a.name);
+        let csrf = csrf_field(&op.csrf);
+        let (toggle, label) = if a.status == "disabled" {
+            ("active", "Enable")
+        } else {
+            ("disabled", "Disable")
+        };
+        format!(
+            "<dl><dt>Status</dt><dd>{status}</dd><dt>Home</dt><dd>{home}</dd>\
+<dt>Used</dt><dd>{used}</dd><dt>Quota</dt><dd>{quota}</dd>\
+<dt>Own permissions and limits</dt><dd>{policy}</dd></dl>\
+<h2>Quota</h2><form method=\"post\" action=\"/console/accounts/{n}\">{csrf}\
+<label for=\"quota\">New quota (e.g. 500M, 2G, none)</label><input id=\"quota\" name=\"quota\" required>\
+<button type=\"submit\">Set quota</button></form>\
+<h2>Password</h2><form method=\"post\" action=\"/console/accounts/{n}\">{csrf}\
+<label for=\"password\">New password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required>\
+<button type=\"submit\">Reset password</button></form>\
+<h2>Access</h2><form method=\"post\" action=\"/console/accounts/{n}\">{csrf}\
+<input type=\"hidden\" name=\"status\" value=\"{toggle}\"><button type=\"submit\" class=\"danger\">{label} {name}</button></form>",
+            status = a.status,
+            home = esc(&a.home),
+            used = format_size(a.used_bytes),
+            quota = show_quota(a.quota_bytes),
+            policy = if d.policy.is_empty() {
+                "none (the server's defaults)".to_string()
+            } else {
+                esc(&d.policy)
+            },
+            name = esc(&a.name),
+        )
+    });
+    render(&state, &op, &format!("Account {name}"), &done, body).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UpdateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    quota: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    status: String,
+}
+
+pub async fn update(
+    State(state): State<AdminState>,
+    op: Operator,
+    Path(name): Path<String>,
+    Form(f): Form<UpdateForm>,
+) -> Response {
+    let change = Update {
+        quota: given(&f.quota),
+        password: (!f.password.is_empty()).then_some(f.password.as_str()),
+        status: given(&f.status),
+        policy: None,
+    };
+    let done = async {
+        op.caller.may_change(Some(&f.csrf))?;
+        actions::update(&state, &op.caller, &name, change).await
+    }
+    .await;
+    match done {
+        Ok(d) => back(
+            &format!("/console/accounts/{}", seg(&name)),
+            &format!(
+                "{} is {} with a quota of {}",
+                d.account.name,
+                d.account.status,
+                show_quota(d.account.quota_bytes)
+            ),
+        ),
+        Err(e) => refused(pending_count(&state).await, &op, e),
+    }
+}
