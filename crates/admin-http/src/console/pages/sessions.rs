@@ -1,7 +1,7 @@
 //! Live sessions, with a disconnect button each.
 
 use super::common::{back, pending_count, refused, render, CsrfForm, Done};
-use crate::actions::{self};
+use crate::actions;
 use crate::console::html::{csrf_field, esc, when};
 use crate::console::Operator;
 use crate::state::AdminState;
