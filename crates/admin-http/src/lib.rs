@@ -100,7 +100,11 @@ mod tests {
             assert_eq!(body, want.as_bytes());
         }
         let (status, _, _) = get(monitor_router(state), "/api/status").await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "the metrics listener serves no API");
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "the metrics listener serves no API"
+        );
     }
 
     #[tokio::test]
@@ -112,7 +116,9 @@ mod tests {
         assert_eq!(kind, "application/json");
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert!(json["error"].as_str().unwrap().contains("log in"), "{json}");
-        let req = Request::get("/console/accounts").body(Body::empty()).unwrap();
+        let req = Request::get("/console/accounts")
+            .body(Body::empty())
+            .unwrap();
         let resp = router(state).oneshot(req).await.unwrap();
         assert_eq!(resp.status(), StatusCode::SEE_OTHER);
         assert_eq!(resp.headers()["location"], "/console/login");
