@@ -379,3 +379,23 @@ def test_the_openapi_document_is_valid_and_names_every_route():
     assert routed == set(spec["paths"]), (
         f"undocumented: {sorted(routed - set(spec['paths']))}; "
         f"documented but not served: {sorted(set(spec['paths']) - routed)}")
+
+
+def test_approve_and_reject_through_the_api_tell_the_event_programs(wharfd_factory, tmp_path):
+    from test_events import config, received, recorder
+    script, out = recorder(tmp_path)
+    srv, base = start_with_console(wharfd_factory, config(tmp_path, f"""
+[[event_command]]
+program = "{script}"
+args = ["{out}"]
+"""))
+    api = Api(base, token=token(srv.bin, srv.data, "admin"))
+    register(srv, "erin")
+    register(srv, "frank")
+    assert api.call("POST", "/api/registrations/erin/approve", {"quota": "2M"}).status == 200
+    assert api.call("POST", "/api/registrations/frank/reject", {"reason": "duplicate"}).status == 204
+    approved = received(out, "registration.approved")
+    assert [e["account"] for e in approved] == ["erin"], approved
+    assert "2.0 MiB" in approved[0]["reason"], approved[0]
+    rejected = received(out, "registration.rejected")
+    assert [(e["account"], e["reason"]) for e in rejected] == [("frank", "duplicate")], rejected
