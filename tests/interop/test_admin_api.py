@@ -399,3 +399,19 @@ args = ["{out}"]
     assert "2.0 MiB" in approved[0]["reason"], approved[0]
     rejected = received(out, "registration.rejected")
     assert [(e["account"], e["reason"]) for e in rejected] == [("frank", "duplicate")], rejected
+
+
+def test_account_changes_from_the_cli_are_audited_too(wharfd_factory):
+    srv, base = start_with_console(wharfd_factory)
+    cp = subprocess.run([str(srv.bin), "users", "quota", USER, "5M", "--data", str(srv.data)],
+                        capture_output=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    register(srv, "gina")
+    cp = subprocess.run([str(srv.bin), "users", "reject", "gina", "--data", str(srv.data)],
+                        capture_output=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    entries = Api(base, token=token(srv.bin, srv.data, "read")).call(
+        "GET", "/api/audit").body["entries"]
+    got = [(e["action"], e["target"], e["client"]) for e in entries]
+    assert ("accounts.quota", USER, "cli") in got, got
+    assert ("registrations.reject", "gina", "cli") in got, got

@@ -1,16 +1,29 @@
 //! `wharfd admins …`: the operators of the admin console and API, their
 //! API tokens and the audit log, in the account store. Every change made
-//! here is audited with the client `cli`.
+//! here, and every account change of `wharfd users`, is audited with the
+//! client `cli` ([`audit_cli`]).
 
 use crate::cli::AdminsCommand;
 use crate::users::{format_time, open, read_password};
 use anyhow::{bail, Context, Result};
 use ftp_server::accounts::operators::{self, Scope};
-use ftp_server::accounts::AdminStore;
+use ftp_server::accounts::{AccountStore, AdminStore};
 
 /// Who the audit log names for the command line: the login user.
 fn cli_user() -> String {
     std::env::var("USER").unwrap_or_else(|_| "cli".to_string())
+}
+
+/// Writes an account change made by a `wharfd users` command to the audit
+/// log, as the console's are. The change is made already: a log that
+/// cannot be written is reported, not a reason to fail the command.
+pub(crate) async fn audit_cli(store: &dyn AccountStore, action: &str, target: &str) {
+    let Some(admins) = store.admins() else {
+        return;
+    };
+    if let Err(e) = operators::audit(admins, &cli_user(), action, target, "cli").await {
+        eprintln!("wharfd: the change was made but not written to the audit log: {e}");
+    }
 }
 
 pub async fn run(cmd: AdminsCommand) -> Result<()> {

@@ -42,6 +42,7 @@ pub async fn perms(args: PermsArgs) -> Result<()> {
             println!("{}: {said} wherever no path rule applies", args.name);
         }
     }
+    crate::admins::audit_cli(store.as_ref(), "accounts.policy", &args.name).await;
     Ok(())
 }
 
@@ -111,6 +112,7 @@ pub async fn set(args: SetArgs) -> Result<()> {
         l.networks.deny = networks(t)?;
     }
     store.set_policy(&args.name, &policy).await?;
+    crate::admins::audit_cli(store.as_ref(), "accounts.policy", &args.name).await;
     println!(
         "{}: limits changed; see: wharfd users show {}",
         args.name, args.name

@@ -139,6 +139,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             let added = admin::add(store.as_ref(), &opts, new)
                 .await
                 .map_err(refusal("add"))?;
+            crate::admins::audit_cli(store.as_ref(), "accounts.create", &name).await;
             println!(
                 "added {name} (home {}, quota {}, using {}){}",
                 added.home.display(),
@@ -186,6 +187,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             admin::set_password(store.as_ref(), &name, password.as_bytes())
                 .await
                 .map_err(refusal("change the password"))?;
+            crate::admins::audit_cli(store.as_ref(), "accounts.password", &name).await;
             println!("password of {name} changed");
         }
         UsersCommand::Disable { name, location } => {
@@ -194,6 +196,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                 .set_status(&name, AccountStatus::Disabled)
                 .await
                 .map_err(explain(&name))?;
+            crate::admins::audit_cli(store.as_ref(), "accounts.disable", &name).await;
             println!("{name} disabled");
         }
         UsersCommand::Enable { name, location } => {
@@ -202,6 +205,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                 .set_status(&name, AccountStatus::Active)
                 .await
                 .map_err(explain(&name))?;
+            crate::admins::audit_cli(store.as_ref(), "accounts.enable", &name).await;
             println!("{name} enabled");
         }
         UsersCommand::Pending { location } => {
@@ -244,6 +248,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             let approved = admin::approve(store.as_ref(), &opts, &name, quota, reuse_home)
                 .await
                 .map_err(refusal("approve"))?;
+            crate::admins::audit_cli(store.as_ref(), "registrations.approve", &name).await;
             println!(
                 "approved {name} (home {}, quota {}){}",
                 approved.home.display(),
@@ -264,6 +269,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             admin::reject(store.as_ref(), &name)
                 .await
                 .map_err(refusal("reject"))?;
+            crate::admins::audit_cli(store.as_ref(), "registrations.reject", &name).await;
             println!("rejected {name}; the registration was removed");
             tell(
                 &location,
@@ -284,6 +290,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                 .set_quota(&name, quota)
                 .await
                 .map_err(explain(&name))?;
+            crate::admins::audit_cli(store.as_ref(), "accounts.quota", &name).await;
             println!("quota of {name} is now {}", show_quota(quota));
         }
         UsersCommand::Recount {
@@ -338,6 +345,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                      a new account {name} is refused until they are gone (or given --reuse-home)"
                 ),
             };
+            crate::admins::audit_cli(store.as_ref(), "accounts.remove", &name).await;
             println!("removed {name}; {home}");
         }
     }
