@@ -543,7 +543,10 @@ def test_a_store_from_the_previous_release_keeps_every_account(wharfd_bin, tmp_p
     assert "everywhere" in out and "all" in out and "(server default)" in out, out
     assert "waiting" in users(wharfd_bin, data, "pending")
     with sqlite3.connect(data / "wharf.db") as db:
-        # migrated through every step since: policies (2), SSH keys (3)
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        # migrated through every step since: policies (2), SSH keys (3),
+        # the admin console's tables (4)
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"admins", "admin_tokens", "admin_audit"} <= tables, tables
         assert db.execute("SELECT ssh_keys FROM accounts WHERE name = ?",
                           (NAME,)).fetchone() == ("",)
