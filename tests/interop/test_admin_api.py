@@ -415,3 +415,23 @@ def test_account_changes_from_the_cli_are_audited_too(wharfd_factory):
     got = [(e["action"], e["target"], e["client"]) for e in entries]
     assert ("accounts.quota", USER, "cli") in got, got
     assert ("registrations.reject", "gina", "cli") in got, got
+
+
+def test_a_taken_or_bad_admin_address_stops_the_start_with_what_to_fix(wharfd_bin, tmp_path):
+    import socket
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    port = held.getsockname()[1]
+    try:
+        taken = f"cannot listen for the admin console on 127.0.0.1:{port} (in use?"
+        for addr, says in [(f"127.0.0.1:{port}", taken), ("localhost:http", "localhost:http")]:
+            cp = subprocess.run([str(wharfd_bin), "serve", "--data", str(tmp_path / "d"),
+                                 "--listen", "127.0.0.1:0", "--admin-listen", addr],
+                                capture_output=True, timeout=60,
+                                env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
+            out = cp.stderr.decode()
+            assert cp.returncode != 0, f"wharfd started with --admin-listen {addr}"
+            assert says in out, out
+    finally:
+        held.close()

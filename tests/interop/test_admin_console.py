@@ -11,7 +11,6 @@ critical violation fails the test. A missing browser, driver or axe FAILS."""
 from __future__ import annotations
 
 import ftplib
-import os
 import re
 import shutil
 from pathlib import Path
@@ -29,7 +28,7 @@ pytestmark = pytest.mark.time_limit(240)
 
 
 @pytest.fixture
-def browser(tmp_path):
+def browser(tmp_path, monkeypatch):
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -41,7 +40,7 @@ def browser(tmp_path):
                     pytrace=False)
     if not AXE.is_file():
         pytest.fail(f"{AXE} is missing: run tests/console/install.sh", pytrace=False)
-    os.environ["SE_OFFLINE"] = "true"  # never let Selenium Manager download anything
+    monkeypatch.setenv("SE_OFFLINE", "true")  # never let Selenium Manager download anything
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
