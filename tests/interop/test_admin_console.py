@@ -158,7 +158,7 @@ def test_an_operator_runs_the_server_from_the_browser(wharfd_factory, browser, t
     c.go(c.link("Accounts"))
     c.field("q").send_keys("new")
     c.go(c.button("Search"))
-    assert "1 of 1 accounts shown." in c.text(), c.text()
+    assert "1 to 1 of 1 accounts." in c.text(), c.text()
     c.check("accounts")
     c.go(c.link("newbie"))
     c.check("account")
@@ -197,3 +197,26 @@ def test_an_operator_runs_the_server_from_the_browser(wharfd_factory, browser, t
     assert "too many failed logins" in c.text(), c.text()
     assert browser.current_url.endswith("/console/login")
     c.check("locked-out")
+
+
+def test_the_accounts_pages_page_through_many_accounts(wharfd_factory, browser, tmp_path):
+    from admin_http import Api, token
+    srv, base = start_with_console(wharfd_factory)
+    api = Api(base, token=token(srv.bin, srv.data, "admin"))
+    for i in range(55):
+        assert api.call("POST", "/api/accounts",
+                        {"name": f"user{i:02}", "password": "pw-pw-pw-pw"}).status == 201
+    c = Console(browser, base, tmp_path / "screenshots")
+    c.log_in()
+    c.go(c.link("Accounts"))
+    assert "1 to 50 of 56 accounts." in c.text(), c.text()  # with alice
+    c.check("accounts-page-1")
+    c.go(c.link("Next page"))
+    assert "51 to 56 of 56 accounts." in c.text(), c.text()
+    assert "user54" in c.text() and "user00" not in c.text()
+    c.check("accounts-page-2")
+    c.go(c.link("Previous page"))
+    assert "1 to 50 of 56 accounts." in c.text(), c.text()
+    c.field("q").send_keys("user5")
+    c.go(c.button("Search"))
+    assert "1 to 5 of 5 accounts." in c.text(), c.text()

@@ -13,6 +13,29 @@ use ftp_server::quota::size::format_size;
 use serde::Deserialize;
 use std::fmt::Write as _;
 
+/// Accounts one console page lists.
+const PAGE: usize = 50;
+
+/// Links to the pages before and after the one at `offset`.
+fn paging(q: &str, offset: usize, total: usize) -> String {
+    let link = |at: usize, text: &str| {
+        format!(
+            "<a href=\"/console/accounts?q={}&amp;offset={at}\">{text}</a>",
+            seg(q)
+        )
+    };
+    let mut out = String::from("<nav aria-label=\"Pages\"><p>");
+    if offset > 0 {
+        out.push_str(&link(offset.saturating_sub(PAGE), "Previous page"));
+        out.push(' ');
+    }
+    if offset + PAGE < total {
+        out.push_str(&link(offset + PAGE, "Next page"));
+    }
+    out.push_str("</p></nav>");
+    out
+}
+
 pub async fn accounts(
     State(state): State<AdminState>,
     op: Operator,
@@ -20,7 +43,8 @@ pub async fn accounts(
 ) -> Response {
     let query = AccountQuery {
         name: done.q.clone(),
-        limit: Some(actions::MAX_PAGE),
+        offset: done.offset,
+        limit: Some(PAGE),
         ..AccountQuery::default()
     };
     let body = actions::list(&state, &query).await.map(|page| {
@@ -29,9 +53,10 @@ pub async fn accounts(
             out,
             "<form method=\"get\" action=\"/console/accounts\" role=\"search\">\
 <label for=\"q\">Name contains</label><input id=\"q\" name=\"q\" value=\"{}\"> <button type=\"submit\">Search</button></form>\
-<p>{} of {} accounts shown.</p><div class=\"scroll\"><table><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Status</th><th scope=\"col\">Used</th><th scope=\"col\">Quota</th></tr></thead><tbody>",
+<p>{} to {} of {} accounts.</p><div class=\"scroll\"><table><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Status</th><th scope=\"col\">Used</th><th scope=\"col\">Quota</th></tr></thead><tbody>",
             esc(&done.q),
-            page.accounts.len(),
+            (done.offset + 1).min(page.total),
+            done.offset + page.accounts.len(),
             page.total
         );
         for a in &page.accounts {
@@ -45,9 +70,11 @@ pub async fn accounts(
                 show_quota(a.quota_bytes)
             );
         }
+        out.push_str("</tbody></table></div>");
+        out.push_str(&paging(&done.q, done.offset, page.total));
         let _ = write!(
             out,
-            "</tbody></table></div><h2>New account</h2>\
+            "<h2>New account</h2>\
 <form method=\"post\" action=\"/console/accounts\">{}\
 <p><label for=\"new-name\">Name</label><input id=\"new-name\" name=\"name\" required></p>\
 <p><label for=\"new-password\">Password</label><input id=\"new-password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required></p>\

@@ -17,6 +17,9 @@ pub struct Done {
     pub done: Option<String>,
     #[serde(default)]
     pub q: String,
+    /// The first account a page of accounts lists.
+    #[serde(default)]
+    pub offset: usize,
 }
 
 /// Back to `to` with `message` shown.
