@@ -57,6 +57,12 @@ button.danger{background:#9b1c1c;border-color:#9b1c1c}
 .card{border:1px solid #bbb;border-radius:4px;padding:.5rem 1rem;min-width:8rem}
 .card strong{font-size:1.5rem;display:block}
 label{display:inline-block;margin-right:.25rem}
+@media (max-width:40rem){
+table.stack thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+table.stack tr{display:block;border-bottom:1px solid #bbb;padding:.25rem 0}
+table.stack td{display:block;border:0;padding:.15rem .35rem}
+table.stack td::before{content:attr(data-label) \": \";font-weight:bold}
+}
 ";
 
 /// What the frame shows besides the page's own content.
@@ -119,6 +125,26 @@ pub fn page(status: StatusCode, title: &str, frame: &Frame<'_>, body: &str) -> R
     (status, Html(out)).into_response()
 }
 
+/// A table of `rows` (each cell already HTML) under `headers`; on a
+/// narrow screen each row stacks into a card whose cells carry their
+/// header as a label.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut out = String::from("<div class=\"scroll\"><table class=\"stack\"><thead><tr>");
+    for h in headers {
+        let _ = write!(out, "<th scope=\"col\">{}</th>", esc(h));
+    }
+    out.push_str("</tr></thead><tbody>");
+    for row in rows {
+        out.push_str("<tr>");
+        for (h, cell) in headers.iter().zip(row) {
+            let _ = write!(out, "<td data-label=\"{}\">{cell}</td>", esc(h));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table></div>");
+    out
+}
+
 /// The hidden CSRF field of a form.
 pub fn csrf_field(csrf: &str) -> String {
     format!(
@@ -147,5 +173,15 @@ mod tests {
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
         assert_eq!(seg("a b/c"), "a%20b%2Fc");
+    }
+
+    #[test]
+    fn table_cells_carry_their_headers() {
+        let html = table(&["Name", "Used"], &[vec!["<b>x</b>".into(), "1 B".into()]]);
+        assert!(html.contains("<th scope=\"col\">Name</th>"), "{html}");
+        assert!(
+            html.contains("<td data-label=\"Name\"><b>x</b></td><td data-label=\"Used\">1 B</td>"),
+            "{html}"
+        );
     }
 }

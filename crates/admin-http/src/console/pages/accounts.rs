@@ -3,7 +3,7 @@
 
 use super::common::{back, given, pending_count, refused, render, Done};
 use crate::actions::{self, show_quota, Update};
-use crate::console::html::{csrf_field, esc, seg};
+use crate::console::html::{csrf_field, esc, seg, table};
 use crate::console::Operator;
 use crate::state::AdminState;
 use axum::extract::{Form, Path, Query, State};
@@ -53,24 +53,29 @@ pub async fn accounts(
             out,
             "<form method=\"get\" action=\"/console/accounts\" role=\"search\">\
 <label for=\"q\">Name contains</label><input id=\"q\" name=\"q\" value=\"{}\"> <button type=\"submit\">Search</button></form>\
-<p>{} to {} of {} accounts.</p><div class=\"scroll\"><table><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Status</th><th scope=\"col\">Used</th><th scope=\"col\">Quota</th></tr></thead><tbody>",
+<p>{} to {} of {} accounts.</p>",
             esc(&done.q),
             (done.offset + 1).min(page.total),
             done.offset + page.accounts.len(),
             page.total
         );
-        for a in &page.accounts {
-            let _ = write!(
-                out,
-                "<tr><td><a href=\"/console/accounts/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                seg(&a.name),
-                esc(&a.name),
-                a.status,
-                format_size(a.used_bytes),
-                show_quota(a.quota_bytes)
-            );
-        }
-        out.push_str("</tbody></table></div>");
+        let rows: Vec<Vec<String>> = page
+            .accounts
+            .iter()
+            .map(|a| {
+                vec![
+                    format!(
+                        "<a href=\"/console/accounts/{}\">{}</a>",
+                        seg(&a.name),
+                        esc(&a.name)
+                    ),
+                    a.status.to_string(),
+                    format_size(a.used_bytes),
+                    show_quota(a.quota_bytes),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&["Name", "Status", "Used", "Quota"], &rows));
         out.push_str(&paging(&done.q, done.offset, page.total));
         let _ = write!(
             out,

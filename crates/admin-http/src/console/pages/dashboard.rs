@@ -2,7 +2,7 @@
 
 use super::common::{render, Done};
 use crate::actions::{self, show_quota};
-use crate::console::html::{esc, seg, when};
+use crate::console::html::{esc, seg, table, when};
 use crate::console::Operator;
 use crate::state::AdminState;
 use axum::extract::{Query, State};
@@ -36,18 +36,23 @@ pub async fn dashboard(
             format_size(s.bytes_out),
             if s.healthy { "ok" } else { "failing" }
         );
-        out.push_str("<h2>Most space used</h2><div class=\"scroll\"><table><thead><tr><th scope=\"col\">Account</th><th scope=\"col\">Used</th><th scope=\"col\">Quota</th></tr></thead><tbody>");
-        for u in usage.iter().take(10) {
-            let _ = write!(
-                out,
-                "<tr><td><a href=\"/console/accounts/{}\">{}</a></td><td>{}</td><td>{}</td></tr>",
-                seg(&u.name),
-                esc(&u.name),
-                format_size(u.used_bytes),
-                show_quota(u.quota_bytes)
-            );
-        }
-        out.push_str("</tbody></table></div>");
+        let rows: Vec<Vec<String>> = usage
+            .iter()
+            .take(10)
+            .map(|u| {
+                vec![
+                    format!(
+                        "<a href=\"/console/accounts/{}\">{}</a>",
+                        seg(&u.name),
+                        esc(&u.name)
+                    ),
+                    format_size(u.used_bytes),
+                    show_quota(u.quota_bytes),
+                ]
+            })
+            .collect();
+        out.push_str("<h2>Most space used</h2>");
+        out.push_str(&table(&["Account", "Used", "Quota"], &rows));
         Ok(out)
     }
     .await;
@@ -60,20 +65,19 @@ pub async fn audit(
     Query(done): Query<Done>,
 ) -> Response {
     let body = actions::audit_log(&state, 0, 200).await.map(|entries| {
-        let mut out = String::from("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">When (UTC)</th><th scope=\"col\">Admin</th><th scope=\"col\">Action</th><th scope=\"col\">Target</th><th scope=\"col\">From</th></tr></thead><tbody>");
-        for e in entries {
-            let _ = write!(
-                out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                when(e.at),
-                esc(&e.admin),
-                esc(&e.action),
-                esc(&e.target),
-                esc(&e.client)
-            );
-        }
-        out.push_str("</tbody></table></div>");
-        out
+        let rows: Vec<Vec<String>> = entries
+            .iter()
+            .map(|e| {
+                vec![
+                    when(e.at),
+                    esc(&e.admin),
+                    esc(&e.action),
+                    esc(&e.target),
+                    esc(&e.client),
+                ]
+            })
+            .collect();
+        table(&["When (UTC)", "Admin", "Action", "Target", "From"], &rows)
     });
     render(&state, &op, "Audit log", &done, body).await
 }

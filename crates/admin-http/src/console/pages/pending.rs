@@ -3,13 +3,12 @@
 
 use super::common::{back, given, pending_count, refused, render, Done};
 use crate::actions::{self, show_quota};
-use crate::console::html::{csrf_field, esc, seg, when};
+use crate::console::html::{csrf_field, esc, seg, table, when};
 use crate::console::Operator;
 use crate::state::AdminState;
 use axum::extract::{Form, Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
-use std::fmt::Write as _;
 
 pub async fn pending(
     State(state): State<AdminState>,
@@ -20,27 +19,30 @@ pub async fn pending(
         if list.is_empty() {
             return "<p>No registrations are waiting.</p>".to_string();
         }
-        let mut out = String::from("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Registered (UTC)</th><th scope=\"col\">From</th><th scope=\"col\">Decision</th></tr></thead><tbody>");
-        for a in list {
-            let n = seg(&a.name);
-            let _ = write!(
-                out,
-                "<tr><td>{name}</td><td>{at}</td><td>{from}</td><td>\
-<form class=\"inline\" method=\"post\" action=\"/console/pending/{n}/approve\">{csrf}\
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|a| {
+                let n = seg(&a.name);
+                let name = esc(&a.name);
+                let decision = format!(
+                    "<form class=\"inline\" method=\"post\" action=\"/console/pending/{n}/approve\">{csrf}\
 <label for=\"quota-{n}\">Quota</label><input id=\"quota-{n}\" name=\"quota\" size=\"6\" placeholder=\"{q}\">\
 <button type=\"submit\">Approve {name}</button></form> \
 <form class=\"inline\" method=\"post\" action=\"/console/pending/{n}/reject\">{csrf}\
 <label for=\"reason-{n}\">Reason</label><input id=\"reason-{n}\" name=\"reason\" size=\"12\">\
-<button type=\"submit\" class=\"danger\">Reject {name}</button></form></td></tr>",
-                name = esc(&a.name),
-                at = when(a.created_at),
-                from = esc(a.registered_from.as_deref().unwrap_or("-")),
-                csrf = csrf_field(&op.csrf),
-                q = show_quota(a.quota_bytes),
-            );
-        }
-        out.push_str("</tbody></table></div>");
-        out
+<button type=\"submit\" class=\"danger\">Reject {name}</button></form>",
+                    csrf = csrf_field(&op.csrf),
+                    q = show_quota(a.quota_bytes),
+                );
+                vec![
+                    name,
+                    when(a.created_at),
+                    esc(a.registered_from.as_deref().unwrap_or("-")),
+                    decision,
+                ]
+            })
+            .collect();
+        table(&["Name", "Registered (UTC)", "From", "Decision"], &rows)
     });
     render(&state, &op, "Pending registrations", &done, body).await
 }

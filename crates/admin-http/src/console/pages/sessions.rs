@@ -2,13 +2,12 @@
 
 use super::common::{back, pending_count, refused, render, CsrfForm, Done};
 use crate::actions;
-use crate::console::html::{csrf_field, esc, when};
+use crate::console::html::{csrf_field, esc, table, when};
 use crate::console::Operator;
 use crate::state::AdminState;
 use axum::extract::{Form, Path, Query, State};
 use axum::response::Response;
 use ftp_server::quota::size::format_size;
-use std::fmt::Write as _;
 
 pub async fn sessions(
     State(state): State<AdminState>,
@@ -20,7 +19,7 @@ pub async fn sessions(
     if list.is_empty() {
         out.push_str("<p>No one is logged in.</p>");
     } else {
-        out.push_str("<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Account</th><th scope=\"col\">From</th><th scope=\"col\">Protocol</th><th scope=\"col\">Encrypted</th><th scope=\"col\">Since (UTC)</th><th scope=\"col\">Transfer</th><th scope=\"col\">Action</th></tr></thead><tbody>");
+        let mut rows = Vec::with_capacity(list.len());
         for s in list {
             let transfer = s.transfer.as_ref().map_or_else(
                 || "-".to_string(),
@@ -34,21 +33,35 @@ pub async fn sessions(
                     )
                 },
             );
-            let _ = write!(
-                out,
-                "<tr><td>{user}</td><td>{from}</td><td>{proto}</td><td>{tls}</td><td>{since}</td><td>{transfer}</td><td>\
-<form class=\"inline\" method=\"post\" action=\"/console/sessions/{id}/disconnect\">{csrf}\
-<button type=\"submit\" class=\"danger\">Disconnect {user} ({id})</button></form></td></tr>",
-                user = esc(&s.user),
-                from = esc(&s.client),
-                proto = s.protocol,
-                tls = if s.tls { "yes" } else { "no" },
-                since = when(s.since),
+            let user = esc(&s.user);
+            let action = format!(
+                "<form class=\"inline\" method=\"post\" action=\"/console/sessions/{id}/disconnect\">{csrf}\
+<button type=\"submit\" class=\"danger\">Disconnect {user} ({id})</button></form>",
                 id = s.id,
                 csrf = csrf_field(&op.csrf),
             );
+            rows.push(vec![
+                user,
+                esc(&s.client),
+                s.protocol.to_string(),
+                if s.tls { "yes" } else { "no" }.to_string(),
+                when(s.since),
+                transfer,
+                action,
+            ]);
         }
-        out.push_str("</tbody></table></div>");
+        out.push_str(&table(
+            &[
+                "Account",
+                "From",
+                "Protocol",
+                "Encrypted",
+                "Since (UTC)",
+                "Transfer",
+                "Action",
+            ],
+            &rows,
+        ));
     }
     render(&state, &op, "Live sessions", &done, Ok(out)).await
 }
