@@ -6,6 +6,7 @@
 use crate::actions::{self, Update};
 use crate::auth::{self, Caller, Writer};
 use crate::error::ApiError;
+use crate::secret::Secret;
 use crate::state::AdminState;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
@@ -76,7 +77,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
 #[serde(deny_unknown_fields)]
 struct LoginBody {
     name: String,
-    password: String,
+    password: Secret,
 }
 
 async fn login(
@@ -85,7 +86,7 @@ async fn login(
     Body(body): Body<LoginBody>,
 ) -> Result<Response, ApiError> {
     let client = auth::client_ip(&parts);
-    let session = auth::login(&state, &body.name, &body.password, client).await?;
+    let session = auth::login(&state, &body.name, body.password.expose(), client).await?;
     Ok((
         [(header::SET_COOKIE, auth::cookie(&session.id, state.secure))],
         Json(json!({ "admin": body.name, "csrf": session.csrf })),
@@ -141,7 +142,7 @@ async fn list(
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
-    password: String,
+    password: Secret,
     quota: Option<String>,
 }
 
@@ -150,7 +151,14 @@ async fn create(
     Writer(who): Writer,
     Body(b): Body<CreateBody>,
 ) -> Result<Response, ApiError> {
-    let made = actions::create(&state, &who, &b.name, &b.password, b.quota.as_deref()).await?;
+    let made = actions::create(
+        &state,
+        &who,
+        &b.name,
+        b.password.expose(),
+        b.quota.as_deref(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(made)).into_response())
 }
 
@@ -166,7 +174,7 @@ async fn show(
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
     quota: Option<String>,
-    password: Option<String>,
+    password: Option<Secret>,
     status: Option<String>,
     policy: Option<String>,
 }
@@ -179,7 +187,7 @@ async fn update(
 ) -> Result<Response, ApiError> {
     let change = Update {
         quota: b.quota.as_deref(),
-        password: b.password.as_deref(),
+        password: b.password.as_ref().map(Secret::expose),
         status: b.status.as_deref(),
         policy: b.policy.as_deref(),
     };

@@ -35,7 +35,6 @@ const MAX_TRACKED: usize = 10_000;
 /// The header carrying the CSRF token.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-#[derive(Debug)]
 struct CookieSession {
     admin: String,
     csrf: String,
@@ -50,11 +49,20 @@ struct Failures {
 
 /// Console sessions and failed-login counts, in memory, and the cap on
 /// password checks at once (each is an Argon2 hash: memory and a core).
-#[derive(Debug)]
+/// Its `Debug` shows counts, never a session id or CSRF token.
 pub struct Logins {
     sessions: Mutex<HashMap<String, CookieSession>>,
     failures: Mutex<HashMap<(IpAddr, String), Failures>>,
     hashing: tokio::sync::Semaphore,
+}
+
+impl std::fmt::Debug for Logins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logins")
+            .field("sessions", &lock(&self.sessions).len())
+            .field("tracked_failures", &lock(&self.failures).len())
+            .finish()
+    }
 }
 
 impl Default for Logins {

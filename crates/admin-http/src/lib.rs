@@ -12,6 +12,7 @@
 //! - [`auth`]: admin logins, cookie sessions with CSRF tokens, lockout,
 //!   bearer tokens, and the [`auth::Caller`] extractor.
 //! - [`error`]: [`error::ApiError`], every refusal as JSON.
+//! - [`secret`]: [`secret::Secret`], passwords and tokens that `Debug` hides.
 //! - [`actions`]: the admin actions both front-ends run, each audited.
 //! - [`api`]: the JSON routes.
 //! - [`console`]: the HTML routes.
@@ -23,6 +24,7 @@ pub mod auth;
 pub mod console;
 pub mod error;
 pub mod monitor;
+pub mod secret;
 pub mod server;
 pub mod state;
 

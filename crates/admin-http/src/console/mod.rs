@@ -44,10 +44,18 @@ pub fn routes() -> Router<AdminState> {
 }
 
 /// A logged-in console user; anyone else is sent to the login page.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Operator {
     pub caller: Caller,
     pub csrf: String,
+}
+
+impl std::fmt::Debug for Operator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Operator")
+            .field("caller", &self.caller)
+            .finish_non_exhaustive()
+    }
 }
 
 impl FromRequestParts<AdminState> for Operator {

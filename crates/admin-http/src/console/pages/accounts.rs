@@ -5,6 +5,7 @@ use super::common::{back, given, pending_count, refused, render, Done};
 use crate::actions::{self, show_quota, Update};
 use crate::console::html::{csrf_field, esc, seg, table};
 use crate::console::Operator;
+use crate::secret::Secret;
 use crate::state::AdminState;
 use axum::extract::{Form, Path, Query, State};
 use axum::response::Response;
@@ -96,11 +97,11 @@ pub async fn accounts(
 #[derive(Debug, Deserialize)]
 pub struct CreateForm {
     #[serde(default)]
-    csrf: String,
+    csrf: Secret,
     #[serde(default)]
     name: String,
     #[serde(default)]
-    password: String,
+    password: Secret,
     #[serde(default)]
     quota: String,
 }
@@ -111,8 +112,15 @@ pub async fn create(
     Form(f): Form<CreateForm>,
 ) -> Response {
     let done = async {
-        op.caller.may_change(Some(&f.csrf))?;
-        actions::create(&state, &op.caller, &f.name, &f.password, given(&f.quota)).await
+        op.caller.may_change(Some(f.csrf.expose()))?;
+        actions::create(
+            &state,
+            &op.caller,
+            &f.name,
+            f.password.expose(),
+            given(&f.quota),
+        )
+        .await
     }
     .await;
     match done {
@@ -169,11 +177,11 @@ pub async fn account(
 #[derive(Debug, Deserialize)]
 pub struct UpdateForm {
     #[serde(default)]
-    csrf: String,
+    csrf: Secret,
     #[serde(default)]
     quota: String,
     #[serde(default)]
-    password: String,
+    password: Secret,
     #[serde(default)]
     status: String,
 }
@@ -186,12 +194,12 @@ pub async fn update(
 ) -> Response {
     let change = Update {
         quota: given(&f.quota),
-        password: (!f.password.is_empty()).then_some(f.password.as_str()),
+        password: (!f.password.expose().is_empty()).then_some(f.password.expose()),
         status: given(&f.status),
         policy: None,
     };
     let done = async {
-        op.caller.may_change(Some(&f.csrf))?;
+        op.caller.may_change(Some(f.csrf.expose()))?;
         actions::update(&state, &op.caller, &name, change).await
     }
     .await;

@@ -6,6 +6,7 @@ use crate::actions;
 use crate::console::html::{page, seg, Frame};
 use crate::console::Operator;
 use crate::error::ApiError;
+use crate::secret::Secret;
 use crate::state::AdminState;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -73,7 +74,7 @@ pub async fn render(
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
-    pub csrf: String,
+    pub csrf: Secret,
 }
 
 /// An empty field means "leave it".

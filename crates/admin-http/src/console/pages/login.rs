@@ -4,6 +4,7 @@ use super::common::{refused, CsrfForm};
 use crate::auth;
 use crate::console::html::{page, Frame};
 use crate::console::Operator;
+use crate::secret::Secret;
 use crate::state::AdminState;
 use axum::extract::{Form, State};
 use axum::http::request::Parts;
@@ -36,7 +37,7 @@ pub struct LoginForm {
     #[serde(default)]
     name: String,
     #[serde(default)]
-    password: String,
+    password: Secret,
 }
 
 pub async fn login(
@@ -44,7 +45,14 @@ pub async fn login(
     parts: Parts,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    match auth::login(&state, &f.name, &f.password, auth::client_ip(&parts)).await {
+    match auth::login(
+        &state,
+        &f.name,
+        f.password.expose(),
+        auth::client_ip(&parts),
+    )
+    .await
+    {
         Ok(session) => (
             [(header::SET_COOKIE, auth::cookie(&session.id, state.secure))],
             Redirect::to("/console/"),
@@ -59,7 +67,7 @@ pub async fn logout(
     op: Operator,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if let Err(e) = op.caller.may_change(Some(&f.csrf)) {
+    if let Err(e) = op.caller.may_change(Some(f.csrf.expose())) {
         return refused(0, &op, e);
     }
     if let Some(id) = &op.caller.session {

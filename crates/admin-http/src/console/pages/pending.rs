@@ -5,6 +5,7 @@ use super::common::{back, given, pending_count, refused, render, Done};
 use crate::actions::{self, show_quota};
 use crate::console::html::{csrf_field, esc, seg, table, when};
 use crate::console::Operator;
+use crate::secret::Secret;
 use crate::state::AdminState;
 use axum::extract::{Form, Path, Query, State};
 use axum::response::Response;
@@ -50,7 +51,7 @@ pub async fn pending(
 #[derive(Debug, Deserialize)]
 pub struct ApproveForm {
     #[serde(default)]
-    csrf: String,
+    csrf: Secret,
     #[serde(default)]
     quota: String,
 }
@@ -62,7 +63,7 @@ pub async fn approve(
     Form(f): Form<ApproveForm>,
 ) -> Response {
     let done = async {
-        op.caller.may_change(Some(&f.csrf))?;
+        op.caller.may_change(Some(f.csrf.expose()))?;
         actions::approve(&state, &op.caller, &name, given(&f.quota)).await
     }
     .await;
@@ -82,7 +83,7 @@ pub async fn approve(
 #[derive(Debug, Deserialize)]
 pub struct RejectForm {
     #[serde(default)]
-    csrf: String,
+    csrf: Secret,
     #[serde(default)]
     reason: String,
 }
@@ -94,7 +95,7 @@ pub async fn reject(
     Form(f): Form<RejectForm>,
 ) -> Response {
     let done = async {
-        op.caller.may_change(Some(&f.csrf))?;
+        op.caller.may_change(Some(f.csrf.expose()))?;
         actions::reject(&state, &op.caller, &name, f.reason.trim()).await
     }
     .await;

@@ -73,7 +73,7 @@ pub async fn disconnect(
     Form(f): Form<CsrfForm>,
 ) -> Response {
     let done = async {
-        op.caller.may_change(Some(&f.csrf))?;
+        op.caller.may_change(Some(f.csrf.expose()))?;
         actions::disconnect(&state, &op.caller, id).await
     }
     .await;
