@@ -107,6 +107,8 @@ def test_a_cookie_session_needs_its_csrf_token(wharfd_factory):
      "bad quota"),
     ("PATCH", f"/api/accounts/{USER}", {"quota": "-5"}, None, "bad quota"),
     ("PATCH", f"/api/accounts/{USER}", {"status": "sleeping"}, None, "bad status"),
+    ("PATCH", f"/api/accounts/{USER}", {"quota": "1M", "password": ""}, None, "empty password"),
+    ("PATCH", f"/api/accounts/{USER}", {"password": "p" * 200}, None, "longer than 128"),
     ("PATCH", f"/api/accounts/{USER}", {"status": "pending"}, None, "cannot be made pending"),
     ("PATCH", f"/api/accounts/{USER}", {"policy": "perms=fly"}, None, "bad policy"),
     ("GET", "/api/accounts?limit=abc", None, None, "bad query"),
@@ -121,6 +123,9 @@ def test_bad_input_is_a_400_that_says_why(wharfd_factory, method, path, body, ra
     a = api.call(method, path, body, raw=raw)
     assert a.status == 400, (a.status, a.body)
     assert says in a.error(), a.body
+    # nothing of a refused change was made
+    alice = api.call("GET", f"/api/accounts/{USER}").body
+    assert (alice["status"], alice["quota_bytes"]) == ("active", 1024 ** 3), alice
 
 
 def test_accounts_crud_filter_paging_and_the_cli_sees_it(wharfd_factory):

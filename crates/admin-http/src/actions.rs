@@ -5,8 +5,9 @@
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AdminState;
-use ftp_server::accounts::admin::{self, home_of, AccountQuery, NewAccount};
+use ftp_server::accounts::admin::{self, home_of, AccountQuery, AdminError, NewAccount};
 use ftp_server::accounts::operators::{self, AuditEntry};
+use ftp_server::accounts::password::MAX_PASSWORD;
 use ftp_server::accounts::{Account, AccountStatus};
 use ftp_server::events::{Event, EventKind};
 use ftp_server::live::SessionInfo;
@@ -160,6 +161,14 @@ pub async fn update(
         return Err(ApiError::bad_request(
             "an account cannot be made pending; use active or disabled",
         ));
+    }
+    if let Some(p) = change.password {
+        if p.is_empty() {
+            return Err(AdminError::EmptyPassword.into());
+        }
+        if p.len() > MAX_PASSWORD {
+            return Err(AdminError::PasswordTooLong.into());
+        }
     }
     let policy = change
         .policy
