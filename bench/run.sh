@@ -18,6 +18,8 @@
 #     BENCH_SKIP, BENCH_WORK (default /var/tmp/wharf-bench), BENCH_OUT
 #     BENCH_SFTP_MB, BENCH_SFTP_RUNS, BENCH_SFTP_SERVERS, BENCH_SFTP_IDLE,
 #     BENCH_SFTP_CIPHER   the SFTP comparison (bench/sftp_bench.py)
+#     BENCH_CONSOLE_ACCOUNTS, BENCH_CONSOLE_SESSIONS, BENCH_CONSOLE_RUNS
+#                         the admin console's timings (bench/console_bench.py)
 #
 # Needs root (the peers run sessions as a system account; apt installs).
 set -euo pipefail
@@ -87,6 +89,9 @@ python3 bench/bench.py
 # SFTP: wharfd --sftp-listen against sshd + sftp-server with the same `sftp`
 # client (bench/out/sftp-report.md); BENCH_SKIP=sftp skips it.
 python3 bench/sftp_bench.py
+# The admin console with 1000 accounts and 200 live sessions: time per page
+# and API call (bench/out/console-report.md); BENCH_SKIP=console skips it.
+WHARFD="$CARGO_TARGET_DIR/release/wharfd" python3 bench/console_bench.py
 "$CHART_PY" bench/chart.py "$OUT" || python3 bench/chart.py "$OUT" --svg
 python3 bench/report.py "$OUT" >/dev/null     # re-render: the report links the chart that exists
 log "done in $(( $(date +%s) - t0 )) s: $OUT/report.md, report.json, $(ls "$OUT" | grep -E '^report\.(png|svg)$' | tr '\n' ' ')"

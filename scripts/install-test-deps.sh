@@ -10,7 +10,9 @@
 #   cargo:           cargo-deb (for the package test)
 #   PyPI:            pytest (only when `python3 -c 'import pytest'` fails),
 #                    moto[server] (tests/s3/install.sh),
-#                    paramiko + openssh-client (tests/sftp/install.sh)
+#                    paramiko + openssh-client (tests/sftp/install.sh),
+#                    selenium + openapi-core, chromium + chromium-driver and
+#                    npm axe-core (tests/console/install.sh)
 #
 # Idempotent and quick when everything is there. Without root (and without
 # passwordless sudo) it reports what is missing; it exits 1 when PostgreSQL
@@ -80,6 +82,9 @@ install_peers() {
     bash "$(dirname "${BASH_SOURCE[0]}")/../tests/s3/install.sh" || log "tests/s3/install.sh failed"
     # OpenSSH's sftp/scp and paramiko, the clients the SFTP front-end meets.
     bash "$(dirname "${BASH_SOURCE[0]}")/../tests/sftp/install.sh" || log "tests/sftp/install.sh failed"
+    # Chromium + chromedriver, selenium, openapi-core and axe-core: the admin
+    # console's browser and API tests.
+    bash "$(dirname "${BASH_SOURCE[0]}")/../tests/console/install.sh" || log "tests/console/install.sh failed"
 }
 
 if [ "${#missing[@]}" -eq 0 ] && [ "$need_pytest" -eq 0 ]; then

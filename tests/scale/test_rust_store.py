@@ -1,7 +1,8 @@
 """The Rust tests of the PostgreSQL store (`accounts::postgres::tests`,
 `#[ignore]`d in a plain `cargo test`) run here, against the private cluster:
-migrations raced by four instances, CRUD seen across connections, and two
-instances' quota ledgers metering eight uploads against one quota."""
+migrations raced by four instances, CRUD seen across connections, two
+instances' quota ledgers metering eight uploads against one quota, and the
+admin console's tables (admins, tokens, audit log)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-EXPECTED = 3  # tests named pg_* in crates/ftp-server/src/accounts/postgres.rs
+EXPECTED = 4  # tests named pg_* in crates/ftp-server/src/accounts/postgres.rs
 
 
 @pytest.mark.time_limit(900)

@@ -34,6 +34,8 @@
 //! - [`registration`]: `SITE REGISTER` and its limits.
 //! - [`bandwidth`]: per-account bandwidth limits.
 //! - [`limits`]: session counts in all, per address and per account.
+//! - [`live`]: the registry of logged-in sessions the admin console lists
+//!   and disconnects.
 //! - [`throttle`]: failed-login lockouts across sessions.
 //! - [`tls`]: FTPS: certificates and per-session TLS configuration.
 //! - [`metrics`]: counters and the Prometheus endpoint.
@@ -49,6 +51,7 @@ pub mod events;
 pub mod folders;
 pub mod limits;
 pub mod listener;
+pub mod live;
 pub mod metrics;
 pub mod options;
 pub mod policy;

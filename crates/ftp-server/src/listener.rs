@@ -144,6 +144,8 @@ pub struct Shared {
     pub hash_limit: HashLimit,
     /// Where events go (see [`crate::events`]).
     pub events: Events,
+    /// Logged-in sessions, for the admin console.
+    pub live: Arc<crate::live::LiveSessions>,
     sessions_per_ip: SessionsPerIp,
     /// The SSH settings and host keys, once an SFTP listener runs.
     ssh: std::sync::OnceLock<Arc<russh::server::Config>>,
@@ -245,6 +247,7 @@ impl Server {
                 bandwidth,
                 metrics,
                 events,
+                live: Arc::default(),
                 user_sessions: SessionsPerUser::default(),
                 passive_per_ip: PassivePerIp::default(),
                 hash_limit,
@@ -261,9 +264,19 @@ impl Server {
         }
     }
 
-    /// The server's counters, for [`crate::metrics::serve`].
+    /// The server's counters, for the `/metrics` endpoint.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.shared.metrics.clone()
+    }
+
+    /// Where the server's events go, for admin actions taken elsewhere.
+    pub fn events(&self) -> crate::events::Events {
+        self.shared.events.clone()
+    }
+
+    /// The logged-in sessions, for the admin console.
+    pub fn live_sessions(&self) -> Arc<crate::live::LiveSessions> {
+        self.shared.live.clone()
     }
 
     pub fn options(&self) -> &ServerOptions {

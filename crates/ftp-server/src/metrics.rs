@@ -1,7 +1,6 @@
-//! Counters for operators, and the small HTTP endpoint that serves them in
-//! the Prometheus text format (`GET /metrics`) with a health check
-//! (`GET /health`). The endpoint is off unless an address is given, and it
-//! should listen somewhere only operators reach.
+//! Counters for operators, rendered in the Prometheus text format, and
+//! the health check. The `admin-http` crate serves them as `GET /metrics`
+//! and `GET /health`.
 //!
 //! `/health` runs every [`HealthProbe`] (one per backend: `accounts`, and
 //! `storage` where a storage backend adds one) with a timeout and answers
@@ -15,8 +14,6 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
 /// Reply codes counted one by one: 400 to 599.
 const CODES: usize = 200;
@@ -316,61 +313,6 @@ fn json_string(text: &str) -> String {
     out
 }
 
-/// Longest request head the endpoint reads.
-const MAX_REQUEST: usize = 8192;
-
-/// Serves `/metrics` and `/health` on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, health: Arc<Health>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        let metrics = metrics.clone();
-        let health = health.clone();
-        tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(5), answer(stream, &metrics, &health))
-                .await;
-        });
-    }
-}
-
-async fn answer(mut stream: TcpStream, metrics: &Metrics, health: &Health) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_REQUEST {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    let line = head.split(|&b| b == b'\n').next().unwrap_or(b"");
-    let line = String::from_utf8_lossy(line);
-    let mut parts = line.split_whitespace();
-    const TEXT: &str = "text/plain; version=0.0.4";
-    let (status, kind, body) = match (parts.next(), parts.next()) {
-        (Some("GET"), Some("/metrics")) => ("200 OK", TEXT, metrics.render()),
-        (Some("GET"), Some("/health")) => {
-            let (ok, body) = health.check().await;
-            let status = if ok {
-                "200 OK"
-            } else {
-                "503 Service Unavailable"
-            };
-            (status, "application/json", body)
-        }
-        (Some("GET"), _) => ("404 Not Found", TEXT, "not found\n".to_string()),
-        _ => ("405 Method Not Allowed", TEXT, "GET only\n".to_string()),
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,26 +328,6 @@ mod tests {
         assert!(!text.contains("code=\"226\""));
         assert!(text.contains("wharf_bytes_total{direction=\"in\"} 100"));
         assert!(text.contains("# TYPE wharf_sessions_active gauge"));
-    }
-
-    #[tokio::test]
-    async fn endpoint_answers() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(serve(
-            listener,
-            Arc::new(Metrics::default()),
-            Arc::new(Health::default()),
-        ));
-        let mut c = TcpStream::connect(addr).await.unwrap();
-        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut out = String::new();
-        c.read_to_string(&mut out).await.unwrap();
-        assert!(out.starts_with("HTTP/1.1 200 OK"));
-        assert!(out.contains("wharf_logins_total"));
-        task.abort();
     }
 
     #[derive(Debug)]

@@ -154,6 +154,19 @@ impl TlsContext {
     }
 }
 
+impl TlsContext {
+    /// A configuration for one HTTPS connection of the admin server, with
+    /// the current certificate and ALPN `http/1.1`.
+    pub fn https_config(&self) -> Result<Arc<ServerConfig>, rustls::Error> {
+        let mut config = ServerConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(ALL_VERSIONS)?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(SingleCertAndKey::from(self.current_key())));
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
 /// Reads and checks the certificate chain and key `opts` names.
 fn load_key(opts: &TlsOptions, provider: &CryptoProvider) -> Result<Arc<CertifiedKey>, String> {
     let (cert, key) = (opts.cert.as_path(), opts.key.as_path());

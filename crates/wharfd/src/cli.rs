@@ -35,6 +35,10 @@ pub enum Command {
     /// trees, with a quota of their own.
     #[command(subcommand)]
     Folders(FoldersCommand),
+    /// Manage the admin console's operators, their API tokens and the
+    /// audit log of their actions.
+    #[command(subcommand)]
+    Admins(AdminsCommand),
     /// Make TLS certificates.
     #[command(subcommand)]
     Cert(CertCommand),
@@ -67,6 +71,50 @@ pub enum CertCommand {
         /// Replace existing files.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        location: Location,
+    },
+}
+
+/// `wharfd admins …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminsCommand {
+    /// Add an admin of the web console and API (not an FTP account); asks
+    /// for the password unless --password-stdin.
+    Add {
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// List admins.
+    List {
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Remove an admin and its API tokens.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Make an API token for scripts (Authorization: Bearer TOKEN); it is
+    /// printed once and only its hash is kept.
+    Token {
+        name: String,
+        /// read (look only) or admin (change things too).
+        #[arg(long, value_name = "SCOPE", default_value = "read")]
+        scope: String,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Show the audit log of admin actions, newest first.
+    Audit {
+        /// How many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
         #[command(flatten)]
         location: Location,
     },
@@ -211,6 +259,12 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics (GET /metrics) and GET /health here [default: off].
     #[arg(long, env = "WHARF_METRICS_LISTEN", value_name = "ADDR:PORT")]
     pub metrics_listen: Option<String>,
+    /// Serve the admin API (/api/), the web console (/console/), /metrics
+    /// and /health here, e.g. 127.0.0.1:8080; HTTPS with --tls-cert when
+    /// FTPS is configured. Add an admin with `wharfd admins add NAME`
+    /// [default: off].
+    #[arg(long, env = "WHARF_ADMIN_LISTEN", value_name = "ADDR:PORT")]
+    pub admin_listen: Option<String>,
     /// Per-account download limit in bytes per second, e.g. 10M [default: none].
     #[arg(long, env = "WHARF_MAX_DOWNLOAD_RATE", value_name = "SIZE")]
     pub max_download_rate: Option<String>,

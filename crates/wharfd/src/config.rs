@@ -208,6 +208,7 @@ pub struct FileConfig {
     pub tls_require_protected_data: Option<bool>,
     pub tls_require_session_reuse: Option<bool>,
     pub metrics_listen: Option<String>,
+    pub admin_listen: Option<String>,
     pub max_download_rate: Option<String>,
     pub max_upload_rate: Option<String>,
     pub max_sessions_per_user: Option<usize>,
@@ -312,6 +313,8 @@ pub struct ServeConfig {
     pub implicit_listen: Vec<SocketAddr>,
     pub sftp_listen: Vec<SocketAddr>,
     pub metrics_listen: Option<SocketAddr>,
+    /// The admin API and web console (with /metrics and /health).
+    pub admin_listen: Option<SocketAddr>,
     pub log: String,
     pub log_format: LogFormat,
     pub accounts: StoreLocation,
@@ -461,14 +464,14 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
     } else {
         o.ssh_host_keys = o.data_dir.join("ssh");
     }
-    let metrics_listen = match args
-        .metrics_listen
-        .as_ref()
-        .or(file.metrics_listen.as_ref())
-    {
-        Some(text) => Some(parse_addrs(std::slice::from_ref(text))?[0]),
-        None => None,
+    let one_addr = |flag: &Option<String>, file: &Option<String>| -> Result<Option<SocketAddr>> {
+        match flag.as_ref().or(file.as_ref()) {
+            Some(text) => Ok(Some(parse_addrs(std::slice::from_ref(text))?[0])),
+            None => Ok(None),
+        }
     };
+    let metrics_listen = one_addr(&args.metrics_listen, &file.metrics_listen)?;
+    let admin_listen = one_addr(&args.admin_listen, &file.admin_listen)?;
     let log = args
         .log
         .clone()
@@ -486,6 +489,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         implicit_listen,
         sftp_listen,
         metrics_listen,
+        admin_listen,
         log,
         log_format: args.log_format.or(file.log_format).unwrap_or_default(),
     })

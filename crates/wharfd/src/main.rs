@@ -6,6 +6,7 @@
 //! - [`serve`]: binding, signals and running the server.
 //! - [`storage`]: `--storage` and the S3 settings.
 //! - [`users`]: the `users` admin commands.
+//! - [`admins`]: the `admins` commands (console operators, tokens, audit).
 //! - [`user_policy`]: `users perms`, `users set` and `users show`.
 //! - [`cert`]: `cert self-signed`.
 //! - [`hostkey`]: `hostkey show|rotate`, the SSH host keys.
@@ -18,6 +19,7 @@
 //!   [`journal`] writes the journal's native protocol.
 
 mod activation;
+mod admins;
 mod cert;
 mod cli;
 mod config;
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Some(Command::Users(cmd)) => runtime().and_then(|rt| rt.block_on(users::run(cmd))),
         Some(Command::Folders(cmd)) => runtime().and_then(|rt| rt.block_on(folders::run(cmd))),
         Some(Command::Groups(cmd)) => runtime().and_then(|rt| rt.block_on(groups::run(cmd))),
+        Some(Command::Admins(cmd)) => runtime().and_then(|rt| rt.block_on(admins::run(cmd))),
         Some(Command::Cert(cmd)) => cert::run(cmd),
         Some(Command::Hostkey(cmd)) => hostkey::run(cmd),
         Some(Command::Completions { shell }) => generate::completions(shell),

@@ -18,6 +18,7 @@ use crate::logging;
 use crate::notify::Notifier;
 use crate::privileges::{self, Plan};
 use crate::signals::{self, Controls};
+use admin_http::AdminState;
 use anyhow::{Context, Result};
 use ftp_server::accounts::admin::home_of;
 use ftp_server::accounts::StoreLocation;
@@ -39,6 +40,8 @@ pub struct Prepared {
     /// Bound SFTP sockets.
     sftp: Vec<std::net::TcpListener>,
     metrics: Option<std::net::TcpListener>,
+    /// The admin API and console, with its own TLS context when FTPS is on.
+    admin: Option<(std::net::TcpListener, Option<TlsContext>)>,
     tls: Option<TlsContext>,
     plan: Plan,
     /// For reloads (SIGHUP).
@@ -71,17 +74,19 @@ pub fn prepare(args: ServeArgs) -> Result<Prepared> {
         }
         None => (bind(&cfg)?, bind_sftp(&cfg)?),
     };
-    let metrics = match cfg.metrics_listen {
-        Some(addr) => {
-            let socket = std::net::TcpListener::bind(addr)
-                .and_then(|s| s.set_nonblocking(true).map(|()| s))
-                .with_context(|| format!("cannot listen for metrics on {addr}"))?;
-            Some(socket)
+    let metrics = cfg
+        .metrics_listen
+        .map(|addr| bind_http(addr, "metrics"))
+        .transpose()?;
+    let load_tls = || -> Result<Option<TlsContext>> {
+        match &cfg.options.tls {
+            Some(t) => Ok(Some(TlsContext::load(t).map_err(anyhow::Error::msg)?)),
+            None => Ok(None),
         }
-        None => None,
     };
-    let tls = match &cfg.options.tls {
-        Some(t) => Some(TlsContext::load(t).map_err(anyhow::Error::msg)?),
+    let tls = load_tls()?;
+    let admin = match cfg.admin_listen {
+        Some(addr) => Some((bind_http(addr, "the admin console")?, load_tls()?)),
         None => None,
     };
     privileges::apply(&plan)?;
@@ -107,11 +112,21 @@ pub fn prepare(args: ServeArgs) -> Result<Prepared> {
         control,
         sftp,
         metrics,
+        admin,
         tls,
         plan,
         args,
         notifier,
     })
+}
+
+/// Binds an HTTP listening address (metrics, admin console).
+fn bind_http(addr: std::net::SocketAddr, what: &str) -> Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(addr)
+        .and_then(|s| s.set_nonblocking(true).map(|()| s))
+        .with_context(|| {
+            format!("cannot listen for {what} on {addr} (in use? choose another address)")
+        })
 }
 
 /// Binds the configured SFTP addresses.
@@ -146,6 +161,7 @@ pub async fn run(prepared: Prepared) -> Result<()> {
         control,
         sftp,
         metrics,
+        admin,
         tls,
         plan,
         args,
@@ -265,10 +281,14 @@ pub async fn run(prepared: Prepared) -> Result<()> {
             |r| format!("{}-{}", r.start(), r.end())
         )
     );
+    let admin_options = Arc::new(opts.clone());
     let server = Server::with_tls(opts, store.clone(), tls).map_err(anyhow::Error::msg)?;
+    // The admin console's certificate, reloaded with the server's on SIGHUP.
+    let admin = admin.map(|(socket, tls)| (socket, tls.map(Arc::new)));
     let controls = Controls::new(
         control_signals,
         server.handle(),
+        admin.as_ref().and_then(|(_, tls)| tls.clone()),
         args,
         &cfg,
         notifier.clone(),
@@ -304,24 +324,44 @@ pub async fn run(prepared: Prepared) -> Result<()> {
             data_dir.display()
         );
     }
-    let metrics = match metrics {
-        Some(socket) => {
-            let socket = TcpListener::from_std(socket)?;
-            tracing::info!("metrics on http://{}/metrics", socket.local_addr()?);
-            let health = Health {
-                probes: vec![
-                    Box::new(AccountsProbe(store.clone())),
-                    Box::new(StorageProbe(storage_backend)),
-                ],
-            };
-            Some(tokio::spawn(ftp_server::metrics::serve(
-                socket,
-                server.metrics(),
-                Arc::new(health),
-            )))
-        }
-        None => None,
+    let http_state = AdminState {
+        store: store.clone(),
+        options: admin_options,
+        metrics: server.metrics(),
+        health: Arc::new(Health {
+            probes: vec![
+                Box::new(AccountsProbe(store.clone())),
+                Box::new(StorageProbe(storage_backend)),
+            ],
+        }),
+        live: server.live_sessions(),
+        events: server.events(),
+        logins: Arc::default(),
+        secure: false,
     };
+    let mut http_tasks = Vec::new();
+    if let Some(socket) = metrics {
+        let socket = TcpListener::from_std(socket)?;
+        tracing::info!("metrics on http://{}/metrics", socket.local_addr()?);
+        let router = admin_http::monitor_router(http_state.clone());
+        http_tasks.push(tokio::spawn(admin_http::serve(socket, router, None)));
+    }
+    if let Some((socket, admin_tls)) = admin {
+        let socket = TcpListener::from_std(socket)?;
+        let scheme = if admin_tls.is_some() { "https" } else { "http" };
+        tracing::info!(
+            "admin console on {scheme}://{}/console/",
+            socket.local_addr()?
+        );
+        if admin_tls.is_none() && !socket.local_addr()?.ip().is_loopback() {
+            tracing::warn!("the admin console speaks plain HTTP on a non-loopback address: configure tls_cert, or listen on 127.0.0.1");
+        }
+        let router = admin_http::router(AdminState {
+            secure: admin_tls.is_some(),
+            ..http_state
+        });
+        http_tasks.push(tokio::spawn(admin_http::serve(socket, router, admin_tls)));
+    }
     let controls = tokio::spawn(controls.run());
     notifier.send("READY=1\nSTATUS=accepting clients");
     let watchdog = tokio::spawn(notifier.clone().watchdog());
@@ -330,7 +370,7 @@ pub async fn run(prepared: Prepared) -> Result<()> {
         .await?;
     controls.abort();
     watchdog.abort();
-    if let Some(task) = metrics {
+    for task in http_tasks {
         task.abort();
     }
     store.close().await;

@@ -20,9 +20,10 @@ use crate::cli::ServeArgs;
 use crate::config::{self, ServeConfig};
 use crate::notify::Notifier;
 use anyhow::{Context, Result};
-use ftp_server::tls::TlsOptions;
+use ftp_server::tls::{TlsContext, TlsOptions};
 use ftp_server::ServerHandle;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// Resolves at the first SIGTERM or SIGINT, telling systemd.
@@ -49,6 +50,8 @@ pub struct Controls {
     hangup: Signal,
     user1: Signal,
     server: ServerHandle,
+    /// The admin console's TLS, when it speaks HTTPS.
+    admin_tls: Option<Arc<TlsContext>>,
     args: ServeArgs,
     /// What the settings that take a restart were at start.
     restart_only: String,
@@ -68,6 +71,7 @@ impl Controls {
     pub fn new(
         (hangup, user1): (Signal, Signal),
         server: ServerHandle,
+        admin_tls: Option<Arc<TlsContext>>,
         args: ServeArgs,
         running: &ServeConfig,
         notifier: Notifier,
@@ -76,6 +80,7 @@ impl Controls {
             hangup,
             user1,
             server,
+            admin_tls,
             args,
             restart_only: restart_only(running),
             notifier,
@@ -107,7 +112,16 @@ impl Controls {
         };
         let certificate = match &new.options.tls {
             Some(tls) => match self.server.reload_tls(tls) {
-                Ok(()) => Some(tls.cert.clone()),
+                Ok(()) => {
+                    if let Some(admin) = &self.admin_tls {
+                        // The same files just loaded; a failure here is a
+                        // race with the files changing again.
+                        if let Err(e) = admin.reload(tls) {
+                            tracing::error!(error = %e, "the admin console keeps its certificate");
+                        }
+                    }
+                    Some(tls.cert.clone())
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "reload refused: the certificate does not load; the running one stays");
                     return;
@@ -153,6 +167,7 @@ fn restart_only(cfg: &ServeConfig) -> String {
             &cfg.listen,
             &cfg.implicit_listen,
             &cfg.metrics_listen,
+            &cfg.admin_listen,
             &cfg.log,
             cfg.log_format,
             &cfg.accounts,

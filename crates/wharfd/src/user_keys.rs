@@ -43,6 +43,7 @@ pub async fn run(cmd: KeysCommand) -> Result<()> {
                 .set_ssh_keys(&name, &keys.to_text())
                 .await
                 .map_err(explain(&name))?;
+            crate::admins::audit_cli(store.as_ref(), "accounts.keys", &name).await;
             for fingerprint in added {
                 println!("added {fingerprint} to {name}");
             }
@@ -71,6 +72,7 @@ pub async fn run(cmd: KeysCommand) -> Result<()> {
                 .set_ssh_keys(&name, &keys.to_text())
                 .await
                 .map_err(explain(&name))?;
+            crate::admins::audit_cli(store.as_ref(), "accounts.keys", &name).await;
             println!("removed {removed} key(s) from {name}");
         }
     }

@@ -45,11 +45,19 @@ impl Holder<'_> {
         }
     }
 
+    /// Writes the policy back, and the change to the audit log.
     async fn save(&self, store: &dyn AccountStore, policy: &Policy) -> Result<()> {
-        match self.kind {
-            Kind::Account => store.set_policy(self.name, policy).await?,
-            Kind::Group => store.set_group_policy(self.name, policy).await?,
-        }
+        let action = match self.kind {
+            Kind::Account => {
+                store.set_policy(self.name, policy).await?;
+                "accounts.policy"
+            }
+            Kind::Group => {
+                store.set_group_policy(self.name, policy).await?;
+                "groups.policy"
+            }
+        };
+        crate::admins::audit_cli(store, action, self.name).await;
         Ok(())
     }
 }

@@ -9,8 +9,10 @@ use crate::user_policy::Kind;
 use crate::{user_keys, user_policy};
 use anyhow::{bail, Context, Result};
 use ftp_proto::time::UtcTime;
-use ftp_server::accounts::admin::{self, home_of, Activated, AdminError, HomeFate, NewAccount};
-use ftp_server::accounts::password::{hash_password, MAX_PASSWORD};
+use ftp_server::accounts::admin::{
+    self, home_of, AccountQuery, Activated, AdminError, HomeFate, NewAccount,
+};
+use ftp_server::accounts::password::MAX_PASSWORD;
 use ftp_server::accounts::{validate_name, Account, AccountStatus, AccountStore};
 use ftp_server::events::{Event, EventKind, Events};
 use ftp_server::metrics::Metrics;
@@ -138,6 +140,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             let added = admin::add(store.as_ref(), &opts, new)
                 .await
                 .map_err(refusal("add"))?;
+            crate::admins::audit_cli(store.as_ref(), "accounts.create", &name).await;
             println!(
                 "added {name} (home {}, quota {}, using {}){}",
                 added.home.display(),
@@ -159,12 +162,9 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
         UsersCommand::Keys(cmd) => user_keys::run(cmd).await?,
         UsersCommand::List { location } => {
             let (store, opts) = open(&location).await?;
-            let accounts: Vec<Account> = store
-                .list()
-                .await?
-                .into_iter()
-                .filter(|a| a.status != AccountStatus::Folder)
-                .collect();
+            let (_, accounts) = admin::search(store.as_ref(), &AccountQuery::default())
+                .await
+                .map_err(refusal("list"))?;
             if accounts.is_empty() {
                 println!("no accounts; add one with: wharfd users add NAME");
             } else {
@@ -192,8 +192,10 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             let (store, _) = open(&location).await?;
             require(store.as_ref(), &name).await?;
             let password = read_password(password_stdin)?;
-            let hash = hash_password(password.as_bytes()).map_err(anyhow::Error::msg)?;
-            store.set_password_hash(&name, &hash).await?;
+            admin::set_password(store.as_ref(), &name, password.as_bytes())
+                .await
+                .map_err(refusal("change the password"))?;
+            crate::admins::audit_cli(store.as_ref(), "accounts.password", &name).await;
             println!("password of {name} changed");
         }
         UsersCommand::Disable { name, location } => {
@@ -202,6 +204,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                 .set_status(&name, AccountStatus::Disabled)
                 .await
                 .map_err(explain(&name))?;
+            crate::admins::audit_cli(store.as_ref(), "accounts.disable", &name).await;
             println!("{name} disabled");
         }
         UsersCommand::Enable { name, location } => {
@@ -210,16 +213,18 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                 .set_status(&name, AccountStatus::Active)
                 .await
                 .map_err(explain(&name))?;
+            crate::admins::audit_cli(store.as_ref(), "accounts.enable", &name).await;
             println!("{name} enabled");
         }
         UsersCommand::Pending { location } => {
             let (store, _) = open(&location).await?;
-            let pending: Vec<Account> = store
-                .list()
-                .await?
-                .into_iter()
-                .filter(|a| a.status == AccountStatus::Pending)
-                .collect();
+            let query = AccountQuery {
+                status: Some(AccountStatus::Pending),
+                ..AccountQuery::default()
+            };
+            let (_, pending) = admin::search(store.as_ref(), &query)
+                .await
+                .map_err(refusal("list"))?;
             if pending.is_empty() {
                 println!("no registrations are waiting");
             } else {
@@ -251,6 +256,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             let approved = admin::approve(store.as_ref(), &opts, &name, quota, reuse_home)
                 .await
                 .map_err(refusal("approve"))?;
+            crate::admins::audit_cli(store.as_ref(), "registrations.approve", &name).await;
             println!(
                 "approved {name} (home {}, quota {}){}",
                 approved.home.display(),
@@ -268,8 +274,10 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
         }
         UsersCommand::Reject { name, location } => {
             let (store, _) = open(&location).await?;
-            require_pending(store.as_ref(), &name).await?;
-            store.remove(&name).await?;
+            admin::reject(store.as_ref(), &name)
+                .await
+                .map_err(refusal("reject"))?;
+            crate::admins::audit_cli(store.as_ref(), "registrations.reject", &name).await;
             println!("rejected {name}; the registration was removed");
             tell(
                 &location,
@@ -290,6 +298,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                 .set_quota(&name, quota)
                 .await
                 .map_err(explain(&name))?;
+            crate::admins::audit_cli(store.as_ref(), "accounts.quota", &name).await;
             println!("quota of {name} is now {}", show_quota(quota));
         }
         UsersCommand::Recount {
@@ -344,6 +353,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                      a new account {name} is refused until they are gone (or given --reuse-home)"
                 ),
             };
+            crate::admins::audit_cli(store.as_ref(), "accounts.remove", &name).await;
             println!("removed {name}; {home}");
         }
     }
@@ -358,18 +368,7 @@ pub(crate) async fn require(store: &dyn AccountStore, name: &str) -> Result<Acco
         .with_context(|| format!("no account named {name:?} (see: wharfd users list)"))
 }
 
-async fn require_pending(store: &dyn AccountStore, name: &str) -> Result<Account> {
-    let account = require(store, name).await?;
-    if account.status != AccountStatus::Pending {
-        bail!(
-            "{name:?} is not pending (it is {}); see: wharfd users pending",
-            account.status.as_str()
-        );
-    }
-    Ok(account)
-}
-
-fn format_time(unix: i64) -> String {
+pub(crate) fn format_time(unix: i64) -> String {
     let t = UtcTime::from_unix(unix);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
@@ -383,7 +382,7 @@ pub(crate) fn explain(
     move |e| anyhow::anyhow!("{e} (see: wharfd users list); account {name:?} unchanged")
 }
 
-fn read_password(from_stdin: bool) -> Result<String> {
+pub(crate) fn read_password(from_stdin: bool) -> Result<String> {
     let password = if from_stdin {
         let mut line = String::new();
         std::io::stdin()

@@ -335,6 +335,91 @@ pub async fn approve(
     })
 }
 
+/// Rejects a pending registration (`wharfd users reject`): the account
+/// is removed; it never had a home.
+pub async fn reject(store: &dyn AccountStore, name: &str) -> Result<(), AdminError> {
+    require_status(store, name, AccountStatus::Pending).await?;
+    store.remove(name).await?;
+    Ok(())
+}
+
+/// The account `name`, refused unless its status is `status`.
+async fn require_status(
+    store: &dyn AccountStore,
+    name: &str,
+    status: AccountStatus,
+) -> Result<Account, AdminError> {
+    let account = store
+        .find(name)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(name.to_string()))?;
+    if account.status != status {
+        return Err(AdminError::NotPending {
+            name: name.to_string(),
+            status: account.status.as_str(),
+        });
+    }
+    Ok(account)
+}
+
+/// Sets a new password (`wharfd users passwd`).
+pub async fn set_password(
+    store: &dyn AccountStore,
+    name: &str,
+    password: &[u8],
+) -> Result<(), AdminError> {
+    if password.is_empty() {
+        return Err(AdminError::EmptyPassword);
+    }
+    if password.len() > MAX_PASSWORD {
+        return Err(AdminError::PasswordTooLong);
+    }
+    if store.find(name).await?.is_none() {
+        return Err(AdminError::NotFound(name.to_string()));
+    }
+    let hash = hash_password(password).map_err(|e| AccountError::Backend(e.to_string()))?;
+    store.set_password_hash(name, &hash).await?;
+    Ok(())
+}
+
+/// Which accounts [`search`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct AccountQuery {
+    /// Only names containing this (case-insensitive); empty for all.
+    pub name: String,
+    /// Only accounts with this status.
+    pub status: Option<AccountStatus>,
+    /// Skip this many matches.
+    pub offset: usize,
+    /// At most this many; `None` for all.
+    pub limit: Option<usize>,
+}
+
+/// Accounts matching `query`, by name, and how many matched in all
+/// (`wharfd users list` and `pending`, and the admin API).
+pub async fn search(
+    store: &dyn AccountStore,
+    query: &AccountQuery,
+) -> Result<(usize, Vec<Account>), AdminError> {
+    let needle = query.name.to_lowercase();
+    let matches: Vec<Account> = store
+        .list()
+        .await?
+        .into_iter()
+        // Shared folders' ledgers are not accounts.
+        .filter(|a| a.status != AccountStatus::Folder)
+        .filter(|a| query.status.is_none_or(|s| a.status == s))
+        .filter(|a| a.name.to_lowercase().contains(&needle))
+        .collect();
+    let total = matches.len();
+    let page = matches
+        .into_iter()
+        .skip(query.offset)
+        .take(query.limit.unwrap_or(usize::MAX))
+        .collect();
+    Ok((total, page))
+}
+
 /// What became of a removed account's home.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HomeFate {

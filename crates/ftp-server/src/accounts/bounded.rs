@@ -107,6 +107,10 @@ impl AccountStore for BoundedStore {
             .map(|_| self as &dyn SharedReservations)
     }
 
+    fn admins(&self) -> Option<&dyn super::AdminStore> {
+        self.inner.admins()
+    }
+
     async fn ping(&self) -> Result<(), AccountError> {
         self.within("ping", self.inner.ping()).await
     }

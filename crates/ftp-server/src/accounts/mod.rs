@@ -10,6 +10,8 @@
 //!   so that a name never silently inherits an earlier owner's files.
 //! - [`name`]: the one rule for account names.
 //! - [`password`]: Argon2 hashing and verification.
+//! - [`operators`]: admin-console operators, their API tokens and the
+//!   audit log ([`AdminStore`]).
 //! - [`sqlite`]: [`SqliteStore`], the embedded store.
 //! - [`postgres`]: [`PgStore`], the store several instances share.
 //! - `sql`: what the two SQL stores share (error mapping, setters).
@@ -27,6 +29,7 @@ mod group_sql;
 pub mod keys;
 pub mod location;
 pub mod name;
+pub mod operators;
 pub mod password;
 pub mod postgres;
 mod sql;
@@ -36,6 +39,7 @@ pub use auth::{Authenticator, LoginError};
 pub use bounded::BoundedStore;
 pub use location::StoreLocation;
 pub use name::{validate_name, NameError};
+pub use operators::AdminStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -134,6 +138,11 @@ pub trait AccountStore: GroupStore + Send + Sync + fmt::Debug {
     /// processes share it; `None` when this process is the only user (the
     /// quota ledger then reserves in memory).
     fn reservations(&self) -> Option<&dyn SharedReservations> {
+        None
+    }
+    /// The admin-console tables (admins, tokens, audit log), when the
+    /// store keeps them.
+    fn admins(&self) -> Option<&dyn AdminStore> {
         None
     }
     /// A trivial round trip, for the health endpoint.

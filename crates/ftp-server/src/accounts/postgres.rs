@@ -16,6 +16,7 @@
 //! had reserved comes back by itself once its lease expires.
 
 use super::group_sql::{group_queries, GROUPS_STEP};
+use super::operators::AdminStore;
 use super::sql::{backend, change_account, clamp_i64, policy_from};
 use super::{Account, AccountError, AccountStatus, AccountStore, Policy, SharedReservations};
 use async_trait::async_trait;
@@ -57,6 +58,27 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE accounts ADD COLUMN ssh_keys TEXT NOT NULL DEFAULT '';",
     // Groups of accounts and their policies.
     GROUPS_STEP,
+    // Admin console: admin accounts, their API tokens and the audit log
+    // (`super::operators`).
+    "CREATE TABLE admins (
+        name TEXT PRIMARY KEY NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE admin_tokens (
+        digest TEXT PRIMARY KEY NOT NULL,
+        admin TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE admin_audit (
+        id BIGSERIAL PRIMARY KEY,
+        at BIGINT NOT NULL,
+        admin TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        client TEXT NOT NULL
+    );",
 ];
 
 /// The key of the advisory lock that serialises migrations ("wharfmig").
@@ -284,11 +306,16 @@ const COLUMNS: &str =
     "name, password_hash, home, status, created_at, registered_from, quota_bytes, used_bytes";
 
 group_queries!(PgStore);
+super::operators::admin_store_sql!(PgStore);
 
 #[async_trait]
 impl AccountStore for PgStore {
     fn describe(&self) -> String {
         self.display.clone()
+    }
+
+    fn admins(&self) -> Option<&dyn AdminStore> {
+        Some(self)
     }
 
     fn reservations(&self) -> Option<&dyn SharedReservations> {
@@ -586,6 +613,13 @@ mod tests {
             quota_bytes: quota,
             used_bytes: 0,
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs PostgreSQL: run by tests/scale"]
+    async fn pg_admins_tokens_and_audit() {
+        let store = PgStore::open(&url()).await.unwrap();
+        crate::accounts::operators::tests::exercise(&store).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@
 //! corrupt store never means "no accounts" or "usage 0".
 
 use super::group_sql::{group_queries, GROUPS_STEP};
+use super::operators::AdminStore;
 use super::sql::{backend, change_account, clamp_i64, policy_from};
 use super::{Account, AccountError, AccountStatus, AccountStore, Policy};
 use async_trait::async_trait;
@@ -36,6 +37,27 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE accounts ADD COLUMN ssh_keys TEXT NOT NULL DEFAULT ''",
     // Groups of accounts and their policies.
     GROUPS_STEP,
+    // Admin console: admin accounts, their API tokens and the audit log
+    // (`super::operators`).
+    "CREATE TABLE admins (
+        name TEXT PRIMARY KEY NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE admin_tokens (
+        digest TEXT PRIMARY KEY NOT NULL,
+        admin TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE admin_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        admin TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        client TEXT NOT NULL
+    )",
 ];
 
 /// The embedded account store.
@@ -154,11 +176,16 @@ fn account_from_row(row: &SqliteRow) -> Result<Account, AccountError> {
 }
 
 group_queries!(SqliteStore);
+super::operators::admin_store_sql!(SqliteStore);
 
 #[async_trait]
 impl AccountStore for SqliteStore {
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path.display())
+    }
+
+    fn admins(&self) -> Option<&dyn AdminStore> {
+        Some(self)
     }
 
     async fn find(&self, name: &str) -> Result<Option<Account>, AccountError> {

@@ -245,6 +245,14 @@ fn logged_in(s: &mut Session, name: &[u8], admitted: Admitted) -> Outcome {
         Principal::Anonymous => "Login successful (anonymous, read-only).",
         Principal::User(_) => "Login successful.",
     };
+    let proto = protocol(s);
+    s.state.live = Some(s.shared.live.register(
+        principal.name(),
+        peer,
+        proto.name(),
+        s.control.is_tls(),
+        tokio_util::sync::CancellationToken::new(),
+    ));
     s.state.login = Login::LoggedIn(principal);
     s.state.files = Some(files);
     s.state.cwd = VirtualPath::root();

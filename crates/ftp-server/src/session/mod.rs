@@ -44,6 +44,14 @@ async fn until(at: Option<Instant>) {
     }
 }
 
+/// Resolves when an operator disconnects the session; never before login.
+async fn disconnected(live: Option<&crate::live::Registration>) {
+    match live {
+        Some(l) => l.disconnected().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// What the command loop does after a command.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Flow {
@@ -116,14 +124,19 @@ impl Session {
         let idle = opts.idle_timeout;
         let mut stop = self.stop.clone();
         let peer = self.control.peer;
+        let live = self.state.live.as_ref();
         let result = {
             let next = self.control.next_line(idle, per_line);
             tokio::pin!(next);
             loop {
                 let expiry = self.state.data.passive_expiry();
                 tokio::select! {
-                    r = &mut next => break Some(r),
-                    _ = crate::transfer::until_set(&mut stop) => break None,
+                    r = &mut next => break Ok(r),
+                    _ = crate::transfer::until_set(&mut stop) => break Err("Server shutting down."),
+                    _ = disconnected(live) => {
+                        tracing::info!(%peer, "disconnected by an operator");
+                        break Err("Disconnected by the server's operator.");
+                    }
                     _ = until(expiry) => {
                         tracing::info!(%peer, "closed a passive listener no transfer used within data_connect_timeout");
                         self.state.data = DataSetup::None;
@@ -131,10 +144,12 @@ impl Session {
                 }
             }
         };
-        let Some(result) = result else {
-            self.close_with(Reply::new(code::NOT_AVAILABLE, "Server shutting down."))
-                .await;
-            return Err(Flow::Close);
+        let result = match result {
+            Ok(r) => r,
+            Err(why) => {
+                self.close_with(Reply::new(code::NOT_AVAILABLE, why)).await;
+                return Err(Flow::Close);
+            }
         };
         match result {
             Ok(line) => Ok(line),

@@ -65,6 +65,8 @@ pub struct SessionState {
     pub prot_private: bool,
     /// This session's place in the per-account session count.
     pub user_slot: Option<crate::limits::Slot>,
+    /// This session's entry among the live sessions, once logged in.
+    pub live: Option<crate::live::Registration>,
 }
 
 impl Default for SessionState {
@@ -86,6 +88,7 @@ impl Default for SessionState {
             pbsz: false,
             prot_private: false,
             user_slot: None,
+            live: None,
         }
     }
 }

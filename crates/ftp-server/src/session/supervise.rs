@@ -50,11 +50,21 @@ pub struct TransferJob {
     pub opening: Reply,
 }
 
+/// Resolves when `token` is cancelled; never without one.
+async fn cancelled(token: Option<&tokio_util::sync::CancellationToken>) {
+    match token {
+        Some(t) => t.cancelled().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// What happened on the control connection while a transfer ran.
 #[derive(Debug, Default)]
 pub(super) struct Events {
     aborted: bool,
     quit: bool,
+    /// An operator disconnected the session (admin console).
+    kicked: bool,
     control_gone: bool,
     /// The name a committed upload was stored under (STOU may lose the
     /// one it announced to another session).
@@ -105,6 +115,12 @@ impl Session {
             path,
             opening,
         } = job;
+        // Shown to the admin console while it runs.
+        let _showing = self
+            .state
+            .live
+            .as_ref()
+            .map(|l| l.transfer(path.to_string(), incoming, ctl.progress.clone()));
 
         let setup = std::mem::take(&mut self.state.data);
         let (peer, local) = (self.control.peer.ip(), self.control.local.ip());
@@ -292,6 +308,14 @@ impl Session {
         if self.control.send(&reply).await.is_err() {
             return Flow::Close;
         }
+        if events.kicked {
+            let bye = Reply::new(
+                code::NOT_AVAILABLE,
+                "Disconnected by the server's operator.",
+            );
+            let _ = self.control.send(&bye).await;
+            return Flow::Close;
+        }
         if events.aborted {
             let abor = Reply::new(code::TRANSFER_COMPLETE, "ABOR successful.");
             if self.control.send(&abor).await.is_err() {
@@ -317,6 +341,11 @@ impl Session {
         events: &mut Events,
     ) -> T {
         tokio::pin!(fut);
+        let operator = self
+            .state
+            .live
+            .as_ref()
+            .map(crate::live::Registration::stop_token);
         loop {
             // After ABOR, later commands wait until ABOR is answered, so that
             // replies keep the order of the commands.
@@ -338,6 +367,11 @@ impl Session {
                     }
                 }
                 out = &mut fut => return out,
+                _ = cancelled(operator.as_ref()), if !events.kicked => {
+                    tracing::info!(peer = %self.control.peer, "disconnected by an operator during a transfer");
+                    events.kicked = true;
+                    let _ = cancel_tx.send(true);
+                }
             }
         }
     }

@@ -89,11 +89,14 @@ pub async fn serve(
         tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
     }
     let logged_in = Arc::new(AtomicBool::new(false));
+    let stop = tokio_util::sync::CancellationToken::new();
     let handler = Connection {
         shared,
         peer,
         admitted: None,
         _slot: None,
+        stop: stop.clone(),
+        _live: None,
         channels: HashMap::new(),
         logged_in: logged_in.clone(),
     };
@@ -118,11 +121,24 @@ pub async fn serve(
                 .await;
         }
     });
+    let handle = running.handle();
+    let operator = tokio::spawn(async move {
+        stop.cancelled().await;
+        tracing::info!(%peer, "SSH connection closed: disconnected by an operator");
+        let _ = handle
+            .disconnect(
+                russh::Disconnect::ByApplication,
+                "disconnected by the server's operator".into(),
+                "en".into(),
+            )
+            .await;
+    });
     match running.await {
         Ok(()) => tracing::debug!(%peer, "SSH connection closed"),
         Err(e) => tracing::debug!(%peer, error = %e, "SSH connection ended"),
     }
     deadline.abort();
+    operator.abort();
 }
 
 /// One SSH connection's state.
@@ -132,6 +148,10 @@ struct Connection {
     admitted: Option<Admitted>,
     /// The account's session slot, held while the connection lives.
     _slot: Option<Slot>,
+    /// Cancelled when an operator disconnects this connection.
+    stop: tokio_util::sync::CancellationToken,
+    /// Its entry among the live sessions, once logged in.
+    _live: Option<crate::live::Registration>,
     channels: HashMap<ChannelId, Channel<Msg>>,
     /// Set at login; the login deadline reads it.
     logged_in: Arc<AtomicBool>,
@@ -195,6 +215,13 @@ impl Connection {
                 .protocol("sftp"),
         );
         self._slot = Some(slot);
+        self._live = Some(shared.live.register(
+            &admitted.user,
+            peer,
+            Protocol::Sftp.name(),
+            true,
+            self.stop.clone(),
+        ));
         self.admitted = Some(admitted);
         self.logged_in.store(true, Ordering::SeqCst);
         Auth::Accept

@@ -1,0 +1,415 @@
+//! The admin actions, as the API and the console both run them: each
+//! calls the library function the `wharfd users` commands call, then
+//! writes the audit log. The views here are what both front-ends show.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::state::AdminState;
+use ftp_server::accounts::admin::{self, home_of, AccountQuery, AdminError, NewAccount};
+use ftp_server::accounts::operators::{self, AuditEntry};
+use ftp_server::accounts::password::MAX_PASSWORD;
+use ftp_server::accounts::{Account, AccountStatus};
+use ftp_server::events::{Event, EventKind};
+use ftp_server::live::SessionInfo;
+use ftp_server::policy::Policy;
+use ftp_server::quota::size::{format_size, parse_size};
+use serde::Serialize;
+
+/// Most accounts one page lists.
+pub const MAX_PAGE: usize = 500;
+
+/// An account as the API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AccountView {
+    pub name: String,
+    pub status: &'static str,
+    pub home: String,
+    /// `null`: unlimited.
+    pub quota_bytes: Option<u64>,
+    pub used_bytes: u64,
+    pub created_at: i64,
+    pub registered_from: Option<String>,
+}
+
+impl AccountView {
+    fn of(state: &AdminState, a: &Account) -> Self {
+        AccountView {
+            name: a.name.clone(),
+            status: a.status.as_str(),
+            home: home_of(&state.options, a).display().to_string(),
+            quota_bytes: a.quota_bytes,
+            used_bytes: a.used_bytes,
+            created_at: a.created_at,
+            registered_from: a.registered_from.clone(),
+        }
+    }
+}
+
+/// One page of accounts.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountPage {
+    pub total: usize,
+    pub offset: usize,
+    pub accounts: Vec<AccountView>,
+}
+
+/// A quota as given: `500M`, `2G`, `none`.
+pub fn quota(text: &str) -> Result<Option<u64>, ApiError> {
+    parse_size(text).map_err(|e| ApiError::bad_request(format!("bad quota {text:?}: {e}")))
+}
+
+/// A status filter or change: `active`, `disabled`, `pending`.
+pub fn account_status(text: &str) -> Result<AccountStatus, ApiError> {
+    AccountStatus::parse(text).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "bad status {text:?}: use active, disabled or pending"
+        ))
+    })
+}
+
+/// Shows a quota: `1.0G`, `none`.
+pub fn show_quota(q: Option<u64>) -> String {
+    q.map_or_else(|| "none".to_string(), format_size)
+}
+
+async fn audit(
+    state: &AdminState,
+    who: &Caller,
+    action: &str,
+    target: &str,
+) -> Result<(), ApiError> {
+    operators::audit(state.admins()?, &who.admin, action, target, &who.from()).await?;
+    Ok(())
+}
+
+pub async fn list(state: &AdminState, query: &AccountQuery) -> Result<AccountPage, ApiError> {
+    if query.limit.is_some_and(|l| l > MAX_PAGE) {
+        return Err(ApiError::bad_request(format!("limit above {MAX_PAGE}")));
+    }
+    let (total, accounts) = admin::search(state.store.as_ref(), query).await?;
+    Ok(AccountPage {
+        total,
+        offset: query.offset,
+        accounts: accounts.iter().map(|a| AccountView::of(state, a)).collect(),
+    })
+}
+
+/// An account with its own permissions and limits.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountDetail {
+    #[serde(flatten)]
+    pub account: AccountView,
+    /// Its own policy in the stored text form (empty: the server's).
+    pub policy: String,
+}
+
+pub async fn show(state: &AdminState, name: &str) -> Result<AccountDetail, ApiError> {
+    let account = state
+        .store
+        .find(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no account named {name:?}")))?;
+    let policy = state.store.policy(name).await?.to_text();
+    Ok(AccountDetail {
+        account: AccountView::of(state, &account),
+        policy,
+    })
+}
+
+pub async fn create(
+    state: &AdminState,
+    who: &Caller,
+    name: &str,
+    password: &str,
+    quota_text: Option<&str>,
+) -> Result<AccountView, ApiError> {
+    let quota = match quota_text {
+        Some(q) => quota(q)?,
+        None => state.options.default_quota,
+    };
+    let new = NewAccount {
+        name,
+        password: password.as_bytes(),
+        home: None,
+        quota,
+        reuse_home: false,
+    };
+    admin::add(state.store.as_ref(), &state.options, new).await?;
+    audit(state, who, "accounts.create", name).await?;
+    Ok(show(state, name).await?.account)
+}
+
+/// What an update changes; absent fields stay.
+#[derive(Debug, Clone, Default)]
+pub struct Update<'a> {
+    pub quota: Option<&'a str>,
+    pub password: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub policy: Option<&'a str>,
+}
+
+pub async fn update(
+    state: &AdminState,
+    who: &Caller,
+    name: &str,
+    change: Update<'_>,
+) -> Result<AccountDetail, ApiError> {
+    // Everything is checked before anything changes.
+    let quota = change.quota.map(quota).transpose()?;
+    let new_status = change.status.map(account_status).transpose()?;
+    if new_status == Some(AccountStatus::Pending) {
+        return Err(ApiError::bad_request(
+            "an account cannot be made pending; use active or disabled",
+        ));
+    }
+    if let Some(p) = change.password {
+        if p.is_empty() {
+            return Err(AdminError::EmptyPassword.into());
+        }
+        if p.len() > MAX_PASSWORD {
+            return Err(AdminError::PasswordTooLong.into());
+        }
+    }
+    let policy = change
+        .policy
+        .map(|p| {
+            Policy::from_text(p).map_err(|e| ApiError::bad_request(format!("bad policy: {e}")))
+        })
+        .transpose()?;
+    show(state, name).await?;
+    let store = state.store.as_ref();
+    if let Some(q) = quota {
+        store.set_quota(name, q).await?;
+        audit(state, who, "accounts.quota", name).await?;
+    }
+    if let Some(p) = change.password {
+        admin::set_password(store, name, p.as_bytes()).await?;
+        audit(state, who, "accounts.password", name).await?;
+    }
+    if let Some(s) = new_status {
+        store.set_status(name, s).await?;
+        let action = match s {
+            AccountStatus::Disabled => "accounts.disable",
+            _ => "accounts.enable",
+        };
+        audit(state, who, action, name).await?;
+    }
+    if let Some(p) = policy {
+        store.set_policy(name, &p).await?;
+        audit(state, who, "accounts.policy", name).await?;
+    }
+    show(state, name).await
+}
+
+pub async fn remove(state: &AdminState, who: &Caller, name: &str) -> Result<(), ApiError> {
+    admin::remove(state.store.as_ref(), &state.options, name).await?;
+    audit(state, who, "accounts.remove", name).await
+}
+
+pub async fn pending(state: &AdminState) -> Result<Vec<AccountView>, ApiError> {
+    let query = AccountQuery {
+        status: Some(AccountStatus::Pending),
+        ..AccountQuery::default()
+    };
+    Ok(list(state, &query).await?.accounts)
+}
+
+pub async fn approve(
+    state: &AdminState,
+    who: &Caller,
+    name: &str,
+    quota_text: Option<&str>,
+) -> Result<AccountView, ApiError> {
+    let q = quota_text.map(quota).transpose()?;
+    let done = admin::approve(state.store.as_ref(), &state.options, name, q, false).await?;
+    audit(state, who, "registrations.approve", name).await?;
+    state.events.emit(
+        Event::new(EventKind::RegistrationApproved)
+            .account(name)
+            .reason(format!(
+                "approved with a quota of {}",
+                show_quota(done.quota)
+            )),
+    );
+    Ok(show(state, name).await?.account)
+}
+
+pub async fn reject(
+    state: &AdminState,
+    who: &Caller,
+    name: &str,
+    reason: &str,
+) -> Result<(), ApiError> {
+    if reason.len() > 500 {
+        return Err(ApiError::bad_request("reason longer than 500 bytes"));
+    }
+    admin::reject(state.store.as_ref(), name).await?;
+    let target = if reason.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}: {reason}")
+    };
+    audit(state, who, "registrations.reject", &target).await?;
+    let reason = if reason.is_empty() {
+        "rejected by the operator"
+    } else {
+        reason
+    };
+    state.events.emit(
+        Event::new(EventKind::RegistrationRejected)
+            .account(name)
+            .reason(reason),
+    );
+    Ok(())
+}
+
+/// A live session as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionView {
+    pub id: u64,
+    pub user: String,
+    pub client: String,
+    pub protocol: &'static str,
+    pub tls: bool,
+    pub since: i64,
+    /// The FTP transfer running now; `null` when there is none (or for
+    /// SFTP, whose requests are not tracked yet).
+    pub transfer: Option<TransferView>,
+}
+
+/// A running transfer.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransferView {
+    pub path: String,
+    /// `upload` or `download` (listings count as downloads).
+    pub direction: &'static str,
+    pub bytes: u64,
+    pub bytes_per_second: u64,
+}
+
+impl From<SessionInfo> for SessionView {
+    fn from(s: SessionInfo) -> Self {
+        SessionView {
+            id: s.id,
+            user: s.user,
+            client: s.peer.to_string(),
+            protocol: s.protocol,
+            tls: s.tls,
+            since: s.since,
+            transfer: s.transfer.map(|t| TransferView {
+                path: t.path,
+                direction: if t.upload { "upload" } else { "download" },
+                bytes: t.bytes,
+                bytes_per_second: t.rate,
+            }),
+        }
+    }
+}
+
+pub fn sessions(state: &AdminState) -> Vec<SessionView> {
+    state
+        .live
+        .list()
+        .into_iter()
+        .map(SessionView::from)
+        .collect()
+}
+
+pub async fn disconnect(state: &AdminState, who: &Caller, id: u64) -> Result<(), ApiError> {
+    if !state.live.disconnect(id) {
+        return Err(ApiError::not_found(format!("no live session {id}")));
+    }
+    audit(state, who, "sessions.disconnect", &id.to_string()).await
+}
+
+/// One account's space.
+#[derive(Debug, Clone, Serialize)]
+pub struct Usage {
+    pub name: String,
+    pub used_bytes: u64,
+    pub quota_bytes: Option<u64>,
+}
+
+pub async fn usage(state: &AdminState) -> Result<Vec<Usage>, ApiError> {
+    let (_, accounts) = admin::search(state.store.as_ref(), &AccountQuery::default()).await?;
+    Ok(accounts
+        .into_iter()
+        .filter(|a| a.status != AccountStatus::Pending)
+        .map(|a| Usage {
+            name: a.name,
+            used_bytes: a.used_bytes,
+            quota_bytes: a.quota_bytes,
+        })
+        .collect())
+}
+
+/// The server at a glance.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub version: &'static str,
+    pub sessions: usize,
+    pub accounts: usize,
+    pub pending: usize,
+    pub registration: String,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub healthy: bool,
+}
+
+pub async fn status(state: &AdminState) -> Result<Status, ApiError> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (_, accounts) = admin::search(state.store.as_ref(), &AccountQuery::default()).await?;
+    let pending = accounts
+        .iter()
+        .filter(|a| a.status == AccountStatus::Pending)
+        .count();
+    Ok(Status {
+        version: env!("CARGO_PKG_VERSION"),
+        sessions: state.live.count(),
+        accounts: accounts.len() - pending,
+        pending,
+        registration: state.options.registration.to_string(),
+        bytes_in: state.metrics.bytes_in.load(Relaxed),
+        bytes_out: state.metrics.bytes_out.load(Relaxed),
+        healthy: state.health.check().await.0,
+    })
+}
+
+/// An audit line as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditView {
+    pub at: i64,
+    pub admin: String,
+    pub action: String,
+    pub target: String,
+    pub client: String,
+}
+
+impl From<AuditEntry> for AuditView {
+    fn from(e: AuditEntry) -> Self {
+        AuditView {
+            at: e.at,
+            admin: e.admin,
+            action: e.action,
+            target: e.target,
+            client: e.client,
+        }
+    }
+}
+
+pub async fn audit_log(
+    state: &AdminState,
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<AuditView>, ApiError> {
+    if limit > MAX_PAGE as u64 {
+        return Err(ApiError::bad_request(format!("limit above {MAX_PAGE}")));
+    }
+    Ok(state
+        .admins()?
+        .audit_list(offset, limit)
+        .await?
+        .into_iter()
+        .map(AuditView::from)
+        .collect())
+}

@@ -1,0 +1,82 @@
+//! The web console under `/console/`: server-rendered HTML, embedded in
+//! the binary, with plain forms that work without JavaScript. Pages need
+//! a console login (the session cookie); every form that changes
+//! something carries the session's CSRF token in a hidden `csrf` field,
+//! and runs the same [`crate::actions`] as the API.
+//!
+//! # Layout
+//! - [`html`]: escaping and the page frame (viewport, CSS, navigation).
+//! - [`pages`]: the handlers, one module per page with its forms.
+
+pub mod html;
+pub mod pages;
+
+use crate::auth::{self, Caller};
+use crate::state::AdminState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use ftp_server::accounts::operators::Scope;
+
+pub fn routes() -> Router<AdminState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/console/") }))
+        .route("/console", get(|| async { Redirect::to("/console/") }))
+        .route("/console/login", get(pages::login_form).post(pages::login))
+        .route("/console/logout", post(pages::logout))
+        .route("/console/", get(pages::dashboard))
+        .route("/console/pending", get(pages::pending))
+        .route("/console/pending/{name}/approve", post(pages::approve))
+        .route("/console/pending/{name}/reject", post(pages::reject))
+        .route(
+            "/console/accounts",
+            get(pages::accounts).post(pages::create),
+        )
+        .route(
+            "/console/accounts/{name}",
+            get(pages::account).post(pages::update),
+        )
+        .route("/console/sessions", get(pages::sessions))
+        .route("/console/sessions/{id}/disconnect", post(pages::disconnect))
+        .route("/console/audit", get(pages::audit))
+}
+
+/// A logged-in console user; anyone else is sent to the login page.
+#[derive(Clone)]
+pub struct Operator {
+    pub caller: Caller,
+    pub csrf: String,
+}
+
+impl std::fmt::Debug for Operator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Operator")
+            .field("caller", &self.caller)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FromRequestParts<AdminState> for Operator {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AdminState,
+    ) -> Result<Self, Self::Rejection> {
+        let to_login = || Redirect::to("/console/login").into_response();
+        let id = auth::session_id(parts).ok_or_else(to_login)?;
+        let (admin, csrf) = state.logins.session(&id).ok_or_else(to_login)?;
+        Ok(Operator {
+            caller: Caller {
+                admin,
+                scope: Scope::Admin,
+                csrf: Some(csrf.clone()),
+                session: Some(id),
+                client: auth::client_ip(parts),
+            },
+            csrf,
+        })
+    }
+}

@@ -1,0 +1,35 @@
+//! [`AdminState`]: what the handlers share — the account store, the
+//! server's options, counters, health probes and live sessions, and the
+//! console's login sessions.
+
+use crate::auth::Logins;
+use ftp_server::accounts::{AccountStore, AdminStore};
+use ftp_server::events::Events;
+use ftp_server::live::LiveSessions;
+use ftp_server::metrics::{Health, Metrics};
+use ftp_server::ServerOptions;
+use std::sync::Arc;
+
+/// Shared by every request.
+#[derive(Debug, Clone)]
+pub struct AdminState {
+    pub store: Arc<dyn AccountStore>,
+    pub options: Arc<ServerOptions>,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    pub live: Arc<LiveSessions>,
+    /// The server's events (registration approved or rejected).
+    pub events: Events,
+    pub logins: Arc<Logins>,
+    /// Cookies get `Secure` (the server speaks TLS).
+    pub secure: bool,
+}
+
+impl AdminState {
+    /// The admin tables; every store wharfd opens has them.
+    pub fn admins(&self) -> Result<&dyn AdminStore, crate::error::ApiError> {
+        self.store.admins().ok_or_else(|| {
+            crate::error::ApiError::unavailable("this account store keeps no admin accounts")
+        })
+    }
+}
