@@ -227,7 +227,7 @@ impl Server {
         // Every call a session makes to the store answers in time.
         let store = BoundedStore::wrap(store, options.backend_timeout);
         let metrics = Arc::new(Metrics::default());
-        let sinks = crate::events::sinks(&options.event_commands, &options.event_mails);
+        let sinks = crate::events::sinks(&options).map_err(|e| e.to_string())?;
         let (events, delivery) = Events::start(sinks, metrics.clone());
         let quota = QuotaLedger::new(store.clone()).with_events(events.clone());
         let auth = Authenticator::new(store)?;

@@ -113,6 +113,8 @@ pub struct ServerOptions {
     pub event_commands: Vec<EventCommand>,
     /// Mail sent for events.
     pub event_mails: Vec<EventMail>,
+    /// HTTP endpoints events are POSTed to.
+    pub event_webhooks: Vec<crate::events::webhook::EventWebhook>,
 }
 
 /// A mail sink as configured (see [`crate::events::mail`]).
@@ -142,6 +144,7 @@ impl ServerOptions {
             ssh_host_keys: data_dir.join("ssh"),
             event_commands: Vec::new(),
             event_mails: Vec::new(),
+            event_webhooks: Vec::new(),
             data_dir,
             anonymous: true,
             banner: "Wharf FTP server ready.".into(),

@@ -21,6 +21,7 @@ mod activation;
 mod cert;
 mod cli;
 mod config;
+mod event_config;
 mod generate;
 mod hostkey;
 mod journal;

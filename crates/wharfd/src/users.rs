@@ -11,7 +11,7 @@ use ftp_proto::time::UtcTime;
 use ftp_server::accounts::admin::{self, home_of, Activated, AdminError, HomeFate, NewAccount};
 use ftp_server::accounts::password::{hash_password, MAX_PASSWORD};
 use ftp_server::accounts::{validate_name, Account, AccountStatus, AccountStore};
-use ftp_server::events::{Event, EventKind, Events};
+use ftp_server::events::{self, Event, EventKind, Events};
 use ftp_server::metrics::Metrics;
 use ftp_server::quota::recount::recount_account;
 use ftp_server::quota::size::{format_size, parse_size};
@@ -49,14 +49,17 @@ async fn open_with(
     Ok((store, opts))
 }
 
-/// Hands `event` to the `[[event_command]]` programs of the config file
-/// (the server is another process), waiting for them a little; a sink
-/// that cannot run is reported, never a reason to fail the command.
-async fn tell(location: &Location, event: Event) {
+/// Hands `event` to the event sinks of the config file (the server is
+/// another process), waiting for programs and mail a little; webhook
+/// events are queued for the server to send. A sink that cannot run is
+/// reported, never a reason to fail the command.
+async fn tell(location: &Location, data: &std::path::Path, event: Event) {
+    let mut options = ServerOptions::new(data);
     let sinks = FileConfig::load(location)
-        .and_then(|f| Ok((config::event_commands(&f)?, config::event_mails(&f)?)));
-    let (commands, mails) = match sinks {
-        Ok((commands, mails)) if commands.is_empty() && mails.is_empty() => return,
+        .and_then(|f| crate::event_config::apply(&f, &mut options))
+        .and_then(|()| Ok(events::sinks(&options)?));
+    let sinks = match sinks {
+        Ok(sinks) if sinks.is_empty() => return,
         Ok(sinks) => sinks,
         Err(e) => {
             eprintln!("wharfd: no event sent: {e:#}");
@@ -64,11 +67,14 @@ async fn tell(location: &Location, event: Event) {
         }
     };
     let metrics = Arc::new(Metrics::default());
-    let events = Events::running(&commands, &mails, metrics.clone());
+    let events = Events::running(sinks, metrics.clone());
     events.emit(event);
     events.drained(std::time::Duration::from_secs(10)).await;
     if metrics.event_sink_failures.load(Ordering::Relaxed) > 0 {
         eprintln!("wharfd: an event program or mail failed or ran past its timeout");
+    }
+    if metrics.events_dropped.load(Ordering::Relaxed) > 0 {
+        eprintln!("wharfd: an event could not be queued (see the messages above)");
     }
 }
 
@@ -247,6 +253,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             let quota = show_quota(approved.quota);
             tell(
                 &location,
+                &opts.data_dir,
                 Event::new(EventKind::RegistrationApproved)
                     .account(&name)
                     .reason(format!("approved with a quota of {quota}")),
@@ -254,12 +261,13 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             .await;
         }
         UsersCommand::Reject { name, location } => {
-            let (store, _) = open(&location).await?;
+            let (store, opts) = open(&location).await?;
             require_pending(store.as_ref(), &name).await?;
             store.remove(&name).await?;
             println!("rejected {name}; the registration was removed");
             tell(
                 &location,
+                &opts.data_dir,
                 Event::new(EventKind::RegistrationRejected)
                     .account(&name)
                     .reason("rejected by the operator"),

@@ -1,0 +1,268 @@
+//! The `[[event_command]]`, `[[event_mail]]` and `[[event_webhook]]`
+//! tables of the config file (README "Events"), checked into the server's
+//! event sinks: a bad program, address, URL, secret or CA file stops
+//! `wharfd` at startup with a message naming the table.
+
+use crate::config::FileConfig;
+use anyhow::{bail, Context, Result};
+use ftp_server::events::filter::EventFilter;
+use ftp_server::events::mail::MailTarget;
+use ftp_server::events::signing::Secret;
+use ftp_server::events::webhook::{http_client, EventWebhook};
+use ftp_server::events::EventKind;
+use ftp_server::options::{EventCommand, EventMail};
+use ftp_server::ServerOptions;
+use mail::Security;
+use serde::Deserialize;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Sets the event sinks of `options` from `file`.
+pub fn apply(file: &FileConfig, options: &mut ServerOptions) -> Result<()> {
+    options.event_commands = event_commands(file)?;
+    options.event_mails = event_mails(file)?;
+    options.event_webhooks = event_webhooks(file)?;
+    Ok(())
+}
+
+/// One `[[event_command]]` table (README "Events").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventCommandConfig {
+    /// An absolute path: no shell and no PATH search are involved.
+    pub program: PathBuf,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Event kinds (`upload.done`, …); none means all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// Path globs (`/incoming/**`).
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Seconds a run may take before it is killed [default: 30].
+    pub timeout: Option<u64>,
+    /// Runs at once [default: 4].
+    pub concurrency: Option<usize>,
+}
+
+/// One `[[event_mail]]` table (README "Events").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventMailConfig {
+    /// The SMTP server, HOST:PORT.
+    pub server: String,
+    /// `starttls` (the default), `tls` (from the first byte) or `plain`.
+    pub security: Option<String>,
+    /// PEM certificates to trust instead of the system's.
+    pub cacert: Option<PathBuf>,
+    pub from: String,
+    pub to: Vec<String>,
+    #[serde(default)]
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Seconds one message may take [default: 30].
+    pub timeout: Option<u64>,
+}
+
+/// Event kinds named in a sink's table.
+fn event_kinds(names: &[String], table: &str) -> Result<Vec<EventKind>> {
+    names
+        .iter()
+        .map(|name| {
+            EventKind::parse(name).with_context(|| {
+                let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
+                format!(
+                    "unknown event {name:?} in {table} (known: {})",
+                    known.join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
+/// The sinks of the `[[event_mail]]` tables, checked.
+fn event_mails(file: &FileConfig) -> Result<Vec<EventMail>> {
+    let mut sinks = Vec::new();
+    for m in file.event_mail.iter().flatten() {
+        let (host, port) = m
+            .server
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.trim_matches(|c| c == '[' || c == ']'), p.parse().ok()?)))
+            .with_context(|| format!("event_mail server {:?} is not HOST:PORT", m.server))?;
+        let security = match m.security.as_deref().unwrap_or("starttls") {
+            "starttls" => Security::StartTls,
+            "tls" => Security::Implicit,
+            "plain" => Security::Plain,
+            other => bail!("event_mail security {other:?}: use starttls, tls or plain"),
+        };
+        if m.to.is_empty() {
+            bail!("event_mail needs at least one address in `to`");
+        }
+        sinks.push(EventMail {
+            target: MailTarget {
+                host: host.to_string(),
+                port,
+                security,
+                cacert: m.cacert.clone(),
+                from: m.from.clone(),
+                to: m.to.clone(),
+            },
+            filter: EventFilter {
+                kinds: event_kinds(&m.events, "event_mail")?,
+                accounts: m.accounts.clone(),
+                paths: m.paths.clone(),
+            },
+            timeout: Duration::from_secs(m.timeout.unwrap_or(30).max(1)),
+        });
+    }
+    Ok(sinks)
+}
+
+/// The sinks of the `[[event_command]]` tables, checked.
+fn event_commands(file: &FileConfig) -> Result<Vec<EventCommand>> {
+    let mut sinks = Vec::new();
+    for c in file.event_command.iter().flatten() {
+        if !c.program.is_absolute() {
+            bail!(
+                "event_command program {:?} must be an absolute path (no shell or PATH search is used)",
+                c.program
+            );
+        }
+        let runnable = std::fs::metadata(&c.program)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false);
+        if !runnable {
+            bail!(
+                "event_command program {} is not an executable file",
+                c.program.display()
+            );
+        }
+        let kinds = event_kinds(&c.events, "event_command")?;
+        sinks.push(EventCommand {
+            program: c.program.clone(),
+            args: c.args.clone(),
+            filter: EventFilter {
+                kinds,
+                accounts: c.accounts.clone(),
+                paths: c.paths.clone(),
+            },
+            timeout: Duration::from_secs(c.timeout.unwrap_or(30).max(1)),
+            concurrency: c.concurrency.unwrap_or(4).max(1),
+        });
+    }
+    Ok(sinks)
+}
+
+/// One `[[event_webhook]]` table (README "Events").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventWebhookConfig {
+    /// `https://…` (or `http://`) to POST each event to.
+    pub url: String,
+    /// The HMAC key, or
+    pub secret: Option<String>,
+    /// a file holding it (one line).
+    pub secret_file: Option<PathBuf>,
+    /// Names the queue directory (`DATA/events/webhook-NAME`) [default:
+    /// derived from the URL].
+    pub name: Option<String>,
+    /// PEM certificates to trust instead of the system's.
+    pub cacert: Option<PathBuf>,
+    #[serde(default)]
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Seconds one request may take [default: 10].
+    pub timeout: Option<u64>,
+    /// Events kept while the endpoint is unreachable [default: 10000].
+    pub queue: Option<usize>,
+    /// Milliseconds before the first retry [default: 1000].
+    pub retry_initial_ms: Option<u64>,
+    /// Seconds the retry delay grows to at most [default: 300].
+    pub retry_max: Option<u64>,
+}
+
+/// The sinks of the `[[event_webhook]]` tables, checked.
+fn event_webhooks(file: &FileConfig) -> Result<Vec<EventWebhook>> {
+    let mut hooks: Vec<EventWebhook> = Vec::new();
+    for w in file.event_webhook.iter().flatten() {
+        let url = url::Url::parse(&w.url)
+            .with_context(|| format!("event_webhook url {:?} is not a URL", w.url))?;
+        if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+            bail!(
+                "event_webhook url {:?}: give an https:// (or http://) URL with a host",
+                w.url
+            );
+        }
+        let text = match (&w.secret, &w.secret_file) {
+            (Some(s), None) => s.clone(),
+            (None, Some(path)) => std::fs::read_to_string(path).with_context(|| {
+                format!("event_webhook secret_file {}: cannot read it", path.display())
+            })?,
+            _ => bail!(
+                "event_webhook {}: give exactly one of `secret` and `secret_file` (the HMAC key receivers verify with)",
+                w.url
+            ),
+        };
+        let secret =
+            Secret::new(&text).with_context(|| format!("event_webhook {} secret", w.url))?;
+        let timeout = Duration::from_secs(w.timeout.unwrap_or(10).max(1));
+        // The CA file is read now, so a bad one stops the start.
+        http_client(w.cacert.as_deref(), timeout)
+            .with_context(|| format!("event_webhook {}", w.url))?;
+        let name = match &w.name {
+            Some(name) => {
+                let ok = !name.is_empty()
+                    && name.len() <= 64
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if !ok {
+                    bail!("event_webhook name {name:?}: use 1 to 64 letters, digits, - or _");
+                }
+                name.clone()
+            }
+            None => url_name(&url),
+        };
+        if hooks.iter().any(|h| h.name == name) {
+            bail!(
+                "two event_webhook tables share the queue name {name:?}: give each its own `name`"
+            );
+        }
+        let retry_initial = Duration::from_millis(w.retry_initial_ms.unwrap_or(1000).max(10));
+        hooks.push(EventWebhook {
+            name,
+            url,
+            secret,
+            cacert: w.cacert.clone(),
+            filter: EventFilter {
+                kinds: event_kinds(&w.events, "event_webhook")?,
+                accounts: w.accounts.clone(),
+                paths: w.paths.clone(),
+            },
+            timeout,
+            queue: w.queue.unwrap_or(10_000).max(1),
+            retry_initial,
+            retry_max: Duration::from_secs(w.retry_max.unwrap_or(300)).max(retry_initial),
+        });
+    }
+    Ok(hooks)
+}
+
+/// A queue name for `url`: the first 16 hex digits of its SHA-256, so it
+/// stays the same across restarts and differs between URLs.
+fn url_name(url: &url::Url) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, url.as_str().as_bytes());
+    digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
