@@ -37,7 +37,8 @@ SECRET = "a-test-secret-of-32-characters!!"
 
 class Receiver:
     """An HTTP endpoint on 127.0.0.1 that records what it is sent, answering
-    from `plan` (statuses, first to last) and then 200."""
+    from `plan` (statuses, or (status, body text), first to last) and then
+    200."""
 
     def __init__(self, port: int = 0, plan: list[int] | None = None,
                  tls: tuple[Path, Path] | None = None):
@@ -51,6 +52,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with receiver.lock:
                     status = receiver.plan.pop(0) if receiver.plan else 200
+                    status, text = status if isinstance(status, tuple) else (status, "")
                     receiver.attempts.append({
                         "id": self.headers["X-Wharf-Event-Id"],
                         "signed": signature_ok(self.headers, body),
@@ -59,8 +61,9 @@ class Receiver:
                         "status": status,
                         "event": json.loads(body)})
                 self.send_response(status)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", str(len(text.encode())))
                 self.end_headers()
+                self.wfile.write(text.encode())
 
             def log_message(self, *args):
                 pass
@@ -299,7 +302,7 @@ def test_a_full_queue_drops_the_oldest_and_counts_it(wharfd_factory, receivers, 
     ('url = "ftp://example.org/"\nsecret = "' + SECRET + '"', "https:// (or http://) URL"),
     ('url = "not a url"\nsecret = "' + SECRET + '"', "is not a URL"),
     ('url = "https://127.0.0.1/"\nsecret = "short"', "at least 16"),
-    ('url = "https://127.0.0.1/"', "exactly one of `secret` and `secret_file`"),
+    ('url = "https://127.0.0.1/"', "give `secret` or `secret_file`"),
     ('url = "https://127.0.0.1/"\nsecret_file = "/nonexistent/key"', "secret_file"),
     ('url = "https://127.0.0.1/"\nsecret = "' + SECRET + '"\ncacert = "{bad}"',
      "no usable PEM certificate"),

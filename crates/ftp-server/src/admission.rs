@@ -3,12 +3,14 @@
 //! The account's limits ([`check_login`]: expiry, protocol, client
 //! network) are checked here, after the credentials, so they tell a
 //! stranger nothing; then its home is opened with the server's storage
-//! and its usage and permissions are attached.
+//! and its usage and permissions are attached. The operator's pre-login
+//! check, if any, is asked last, and the pre-upload check is attached.
 
 use crate::accounts::{Account, LoginError};
 use crate::listener::Shared;
 use crate::policy::live::{LivePolicy, Rules};
-use crate::policy::{check_login, Protocol};
+use crate::policy::{check_login, Protocol, Refusal};
+use crate::precheck::{CheckRequest, Verdict};
 use crate::service::{FileService, Identity, Journal};
 use crate::storage::backend::Root;
 use std::net::SocketAddr;
@@ -35,6 +37,12 @@ pub async fn admit(
     let store = shared.auth.store().clone();
     let policy = store.policy(&account.name).await?;
     check_login(&policy.limits, peer.ip(), protocol, now_unix()).map_err(LoginError::Refused)?;
+    if let Some(check) = &shared.checks.login {
+        let request = CheckRequest::login(&account.name, peer.ip(), protocol.name());
+        if let Verdict::Deny(reason) = check.ask(&request).await {
+            return Err(LoginError::Refused(Refusal::Check(reason)));
+        }
+    }
     let max_sessions = policy.max_sessions(&defaults).0;
     let home = account
         .home
@@ -62,7 +70,8 @@ pub async fn admit(
         protocol: protocol.name(),
     };
     let rules = Rules::account(LivePolicy::new(store, &account.name, policy), defaults);
-    let files = FileService::new(storage, Some(usage), who, journal(shared), rules);
+    let files = FileService::new(storage, Some(usage), who, journal(shared), rules)
+        .with_upload_check(shared.checks.upload.clone());
     Ok(Admitted {
         user: account.name,
         files,

@@ -49,6 +49,7 @@ pub mod listener;
 pub mod metrics;
 pub mod options;
 pub mod policy;
+pub mod precheck;
 pub mod proxy;
 pub mod quota;
 pub mod registration;

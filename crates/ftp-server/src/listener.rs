@@ -144,6 +144,8 @@ pub struct Shared {
     pub hash_limit: HashLimit,
     /// Where events go (see [`crate::events`]).
     pub events: Events,
+    /// The pre-login and pre-upload checks (see [`crate::precheck`]).
+    pub checks: crate::precheck::Checks,
     sessions_per_ip: SessionsPerIp,
     /// The SSH settings and host keys, once an SFTP listener runs.
     ssh: std::sync::OnceLock<Arc<russh::server::Config>>,
@@ -229,6 +231,11 @@ impl Server {
         let metrics = Arc::new(Metrics::default());
         let sinks = crate::events::sinks(&options).map_err(|e| e.to_string())?;
         let (events, delivery) = Events::start(sinks, metrics.clone());
+        let checks = crate::precheck::Checks::new(
+            options.pre_login_check.as_ref(),
+            options.pre_upload_check.as_ref(),
+        )
+        .map_err(|e| e.to_string())?;
         let quota = QuotaLedger::new(store.clone()).with_events(events.clone());
         let auth = Authenticator::new(store)?;
         let hash_limit = HashLimit::new(options.max_hash_jobs, HASH_SLOT_WAIT);
@@ -245,6 +252,7 @@ impl Server {
                 bandwidth,
                 metrics,
                 events,
+                checks,
                 user_sessions: SessionsPerUser::default(),
                 passive_per_ip: PassivePerIp::default(),
                 hash_limit,

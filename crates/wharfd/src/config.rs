@@ -3,6 +3,7 @@
 //! environment arrive through clap (which already puts flags above the
 //! environment); the file fills in what neither set.
 
+use crate::check_config::CheckTable;
 use crate::cli::{Location, ServeArgs};
 use crate::event_config::{EventCommandConfig, EventMailConfig, EventWebhookConfig};
 use anyhow::{bail, Context, Result};
@@ -67,6 +68,10 @@ pub struct FileConfig {
     pub event_mail: Option<Vec<EventMailConfig>>,
     /// `[[event_webhook]]` tables: HTTP endpoints events are POSTed to.
     pub event_webhook: Option<Vec<EventWebhookConfig>>,
+    /// `[pre_login_check]`: asked before a login is admitted.
+    pub pre_login_check: Option<CheckTable>,
+    /// `[pre_upload_check]`: asked before an upload starts.
+    pub pre_upload_check: Option<CheckTable>,
     pub require_tls: Option<bool>,
     pub tls_require_protected_data: Option<bool>,
     pub tls_require_session_reuse: Option<bool>,
@@ -317,6 +322,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
     };
     let sftp_listen = parse_addrs(&sftp_text)?;
     crate::event_config::apply(&file, &mut o)?;
+    crate::check_config::apply(&file, &mut o)?;
     if let Some(dir) = &file.ssh_host_keys {
         o.ssh_host_keys = dir.clone();
     } else {

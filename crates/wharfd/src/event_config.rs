@@ -128,21 +128,7 @@ fn event_mails(file: &FileConfig) -> Result<Vec<EventMail>> {
 fn event_commands(file: &FileConfig) -> Result<Vec<EventCommand>> {
     let mut sinks = Vec::new();
     for c in file.event_command.iter().flatten() {
-        if !c.program.is_absolute() {
-            bail!(
-                "event_command program {:?} must be an absolute path (no shell or PATH search is used)",
-                c.program
-            );
-        }
-        let runnable = std::fs::metadata(&c.program)
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false);
-        if !runnable {
-            bail!(
-                "event_command program {} is not an executable file",
-                c.program.display()
-            );
-        }
+        program(&c.program, "event_command")?;
         let kinds = event_kinds(&c.events, "event_command")?;
         sinks.push(EventCommand {
             program: c.program.clone(),
@@ -194,26 +180,14 @@ pub struct EventWebhookConfig {
 fn event_webhooks(file: &FileConfig) -> Result<Vec<EventWebhook>> {
     let mut hooks: Vec<EventWebhook> = Vec::new();
     for w in file.event_webhook.iter().flatten() {
-        let url = url::Url::parse(&w.url)
-            .with_context(|| format!("event_webhook url {:?} is not a URL", w.url))?;
-        if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
-            bail!(
-                "event_webhook url {:?}: give an https:// (or http://) URL with a host",
-                w.url
-            );
-        }
-        let text = match (&w.secret, &w.secret_file) {
-            (Some(s), None) => s.clone(),
-            (None, Some(path)) => std::fs::read_to_string(path).with_context(|| {
-                format!("event_webhook secret_file {}: cannot read it", path.display())
-            })?,
-            _ => bail!(
-                "event_webhook {}: give exactly one of `secret` and `secret_file` (the HMAC key receivers verify with)",
-                w.url
-            ),
-        };
+        let table = format!("event_webhook {}", w.url);
+        let url = http_url(&w.url, "event_webhook")?;
         let secret =
-            Secret::new(&text).with_context(|| format!("event_webhook {} secret", w.url))?;
+            secret(w.secret.as_deref(), w.secret_file.as_deref(), &table)?.with_context(|| {
+                format!(
+                    "{table}: give `secret` or `secret_file` (the HMAC key receivers verify with)"
+                )
+            })?;
         let timeout = Duration::from_secs(w.timeout.unwrap_or(10).max(1));
         // The CA file is read now, so a bad one stops the start.
         http_client(w.cacert.as_deref(), timeout)
@@ -265,4 +239,53 @@ fn url_name(url: &url::Url) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// `path` as a program to run: absolute and executable.
+pub fn program(path: &std::path::Path, table: &str) -> Result<()> {
+    if !path.is_absolute() {
+        bail!(
+            "{table} program {path:?} must be an absolute path (no shell or PATH search is used)"
+        );
+    }
+    let runnable = std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false);
+    if !runnable {
+        bail!(
+            "{table} program {} is not an executable file",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// `text` as an http(s) URL with a host.
+pub fn http_url(text: &str, table: &str) -> Result<url::Url> {
+    let url =
+        url::Url::parse(text).with_context(|| format!("{table} url {text:?} is not a URL"))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        bail!("{table} url {text:?}: give an https:// (or http://) URL with a host");
+    }
+    Ok(url)
+}
+
+/// The HMAC secret given inline or in a file (never both), if any.
+pub fn secret(
+    inline: Option<&str>,
+    file: Option<&std::path::Path>,
+    table: &str,
+) -> Result<Option<Secret>> {
+    let text = match (inline, file) {
+        (None, None) => return Ok(None),
+        (Some(s), None) => s.to_string(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("{table} secret_file {}: cannot read it", path.display()))?,
+        (Some(_), Some(_)) => {
+            bail!("{table}: give exactly one of `secret` and `secret_file`, not both")
+        }
+    };
+    Ok(Some(
+        Secret::new(&text).with_context(|| format!("{table} secret"))?,
+    ))
 }

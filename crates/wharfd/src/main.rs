@@ -19,6 +19,7 @@
 
 mod activation;
 mod cert;
+mod check_config;
 mod cli;
 mod config;
 mod event_config;

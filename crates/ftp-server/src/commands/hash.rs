@@ -62,14 +62,14 @@ fn job(
     arg: &[u8],
     draft: bool,
 ) -> Result<Outcome, Reply> {
-    Ok(Outcome::Hash(HashJob {
+    Ok(Outcome::Hash(Box::new(HashJob {
         files: place.files.clone(),
         path: place.path(arg)?,
         algorithm,
         range,
         shown: arg.to_vec(),
         draft,
-    }))
+    })))
 }
 
 /// RANG: the bytes the next HASH covers; `RANG 1 0` resets.

@@ -133,7 +133,8 @@ async fn check(s: &mut Session, name: &[u8], password: &[u8]) -> Result<Admitted
             )
             .map(|storage| {
                 let rules = Rules::fixed(PermSet::READ_ONLY, defaults);
-                let files = FileService::new(storage, None, identity(s, "anonymous", true), journal(&s.shared), rules);
+                let files = FileService::new(storage, None, identity(s, "anonymous", true), journal(&s.shared), rules)
+                    .with_upload_check(s.shared.checks.upload.clone());
                 Admitted {
                     principal: Principal::Anonymous,
                     files,

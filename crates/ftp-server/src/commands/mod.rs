@@ -44,7 +44,7 @@ pub enum Outcome {
     StartTls(security::TlsUpgrade),
     /// HASH and the X-verbs: a hash computed while the session keeps
     /// answering the control connection; the job makes the reply.
-    Hash(hash::HashJob),
+    Hash(Box<hash::HashJob>),
     /// STAT with a path: a listing sent over the control connection, in
     /// bounded chunks between the opening line and the closing reply.
     ControlListing {

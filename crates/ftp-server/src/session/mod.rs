@@ -217,7 +217,7 @@ impl Session {
                 Flow::Close
             }
             Outcome::Transfer(job) => Box::pin(self.run_transfer(job)).await,
-            Outcome::Hash(job) => Box::pin(self.run_hash(job)).await,
+            Outcome::Hash(job) => Box::pin(self.run_hash(*job)).await,
             Outcome::StartTls(upgrade) => self.start_tls(upgrade).await,
             Outcome::ControlListing {
                 opening,
