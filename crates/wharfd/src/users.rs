@@ -217,16 +217,17 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                 println!("no registrations are waiting");
             } else {
                 println!(
-                    "{:<24} {:<20} {:<40} QUOTA",
-                    "NAME", "REGISTERED (UTC)", "FROM"
+                    "{:<24} {:<20} {:<40} {:<10} CONTACT",
+                    "NAME", "REGISTERED (UTC)", "FROM", "QUOTA"
                 );
                 for a in pending {
                     println!(
-                        "{:<24} {:<20} {:<40} {}",
+                        "{:<24} {:<20} {:<40} {:<10} {}",
                         a.name,
                         format_time(a.created_at),
                         a.registered_from.as_deref().unwrap_or("-"),
-                        show_quota(a.quota_bytes)
+                        show_quota(a.quota_bytes),
+                        a.contact.as_deref().unwrap_or("-")
                     );
                 }
                 println!("approve with: wharfd users approve NAME   reject with: wharfd users reject NAME");
@@ -260,17 +261,24 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             )
             .await;
         }
-        UsersCommand::Reject { name, location } => {
+        UsersCommand::Reject {
+            name,
+            reason,
+            location,
+        } => {
             let (store, opts) = open(&location).await?;
             require_pending(store.as_ref(), &name).await?;
-            store.remove(&name).await?;
-            println!("rejected {name}; the registration was removed");
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            store.reject(&name, &reason, now).await?;
+            println!("rejected {name}; the registration was removed (its registrant can learn why with SITE REGSTATUS)");
             tell(
                 &location,
                 &opts.data_dir,
                 Event::new(EventKind::RegistrationRejected)
                     .account(&name)
-                    .reason("rejected by the operator"),
+                    .reason(&reason),
             )
             .await;
         }

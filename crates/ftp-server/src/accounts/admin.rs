@@ -284,6 +284,7 @@ pub async fn add(
         status: AccountStatus::Active,
         created_at: unix_now(),
         registered_from: None,
+        contact: None,
         quota_bytes: new.quota,
         used_bytes: 0,
     };
@@ -565,6 +566,7 @@ mod tests {
             status: AccountStatus::Pending,
             created_at: 1,
             registered_from: None,
+            contact: None,
             quota_bytes: Some(10),
             used_bytes: 0,
         };
