@@ -72,6 +72,8 @@ pub struct FileConfig {
     pub pre_login_check: Option<CheckTable>,
     /// `[pre_upload_check]`: asked before an upload starts.
     pub pre_upload_check: Option<CheckTable>,
+    /// `[registrant_mail]`: the relay that tells registrants the answer.
+    pub registrant_mail: Option<crate::registrant_mail::RegistrantMailConfig>,
     pub require_tls: Option<bool>,
     pub tls_require_protected_data: Option<bool>,
     pub tls_require_session_reuse: Option<bool>,
@@ -323,6 +325,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
     let sftp_listen = parse_addrs(&sftp_text)?;
     crate::event_config::apply(&file, &mut o)?;
     crate::check_config::apply(&file, &mut o)?;
+    crate::registrant_mail::check(&file)?;
     if let Some(dir) = &file.ssh_host_keys {
         o.ssh_host_keys = dir.clone();
     } else {

@@ -90,29 +90,18 @@ fn event_kinds(names: &[String], table: &str) -> Result<Vec<EventKind>> {
 fn event_mails(file: &FileConfig) -> Result<Vec<EventMail>> {
     let mut sinks = Vec::new();
     for m in file.event_mail.iter().flatten() {
-        let (host, port) = m
-            .server
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h.trim_matches(|c| c == '[' || c == ']'), p.parse().ok()?)))
-            .with_context(|| format!("event_mail server {:?} is not HOST:PORT", m.server))?;
-        let security = match m.security.as_deref().unwrap_or("starttls") {
-            "starttls" => Security::StartTls,
-            "tls" => Security::Implicit,
-            "plain" => Security::Plain,
-            other => bail!("event_mail security {other:?}: use starttls, tls or plain"),
-        };
         if m.to.is_empty() {
             bail!("event_mail needs at least one address in `to`");
         }
         sinks.push(EventMail {
-            target: MailTarget {
-                host: host.to_string(),
-                port,
-                security,
-                cacert: m.cacert.clone(),
-                from: m.from.clone(),
-                to: m.to.clone(),
-            },
+            target: mail_target(
+                &m.server,
+                m.security.as_deref(),
+                m.cacert.as_ref(),
+                &m.from,
+                m.to.clone(),
+                "event_mail",
+            )?,
             filter: EventFilter {
                 kinds: event_kinds(&m.events, "event_mail")?,
                 accounts: m.accounts.clone(),
@@ -122,6 +111,35 @@ fn event_mails(file: &FileConfig) -> Result<Vec<EventMail>> {
         });
     }
     Ok(sinks)
+}
+
+/// A relay (`HOST:PORT`, `starttls`|`tls`|`plain`) and its sender, checked.
+pub fn mail_target(
+    server: &str,
+    security: Option<&str>,
+    cacert: Option<&PathBuf>,
+    from: &str,
+    to: Vec<String>,
+    table: &str,
+) -> Result<MailTarget> {
+    let (host, port) = server
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.trim_matches(|c| c == '[' || c == ']'), p.parse().ok()?)))
+        .with_context(|| format!("{table} server {server:?} is not HOST:PORT"))?;
+    let security = match security.unwrap_or("starttls") {
+        "starttls" => Security::StartTls,
+        "tls" => Security::Implicit,
+        "plain" => Security::Plain,
+        other => bail!("{table} security {other:?}: use starttls, tls or plain"),
+    };
+    Ok(MailTarget {
+        host: host.to_string(),
+        port,
+        security,
+        cacert: cacert.cloned(),
+        from: from.to_string(),
+        to,
+    })
 }
 
 /// The sinks of the `[[event_command]]` tables, checked.

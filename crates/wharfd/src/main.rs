@@ -29,6 +29,7 @@ mod journal;
 mod logging;
 mod notify;
 mod privileges;
+mod registrant_mail;
 mod serve;
 mod signals;
 mod storage;

@@ -4,6 +4,7 @@
 
 use crate::cli::{Location, UsersCommand};
 use crate::config::{self, FileConfig};
+use crate::registrant_mail::{self, Decision};
 use crate::storage::StorageArgs;
 use crate::{user_keys, user_policy};
 use anyhow::{bail, Context, Result};
@@ -242,6 +243,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
         } => {
             let (store, opts) = open_with(&location, &storage).await?;
             let quota = quota.as_deref().map(quota_arg).transpose()?;
+            let contact = store.find(&name).await?.and_then(|a| a.contact);
             let approved = admin::approve(store.as_ref(), &opts, &name, quota, reuse_home)
                 .await
                 .map_err(refusal("approve"))?;
@@ -260,6 +262,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                     .reason(format!("approved with a quota of {quota}")),
             )
             .await;
+            registrant_mail::tell(&location, &name, contact.as_deref(), Decision::Approved).await;
         }
         UsersCommand::Reject {
             name,
@@ -267,7 +270,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             location,
         } => {
             let (store, opts) = open(&location).await?;
-            require_pending(store.as_ref(), &name).await?;
+            let contact = require_pending(store.as_ref(), &name).await?.contact;
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
@@ -279,6 +282,13 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                 Event::new(EventKind::RegistrationRejected)
                     .account(&name)
                     .reason(&reason),
+            )
+            .await;
+            registrant_mail::tell(
+                &location,
+                &name,
+                contact.as_deref(),
+                Decision::Rejected(&reason),
             )
             .await;
         }
