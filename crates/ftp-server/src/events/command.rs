@@ -81,7 +81,7 @@ impl CommandSink {
         });
     }
 
-    async fn run(&self, event: &Event) -> Result<(), String> {
+    async fn run(&self, event: &Event) -> Result<(), RunError> {
         let mut cmd = tokio::process::Command::new(&self.program);
         cmd.args(&self.args)
             .env_clear()
@@ -93,7 +93,7 @@ impl CommandSink {
         for (name, value) in environment(event) {
             cmd.env(name, value);
         }
-        let mut child = cmd.spawn().map_err(|e| format!("cannot start it: {e}"))?;
+        let mut child = cmd.spawn().map_err(RunError::Start)?;
         let json = event.to_json() + "\n";
         let work = async {
             if let Some(mut stdin) = child.stdin.take() {
@@ -104,14 +104,27 @@ impl CommandSink {
         };
         match tokio::time::timeout(self.timeout, work).await {
             Ok(Ok(status)) if status.success() => Ok(()),
-            Ok(Ok(status)) => Err(format!("it exited with {status}")),
-            Ok(Err(e)) => Err(format!("cannot wait for it: {e}")),
+            Ok(Ok(status)) => Err(RunError::Exit(status)),
+            Ok(Err(e)) => Err(RunError::Wait(e)),
             Err(_) => {
                 let _ = child.kill().await;
-                Err(format!("killed after {:?}", self.timeout))
+                Err(RunError::Killed(self.timeout))
             }
         }
     }
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error("cannot start it: {0}")]
+    Start(std::io::Error),
+    #[error("it exited with {0}")]
+    Exit(std::process::ExitStatus),
+    #[error("cannot wait for it: {0}")]
+    Wait(std::io::Error),
+    #[error("killed after {0:?}")]
+    Killed(Duration),
 }
 
 /// The event's main fields as `WHARF_*` variables.

@@ -78,7 +78,10 @@ impl Spool {
         self.index.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reads the directory again (events other processes added).
+    /// Reads the directory again (events other processes added). What
+    /// the index already holds stays: an event queued while the directory
+    /// was read is not lost, and a name whose file went is skipped by
+    /// [`Spool::oldest`].
     pub fn rescan(&self) -> Result<(), SpoolError> {
         let mut names = BTreeSet::new();
         for entry in fs::read_dir(&self.dir).map_err(|e| self.error("cannot list it", e))? {
@@ -88,7 +91,7 @@ impl Spool {
                 names.insert(name);
             }
         }
-        *self.index() = names;
+        self.index().extend(names);
         Ok(())
     }
 
