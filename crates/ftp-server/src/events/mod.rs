@@ -74,6 +74,7 @@ use crate::options::ServerOptions;
 use ftp_proto::time::UtcTime;
 use serde::Serialize;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -270,6 +271,9 @@ pub struct Events {
     tx: Option<mpsc::Sender<Event>>,
     sinks: Arc<Vec<Sink>>,
     metrics: Arc<Metrics>,
+    /// Events emitted and not yet handed to every sink (queued, or being
+    /// handed over: a webhook's durable write).
+    unsent: Arc<AtomicUsize>,
 }
 
 impl Events {
@@ -279,6 +283,7 @@ impl Events {
             tx: None,
             sinks: Arc::default(),
             metrics,
+            unsent: Arc::default(),
         }
     }
 
@@ -295,12 +300,14 @@ impl Events {
         }
         let (tx, rx) = mpsc::channel(QUEUE);
         let sinks = Arc::new(sinks);
-        let deliver = deliver(rx, sinks.clone(), metrics.clone(), send);
+        let unsent = Arc::new(AtomicUsize::new(0));
+        let deliver = deliver(rx, sinks.clone(), metrics.clone(), send, unsent.clone());
         (
             Events {
                 tx: Some(tx),
                 sinks,
                 metrics,
+                unsent,
             },
             Delivery(std::sync::Mutex::new(Some(Box::pin(deliver)))),
         )
@@ -315,14 +322,18 @@ impl Events {
         events
     }
 
-    /// Waits up to `limit` for the queue to empty and every run to end
+    /// Waits up to `limit` for every emitted event to be handed to its
+    /// sinks (for a webhook: written to its queue) and every run to end
     /// (at shutdown, so `server.stop` is heard).
     pub async fn drained(&self, limit: std::time::Duration) {
         let Some(tx) = &self.tx else {
             return;
         };
         let end = tokio::time::Instant::now() + limit;
-        let busy = || tx.capacity() < tx.max_capacity() || self.sinks.iter().any(|s| s.busy());
+        let busy = || {
+            !tx.is_closed() && self.unsent.load(Ordering::SeqCst) > 0
+                || self.sinks.iter().any(|s| s.busy())
+        };
         while busy() && tokio::time::Instant::now() < end {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
@@ -332,7 +343,9 @@ impl Events {
         let Some(tx) = &self.tx else {
             return;
         };
+        self.unsent.fetch_add(1, Ordering::SeqCst);
         if tx.try_send(event).is_err() {
+            self.unsent.fetch_sub(1, Ordering::SeqCst);
             Metrics::inc(&self.metrics.events_dropped);
         }
     }
@@ -374,6 +387,7 @@ async fn deliver(
     sinks: Arc<Vec<Sink>>,
     metrics: Arc<Metrics>,
     send: bool,
+    unsent: Arc<AtomicUsize>,
 ) {
     for sink in sinks.iter().filter(|_| send) {
         if let Sink::Webhook(w) = sink {
@@ -390,6 +404,7 @@ async fn deliver(
                 Sink::Webhook(w) => w.clone().deliver(event, metrics).await,
             }
         }
+        unsent.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
