@@ -125,24 +125,45 @@ pub enum NoAnswer {
 /// A pre-check ready to run.
 #[derive(Debug)]
 pub struct PreCheck {
-    config: CheckConfig,
-    client: Option<reqwest::Client>,
+    asker: Asker,
+    timeout: Duration,
+    allow_on_timeout: bool,
     slots: Semaphore,
+}
+
+/// Whom a check asks, set up.
+#[derive(Debug)]
+enum Asker {
+    Command {
+        program: PathBuf,
+        args: Vec<String>,
+    },
+    Http {
+        client: reqwest::Client,
+        url: url::Url,
+        secret: Option<Secret>,
+    },
 }
 
 impl PreCheck {
     /// Sets up `config` (an HTTP check's client and CA file).
     pub fn new(config: CheckConfig) -> Result<PreCheck, crate::events::webhook::WebhookError> {
-        let client = match &config.via {
-            CheckVia::Http { cacert, .. } => Some(crate::events::webhook::http_client(
-                cacert.as_deref(),
-                config.timeout,
-            )?),
-            CheckVia::Command { .. } => None,
+        let asker = match config.via {
+            CheckVia::Command { program, args } => Asker::Command { program, args },
+            CheckVia::Http {
+                url,
+                secret,
+                cacert,
+            } => Asker::Http {
+                client: crate::events::webhook::http_client(cacert.as_deref(), config.timeout)?,
+                url,
+                secret,
+            },
         };
         Ok(PreCheck {
-            config,
-            client,
+            asker,
+            timeout: config.timeout,
+            allow_on_timeout: config.allow_on_timeout,
             slots: Semaphore::new(CONCURRENCY),
         })
     }
@@ -150,17 +171,16 @@ impl PreCheck {
     /// Asks the check about `request`; never takes longer than the
     /// configured timeout.
     pub async fn ask(&self, request: &CheckRequest) -> Verdict {
-        let timeout = self.config.timeout;
+        let timeout = self.timeout;
         let asked = tokio::time::timeout(timeout, async {
             let _slot = self.slots.acquire().await;
-            match (&self.config.via, &self.client) {
-                (CheckVia::Command { program, args }, _) => {
-                    command::ask(program, args, request).await
-                }
-                (CheckVia::Http { url, secret, .. }, Some(client)) => {
-                    http::ask(client, url, secret.as_ref(), request).await
-                }
-                (CheckVia::Http { .. }, None) => Err(NoAnswer::Http("no HTTP client".into())),
+            match &self.asker {
+                Asker::Command { program, args } => command::ask(program, args, request).await,
+                Asker::Http {
+                    client,
+                    url,
+                    secret,
+                } => http::ask(client, url, secret.as_ref(), request).await,
             }
         })
         .await
@@ -168,7 +188,7 @@ impl PreCheck {
         match asked {
             Ok(verdict) => verdict,
             Err(why) => {
-                let allow = self.config.allow_on_timeout;
+                let allow = self.allow_on_timeout;
                 tracing::warn!(check = request.check, account = %request.account, %why,
                     verdict = if allow { "allow" } else { "deny" }, "pre-check gave no answer; on_timeout decides");
                 if allow {
