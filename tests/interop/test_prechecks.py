@@ -14,6 +14,7 @@ from __future__ import annotations
 import ftplib
 import io
 import json
+import random
 import subprocess
 import time
 from pathlib import Path
@@ -124,7 +125,9 @@ args = ["{out}"]
 @pytest.mark.parametrize("on_timeout", [None, "deny", "allow"])
 def test_a_check_that_does_not_answer_gets_on_timeout_deny_by_default(wharfd_factory,
                                                                        tmp_path, on_timeout):
-    script, _ = check_script(tmp_path, "#!/bin/sh\nexec sleep 60\n")
+    # the shell waits for a child: both must go at the timeout
+    nap = f"sleep 60.{random.randrange(10**6):06d}"
+    script, _ = check_script(tmp_path, f"#!/bin/sh\n{nap}\necho never\n")
     line = f'on_timeout = "{on_timeout}"' if on_timeout else ""
     srv = wharfd_factory(config(tmp_path, f"""
 [pre_login_check]
@@ -141,10 +144,11 @@ timeout = 1
             srv.ftp()
     assert time.monotonic() - started < 10
     assert srv.wait_log(r"pre-check gave no answer; on_timeout decides")
-    # the hung program was killed
+    # the hung program was killed, and what it started
     time.sleep(0.5)
-    left = subprocess.run(["pgrep", "-f", str(script)], capture_output=True, text=True)
-    assert left.stdout.split() == [], left.stdout
+    for pattern in (str(script), nap):
+        left = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+        assert left.stdout.split() == [], (pattern, left.stdout)
 
 
 def test_an_upload_check_endpoint_decides_by_status_with_signed_requests(wharfd_factory,

@@ -172,19 +172,29 @@ impl PreCheck {
     /// configured timeout.
     pub async fn ask(&self, request: &CheckRequest) -> Verdict {
         let timeout = self.timeout;
-        let asked = tokio::time::timeout(timeout, async {
-            let _slot = self.slots.acquire().await;
-            match &self.asker {
-                Asker::Command { program, args } => command::ask(program, args, request).await,
-                Asker::Http {
-                    client,
-                    url,
-                    secret,
-                } => http::ask(client, url, secret.as_ref(), request).await,
+        let started = tokio::time::Instant::now();
+        let asked = match tokio::time::timeout(timeout, self.slots.acquire()).await {
+            Ok(slot) => {
+                let left = timeout.saturating_sub(started.elapsed());
+                let answer = match &self.asker {
+                    Asker::Command { program, args } => {
+                        command::ask(program, args, request, left).await
+                    }
+                    Asker::Http {
+                        client,
+                        url,
+                        secret,
+                    } => {
+                        tokio::time::timeout(left, http::ask(client, url, secret.as_ref(), request))
+                            .await
+                            .unwrap_or(Err(NoAnswer::TimedOut(timeout)))
+                    }
+                };
+                drop(slot);
+                answer
             }
-        })
-        .await
-        .unwrap_or(Err(NoAnswer::TimedOut(timeout)));
+            Err(_) => Err(NoAnswer::TimedOut(timeout)),
+        };
         match asked {
             Ok(verdict) => verdict,
             Err(why) => {
