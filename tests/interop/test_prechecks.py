@@ -25,7 +25,7 @@ import pytest
 from conftest import PASSWORD, USER, add_user
 from test_events import config
 from test_sftp import close, connect, sftp_server
-from test_webhooks import SECRET, receivers  # noqa: F401 (the fixture)
+from test_webhooks import SECRET, metrics, receivers  # noqa: F401 (the fixture)
 
 # Refuses "bob", and uploads whose name ends in .exe; writes each request
 # (its JSON and WHARF_* variables) into the directory it is given.
@@ -155,13 +155,13 @@ def test_an_upload_check_endpoint_decides_by_status_with_signed_requests(wharfd_
                                                                           receivers, tmp_path):
     # 403 for the first request (its body the reason), then 200, then 500
     rx = receivers(plan=[(403, "too big for today\nsecond line"), 200, 500])
-    srv = wharfd_factory(config(tmp_path, f"""
+    srv = wharfd_factory(["--metrics-listen", "127.0.0.1:0", *config(tmp_path, f"""
 [pre_upload_check]
 url = "{rx.url}"
 secret = "{SECRET}"
 timeout = 5
 on_timeout = "allow"
-"""))
+""")])
     f = srv.ftp()
     with pytest.raises(ftplib.error_perm, match=r"^550 Upload refused: too big for today\.?$"):
         f.storbinary("STOR a.bin", io.BytesIO(b"a"))
@@ -174,6 +174,9 @@ on_timeout = "allow"
             for a in attempts] == [("upload", f"/{n}.bin", USER) for n in "abc"]
     assert all(a["signed"] for a in attempts)
     assert not (srv.home / "a.bin").exists() and (srv.home / "c.bin").exists()
+    text = metrics(srv)
+    for outcome in ("allow", "deny", "no_answer"):
+        assert f'wharf_prechecks_total{{outcome="{outcome}"}} 1' in text, text
 
 
 @pytest.mark.parametrize("table, message", [

@@ -234,6 +234,7 @@ impl Server {
         let checks = crate::precheck::Checks::new(
             options.pre_login_check.as_ref(),
             options.pre_upload_check.as_ref(),
+            &metrics,
         )
         .map_err(|e| e.to_string())?;
         let quota = QuotaLedger::new(store.clone()).with_events(events.clone());

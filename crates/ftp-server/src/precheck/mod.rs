@@ -19,6 +19,7 @@ pub mod command;
 pub mod http;
 
 use crate::events::signing::Secret;
+use crate::metrics::Metrics;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -126,6 +127,7 @@ pub enum NoAnswer {
 #[derive(Debug)]
 pub struct PreCheck {
     asker: Asker,
+    metrics: Arc<Metrics>,
     timeout: Duration,
     allow_on_timeout: bool,
     slots: Semaphore,
@@ -147,7 +149,10 @@ enum Asker {
 
 impl PreCheck {
     /// Sets up `config` (an HTTP check's client and CA file).
-    pub fn new(config: CheckConfig) -> Result<PreCheck, crate::events::webhook::WebhookError> {
+    pub fn new(
+        config: CheckConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<PreCheck, crate::events::webhook::WebhookError> {
         let asker = match config.via {
             CheckVia::Command { program, args } => Asker::Command { program, args },
             CheckVia::Http {
@@ -162,6 +167,7 @@ impl PreCheck {
         };
         Ok(PreCheck {
             asker,
+            metrics,
             timeout: config.timeout,
             allow_on_timeout: config.allow_on_timeout,
             slots: Semaphore::new(CONCURRENCY),
@@ -196,8 +202,16 @@ impl PreCheck {
             Err(_) => Err(NoAnswer::TimedOut(timeout)),
         };
         match asked {
-            Ok(verdict) => verdict,
+            Ok(verdict) => {
+                let counter = match verdict {
+                    Verdict::Allow => &self.metrics.prechecks_allowed,
+                    Verdict::Deny(_) => &self.metrics.prechecks_denied,
+                };
+                Metrics::inc(counter);
+                verdict
+            }
             Err(why) => {
+                Metrics::inc(&self.metrics.prechecks_unanswered);
                 let allow = self.allow_on_timeout;
                 tracing::warn!(check = request.check, account = %request.account, %why,
                     verdict = if allow { "allow" } else { "deny" }, "pre-check gave no answer; on_timeout decides");
@@ -241,8 +255,13 @@ impl Checks {
     pub fn new(
         login: Option<&CheckConfig>,
         upload: Option<&CheckConfig>,
+        metrics: &Arc<Metrics>,
     ) -> Result<Checks, crate::events::webhook::WebhookError> {
-        let make = |c: Option<&CheckConfig>| c.cloned().map(PreCheck::new).transpose();
+        let make = |c: Option<&CheckConfig>| {
+            c.cloned()
+                .map(|c| PreCheck::new(c, metrics.clone()))
+                .transpose()
+        };
         Ok(Checks {
             login: make(login)?.map(Arc::new),
             upload: make(upload)?.map(Arc::new),
@@ -289,7 +308,10 @@ mod tests {
             timeout: Duration::from_millis(timeout_ms),
             allow_on_timeout,
         };
-        (PreCheck::new(config).unwrap(), dir)
+        (
+            PreCheck::new(config, Arc::new(Metrics::default())).unwrap(),
+            dir,
+        )
     }
 
     #[tokio::test]
