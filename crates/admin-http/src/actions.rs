@@ -243,18 +243,18 @@ pub async fn reject(
     if reason.len() > 500 {
         return Err(ApiError::bad_request("reason longer than 500 bytes"));
     }
-    admin::reject(state.store.as_ref(), name).await?;
     let target = if reason.is_empty() {
         name.to_string()
     } else {
         format!("{name}: {reason}")
     };
-    audit(state, who, "registrations.reject", &target).await?;
     let reason = if reason.is_empty() {
         "rejected by the operator"
     } else {
         reason
     };
+    admin::reject(state.store.as_ref(), name, reason).await?;
+    audit(state, who, "registrations.reject", &target).await?;
     state.events.emit(
         Event::new(EventKind::RegistrationRejected)
             .account(name)

@@ -43,6 +43,7 @@ async fn start(require_tls: bool) -> TestServer {
             status: AccountStatus::Active,
             created_at: 0,
             registered_from: None,
+            contact: None,
             quota_bytes: None,
             used_bytes: 0,
         })

@@ -513,16 +513,29 @@ fn set_time_arg(time: &UtcTime, path: &[u8]) -> Vec<u8> {
     arg
 }
 
+/// The SITE commands whose second argument is a password, and the name
+/// before it, when `arg` is one of them.
+fn site_with_password(arg: &[u8]) -> Option<(&'static str, String)> {
+    ["REGISTER", "REGSTATUS"].into_iter().find_map(|verb| {
+        let n = verb.len();
+        let ours =
+            arg.len() > n && arg[..n].eq_ignore_ascii_case(verb.as_bytes()) && arg[n] == b' ';
+        ours.then(|| {
+            let rest = String::from_utf8_lossy(&arg[n + 1..]);
+            (verb, rest.split(' ').next().unwrap_or("").to_string())
+        })
+    })
+}
+
 /// Shows a command for logs, with the password hidden.
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Command::Pass(_) => f.write_str("PASS ****"),
-            Command::Site(arg) if arg.len() >= 9 && arg[..9].eq_ignore_ascii_case(b"REGISTER ") => {
-                let rest = String::from_utf8_lossy(&arg[9..]);
-                let name = rest.split(' ').next().unwrap_or("");
-                write!(f, "SITE REGISTER {name} ****")
-            }
+            Command::Site(arg) => match site_with_password(arg) {
+                Some((verb, name)) => write!(f, "SITE {verb} {name} ****"),
+                None => f.write_str(&String::from_utf8_lossy(&self.encode())),
+            },
             other => f.write_str(&String::from_utf8_lossy(&other.encode())),
         }
     }
@@ -652,6 +665,10 @@ mod tests {
         assert_eq!(Command::Pass(b"secret".to_vec()).to_string(), "PASS ****");
         let reg = parse(b"SITE register bob hunter22").unwrap();
         assert_eq!(reg.to_string(), "SITE REGISTER bob ****");
+        let status = parse(b"SITE regstatus bob hunter22").unwrap();
+        assert_eq!(status.to_string(), "SITE REGSTATUS bob ****");
+        let quota = parse(b"SITE QUOTA").unwrap();
+        assert_eq!(quota.to_string(), "SITE QUOTA");
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //! The account's limits ([`check_login`]: expiry, protocol, client
 //! network) are checked here, after the credentials, so they tell a
 //! stranger nothing; then its home is opened with the server's storage
-//! and its usage and permissions are attached.
+//! and its usage and permissions are attached. The operator's pre-login
+//! check, if any, is asked last, and the pre-upload check is attached.
 
 use crate::accounts::{Account, LoginError};
 use crate::folders;
 use crate::listener::Shared;
 use crate::policy::live::{LivePolicy, Rules};
-use crate::policy::{check_login, Protocol};
+use crate::policy::{check_login, Protocol, Refusal};
+use crate::precheck::{CheckRequest, Verdict};
 use crate::service::{FileService, Identity, Journal};
 use crate::storage::backend::Root;
 use std::net::SocketAddr;
@@ -63,6 +65,14 @@ pub async fn admit(
         peer,
         protocol: protocol.name(),
     };
+    // The operator's check is asked last: it may be slow, and it learns of
+    // nobody whose own limits refuse them.
+    if let Some(check) = &shared.checks.login {
+        let request = CheckRequest::login(&account.name, peer.ip(), protocol.name());
+        if let Verdict::Deny(reason) = check.ask(&request).await {
+            return Err(LoginError::Refused(Refusal::Check(reason)));
+        }
+    }
     let mounts = folders::mount(
         &layers,
         opts,
@@ -72,8 +82,9 @@ pub async fn admit(
     )
     .await;
     let rules = Rules::account(LivePolicy::new(store, &account.name, layers), defaults);
-    let files =
-        FileService::new(storage, Some(usage), who, journal(shared), rules).with_mounts(mounts);
+    let files = FileService::new(storage, Some(usage), who, journal(shared), rules)
+        .with_mounts(mounts)
+        .with_upload_check(shared.checks.upload.clone());
     Ok(Admitted {
         user: account.name,
         files,

@@ -90,6 +90,7 @@ pub async fn create(
         registered_from: None,
         quota_bytes: quota,
         used_bytes: 0,
+        contact: None,
     };
     match store.create(&row).await {
         Err(AccountError::Exists(_)) => Err(FolderError::Exists(name.to_string())),

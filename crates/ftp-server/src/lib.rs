@@ -55,6 +55,7 @@ pub mod live;
 pub mod metrics;
 pub mod options;
 pub mod policy;
+pub mod precheck;
 pub mod proxy;
 pub mod quota;
 pub mod registration;

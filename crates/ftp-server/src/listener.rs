@@ -146,6 +146,8 @@ pub struct Shared {
     pub events: Events,
     /// Logged-in sessions, for the admin console.
     pub live: Arc<crate::live::LiveSessions>,
+    /// The pre-login and pre-upload checks (see [`crate::precheck`]).
+    pub checks: crate::precheck::Checks,
     sessions_per_ip: SessionsPerIp,
     /// The SSH settings and host keys, once an SFTP listener runs.
     ssh: std::sync::OnceLock<Arc<russh::server::Config>>,
@@ -229,8 +231,14 @@ impl Server {
         // Every call a session makes to the store answers in time.
         let store = BoundedStore::wrap(store, options.backend_timeout);
         let metrics = Arc::new(Metrics::default());
-        let sinks = crate::events::sinks(&options.event_commands, &options.event_mails);
+        let sinks = crate::events::sinks(&options).map_err(|e| e.to_string())?;
         let (events, delivery) = Events::start(sinks, metrics.clone());
+        let checks = crate::precheck::Checks::new(
+            options.pre_login_check.as_ref(),
+            options.pre_upload_check.as_ref(),
+            &metrics,
+        )
+        .map_err(|e| e.to_string())?;
         let quota = QuotaLedger::new(store.clone()).with_events(events.clone());
         let auth = Authenticator::new(store)?;
         let hash_limit = HashLimit::new(options.max_hash_jobs, HASH_SLOT_WAIT);
@@ -248,6 +256,7 @@ impl Server {
                 metrics,
                 events,
                 live: Arc::default(),
+                checks,
                 user_sessions: SessionsPerUser::default(),
                 passive_per_ip: PassivePerIp::default(),
                 hash_limit,

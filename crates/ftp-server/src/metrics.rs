@@ -38,6 +38,11 @@ pub struct Metrics {
     pub events_dropped: AtomicU64,
     /// Event sink runs that failed or timed out.
     pub event_sink_failures: AtomicU64,
+    /// Pre-login and pre-upload checks, by verdict.
+    pub prechecks_allowed: AtomicU64,
+    pub prechecks_denied: AtomicU64,
+    /// Checks that gave no answer (`on_timeout` decided).
+    pub prechecks_unanswered: AtomicU64,
     errors: Vec<AtomicU64>,
 }
 
@@ -59,6 +64,9 @@ impl Default for Metrics {
             data_plain: AtomicU64::new(0),
             events_dropped: AtomicU64::new(0),
             event_sink_failures: AtomicU64::new(0),
+            prechecks_allowed: AtomicU64::new(0),
+            prechecks_denied: AtomicU64::new(0),
+            prechecks_unanswered: AtomicU64::new(0),
             errors: (0..CODES).map(|_| AtomicU64::new(0)).collect(),
         }
     }
@@ -144,6 +152,16 @@ impl Metrics {
             "counter",
             "Event sink runs that failed or timed out.",
             &[("", get(&self.event_sink_failures))],
+        );
+        metric(
+            "wharf_prechecks_total",
+            "counter",
+            "Pre-login and pre-upload checks by outcome (no_answer: on_timeout decided).",
+            &[
+                ("{outcome=\"allow\"}", get(&self.prechecks_allowed)),
+                ("{outcome=\"deny\"}", get(&self.prechecks_denied)),
+                ("{outcome=\"no_answer\"}", get(&self.prechecks_unanswered)),
+            ],
         );
         metric(
             "wharf_bytes_total",

@@ -119,6 +119,12 @@ pub struct ServerOptions {
     pub event_commands: Vec<EventCommand>,
     /// Mail sent for events.
     pub event_mails: Vec<EventMail>,
+    /// HTTP endpoints events are POSTed to.
+    pub event_webhooks: Vec<crate::events::webhook::EventWebhook>,
+    /// Asked before a login is admitted (see [`crate::precheck`]).
+    pub pre_login_check: Option<crate::precheck::CheckConfig>,
+    /// Asked before an upload starts.
+    pub pre_upload_check: Option<crate::precheck::CheckConfig>,
 }
 
 /// A mail sink as configured (see [`crate::events::mail`]).
@@ -149,6 +155,9 @@ impl ServerOptions {
             ssh_host_keys: data_dir.join("ssh"),
             event_commands: Vec::new(),
             event_mails: Vec::new(),
+            event_webhooks: Vec::new(),
+            pre_login_check: None,
+            pre_upload_check: None,
             data_dir,
             anonymous: true,
             banner: "Wharf FTP server ready.".into(),

@@ -1,4 +1,7 @@
-//! Self-registration: `SITE REGISTER <name> <password>` before login.
+//! Self-registration: `SITE REGISTER <name> <password> [<mail address>]`
+//! before login. The address, if given, is kept with the account so the
+//! registrant can hear the operator's answer; a password followed by a
+//! space and something that looks like an address is read that way.
 //!
 //! The operator's policy decides what a registration does: nothing
 //! (`off`), a *pending* account that waits for `wharfd users approve`
@@ -87,7 +90,7 @@ impl RegisterError {
             ),
             RegisterError::Syntax => Reply::new(
                 code::ARGUMENT_ERROR,
-                "Usage: SITE REGISTER <name> <password>",
+                "Usage: SITE REGISTER <name> <password> [<mail address>]",
             ),
             RegisterError::BadName(NameError::Reserved) => Reply::new(
                 code::FILE_UNAVAILABLE,
@@ -181,11 +184,7 @@ impl Registrar {
             RegistrationPolicy::Approval => AccountStatus::Pending,
             RegistrationPolicy::Open => AccountStatus::Active,
         };
-        let (name, password) = args
-            .trim_start()
-            .split_once(' ')
-            .ok_or(RegisterError::Syntax)?;
-        let password = password.trim_end_matches(['\r', '\n']);
+        let (name, password, contact) = parse_request(args)?;
         validate_name(name).map_err(RegisterError::BadName)?;
         if password.chars().count() < opts.min_password_len || password.len() > MAX_PASSWORD {
             return Err(RegisterError::WeakPassword(opts.min_password_len));
@@ -229,6 +228,7 @@ impl Registrar {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64),
             registered_from: Some(from.to_canonical().to_string()),
+            contact: contact.map(str::to_string),
             quota_bytes: opts.default_quota,
             used_bytes: 0,
         };
@@ -247,9 +247,54 @@ impl Registrar {
     }
 }
 
+/// `name password [address]`: the name, the password and the address.
+fn parse_request(args: &str) -> Result<(&str, &str, Option<&str>), RegisterError> {
+    let (name, rest) = args
+        .trim_start()
+        .split_once(' ')
+        .ok_or(RegisterError::Syntax)?;
+    let rest = rest.trim_end_matches(['\r', '\n']);
+    Ok(match rest.rsplit_once(' ') {
+        Some((password, last)) if is_address(last) && !password.is_empty() => {
+            (name, password, Some(last))
+        }
+        _ => (name, rest, None),
+    })
+}
+
+/// Whether `text` is a plain mail address (`local@domain.tld`): nothing
+/// that could break a mail header or name several recipients.
+pub fn is_address(text: &str) -> bool {
+    let Some((local, domain)) = text.split_once('@') else {
+        return false;
+    };
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+    };
+    text.len() <= 254 && plain(local) && plain(domain) && domain.contains('.')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_registration_may_end_with_an_address() {
+        let p = |a| parse_request(a).ok();
+        assert_eq!(p("carol pw-1"), Some(("carol", "pw-1", None)));
+        assert_eq!(
+            p("carol pw-1 carol@example.org"),
+            Some(("carol", "pw-1", Some("carol@example.org")))
+        );
+        assert_eq!(p("carol two words"), Some(("carol", "two words", None)));
+        assert_eq!(p("carol a@b"), Some(("carol", "a@b", None)));
+        assert!(p("carol").is_none());
+        assert!(!is_address("a@b,c@d.org"));
+        assert!(!is_address("<a@b.org>"));
+        assert!(!is_address("a@b@c.org"));
+    }
 
     #[test]
     fn policy_parses() {

@@ -20,6 +20,7 @@
 //!   [`crate::storage::handle`]);
 //! - the transfer log: the log line, the metrics and the xferlog record of
 //!   every transfer, whichever protocol moved it;
+//! - the operator's pre-upload check, asked before an upload starts;
 //! - file hashes, streamed under the server-wide cap (see
 //!   [`crate::digest`]), and setting modification times.
 
@@ -30,6 +31,7 @@ use crate::policy::live::Rules;
 use crate::policy::perms::is_within;
 use crate::policy::size_cap::SizeCap;
 use crate::policy::{PermSet, Permission};
+use crate::precheck::{CheckRequest, PreCheck, Verdict};
 use crate::quota::{AccountUsage, QuotaReport};
 use crate::storage::upload::SpaceMeter;
 use crate::storage::{
@@ -52,6 +54,8 @@ pub struct FileService {
     identity: Arc<Identity>,
     journal: Journal,
     rules: Rules,
+    /// The operator's pre-upload check (see [`crate::precheck`]).
+    upload_check: Option<Arc<PreCheck>>,
 }
 
 /// Files and the usage ledger they count to: a home, or a shared folder.
@@ -120,6 +124,26 @@ impl FileService {
             identity: Arc::new(identity),
             journal,
             rules,
+            upload_check: None,
+        }
+    }
+
+    /// Asks `check` before every upload starts.
+    pub fn with_upload_check(mut self, check: Option<Arc<PreCheck>>) -> Self {
+        self.upload_check = check;
+        self
+    }
+
+    /// What the pre-upload check says of `path`.
+    async fn check_upload(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        let Some(check) = &self.upload_check else {
+            return Ok(());
+        };
+        let who = &*self.identity;
+        let request = CheckRequest::upload(&who.user, who.peer.ip(), who.protocol, path.as_bytes());
+        match check.ask(&request).await {
+            Verdict::Allow => Ok(()),
+            Verdict::Deny(reason) => Err(StorageError::Refused(reason)),
         }
     }
 
@@ -390,6 +414,7 @@ impl FileService {
         };
         self.permit(perms, upload_permission(mode, existing.is_some()), path)?;
         let mode = never_replacing(mode, perms);
+        self.check_upload(path).await?;
         let over_quota = self.over_quota(area).await?;
         let mut upload = area.storage.begin_upload(&inner, mode).await?;
         let mut meter: Option<Box<dyn SpaceMeter>> = None;

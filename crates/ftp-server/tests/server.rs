@@ -44,6 +44,7 @@ impl TestServer {
                 status: AccountStatus::Active,
                 created_at: 0,
                 registered_from: None,
+                contact: None,
                 quota_bytes: None,
                 used_bytes: 0,
             })

@@ -37,6 +37,7 @@ mod news;
 mod pop3_cmd;
 mod progress;
 mod put;
+mod register;
 mod segments;
 mod shell;
 mod term;

@@ -52,8 +52,8 @@ const HELP: &[(&str, &str)] = &[
         "data connection mode (passive is the default)",
     ),
     (
-        "register NAME PASSWORD",
-        "ask a Wharf server for an account (SITE REGISTER)",
+        "register NAME PASSWORD [MAIL] [--wait[=SECS]]",
+        "ask a Wharf server for an account (SITE REGISTER); --wait: until the operator answers",
     ),
     ("quota", "show your quota (SITE QUOTA)"),
     (
@@ -353,14 +353,8 @@ impl Shell {
             "passive" => self.client()?.set_active(false),
             "active" => self.client()?.set_active(true),
             "register" => {
-                let (Some(name), Some(password)) = (args.first(), args.get(1)) else {
-                    bail!("usage: register NAME PASSWORD");
-                };
-                let reply = self
-                    .client()?
-                    .site(format!("REGISTER {name} {password}").as_bytes())
-                    .await?;
-                crate::outln!("{}", reply.text());
+                let registration = crate::register::Registration::parse(args)?;
+                crate::register::register(self.client()?, &registration).await?;
             }
             "quota" => crate::outln!("{}", self.client()?.site(b"QUOTA").await?.text()),
             "site" => {

@@ -390,9 +390,13 @@ pub enum UsersCommand {
         #[command(flatten)]
         storage: crate::storage::StorageArgs,
     },
-    /// Reject a pending registration (the account is removed).
+    /// Reject a pending registration (the account is removed; its
+    /// registrant learns the reason with SITE REGSTATUS for 30 days).
     Reject {
         name: String,
+        /// Why, as the registrant will read it.
+        #[arg(long, default_value = "rejected by the operator")]
+        reason: String,
         #[command(flatten)]
         location: Location,
     },

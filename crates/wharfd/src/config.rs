@@ -3,160 +3,23 @@
 //! environment arrive through clap (which already puts flags above the
 //! environment); the file fills in what neither set.
 
+use crate::check_config::CheckTable;
 use crate::cli::{Location, ServeArgs};
+use crate::event_config::{EventCommandConfig, EventMailConfig, EventWebhookConfig};
 use anyhow::{bail, Context, Result};
 use ftp_server::accounts::StoreLocation;
-use ftp_server::events::filter::EventFilter;
-use ftp_server::events::mail::MailTarget;
-use ftp_server::events::EventKind;
-use ftp_server::options::{EventCommand, EventMail};
 use ftp_server::policy::{NetRules, PermSet};
 use ftp_server::proxy::{parse_cidr_list, Cidr, ProxyProtocol};
 use ftp_server::quota::size::parse_size;
 use ftp_server::tls::TlsOptions;
 use ftp_server::ServerOptions;
-use mail::Security;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2121";
 pub const DEFAULT_DATA: &str = "./wharf-data";
-
-/// One `[[event_command]]` table (docs/events.md).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventCommandConfig {
-    /// An absolute path: no shell and no PATH search are involved.
-    pub program: PathBuf,
-    #[serde(default)]
-    pub args: Vec<String>,
-    /// Event kinds (`upload.done`, …); none means all.
-    #[serde(default)]
-    pub events: Vec<String>,
-    #[serde(default)]
-    pub accounts: Vec<String>,
-    /// Path globs (`/incoming/**`).
-    #[serde(default)]
-    pub paths: Vec<String>,
-    /// Seconds a run may take before it is killed [default: 30].
-    pub timeout: Option<u64>,
-    /// Runs at once [default: 4].
-    pub concurrency: Option<usize>,
-}
-
-/// One `[[event_mail]]` table (docs/events.md).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventMailConfig {
-    /// The SMTP server, HOST:PORT.
-    pub server: String,
-    /// `starttls` (the default), `tls` (from the first byte) or `plain`.
-    pub security: Option<String>,
-    /// PEM certificates to trust instead of the system's.
-    pub cacert: Option<PathBuf>,
-    pub from: String,
-    pub to: Vec<String>,
-    #[serde(default)]
-    pub events: Vec<String>,
-    #[serde(default)]
-    pub accounts: Vec<String>,
-    #[serde(default)]
-    pub paths: Vec<String>,
-    /// Seconds one message may take [default: 30].
-    pub timeout: Option<u64>,
-}
-
-/// Event kinds named in a sink's table.
-fn event_kinds(names: &[String], table: &str) -> Result<Vec<EventKind>> {
-    names
-        .iter()
-        .map(|name| {
-            EventKind::parse(name).with_context(|| {
-                let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
-                format!(
-                    "unknown event {name:?} in {table} (known: {})",
-                    known.join(", ")
-                )
-            })
-        })
-        .collect()
-}
-
-/// The sinks of the `[[event_mail]]` tables, checked.
-pub fn event_mails(file: &FileConfig) -> Result<Vec<EventMail>> {
-    let mut sinks = Vec::new();
-    for m in file.event_mail.iter().flatten() {
-        let (host, port) = m
-            .server
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h.trim_matches(|c| c == '[' || c == ']'), p.parse().ok()?)))
-            .with_context(|| format!("event_mail server {:?} is not HOST:PORT", m.server))?;
-        let security = match m.security.as_deref().unwrap_or("starttls") {
-            "starttls" => Security::StartTls,
-            "tls" => Security::Implicit,
-            "plain" => Security::Plain,
-            other => bail!("event_mail security {other:?}: use starttls, tls or plain"),
-        };
-        if m.to.is_empty() {
-            bail!("event_mail needs at least one address in `to`");
-        }
-        sinks.push(EventMail {
-            target: MailTarget {
-                host: host.to_string(),
-                port,
-                security,
-                cacert: m.cacert.clone(),
-                from: m.from.clone(),
-                to: m.to.clone(),
-            },
-            filter: EventFilter {
-                kinds: event_kinds(&m.events, "event_mail")?,
-                accounts: m.accounts.clone(),
-                paths: m.paths.clone(),
-            },
-            timeout: Duration::from_secs(m.timeout.unwrap_or(30).max(1)),
-        });
-    }
-    Ok(sinks)
-}
-
-/// The sinks of the `[[event_command]]` tables, checked.
-pub fn event_commands(file: &FileConfig) -> Result<Vec<EventCommand>> {
-    let mut sinks = Vec::new();
-    for c in file.event_command.iter().flatten() {
-        if !c.program.is_absolute() {
-            bail!(
-                "event_command program {:?} must be an absolute path (no shell or PATH search is used)",
-                c.program
-            );
-        }
-        let runnable = std::fs::metadata(&c.program)
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false);
-        if !runnable {
-            bail!(
-                "event_command program {} is not an executable file",
-                c.program.display()
-            );
-        }
-        let kinds = event_kinds(&c.events, "event_command")?;
-        sinks.push(EventCommand {
-            program: c.program.clone(),
-            args: c.args.clone(),
-            filter: EventFilter {
-                kinds,
-                accounts: c.accounts.clone(),
-                paths: c.paths.clone(),
-            },
-            timeout: Duration::from_secs(c.timeout.unwrap_or(30).max(1)),
-            concurrency: c.concurrency.unwrap_or(4).max(1),
-        });
-    }
-    Ok(sinks)
-}
 
 /// The config file. Every key is optional; see docs/configuration.md.
 #[derive(Debug, Default, Deserialize)]
@@ -204,6 +67,14 @@ pub struct FileConfig {
     pub event_command: Option<Vec<EventCommandConfig>>,
     /// `[[event_mail]]` tables: mail sent for events.
     pub event_mail: Option<Vec<EventMailConfig>>,
+    /// `[[event_webhook]]` tables: HTTP endpoints events are POSTed to.
+    pub event_webhook: Option<Vec<EventWebhookConfig>>,
+    /// `[pre_login_check]`: asked before a login is admitted.
+    pub pre_login_check: Option<CheckTable>,
+    /// `[pre_upload_check]`: asked before an upload starts.
+    pub pre_upload_check: Option<CheckTable>,
+    /// `[registrant_mail]`: the relay that tells registrants the answer.
+    pub registrant_mail: Option<crate::registrant_mail::RegistrantMailConfig>,
     pub require_tls: Option<bool>,
     pub tls_require_protected_data: Option<bool>,
     pub tls_require_session_reuse: Option<bool>,
@@ -457,8 +328,9 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         file.sftp_listen.clone().unwrap_or_default()
     };
     let sftp_listen = parse_addrs(&sftp_text)?;
-    o.event_commands = event_commands(&file)?;
-    o.event_mails = event_mails(&file)?;
+    crate::event_config::apply(&file, &mut o)?;
+    crate::check_config::apply(&file, &mut o)?;
+    crate::registrant_mail::check(&file)?;
     if let Some(dir) = &file.ssh_host_keys {
         o.ssh_host_keys = dir.clone();
     } else {

@@ -21,8 +21,10 @@
 mod activation;
 mod admins;
 mod cert;
+mod check_config;
 mod cli;
 mod config;
+mod event_config;
 mod folders;
 mod generate;
 mod groups;
@@ -31,6 +33,7 @@ mod journal;
 mod logging;
 mod notify;
 mod privileges;
+mod registrant_mail;
 mod serve;
 mod signals;
 mod storage;

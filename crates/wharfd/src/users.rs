@@ -4,6 +4,7 @@
 
 use crate::cli::{Location, UsersCommand};
 use crate::config::{self, FileConfig};
+use crate::registrant_mail::{self, Decision};
 use crate::storage::StorageArgs;
 use crate::user_policy::Kind;
 use crate::{user_keys, user_policy};
@@ -14,7 +15,7 @@ use ftp_server::accounts::admin::{
 };
 use ftp_server::accounts::password::MAX_PASSWORD;
 use ftp_server::accounts::{validate_name, Account, AccountStatus, AccountStore};
-use ftp_server::events::{Event, EventKind, Events};
+use ftp_server::events::{self, Event, EventKind, Events};
 use ftp_server::metrics::Metrics;
 use ftp_server::quota::recount::recount_account;
 use ftp_server::quota::size::{format_size, parse_size};
@@ -52,14 +53,17 @@ async fn open_with(
     Ok((store, opts))
 }
 
-/// Hands `event` to the `[[event_command]]` programs of the config file
-/// (the server is another process), waiting for them a little; a sink
-/// that cannot run is reported, never a reason to fail the command.
-async fn tell(location: &Location, event: Event) {
+/// Hands `event` to the event sinks of the config file (the server is
+/// another process), waiting for programs and mail a little; webhook
+/// events are queued for the server to send. A sink that cannot run is
+/// reported, never a reason to fail the command.
+async fn tell(location: &Location, data: &std::path::Path, event: Event) {
+    let mut options = ServerOptions::new(data);
     let sinks = FileConfig::load(location)
-        .and_then(|f| Ok((config::event_commands(&f)?, config::event_mails(&f)?)));
-    let (commands, mails) = match sinks {
-        Ok((commands, mails)) if commands.is_empty() && mails.is_empty() => return,
+        .and_then(|f| crate::event_config::apply(&f, &mut options))
+        .and_then(|()| Ok(events::sinks(&options)?));
+    let sinks = match sinks {
+        Ok(sinks) if sinks.is_empty() => return,
         Ok(sinks) => sinks,
         Err(e) => {
             eprintln!("wharfd: no event sent: {e:#}");
@@ -67,11 +71,14 @@ async fn tell(location: &Location, event: Event) {
         }
     };
     let metrics = Arc::new(Metrics::default());
-    let events = Events::running(&commands, &mails, metrics.clone());
+    let events = Events::running(sinks, metrics.clone());
     events.emit(event);
     events.drained(std::time::Duration::from_secs(10)).await;
     if metrics.event_sink_failures.load(Ordering::Relaxed) > 0 {
         eprintln!("wharfd: an event program or mail failed or ran past its timeout");
+    }
+    if metrics.events_dropped.load(Ordering::Relaxed) > 0 {
+        eprintln!("wharfd: an event could not be queued (see the messages above)");
     }
 }
 
@@ -229,16 +236,17 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
                 println!("no registrations are waiting");
             } else {
                 println!(
-                    "{:<24} {:<20} {:<40} QUOTA",
-                    "NAME", "REGISTERED (UTC)", "FROM"
+                    "{:<24} {:<20} {:<40} {:<10} CONTACT",
+                    "NAME", "REGISTERED (UTC)", "FROM", "QUOTA"
                 );
                 for a in pending {
                     println!(
-                        "{:<24} {:<20} {:<40} {}",
+                        "{:<24} {:<20} {:<40} {:<10} {}",
                         a.name,
                         format_time(a.created_at),
                         a.registered_from.as_deref().unwrap_or("-"),
-                        show_quota(a.quota_bytes)
+                        show_quota(a.quota_bytes),
+                        a.contact.as_deref().unwrap_or("-")
                     );
                 }
                 println!("approve with: wharfd users approve NAME   reject with: wharfd users reject NAME");
@@ -253,6 +261,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
         } => {
             let (store, opts) = open_with(&location, &storage).await?;
             let quota = quota.as_deref().map(quota_arg).transpose()?;
+            let contact = store.find(&name).await?.and_then(|a| a.contact);
             let approved = admin::approve(store.as_ref(), &opts, &name, quota, reuse_home)
                 .await
                 .map_err(refusal("approve"))?;
@@ -266,24 +275,39 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             let quota = show_quota(approved.quota);
             tell(
                 &location,
+                &opts.data_dir,
                 Event::new(EventKind::RegistrationApproved)
                     .account(&name)
                     .reason(format!("approved with a quota of {quota}")),
             )
             .await;
+            registrant_mail::tell(&location, &name, contact.as_deref(), Decision::Approved).await;
         }
-        UsersCommand::Reject { name, location } => {
-            let (store, _) = open(&location).await?;
-            admin::reject(store.as_ref(), &name)
+        UsersCommand::Reject {
+            name,
+            reason,
+            location,
+        } => {
+            let (store, opts) = open(&location).await?;
+            let rejected = admin::reject(store.as_ref(), &name, &reason)
                 .await
                 .map_err(refusal("reject"))?;
+            let contact = rejected.contact;
             crate::admins::audit_cli(store.as_ref(), "registrations.reject", &name).await;
-            println!("rejected {name}; the registration was removed");
+            println!("rejected {name}; the registration was removed (its registrant can learn why with SITE REGSTATUS)");
             tell(
                 &location,
+                &opts.data_dir,
                 Event::new(EventKind::RegistrationRejected)
                     .account(&name)
-                    .reason("rejected by the operator"),
+                    .reason(&reason),
+            )
+            .await;
+            registrant_mail::tell(
+                &location,
+                &name,
+                contact.as_deref(),
+                Decision::Rejected(&reason),
             )
             .await;
         }

@@ -284,6 +284,7 @@ pub async fn add(
         status: AccountStatus::Active,
         created_at: unix_now(),
         registered_from: None,
+        contact: None,
         quota_bytes: new.quota,
         used_bytes: 0,
     };
@@ -335,12 +336,20 @@ pub async fn approve(
     })
 }
 
-/// Rejects a pending registration (`wharfd users reject`): the account
-/// is removed; it never had a home.
-pub async fn reject(store: &dyn AccountStore, name: &str) -> Result<(), AdminError> {
-    require_status(store, name, AccountStatus::Pending).await?;
-    store.remove(name).await?;
-    Ok(())
+/// Rejects a pending registration (`wharfd users reject`, the console):
+/// the account is removed (it never had a home) and the rejection is kept
+/// with `reason`, for the registrant's `SITE REGSTATUS`. Returns the
+/// account as it was, for its contact address.
+pub async fn reject(
+    store: &dyn AccountStore,
+    name: &str,
+    reason: &str,
+) -> Result<Account, AdminError> {
+    let account = require_status(store, name, AccountStatus::Pending).await?;
+    store
+        .reject(name, reason, crate::admission::now_unix())
+        .await?;
+    Ok(account)
 }
 
 /// The account `name`, refused unless its status is `status`.
@@ -650,6 +659,7 @@ mod tests {
             status: AccountStatus::Pending,
             created_at: 1,
             registered_from: None,
+            contact: None,
             quota_bytes: Some(10),
             used_bytes: 0,
         };

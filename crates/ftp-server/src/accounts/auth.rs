@@ -32,6 +32,17 @@ pub enum LoginError {
     Store(#[from] AccountError),
 }
 
+/// What a registrant learns of a registration (`SITE REGSTATUS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrationAnswer {
+    /// Waiting for the operator.
+    Pending,
+    /// The account is active: log in.
+    Approved,
+    /// Rejected, for this reason.
+    Rejected(String),
+}
+
 /// Checks passwords against an [`AccountStore`].
 #[derive(Debug)]
 pub struct Authenticator {
@@ -67,20 +78,8 @@ impl Authenticator {
             Ok(name) => self.store.find(name).await?,
             Err(_) => None,
         };
-        let hash = account
-            .as_ref()
-            .map_or_else(|| self.decoy_hash.clone(), |a| a.password_hash.clone());
-        let password = password.to_vec();
-        let matched = {
-            let _permit = self
-                .permits
-                .acquire()
-                .await
-                .map_err(|_| LoginError::Invalid)?;
-            tokio::task::spawn_blocking(move || verify_password(&hash, &password))
-                .await
-                .unwrap_or(false)
-        };
+        let hash = account.as_ref().map(|a| a.password_hash.clone());
+        let matched = self.verify(hash, password).await?;
         match account {
             Some(account) if matched => match account.status {
                 AccountStatus::Active => Ok(account),
@@ -88,6 +87,58 @@ impl Authenticator {
                 AccountStatus::Disabled | AccountStatus::Folder => Err(LoginError::Invalid),
             },
             _ => Err(LoginError::Invalid),
+        }
+    }
+
+    /// Whether `password` matches `hash` (or, with none, the decoy: the
+    /// same work), once a verification slot is free.
+    async fn verify(&self, hash: Option<String>, password: &[u8]) -> Result<bool, LoginError> {
+        let hash = hash.unwrap_or_else(|| self.decoy_hash.clone());
+        let password = password.to_vec();
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| LoginError::Invalid)?;
+        Ok(
+            tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+                .await
+                .unwrap_or(false),
+        )
+    }
+
+    /// What the registrant of `name`, proving it with `password`, may
+    /// learn of the registration. Anyone else gets
+    /// [`LoginError::Invalid`], whether or not the name exists, after the
+    /// same work: a password check against the account (or the decoy),
+    /// then one against a kept rejection (or the decoy).
+    pub async fn registration(
+        &self,
+        name: &[u8],
+        password: &[u8],
+    ) -> Result<RegistrationAnswer, LoginError> {
+        match self.authenticate(name, password).await {
+            Ok(_) => return Ok(RegistrationAnswer::Approved),
+            Err(LoginError::Pending) => return Ok(RegistrationAnswer::Pending),
+            Err(LoginError::Invalid) => {}
+            Err(e) => return Err(e),
+        }
+        let rejection = match std::str::from_utf8(name) {
+            Ok(name) if password.len() <= MAX_PASSWORD && name.len() <= 128 => {
+                self.store.rejection(name).await?
+            }
+            _ => None,
+        };
+        let hash = rejection.as_ref().map(|r| r.password_hash.clone());
+        match rejection {
+            Some(r) if self.verify(hash, password).await? => {
+                Ok(RegistrationAnswer::Rejected(r.reason))
+            }
+            Some(_) => Err(LoginError::Invalid),
+            None => {
+                self.verify(None, password).await?;
+                Err(LoginError::Invalid)
+            }
         }
     }
 

@@ -11,7 +11,8 @@
 //! ledger re-reads usage from the store, so the store stays the truth.
 
 use super::{
-    Account, AccountError, AccountStatus, AccountStore, GroupStore, Policy, SharedReservations,
+    Account, AccountError, AccountStatus, AccountStore, GroupStore, Policy, Rejection,
+    SharedReservations,
 };
 use crate::policy::Group;
 use async_trait::async_trait;
@@ -186,6 +187,15 @@ impl AccountStore for BoundedStore {
             .await
     }
 
+    async fn reject(&self, name: &str, reason: &str, at: i64) -> Result<(), AccountError> {
+        self.within("reject", self.inner.reject(name, reason, at))
+            .await
+    }
+
+    async fn rejection(&self, name: &str) -> Result<Option<Rejection>, AccountError> {
+        self.within("rejection", self.inner.rejection(name)).await
+    }
+
     async fn count_pending(&self) -> Result<u64, AccountError> {
         self.within("count_pending", self.inner.count_pending())
             .await
@@ -283,6 +293,12 @@ mod tests {
             std::future::pending().await
         }
         async fn set_ssh_keys(&self, _: &str, _: &str) -> Result<(), AccountError> {
+            std::future::pending().await
+        }
+        async fn reject(&self, _: &str, _: &str, _: i64) -> Result<(), AccountError> {
+            std::future::pending().await
+        }
+        async fn rejection(&self, _: &str) -> Result<Option<Rejection>, AccountError> {
             std::future::pending().await
         }
     }

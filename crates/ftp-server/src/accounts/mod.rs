@@ -35,7 +35,7 @@ pub mod postgres;
 mod sql;
 pub mod sqlite;
 
-pub use auth::{Authenticator, LoginError};
+pub use auth::{Authenticator, LoginError, RegistrationAnswer};
 pub use bounded::BoundedStore;
 pub use location::StoreLocation;
 pub use name::{validate_name, NameError};
@@ -94,6 +94,8 @@ pub struct Account {
     pub created_at: i64,
     /// Where a self-registration came from (client address), if it did.
     pub registered_from: Option<String>,
+    /// The mail address a registrant gave to hear the operator's answer.
+    pub contact: Option<String>,
     /// Quota in bytes; `None` means unlimited.
     pub quota_bytes: Option<u64>,
     /// Bytes the account's files take, as last accounted.
@@ -107,11 +109,39 @@ impl fmt::Debug for Account {
             .field("password_hash", &"/* redacted */")
             .field("home", &self.home)
             .field("status", &self.status)
+            .field("contact", &self.contact)
             .field("quota_bytes", &self.quota_bytes)
             .field("used_bytes", &self.used_bytes)
             .finish()
     }
 }
+
+/// A registration the operator rejected, kept so that its registrant
+/// (who proves it with the password) can learn the answer and the reason.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub name: String,
+    /// The registration's Argon2 hash, to check the registrant's password.
+    pub password_hash: String,
+    pub reason: String,
+    /// Seconds since the Unix epoch.
+    pub rejected_at: i64,
+    pub contact: Option<String>,
+}
+
+impl fmt::Debug for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejection")
+            .field("name", &self.name)
+            .field("password_hash", &"/* redacted */")
+            .field("reason", &self.reason)
+            .field("rejected_at", &self.rejected_at)
+            .finish()
+    }
+}
+
+/// How long a rejection is kept for its registrant to learn of it.
+pub const REJECTION_KEPT_SECS: i64 = 30 * 24 * 3600;
 
 /// What can go wrong talking to a store.
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +217,14 @@ pub trait AccountStore: GroupStore + Send + Sync + fmt::Debug {
     /// each (see [`keys`]).
     async fn ssh_keys(&self, name: &str) -> Result<String, AccountError>;
     async fn set_ssh_keys(&self, name: &str, keys: &str) -> Result<(), AccountError>;
+    /// Rejects the *pending* account `name` at `at` (Unix seconds): removes
+    /// it and keeps a [`Rejection`] with `reason`, replacing an earlier
+    /// one of the name and forgetting those older than
+    /// [`REJECTION_KEPT_SECS`]. [`AccountError::NotFound`] if no pending
+    /// account has the name.
+    async fn reject(&self, name: &str, reason: &str, at: i64) -> Result<(), AccountError>;
+    /// The kept rejection of `name`, if any.
+    async fn rejection(&self, name: &str) -> Result<Option<Rejection>, AccountError>;
 }
 
 /// The groups of an account store: named policies that accounts inherit

@@ -17,8 +17,11 @@
 
 use super::group_sql::{group_queries, GROUPS_STEP};
 use super::operators::AdminStore;
-use super::sql::{backend, change_account, clamp_i64, policy_from};
-use super::{Account, AccountError, AccountStatus, AccountStore, Policy, SharedReservations};
+use super::sql::{backend, change_account, clamp_i64, policy_from, updated};
+use super::{
+    Account, AccountError, AccountStatus, AccountStore, Policy, Rejection, SharedReservations,
+    REJECTION_KEPT_SECS,
+};
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
@@ -78,6 +81,16 @@ const MIGRATIONS: &[&str] = &[
         action TEXT NOT NULL,
         target TEXT NOT NULL,
         client TEXT NOT NULL
+    )",
+    // Registration outcomes (events, issue 15): the mail address a
+    // registrant gave, and the rejections a registrant may still learn of.
+    "ALTER TABLE accounts ADD COLUMN contact TEXT;",
+    "CREATE TABLE rejections (
+        name TEXT PRIMARY KEY NOT NULL,
+        password_hash TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        rejected_at BIGINT NOT NULL,
+        contact TEXT
     );",
 ];
 
@@ -297,13 +310,14 @@ fn account_from_row(row: &PgRow) -> Result<Account, AccountError> {
             .ok_or_else(|| AccountError::Backend(format!("unknown account status {status:?}")))?,
         created_at: row.try_get("created_at").map_err(backend)?,
         registered_from: row.try_get("registered_from").map_err(backend)?,
+        contact: row.try_get("contact").map_err(backend)?,
         quota_bytes: quota.map(|q| q.max(0) as u64),
         used_bytes: used.max(0) as u64,
     })
 }
 
 const COLUMNS: &str =
-    "name, password_hash, home, status, created_at, registered_from, quota_bytes, used_bytes";
+    "name, password_hash, home, status, created_at, registered_from, quota_bytes, used_bytes, contact";
 
 group_queries!(PgStore);
 super::operators::admin_store_sql!(PgStore);
@@ -354,7 +368,7 @@ impl AccountStore for PgStore {
 
     async fn create(&self, a: &Account) -> Result<(), AccountError> {
         let result = sqlx::query(&format!(
-            "INSERT INTO accounts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            "INSERT INTO accounts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
         .bind(&a.name)
         .bind(&a.password_hash)
@@ -364,6 +378,7 @@ impl AccountStore for PgStore {
         .bind(&a.registered_from)
         .bind(a.quota_bytes.map(clamp_i64))
         .bind(clamp_i64(a.used_bytes))
+        .bind(&a.contact)
         .execute(&self.pool)
         .await;
         match result {
@@ -492,6 +507,54 @@ impl AccountStore for PgStore {
             .map_err(backend)?;
         Ok(n.max(0) as u64)
     }
+
+    async fn reject(&self, name: &str, reason: &str, at: i64) -> Result<(), AccountError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("DELETE FROM rejections WHERE name = $1 OR rejected_at < $2")
+            .bind(name)
+            .bind(at.saturating_sub(REJECTION_KEPT_SECS))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let kept = sqlx::query(
+            "INSERT INTO rejections (name, password_hash, reason, rejected_at, contact)
+             SELECT name, password_hash, $1, $2, contact FROM accounts
+             WHERE name = $3 AND status = 'pending'",
+        )
+        .bind(reason)
+        .bind(at)
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        updated(name, kept.rows_affected())?;
+        sqlx::query("DELETE FROM accounts WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn rejection(&self, name: &str) -> Result<Option<Rejection>, AccountError> {
+        let row = sqlx::query(
+            "SELECT name, password_hash, reason, rejected_at, contact FROM rejections WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(|row| {
+            Ok(Rejection {
+                name: row.try_get("name").map_err(backend)?,
+                password_hash: row.try_get("password_hash").map_err(backend)?,
+                reason: row.try_get("reason").map_err(backend)?,
+                rejected_at: row.try_get("rejected_at").map_err(backend)?,
+                contact: row.try_get("contact").map_err(backend)?,
+            })
+        })
+        .transpose()
+    }
 }
 
 #[async_trait]
@@ -610,6 +673,7 @@ mod tests {
             status: AccountStatus::Pending,
             created_at: 1,
             registered_from: Some("192.0.2.1".into()),
+            contact: None,
             quota_bytes: quota,
             used_bytes: 0,
         }
@@ -661,6 +725,29 @@ mod tests {
             Err(AccountError::NotFound(_))
         ));
         store.ping().await.unwrap();
+        // only a pending account is rejected; its rejection is kept
+        assert!(matches!(
+            store.reject("pgcrud", "no", 100).await,
+            Err(AccountError::NotFound(_))
+        ));
+        let _ = store.remove("pgrejected").await;
+        let mut rejected = account("pgrejected", None);
+        rejected.contact = Some("r@example.org".into());
+        store.create(&rejected).await.unwrap();
+        stores[1]
+            .reject("pgrejected", "not this week", 100)
+            .await
+            .unwrap();
+        assert!(store.find("pgrejected").await.unwrap().is_none());
+        let kept = stores[2].rejection("pgrejected").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                kept.reason.as_str(),
+                kept.rejected_at,
+                kept.contact.as_deref()
+            ),
+            ("not this week", 100, Some("r@example.org"))
+        );
         store.remove("pgcrud").await.unwrap();
         assert!(store.find("pgcrud").await.unwrap().is_none());
         let version: i32 = sqlx::query_scalar("SELECT max(version) FROM wharf_schema")

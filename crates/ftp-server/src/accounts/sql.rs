@@ -21,6 +21,15 @@ pub(super) fn policy_from(name: &str, text: Option<String>) -> Result<Policy, Ac
     })
 }
 
+/// A change that touched no row named an account that does not exist.
+pub(super) fn updated(name: &str, rows: u64) -> Result<(), AccountError> {
+    if rows == 0 {
+        Err(AccountError::NotFound(name.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
 /// A byte count as SQL's BIGINT holds it.
 pub(super) fn clamp_i64(v: u64) -> i64 {
     v.min(i64::MAX as u64) as i64

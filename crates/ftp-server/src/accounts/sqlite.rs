@@ -7,8 +7,10 @@
 
 use super::group_sql::{group_queries, GROUPS_STEP};
 use super::operators::AdminStore;
-use super::sql::{backend, change_account, clamp_i64, policy_from};
-use super::{Account, AccountError, AccountStatus, AccountStore, Policy};
+use super::sql::{backend, change_account, clamp_i64, policy_from, updated};
+use super::{
+    Account, AccountError, AccountStatus, AccountStore, Policy, Rejection, REJECTION_KEPT_SECS,
+};
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -57,6 +59,16 @@ const MIGRATIONS: &[&str] = &[
         action TEXT NOT NULL,
         target TEXT NOT NULL,
         client TEXT NOT NULL
+    )",
+    // Registration outcomes (events, issue 15): the mail address a
+    // registrant gave, and the rejections a registrant may still learn of.
+    "ALTER TABLE accounts ADD COLUMN contact TEXT",
+    "CREATE TABLE rejections (
+        name TEXT PRIMARY KEY NOT NULL,
+        password_hash TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        rejected_at INTEGER NOT NULL,
+        contact TEXT
     )",
 ];
 
@@ -170,6 +182,7 @@ fn account_from_row(row: &SqliteRow) -> Result<Account, AccountError> {
             .ok_or_else(|| AccountError::Backend(format!("unknown account status {status:?}")))?,
         created_at: row.try_get("created_at").map_err(backend)?,
         registered_from: row.try_get("registered_from").map_err(backend)?,
+        contact: row.try_get("contact").map_err(backend)?,
         quota_bytes: quota.map(|q| q.max(0) as u64),
         used_bytes: used.max(0) as u64,
     })
@@ -199,8 +212,8 @@ impl AccountStore for SqliteStore {
 
     async fn create(&self, a: &Account) -> Result<(), AccountError> {
         let result = sqlx::query(
-            "INSERT INTO accounts (name, password_hash, home, status, created_at, registered_from, quota_bytes, used_bytes)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO accounts (name, password_hash, home, status, created_at, registered_from, quota_bytes, used_bytes, contact)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&a.name)
         .bind(&a.password_hash)
@@ -210,6 +223,7 @@ impl AccountStore for SqliteStore {
         .bind(&a.registered_from)
         .bind(a.quota_bytes.map(clamp_i64))
         .bind(clamp_i64(a.used_bytes))
+        .bind(&a.contact)
         .execute(&self.pool)
         .await;
         match result {
@@ -337,6 +351,53 @@ impl AccountStore for SqliteStore {
             .map_err(backend)?;
         Ok(n.max(0) as u64)
     }
+
+    async fn reject(&self, name: &str, reason: &str, at: i64) -> Result<(), AccountError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("DELETE FROM rejections WHERE name = ? OR rejected_at < ?")
+            .bind(name)
+            .bind(at.saturating_sub(REJECTION_KEPT_SECS))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let kept = sqlx::query(
+            "INSERT INTO rejections (name, password_hash, reason, rejected_at, contact)
+             SELECT name, password_hash, ?, ?, contact FROM accounts
+             WHERE name = ? AND status = 'pending'",
+        )
+        .bind(reason)
+        .bind(at)
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        updated(name, kept.rows_affected())?;
+        sqlx::query("DELETE FROM accounts WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn rejection(&self, name: &str) -> Result<Option<Rejection>, AccountError> {
+        let row = sqlx::query("SELECT * FROM rejections WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(rejection_from_row).transpose()
+    }
+}
+
+fn rejection_from_row(row: &SqliteRow) -> Result<Rejection, AccountError> {
+    Ok(Rejection {
+        name: row.try_get("name").map_err(backend)?,
+        password_hash: row.try_get("password_hash").map_err(backend)?,
+        reason: row.try_get("reason").map_err(backend)?,
+        rejected_at: row.try_get("rejected_at").map_err(backend)?,
+        contact: row.try_get("contact").map_err(backend)?,
+    })
 }
 
 #[cfg(test)]
@@ -351,6 +412,7 @@ mod tests {
             status: AccountStatus::Active,
             created_at: 1,
             registered_from: None,
+            contact: None,
             quota_bytes: Some(1000),
             used_bytes: 0,
         }
@@ -387,6 +449,47 @@ mod tests {
         assert_eq!(store.count_pending().await.unwrap(), 0);
         store.remove("bob").await.unwrap();
         assert!(store.find("bob").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_rejection_replaces_the_pending_account_and_is_kept_a_while() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("a.db")).await.unwrap();
+        let mut carol = account("carol");
+        carol.status = AccountStatus::Pending;
+        carol.contact = Some("carol@example.org".into());
+        store.create(&carol).await.unwrap();
+        store.create(&account("active")).await.unwrap();
+        let day = 24 * 3600;
+        // only a pending account can be rejected
+        assert!(matches!(
+            store.reject("active", "no", day).await,
+            Err(AccountError::NotFound(_))
+        ));
+        assert!(store.find("active").await.unwrap().is_some());
+        store.reject("carol", "not this week", day).await.unwrap();
+        assert!(store.find("carol").await.unwrap().is_none());
+        let kept = store.rejection("carol").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                kept.reason.as_str(),
+                kept.rejected_at,
+                kept.contact.as_deref()
+            ),
+            ("not this week", day, Some("carol@example.org"))
+        );
+        assert_eq!(kept.password_hash, "h");
+        assert!(!format!("{kept:?}").contains("\"h\""));
+        // a later rejection forgets those past the time they are kept
+        let mut dave = account("dave");
+        dave.status = AccountStatus::Pending;
+        store.create(&dave).await.unwrap();
+        store
+            .reject("dave", "no", day + REJECTION_KEPT_SECS + 1)
+            .await
+            .unwrap();
+        assert!(store.rejection("carol").await.unwrap().is_none());
+        assert!(store.rejection("dave").await.unwrap().is_some());
     }
 
     #[tokio::test]

@@ -1,13 +1,18 @@
 //! SITE (RFC 959 §4.1.3): the server's own commands.
 //!
 //! - `SITE HELP`: lists them.
-//! - `SITE REGISTER <name> <password>`: self-registration, before login
-//!   (see [`crate::registration`]).
+//! - `SITE REGISTER <name> <password> [<mail address>]`: self-registration,
+//!   before login (see [`crate::registration`]).
+//! - `SITE REGSTATUS <name> <password>`: the registrant asks whether the
+//!   operator decided: `200 pending: …`, `200 approved: …` or
+//!   `200 rejected: REASON`. Without the right password the answer is the
+//!   same 530 whether or not the name exists, and it counts as a failed
+//!   login (delay, per-session limit, lockout), so it is no password oracle.
 //! - `SITE QUOTA`: the account's used and total space, as a sentence and
 //!   as a `key=value;` line for scripts.
 
 use super::Outcome;
-use crate::accounts::AccountStatus;
+use crate::accounts::{AccountStatus, LoginError, RegistrationAnswer};
 use crate::events::{Event, EventKind};
 use crate::quota::size::format_size;
 use crate::session::Session;
@@ -22,7 +27,8 @@ pub async fn site(s: &mut Session, arg: &[u8]) -> Outcome {
             code::HELP,
             [
                 "SITE commands:",
-                " SITE REGISTER <name> <password>   ask for an account",
+                " SITE REGISTER <name> <password> [<mail address>]   ask for an account",
+                " SITE REGSTATUS <name> <password>  has the operator decided?",
                 " SITE QUOTA                        show used and total space",
                 " SITE HELP                         this list",
                 "End",
@@ -30,6 +36,7 @@ pub async fn site(s: &mut Session, arg: &[u8]) -> Outcome {
         )
         .into(),
         "REGISTER" => register(s, rest).await,
+        "REGSTATUS" => regstatus(s, rest).await,
         "QUOTA" => quota(s).await,
         other => Reply::new(
             code::SYNTAX_ERROR,
@@ -74,6 +81,75 @@ async fn register(s: &mut Session, args: &str) -> Outcome {
         Err(e) => e.reply(),
     }
     .into()
+}
+
+async fn regstatus(s: &mut Session, args: &str) -> Outcome {
+    let Some((name, password)) = args.trim_start().split_once(' ') else {
+        return Reply::new(
+            code::ARGUMENT_ERROR,
+            "Usage: SITE REGSTATUS <name> <password>",
+        )
+        .into();
+    };
+    let password = password.trim_end_matches(['\r', '\n']);
+    let (shared, peer) = (s.shared.clone(), s.control.peer);
+    // As for a login: a locked-out flood costs no hashing.
+    if let Some(wait) = shared.throttle.locked(peer.ip(), name.as_bytes()) {
+        return Outcome::Close(Reply::new(
+            code::NOT_AVAILABLE,
+            format!(
+                "Too many failed logins; try again in {} s.",
+                wait.as_secs().max(1)
+            ),
+        ));
+    }
+    let answer = shared
+        .auth
+        .registration(name.as_bytes(), password.as_bytes())
+        .await;
+    match answer {
+        Ok(RegistrationAnswer::Pending) => Reply::new(
+            code::OK,
+            "pending: the operator has not decided yet; ask again later.",
+        ),
+        Ok(RegistrationAnswer::Approved) => {
+            Reply::new(code::OK, "approved: log in with USER and PASS.")
+        }
+        Ok(RegistrationAnswer::Rejected(reason)) => {
+            Reply::new(code::OK, format!("rejected: {}", one_line(&reason)))
+        }
+        Err(LoginError::Store(e)) => {
+            tracing::error!(error = %e, "account store failed during SITE REGSTATUS");
+            Reply::new(code::LOCAL_ERROR, "Cannot look right now; try again later.")
+        }
+        Err(_) => {
+            let opts = &shared.options;
+            s.state.failed_logins += 1;
+            shared
+                .throttle
+                .failed(peer.ip(), name.as_bytes(), &opts.lockout);
+            tracing::info!(%peer, user = name, "SITE REGSTATUS with a wrong name or password");
+            tokio::time::sleep(opts.login_fail_delay).await;
+            if s.state.failed_logins >= opts.max_login_failures {
+                return Outcome::Close(Reply::new(
+                    code::NOT_AVAILABLE,
+                    "Too many failed logins; closing.",
+                ));
+            }
+            Reply::new(
+                code::NOT_LOGGED_IN,
+                "No registration with that name and password.",
+            )
+        }
+    }
+    .into()
+}
+
+/// `text` as one reply line: control characters become spaces.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 async fn quota(s: &mut Session) -> Outcome {

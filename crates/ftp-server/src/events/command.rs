@@ -2,7 +2,8 @@
 //! as one JSON line on standard input and its main fields in `WHARF_*`
 //! environment variables. The program is executed directly, never through
 //! a shell, so nothing a client chose (a file name, an account name) can
-//! become a command. Each run has a time limit (then it is killed) and a
+//! become a command. Each run has a time limit (then it is killed, with
+//! every process it started: it leads a process group of its own) and a
 //! sink runs at most `concurrency` programs at once.
 
 use super::filter::EventFilter;
@@ -81,7 +82,7 @@ impl CommandSink {
         });
     }
 
-    async fn run(&self, event: &Event) -> Result<(), String> {
+    async fn run(&self, event: &Event) -> Result<(), RunError> {
         let mut cmd = tokio::process::Command::new(&self.program);
         cmd.args(&self.args)
             .env_clear()
@@ -89,11 +90,13 @@ impl CommandSink {
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .kill_on_drop(true);
         for (name, value) in environment(event) {
             cmd.env(name, value);
         }
-        let mut child = cmd.spawn().map_err(|e| format!("cannot start it: {e}"))?;
+        let mut child = cmd.spawn().map_err(RunError::Start)?;
+        let group = child.id();
         let json = event.to_json() + "\n";
         let work = async {
             if let Some(mut stdin) = child.stdin.take() {
@@ -104,14 +107,43 @@ impl CommandSink {
         };
         match tokio::time::timeout(self.timeout, work).await {
             Ok(Ok(status)) if status.success() => Ok(()),
-            Ok(Ok(status)) => Err(format!("it exited with {status}")),
-            Ok(Err(e)) => Err(format!("cannot wait for it: {e}")),
+            Ok(Ok(status)) => Err(RunError::Exit(status)),
+            Ok(Err(e)) => Err(RunError::Wait(e)),
             Err(_) => {
+                if let Some(group) = group {
+                    kill_group(group);
+                }
                 let _ = child.kill().await;
-                Err(format!("killed after {:?}", self.timeout))
+                Err(RunError::Killed(self.timeout))
             }
         }
     }
+}
+
+/// Kills the process group `leader` leads: a program run with
+/// `process_group(0)` and whatever it started.
+pub(crate) fn kill_group(leader: u32) {
+    let Ok(pgid) = i32::try_from(leader) else {
+        return;
+    };
+    // SAFETY: kill(2) only takes integers; a negative pid names the
+    // process group, here the one our child leads (never 0 or -1).
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error("cannot start it: {0}")]
+    Start(std::io::Error),
+    #[error("it exited with {0}")]
+    Exit(std::process::ExitStatus),
+    #[error("cannot wait for it: {0}")]
+    Wait(std::io::Error),
+    #[error("killed after {0:?}")]
+    Killed(Duration),
 }
 
 /// The event's main fields as `WHARF_*` variables.

@@ -73,44 +73,54 @@ impl MailSink {
     }
 
     async fn send(&self, event: &Event) -> mail::Result<()> {
-        let t = &self.target;
-        let opts = Options {
-            timeout: self.timeout,
-            security: t.security,
-            cacert: t.cacert.clone(),
-            ..Options::default()
-        };
         let subject = subject(event);
         let body = format!("{subject}\n\nThe event, as JSON:\n{}\n", event.to_json());
-        let message = mail::message::Draft {
-            from: t.from.clone(),
-            to: t.to.clone(),
-            subject: Some(subject),
-            text: Some(body),
-            ..Default::default()
-        }
-        .compose()
-        .map_err(|source| mail::MailError::Io {
-            context: "composing the event message",
-            source,
-        })?;
-        let mut client = SmtpClient::connect(&t.host, t.port, opts).await?;
-        let to: Vec<&str> =
-            t.to.iter()
-                .map(|a| mail::message::split_address(a).1)
-                .collect();
-        let from = mail::message::split_address(&t.from).1;
-        client
-            .send_mail(
-                from,
-                &to,
-                &message[..],
-                &MailOptions::default(),
-                &RcptOptions::default(),
-            )
-            .await?;
-        client.quit().await
+        send(&self.target, subject, body, self.timeout).await
     }
+}
+
+/// Sends one plain-text message through `target`'s relay to its `to`.
+pub async fn send(
+    target: &MailTarget,
+    subject: String,
+    body: String,
+    timeout: Duration,
+) -> mail::Result<()> {
+    let t = target;
+    let opts = Options {
+        timeout,
+        security: t.security,
+        cacert: t.cacert.clone(),
+        ..Options::default()
+    };
+    let message = mail::message::Draft {
+        from: t.from.clone(),
+        to: t.to.clone(),
+        subject: Some(subject),
+        text: Some(body),
+        ..Default::default()
+    }
+    .compose()
+    .map_err(|source| mail::MailError::Io {
+        context: "composing the message",
+        source,
+    })?;
+    let mut client = SmtpClient::connect(&t.host, t.port, opts).await?;
+    let to: Vec<&str> =
+        t.to.iter()
+            .map(|a| mail::message::split_address(a).1)
+            .collect();
+    let from = mail::message::split_address(&t.from).1;
+    client
+        .send_mail(
+            from,
+            &to,
+            &message[..],
+            &MailOptions::default(),
+            &RcptOptions::default(),
+        )
+        .await?;
+    client.quit().await
 }
 
 /// One line saying what happened, and for a registration what to do.

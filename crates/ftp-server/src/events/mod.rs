@@ -11,17 +11,23 @@
 //!
 //! - [`filter`]: which events a sink wants (kinds, accounts, path globs);
 //! - [`command`]: the command sink, a program run per event;
-//! - [`mail`]: the mail sink, a message per event to the operator.
+//! - [`mail`]: the mail sink, a message per event to the operator;
+//! - [`webhook`]: the webhook sink, a signed HTTP POST per event from a
+//!   persistent queue ([`spool`]), signed as [`signing`] says.
 
 pub mod command;
 pub mod filter;
 pub mod mail;
+pub mod signing;
+pub mod spool;
+pub mod webhook;
 
-/// Where events go: a program, or mail.
+/// Where events go: a program, mail, or an HTTP endpoint.
 #[derive(Debug, Clone)]
 pub enum Sink {
     Command(Arc<command::CommandSink>),
     Mail(Arc<mail::MailSink>),
+    Webhook(Arc<webhook::WebhookSink>),
 }
 
 impl Sink {
@@ -29,6 +35,7 @@ impl Sink {
         match self {
             Sink::Command(c) => c.wants(event),
             Sink::Mail(m) => m.wants(event),
+            Sink::Webhook(w) => w.wants(event),
         }
     }
 
@@ -36,30 +43,38 @@ impl Sink {
         match self {
             Sink::Command(c) => c.busy(),
             Sink::Mail(m) => m.busy(),
+            Sink::Webhook(w) => w.busy(),
         }
     }
 }
 
-/// The sinks the options configure.
-pub fn sinks(commands: &[EventCommand], mails: &[EventMail]) -> Vec<Sink> {
-    commands
+/// The sinks `options` configure (webhook queues in its data directory).
+pub fn sinks(options: &ServerOptions) -> Result<Vec<Sink>, webhook::WebhookError> {
+    let mut sinks: Vec<Sink> = options
+        .event_commands
         .iter()
         .map(|c| Sink::Command(Arc::new(command::CommandSink::from(c))))
-        .chain(mails.iter().map(|m| {
+        .chain(options.event_mails.iter().map(|m| {
             Sink::Mail(Arc::new(mail::MailSink::new(
                 m.target.clone(),
                 m.filter.clone(),
                 m.timeout,
             )))
         }))
-        .collect()
+        .collect();
+    for hook in &options.event_webhooks {
+        let sink = webhook::WebhookSink::open(hook, &options.data_dir)?;
+        sinks.push(Sink::Webhook(Arc::new(sink)));
+    }
+    Ok(sinks)
 }
 
 use crate::metrics::Metrics;
-use crate::options::{EventCommand, EventMail};
+use crate::options::ServerOptions;
 use ftp_proto::time::UtcTime;
 use serde::Serialize;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -256,6 +271,9 @@ pub struct Events {
     tx: Option<mpsc::Sender<Event>>,
     sinks: Arc<Vec<Sink>>,
     metrics: Arc<Metrics>,
+    /// Events emitted and not yet handed to every sink (queued, or being
+    /// handed over: a webhook's durable write).
+    unsent: Arc<AtomicUsize>,
 }
 
 impl Events {
@@ -265,44 +283,57 @@ impl Events {
             tx: None,
             sinks: Arc::default(),
             metrics,
+            unsent: Arc::default(),
         }
     }
 
     /// A queue for `sinks`, and the task that feeds them (see
-    /// [`Delivery::spawn`]); with no sink, events go nowhere.
+    /// [`Delivery::spawn`]), which also starts the webhooks' senders;
+    /// with no sink, events go nowhere.
     pub fn start(sinks: Vec<Sink>, metrics: Arc<Metrics>) -> (Self, Delivery) {
+        Events::start_with(sinks, metrics, true)
+    }
+
+    fn start_with(sinks: Vec<Sink>, metrics: Arc<Metrics>, send: bool) -> (Self, Delivery) {
         if sinks.is_empty() {
             return (Events::off(metrics), Delivery::default());
         }
         let (tx, rx) = mpsc::channel(QUEUE);
         let sinks = Arc::new(sinks);
-        let deliver = deliver(rx, sinks.clone(), metrics.clone());
+        let unsent = Arc::new(AtomicUsize::new(0));
+        let deliver = deliver(rx, sinks.clone(), metrics.clone(), send, unsent.clone());
         (
             Events {
                 tx: Some(tx),
                 sinks,
                 metrics,
+                unsent,
             },
             Delivery(std::sync::Mutex::new(Some(Box::pin(deliver)))),
         )
     }
 
-    /// Sinks for `commands` with a delivery already running: what a
-    /// program other than the server (the admin CLI) emits through.
-    pub fn running(commands: &[EventCommand], mails: &[EventMail], metrics: Arc<Metrics>) -> Self {
-        let (events, delivery) = Events::start(sinks(commands, mails), metrics);
+    /// `sinks` with a delivery already running: what a program other than
+    /// the server (the admin CLI) emits through. Webhook events are only
+    /// queued: the server sends them.
+    pub fn running(sinks: Vec<Sink>, metrics: Arc<Metrics>) -> Self {
+        let (events, delivery) = Events::start_with(sinks, metrics, false);
         delivery.spawn();
         events
     }
 
-    /// Waits up to `limit` for the queue to empty and every run to end
+    /// Waits up to `limit` for every emitted event to be handed to its
+    /// sinks (for a webhook: written to its queue) and every run to end
     /// (at shutdown, so `server.stop` is heard).
     pub async fn drained(&self, limit: std::time::Duration) {
         let Some(tx) = &self.tx else {
             return;
         };
         let end = tokio::time::Instant::now() + limit;
-        let busy = || tx.capacity() < tx.max_capacity() || self.sinks.iter().any(|s| s.busy());
+        let busy = || {
+            !tx.is_closed() && self.unsent.load(Ordering::SeqCst) > 0
+                || self.sinks.iter().any(|s| s.busy())
+        };
         while busy() && tokio::time::Instant::now() < end {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
@@ -312,7 +343,9 @@ impl Events {
         let Some(tx) = &self.tx else {
             return;
         };
+        self.unsent.fetch_add(1, Ordering::SeqCst);
         if tx.try_send(event).is_err() {
+            self.unsent.fetch_sub(1, Ordering::SeqCst);
             Metrics::inc(&self.metrics.events_dropped);
         }
     }
@@ -347,8 +380,20 @@ impl Delivery {
     }
 }
 
-/// Hands each event to every sink that wants it, until the queue closes.
-async fn deliver(mut rx: mpsc::Receiver<Event>, sinks: Arc<Vec<Sink>>, metrics: Arc<Metrics>) {
+/// Starts the webhooks' senders if `send`, then hands each event to every
+/// sink that wants it, until the queue closes.
+async fn deliver(
+    mut rx: mpsc::Receiver<Event>,
+    sinks: Arc<Vec<Sink>>,
+    metrics: Arc<Metrics>,
+    send: bool,
+    unsent: Arc<AtomicUsize>,
+) {
+    for sink in sinks.iter().filter(|_| send) {
+        if let Sink::Webhook(w) = sink {
+            w.clone().start_sending(metrics.clone());
+        }
+    }
     while let Some(event) = rx.recv().await {
         let event = Arc::new(event);
         for sink in sinks.iter().filter(|s| s.wants(&event)) {
@@ -356,8 +401,10 @@ async fn deliver(mut rx: mpsc::Receiver<Event>, sinks: Arc<Vec<Sink>>, metrics: 
             match sink {
                 Sink::Command(c) => c.clone().deliver(event, metrics).await,
                 Sink::Mail(m) => m.clone().deliver(event, metrics).await,
+                Sink::Webhook(w) => w.clone().deliver(event, metrics).await,
             }
         }
+        unsent.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -82,6 +82,8 @@ pub enum Refusal {
         allowed: Vec<Protocol>,
     },
     Network(IpAddr),
+    /// The operator's pre-login check said no, for this reason.
+    Check(String),
 }
 
 impl fmt::Display for Refusal {
@@ -105,6 +107,7 @@ impl fmt::Display for Refusal {
             Refusal::Network(ip) => {
                 write!(f, "Login refused: this account may not log in from {ip}.")
             }
+            Refusal::Check(reason) => write!(f, "Login refused: {reason}"),
         }
     }
 }

@@ -451,6 +451,7 @@ mod tests {
                 status: AccountStatus::Active,
                 created_at: 0,
                 registered_from: None,
+                contact: None,
                 quota_bytes: limit,
                 used_bytes: used,
             })

@@ -53,9 +53,9 @@ pub fn status(id: u32, code: StatusCode, message: impl Into<String>) -> Status {
 pub fn error(id: u32, err: &StorageError) -> Status {
     let code = match err {
         StorageError::NotFound => StatusCode::NoSuchFile,
-        StorageError::PermissionDenied | StorageError::NotPermitted(_) => {
-            StatusCode::PermissionDenied
-        }
+        StorageError::PermissionDenied
+        | StorageError::NotPermitted(_)
+        | StorageError::Refused(_) => StatusCode::PermissionDenied,
         StorageError::Unsupported(_) => StatusCode::OpUnsupported,
         _ => StatusCode::Failure,
     };

@@ -22,6 +22,9 @@ pub enum StorageError {
     /// store; nothing was kept.
     #[error("File too large: this account may store files of at most {0} bytes")]
     TooLarge(u64),
+    /// 550: the operator's pre-upload check refused, for this reason.
+    #[error("Upload refused: {0}")]
+    Refused(String),
     /// 550: the target exists already.
     #[error("File exists")]
     AlreadyExists,
@@ -79,6 +82,7 @@ impl StorageError {
             StorageError::NotFound
             | StorageError::PermissionDenied
             | StorageError::NotPermitted(_)
+            | StorageError::Refused(_)
             | StorageError::AlreadyExists
             | StorageError::NotADirectory
             | StorageError::NotAFile
