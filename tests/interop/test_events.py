@@ -197,6 +197,29 @@ paths = ["/in/**"]
     assert {e["kind"] for e in got} == {"upload.done"}
 
 
+def test_a_group_filter_hears_members_only_and_events_name_the_groups(wharfd_factory,
+                                                                       tmp_path):
+    script, out = recorder(tmp_path)
+    srv = wharfd_factory(config(tmp_path, f"""
+[[event_command]]
+program = "{script}"
+args = ["{out}"]
+events = ["upload.done"]
+groups = ["staff"]
+"""))
+    users(srv.bin, srv.data, "add", "bob", "--password-stdin", input="bob-password-1\n")
+    users(srv.bin, srv.data, "add", "staff", family="groups")
+    users(srv.bin, srv.data, "groups", "bob", "staff")
+    for name, password in ((USER, None), ("bob", "bob-password-1")):
+        f = srv.ftp() if password is None else srv.ftp(user=name, password=password)
+        f.storbinary(f"STOR from-{name}.txt", io.BytesIO(b"data"))
+        f.quit()
+    got = received(out, want=1)
+    time.sleep(0.5)
+    got = received(out, want=1)
+    assert [(e["account"], e["groups"]) for e in got] == [("bob", ["staff"])], got
+
+
 def test_a_hung_program_is_killed_counted_and_never_slows_transfers(wharfd_factory,
                                                                    tmp_path):
     hung = tmp_path / "hung.sh"

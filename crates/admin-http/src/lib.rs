@@ -67,7 +67,7 @@ mod tests {
             metrics: metrics.clone(),
             health: Arc::new(Health::default()),
             live: Arc::default(),
-            events: ftp_server::events::Events::running(Vec::new(), metrics),
+            events: ftp_server::events::Events::running(Vec::new(), metrics, None),
             logins: Arc::default(),
             secure: false,
         }

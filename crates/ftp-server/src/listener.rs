@@ -232,7 +232,8 @@ impl Server {
         let store = BoundedStore::wrap(store, options.backend_timeout);
         let metrics = Arc::new(Metrics::default());
         let sinks = crate::events::sinks(&options).map_err(|e| e.to_string())?;
-        let (events, delivery) = Events::start(sinks, metrics.clone());
+        let groups: Arc<dyn crate::accounts::GroupStore> = store.clone();
+        let (events, delivery) = Events::start(sinks, metrics.clone(), Some(groups));
         let checks = crate::precheck::Checks::new(
             options.pre_login_check.as_ref(),
             options.pre_upload_check.as_ref(),

@@ -39,6 +39,9 @@ pub struct EventCommandConfig {
     pub events: Vec<String>,
     #[serde(default)]
     pub accounts: Vec<String>,
+    /// Events of members of these groups only.
+    #[serde(default)]
+    pub groups: Vec<String>,
     /// Path globs (`/incoming/**`).
     #[serde(default)]
     pub paths: Vec<String>,
@@ -64,6 +67,9 @@ pub struct EventMailConfig {
     pub events: Vec<String>,
     #[serde(default)]
     pub accounts: Vec<String>,
+    /// Events of members of these groups only.
+    #[serde(default)]
+    pub groups: Vec<String>,
     #[serde(default)]
     pub paths: Vec<String>,
     /// Seconds one message may take [default: 30].
@@ -105,6 +111,7 @@ fn event_mails(file: &FileConfig) -> Result<Vec<EventMail>> {
             filter: EventFilter {
                 kinds: event_kinds(&m.events, "event_mail")?,
                 accounts: m.accounts.clone(),
+                groups: m.groups.clone(),
                 paths: m.paths.clone(),
             },
             timeout: Duration::from_secs(m.timeout.unwrap_or(30).max(1)),
@@ -154,6 +161,7 @@ fn event_commands(file: &FileConfig) -> Result<Vec<EventCommand>> {
             filter: EventFilter {
                 kinds,
                 accounts: c.accounts.clone(),
+                groups: c.groups.clone(),
                 paths: c.paths.clone(),
             },
             timeout: Duration::from_secs(c.timeout.unwrap_or(30).max(1)),
@@ -182,6 +190,9 @@ pub struct EventWebhookConfig {
     pub events: Vec<String>,
     #[serde(default)]
     pub accounts: Vec<String>,
+    /// Events of members of these groups only.
+    #[serde(default)]
+    pub groups: Vec<String>,
     #[serde(default)]
     pub paths: Vec<String>,
     /// Seconds one request may take [default: 10].
@@ -238,6 +249,7 @@ fn event_webhooks(file: &FileConfig) -> Result<Vec<EventWebhook>> {
             filter: EventFilter {
                 kinds: event_kinds(&w.events, "event_webhook")?,
                 accounts: w.accounts.clone(),
+                groups: w.groups.clone(),
                 paths: w.paths.clone(),
             },
             timeout,

@@ -14,7 +14,7 @@ use ftp_server::accounts::admin::{
     self, home_of, AccountQuery, Activated, AdminError, HomeFate, NewAccount,
 };
 use ftp_server::accounts::password::MAX_PASSWORD;
-use ftp_server::accounts::{validate_name, Account, AccountStatus, AccountStore};
+use ftp_server::accounts::{validate_name, Account, AccountStatus, AccountStore, GroupStore};
 use ftp_server::events::{self, Event, EventKind, Events};
 use ftp_server::metrics::Metrics;
 use ftp_server::quota::recount::recount_account;
@@ -57,7 +57,12 @@ async fn open_with(
 /// another process), waiting for programs and mail a little; webhook
 /// events are queued for the server to send. A sink that cannot run is
 /// reported, never a reason to fail the command.
-async fn tell(location: &Location, data: &std::path::Path, event: Event) {
+async fn tell(
+    location: &Location,
+    data: &std::path::Path,
+    groups: Option<Arc<dyn GroupStore>>,
+    event: Event,
+) {
     let mut options = ServerOptions::new(data);
     let sinks = FileConfig::load(location)
         .and_then(|f| crate::event_config::apply(&f, &mut options))
@@ -71,7 +76,7 @@ async fn tell(location: &Location, data: &std::path::Path, event: Event) {
         }
     };
     let metrics = Arc::new(Metrics::default());
-    let events = Events::running(sinks, metrics.clone());
+    let events = Events::running(sinks, metrics.clone(), groups);
     events.emit(event);
     events.drained(std::time::Duration::from_secs(10)).await;
     if metrics.event_sink_failures.load(Ordering::Relaxed) > 0 {
@@ -276,6 +281,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             tell(
                 &location,
                 &opts.data_dir,
+                Some(store.clone()),
                 Event::new(EventKind::RegistrationApproved)
                     .account(&name)
                     .reason(format!("approved with a quota of {quota}")),
@@ -295,9 +301,11 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
             let contact = rejected.contact;
             crate::admins::audit_cli(store.as_ref(), "registrations.reject", &name).await;
             println!("rejected {name}; the registration was removed (its registrant can learn why with SITE REGSTATUS)");
+            // The account is gone: it has no groups any more.
             tell(
                 &location,
                 &opts.data_dir,
+                None,
                 Event::new(EventKind::RegistrationRejected)
                     .account(&name)
                     .reason(&reason),

@@ -1,4 +1,5 @@
-//! Which events a sink wants: some kinds, some accounts, some paths (glob
+//! Which events a sink wants: some kinds, some accounts, members of some
+//! groups, some paths (glob
 //! patterns: `*` is any run of characters but `/`, `**` any run at all,
 //! `?` one character). An empty list wants everything.
 
@@ -8,6 +9,8 @@ use super::{Event, EventKind};
 pub struct EventFilter {
     pub kinds: Vec<EventKind>,
     pub accounts: Vec<String>,
+    /// Events of accounts in any of these groups.
+    pub groups: Vec<String>,
     pub paths: Vec<String>,
 }
 
@@ -19,12 +22,14 @@ impl EventFilter {
                 .account
                 .as_ref()
                 .is_some_and(|a| self.accounts.iter().any(|want| want == a));
+        let group_ok =
+            self.groups.is_empty() || event.groups.iter().any(|g| self.groups.contains(g));
         let path_ok = self.paths.is_empty()
             || event
                 .path
                 .as_ref()
                 .is_some_and(|p| self.paths.iter().any(|g| glob(g.as_bytes(), p.as_bytes())));
-        kind_ok && account_ok && path_ok
+        kind_ok && account_ok && group_ok && path_ok
     }
 }
 
@@ -85,10 +90,23 @@ mod tests {
     }
 
     #[test]
+    fn a_group_filter_wants_members_only() {
+        let f = EventFilter {
+            groups: vec!["staff".into()],
+            ..EventFilter::default()
+        };
+        let mut e = Event::new(EventKind::LoginOk).account("alice");
+        assert!(!f.matches(&e));
+        e.groups = vec!["other".into(), "staff".into()];
+        assert!(f.matches(&e));
+    }
+
+    #[test]
     fn filters_want_what_they_name() {
         let f = EventFilter {
             kinds: vec![EventKind::UploadDone],
             accounts: vec!["alice".into()],
+            groups: Vec::new(),
             paths: vec!["/in/**".into()],
         };
         let e = Event::new(EventKind::UploadDone)

@@ -69,6 +69,7 @@ pub fn sinks(options: &ServerOptions) -> Result<Vec<Sink>, webhook::WebhookError
     Ok(sinks)
 }
 
+use crate::accounts::GroupStore;
 use crate::metrics::Metrics;
 use crate::options::ServerOptions;
 use ftp_proto::time::UtcTime;
@@ -181,6 +182,10 @@ pub struct Event {
     /// Why it failed, or what it awaits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The account's groups, first to last, as the store has them when
+    /// the event is delivered (left out when it has none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 impl Event {
@@ -210,6 +215,7 @@ impl Event {
             duration_ms: None,
             result: if failed { "failed" } else { "ok" },
             reason: None,
+            groups: Vec::new(),
         }
     }
 
@@ -290,18 +296,36 @@ impl Events {
     /// A queue for `sinks`, and the task that feeds them (see
     /// [`Delivery::spawn`]), which also starts the webhooks' senders;
     /// with no sink, events go nowhere.
-    pub fn start(sinks: Vec<Sink>, metrics: Arc<Metrics>) -> (Self, Delivery) {
-        Events::start_with(sinks, metrics, true)
+    /// With `groups`, each event of an account names the account's groups
+    /// (and group filters can match it).
+    pub fn start(
+        sinks: Vec<Sink>,
+        metrics: Arc<Metrics>,
+        groups: Option<Arc<dyn GroupStore>>,
+    ) -> (Self, Delivery) {
+        Events::start_with(sinks, metrics, groups, true)
     }
 
-    fn start_with(sinks: Vec<Sink>, metrics: Arc<Metrics>, send: bool) -> (Self, Delivery) {
+    fn start_with(
+        sinks: Vec<Sink>,
+        metrics: Arc<Metrics>,
+        groups: Option<Arc<dyn GroupStore>>,
+        send: bool,
+    ) -> (Self, Delivery) {
         if sinks.is_empty() {
             return (Events::off(metrics), Delivery::default());
         }
         let (tx, rx) = mpsc::channel(QUEUE);
         let sinks = Arc::new(sinks);
         let unsent = Arc::new(AtomicUsize::new(0));
-        let deliver = deliver(rx, sinks.clone(), metrics.clone(), send, unsent.clone());
+        let deliver = deliver(
+            rx,
+            sinks.clone(),
+            metrics.clone(),
+            groups,
+            send,
+            unsent.clone(),
+        );
         (
             Events {
                 tx: Some(tx),
@@ -316,8 +340,12 @@ impl Events {
     /// `sinks` with a delivery already running: what a program other than
     /// the server (the admin CLI) emits through. Webhook events are only
     /// queued: the server sends them.
-    pub fn running(sinks: Vec<Sink>, metrics: Arc<Metrics>) -> Self {
-        let (events, delivery) = Events::start_with(sinks, metrics, false);
+    pub fn running(
+        sinks: Vec<Sink>,
+        metrics: Arc<Metrics>,
+        groups: Option<Arc<dyn GroupStore>>,
+    ) -> Self {
+        let (events, delivery) = Events::start_with(sinks, metrics, groups, false);
         delivery.spawn();
         events
     }
@@ -380,12 +408,25 @@ impl Delivery {
     }
 }
 
+/// The names of `account`'s groups; none if the store cannot say (the
+/// event still goes out, and only group filters miss it).
+async fn member_of(store: &dyn GroupStore, account: &str) -> Vec<String> {
+    match store.member_of(account).await {
+        Ok(groups) => groups.into_iter().map(|g| g.name).collect(),
+        Err(e) => {
+            tracing::debug!(account, error = %e, "event: the account's groups are unknown");
+            Vec::new()
+        }
+    }
+}
+
 /// Starts the webhooks' senders if `send`, then hands each event to every
 /// sink that wants it, until the queue closes.
 async fn deliver(
     mut rx: mpsc::Receiver<Event>,
     sinks: Arc<Vec<Sink>>,
     metrics: Arc<Metrics>,
+    groups: Option<Arc<dyn GroupStore>>,
     send: bool,
     unsent: Arc<AtomicUsize>,
 ) {
@@ -394,7 +435,10 @@ async fn deliver(
             w.clone().start_sending(metrics.clone());
         }
     }
-    while let Some(event) = rx.recv().await {
+    while let Some(mut event) = rx.recv().await {
+        if let (Some(store), Some(account)) = (&groups, &event.account) {
+            event.groups = member_of(store.as_ref(), account).await;
+        }
         let event = Arc::new(event);
         for sink in sinks.iter().filter(|s| s.wants(&event)) {
             let (event, metrics) = (event.clone(), metrics.clone());
@@ -453,7 +497,7 @@ mod tests {
             1,
         );
         let (events, _delivery) =
-            Events::start(vec![Sink::Command(Arc::new(sink))], metrics.clone());
+            Events::start(vec![Sink::Command(Arc::new(sink))], metrics.clone(), None);
         for _ in 0..QUEUE + 10 {
             events.emit(Event::new(EventKind::Mkdir));
         }
