@@ -13,6 +13,7 @@ use ftp_server::events::{Event, EventKind};
 use ftp_server::live::SessionInfo;
 use ftp_server::policy::Policy;
 use ftp_server::quota::size::{format_size, parse_size};
+use ftp_server::registrant_mail::Decision;
 use serde::Serialize;
 
 /// Most accounts one page lists.
@@ -214,6 +215,36 @@ pub async fn pending(state: &AdminState) -> Result<Vec<AccountView>, ApiError> {
     Ok(list(state, &query).await?.accounts)
 }
 
+/// Mails the registrant of `name` the decision, if it gave an address and
+/// `[registrant_mail]` is configured, in the background (the answer to
+/// the operator does not wait for the relay); the outcome is logged.
+fn mail_registrant(state: &AdminState, name: &str, contact: Option<String>, decision: Decision) {
+    let (Some(relay), Some(contact)) = (state.options.registrant_mail.clone(), contact) else {
+        return;
+    };
+    let name = name.to_string();
+    let decision = match decision {
+        Decision::Approved => None,
+        Decision::Rejected(reason) => Some(reason.to_string()),
+    };
+    tokio::spawn(async move {
+        let told = match &decision {
+            None => relay.tell(&name, &contact, Decision::Approved).await,
+            Some(reason) => {
+                relay
+                    .tell(&name, &contact, Decision::Rejected(reason))
+                    .await
+            }
+        };
+        match told {
+            Ok(()) => tracing::info!(account = %name, %contact, "registrant told by mail"),
+            Err(e) => {
+                tracing::warn!(account = %name, %contact, error = %e, "registrant not mailed")
+            }
+        }
+    });
+}
+
 pub async fn approve(
     state: &AdminState,
     who: &Caller,
@@ -221,8 +252,10 @@ pub async fn approve(
     quota_text: Option<&str>,
 ) -> Result<AccountView, ApiError> {
     let q = quota_text.map(quota).transpose()?;
+    let contact = state.store.find(name).await?.and_then(|a| a.contact);
     let done = admin::approve(state.store.as_ref(), &state.options, name, q, false).await?;
     audit(state, who, "registrations.approve", name).await?;
+    mail_registrant(state, name, contact, Decision::Approved);
     state.events.emit(
         Event::new(EventKind::RegistrationApproved)
             .account(name)
@@ -253,8 +286,9 @@ pub async fn reject(
     } else {
         reason
     };
-    admin::reject(state.store.as_ref(), name, reason).await?;
+    let rejected = admin::reject(state.store.as_ref(), name, reason).await?;
     audit(state, who, "registrations.reject", &target).await?;
+    mail_registrant(state, name, rejected.contact, Decision::Rejected(reason));
     state.events.emit(
         Event::new(EventKind::RegistrationRejected)
             .account(name)

@@ -29,6 +29,7 @@
 //! - [`proxy`]: the PROXY protocol behind a load balancer: trusted
 //!   proxies and the header that names the real client.
 //! - [`quota`]: per-account quotas, reserved as bytes arrive.
+//! - [`registrant_mail`]: the operator's answer mailed to a registrant.
 //! - [`folders`]: shared folders mounted into several accounts' trees,
 //!   with a usage ledger of their own.
 //! - [`registration`]: `SITE REGISTER` and its limits.
@@ -58,6 +59,7 @@ pub mod policy;
 pub mod precheck;
 pub mod proxy;
 pub mod quota;
+pub mod registrant_mail;
 pub mod registration;
 pub mod service;
 pub mod session;

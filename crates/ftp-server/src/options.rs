@@ -33,6 +33,8 @@ pub struct ServerOptions {
     /// A shared folder anonymous sessions may upload into (only: nothing
     /// there can be listed, read back or replaced) at [`ANON_INCOMING`].
     pub anon_incoming: Option<String>,
+    /// `[registrant_mail]`: the relay that tells registrants the answer.
+    pub registrant_mail: Option<crate::registrant_mail::RegistrantMail>,
     /// Text of the 220 greeting.
     pub banner: String,
     /// Ports to open passive listeners on; `None` lets the OS choose.
@@ -152,6 +154,7 @@ impl ServerOptions {
         ServerOptions {
             anon_root: data_dir.join("pub"),
             anon_incoming: None,
+            registrant_mail: None,
             ssh_host_keys: data_dir.join("ssh"),
             event_commands: Vec::new(),
             event_mails: Vec::new(),

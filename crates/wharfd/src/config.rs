@@ -330,7 +330,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
     let sftp_listen = parse_addrs(&sftp_text)?;
     crate::event_config::apply(&file, &mut o)?;
     crate::check_config::apply(&file, &mut o)?;
-    crate::registrant_mail::check(&file)?;
+    o.registrant_mail = crate::registrant_mail::check(&file)?;
     if let Some(dir) = &file.ssh_host_keys {
         o.ssh_host_keys = dir.clone();
     } else {

@@ -1,14 +1,13 @@
-//! `[registrant_mail]`: when the operator approves or rejects a
-//! registration (`wharfd users approve|reject`) whose registrant gave a
-//! mail address (`SITE REGISTER name password address`), the registrant
-//! is told by mail through this relay. A message that cannot be sent is
-//! reported and never undoes the decision.
+//! The `[registrant_mail]` table (the relay that tells registrants the
+//! operator's answer, see `ftp_server::registrant_mail`), checked, and
+//! `wharfd users approve|reject`'s use of it.
 
 use crate::cli::Location;
 use crate::config::FileConfig;
 use crate::event_config::mail_target;
 use anyhow::Result;
-use ftp_server::events::mail::{send, MailTarget};
+pub use ftp_server::registrant_mail::Decision;
+use ftp_server::registrant_mail::RegistrantMail;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,9 +29,9 @@ pub struct RegistrantMailConfig {
     pub timeout: Option<u64>,
 }
 
-/// The relay, checked (with no recipient yet), the site's name and the
-/// time limit; `None` when the table is absent.
-pub fn check(file: &FileConfig) -> Result<Option<(MailTarget, String, Duration)>> {
+/// The relay, checked (with no recipient yet); `None` when the table is
+/// absent.
+pub fn check(file: &FileConfig) -> Result<Option<RegistrantMail>> {
     let Some(m) = &file.registrant_mail else {
         return Ok(None);
     };
@@ -44,19 +43,11 @@ pub fn check(file: &FileConfig) -> Result<Option<(MailTarget, String, Duration)>
         Vec::new(),
         "registrant_mail",
     )?;
-    let site = m.site.clone().unwrap_or_else(|| "the Wharf server".into());
-    Ok(Some((
+    Ok(Some(RegistrantMail {
         target,
-        site,
-        Duration::from_secs(m.timeout.unwrap_or(30).max(1)),
-    )))
-}
-
-/// The operator's decision on `name`, for the message.
-#[derive(Debug)]
-pub enum Decision<'a> {
-    Approved,
-    Rejected(&'a str),
+        site: m.site.clone().unwrap_or_else(|| "the Wharf server".into()),
+        timeout: Duration::from_secs(m.timeout.unwrap_or(30).max(1)),
+    }))
 }
 
 /// Mails `contact` (if any, and if `[registrant_mail]` is configured) the
@@ -65,71 +56,16 @@ pub async fn tell(location: &Location, name: &str, contact: Option<&str>, decisi
     let Some(contact) = contact else {
         return;
     };
-    let configured = FileConfig::load(location).and_then(|f| check(&f));
-    let (mut target, site, timeout) = match configured {
-        Ok(Some(configured)) => configured,
+    let relay = match FileConfig::load(location).and_then(|f| check(&f)) {
+        Ok(Some(relay)) => relay,
         Ok(None) => return,
         Err(e) => {
             eprintln!("wharfd: the registrant was not mailed: {e:#}");
             return;
         }
     };
-    target.to = vec![contact.to_string()];
-    let (subject, body) = message(name, &site, &decision);
-    match tokio::time::timeout(timeout, send(&target, subject, body, timeout)).await {
-        Ok(Ok(())) => println!("mailed the answer to {contact}"),
-        Ok(Err(e)) => eprintln!("wharfd: the registrant was not mailed: {e}"),
-        Err(_) => eprintln!(
-            "wharfd: the registrant was not mailed: no answer from the relay within {} s",
-            timeout.as_secs()
-        ),
-    }
-}
-
-/// The subject and body telling the registrant of `name` the decision.
-fn message(name: &str, site: &str, decision: &Decision<'_>) -> (String, String) {
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect()
-    };
-    let site = clean(site);
-    match decision {
-        Decision::Approved => (
-            format!("Your registration as {name} on {site} was approved"),
-            format!(
-                "The operator of {site} approved your registration as {name}.\n\
-                 Log in with that name and the password you chose.\n"
-            ),
-        ),
-        Decision::Rejected(reason) => (
-            format!("Your registration as {name} on {site} was rejected"),
-            format!(
-                "The operator of {site} rejected your registration as {name}.\n\
-                 Reason: {}\n",
-                clean(reason)
-            ),
-        ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_message_says_the_decision_and_keeps_headers_whole() {
-        let (subject, body) = message("carol", "ftp.example.org", &Decision::Approved);
-        assert_eq!(
-            subject,
-            "Your registration as carol on ftp.example.org was approved"
-        );
-        assert!(body.contains("Log in"));
-        let (subject, body) = message("dave", "x\r\nBcc: y", &Decision::Rejected("no\nreally"));
-        assert!(
-            !subject.contains('\n') && !subject.contains('\r'),
-            "{subject}"
-        );
-        assert!(body.contains("Reason: no really"), "{body}");
+    match relay.tell(name, contact, decision).await {
+        Ok(()) => println!("mailed the answer to {contact}"),
+        Err(e) => eprintln!("wharfd: the registrant was not mailed: {e}"),
     }
 }
