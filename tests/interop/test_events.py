@@ -273,15 +273,22 @@ events = ["upload.done"]
         assert not (d / "pwned").exists() and not (d / "pwned2").exists()
 
 
+MAIL = '[[event_mail]]\nserver = "127.0.0.1:25"\nfrom = "w@example.org"\nto = ["o@example.org"]\n'
+
+
 @pytest.mark.parametrize("table, message", [
-    ('program = "rec.sh"', "must be an absolute path"),
-    ('program = "/nonexistent/prog"', "is not an executable file"),
-    ('program = "/bin/true"\nevents = ["upload"]', 'unknown event "upload"'),
+    ('[[event_command]]\nprogram = "rec.sh"', "must be an absolute path"),
+    ('[[event_command]]\nprogram = "/nonexistent/prog"', "is not an executable file"),
+    ('[[event_command]]\nprogram = "/bin/true"\nevents = ["upload"]', 'unknown event "upload"'),
+    (MAIL + 'username = "w"', "give both username and password_file"),
+    (MAIL + 'username = "w"\npassword_file = "/nonexistent/pw"', "cannot read it"),
+    (MAIL + 'security = "plain"\nusername = "w"\npassword_file = "/etc/hostname"',
+     "a password is sent only over TLS"),
 ])
 def test_a_misconfigured_sink_stops_the_start_with_what_to_fix(wharfd_bin, tmp_path, table,
                                                                message):
     cfg = tmp_path / "wharfd.toml"
-    cfg.write_text(f"[[event_command]]\n{table}\n")
+    cfg.write_text(f"{table}\n")
     cp = subprocess.run([str(wharfd_bin), "serve", "--config", str(cfg), "--data",
                          str(tmp_path / "data"), "--listen", "127.0.0.1:0"],
                         capture_output=True, text=True, timeout=60)

@@ -11,19 +11,33 @@ import email.policy
 import ftplib
 import os
 
+import pytest
+
 from wharfd_process import WharfdProcess, wharfd_bin  # noqa: F401 (fixture)
 
 
-def test_a_registration_is_mailed_to_the_operator_at_once(mail, mailbox, wharfd_bin, tmp_path):
-    box, _password = mailbox
+@pytest.mark.parametrize("relay", ["smtp", "submission"])
+def test_a_registration_is_mailed_to_the_operator_at_once(mail, mailbox, wharfd_bin, tmp_path,
+                                                          relay):
+    """Through port 25, or the submission port that takes mail only after
+    STARTTLS and SMTP AUTH (the relay's account, its password in a file)."""
+    box, password = mailbox
     data = tmp_path / "data"
     data.mkdir()
+    if relay == "smtp":
+        port, login = mail.smtp_port, ""
+    else:
+        secret = tmp_path / "relay.password"
+        secret.write_text(password + "\n")
+        port = mail.submission_port
+        login = f'username = "{box}"\npassword_file = "{secret}"'
     cfg = tmp_path / "wharfd.toml"
     cfg.write_text(f"""
 [[event_mail]]
-server = "127.0.0.1:{mail.smtp_port}"
+server = "127.0.0.1:{port}"
 security = "starttls"
 cacert = "{mail.cafile}"
+{login}
 from = "Wharf <wharf@example.com>"
 to = ["{box}@example.com"]
 events = ["registration.requested"]
@@ -46,3 +60,4 @@ events = ["registration.requested"]
     finally:
         assert srv.stop() == 0
     assert "event mail not sent" not in srv.log()
+    assert password not in srv.log()

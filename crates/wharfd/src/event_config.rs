@@ -6,7 +6,7 @@
 use crate::config::FileConfig;
 use anyhow::{bail, Context, Result};
 use ftp_server::events::filter::EventFilter;
-use ftp_server::events::mail::MailTarget;
+use ftp_server::events::mail::{MailLogin, MailTarget};
 use ftp_server::events::signing::Secret;
 use ftp_server::events::webhook::{http_client, EventWebhook};
 use ftp_server::events::EventKind;
@@ -61,6 +61,9 @@ pub struct EventMailConfig {
     pub security: Option<String>,
     /// PEM certificates to trust instead of the system's.
     pub cacert: Option<PathBuf>,
+    /// SMTP AUTH: the relay account, and a file holding its password.
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
     pub from: String,
     pub to: Vec<String>,
     #[serde(default)]
@@ -101,10 +104,14 @@ fn event_mails(file: &FileConfig) -> Result<Vec<EventMail>> {
         }
         sinks.push(EventMail {
             target: mail_target(
-                &m.server,
-                m.security.as_deref(),
-                m.cacert.as_ref(),
-                &m.from,
+                Relay {
+                    server: &m.server,
+                    security: m.security.as_deref(),
+                    cacert: m.cacert.as_ref(),
+                    username: m.username.as_ref(),
+                    password_file: m.password_file.as_ref(),
+                    from: &m.from,
+                },
                 m.to.clone(),
                 "event_mail",
             )?,
@@ -121,14 +128,26 @@ fn event_mails(file: &FileConfig) -> Result<Vec<EventMail>> {
 }
 
 /// A relay (`HOST:PORT`, `starttls`|`tls`|`plain`) and its sender, checked.
-pub fn mail_target(
-    server: &str,
-    security: Option<&str>,
-    cacert: Option<&PathBuf>,
-    from: &str,
-    to: Vec<String>,
-    table: &str,
-) -> Result<MailTarget> {
+/// How a mail table reaches its relay.
+pub struct Relay<'a> {
+    pub server: &'a str,
+    pub security: Option<&'a str>,
+    pub cacert: Option<&'a PathBuf>,
+    pub username: Option<&'a String>,
+    pub password_file: Option<&'a PathBuf>,
+    pub from: &'a str,
+}
+
+/// The relay and sender of a mail table, checked; `to` the recipients.
+pub fn mail_target(relay: Relay<'_>, to: Vec<String>, table: &str) -> Result<MailTarget> {
+    let Relay {
+        server,
+        security,
+        cacert,
+        username,
+        password_file,
+        from,
+    } = relay;
     let (host, port) = server
         .rsplit_once(':')
         .and_then(|(h, p)| Some((h.trim_matches(|c| c == '[' || c == ']'), p.parse().ok()?)))
@@ -139,6 +158,26 @@ pub fn mail_target(
         "plain" => Security::Plain,
         other => bail!("{table} security {other:?}: use starttls, tls or plain"),
     };
+    let login = match (username, password_file) {
+        (None, None) => None,
+        (Some(user), Some(file)) => {
+            let text = std::fs::read_to_string(file).with_context(|| {
+                format!("{table} password_file {}: cannot read it", file.display())
+            })?;
+            let password = text.trim_end_matches(['\r', '\n']).to_string();
+            if password.is_empty() {
+                bail!("{table} password_file {} is empty", file.display());
+            }
+            if security == Security::Plain {
+                bail!("{table}: a password is sent only over TLS; use security = \"starttls\" or \"tls\"");
+            }
+            Some(MailLogin {
+                user: user.clone(),
+                password,
+            })
+        }
+        _ => bail!("{table}: give both username and password_file, or neither"),
+    };
     Ok(MailTarget {
         host: host.to_string(),
         port,
@@ -146,6 +185,7 @@ pub fn mail_target(
         cacert: cacert.cloned(),
         from: from.to_string(),
         to,
+        login,
     })
 }
 

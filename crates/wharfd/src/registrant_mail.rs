@@ -4,7 +4,7 @@
 
 use crate::cli::Location;
 use crate::config::FileConfig;
-use crate::event_config::mail_target;
+use crate::event_config::{mail_target, Relay};
 use anyhow::Result;
 pub use ftp_server::registrant_mail::Decision;
 use ftp_server::registrant_mail::RegistrantMail;
@@ -22,6 +22,9 @@ pub struct RegistrantMailConfig {
     pub security: Option<String>,
     /// PEM certificates to trust instead of the system's.
     pub cacert: Option<PathBuf>,
+    /// SMTP AUTH: the relay account, and a file holding its password.
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
     pub from: String,
     /// How the server is named in the message, e.g. `ftp.example.org`.
     pub site: Option<String>,
@@ -36,10 +39,14 @@ pub fn check(file: &FileConfig) -> Result<Option<RegistrantMail>> {
         return Ok(None);
     };
     let target = mail_target(
-        &m.server,
-        m.security.as_deref(),
-        m.cacert.as_ref(),
-        &m.from,
+        Relay {
+            server: &m.server,
+            security: m.security.as_deref(),
+            cacert: m.cacert.as_ref(),
+            username: m.username.as_ref(),
+            password_file: m.password_file.as_ref(),
+            from: &m.from,
+        },
         Vec::new(),
         "registrant_mail",
     )?;

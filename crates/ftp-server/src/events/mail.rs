@@ -24,6 +24,24 @@ pub struct MailTarget {
     pub cacert: Option<std::path::PathBuf>,
     pub from: String,
     pub to: Vec<String>,
+    /// SMTP AUTH with the relay, after STARTTLS when it is used.
+    pub login: Option<MailLogin>,
+}
+
+/// A relay account: a name and a password whose `Debug` never prints it.
+#[derive(Clone)]
+pub struct MailLogin {
+    pub user: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for MailLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailLogin")
+            .field("user", &self.user)
+            .field("password", &"****")
+            .finish()
+    }
 }
 
 /// A mail sink.
@@ -106,6 +124,9 @@ pub async fn send(
         source,
     })?;
     let mut client = SmtpClient::connect(&t.host, t.port, opts).await?;
+    if let Some(login) = &t.login {
+        client.login(&login.user, &login.password, None).await?;
+    }
     let to: Vec<&str> =
         t.to.iter()
             .map(|a| mail::message::split_address(a).1)
