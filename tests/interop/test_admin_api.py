@@ -164,6 +164,41 @@ def test_accounts_crud_filter_paging_and_the_cli_sees_it(wharfd_factory):
     assert usage["bob2"]["used_bytes"] == 1000 and "bob3" not in usage, usage
 
 
+def test_groups_and_folders_through_the_api_hold_for_ftp_at_once(wharfd_factory, tmp_path):
+    srv, base = start_with_console(wharfd_factory)
+    api = Api(base, token=token(srv.bin, srv.data, "admin"))
+    a = api.call("PUT", "/api/groups/readers", {"policy": "permissions list,download"})
+    assert a.status == 201 and a.body["members"] == [], a.body
+    assert api.call("PUT", "/api/groups/readers", {}).status == 200
+    assert api.call("PUT", "/api/groups/bad%2Fname", {}).status == 400
+    assert api.call("PUT", "/api/groups/x", {"policy": "colour blue"}).status == 400
+    a = api.call("PUT", f"/api/accounts/{USER}/groups", {"groups": ["readers"]})
+    assert a.status == 200 and a.body["groups"] == ["readers"], a.body
+    assert api.call("PUT", f"/api/accounts/{USER}/groups", {"groups": ["ghost"]}).status == 404
+    assert api.call("GET", "/api/groups/readers").body["members"] == [USER]
+    assert [g["name"] for g in api.call("GET", "/api/groups").body["groups"]] == ["readers"]
+    # the member is read-only now, as the CLI's `users show` says too
+    f = srv.ftp()
+    with pytest.raises(ftplib.error_perm, match="Not permitted"):
+        f.storbinary("STOR nope.bin", io.BytesIO(b"y"))
+    f.quit()
+    shown = subprocess.run([str(srv.bin), "users", "show", USER, "--data", str(srv.data)],
+                           capture_output=True, timeout=60).stdout.decode()
+    assert "(group readers)" in shown, shown
+    assert api.call("DELETE", "/api/groups/readers").status == 409
+    api.call("PUT", f"/api/accounts/{USER}/groups", {"groups": []})
+    assert api.call("DELETE", "/api/groups/readers").status == 204
+    assert api.call("GET", "/api/groups/readers").status == 404
+    # folders made with the CLI are listed with their usage
+    subprocess.run([str(srv.bin), "folders", "add", "team", "--dir", str(tmp_path / "team"),
+                    "--quota", "1M", "--data", str(srv.data)], check=True, capture_output=True,
+                   timeout=60)
+    [folder] = api.call("GET", "/api/folders").body["folders"]
+    assert folder["name"] == "team" and folder["quota_bytes"] == 1024 * 1024, folder
+    audit = [e["action"] for e in api.call("GET", "/api/audit").body["entries"]]
+    assert {"groups.put", "groups.remove", "accounts.groups"} <= set(audit), audit
+
+
 def test_approve_with_a_quota_and_reject_with_a_reason(wharfd_factory):
     srv, base = start_with_console(wharfd_factory, ["--registration", "approval"])
     api = Api(base)
@@ -376,7 +411,7 @@ def test_the_openapi_document_is_valid_and_names_every_route():
     from openapi_spec_validator.readers import read_from_filename
     spec, _ = read_from_filename(str(SPEC))
     validate(spec)
-    sources = [ROOT / "crates/admin-http/src/api.rs", ROOT / "crates/admin-http/src/monitor.rs"]
+    sources = [ROOT / "crates/admin-http/src" / f for f in ("api.rs", "monitor.rs", "groups.rs")]
     routed = set()
     for src in sources:
         routed |= set(re.findall(r'\.route\(\s*"(/[^"]*)"', src.read_text()))

@@ -73,7 +73,7 @@ pub fn show_quota(q: Option<u64>) -> String {
     q.map_or_else(|| "none".to_string(), format_size)
 }
 
-async fn audit(
+pub(crate) async fn audit(
     state: &AdminState,
     who: &Caller,
     action: &str,

@@ -23,6 +23,7 @@ pub mod api;
 pub mod auth;
 pub mod console;
 pub mod error;
+pub mod groups;
 pub mod monitor;
 pub mod secret;
 pub mod server;
@@ -38,6 +39,7 @@ pub fn router(state: AdminState) -> Router {
     Router::new()
         .merge(monitor::routes())
         .merge(api::routes())
+        .merge(groups::routes())
         .merge(console::routes())
         .with_state(state)
 }
