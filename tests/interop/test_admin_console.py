@@ -13,6 +13,7 @@ from __future__ import annotations
 import ftplib
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -178,6 +179,17 @@ def test_an_operator_runs_the_server_from_the_browser(wharfd_factory, browser, t
     assert f.sock.recv(4096).startswith(b"421"), "no 421 before the close"
     assert f.sock.recv(4096) == b"", "the disconnected session's connection stayed open"
     f.close()
+
+    # groups and folders made with the CLI are shown
+    for args in (["groups", "add", "staff"], ["users", "groups", "newbie", "staff"],
+                 ["folders", "add", "team", "--dir", str(srv.data / "team"), "--quota", "1M"]):
+        cp = subprocess.run([str(srv.bin), *args, "--data", str(srv.data)], capture_output=True,
+                            timeout=60)
+        assert cp.returncode == 0, cp.stderr
+    c.go(c.link("Groups and folders"))
+    text = c.text()
+    assert "staff" in text and "newbie" in text and "team" in text and "1.0 MiB" in text, text
+    c.check("groups")
 
     c.go(c.link("Audit log"))
     text = c.text()

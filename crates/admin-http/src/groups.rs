@@ -31,13 +31,47 @@ pub fn routes() -> Router<AdminState> {
         .route("/api/folders", get(list_folders))
 }
 
-/// A group as the API shows it.
+/// A group as the API and the console show it.
 #[derive(Debug, Serialize)]
-struct GroupView {
-    name: String,
+pub struct GroupView {
+    pub name: String,
     /// The stored policy text (as `PATCH /api/accounts/{name}` takes it).
-    policy: String,
-    members: Vec<String>,
+    pub policy: String,
+    pub members: Vec<String>,
+}
+
+/// A shared folder as the API and the console show it.
+#[derive(Debug, Serialize)]
+pub struct FolderView {
+    pub name: String,
+    pub dir: String,
+    pub quota_bytes: Option<u64>,
+    pub used_bytes: u64,
+}
+
+/// Every group, by name.
+pub async fn all_groups(store: &dyn AccountStore) -> Result<Vec<GroupView>, ApiError> {
+    let mut groups = Vec::new();
+    for g in store.groups().await? {
+        groups.push(view(store, &g.name).await?);
+    }
+    Ok(groups)
+}
+
+/// Every shared folder, by name.
+pub async fn all_folders(store: &dyn AccountStore) -> Result<Vec<FolderView>, ApiError> {
+    let all = folders::list(store)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    Ok(all
+        .into_iter()
+        .map(|f| FolderView {
+            name: f.name,
+            dir: f.dir.display().to_string(),
+            quota_bytes: f.quota,
+            used_bytes: f.used,
+        })
+        .collect())
 }
 
 async fn view(store: &dyn AccountStore, name: &str) -> Result<GroupView, ApiError> {
@@ -55,10 +89,7 @@ async fn view(store: &dyn AccountStore, name: &str) -> Result<GroupView, ApiErro
 }
 
 async fn list_groups(State(state): State<AdminState>, _: Caller) -> Result<Response, ApiError> {
-    let mut groups = Vec::new();
-    for g in state.store.groups().await? {
-        groups.push(view(state.store.as_ref(), &g.name).await?);
-    }
+    let groups = all_groups(state.store.as_ref()).await?;
     Ok(Json(json!({ "groups": groups })).into_response())
 }
 
@@ -155,19 +186,6 @@ async fn set_groups(
 }
 
 async fn list_folders(State(state): State<AdminState>, _: Caller) -> Result<Response, ApiError> {
-    let all = folders::list(state.store.as_ref())
-        .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
-    let shown: Vec<_> = all
-        .into_iter()
-        .map(|f| {
-            json!({
-                "name": f.name,
-                "dir": f.dir.display().to_string(),
-                "quota_bytes": f.quota,
-                "used_bytes": f.used,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "folders": shown })).into_response())
+    let folders = all_folders(state.store.as_ref()).await?;
+    Ok(Json(json!({ "folders": folders })).into_response())
 }

@@ -40,6 +40,7 @@ pub fn routes() -> Router<AdminState> {
         )
         .route("/console/sessions", get(pages::sessions))
         .route("/console/sessions/{id}/disconnect", post(pages::disconnect))
+        .route("/console/groups", get(pages::groups))
         .route("/console/audit", get(pages::audit))
 }
 

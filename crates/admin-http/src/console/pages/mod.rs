@@ -6,12 +6,14 @@
 pub mod accounts;
 pub mod common;
 pub mod dashboard;
+pub mod groups;
 pub mod login;
 pub mod pending;
 pub mod sessions;
 
 pub use accounts::{account, accounts, create, update};
 pub use dashboard::{audit, dashboard};
+pub use groups::groups;
 pub use login::{login, login_form, logout};
 pub use pending::{approve, pending, reject};
 pub use sessions::{disconnect, sessions};
