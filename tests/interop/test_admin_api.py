@@ -197,6 +197,11 @@ def test_groups_and_folders_through_the_api_hold_for_ftp_at_once(wharfd_factory,
     assert folder["name"] == "team" and folder["quota_bytes"] == 1024 * 1024, folder
     audit = [e["action"] for e in api.call("GET", "/api/audit").body["entries"]]
     assert {"groups.put", "groups.remove", "accounts.groups"} <= set(audit), audit
+    # a folder's ledger row is no account: not shown, changed or removed
+    for method, body in (("GET", None), ("PATCH", {"status": "disabled"}), ("DELETE", None)):
+        assert api.call(method, "/api/accounts/folder:team", body).status == 404, method
+    assert api.call("PATCH", f"/api/accounts/{USER}", {"status": "folder"}).status == 400
+    assert api.call("GET", "/api/folders").body["folders"][0]["quota_bytes"] == 1024 * 1024
 
 
 def test_approve_with_a_quota_and_reject_with_a_reason(wharfd_factory):

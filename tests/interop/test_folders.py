@@ -253,3 +253,47 @@ def test_anon_incoming_naming_a_missing_folder_refuses_to_start(wharfd_bin, tmp_
                         capture_output=True, timeout=30)
     out = (cp.stdout + cp.stderr).decode(errors="replace")
     assert cp.returncode != 0 and "wharfd folders add nothere" in out, out
+
+
+def test_a_second_account_overwrites_and_deletes_the_name_mid_upload(wharfd, wharfd_bin,
+                                                                     tmp_path):
+    """The two-session twin in a folder: while pat's STOR of `x.bin` is still
+    sending, quin replaces `x.bin` and then deletes it; pat's upload then
+    completes. The folder's usage ends equal to its bytes on disk."""
+    homes = {n: add(wharfd, wharfd_bin, n) for n in ACCOUNTS}
+    team = make_folder(wharfd, wharfd_bin, tmp_path, quota="1M")
+    for n in ACCOUNTS:
+        users(wharfd_bin, wharfd.data, "mount", n, "team", "/team")
+    pat, quin = login(wharfd, "pat"), login(wharfd, "quin")
+    try:
+        sock = pat.transfercmd("STOR /team/x.bin")
+        sock.sendall(b"p" * 100 * KIB)
+        assert code_of(put(quin, "/team/x.bin", b"q" * 30 * KIB)) == "226"
+        assert folder_used(wharfd, wharfd_bin, "team") == disk_usage(team)
+        quin.delete("/team/x.bin")
+        sock.sendall(b"p" * 50 * KIB)
+        sock.close()
+        assert code_of(pat.voidresp()) == "226"
+    finally:
+        close(pat)
+        close(quin)
+    assert (team / "x.bin").read_bytes() == b"p" * 150 * KIB
+    assert folder_used(wharfd, wharfd_bin, "team") == disk_usage(team) == 150 * KIB
+    for n, home in homes.items():
+        usage_is_disk(wharfd, n, home)
+
+
+def test_account_commands_never_touch_a_folder_ledger(wharfd, wharfd_bin, tmp_path):
+    """`folder:NAME` rows are no accounts: disable, quota, perms, passwd and
+    remove say there is no such account, and the folder stays whole."""
+    team = make_folder(wharfd, wharfd_bin, tmp_path, quota="1M")
+    for args in (["disable", "folder:team"], ["enable", "folder:team"],
+                 ["quota", "folder:team", "5M"], ["perms", "folder:team", "--read-only"],
+                 ["remove", "folder:team"]):
+        out = users(wharfd_bin, wharfd.data, *args, ok=False)
+        assert "no account named" in out, (args, out)
+    out = users(wharfd_bin, wharfd.data, "passwd", "folder:team", "--password-stdin",
+                input="new-password-1\n", ok=False)
+    assert "no account" in out.lower(), out
+    shown = folders(wharfd, wharfd_bin, "show", "team")
+    assert "quota 1.0 MiB" in shown and str(team) in shown, shown

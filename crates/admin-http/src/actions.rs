@@ -61,11 +61,14 @@ pub fn quota(text: &str) -> Result<Option<u64>, ApiError> {
 
 /// A status filter or change: `active`, `disabled`, `pending`.
 pub fn account_status(text: &str) -> Result<AccountStatus, ApiError> {
-    AccountStatus::parse(text).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "bad status {text:?}: use active, disabled or pending"
-        ))
-    })
+    // `folder` marks a shared folder's ledger, never an account's status.
+    AccountStatus::parse(text)
+        .filter(|s| *s != AccountStatus::Folder)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "bad status {text:?}: use active, disabled or pending"
+            ))
+        })
 }
 
 /// Shows a quota: `1.0G`, `none`.
@@ -105,11 +108,7 @@ pub struct AccountDetail {
 }
 
 pub async fn show(state: &AdminState, name: &str) -> Result<AccountDetail, ApiError> {
-    let account = state
-        .store
-        .find(name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no account named {name:?}")))?;
+    let account = admin::account(state.store.as_ref(), name).await?;
     let policy = state.store.policy(name).await?.to_text();
     Ok(AccountDetail {
         account: AccountView::of(state, &account),

@@ -180,11 +180,10 @@ impl FileService {
         Ok(())
     }
 
-    /// Whether the account may use the FTP command `verb` (its policy may
-    /// deny some; front-ends without commands never ask).
-    pub async fn may_use(&self, verb: &str) -> Result<bool, StorageError> {
-        let (denied, _) = self.rules.policy().await?.denied_commands();
-        Ok(!denied.iter().any(|d| d == verb))
+    /// The FTP commands the account may not use (usually none; front-ends
+    /// without commands never ask).
+    pub async fn denied_commands(&self) -> Result<Vec<String>, StorageError> {
+        Ok(self.rules.policy().await?.denied_commands().0)
     }
 
     /// The bandwidth limits, down and up, in bytes per second.

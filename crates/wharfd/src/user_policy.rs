@@ -40,7 +40,10 @@ impl Holder<'_> {
 
     async fn load(&self, store: &dyn AccountStore) -> Result<Policy> {
         match self.kind {
-            Kind::Account => store.policy(self.name).await.map_err(explain(self.name)),
+            Kind::Account => {
+                crate::users::require(store, self.name).await?;
+                store.policy(self.name).await.map_err(explain(self.name))
+            }
             Kind::Group => Ok(find_group(store, self.name).await?.policy),
         }
     }

@@ -212,6 +212,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
         }
         UsersCommand::Disable { name, location } => {
             let (store, _) = open(&location).await?;
+            require(store.as_ref(), &name).await?;
             store
                 .set_status(&name, AccountStatus::Disabled)
                 .await
@@ -221,6 +222,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
         }
         UsersCommand::Enable { name, location } => {
             let (store, _) = open(&location).await?;
+            require(store.as_ref(), &name).await?;
             store
                 .set_status(&name, AccountStatus::Active)
                 .await
@@ -326,6 +328,7 @@ pub async fn run(cmd: UsersCommand) -> Result<()> {
         } => {
             let (store, _) = open(&location).await?;
             let quota = quota_arg(&size)?;
+            require(store.as_ref(), &name).await?;
             store
                 .set_quota(&name, quota)
                 .await

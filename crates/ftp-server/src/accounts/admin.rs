@@ -352,16 +352,25 @@ pub async fn reject(
     Ok(account)
 }
 
+/// The account `name`: what every admin function (CLI and console alike)
+/// acts on. A shared folder's ledger row (status `folder`) is no account
+/// and is never found here, so no account command can disable, remove or
+/// re-password a folder.
+pub async fn account(store: &dyn AccountStore, name: &str) -> Result<Account, AdminError> {
+    store
+        .find(name)
+        .await?
+        .filter(|a| a.status != AccountStatus::Folder)
+        .ok_or_else(|| AdminError::NotFound(name.to_string()))
+}
+
 /// The account `name`, refused unless its status is `status`.
 async fn require_status(
     store: &dyn AccountStore,
     name: &str,
     status: AccountStatus,
 ) -> Result<Account, AdminError> {
-    let account = store
-        .find(name)
-        .await?
-        .ok_or_else(|| AdminError::NotFound(name.to_string()))?;
+    let account = account(store, name).await?;
     if account.status != status {
         return Err(AdminError::NotPending {
             name: name.to_string(),
@@ -383,9 +392,7 @@ pub async fn set_password(
     if password.len() > MAX_PASSWORD {
         return Err(AdminError::PasswordTooLong);
     }
-    if store.find(name).await?.is_none() {
-        return Err(AdminError::NotFound(name.to_string()));
-    }
+    account(store, name).await?;
     let hash = hash_password(password).map_err(|e| AccountError::Backend(e.to_string()))?;
     store.set_password_hash(name, &hash).await?;
     Ok(())
@@ -452,10 +459,7 @@ pub async fn remove(
     opts: &ServerOptions,
     name: &str,
 ) -> Result<HomeFate, AdminError> {
-    let account = store
-        .find(name)
-        .await?
-        .ok_or_else(|| AdminError::NotFound(name.to_string()))?;
+    let account = account(store, name).await?;
     if let StorageBackend::S3(_) = opts.storage {
         store.remove(name).await?;
         return Ok(HomeFate::KeptInBucket);

@@ -201,13 +201,17 @@ impl Session {
     /// The refusal of a command the account's policy denies, if it does.
     async fn refused_command(&self, cmd: &command::Command) -> Option<Reply> {
         let files = self.state.files.as_ref()?;
+        let denied = files.denied_commands().await;
+        // The usual case (nothing denied) costs no verb and no allocation.
+        if denied.as_ref().is_ok_and(Vec::is_empty) {
+            return None;
+        }
         let verb = cmd.verb();
         if UNDENIABLE.contains(&verb.as_str()) {
             return None;
         }
-        match files.may_use(&verb).await {
-            Ok(true) => None,
-            Ok(false) => {
+        match denied {
+            Ok(denied) if denied.contains(&verb) => {
                 let who = &files.identity().user;
                 tracing::info!(peer = %self.control.peer, user = %who, command = %verb, "command denied by the account's policy");
                 Some(Reply::new(
@@ -215,6 +219,7 @@ impl Session {
                     format!("Not permitted: this account may not use {verb}."),
                 ))
             }
+            Ok(_) => None,
             Err(e) => Some(crate::commands::storage_reply(e)),
         }
     }
