@@ -22,7 +22,8 @@ from wharf_helpers import PASSWORD, TIMEOUT, USER
 QUOTA_LINE_RE = re.compile(r"used=(\d+);limit=(\d+|none);free=(\d+|none);in-flight=(\d+);")
 
 READS = ["/api/status", "/api/accounts", f"/api/accounts/{USER}", "/api/registrations",
-         "/api/usage", "/api/sessions", "/api/audit"]
+         "/api/usage", "/api/sessions", "/api/audit", "/api/transfers",
+         "/api/transfers/hourly"]
 CHANGES = [("POST", "/api/accounts", {"name": "carol", "password": "carol-pw-123"}),
            ("PATCH", f"/api/accounts/{USER}", {"quota": "5M"}),
            ("DELETE", f"/api/accounts/{USER}", None),
@@ -115,6 +116,12 @@ def test_a_cookie_session_needs_its_csrf_token(wharfd_factory):
     ("GET", "/api/accounts?limit=100000", None, None, "limit above"),
     ("GET", "/api/accounts?status=asleep", None, None, "bad status"),
     ("DELETE", "/api/sessions/xyz", None, None, "bad session id"),
+    ("GET", "/api/transfers?direction=sideways", None, None, "upload or download"),
+    ("GET", "/api/transfers?status=maybe", None, None, "ok or failed"),
+    ("GET", "/api/transfers?limit=501", None, None, "1 to 500"),
+    ("GET", "/api/transfers?since=yesterday", None, None, "bad query"),
+    ("GET", "/api/transfers?colour=red", None, None, "bad query"),
+    ("GET", "/api/transfers/hourly?hours=721", None, None, "1 to 720"),
     ("POST", "/api/registrations/x/reject", {"reason": "r" * 600}, None, "longer than 500"),
 ])
 def test_bad_input_is_a_400_that_says_why(wharfd_factory, method, path, body, raw, says):
@@ -244,6 +251,9 @@ def test_live_sessions_are_listed_and_disconnected(wharfd_factory):
     assert len(listed) == 1, listed
     s = listed[0]
     assert (s["user"], s["protocol"], s["tls"]) == (USER, "ftp", False), s
+    # One instance (SQLite): every session is its own.
+    here = api.call("GET", "/api/sessions").body["instance"]
+    assert (s["instance"], s["local"]) == (here, True), s
     assert s["client"] == "127.0.0.1:%d" % f.sock.getsockname()[1], s
     assert api.call("DELETE", f"/api/sessions/{s['id']}").status == 204
     # the server says 421 and closes the control connection
@@ -291,6 +301,55 @@ def test_a_running_transfer_is_shown_and_a_disconnect_stops_it(wharfd_factory):
     data.close()
     f.close()
     assert api.call("GET", "/api/sessions").body["sessions"] == []
+
+
+def test_the_transfer_history_filters_pages_and_sums_per_hour(wharfd_factory):
+    """Uploads and downloads over FTP (one refused by the quota) reach the
+    history in the account store, which the API filters, pages and sums
+    per hour; a second session's overwrite of the same name is a second
+    record, not a lost one."""
+    srv, base = start_with_console(wharfd_factory)
+    api = Api(base, token=token(srv.bin, srv.data, "read"))
+    admin = Api(base, token=token(srv.bin, srv.data, "admin"))
+    used = api.call("GET", f"/api/accounts/{USER}").body["used_bytes"]
+    assert admin.call("PATCH", f"/api/accounts/{USER}", {"quota": str(used + 100_000)}).status == 200
+    one, two = srv.ftp(), srv.ftp()
+    for f in (one, two):
+        f.voidcmd("TYPE I")
+    one.storbinary("STOR a.bin", io.BytesIO(b"a" * 1000))
+    two.storbinary("STOR a.bin", io.BytesIO(b"b" * 2000))
+    one.retrbinary("RETR a.bin", lambda _: None)
+    with pytest.raises(ftplib.Error):
+        two.storbinary("STOR big.bin", io.BytesIO(b"x" * 400_000))
+    for f in (one, two):
+        f.quit()
+
+    def page(query: str) -> dict:
+        a = api.call("GET", "/api/transfers" + query)
+        assert a.status == 200, a.body
+        return a.body
+
+    deadline = time.monotonic() + 10
+    while len(page("?account=" + USER)["transfers"]) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    rows = page("?account=" + USER)["transfers"]
+    assert [(t["path"], t["direction"], t["bytes"]) for t in rows[1:]] == [
+        ("/a.bin", "download", 2000), ("/a.bin", "upload", 2000), ("/a.bin", "upload", 1000)], rows
+    assert rows[0]["path"] == "/big.bin" and rows[0]["error"], rows[0]
+    assert all(t["protocol"] == "ftp" and t["client"] == "127.0.0.1" for t in rows), rows
+    assert [t["path"] for t in page("?status=failed")["transfers"]] == ["/big.bin"]
+    assert len(page("?direction=download")["transfers"]) == 1
+    assert len(page("?path=/a.")["transfers"]) == 3
+    assert page("?account=nobody") == {"transfers": [], "next": None}
+    first = page("?limit=2")
+    assert len(first["transfers"]) == 2 and first["next"] == first["transfers"][1]["id"]
+    rest = page(f"?limit=2&before={first['next']}")
+    assert [t["id"] for t in rest["transfers"]] == [rows[2]["id"], rows[3]["id"]]
+    hours = api.call("GET", "/api/transfers/hourly").body["hours"]
+    assert len(hours) == 24 and hours[-1]["hour"] <= time.time() < hours[-1]["hour"] + 3600
+    now = hours[-1]
+    assert (now["uploads"], now["downloads"], now["failed"]) == (2, 1, 1), now
+    assert now["bytes_out"] == 2000 and now["bytes_in"] >= 3000, now
 
 
 def test_an_sftp_session_is_listed_and_disconnected(wharfd_factory):
@@ -416,7 +475,7 @@ def test_the_openapi_document_is_valid_and_names_every_route():
     from openapi_spec_validator.readers import read_from_filename
     spec, _ = read_from_filename(str(SPEC))
     validate(spec)
-    sources = [ROOT / "crates/admin-http/src" / f for f in ("api.rs", "monitor.rs", "groups.rs")]
+    sources = [ROOT / "crates/admin-http/src" / f for f in ("api.rs", "monitor.rs", "groups.rs", "transfers.rs")]
     routed = set()
     for src in sources:
         routed |= set(re.findall(r'\.route\(\s*"(/[^"]*)"', src.read_text()))

@@ -2,7 +2,8 @@
 `#[ignore]`d in a plain `cargo test`) run here, against the private cluster:
 migrations raced by four instances, CRUD seen across connections, two
 instances' quota ledgers metering eight uploads against one quota, and the
-admin console's tables (admins, tokens, audit log)."""
+admin console's tables (admins, tokens, audit log), the transfer history and
+the board where instances publish their live sessions."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-EXPECTED = 4  # tests named pg_* in crates/ftp-server/src/accounts/postgres.rs
+EXPECTED = 5  # tests named pg_* in crates/ftp-server/src/accounts/postgres.rs
 
 
 @pytest.mark.time_limit(900)

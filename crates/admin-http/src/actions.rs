@@ -9,8 +9,8 @@ use ftp_server::accounts::admin::{self, home_of, AccountQuery, AdminError, NewAc
 use ftp_server::accounts::operators::{self, AuditEntry};
 use ftp_server::accounts::password::MAX_PASSWORD;
 use ftp_server::accounts::{Account, AccountStatus};
+use ftp_server::cluster::ClusterSession;
 use ftp_server::events::{Event, EventKind};
-use ftp_server::live::SessionInfo;
 use ftp_server::policy::Policy;
 use ftp_server::quota::size::{format_size, parse_size};
 use ftp_server::registrant_mail::Decision;
@@ -299,15 +299,30 @@ pub async fn reject(
 /// A live session as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionView {
+    /// The session's number within its instance.
     pub id: u64,
+    /// The instance that holds it.
+    pub instance: String,
+    /// Held by the instance answering.
+    pub local: bool,
     pub user: String,
     pub client: String,
-    pub protocol: &'static str,
+    pub protocol: String,
     pub tls: bool,
     pub since: i64,
     /// The FTP transfer running now; `null` when there is none (or for
     /// SFTP, whose requests are not tracked yet).
     pub transfer: Option<TransferView>,
+}
+
+/// Every instance's sessions, and why some may be missing.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionsView {
+    /// The instance answering.
+    pub instance: String,
+    pub sessions: Vec<SessionView>,
+    /// Set when other instances' sessions could not be read.
+    pub unreachable: Option<String>,
 }
 
 /// A running transfer.
@@ -320,12 +335,15 @@ pub struct TransferView {
     pub bytes_per_second: u64,
 }
 
-impl From<SessionInfo> for SessionView {
-    fn from(s: SessionInfo) -> Self {
+impl From<ClusterSession> for SessionView {
+    fn from(c: ClusterSession) -> Self {
+        let s = c.session;
         SessionView {
             id: s.id,
+            instance: c.instance,
+            local: c.local,
             user: s.user,
-            client: s.peer.to_string(),
+            client: s.peer,
             protocol: s.protocol,
             tls: s.tls,
             since: s.since,
@@ -339,20 +357,31 @@ impl From<SessionInfo> for SessionView {
     }
 }
 
-pub fn sessions(state: &AdminState) -> Vec<SessionView> {
-    state
-        .live
-        .list()
-        .into_iter()
-        .map(SessionView::from)
-        .collect()
+pub async fn sessions(state: &AdminState) -> SessionsView {
+    let view = state.cluster.sessions().await;
+    SessionsView {
+        instance: state.cluster.instance().to_string(),
+        sessions: view.sessions.into_iter().map(SessionView::from).collect(),
+        unreachable: view.unreachable,
+    }
 }
 
-pub async fn disconnect(state: &AdminState, who: &Caller, id: u64) -> Result<(), ApiError> {
-    if !state.live.disconnect(id) {
+/// Disconnects session `id` of `instance` (the answering one when
+/// `None`); another instance closes it at its next heartbeat.
+pub async fn disconnect(
+    state: &AdminState,
+    who: &Caller,
+    instance: Option<&str>,
+    id: u64,
+) -> Result<(), ApiError> {
+    if !state.cluster.disconnect(instance, id).await? {
         return Err(ApiError::not_found(format!("no live session {id}")));
     }
-    audit(state, who, "sessions.disconnect", &id.to_string()).await
+    let target = match instance {
+        Some(i) if i != state.cluster.instance() => format!("{id}@{i}"),
+        _ => id.to_string(),
+    };
+    audit(state, who, "sessions.disconnect", &target).await
 }
 
 /// One account's space.
@@ -398,7 +427,7 @@ pub async fn status(state: &AdminState) -> Result<Status, ApiError> {
         .count();
     Ok(Status {
         version: env!("CARGO_PKG_VERSION"),
-        sessions: state.live.count(),
+        sessions: state.cluster.sessions().await.sessions.len(),
         accounts: accounts.len() - pending,
         pending,
         registration: state.options.registration.to_string(),

@@ -244,18 +244,26 @@ async fn usage(State(state): State<AdminState>, _: Caller) -> Result<Response, A
 }
 
 async fn sessions(State(state): State<AdminState>, _: Caller) -> Response {
-    Json(json!({ "sessions": actions::sessions(&state) })).into_response()
+    Json(actions::sessions(&state).await).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DisconnectParams {
+    /// The instance holding the session; the answering one if absent.
+    instance: Option<String>,
 }
 
 async fn disconnect(
     State(state): State<AdminState>,
     Writer(who): Writer,
     Path(id): Path<String>,
+    Params(p): Params<DisconnectParams>,
 ) -> Result<StatusCode, ApiError> {
     let id: u64 = id
         .parse()
         .map_err(|_| ApiError::bad_request(format!("bad session id {id:?}")))?;
-    actions::disconnect(&state, &who, id).await?;
+    actions::disconnect(&state, &who, p.instance.as_deref(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -15,6 +15,8 @@
 //! - [`secret`]: [`secret::Secret`], passwords and tokens that `Debug` hides.
 //! - [`actions`]: the admin actions both front-ends run, each audited.
 //! - [`api`]: the JSON routes.
+//! - [`groups`]: the JSON routes of groups and shared folders.
+//! - [`transfers`]: the transfer history and its per-hour totals.
 //! - [`console`]: the HTML routes.
 //! - [`monitor`]: `/metrics` and `/health`.
 
@@ -28,6 +30,7 @@ pub mod monitor;
 pub mod secret;
 pub mod server;
 pub mod state;
+pub mod transfers;
 
 pub use server::serve;
 pub use state::AdminState;
@@ -40,6 +43,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(monitor::routes())
         .merge(api::routes())
         .merge(groups::routes())
+        .merge(transfers::routes())
         .merge(console::routes())
         .with_state(state)
 }
@@ -61,14 +65,18 @@ mod tests {
     use tower::ServiceExt as _;
 
     async fn state(dir: &std::path::Path) -> AdminState {
-        let store = Arc::new(SqliteStore::open(&dir.join("w.db")).await.unwrap());
+        let store: Arc<dyn ftp_server::accounts::AccountStore> =
+            Arc::new(SqliteStore::open(&dir.join("w.db")).await.unwrap());
         let metrics = Arc::new(Metrics::default());
         AdminState {
-            store,
+            store: store.clone(),
             options: Arc::new(ServerOptions::new(dir.to_path_buf())),
             metrics: metrics.clone(),
             health: Arc::new(Health::default()),
-            live: Arc::default(),
+            cluster: Arc::new(ftp_server::cluster::Cluster::new(
+                Arc::default(),
+                store.clone(),
+            )),
             events: ftp_server::events::Events::running(Vec::new(), metrics, None),
             logins: Arc::default(),
             secure: false,

@@ -4,8 +4,8 @@
 
 use crate::auth::Logins;
 use ftp_server::accounts::{AccountStore, AdminStore};
+use ftp_server::cluster::Cluster;
 use ftp_server::events::Events;
-use ftp_server::live::LiveSessions;
 use ftp_server::metrics::{Health, Metrics};
 use ftp_server::ServerOptions;
 use std::sync::Arc;
@@ -17,7 +17,8 @@ pub struct AdminState {
     pub options: Arc<ServerOptions>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
-    pub live: Arc<LiveSessions>,
+    /// Every instance's live sessions.
+    pub cluster: Arc<Cluster>,
     /// The server's events (registration approved or rejected).
     pub events: Events,
     pub logins: Arc<Logins>,

@@ -98,6 +98,7 @@ pub fn journal(shared: &Shared) -> Journal {
         metrics: shared.metrics.clone(),
         xferlog: shared.xferlog.clone(),
         events: shared.events.clone(),
+        history: shared.history.clone(),
     }
 }
 

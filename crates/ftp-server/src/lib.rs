@@ -37,6 +37,10 @@
 //! - [`limits`]: session counts in all, per address and per account.
 //! - [`live`]: the registry of logged-in sessions the admin console lists
 //!   and disconnects.
+//! - [`cluster`]: every instance's sessions, published to a shared store
+//!   with a heartbeat, and disconnects across instances.
+//! - [`history`]: the transfer history, written to the account store in
+//!   batches off the transfer path.
 //! - [`throttle`]: failed-login lockouts across sessions.
 //! - [`tls`]: FTPS: certificates and per-session TLS configuration.
 //! - [`metrics`]: counters and the Prometheus endpoint.
@@ -45,11 +49,13 @@
 pub mod accounts;
 pub mod admission;
 pub mod bandwidth;
+pub mod cluster;
 pub mod commands;
 pub mod datachan;
 pub mod digest;
 pub mod events;
 pub mod folders;
+pub mod history;
 pub mod limits;
 pub mod listener;
 pub mod live;

@@ -146,6 +146,10 @@ pub struct Shared {
     pub events: Events,
     /// Logged-in sessions, for the admin console.
     pub live: Arc<crate::live::LiveSessions>,
+    /// Every instance's sessions (this one's are `live`).
+    pub cluster: Arc<crate::cluster::Cluster>,
+    /// Where finished transfers are recorded for the console.
+    pub history: Option<crate::history::History>,
     /// The pre-login and pre-upload checks (see [`crate::precheck`]).
     pub checks: crate::precheck::Checks,
     sessions_per_ip: SessionsPerIp,
@@ -241,6 +245,14 @@ impl Server {
         )
         .map_err(|e| e.to_string())?;
         let quota = QuotaLedger::new(store.clone()).with_events(events.clone());
+        let live: Arc<crate::live::LiveSessions> = Arc::default();
+        let cluster = Arc::new(crate::cluster::Cluster::new(live.clone(), store.clone()));
+        let history = crate::history::History::start(
+            store.clone(),
+            cluster.instance(),
+            options.transfer_history,
+            metrics.clone(),
+        );
         let auth = Authenticator::new(store)?;
         let hash_limit = HashLimit::new(options.max_hash_jobs, HASH_SLOT_WAIT);
         Ok(Server {
@@ -256,7 +268,9 @@ impl Server {
                 bandwidth,
                 metrics,
                 events,
-                live: Arc::default(),
+                live,
+                cluster,
+                history,
                 checks,
                 user_sessions: SessionsPerUser::default(),
                 passive_per_ip: PassivePerIp::default(),
@@ -284,9 +298,9 @@ impl Server {
         self.shared.events.clone()
     }
 
-    /// The logged-in sessions, for the admin console.
-    pub fn live_sessions(&self) -> Arc<crate::live::LiveSessions> {
-        self.shared.live.clone()
+    /// Every instance's logged-in sessions, for the admin console.
+    pub fn cluster(&self) -> Arc<crate::cluster::Cluster> {
+        self.shared.cluster.clone()
     }
 
     pub fn options(&self) -> &ServerOptions {
@@ -318,7 +332,9 @@ impl Server {
         };
         delivery.spawn();
         this.shared.events.emit(Event::new(EventKind::ServerStart));
+        let heartbeat = tokio::spawn(this.shared.cluster.clone().heartbeat());
         let result = this.serve(listeners, shutdown).await;
+        heartbeat.abort();
         this.shared.events.emit(Event::new(EventKind::ServerStop));
         this.shared
             .events

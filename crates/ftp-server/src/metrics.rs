@@ -38,6 +38,8 @@ pub struct Metrics {
     pub events_dropped: AtomicU64,
     /// Event sink runs that failed or timed out.
     pub event_sink_failures: AtomicU64,
+    /// Transfer-history records dropped (the store fell behind or failed).
+    pub history_dropped: AtomicU64,
     /// Pre-login and pre-upload checks, by verdict.
     pub prechecks_allowed: AtomicU64,
     pub prechecks_denied: AtomicU64,
@@ -64,6 +66,7 @@ impl Default for Metrics {
             data_plain: AtomicU64::new(0),
             events_dropped: AtomicU64::new(0),
             event_sink_failures: AtomicU64::new(0),
+            history_dropped: AtomicU64::new(0),
             prechecks_allowed: AtomicU64::new(0),
             prechecks_denied: AtomicU64::new(0),
             prechecks_unanswered: AtomicU64::new(0),
@@ -152,6 +155,12 @@ impl Metrics {
             "counter",
             "Event sink runs that failed or timed out.",
             &[("", get(&self.event_sink_failures))],
+        );
+        metric(
+            "wharf_history_dropped_total",
+            "counter",
+            "Transfer-history records dropped because the account store fell behind or failed.",
+            &[("", get(&self.history_dropped))],
         );
         metric(
             "wharf_prechecks_total",

@@ -78,6 +78,9 @@ pub struct ServerOptions {
     pub shutdown_grace: Duration,
     /// Where to append the xferlog-format transfer log, if anywhere.
     pub xferlog: Option<PathBuf>,
+    /// How long the account store keeps the transfer history the admin
+    /// console shows; zero keeps none.
+    pub transfer_history: Duration,
     /// What `SITE REGISTER` does.
     pub registration: RegistrationPolicy,
     /// Shortest password a registration may choose.
@@ -181,6 +184,7 @@ impl ServerOptions {
             login_fail_delay: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(30),
             xferlog: None,
+            transfer_history: Duration::from_secs(30 * 86400),
             registration: RegistrationPolicy::Approval,
             min_password_len: 8,
             registrations_per_ip_per_hour: 3,

@@ -24,8 +24,10 @@
 //! - file hashes, streamed under the server-wide cap (see
 //!   [`crate::digest`]), and setting modification times.
 
+use crate::accounts::transfers::TransferRecord;
 use crate::digest::{digest_download, FileDigest, HashControl, HashError, HashLimit};
 use crate::events::{Event, EventKind, Events};
+use crate::history::History;
 use crate::metrics::Metrics;
 use crate::policy::live::Rules;
 use crate::policy::perms::is_within;
@@ -91,6 +93,8 @@ pub struct Journal {
     pub metrics: Arc<Metrics>,
     pub xferlog: Option<Arc<XferLog>>,
     pub events: Events,
+    /// The transfer history the admin console shows.
+    pub history: Option<History>,
 }
 
 /// One finished transfer, as a front-end reports it.
@@ -249,7 +253,8 @@ impl FileService {
         &self.identity
     }
 
-    /// Records a finished transfer: a log line, the metrics, the xferlog.
+    /// Records a finished transfer: a log line, the metrics, the event,
+    /// the xferlog and the transfer history.
     pub fn record_transfer(&self, t: &TransferReport<'_>) {
         let Identity {
             user,
@@ -301,6 +306,20 @@ impl FileService {
                 anonymous: self.identity.anonymous,
                 user,
                 complete: t.failure.is_none(),
+            });
+        }
+        if let Some(history) = &self.journal.history {
+            history.record(TransferRecord {
+                at: crate::accounts::operators::unix_now(),
+                instance: history.instance().to_string(),
+                account: user.clone(),
+                protocol: protocol.to_string(),
+                client: peer.ip().to_string(),
+                path: t.path.to_string(),
+                upload: t.incoming,
+                bytes: t.bytes,
+                millis: u64::try_from(t.elapsed.as_millis()).unwrap_or(u64::MAX),
+                error: t.failure.map(|e| e.to_string()),
             });
         }
     }

@@ -210,6 +210,10 @@ pub struct ServeArgs {
     /// Append an xferlog-format line per transfer to FILE.
     #[arg(long, env = "WHARF_XFERLOG", value_name = "FILE")]
     pub xferlog: Option<PathBuf>,
+    /// Days the account store keeps the transfer history the admin
+    /// console and `/api/transfers` show; 0 keeps none [default: 30].
+    #[arg(long, env = "WHARF_TRANSFER_HISTORY_DAYS", value_name = "DAYS")]
+    pub transfer_history_days: Option<u64>,
     /// What SITE REGISTER does: off, approval (accounts wait for
     /// `wharfd users approve`) or open [default: approval].
     #[arg(long, env = "WHARF_REGISTRATION", value_name = "POLICY")]

@@ -20,6 +20,8 @@ use std::time::Duration;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:2121";
 pub const DEFAULT_DATA: &str = "./wharf-data";
+/// The longest transfer history a store keeps, in days.
+const MAX_HISTORY_DAYS: u64 = 3650;
 
 /// The config file. Every key is optional; see docs/configuration.md.
 #[derive(Debug, Default, Deserialize)]
@@ -52,6 +54,7 @@ pub struct FileConfig {
     pub durable_uploads: Option<bool>,
     pub max_hash_jobs: Option<usize>,
     pub xferlog: Option<PathBuf>,
+    pub transfer_history_days: Option<u64>,
     pub log: Option<String>,
     pub registration: Option<String>,
     pub min_password_len: Option<usize>,
@@ -249,6 +252,14 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
     o.max_passive_per_ip = file.max_passive_per_ip.unwrap_or(o.max_passive_per_ip);
     o.max_login_failures = file.max_login_failures.unwrap_or(o.max_login_failures);
     o.xferlog = args.xferlog.clone().or(file.xferlog.clone());
+    if let Some(days) = args.transfer_history_days.or(file.transfer_history_days) {
+        if days > MAX_HISTORY_DAYS {
+            anyhow::bail!(
+                "transfer_history_days {days}: at most {MAX_HISTORY_DAYS} (ten years); 0 keeps no history"
+            );
+        }
+        o.transfer_history = Duration::from_secs(days * 86400);
+    }
     o.durable_uploads = file.durable_uploads.unwrap_or(o.durable_uploads);
     o.max_hash_jobs = file.max_hash_jobs.unwrap_or(o.max_hash_jobs);
     if let Some(policy) = args.registration.as_ref().or(file.registration.as_ref()) {
@@ -477,6 +488,23 @@ mod tests {
             c.options.backend_timeout,
             ftp_server::options::DEFAULT_BACKEND_TIMEOUT
         );
+    }
+
+    #[test]
+    fn transfer_history_days_from_the_file_and_flag_with_a_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("w.toml");
+        std::fs::write(&cfg, "transfer_history_days = 7\n").unwrap();
+        let cfg_s = cfg.to_str().unwrap();
+        let days = |extra: &[&str]| {
+            let mut argv = vec!["wharfd", "--config", cfg_s];
+            argv.extend_from_slice(extra);
+            resolve(&serve_args(&argv)).map(|c| c.options.transfer_history.as_secs() / 86400)
+        };
+        assert_eq!(days(&[]).unwrap(), 7);
+        assert_eq!(days(&["--transfer-history-days", "0"]).unwrap(), 0);
+        let err = days(&["--transfer-history-days", "99999"]).unwrap_err();
+        assert!(err.to_string().contains("at most 3650"), "{err}");
     }
 
     #[test]

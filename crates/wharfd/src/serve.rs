@@ -334,7 +334,7 @@ pub async fn run(prepared: Prepared) -> Result<()> {
                 Box::new(StorageProbe(storage_backend)),
             ],
         }),
-        live: server.live_sessions(),
+        cluster: server.cluster(),
         events: server.events(),
         logins: Arc::default(),
         secure: false,

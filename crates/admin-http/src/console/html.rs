@@ -104,6 +104,7 @@ pub fn page(status: StatusCode, title: &str, frame: &Frame<'_>, body: &str) -> R
 <li><a href=\"/console/pending\">Pending{badge}</a></li>\
 <li><a href=\"/console/accounts\">Accounts</a></li>\
 <li><a href=\"/console/sessions\">Sessions</a></li>\
+<li><a href=\"/console/transfers\">Transfers</a></li>\
 <li><a href=\"/console/groups\">Groups and folders</a></li>\
 <li><a href=\"/console/audit\">Audit log</a></li>\
 <li><form class=\"inline\" method=\"post\" action=\"/console/logout\">{}\

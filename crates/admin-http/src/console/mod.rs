@@ -6,8 +6,10 @@
 //!
 //! # Layout
 //! - [`html`]: escaping and the page frame (viewport, CSS, navigation).
+//! - [`chart`]: the per-hour bar charts, as inline SVG.
 //! - [`pages`]: the handlers, one module per page with its forms.
 
+pub mod chart;
 pub mod html;
 pub mod pages;
 
@@ -41,6 +43,7 @@ pub fn routes() -> Router<AdminState> {
         .route("/console/sessions", get(pages::sessions))
         .route("/console/sessions/{id}/disconnect", post(pages::disconnect))
         .route("/console/groups", get(pages::groups))
+        .route("/console/transfers", get(pages::transfers))
         .route("/console/audit", get(pages::audit))
 }
 

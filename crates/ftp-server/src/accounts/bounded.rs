@@ -10,6 +10,7 @@
 //! database may still be applied there when it comes back; the quota
 //! ledger re-reads usage from the store, so the store stays the truth.
 
+use super::board::{BoardSession, SessionBoard};
 use super::{
     Account, AccountError, AccountStatus, AccountStore, GroupStore, Policy, Rejection,
     SharedReservations,
@@ -49,10 +50,44 @@ impl BoundedStore {
         }
     }
 
+    fn board_inner(&self) -> Result<&dyn SessionBoard, AccountError> {
+        self.inner
+            .board()
+            .ok_or_else(|| AccountError::Backend("store keeps no session board".into()))
+    }
+
     fn shared(&self) -> Result<&dyn SharedReservations, AccountError> {
         self.inner
             .reservations()
             .ok_or_else(|| AccountError::Backend("store keeps no reservations".into()))
+    }
+}
+
+#[async_trait]
+impl SessionBoard for BoundedStore {
+    fn instance(&self) -> &str {
+        self.inner.board().map_or("", |b| b.instance())
+    }
+
+    async fn publish(
+        &self,
+        sessions: &[BoardSession],
+        fresh_for: Duration,
+    ) -> Result<Vec<u64>, AccountError> {
+        let board = self.board_inner()?;
+        self.within("publish sessions", board.publish(sessions, fresh_for))
+            .await
+    }
+
+    async fn others(&self) -> Result<Vec<(String, BoardSession)>, AccountError> {
+        let board = self.board_inner()?;
+        self.within("list sessions", board.others()).await
+    }
+
+    async fn request_disconnect(&self, instance: &str, id: u64) -> Result<bool, AccountError> {
+        let board = self.board_inner()?;
+        self.within("disconnect", board.request_disconnect(instance, id))
+            .await
     }
 }
 
@@ -110,6 +145,14 @@ impl AccountStore for BoundedStore {
 
     fn admins(&self) -> Option<&dyn super::AdminStore> {
         self.inner.admins()
+    }
+
+    fn board(&self) -> Option<&dyn SessionBoard> {
+        self.inner.board().map(|_| self as &dyn SessionBoard)
+    }
+
+    fn transfers(&self) -> Option<&dyn super::TransferStore> {
+        self.inner.transfers()
     }
 
     async fn ping(&self) -> Result<(), AccountError> {

@@ -21,9 +21,13 @@
 //!   call answers within `backend_timeout`.
 //! - [`auth`]: [`Authenticator`], which turns USER/PASS into an account
 //!   with equal work for every kind of failure.
+//! - [`board`]: [`SessionBoard`], the live sessions of the instances
+//!   sharing a PostgreSQL store.
+//! - [`transfers`]: [`TransferStore`], the transfer history.
 
 pub mod admin;
 pub mod auth;
+pub mod board;
 pub mod bounded;
 mod group_sql;
 pub mod keys;
@@ -34,14 +38,17 @@ pub mod password;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+pub mod transfers;
 
 pub use auth::{Authenticator, LoginError, RegistrationAnswer};
+pub use board::SessionBoard;
 pub use bounded::BoundedStore;
 pub use location::StoreLocation;
 pub use name::{validate_name, NameError};
 pub use operators::AdminStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use transfers::TransferStore;
 
 use crate::policy::{Group, Layers, Policy};
 use async_trait::async_trait;
@@ -173,6 +180,15 @@ pub trait AccountStore: GroupStore + Send + Sync + fmt::Debug {
     /// The admin-console tables (admins, tokens, audit log), when the
     /// store keeps them.
     fn admins(&self) -> Option<&dyn AdminStore> {
+        None
+    }
+    /// The board of live sessions, when several serving instances share
+    /// the store and this is one of them.
+    fn board(&self) -> Option<&dyn SessionBoard> {
+        None
+    }
+    /// The transfer history, when the store keeps one.
+    fn transfers(&self) -> Option<&dyn TransferStore> {
         None
     }
     /// A trivial round trip, for the health endpoint.

@@ -15,9 +15,11 @@
 //! instance's lease is alive, so the space an instance killed mid-upload
 //! had reserved comes back by itself once its lease expires.
 
+use super::board::{board_tables, hostname, BoardSession, SessionBoard};
 use super::group_sql::{group_queries, GROUPS_STEP};
 use super::operators::AdminStore;
 use super::sql::{backend, change_account, clamp_i64, policy_from, updated};
+use super::transfers::{transfer_queries, transfers_table};
 use super::{
     Account, AccountError, AccountStatus, AccountStore, Policy, Rejection, SharedReservations,
     REJECTION_KEPT_SECS,
@@ -92,6 +94,9 @@ const MIGRATIONS: &[&str] = &[
         rejected_at BIGINT NOT NULL,
         contact TEXT
     );",
+    // The live sessions of serving instances (`super::board`) and the
+    // transfer history (`super::transfers`).
+    concat!(board_tables!(), transfers_table!("BIGSERIAL PRIMARY KEY")),
 ];
 
 /// The key of the advisory lock that serialises migrations ("wharfmig").
@@ -251,14 +256,6 @@ impl PgStore {
     }
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "wharfd".into())
-}
-
 /// Renews `lease` every third of its period, and removes the leases (with
 /// their reservations) of instances that stopped renewing theirs.
 async fn renew(pool: PgPool, lease: Arc<Lease>) {
@@ -320,6 +317,30 @@ const COLUMNS: &str =
     "name, password_hash, home, status, created_at, registered_from, quota_bytes, used_bytes, contact";
 
 group_queries!(PgStore);
+transfer_queries!(PgStore, sqlx::Postgres);
+
+#[async_trait]
+impl SessionBoard for PgStore {
+    fn instance(&self) -> &str {
+        self.lease.as_ref().map_or("", |l| l.id.as_str())
+    }
+
+    async fn publish(
+        &self,
+        sessions: &[BoardSession],
+        fresh_for: Duration,
+    ) -> Result<Vec<u64>, AccountError> {
+        super::board::publish(&self.pool, &self.lease()?.id, sessions, fresh_for).await
+    }
+
+    async fn others(&self) -> Result<Vec<(String, BoardSession)>, AccountError> {
+        super::board::others(&self.pool, self.instance()).await
+    }
+
+    async fn request_disconnect(&self, instance: &str, id: u64) -> Result<bool, AccountError> {
+        super::board::request_disconnect(&self.pool, instance, id).await
+    }
+}
 super::operators::admin_store_sql!(PgStore);
 
 #[async_trait]
@@ -329,6 +350,14 @@ impl AccountStore for PgStore {
     }
 
     fn admins(&self) -> Option<&dyn AdminStore> {
+        Some(self)
+    }
+
+    fn board(&self) -> Option<&dyn SessionBoard> {
+        self.lease.as_ref().map(|_| self as &dyn SessionBoard)
+    }
+
+    fn transfers(&self) -> Option<&dyn super::TransferStore> {
         Some(self)
     }
 
@@ -803,6 +832,7 @@ mod tests {
             .unwrap();
         assert_eq!(version as usize, MIGRATIONS.len());
         crate::accounts::group_sql::exercise(&store, "ann").await;
+        crate::accounts::transfers::exercise(&store).await;
         store.close().await;
         sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
             .execute(&admin)
@@ -876,6 +906,67 @@ mod tests {
         }
         assert_eq!(held, 0);
         admin.remove("pgquota").await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs PostgreSQL: run by tests/scale"]
+    async fn pg_instances_see_and_disconnect_each_others_sessions() {
+        use crate::accounts::board::{BoardSession, BoardTransfer};
+        let url = url();
+        let a = PgStore::open_serving(&url, Duration::from_secs(10))
+            .await
+            .unwrap();
+        let b = PgStore::open_serving(&url, Duration::from_secs(10))
+            .await
+            .unwrap();
+        let session = |id: u64, user: &str| BoardSession {
+            id,
+            user: user.into(),
+            peer: "127.0.0.2:40000".into(),
+            protocol: "ftps".into(),
+            tls: true,
+            since: 1_700_000_000 + id as i64,
+            transfer: None,
+        };
+        let mut busy = session(2, "bea");
+        busy.transfer = Some(BoardTransfer {
+            path: "/big.iso".into(),
+            upload: true,
+            bytes: 4096,
+            rate: 1000,
+        });
+        let fresh = Duration::from_secs(5);
+        let published = [session(1, "abe"), busy];
+        assert!(a.publish(&published, fresh).await.unwrap().is_empty());
+        let mine = |list: Vec<(String, BoardSession)>, of: &str| {
+            list.into_iter()
+                .filter(|(i, _)| i == of)
+                .map(|(_, s)| s)
+                .collect::<Vec<_>>()
+        };
+        // B sees A's sessions, A does not list its own.
+        assert_eq!(mine(b.others().await.unwrap(), a.instance()), published);
+        assert!(mine(a.others().await.unwrap(), a.instance()).is_empty());
+        // A later publication replaces the earlier one.
+        assert!(a.publish(&published[1..], fresh).await.unwrap().is_empty());
+        assert_eq!(mine(b.others().await.unwrap(), a.instance()).len(), 1);
+        // B asks A to disconnect session 2 (twice: one request), and one
+        // that A does not publish.
+        assert!(b.request_disconnect(a.instance(), 2).await.unwrap());
+        assert!(b.request_disconnect(a.instance(), 2).await.unwrap());
+        assert!(!b.request_disconnect(a.instance(), 1).await.unwrap());
+        assert_eq!(a.publish(&published[1..], fresh).await.unwrap(), vec![2]);
+        assert!(a.publish(&[], fresh).await.unwrap().is_empty());
+        // A board that stops being published is no longer listed.
+        a.publish(&published, Duration::from_millis(300))
+            .await
+            .unwrap();
+        assert_eq!(mine(b.others().await.unwrap(), a.instance()).len(), 2);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(mine(b.others().await.unwrap(), a.instance()).is_empty());
+        assert!(!b.request_disconnect(a.instance(), 1).await.unwrap());
+        a.close().await;
+        b.close().await;
     }
 
     #[test]

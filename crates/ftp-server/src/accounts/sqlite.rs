@@ -8,6 +8,7 @@
 use super::group_sql::{group_queries, GROUPS_STEP};
 use super::operators::AdminStore;
 use super::sql::{backend, change_account, clamp_i64, policy_from, updated};
+use super::transfers::{transfer_queries, transfers_table};
 use super::{
     Account, AccountError, AccountStatus, AccountStore, Policy, Rejection, REJECTION_KEPT_SECS,
 };
@@ -70,6 +71,8 @@ const MIGRATIONS: &[&str] = &[
         rejected_at INTEGER NOT NULL,
         contact TEXT
     )",
+    // The transfer history (`super::transfers`).
+    transfers_table!("INTEGER PRIMARY KEY AUTOINCREMENT"),
 ];
 
 /// The embedded account store.
@@ -189,6 +192,7 @@ fn account_from_row(row: &SqliteRow) -> Result<Account, AccountError> {
 }
 
 group_queries!(SqliteStore);
+transfer_queries!(SqliteStore, sqlx::Sqlite);
 super::operators::admin_store_sql!(SqliteStore);
 
 #[async_trait]
@@ -198,6 +202,10 @@ impl AccountStore for SqliteStore {
     }
 
     fn admins(&self) -> Option<&dyn AdminStore> {
+        Some(self)
+    }
+
+    fn transfers(&self) -> Option<&dyn super::TransferStore> {
         Some(self)
     }
 
@@ -599,6 +607,8 @@ mod tests {
         assert_eq!(again.policy("ann").await.unwrap(), p);
         // The migrated store keeps groups.
         crate::accounts::group_sql::exercise(&again, "cid").await;
+        // … and a transfer history.
+        crate::accounts::transfers::exercise(&again).await;
     }
 
     #[tokio::test]

@@ -183,6 +183,7 @@ mod tests {
             events: crate::events::Events::off(metrics.clone()),
             metrics,
             xferlog: None,
+            history: None,
         };
         let defaults = crate::options::ServerOptions::new(dir.path()).policy_defaults();
         let rules = crate::policy::live::Rules::fixed(

@@ -1,10 +1,13 @@
-//! The dashboard and the audit log.
+//! The dashboard (counts, the last day's transfers per hour, the
+//! accounts using most space) and the audit log.
 
 use super::common::{render, Done};
 use crate::actions::{self, show_quota};
+use crate::console::chart;
 use crate::console::html::{esc, seg, table, when};
 use crate::console::Operator;
 use crate::state::AdminState;
+use crate::transfers::per_hour;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use ftp_server::quota::size::format_size;
@@ -51,6 +54,9 @@ pub async fn dashboard(
                 ]
             })
             .collect();
+        out.push_str("<h2>The last 24 hours</h2>");
+        out.push_str(&chart::hourly(&per_hour(&state, 24).await?));
+        out.push_str("<p><a href=\"/console/transfers\">Every transfer</a></p>");
         out.push_str("<h2>Most space used</h2>");
         out.push_str(&table(&["Account", "Used", "Quota"], &rows));
         Ok(out)

@@ -10,6 +10,7 @@ pub mod groups;
 pub mod login;
 pub mod pending;
 pub mod sessions;
+pub mod transfers;
 
 pub use accounts::{account, accounts, create, update};
 pub use dashboard::{audit, dashboard};
@@ -17,3 +18,4 @@ pub use groups::groups;
 pub use login::{login, login_form, logout};
 pub use pending::{approve, pending, reject};
 pub use sessions::{disconnect, sessions};
+pub use transfers::transfers;
