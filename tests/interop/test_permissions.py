@@ -545,11 +545,11 @@ def test_a_store_from_the_previous_release_keeps_every_account(wharfd_bin, tmp_p
     with sqlite3.connect(data / "wharf.db") as db:
         # migrated through every step since: policies (2), SSH keys (3),
         # groups (4), the admin console's tables (5), registration
-        # outcomes (6, 7)
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 7
+        # outcomes (6, 7), the transfer history (8)
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 8
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"account_groups", "admins", "admin_tokens", "admin_audit",
-                "rejections"} <= tables, tables
+                "rejections", "transfers"} <= tables, tables
         assert db.execute("SELECT ssh_keys FROM accounts WHERE name = ?",
                           (NAME,)).fetchone() == ("",)
     # and the migrated store takes groups
