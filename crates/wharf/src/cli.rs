@@ -19,6 +19,25 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Command {
+    /// Fills the flags `given` says were not given from the settings file.
+    pub fn apply(&mut self, settings: &crate::settings::Settings, given: &dyn Fn(&str) -> bool) {
+        match self {
+            Command::Get(a) => settings.apply(&mut a.conn, given),
+            Command::Put(a) => settings.apply(&mut a.conn, given),
+            Command::Ls(a) => settings.apply(&mut a.conn, given),
+            Command::Ftp(a) => settings.apply(&mut a.conn, given),
+            Command::Mirror(a) => {
+                settings.apply(&mut a.conn, given);
+                if let (false, Some(p)) = (given("parallel"), settings.parallel()) {
+                    a.parallel = p;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Download a file.
@@ -299,7 +318,7 @@ pub struct Connection {
 }
 
 /// A rate such as 500K or 2M, in bytes per second.
-fn parse_rate(text: &str) -> Result<u64, String> {
+pub fn parse_rate(text: &str) -> Result<u64, String> {
     let upper = text.trim().to_ascii_uppercase();
     let (digits, unit) = match upper.char_indices().last() {
         Some((i, 'K')) => (&upper[..i], 1u64 << 10),

@@ -129,11 +129,20 @@ impl Plan {
 }
 
 pub async fn run(args: MirrorArgs) -> Result<()> {
-    let upload = args.reverse;
-    let (url_text, local) = match upload {
+    let (url_text, local) = match args.reverse {
         true => (&args.target, PathBuf::from(&args.source)),
         false => (&args.source, PathBuf::from(&args.target)),
     };
+    let url = FtpUrl::parse(url_text).map_err(anyhow::Error::msg)?;
+    let login = login_for(&url)?;
+    sync(&args, url, login, local).await
+}
+
+/// Mirrors the remote tree at `url` (logged in as `login`) and the local
+/// tree at `local`, in the direction and with the options of `args` (whose
+/// source and target are not read): `wharf mirror`, and the shell's.
+pub async fn sync(args: &MirrorArgs, url: FtpUrl, login: Login, local: PathBuf) -> Result<()> {
+    let upload = args.reverse;
     if upload && !local.is_dir() {
         bail!("{} is not a directory", local.display());
     }
@@ -141,8 +150,6 @@ pub async fn run(args: MirrorArgs) -> Result<()> {
         crate::usage!("--parallel must be at least 1");
     }
     let filter = Filter::new(&args.include, &args.exclude, &args.exclude_from)?;
-    let url = FtpUrl::parse(url_text).map_err(anyhow::Error::msg)?;
-    let login = login_for(&url)?;
     let mut client = open(&url, &args.conn, &login).await?;
     let feat = client.feat().await?;
     let mlsd = feat
