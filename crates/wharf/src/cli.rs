@@ -9,6 +9,9 @@ use std::path::PathBuf;
 /// implicit TLS). Without a user in the URL, ~/.netrc is read, and then
 /// anonymous login is used. A URL path ending in / names a directory.
 ///
+/// Defaults for the FTP commands' flags (tls, timeout, limit_rate, parallel,
+/// ...) come from ~/.config/wharf/config.toml; flags given win.
+///
 /// Exit codes: 0 success, 1 local error, 2 usage, 3 the server refused
 /// (5xx), 4 a temporary or network failure (4xx, timeouts), 5 login failed,
 /// 6 mail sent but some recipients refused.
@@ -49,8 +52,11 @@ pub enum Command {
     /// Copy a directory tree from the server (or, with --reverse, to it),
     /// transferring only what changed.
     Mirror(MirrorArgs),
-    /// Interactive shell (type help); reads commands from standard input
-    /// when it is not a terminal, so scripts work.
+    /// Interactive shell (type help): tab completion of remote and local
+    /// paths, history in ~/.wharf_history, mirror and pget as background
+    /// jobs (CMD &, jobs, wait, kill), bookmarks and settings kept in
+    /// ~/.config/wharf/config.toml. Reads commands from standard input when
+    /// it is not a terminal, so scripts work.
     Ftp(ShellArgs),
     /// Read and post network news (NNTP): nntp:// and nntps:// URLs.
     #[command(subcommand)]

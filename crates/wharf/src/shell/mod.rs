@@ -84,10 +84,11 @@ pub async fn run(args: ShellArgs, settings: Settings, given: HashSet<String>) ->
         if let Some(e) = failed {
             note(&e);
         }
+        let prompt = shell.prompt();
         if input.completion().is_some() {
             shell.remote.lend(shell.client.take());
         }
-        let line = input.next(shell.prompt());
+        let line = input.next(prompt);
         if input.completion().is_some() {
             shell.client = shell.remote.take_back();
         }
