@@ -17,6 +17,10 @@ What runs (Debian packages installed by tests/mail/install.sh):
   passwd-file with {PLAIN} passwords, so PLAIN, LOGIN, CRAM-MD5 and APOP all
   work; plaintext logins are allowed without TLS (loopback only). Mail is kept
   in Maildirs under DIR/mail/USER.
+* OAuth 2.0: dovecot also checks XOAUTH2 and OAUTHBEARER logins (IMAP, POP3,
+  and SMTP through postfix's dovecot SASL) against a token-introspection
+  endpoint (RFC 7662) served by this process on 127.0.0.1: `ms.oauth_token(user)`
+  mints a token for a user; any other token is inactive.
 * postfix (`postfix -c DIR/postfix start-fg`, its own queue in DIR): SMTP with
   optional STARTTLS (AUTH allowed without TLS, 127.0.0.0/8 may relay), SMTPS
   (implicit TLS) and submission (STARTTLS required before AUTH). Every
@@ -41,13 +45,18 @@ its own control). Root is needed (postfix's master runs as root).
 """
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
@@ -72,6 +81,49 @@ def missing_programs() -> list[str]:
     return [p for p in need if not shutil.which(p, path=os.pathsep.join(paths))]
 
 
+class Introspection:
+    """RFC 7662 token introspection on 127.0.0.1 for dovecot's oauth2
+    passdb: POST token=... answers {"active": true, "username": USER} for a
+    token minted by `mint`, {"active": false} for any other."""
+
+    def __init__(self):
+        self.tokens: dict[str, str] = {}
+        self.asked: list[str] = []
+        tokens, asked = self.tokens, self.asked
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server hook
+                length = int(self.headers.get("Content-Length") or 0)
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                token = (form.get("token") or [""])[0]
+                asked.append(token)
+                user = tokens.get(token)
+                body = json.dumps({"active": True, "username": user} if user
+                                  else {"active": False}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer((HOST, 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def mint(self, user: str) -> str:
+        token = "tok-" + secrets.token_urlsafe(24)
+        self.tokens[token] = user
+        return token
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class MailServer(StartStop):
     """Context manager: dovecot + postfix on 127.0.0.1 (see the module docstring)."""
 
@@ -88,6 +140,7 @@ class MailServer(StartStop):
         self.dovecot: subprocess.Popen | None = None
         self.postfix: subprocess.Popen | None = None
         self.postfix_master: int | None = None
+        self.introspection: Introspection | None = None
 
     # ---- public -----------------------------------------------------------
 
@@ -102,6 +155,11 @@ class MailServer(StartStop):
         name = f"box{self._next_spare}"
         self._next_spare += 1
         return name, self.users[name]
+
+    def oauth_token(self, user: str) -> str:
+        """A fresh OAuth 2.0 access token dovecot accepts for `user`."""
+        assert self.introspection is not None, "the mail system is not running"
+        return self.introspection.mint(user)
 
     def maildir(self, user: str) -> Path:
         return self.dir / "mail" / user / "Maildir"
@@ -147,6 +205,7 @@ class MailServer(StartStop):
         except TlsError as e:
             raise MailServerError(str(e)) from None
         self._write_users()
+        self.introspection = Introspection()
         self._start_dovecot()
         self._start_postfix()
 
@@ -165,6 +224,9 @@ class MailServer(StartStop):
             self._end(self.dovecot.pid)
             self.dovecot.wait(timeout=10)
             self.dovecot = None
+        if self.introspection is not None:
+            self.introspection.close()
+            self.introspection = None
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -211,6 +273,8 @@ class MailServer(StartStop):
         d = self.dir
         conf = d / "dovecot.conf"
         conf.write_text(DOVECOT_CONF.format(d=d, ms=self))
+        assert self.introspection is not None
+        (d / "oauth2.conf").write_text(OAUTH2_CONF.format(port=self.introspection.port))
         check = subprocess.run(["dovecot", "-n", "-c", str(conf)], capture_output=True, timeout=30)
         if check.returncode != 0:
             raise MailServerError(f"dovecot rejects its config: {check.stderr.decode(errors='replace')}")
@@ -272,12 +336,18 @@ ssl_cert = <{d}/tls/cert.pem
 ssl_key = <{d}/tls/key.pem
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
-auth_mechanisms = plain login cram-md5 apop
+auth_mechanisms = plain login cram-md5 apop xoauth2 oauthbearer
 auth_username_format = %Ln
 auth_failure_delay = 0
 
 passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {d}/oauth2.conf
+}}
+passdb {{
   driver = passwd-file
+  mechanisms = plain login cram-md5 apop
   args = scheme=PLAIN username_format=%n {d}/users
 }}
 userdb {{
@@ -346,6 +416,17 @@ service stats {{
     mode = 0666
   }}
 }}
+"""
+
+OAUTH2_CONF = """\
+# written by tests/mail/mailserver.py: tokens are checked by RFC 7662
+# introspection against the fixture's own endpoint
+introspection_mode = post
+introspection_url = http://127.0.0.1:{port}/introspect
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
 """
 
 POSTFIX_MAIN = """\

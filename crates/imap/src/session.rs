@@ -7,7 +7,7 @@ use crate::client::{Done, ImapClient, Sink};
 use crate::command::{valid_flag, valid_set, ArgError, Command};
 use crate::error::{ImapError, Result};
 use crate::fetch::Fetch;
-use crate::response::{ListEntry, Status, Untagged};
+use crate::response::{ListEntry, Response, Status, Untagged};
 use base64::Engine;
 
 /// What SELECT or EXAMINE reported about a mailbox.
@@ -121,6 +121,70 @@ impl ImapClient {
         }
         .map_err(auth_refused)?;
         self.after_login(&done).await
+    }
+
+    /// AUTHENTICATE with an OAuth 2.0 bearer token: `mechanism`, or the best
+    /// of AUTH=OAUTHBEARER and AUTH=XOAUTH2 the server has. A refusal
+    /// carries the server's error (the JSON it sends as a challenge).
+    pub async fn authenticate_oauth(
+        &mut self,
+        user: &str,
+        token: &wire::oauth::Bearer,
+        mechanism: Option<wire::oauth::OAuthMechanism>,
+    ) -> Result<()> {
+        use wire::oauth::{error_detail, OAuthMechanism};
+        let mech = match mechanism {
+            Some(m) => m,
+            None => {
+                let offered: Vec<String> = ["OAUTHBEARER", "XOAUTH2"]
+                    .into_iter()
+                    .filter(|m| self.has_capability(&format!("AUTH={m}")))
+                    .map(str::to_string)
+                    .collect();
+                OAuthMechanism::choose(offered.iter().map(String::as_str)).ok_or_else(|| {
+                    ImapError::Unsupported(
+                        "the server offers neither AUTH=OAUTHBEARER nor AUTH=XOAUTH2".into(),
+                    )
+                })?
+            }
+        };
+        let verb = format!("AUTHENTICATE {}", mech.name());
+        let response = mech.initial_response(user, token);
+        let tag = if self.has_capability("SASL-IR") {
+            let cmd = Command::new(&verb)
+                .raw(&response)
+                .masked(&format!("{verb} ****"));
+            self.send(&cmd).await?
+        } else {
+            let tag = self.send(&Command::new(&verb)).await?;
+            self.wait_continue(&tag).await.map_err(auth_refused)?;
+            self.send_masked_line(&response).await?;
+            tag
+        };
+        let mut detail = None;
+        loop {
+            match self.read_response(None).await? {
+                Response::Continue(challenge) => {
+                    detail = Some(error_detail(&challenge));
+                    self.send_masked_line(mech.after_error()).await?;
+                }
+                Response::Tagged { tag: t, status } if t == tag => {
+                    if status.status != Status::Ok {
+                        let mut status = status;
+                        if let Some(d) = detail {
+                            status.text = format!("{} ({d})", status.text);
+                        }
+                        return Err(ImapError::AuthRefused(status));
+                    }
+                    let done = Done {
+                        status,
+                        untagged: Vec::new(),
+                    };
+                    return self.after_login(&done).await;
+                }
+                _ => {}
+            }
+        }
     }
 
     async fn authenticate_in_steps(&mut self, token: &str) -> Result<Done> {

@@ -205,6 +205,12 @@ pub struct ServerConn {
     /// Only errors.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Mail (SMTP, POP3, IMAP): log in with an OAuth 2.0 access token that
+    /// CMD prints (its first line), by SASL OAUTHBEARER or XOAUTH2, as
+    /// Gmail and Microsoft 365 require; the user comes from the URL or
+    /// ~/.netrc. ;AUTH=XOAUTH2 or ;AUTH=OAUTHBEARER in the URL picks one.
+    #[arg(long, value_name = "CMD")]
+    pub oauth2_token_cmd: Option<String>,
 }
 
 /// Receives each line of a protocol dialogue (`true`: sent), already masked.

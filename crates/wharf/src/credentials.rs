@@ -7,9 +7,10 @@
 //! there, there is no login at all (the caller decides whether that is
 //! fine: sending mail to a local relay, yes; reading a mailbox, no).
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use ftp_client::netrc::{self, Credentials};
 use std::io::IsTerminal;
+use wire::oauth::Bearer;
 
 /// The environment variable that carries a password.
 pub const PASSWORD_VAR: &str = "WHARF_PASSWORD";
@@ -25,6 +26,43 @@ impl std::fmt::Debug for Login {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Login {{ user: {:?}, password: **** }}", self.user)
     }
+}
+
+/// The user (from the URL, else `~/.netrc`) and the OAuth 2.0 token that
+/// `command` prints, for `--oauth2-token-cmd`.
+pub fn oauth_login(host: &str, user: Option<&str>, command: &str) -> Result<(String, Bearer)> {
+    let user = match user {
+        Some(u) => u.to_string(),
+        None => match netrc::credentials_for(host) {
+            Some(c) => c.login,
+            None => bail!(
+                "--oauth2-token-cmd needs a user: write the URL as SCHEME://USER@{host}/ (or put the host in ~/.netrc)"
+            ),
+        },
+    };
+    Ok((user, token_from(command)?))
+}
+
+/// Runs `command` with /bin/sh; its first line of output is the token.
+fn token_from(command: &str) -> Result<Bearer> {
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("--oauth2-token-cmd: cannot run /bin/sh")?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr);
+        bail!(
+            "--oauth2-token-cmd `{command}` failed ({}): {}",
+            out.status,
+            why.trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().next().and_then(Bearer::new).with_context(|| {
+        format!("--oauth2-token-cmd `{command}` printed no token on its first line")
+    })
 }
 
 /// Where a password can come from, besides the URL and netrc.

@@ -2,7 +2,7 @@
 //! wait for new mail with IDLE.
 
 use crate::cli::{ImapCommand, ServerConn};
-use crate::credentials::login_for;
+use crate::credentials::{login_for, oauth_login};
 use anyhow::{bail, Context, Result};
 use imap::{By, Fetch, ImapClient, ImapOptions, ImapTls, ImapUrl, StoreOp, Untagged};
 use nntp::headers::decode;
@@ -91,6 +91,15 @@ async fn open(url: &ImapUrl, conn: &ServerConn) -> Result<ImapClient> {
     let mut client = ImapClient::connect(&url.host, url.port, opts)
         .await
         .with_context(|| format!("cannot connect to {}:{}", url.host, url.port))?;
+    if let Some(command) = &conn.oauth2_token_cmd {
+        let (user, token) = oauth_login(&url.host, url.user.as_deref(), command)?;
+        let mech = crate::mailconn::oauth_mechanism(url.auth.as_deref())?;
+        client
+            .authenticate_oauth(&user, &token, mech)
+            .await
+            .with_context(|| format!("login as {user} failed"))?;
+        return Ok(client);
+    }
     let Some(login) = login_for(&url.host, url.user.as_deref(), url.password.as_deref())? else {
         bail!(
             "no login for {}: name the user in the URL (imap://USER@{}/) or put it in ~/.netrc",

@@ -2,7 +2,7 @@
 //! over SMTP, reporting each refused recipient.
 
 use crate::cli::{MailCommand, SendArgs};
-use crate::credentials::login_for;
+use crate::credentials::{login_for, oauth_login};
 use crate::exit::PartlySent;
 use crate::mailconn;
 use anyhow::{bail, Context, Result};
@@ -50,23 +50,35 @@ async fn send(args: SendArgs) -> Result<()> {
         eight_bit,
         ..MailOptions::default()
     };
-    let mechanism = match url.auth.as_deref() {
-        None | Some("*") => None,
-        Some(name) => Some(
-            Mechanism::from_name(name)
-                .with_context(|| format!("unknown ;AUTH={name}: use PLAIN, LOGIN or CRAM-MD5"))?,
-        ),
+    let mut client = match &args.conn.oauth2_token_cmd {
+        Some(command) => {
+            let (user, token) = oauth_login(&url.host, url.user.as_deref(), command)?;
+            let mech = mailconn::oauth_mechanism(url.auth.as_deref())?;
+            let mut client = connect(&url, &args).await?;
+            client
+                .login_oauth(&user, &token, mech)
+                .await
+                .with_context(|| format!("cannot log in as {user}"))?;
+            client
+        }
+        None => {
+            let mechanism = match url.auth.as_deref() {
+                None | Some("*") => None,
+                Some(name) => Some(Mechanism::from_name(name).with_context(|| {
+                    format!("unknown ;AUTH={name}: use PLAIN, LOGIN, CRAM-MD5 (or, with --oauth2-token-cmd, XOAUTH2 or OAUTHBEARER)")
+                })?),
+            };
+            let login = login_for(&url.host, url.user.as_deref(), url.password.as_deref())?;
+            let mut client = connect(&url, &args).await?;
+            if let Some(login) = &login {
+                client
+                    .login(&login.user, &login.password, mechanism)
+                    .await
+                    .with_context(|| format!("cannot log in as {}", login.user))?;
+            }
+            client
+        }
     };
-    let login = login_for(&url.host, url.user.as_deref(), url.password.as_deref())?;
-    let mut client = SmtpClient::connect(&url.host, url.port, mailconn::options(&url, &args.conn))
-        .await
-        .map_err(|e| mailconn::cannot_start(e, "an SMTP", &url))?;
-    if let Some(login) = &login {
-        client
-            .login(&login.user, &login.password, mechanism)
-            .await
-            .with_context(|| format!("cannot log in as {}", login.user))?;
-    }
     let refused = match (&composed, &args.message) {
         (Some(m), _) => {
             client
@@ -103,6 +115,12 @@ async fn send(args: SendArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+async fn connect(url: &mail::MailUrl, args: &SendArgs) -> Result<SmtpClient> {
+    SmtpClient::connect(&url.host, url.port, mailconn::options(url, &args.conn))
+        .await
+        .map_err(|e| mailconn::cannot_start(e, "an SMTP", url))
 }
 
 /// The size of a ready-made message and whether it has 8-bit bytes,

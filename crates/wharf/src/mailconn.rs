@@ -5,6 +5,7 @@
 use crate::cli::ServerConn;
 use anyhow::Result;
 use mail::{MailError, MailUrl, Options, Protocol, Security};
+use wire::oauth::OAuthMechanism;
 
 /// Parses `text` and checks that it names `want` (`what` says how to
 /// write one).
@@ -44,4 +45,17 @@ pub fn cannot_start(e: MailError, protocol: &str, url: &MailUrl) -> anyhow::Erro
         "cannot start {protocol} session with {}:{}{hint}",
         url.host, url.port
     ))
+}
+
+/// The OAuth mechanism a URL's `;AUTH=` names (`None`: the best offered).
+pub fn oauth_mechanism(auth: Option<&str>) -> Result<Option<OAuthMechanism>> {
+    match auth {
+        None | Some("*") => Ok(None),
+        Some(name) => match OAuthMechanism::from_name(name) {
+            Some(m) => Ok(Some(m)),
+            None => crate::usage!(
+                "with --oauth2-token-cmd, ;AUTH= is XOAUTH2 or OAUTHBEARER (or left out), not {name}"
+            ),
+        },
+    }
 }

@@ -26,6 +26,9 @@ pub async fn run(cmd: NewsCommand) -> Result<()> {
 /// Connects and, when credentials are known (see [`crate::credentials`]),
 /// logs in.
 async fn open(url: &NewsUrl, conn: &ServerConn) -> Result<NntpClient> {
+    if conn.oauth2_token_cmd.is_some() {
+        crate::usage!("--oauth2-token-cmd is for mail servers; news servers log in with AUTHINFO");
+    }
     let tls = match (url.tls, conn.tls) {
         (NntpTls::Implicit, _) => NntpTls::Implicit,
         (_, true) => NntpTls::StartTls,

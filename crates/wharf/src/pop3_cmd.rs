@@ -1,7 +1,7 @@
 //! `wharf pop3`: list, fetch and delete messages in a POP3 mailbox.
 
 use crate::cli::{Pop3Command, ServerConn};
-use crate::credentials::login_for;
+use crate::credentials::{login_for, oauth_login};
 use crate::exit::LoginFailed;
 use crate::mailconn;
 use anyhow::{Context, Result};
@@ -30,6 +30,20 @@ pub async fn run(cmd: Pop3Command) -> Result<()> {
 /// Connects and logs in the way the URL says (`;AUTH=+APOP`, a SASL
 /// mechanism, or USER/PASS).
 async fn open(url: &MailUrl, conn: &ServerConn) -> Result<Pop3Client> {
+    if let Some(command) = &conn.oauth2_token_cmd {
+        let (user, token) = oauth_login(&url.host, url.user.as_deref(), command)?;
+        let mech = mailconn::oauth_mechanism(url.auth.as_deref())?;
+        let mut client = Pop3Client::connect(&url.host, url.port, mailconn::options(url, conn))
+            .await
+            .map_err(|e| mailconn::cannot_start(e, "a POP3", url))?;
+        return match client.auth_oauth(&user, &token, mech).await {
+            Ok(()) => Ok(client),
+            Err(MailError::Auth { text, .. }) => {
+                Err(LoginFailed(format!("login as {user} refused: {text}")).into())
+            }
+            Err(e) => Err(e.into()),
+        };
+    }
     let Some(login) = login_for(&url.host, url.user.as_deref(), url.password.as_deref())? else {
         crate::usage!(
             "no user for {}: write pop3://USER@{}/ (or put the host in ~/.netrc)",

@@ -20,9 +20,12 @@
 //! - [`sendfile`]: a file into a plain TCP stream inside the kernel.
 //! - [`sockopt`]: integer socket options the standard library lacks.
 //! - [`rate`]: [`rate::TokenBucket`], a byte rate shared by transfers.
+//! - [`oauth`]: OAuth 2.0 bearer tokens as SASL mechanisms (OAUTHBEARER,
+//!   XOAUTH2) for the mail clients.
 
 pub mod dot;
 pub mod line;
+pub mod oauth;
 pub mod proxy_header;
 pub mod rate;
 pub mod reply;

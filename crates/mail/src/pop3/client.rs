@@ -10,6 +10,7 @@ use crate::conn::{Conn, Options, Security};
 use crate::error::{MailError, Result};
 use crate::sasl::{self, Mechanism};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use wire::oauth::{error_detail, Bearer, OAuthMechanism};
 use wire::DotReader;
 
 /// Largest listing (LIST, UIDL, CAPA, TOP) accepted.
@@ -175,6 +176,48 @@ impl Pop3Client {
                 Err(MailError::Auth {
                     code: None,
                     text: format!("AUTH {}: the server wanted more", mech.name()),
+                })
+            }
+        }
+    }
+
+    /// AUTH (RFC 5034) with an OAuth 2.0 bearer token: `mechanism`, or the
+    /// best of OAUTHBEARER and XOAUTH2 the server's CAPA lists under SASL.
+    pub async fn auth_oauth(
+        &mut self,
+        user: &str,
+        token: &Bearer,
+        mechanism: Option<OAuthMechanism>,
+    ) -> Result<()> {
+        let mech = match mechanism {
+            Some(m) => m,
+            None => {
+                let capa = self.capa().await?;
+                let offered = capa
+                    .iter()
+                    .filter_map(|line| line.strip_prefix("SASL "))
+                    .flat_map(str::split_whitespace);
+                OAuthMechanism::choose(offered).ok_or_else(|| {
+                    MailError::NotSupported(
+                        "the server offers neither OAUTHBEARER nor XOAUTH2 (SASL in CAPA)".into(),
+                    )
+                })?
+            }
+        };
+        let name = mech.name();
+        let line = format!("AUTH {name} {}", mech.initial_response(user, token));
+        match self.secret(&line, &format!("AUTH {name} ****")).await? {
+            Status::Ok(_) => Ok(()),
+            Status::Err(text) => Err(MailError::Auth { code: None, text }),
+            Status::Continue(challenge) => {
+                // The server's error, as a challenge; the answer ends the exchange.
+                let last = self.secret(mech.after_error(), "****").await?;
+                let text = match last {
+                    Status::Err(text) | Status::Ok(text) | Status::Continue(text) => text,
+                };
+                Err(MailError::Auth {
+                    code: None,
+                    text: format!("AUTH {name}: {text} ({})", error_detail(&challenge)),
                 })
             }
         }

@@ -8,6 +8,7 @@ use crate::conn::{Conn, Options, Security};
 use crate::error::{MailError, Refusal, Result};
 use crate::sasl::{self, Mechanism};
 use tokio::io::{AsyncRead, AsyncReadExt};
+use wire::oauth::{error_detail, Bearer, OAuthMechanism};
 use wire::{RawReply, Stuffer};
 
 /// The name this client gives in EHLO/HELO.
@@ -159,6 +160,40 @@ impl SmtpClient {
         Err(MailError::Auth {
             code: Some(reply.code),
             text: format!("AUTH {name}: {} {}", reply.code, reply.text()),
+        })
+    }
+
+    /// Logs in with an OAuth 2.0 bearer token: `mechanism`, or the best of
+    /// OAUTHBEARER and XOAUTH2 the server offers.
+    pub async fn login_oauth(
+        &mut self,
+        user: &str,
+        token: &Bearer,
+        mechanism: Option<OAuthMechanism>,
+    ) -> Result<()> {
+        let mech = match mechanism {
+            Some(m) => m,
+            None => OAuthMechanism::choose(self.ext.auth_mechanisms()).ok_or_else(|| {
+                MailError::NotSupported(
+                    "the server offers neither OAUTHBEARER nor XOAUTH2 (AUTH in EHLO)".into(),
+                )
+            })?,
+        };
+        let name = mech.name();
+        let line = format!("AUTH {name} {}", mech.initial_response(user, token));
+        let mut reply = self.secret(&line, &format!("AUTH {name} ****")).await?;
+        let mut detail = String::new();
+        if reply.code == 334 {
+            // The server's error, as a challenge; the answer ends the exchange.
+            detail = format!(" ({})", error_detail(&reply.text()));
+            reply = self.call(mech.after_error()).await?;
+        }
+        if reply.code == 235 {
+            return Ok(());
+        }
+        Err(MailError::Auth {
+            code: Some(reply.code),
+            text: format!("AUTH {name}: {} {}{detail}", reply.code, reply.text()),
         })
     }
 
