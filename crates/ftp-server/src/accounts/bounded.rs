@@ -13,7 +13,7 @@
 use super::board::{BoardSession, SessionBoard};
 use super::{
     Account, AccountError, AccountStatus, AccountStore, GroupStore, Policy, Rejection,
-    SharedReservations,
+    RejectionStore, SharedReservations,
 };
 use crate::policy::Group;
 use async_trait::async_trait;
@@ -88,6 +88,18 @@ impl SessionBoard for BoundedStore {
         let board = self.board_inner()?;
         self.within("disconnect", board.request_disconnect(instance, id))
             .await
+    }
+}
+
+#[async_trait]
+impl RejectionStore for BoundedStore {
+    async fn reject(&self, name: &str, reason: &str, at: i64) -> Result<(), AccountError> {
+        self.within("reject", self.inner.reject(name, reason, at))
+            .await
+    }
+
+    async fn rejection(&self, name: &str) -> Result<Option<Rejection>, AccountError> {
+        self.within("rejection", self.inner.rejection(name)).await
     }
 }
 
@@ -230,15 +242,6 @@ impl AccountStore for BoundedStore {
             .await
     }
 
-    async fn reject(&self, name: &str, reason: &str, at: i64) -> Result<(), AccountError> {
-        self.within("reject", self.inner.reject(name, reason, at))
-            .await
-    }
-
-    async fn rejection(&self, name: &str) -> Result<Option<Rejection>, AccountError> {
-        self.within("rejection", self.inner.rejection(name)).await
-    }
-
     async fn count_pending(&self) -> Result<u64, AccountError> {
         self.within("count_pending", self.inner.count_pending())
             .await
@@ -265,6 +268,16 @@ mod tests {
     /// A store that never answers.
     #[derive(Debug)]
     struct Frozen;
+
+    #[async_trait]
+    impl RejectionStore for Frozen {
+        async fn reject(&self, _: &str, _: &str, _: i64) -> Result<(), AccountError> {
+            std::future::pending().await
+        }
+        async fn rejection(&self, _: &str) -> Result<Option<Rejection>, AccountError> {
+            std::future::pending().await
+        }
+    }
 
     #[async_trait]
     impl GroupStore for Frozen {
@@ -336,12 +349,6 @@ mod tests {
             std::future::pending().await
         }
         async fn set_ssh_keys(&self, _: &str, _: &str) -> Result<(), AccountError> {
-            std::future::pending().await
-        }
-        async fn reject(&self, _: &str, _: &str, _: i64) -> Result<(), AccountError> {
-            std::future::pending().await
-        }
-        async fn rejection(&self, _: &str) -> Result<Option<Rejection>, AccountError> {
             std::future::pending().await
         }
     }

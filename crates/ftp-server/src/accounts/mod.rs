@@ -16,6 +16,7 @@
 //! - [`postgres`]: [`PgStore`], the store several instances share.
 //! - `sql`: what the two SQL stores share (error mapping, setters).
 //! - `group_sql`: the group tables and queries of both SQL stores.
+//! - `rejection_sql`: the rejected registrations' queries of both SQL stores.
 //! - [`location`]: which store a setting names, and opening it.
 //! - [`bounded`]: [`BoundedStore`], a serving process's store whose every
 //!   call answers within `backend_timeout`.
@@ -36,6 +37,7 @@ pub mod name;
 pub mod operators;
 pub mod password;
 pub mod postgres;
+mod rejection_sql;
 mod sql;
 pub mod sqlite;
 pub mod transfers;
@@ -167,7 +169,7 @@ pub enum AccountError {
 
 /// The account database the server and the admin commands use.
 #[async_trait]
-pub trait AccountStore: GroupStore + Send + Sync + fmt::Debug {
+pub trait AccountStore: GroupStore + RejectionStore + Send + Sync + fmt::Debug {
     /// A short name for logs, such as `sqlite:/srv/wharf/wharf.db`; never
     /// a password.
     fn describe(&self) -> String;
@@ -233,6 +235,13 @@ pub trait AccountStore: GroupStore + Send + Sync + fmt::Debug {
     /// each (see [`keys`]).
     async fn ssh_keys(&self, name: &str) -> Result<String, AccountError>;
     async fn set_ssh_keys(&self, name: &str, keys: &str) -> Result<(), AccountError>;
+}
+
+/// The rejected registrations an account store keeps, so that a
+/// registrant learns the answer (the SQL of both stores:
+/// `rejection_sql`).
+#[async_trait]
+pub trait RejectionStore: Send + Sync {
     /// Rejects the *pending* account `name` at `at` (Unix seconds): removes
     /// it and keeps a [`Rejection`] with `reason`, replacing an earlier
     /// one of the name and forgetting those older than

@@ -18,12 +18,10 @@
 use super::board::{board_tables, hostname, BoardSession, SessionBoard};
 use super::group_sql::{group_queries, GROUPS_STEP};
 use super::operators::AdminStore;
-use super::sql::{backend, change_account, clamp_i64, policy_from, updated};
+use super::rejection_sql::rejection_queries;
+use super::sql::{backend, change_account, clamp_i64, policy_from};
 use super::transfers::{transfer_queries, transfers_table};
-use super::{
-    Account, AccountError, AccountStatus, AccountStore, Policy, Rejection, SharedReservations,
-    REJECTION_KEPT_SECS,
-};
+use super::{Account, AccountError, AccountStatus, AccountStore, Policy, SharedReservations};
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
@@ -317,6 +315,7 @@ const COLUMNS: &str =
     "name, password_hash, home, status, created_at, registered_from, quota_bytes, used_bytes, contact";
 
 group_queries!(PgStore);
+rejection_queries!(PgStore);
 transfer_queries!(PgStore, sqlx::Postgres);
 
 #[async_trait]
@@ -536,54 +535,6 @@ impl AccountStore for PgStore {
             .map_err(backend)?;
         Ok(n.max(0) as u64)
     }
-
-    async fn reject(&self, name: &str, reason: &str, at: i64) -> Result<(), AccountError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        sqlx::query("DELETE FROM rejections WHERE name = $1 OR rejected_at < $2")
-            .bind(name)
-            .bind(at.saturating_sub(REJECTION_KEPT_SECS))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        let kept = sqlx::query(
-            "INSERT INTO rejections (name, password_hash, reason, rejected_at, contact)
-             SELECT name, password_hash, $1, $2, contact FROM accounts
-             WHERE name = $3 AND status = 'pending'",
-        )
-        .bind(reason)
-        .bind(at)
-        .bind(name)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        updated(name, kept.rows_affected())?;
-        sqlx::query("DELETE FROM accounts WHERE name = $1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn rejection(&self, name: &str) -> Result<Option<Rejection>, AccountError> {
-        let row = sqlx::query(
-            "SELECT name, password_hash, reason, rejected_at, contact FROM rejections WHERE name = $1",
-        )
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        row.map(|row| {
-            Ok(Rejection {
-                name: row.try_get("name").map_err(backend)?,
-                password_hash: row.try_get("password_hash").map_err(backend)?,
-                reason: row.try_get("reason").map_err(backend)?,
-                rejected_at: row.try_get("rejected_at").map_err(backend)?,
-                contact: row.try_get("contact").map_err(backend)?,
-            })
-        })
-        .transpose()
-    }
 }
 
 #[async_trait]
@@ -681,6 +632,7 @@ impl SharedReservations for PgStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::RejectionStore;
     use crate::quota::QuotaLedger;
     use crate::storage::upload::SpaceMeter;
     use crate::storage::StorageError;

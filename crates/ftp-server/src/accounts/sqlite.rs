@@ -7,11 +7,10 @@
 
 use super::group_sql::{group_queries, GROUPS_STEP};
 use super::operators::AdminStore;
-use super::sql::{backend, change_account, clamp_i64, policy_from, updated};
+use super::rejection_sql::rejection_queries;
+use super::sql::{backend, change_account, clamp_i64, policy_from};
 use super::transfers::{transfer_queries, transfers_table};
-use super::{
-    Account, AccountError, AccountStatus, AccountStore, Policy, Rejection, REJECTION_KEPT_SECS,
-};
+use super::{Account, AccountError, AccountStatus, AccountStore, Policy};
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -192,6 +191,7 @@ fn account_from_row(row: &SqliteRow) -> Result<Account, AccountError> {
 }
 
 group_queries!(SqliteStore);
+rejection_queries!(SqliteStore);
 transfer_queries!(SqliteStore, sqlx::Sqlite);
 super::operators::admin_store_sql!(SqliteStore);
 
@@ -359,58 +359,12 @@ impl AccountStore for SqliteStore {
             .map_err(backend)?;
         Ok(n.max(0) as u64)
     }
-
-    async fn reject(&self, name: &str, reason: &str, at: i64) -> Result<(), AccountError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        sqlx::query("DELETE FROM rejections WHERE name = ? OR rejected_at < ?")
-            .bind(name)
-            .bind(at.saturating_sub(REJECTION_KEPT_SECS))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        let kept = sqlx::query(
-            "INSERT INTO rejections (name, password_hash, reason, rejected_at, contact)
-             SELECT name, password_hash, ?, ?, contact FROM accounts
-             WHERE name = ? AND status = 'pending'",
-        )
-        .bind(reason)
-        .bind(at)
-        .bind(name)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        updated(name, kept.rows_affected())?;
-        sqlx::query("DELETE FROM accounts WHERE name = ?")
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)
-    }
-
-    async fn rejection(&self, name: &str) -> Result<Option<Rejection>, AccountError> {
-        let row = sqlx::query("SELECT * FROM rejections WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.as_ref().map(rejection_from_row).transpose()
-    }
-}
-
-fn rejection_from_row(row: &SqliteRow) -> Result<Rejection, AccountError> {
-    Ok(Rejection {
-        name: row.try_get("name").map_err(backend)?,
-        password_hash: row.try_get("password_hash").map_err(backend)?,
-        reason: row.try_get("reason").map_err(backend)?,
-        rejected_at: row.try_get("rejected_at").map_err(backend)?,
-        contact: row.try_get("contact").map_err(backend)?,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::{RejectionStore, REJECTION_KEPT_SECS};
 
     fn account(name: &str) -> Account {
         Account {
