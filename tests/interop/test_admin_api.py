@@ -326,6 +326,50 @@ def test_lockout_after_five_wrong_passwords(wharfd_factory):
     assert api.login(name="nobody").status == 401
 
 
+def test_totp_second_factor_on_the_api_login(wharfd_factory):
+    from admin_http import enrol_totp, totp_code
+    srv, base = start_with_console(wharfd_factory)
+    secret = enrol_totp(srv.bin, srv.data)
+    assert re.search(r"^opal\s+added .*TOTP on", wharfd_admins(srv.bin, srv.data, "list"), re.M)
+    api = Api(base)
+    wrong = "000000" if totp_code(secret) != "000000" else "111111"
+    hour_ago = totp_code(secret, time.time() - 3600)
+    # without a code, with a wrong, malformed or old one: refused like a
+    # wrong password
+    for code in (None, wrong, "12ab56", hour_ago):
+        a = api.login(code=code)
+        assert a.status == 401 and "wrong admin name or password" in a.error(), (code, a.body)
+    # the lockout counts them: a fifth failure locks even the right code out
+    assert api.login(password="wrong", code=totp_code(secret)).status == 401
+    assert api.login(code=totp_code(secret)).status == 429
+    log = wharfd_admins(srv.bin, srv.data, "audit")
+    assert log.count("login.failed") == 5, log
+
+    # a fresh server (no lockout): the right code works once
+    srv2, base2 = start_with_console(wharfd_factory)
+    secret = enrol_totp(srv2.bin, srv2.data)
+    api = Api(base2)
+    code = totp_code(secret)
+    a = api.login(code=code)
+    assert a.status == 200 and a.body["admin"] == ADMIN, a.body
+    assert api.call("GET", "/api/status").status == 200
+    a = Api(base2).login(code=code)
+    assert a.status == 401, f"a used code was accepted again: {a.body}"
+    # an enrolment again replaces the secret; --disable turns it off
+    new_secret = enrol_totp(srv2.bin, srv2.data)
+    assert new_secret != secret
+    out = wharfd_admins(srv2.bin, srv2.data, "totp", ADMIN, "--disable")
+    assert "TOTP is off" in out, out
+    assert Api(base2).login().status == 200
+    log = wharfd_admins(srv2.bin, srv2.data, "audit")
+    for action in ("admins.totp", "admins.totp.disable"):
+        assert action in log, log
+    assert new_secret not in log
+    cp = subprocess.run([str(srv2.bin), "admins", "totp", "ghost", "--data", str(srv2.data)],
+                        capture_output=True, timeout=60)
+    assert cp.returncode != 0 and b"no admin named \"ghost\"" in cp.stderr, cp.stderr
+
+
 def test_https_with_the_servers_certificate(wharfd_factory, wharfd_bin, tmp_path):
     certs = tmp_path / "tls"
     subprocess.run([str(wharfd_bin), "cert", "self-signed", "--out", str(certs),

@@ -113,10 +113,12 @@ class Console:
                for v in result if v.get("impact") in ("serious", "critical")]
         assert not bad, f"accessibility violations on {name}:\n" + "\n".join(bad)
 
-    def log_in(self, password: str = ADMIN_PASSWORD) -> None:
+    def log_in(self, password: str = ADMIN_PASSWORD, code: str | None = None) -> None:
         self.open("/console/login")
         self.field("name").send_keys(ADMIN)
         self.field("password").send_keys(password)
+        if code is not None:
+            self.field("code").send_keys(code)
         self.go(self.button("Log in"))
 
 
@@ -232,3 +234,17 @@ def test_the_accounts_pages_page_through_many_accounts(wharfd_factory, browser, 
     c.field("q").send_keys("user5")
     c.go(c.button("Search"))
     assert "1 to 5 of 5 accounts." in c.text(), c.text()
+
+
+def test_a_totp_admin_logs_in_with_a_code(wharfd_factory, browser, tmp_path):
+    from admin_http import enrol_totp, totp_code
+    srv, base = start_with_console(wharfd_factory)
+    secret = enrol_totp(srv.bin, srv.data)
+    c = Console(browser, base, tmp_path / "screenshots")
+    c.log_in()  # the password alone is not enough
+    assert "wrong admin name or password" in c.text(), c.text()
+    assert browser.current_url.endswith("/console/login")
+    c.check("login-totp-refused")
+    c.log_in(code=totp_code(secret))
+    assert browser.current_url.endswith("/console/"), c.text()
+    assert "Log out opal" in c.text()

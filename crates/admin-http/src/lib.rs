@@ -12,6 +12,7 @@
 //! - [`auth`]: admin logins, cookie sessions with CSRF tokens, lockout,
 //!   bearer tokens, and the [`auth::Caller`] extractor.
 //! - [`error`]: [`error::ApiError`], every refusal as JSON.
+//! - [`second_factor`]: the TOTP code an admin with it on must give.
 //! - [`secret`]: [`secret::Secret`], passwords and tokens that `Debug` hides.
 //! - [`actions`]: the admin actions both front-ends run, each audited.
 //! - [`api`]: the JSON routes.
@@ -25,6 +26,7 @@ pub mod console;
 pub mod error;
 pub mod groups;
 pub mod monitor;
+pub mod second_factor;
 pub mod secret;
 pub mod server;
 pub mod state;

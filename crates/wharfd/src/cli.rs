@@ -110,6 +110,19 @@ pub enum AdminsCommand {
         #[command(flatten)]
         location: Location,
     },
+    /// Turn on a TOTP second factor (RFC 6238: 6 digits, 30 s) for an
+    /// admin: prints a new secret (base32) and its otpauth:// URI for an
+    /// authenticator app; from then on the console's and the API's logins
+    /// need a code as well as the password. Running it again replaces the
+    /// secret.
+    Totp {
+        name: String,
+        /// Turn the second factor off instead (logins need no code).
+        #[arg(long)]
+        disable: bool,
+        #[command(flatten)]
+        location: Location,
+    },
     /// Show the audit log of admin actions, newest first.
     Audit {
         /// How many entries.

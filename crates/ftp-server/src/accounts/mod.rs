@@ -12,6 +12,7 @@
 //! - [`password`]: Argon2 hashing and verification.
 //! - [`operators`]: admin-console operators, their API tokens and the
 //!   audit log ([`AdminStore`]).
+//! - [`totp`]: the admins' TOTP second factor (RFC 6238).
 //! - [`sqlite`]: [`SqliteStore`], the embedded store.
 //! - [`postgres`]: [`PgStore`], the store several instances share.
 //! - `sql`: what the two SQL stores share (error mapping, setters).
@@ -34,6 +35,7 @@ pub mod password;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+pub mod totp;
 
 pub use auth::{Authenticator, LoginError, RegistrationAnswer};
 pub use bounded::BoundedStore;

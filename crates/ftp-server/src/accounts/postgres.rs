@@ -16,8 +16,9 @@
 //! had reserved comes back by itself once its lease expires.
 
 use super::group_sql::{group_queries, GROUPS_STEP};
-use super::operators::AdminStore;
+use super::operators::{AdminStore, RESERVED_STEP_8};
 use super::sql::{backend, change_account, clamp_i64, policy_from, updated};
+use super::totp::TOTP_STEP;
 use super::{
     Account, AccountError, AccountStatus, AccountStore, Policy, Rejection, SharedReservations,
     REJECTION_KEPT_SECS,
@@ -92,6 +93,11 @@ const MIGRATIONS: &[&str] = &[
         rejected_at BIGINT NOT NULL,
         contact TEXT
     );",
+    // Step 8 is reserved for a change being made on another branch; this
+    // no-op holds its place until the two are merged.
+    RESERVED_STEP_8,
+    // A TOTP second factor for admins (`super::totp`).
+    TOTP_STEP,
 ];
 
 /// The key of the advisory lock that serialises migrations ("wharfmig").

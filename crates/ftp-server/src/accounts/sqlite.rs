@@ -6,8 +6,9 @@
 //! corrupt store never means "no accounts" or "usage 0".
 
 use super::group_sql::{group_queries, GROUPS_STEP};
-use super::operators::AdminStore;
+use super::operators::{AdminStore, RESERVED_STEP_8};
 use super::sql::{backend, change_account, clamp_i64, policy_from, updated};
+use super::totp::TOTP_STEP;
 use super::{
     Account, AccountError, AccountStatus, AccountStore, Policy, Rejection, REJECTION_KEPT_SECS,
 };
@@ -70,6 +71,11 @@ const MIGRATIONS: &[&str] = &[
         rejected_at INTEGER NOT NULL,
         contact TEXT
     )",
+    // Step 8 is reserved for a change being made on another branch; this
+    // no-op holds its place until the two are merged.
+    RESERVED_STEP_8,
+    // A TOTP second factor for admins (`super::totp`).
+    TOTP_STEP,
 ];
 
 /// The embedded account store.
