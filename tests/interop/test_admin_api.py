@@ -204,6 +204,63 @@ def test_groups_and_folders_through_the_api_hold_for_ftp_at_once(wharfd_factory,
     assert api.call("GET", "/api/folders").body["folders"][0]["quota_bytes"] == 1024 * 1024
 
 
+def test_group_members_and_folders_are_changed_through_the_api(wharfd_factory, tmp_path):
+    srv, base = start_with_console(wharfd_factory)
+    api = Api(base, token=token(srv.bin, srv.data, "admin"))
+    assert api.call("PUT", "/api/groups/readers", {"policy": "permissions list,download"}).status == 201
+    a = api.call("PUT", f"/api/groups/readers/members/{USER}")
+    assert a.status == 200 and a.body["members"] == [USER], a.body
+    assert api.call("PUT", f"/api/groups/readers/members/{USER}").body["members"] == [USER]
+    assert api.call("PUT", "/api/groups/readers/members/ghost").status == 404
+    assert api.call("PUT", f"/api/groups/ghost/members/{USER}").status == 404
+    f = srv.ftp()
+    with pytest.raises(ftplib.error_perm, match="Not permitted"):
+        f.storbinary("STOR nope.bin", io.BytesIO(b"y"))
+    f.quit()
+    a = api.call("DELETE", "/api/groups/readers")
+    assert a.status == 409 and "force" in a.error(), a.body
+    a = api.call("DELETE", f"/api/groups/readers/members/{USER}")
+    assert a.status == 200 and a.body["members"] == [], a.body
+    assert api.call("DELETE", f"/api/groups/readers/members/{USER}").status == 404
+    api.call("PUT", f"/api/groups/readers/members/{USER}")
+    assert api.call("DELETE", "/api/groups/readers?force=true").status == 204
+    assert api.call("GET", "/api/groups/readers").status == 404
+    f = srv.ftp()  # out of the read-only group: uploads again
+    f.storbinary("STOR yes.bin", io.BytesIO(b"y"))
+    f.quit()
+
+    team = tmp_path / "team"
+    a = api.call("POST", "/api/folders", {"name": "team", "dir": str(team), "quota": "2M"})
+    assert a.status == 201 and a.body["quota_bytes"] == 2 * 1024 * 1024, a.body
+    assert team.is_dir()
+    assert api.call("POST", "/api/folders", {"name": "team", "dir": str(team)}).status == 409
+    for body, says in (({"name": "rel", "dir": "relative/dir"}, "absolute"),
+                       ({"name": "Bad Name", "dir": str(team)}, "folder name"),
+                       ({"name": "q", "dir": str(team), "quota": "12Q"}, "bad quota")):
+        a = api.call("POST", "/api/folders", body)
+        assert a.status == 400 and says in a.error(), (body, a.body)
+    a = api.call("PATCH", "/api/folders/team", {"quota": "none"})
+    assert a.status == 200 and a.body["quota_bytes"] is None, a.body
+    assert api.call("GET", "/api/folders/team").body["quota_bytes"] is None
+    assert api.call("PATCH", "/api/folders/ghost", {"quota": "1M"}).status == 404
+    api.call("PATCH", f"/api/accounts/{USER}", {"policy": "mount team /team"})
+    a = api.call("DELETE", "/api/folders/team")
+    assert a.status == 409 and f"user {USER} at /team" in a.error(), a.body
+    assert api.call("DELETE", "/api/folders/team?force=true").status == 204
+    assert api.call("GET", "/api/folders").body["folders"] == []
+    assert api.call("DELETE", "/api/folders/team").status == 404
+    audit = {e["action"] for e in api.call("GET", "/api/audit").body["entries"]}
+    assert {"groups.members.add", "groups.members.remove", "folders.add", "folders.quota",
+            "folders.remove"} <= audit, audit
+    # a read token changes none of it
+    reader = Api(base, token=token(srv.bin, srv.data, "read"))
+    for method, path, body in (("PUT", f"/api/groups/x/members/{USER}", None),
+                               ("POST", "/api/folders", {"name": "t2", "dir": str(team)}),
+                               ("PATCH", "/api/folders/t2", {"quota": "1M"}),
+                               ("DELETE", "/api/folders/t2", None)):
+        assert reader.call(method, path, body).status == 403, (method, path)
+
+
 def test_approve_with_a_quota_and_reject_with_a_reason(wharfd_factory):
     srv, base = start_with_console(wharfd_factory, ["--registration", "approval"])
     api = Api(base)
@@ -460,7 +517,7 @@ def test_the_openapi_document_is_valid_and_names_every_route():
     from openapi_spec_validator.readers import read_from_filename
     spec, _ = read_from_filename(str(SPEC))
     validate(spec)
-    sources = [ROOT / "crates/admin-http/src" / f for f in ("api.rs", "monitor.rs", "groups.rs")]
+    sources = [ROOT / "crates/admin-http/src" / f for f in ("api.rs", "monitor.rs", "groups.rs", "folders.rs")]
     routed = set()
     for src in sources:
         routed |= set(re.findall(r'\.route\(\s*"(/[^"]*)"', src.read_text()))

@@ -248,3 +248,68 @@ def test_a_totp_admin_logs_in_with_a_code(wharfd_factory, browser, tmp_path):
     c.log_in(code=totp_code(secret))
     assert browser.current_url.endswith("/console/"), c.text()
     assert "Log out opal" in c.text()
+
+
+def test_groups_and_folders_are_changed_in_the_console(wharfd_factory, browser, tmp_path):
+    import io
+    from wharf_helpers import USER
+    srv, base = start_with_console(wharfd_factory)
+    c = Console(browser, base, tmp_path / "screenshots")
+    c.log_in()
+    c.go(c.link("Groups and folders"))
+    c.check("groups-empty")
+    c.field("group-name").send_keys("readers")
+    c.field("group-policy").send_keys("permissions list,download")
+    c.go(c.button("Create group"))
+    assert browser.current_url.split("?")[0].endswith("/console/groups/readers"), browser.current_url
+    assert "created group readers" in c.text(), c.text()
+    c.field("member").send_keys(USER)
+    c.go(c.button("Add member"))
+    assert f"{USER} is a member of readers" in c.text(), c.text()
+    c.check("group")
+    # the member's permissions follow at once: read-only now
+    f = srv.ftp()
+    with pytest.raises(ftplib.error_perm, match="Not permitted"):
+        f.storbinary("STOR nope.bin", io.BytesIO(b"y"))
+    f.quit()
+    # a bad policy is refused with the reason, and nothing changes
+    c.field("policy").clear()
+    c.field("policy").send_keys("colour blue")
+    c.go(c.button("Save policy"))
+    assert "bad policy" in c.text(), c.text()
+    c.check("group-bad-policy")
+    c.open("/console/groups/readers")
+    c.field("policy").clear()
+    c.field("policy").send_keys("permissions all")
+    c.go(c.button("Save policy"))
+    assert "saved the policy of readers" in c.text(), c.text()
+    f = srv.ftp()
+    f.storbinary("STOR yes.bin", io.BytesIO(b"y"))
+    f.quit()
+    # a group with members is removed only when forced, as with the CLI
+    c.go(c.button("Remove group readers"))
+    assert "still has 1 member(s)" in c.text(), c.text()
+    c.open("/console/groups/readers")
+    c.field("group-force").click()
+    c.go(c.button("Remove group readers"))
+    assert "removed group readers" in c.text(), c.text()
+
+    team = tmp_path / "team"
+    c.field("folder-name").send_keys("team")
+    c.field("folder-dir").send_keys(str(team))
+    c.field("folder-quota").send_keys("2M")
+    c.go(c.button("Add folder"))
+    assert "added folder team" in c.text() and "2.0 MiB" in c.text(), c.text()
+    assert team.is_dir()
+    c.check("folders")
+    c.field("folder-quota-team").send_keys("5M")
+    c.go(c.button("Set quota of team"))
+    assert "folder team has a quota of 5.0 MiB" in c.text(), c.text()
+    c.go(c.button("Remove team"))
+    assert "removed folder team" in c.text(), c.text()
+    assert "No shared folders yet." in c.text()
+
+    c.go(c.link("Audit log"))
+    for action in ("groups.put", "groups.members.add", "groups.remove", "folders.add",
+                   "folders.quota", "folders.remove"):
+        assert action in c.text(), action

@@ -16,6 +16,8 @@
 //! - [`secret`]: [`secret::Secret`], passwords and tokens that `Debug` hides.
 //! - [`actions`]: the admin actions both front-ends run, each audited.
 //! - [`api`]: the JSON routes.
+//! - [`groups`], [`folders`]: groups and shared folders, their JSON routes
+//!   and the actions the console shares.
 //! - [`console`]: the HTML routes.
 //! - [`monitor`]: `/metrics` and `/health`.
 
@@ -24,6 +26,7 @@ pub mod api;
 pub mod auth;
 pub mod console;
 pub mod error;
+pub mod folders;
 pub mod groups;
 pub mod monitor;
 pub mod second_factor;
@@ -42,6 +45,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(monitor::routes())
         .merge(api::routes())
         .merge(groups::routes())
+        .merge(folders::routes())
         .merge(console::routes())
         .with_state(state)
 }

@@ -40,7 +40,36 @@ pub fn routes() -> Router<AdminState> {
         )
         .route("/console/sessions", get(pages::sessions))
         .route("/console/sessions/{id}/disconnect", post(pages::disconnect))
-        .route("/console/groups", get(pages::groups))
+        .route(
+            "/console/groups",
+            get(pages::groups).post(pages::group_forms::create_group),
+        )
+        .route("/console/groups/{name}", get(pages::group))
+        .route(
+            "/console/groups/{name}/policy",
+            post(pages::group_forms::set_policy),
+        )
+        .route(
+            "/console/groups/{name}/members",
+            post(pages::group_forms::add_member),
+        )
+        .route(
+            "/console/groups/{name}/members/{account}/remove",
+            post(pages::group_forms::remove_member),
+        )
+        .route(
+            "/console/groups/{name}/remove",
+            post(pages::group_forms::remove_group),
+        )
+        .route("/console/folders", post(pages::folder_forms::add_folder))
+        .route(
+            "/console/folders/{name}/quota",
+            post(pages::folder_forms::set_quota),
+        )
+        .route(
+            "/console/folders/{name}/remove",
+            post(pages::folder_forms::remove_folder),
+        )
         .route("/console/audit", get(pages::audit))
 }
 

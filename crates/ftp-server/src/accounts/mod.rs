@@ -16,6 +16,8 @@
 //! - [`sqlite`]: [`SqliteStore`], the embedded store.
 //! - [`postgres`]: [`PgStore`], the store several instances share.
 //! - `sql`: what the two SQL stores share (error mapping, setters).
+//! - [`group_admin`]: creating and removing groups, their policies and
+//!   members, as the CLI, the API and the console do it.
 //! - `group_sql`: the group tables and queries of both SQL stores.
 //! - [`location`]: which store a setting names, and opening it.
 //! - [`bounded`]: [`BoundedStore`], a serving process's store whose every
@@ -26,6 +28,7 @@
 pub mod admin;
 pub mod auth;
 pub mod bounded;
+pub mod group_admin;
 mod group_sql;
 pub mod keys;
 pub mod location;

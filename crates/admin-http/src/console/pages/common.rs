@@ -1,5 +1,6 @@
 //! What every console page and form shares: the notice a redirect
-//! carries, the redirect back, a refusal shown as a page, the page frame
+//! carries, the redirect back (or the refusal) after a form, a refusal
+//! shown as a page, the page frame
 //! with the pending badge, and the CSRF-only form.
 
 use crate::actions;
@@ -42,6 +43,19 @@ pub fn refused(state_pending: usize, op: &Operator, e: ApiError) -> Response {
         &frame,
         "<p><a href=\"/console/\">Back to the dashboard</a></p>",
     )
+}
+
+/// The end of a form: back to the page `to` with `message` (the first of
+/// `done`), or the refusal as a page.
+pub async fn outcome(
+    state: &AdminState,
+    op: &Operator,
+    done: Result<(String, String), ApiError>,
+) -> Response {
+    match done {
+        Ok((to, message)) => back(&to, &message),
+        Err(e) => refused(pending_count(state).await, op, e),
+    }
 }
 
 pub async fn pending_count(state: &AdminState) -> usize {
