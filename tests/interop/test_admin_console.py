@@ -313,3 +313,57 @@ def test_groups_and_folders_are_changed_in_the_console(wharfd_factory, browser, 
     for action in ("groups.put", "groups.members.add", "groups.remove", "folders.add",
                    "folders.quota", "folders.remove"):
         assert action in c.text(), action
+
+
+def wait_for(predicate, what: str, timeout: float = 15.0):
+    import time
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    pytest.fail(f"waited {timeout} s for {what}", pytrace=False)
+
+
+def test_the_pending_queue_updates_without_a_reload(wharfd_factory, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    srv, base = start_with_console(wharfd_factory, ["--registration", "approval"])
+    c = Console(browser, base, tmp_path / "screenshots")
+    c.log_in()
+    # the dashboard's badge and count follow a registration made meanwhile
+    assert not browser.find_element(By.ID, "pending-badge").is_displayed()
+    browser.execute_script("window.stillThisPage = true")
+    reg = ftplib.FTP(timeout=TIMEOUT)
+    reg.connect(srv.host, srv.port)
+    assert reg.sendcmd("SITE REGISTER early a-long-password").startswith("200")
+    wait_for(lambda: browser.find_element(By.ID, "pending-badge").text == "1", "the badge")
+    assert browser.find_element(By.ID, "pending-count").text == "1"
+    assert browser.execute_script("return window.stillThisPage === true"), "the page was reloaded"
+
+    c.go(c.link("Pending 1"))
+    assert "early" in c.text()
+    browser.execute_script("window.stillThisPage = true")
+    # a half-typed quota in an existing row survives the update
+    c.field("quota-early").send_keys("7M")
+    assert reg.sendcmd("SITE REGISTER newbie a-long-password").startswith("200")
+    reg.close()
+    wait_for(lambda: "newbie" in c.text(), "the new registration on the open page")
+    assert browser.execute_script("return window.stillThisPage === true"), "the page was reloaded"
+    assert browser.find_element(By.ID, "live-status").get_attribute("textContent") \
+        == "New registration: newbie"
+    assert browser.find_element(By.ID, "pending-badge").text == "2"
+    assert c.field("quota-early").get_attribute("value") == "7M"
+    c.check("pending-live")
+    # the added row's forms work
+    c.field("quota-newbie").send_keys("3M")
+    c.go(c.button("Approve newbie"))
+    assert "approved newbie with a quota of 3.0 MiB" in c.text(), c.text()
+    # a row decided elsewhere (here: the CLI) goes away
+    browser.execute_script("window.stillThisPage = true")
+    cp = subprocess.run([str(srv.bin), "users", "reject", "early", "--data", str(srv.data)],
+                        capture_output=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    wait_for(lambda: "No registrations are waiting." in c.text(), "the rejected row to go")
+    assert browser.execute_script("return window.stillThisPage === true")
+    assert not browser.find_element(By.ID, "pending-badge").is_displayed()

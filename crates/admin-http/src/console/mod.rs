@@ -7,6 +7,8 @@
 //! # Layout
 //! - [`html`]: escaping and the page frame (viewport, CSS, navigation).
 //! - [`pages`]: the handlers, one module per page with its forms.
+//! - `live.js`: the one script, embedded: the pending badge and queue
+//!   updated without a reload (pages work without it).
 
 pub mod html;
 pub mod pages;
@@ -14,6 +16,7 @@ pub mod pages;
 use crate::auth::{self, Caller};
 use crate::state::AdminState;
 use axum::extract::FromRequestParts;
+use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -26,6 +29,7 @@ pub fn routes() -> Router<AdminState> {
         .route("/console", get(|| async { Redirect::to("/console/") }))
         .route("/console/login", get(pages::login_form).post(pages::login))
         .route("/console/logout", post(pages::logout))
+        .route("/console/live.js", get(live_js))
         .route("/console/", get(pages::dashboard))
         .route("/console/pending", get(pages::pending))
         .route("/console/pending/{name}/approve", post(pages::approve))
@@ -71,6 +75,21 @@ pub fn routes() -> Router<AdminState> {
             post(pages::folder_forms::remove_folder),
         )
         .route("/console/audit", get(pages::audit))
+}
+
+/// The script that keeps the pending badge and queue up to date (no
+/// secrets in it, so it needs no login).
+const LIVE_JS: &str = include_str!("live.js");
+
+async fn live_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        LIVE_JS,
+    )
+        .into_response()
 }
 
 /// A logged-in console user; anyone else is sent to the login page.
