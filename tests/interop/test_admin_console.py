@@ -367,3 +367,44 @@ def test_the_pending_queue_updates_without_a_reload(wharfd_factory, browser, tmp
     wait_for(lambda: "No registrations are waiting." in c.text(), "the rejected row to go")
     assert browser.execute_script("return window.stillThisPage === true")
     assert not browser.find_element(By.ID, "pending-badge").is_displayed()
+
+
+def test_a_visitor_registers_on_the_public_page(wharfd_factory, browser, tmp_path):
+    from admin_http import Api, token
+    srv, base = start_with_console(wharfd_factory, ["--public-register"])
+    c = Console(browser, base, tmp_path / "screenshots")
+    c.open("/register")
+    c.check("register")
+    c.field("name").send_keys("webbie")
+    c.field("password").send_keys("a-long-password")
+    c.field("again").send_keys("a-long-password")
+    c.field("contact").send_keys("webbie@example.org")
+    c.go(c.button("Register"))
+    assert "awaits the operator's approval" in c.text(), c.text()
+    c.check("register-sent")
+
+    def ask() -> str:
+        c.field("name").send_keys("webbie")
+        c.field("password").send_keys("a-long-password")
+        c.go(c.button("Show status"))
+        return c.text()
+
+    assert "webbie — pending" in ask()
+    c.check("register-pending")
+    api = Api(base, token=token(srv.bin, srv.data, "admin"))
+    assert api.call("POST", "/api/registrations/webbie/approve", {"quota": "4M"}).status == 200
+    c.go(c.link("Ask again"))
+    assert "webbie — approved" in ask()
+    c.check("register-approved")
+    f = srv.ftp(user="webbie", password="a-long-password")
+    assert site_quota_limit(f) == 4 * MIB
+    f.quit()
+    # a refusal keeps the name and says why, accessibly
+    c.open("/register")
+    c.field("name").send_keys("webbie")
+    c.field("password").send_keys("another-password")
+    c.field("again").send_keys("another-password")
+    c.go(c.button("Register"))
+    assert "That name is already taken" in c.text(), c.text()
+    assert c.field("name").get_attribute("value") == "webbie"
+    c.check("register-refused")

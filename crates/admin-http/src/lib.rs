@@ -20,6 +20,7 @@
 //!   and the actions the console shares.
 //! - [`console`]: the HTML routes.
 //! - [`monitor`]: `/metrics` and `/health`.
+//! - [`public`]: the public registration page (off unless configured).
 
 pub mod actions;
 pub mod api;
@@ -29,6 +30,7 @@ pub mod error;
 pub mod folders;
 pub mod groups;
 pub mod monitor;
+pub mod public;
 pub mod second_factor;
 pub mod secret;
 pub mod server;
@@ -47,6 +49,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(groups::routes())
         .merge(folders::routes())
         .merge(console::routes())
+        .merge(public::routes())
         .with_state(state)
 }
 
@@ -78,6 +81,7 @@ mod tests {
             events: ftp_server::events::Events::running(Vec::new(), metrics, None),
             logins: Arc::default(),
             secure: false,
+            registration: None,
         }
     }
 

@@ -284,6 +284,12 @@ impl Server {
         self.shared.events.clone()
     }
 
+    /// Self-registration and its status, for the public registration
+    /// page.
+    pub fn registration_desk(&self) -> crate::registration_desk::RegistrationDesk {
+        crate::registration_desk::RegistrationDesk::new(self.shared.clone())
+    }
+
     /// The logged-in sessions, for the admin console.
     pub fn live_sessions(&self) -> Arc<crate::live::LiveSessions> {
         self.shared.live.clone()

@@ -278,6 +278,13 @@ pub struct ServeArgs {
     /// [default: off].
     #[arg(long, env = "WHARF_ADMIN_LISTEN", value_name = "ADDR:PORT")]
     pub admin_listen: Option<String>,
+    /// Also serve a public registration page on --admin-listen (/register,
+    /// and /register/status where a registrant sees pending, approved or
+    /// rejected), with SITE REGISTER's rules, limits and approval flow; no
+    /// admin login needed. Needs --admin-listen and --registration
+    /// approval or open [default: off].
+    #[arg(long, env = "WHARF_PUBLIC_REGISTER")]
+    pub public_register: bool,
     /// Per-account download limit in bytes per second, e.g. 10M [default: none].
     #[arg(long, env = "WHARF_MAX_DOWNLOAD_RATE", value_name = "SIZE")]
     pub max_download_rate: Option<String>,
