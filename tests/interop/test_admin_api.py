@@ -581,3 +581,49 @@ def test_a_taken_or_bad_admin_address_stops_the_start_with_what_to_fix(wharfd_bi
             assert says in out, out
     finally:
         held.close()
+
+
+def test_console_forms_for_groups_and_folders_need_the_csrf_field(wharfd_factory, tmp_path):
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    _, base = start_with_console(wharfd_factory)
+    api = Api(base)
+    csrf = api.login().body["csrf"]
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(api.jar), NoRedirect)
+
+    def form(path: str, fields: dict[str, str]) -> int:
+        req = urllib.request.Request(base + path, data=urllib.parse.urlencode(fields).encode(),
+                                     method="POST")
+        try:
+            with opener.open(req, timeout=30) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    team = str(tmp_path / "team")
+    for path, fields in (("/console/groups", {"name": "staff"}),
+                         ("/console/folders", {"name": "team", "dir": team})):
+        for bad in ({}, {"csrf": "0" * 64}):
+            assert form(path, {**fields, **bad}) == 403, (path, bad)
+        assert form(path, {**fields, "csrf": csrf}) == 303, path
+    assert api.call("GET", "/api/groups/staff").status == 200
+    for path in ("/console/groups/staff/members", "/console/groups/staff/policy",
+                 "/console/groups/staff/remove", "/console/folders/team/quota",
+                 "/console/folders/team/remove", f"/console/groups/staff/members/{USER}/remove"):
+        assert form(path, {"account": USER, "policy": "", "quota": "1M"}) == 403, path
+    assert api.call("GET", "/api/groups/staff").body["members"] == []
+    assert api.call("GET", "/api/folders/team").body["quota_bytes"] is None
+    # without a login, the forms send to the login page and change nothing
+    anon = urllib.request.build_opener(NoRedirect)
+    req = urllib.request.Request(base + "/console/groups/staff/remove",
+                                 data=b"csrf=" + csrf.encode(), method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        anon.open(req, timeout=30)
+    assert e.value.code == 303 and e.value.headers["location"] == "/console/login"
+    assert api.call("GET", "/api/groups/staff").status == 200

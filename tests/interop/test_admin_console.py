@@ -267,6 +267,13 @@ def test_groups_and_folders_are_changed_in_the_console(wharfd_factory, browser, 
     c.go(c.button("Add member"))
     assert f"{USER} is a member of readers" in c.text(), c.text()
     c.check("group")
+    # a second "create" of the same name changes nothing
+    c.open("/console/groups")
+    c.field("group-name").send_keys("readers")
+    c.field("group-policy").send_keys("permissions all")
+    c.go(c.button("Create group"))
+    assert "group readers already exists" in c.text(), c.text()
+    c.open("/console/groups/readers")
     # the member's permissions follow at once: read-only now
     f = srv.ftp()
     with pytest.raises(ftplib.error_perm, match="Not permitted"):

@@ -5,10 +5,12 @@
 use super::common::{given, outcome, CsrfForm};
 use crate::console::html::seg;
 use crate::console::Operator;
+use crate::error::ApiError;
 use crate::groups;
 use crate::secret::Secret;
 use crate::state::AdminState;
 use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -34,9 +36,15 @@ pub async fn create_group(
     let name = f.name.trim();
     let done = async {
         op.caller.may_change(Some(f.csrf.expose()))?;
-        let made = groups::put_group(&state, &op.caller, name, given(&f.policy)).await?;
-        let said = if made { "created" } else { "updated" };
-        Ok((group_page(name), format!("{said} group {name}")))
+        // A new group only: an existing one is changed on its own page.
+        if groups::view(state.store.as_ref(), name).await.is_ok() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("group {name} already exists; change it on its page"),
+            ));
+        }
+        groups::put_group(&state, &op.caller, name, given(&f.policy)).await?;
+        Ok((group_page(name), format!("created group {name}")))
     }
     .await;
     outcome(&state, &op, done).await
