@@ -39,6 +39,7 @@ pub fn routes() -> Router<AdminState> {
 fn public_page(status: StatusCode, title: &str, error: Option<&str>, body: &str) -> Response {
     let frame = Frame {
         error,
+        banner: Some("Wharf: ask for an account"),
         ..Frame::default()
     };
     let mut response = page(status, title, &frame, body);

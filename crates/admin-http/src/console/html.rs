@@ -78,6 +78,9 @@ pub struct Frame<'a> {
     /// The outcome of the last form.
     pub notice: Option<&'a str>,
     pub error: Option<&'a str>,
+    /// What the header says when no one is logged in (default: "Wharf
+    /// console").
+    pub banner: Option<&'a str>,
 }
 
 /// A whole page.
@@ -112,7 +115,11 @@ pub fn page(status: StatusCode, title: &str, frame: &Frame<'_>, body: &str) -> R
             esc(admin)
         );
     } else {
-        out.push_str("<p>Wharf console</p>");
+        let _ = write!(
+            out,
+            "<p>{}</p>",
+            esc(frame.banner.unwrap_or("Wharf console"))
+        );
     }
     let _ = write!(out, "</header><main><h1>{}</h1>", esc(title));
     if let Some(n) = frame.notice {

@@ -77,7 +77,7 @@ pub async fn render(
                 who: Some((&op.caller.admin, &op.csrf)),
                 pending,
                 notice: done.done.as_deref(),
-                error: None,
+                ..Frame::default()
             };
             page(StatusCode::OK, title, &frame, &body)
         }
