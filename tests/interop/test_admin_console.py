@@ -83,12 +83,26 @@ class Console:
 
     def go(self, element) -> None:
         """Clicks a link or a submit button and waits for the next page."""
+        from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.ui import WebDriverWait
         old = self.d.find_element(By.TAG_NAME, "html")
         element.click()
-        WebDriverWait(self.d, 15).until(expected_conditions.staleness_of(old))
+
+        def left(_) -> bool:
+            # the old page's root is gone; chromedriver may say so as a
+            # stale reference or, mid-navigation, as "does not belong to
+            # the document"
+            try:
+                old.is_enabled()
+                return False
+            except StaleElementReferenceException:
+                return True
+            except WebDriverException as e:
+                if "does not belong to the document" in str(e):
+                    return True
+                raise
+        WebDriverWait(self.d, 15).until(left)
 
     def text(self) -> str:
         from selenium.webdriver.common.by import By
