@@ -5,12 +5,17 @@ A missing openapi-core FAILS the tests that use it."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import http.cookiejar
 import json
 import os
 import re
 import ssl
+import struct
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -45,6 +50,28 @@ def add_admin(bin: Path, data: Path) -> None:
 
 def token(bin: Path, data: Path, scope: str) -> str:
     return wharfd_admins(bin, data, "token", ADMIN, "--scope", scope).strip()
+
+
+def enrol_totp(bin: Path, data: Path, name: str = ADMIN) -> str:
+    """`wharfd admins totp NAME`: turns TOTP on; returns the base32 secret
+    (and checks the otpauth:// URI printed with it)."""
+    out = wharfd_admins(bin, data, "totp", name)
+    secret = re.search(r"^secret: ([A-Z2-7]+)$", out, re.M).group(1)
+    uri = re.search(r"^uri: (\S+)$", out, re.M).group(1)
+    assert uri == (f"otpauth://totp/Wharf:{name}?secret={secret}&issuer=Wharf"
+                   "&algorithm=SHA1&digits=6&period=30"), uri
+    return secret
+
+
+def totp_code(secret: str, at: float | None = None) -> str:
+    """The RFC 6238 code (HMAC-SHA-1, 6 digits, 30 s) of base32 `secret`
+    at Unix time `at` (now), computed here independently of the server."""
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    step = int((time.time() if at is None else at) // 30)
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    word = struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF
+    return f"{word % 1_000_000:06d}"
 
 
 def _spec():
@@ -122,8 +149,12 @@ class Api:
             pytest.fail(f"{method} {path} -> {status} does not match docs/openapi.yaml: "
                         f"{e!r}: {detail}\nbody: {payload[:500]!r}", pytrace=False)
 
-    def login(self, name: str = ADMIN, password: str = ADMIN_PASSWORD) -> Answer:
-        a = self.call("POST", "/api/login", {"name": name, "password": password})
+    def login(self, name: str = ADMIN, password: str = ADMIN_PASSWORD,
+              code: str | None = None) -> Answer:
+        body = {"name": name, "password": password}
+        if code is not None:
+            body["code"] = code
+        a = self.call("POST", "/api/login", body)
         if a.status == 200:
             self.csrf = a.body["csrf"]
         return a

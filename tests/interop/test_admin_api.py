@@ -211,6 +211,63 @@ def test_groups_and_folders_through_the_api_hold_for_ftp_at_once(wharfd_factory,
     assert api.call("GET", "/api/folders").body["folders"][0]["quota_bytes"] == 1024 * 1024
 
 
+def test_group_members_and_folders_are_changed_through_the_api(wharfd_factory, tmp_path):
+    srv, base = start_with_console(wharfd_factory)
+    api = Api(base, token=token(srv.bin, srv.data, "admin"))
+    assert api.call("PUT", "/api/groups/readers", {"policy": "permissions list,download"}).status == 201
+    a = api.call("PUT", f"/api/groups/readers/members/{USER}")
+    assert a.status == 200 and a.body["members"] == [USER], a.body
+    assert api.call("PUT", f"/api/groups/readers/members/{USER}").body["members"] == [USER]
+    assert api.call("PUT", "/api/groups/readers/members/ghost").status == 404
+    assert api.call("PUT", f"/api/groups/ghost/members/{USER}").status == 404
+    f = srv.ftp()
+    with pytest.raises(ftplib.error_perm, match="Not permitted"):
+        f.storbinary("STOR nope.bin", io.BytesIO(b"y"))
+    f.quit()
+    a = api.call("DELETE", "/api/groups/readers")
+    assert a.status == 409 and "force" in a.error(), a.body
+    a = api.call("DELETE", f"/api/groups/readers/members/{USER}")
+    assert a.status == 200 and a.body["members"] == [], a.body
+    assert api.call("DELETE", f"/api/groups/readers/members/{USER}").status == 404
+    api.call("PUT", f"/api/groups/readers/members/{USER}")
+    assert api.call("DELETE", "/api/groups/readers?force=true").status == 204
+    assert api.call("GET", "/api/groups/readers").status == 404
+    f = srv.ftp()  # out of the read-only group: uploads again
+    f.storbinary("STOR yes.bin", io.BytesIO(b"y"))
+    f.quit()
+
+    team = tmp_path / "team"
+    a = api.call("POST", "/api/folders", {"name": "team", "dir": str(team), "quota": "2M"})
+    assert a.status == 201 and a.body["quota_bytes"] == 2 * 1024 * 1024, a.body
+    assert team.is_dir()
+    assert api.call("POST", "/api/folders", {"name": "team", "dir": str(team)}).status == 409
+    for body, says in (({"name": "rel", "dir": "relative/dir"}, "absolute"),
+                       ({"name": "Bad Name", "dir": str(team)}, "folder name"),
+                       ({"name": "q", "dir": str(team), "quota": "12Q"}, "bad quota")):
+        a = api.call("POST", "/api/folders", body)
+        assert a.status == 400 and says in a.error(), (body, a.body)
+    a = api.call("PATCH", "/api/folders/team", {"quota": "none"})
+    assert a.status == 200 and a.body["quota_bytes"] is None, a.body
+    assert api.call("GET", "/api/folders/team").body["quota_bytes"] is None
+    assert api.call("PATCH", "/api/folders/ghost", {"quota": "1M"}).status == 404
+    api.call("PATCH", f"/api/accounts/{USER}", {"policy": "mount team /team"})
+    a = api.call("DELETE", "/api/folders/team")
+    assert a.status == 409 and f"user {USER} at /team" in a.error(), a.body
+    assert api.call("DELETE", "/api/folders/team?force=true").status == 204
+    assert api.call("GET", "/api/folders").body["folders"] == []
+    assert api.call("DELETE", "/api/folders/team").status == 404
+    audit = {e["action"] for e in api.call("GET", "/api/audit").body["entries"]}
+    assert {"groups.members.add", "groups.members.remove", "folders.add", "folders.quota",
+            "folders.remove"} <= audit, audit
+    # a read token changes none of it
+    reader = Api(base, token=token(srv.bin, srv.data, "read"))
+    for method, path, body in (("PUT", f"/api/groups/x/members/{USER}", None),
+                               ("POST", "/api/folders", {"name": "t2", "dir": str(team)}),
+                               ("PATCH", "/api/folders/t2", {"quota": "1M"}),
+                               ("DELETE", "/api/folders/t2", None)):
+        assert reader.call(method, path, body).status == 403, (method, path)
+
+
 def test_approve_with_a_quota_and_reject_with_a_reason(wharfd_factory):
     srv, base = start_with_console(wharfd_factory, ["--registration", "approval"])
     api = Api(base)
@@ -385,6 +442,50 @@ def test_lockout_after_five_wrong_passwords(wharfd_factory):
     assert api.login(name="nobody").status == 401
 
 
+def test_totp_second_factor_on_the_api_login(wharfd_factory):
+    from admin_http import enrol_totp, totp_code
+    srv, base = start_with_console(wharfd_factory)
+    secret = enrol_totp(srv.bin, srv.data)
+    assert re.search(r"^opal\s+added .*TOTP on", wharfd_admins(srv.bin, srv.data, "list"), re.M)
+    api = Api(base)
+    wrong = "000000" if totp_code(secret) != "000000" else "111111"
+    hour_ago = totp_code(secret, time.time() - 3600)
+    # without a code, with a wrong, malformed or old one: refused like a
+    # wrong password
+    for code in (None, wrong, "12ab56", hour_ago):
+        a = api.login(code=code)
+        assert a.status == 401 and "wrong admin name or password" in a.error(), (code, a.body)
+    # the lockout counts them: a fifth failure locks even the right code out
+    assert api.login(password="wrong", code=totp_code(secret)).status == 401
+    assert api.login(code=totp_code(secret)).status == 429
+    log = wharfd_admins(srv.bin, srv.data, "audit")
+    assert log.count("login.failed") == 5, log
+
+    # a fresh server (no lockout): the right code works once
+    srv2, base2 = start_with_console(wharfd_factory)
+    secret = enrol_totp(srv2.bin, srv2.data)
+    api = Api(base2)
+    code = totp_code(secret)
+    a = api.login(code=code)
+    assert a.status == 200 and a.body["admin"] == ADMIN, a.body
+    assert api.call("GET", "/api/status").status == 200
+    a = Api(base2).login(code=code)
+    assert a.status == 401, f"a used code was accepted again: {a.body}"
+    # an enrolment again replaces the secret; --disable turns it off
+    new_secret = enrol_totp(srv2.bin, srv2.data)
+    assert new_secret != secret
+    out = wharfd_admins(srv2.bin, srv2.data, "totp", ADMIN, "--disable")
+    assert "TOTP is off" in out, out
+    assert Api(base2).login().status == 200
+    log = wharfd_admins(srv2.bin, srv2.data, "audit")
+    for action in ("admins.totp", "admins.totp.disable"):
+        assert action in log, log
+    assert new_secret not in log
+    cp = subprocess.run([str(srv2.bin), "admins", "totp", "ghost", "--data", str(srv2.data)],
+                        capture_output=True, timeout=60)
+    assert cp.returncode != 0 and b"no admin named \"ghost\"" in cp.stderr, cp.stderr
+
+
 def test_https_with_the_servers_certificate(wharfd_factory, wharfd_bin, tmp_path):
     certs = tmp_path / "tls"
     subprocess.run([str(wharfd_bin), "cert", "self-signed", "--out", str(certs),
@@ -475,7 +576,8 @@ def test_the_openapi_document_is_valid_and_names_every_route():
     from openapi_spec_validator.readers import read_from_filename
     spec, _ = read_from_filename(str(SPEC))
     validate(spec)
-    sources = [ROOT / "crates/admin-http/src" / f for f in ("api.rs", "monitor.rs", "groups.rs", "transfers.rs")]
+    sources = [ROOT / "crates/admin-http/src" / f
+               for f in ("api.rs", "monitor.rs", "groups.rs", "folders.rs", "transfers.rs")]
     routed = set()
     for src in sources:
         routed |= set(re.findall(r'\.route\(\s*"(/[^"]*)"', src.read_text()))
@@ -539,3 +641,49 @@ def test_a_taken_or_bad_admin_address_stops_the_start_with_what_to_fix(wharfd_bi
             assert says in out, out
     finally:
         held.close()
+
+
+def test_console_forms_for_groups_and_folders_need_the_csrf_field(wharfd_factory, tmp_path):
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    _, base = start_with_console(wharfd_factory)
+    api = Api(base)
+    csrf = api.login().body["csrf"]
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(api.jar), NoRedirect)
+
+    def form(path: str, fields: dict[str, str]) -> int:
+        req = urllib.request.Request(base + path, data=urllib.parse.urlencode(fields).encode(),
+                                     method="POST")
+        try:
+            with opener.open(req, timeout=30) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    team = str(tmp_path / "team")
+    for path, fields in (("/console/groups", {"name": "staff"}),
+                         ("/console/folders", {"name": "team", "dir": team})):
+        for bad in ({}, {"csrf": "0" * 64}):
+            assert form(path, {**fields, **bad}) == 403, (path, bad)
+        assert form(path, {**fields, "csrf": csrf}) == 303, path
+    assert api.call("GET", "/api/groups/staff").status == 200
+    for path in ("/console/groups/staff/members", "/console/groups/staff/policy",
+                 "/console/groups/staff/remove", "/console/folders/team/quota",
+                 "/console/folders/team/remove", f"/console/groups/staff/members/{USER}/remove"):
+        assert form(path, {"account": USER, "policy": "", "quota": "1M"}) == 403, path
+    assert api.call("GET", "/api/groups/staff").body["members"] == []
+    assert api.call("GET", "/api/folders/team").body["quota_bytes"] is None
+    # without a login, the forms send to the login page and change nothing
+    anon = urllib.request.build_opener(NoRedirect)
+    req = urllib.request.Request(base + "/console/groups/staff/remove",
+                                 data=b"csrf=" + csrf.encode(), method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        anon.open(req, timeout=30)
+    assert e.value.code == 303 and e.value.headers["location"] == "/console/login"
+    assert api.call("GET", "/api/groups/staff").status == 200

@@ -545,8 +545,11 @@ def test_a_store_from_the_previous_release_keeps_every_account(wharfd_bin, tmp_p
     with sqlite3.connect(data / "wharf.db") as db:
         # migrated through every step since: policies (2), SSH keys (3),
         # groups (4), the admin console's tables (5), registration
-        # outcomes (6, 7), the transfer history (8)
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 8
+        # outcomes (6, 7), the transfer history (8) and
+        # the admins' TOTP columns (9)
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 9
+        cols = {r[1] for r in db.execute("PRAGMA table_info(admins)")}
+        assert {"totp_secret", "totp_last_step"} <= cols, cols
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"account_groups", "admins", "admin_tokens", "admin_audit",
                 "rejections", "transfers"} <= tables, tables

@@ -78,6 +78,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
 struct LoginBody {
     name: String,
     password: Secret,
+    /// The TOTP code, for an admin with a second factor.
+    code: Option<Secret>,
 }
 
 async fn login(
@@ -86,7 +88,8 @@ async fn login(
     Body(body): Body<LoginBody>,
 ) -> Result<Response, ApiError> {
     let client = auth::client_ip(&parts);
-    let session = auth::login(&state, &body.name, body.password.expose(), client).await?;
+    let code = body.code.as_ref().map(Secret::expose);
+    let session = auth::login(&state, &body.name, body.password.expose(), code, client).await?;
     Ok((
         [(header::SET_COOKIE, auth::cookie(&session.id, state.secure))],
         Json(json!({ "admin": body.name, "csrf": session.csrf })),

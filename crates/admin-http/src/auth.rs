@@ -170,12 +170,14 @@ impl Logins {
     }
 }
 
-/// Checks `name` and `password` (with lockout) and starts a console
-/// session; every attempt is audited.
+/// Checks `name`, `password` and, for an admin with TOTP on, `code`
+/// ([`crate::second_factor`]), with lockout, and starts a console session;
+/// every attempt is audited. Every failure gets the same answer.
 pub async fn login(
     state: &AdminState,
     name: &str,
     password: &str,
+    code: Option<&str>,
     client: IpAddr,
 ) -> Result<NewSession, ApiError> {
     let admins = state.admins()?;
@@ -193,16 +195,18 @@ pub async fn login(
         .acquire()
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let ok = tokio::task::spawn_blocking(move || verify_admin(record.as_ref(), &password))
+    let checked = record.clone();
+    let ok = tokio::task::spawn_blocking(move || verify_admin(checked.as_ref(), &password))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let ok = ok && crate::second_factor::passes(admins, record.as_ref(), code).await?;
     let ip = client.to_string();
     if !ok {
         state.logins.failed(client, name);
         operators::audit(admins, name, "login.failed", "", &ip).await?;
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "wrong admin name or password",
+            crate::second_factor::REFUSED,
         ));
     }
     operators::audit(admins, name, "login", "", &ip).await?;

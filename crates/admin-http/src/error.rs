@@ -5,7 +5,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ftp_server::accounts::admin::AdminError;
+use ftp_server::accounts::group_admin::GroupError;
 use ftp_server::accounts::AccountError;
+use ftp_server::folders::FolderError;
 
 /// Why a request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +80,43 @@ impl From<AdminError> for ApiError {
             | AdminError::EmptyPassword
             | AdminError::PasswordTooLong => ApiError::bad_request(e.to_string()),
             _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        }
+    }
+}
+
+impl From<GroupError> for ApiError {
+    fn from(e: GroupError) -> Self {
+        match e {
+            GroupError::Store(inner) => inner.into(),
+            GroupError::Account(inner) => inner.into(),
+            GroupError::BadName { .. } | GroupError::BadPolicy(_) => {
+                ApiError::bad_request(e.to_string())
+            }
+            GroupError::HasMembers { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                format!("{e}; move them out first, or remove it with force"),
+            ),
+            GroupError::NotMember { .. } => ApiError::not_found(e.to_string()),
+        }
+    }
+}
+
+impl From<FolderError> for ApiError {
+    fn from(e: FolderError) -> Self {
+        match e {
+            FolderError::Store(inner) => inner.into(),
+            FolderError::BadName(..) | FolderError::RelativeDir(_) => {
+                ApiError::bad_request(e.to_string())
+            }
+            FolderError::Exists(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            FolderError::NotFound(_) => ApiError::not_found(e.to_string()),
+            FolderError::Mounted { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                format!("{e}; unmount it first, or remove it with force"),
+            ),
+            FolderError::Dir { .. } => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            }
         }
     }
 }

@@ -1,11 +1,13 @@
-//! `/api/groups`, `/api/accounts/{name}/groups` and `/api/folders`: groups
-//! of accounts (their policies and members) and the shared folders, on the
-//! same library calls as `wharfd groups`, `wharfd users groups` and
-//! `wharfd folders`. Changes take effect as the CLI's do: running sessions
-//! see a group's policy within a second, a membership at once.
+//! `/api/groups` and `/api/accounts/{name}/groups`: groups of accounts
+//! (their policies and members), on the same library calls as `wharfd
+//! groups` and `wharfd users groups` ([`group_admin`]). The actions here,
+//! each audited, are what the API and the console both run. Changes take
+//! effect as the CLI's do: running sessions see a group's policy within a
+//! second, a membership at once.
 
 use crate::actions::audit;
 use crate::api::Body;
+use crate::api::Params;
 use crate::auth::{Caller, Writer};
 use crate::error::ApiError;
 use crate::state::AdminState;
@@ -14,9 +16,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use ftp_server::accounts::{validate_name, AccountError, AccountStore};
-use ftp_server::folders;
-use ftp_server::policy::Policy;
+use ftp_server::accounts::group_admin;
+use ftp_server::accounts::AccountStore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -25,10 +26,13 @@ pub fn routes() -> Router<AdminState> {
         .route("/api/groups", get(list_groups))
         .route(
             "/api/groups/{name}",
-            get(show_group).put(put_group).delete(remove_group),
+            get(show_group).put(put_route).delete(remove_route),
+        )
+        .route(
+            "/api/groups/{name}/members/{account}",
+            put(add_member_route).delete(remove_member_route),
         )
         .route("/api/accounts/{name}/groups", put(set_groups))
-        .route("/api/folders", get(list_folders))
 }
 
 /// A group as the API and the console show it.
@@ -40,15 +44,6 @@ pub struct GroupView {
     pub members: Vec<String>,
 }
 
-/// A shared folder as the API and the console show it.
-#[derive(Debug, Serialize)]
-pub struct FolderView {
-    pub name: String,
-    pub dir: String,
-    pub quota_bytes: Option<u64>,
-    pub used_bytes: u64,
-}
-
 /// Every group, by name.
 pub async fn all_groups(store: &dyn AccountStore) -> Result<Vec<GroupView>, ApiError> {
     let mut groups = Vec::new();
@@ -58,23 +53,8 @@ pub async fn all_groups(store: &dyn AccountStore) -> Result<Vec<GroupView>, ApiE
     Ok(groups)
 }
 
-/// Every shared folder, by name.
-pub async fn all_folders(store: &dyn AccountStore) -> Result<Vec<FolderView>, ApiError> {
-    let all = folders::list(store)
-        .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
-    Ok(all
-        .into_iter()
-        .map(|f| FolderView {
-            name: f.name,
-            dir: f.dir.display().to_string(),
-            quota_bytes: f.quota,
-            used_bytes: f.used,
-        })
-        .collect())
-}
-
-async fn view(store: &dyn AccountStore, name: &str) -> Result<GroupView, ApiError> {
+/// Group `name` with its members.
+pub async fn view(store: &dyn AccountStore, name: &str) -> Result<GroupView, ApiError> {
     let group = store
         .groups()
         .await?
@@ -101,6 +81,64 @@ async fn show_group(
     Ok(Json(view(state.store.as_ref(), &name).await?).into_response())
 }
 
+/// Makes group `name` if missing and sets its policy if given
+/// ([`group_admin::put`]); audited. Returns whether it was made.
+pub async fn put_group(
+    state: &AdminState,
+    who: &Caller,
+    name: &str,
+    policy: Option<&str>,
+) -> Result<bool, ApiError> {
+    let made = group_admin::put(state.store.as_ref(), name, policy).await?;
+    audit(state, who, "groups.put", name).await?;
+    Ok(made)
+}
+
+/// Removes group `name`; one with members only if `force`; audited.
+pub async fn remove_group(
+    state: &AdminState,
+    who: &Caller,
+    name: &str,
+    force: bool,
+) -> Result<(), ApiError> {
+    group_admin::remove(state.store.as_ref(), name, force).await?;
+    audit(state, who, "groups.remove", name).await
+}
+
+/// Makes `account` a member of group `name` (its last group); audited.
+pub async fn add_member(
+    state: &AdminState,
+    who: &Caller,
+    name: &str,
+    account: &str,
+) -> Result<(), ApiError> {
+    group_admin::add_member(state.store.as_ref(), name, account).await?;
+    audit(
+        state,
+        who,
+        "groups.members.add",
+        &format!("{name}: {account}"),
+    )
+    .await
+}
+
+/// Takes `account` out of group `name`; audited.
+pub async fn remove_member(
+    state: &AdminState,
+    who: &Caller,
+    name: &str,
+    account: &str,
+) -> Result<(), ApiError> {
+    group_admin::remove_member(state.store.as_ref(), name, account).await?;
+    audit(
+        state,
+        who,
+        "groups.members.remove",
+        &format!("{name}: {account}"),
+    )
+    .await
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GroupBody {
@@ -108,30 +146,14 @@ struct GroupBody {
     policy: Option<String>,
 }
 
-/// Creates the group if it does not exist, and sets its policy if given.
-async fn put_group(
+async fn put_route(
     State(state): State<AdminState>,
     Writer(who): Writer,
     Path(name): Path<String>,
     Body(body): Body<GroupBody>,
 ) -> Result<Response, ApiError> {
-    validate_name(&name).map_err(|e| ApiError::bad_request(format!("group name {name:?}: {e}")))?;
-    let policy = body
-        .policy
-        .as_deref()
-        .map(Policy::from_text)
-        .transpose()
-        .map_err(|e| ApiError::bad_request(format!("policy: {e}")))?;
-    let created = match state.store.create_group(&name).await {
-        Ok(()) => true,
-        Err(AccountError::GroupExists(_)) => false,
-        Err(e) => return Err(e.into()),
-    };
-    if let Some(policy) = &policy {
-        state.store.set_group_policy(&name, policy).await?;
-    }
-    audit(&state, &who, "groups.put", &name).await?;
-    let status = if created {
+    let made = put_group(&state, &who, &name, body.policy.as_deref()).await?;
+    let status = if made {
         StatusCode::CREATED
     } else {
         StatusCode::OK
@@ -139,25 +161,40 @@ async fn put_group(
     Ok((status, Json(view(state.store.as_ref(), &name).await?)).into_response())
 }
 
-/// Removes a group that has no members (409 names them otherwise).
-async fn remove_group(
+/// `?force=true`: remove even a group with members, or a mounted folder.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Force {
+    #[serde(default)]
+    pub force: bool,
+}
+
+async fn remove_route(
     State(state): State<AdminState>,
     Writer(who): Writer,
     Path(name): Path<String>,
+    Params(p): Params<Force>,
 ) -> Result<Response, ApiError> {
-    let members = state.store.group_members(&name).await?;
-    if !members.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "group {name} still has members ({}); move them out first",
-                members.join(", ")
-            ),
-        ));
-    }
-    state.store.remove_group(&name).await?;
-    audit(&state, &who, "groups.remove", &name).await?;
+    remove_group(&state, &who, &name, p.force).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn add_member_route(
+    State(state): State<AdminState>,
+    Writer(who): Writer,
+    Path((name, account)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    add_member(&state, &who, &name, &account).await?;
+    Ok(Json(view(state.store.as_ref(), &name).await?).into_response())
+}
+
+async fn remove_member_route(
+    State(state): State<AdminState>,
+    Writer(who): Writer,
+    Path((name, account)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    remove_member(&state, &who, &name, &account).await?;
+    Ok(Json(view(state.store.as_ref(), &name).await?).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,9 +220,4 @@ async fn set_groups(
         .map(|g| g.name)
         .collect();
     Ok(Json(json!({ "name": name, "groups": groups })).into_response())
-}
-
-async fn list_folders(State(state): State<AdminState>, _: Caller) -> Result<Response, ApiError> {
-    let folders = all_folders(state.store.as_ref()).await?;
-    Ok(Json(json!({ "folders": folders })).into_response())
 }

@@ -12,21 +12,27 @@
 //! - [`auth`]: admin logins, cookie sessions with CSRF tokens, lockout,
 //!   bearer tokens, and the [`auth::Caller`] extractor.
 //! - [`error`]: [`error::ApiError`], every refusal as JSON.
+//! - [`second_factor`]: the TOTP code an admin with it on must give.
 //! - [`secret`]: [`secret::Secret`], passwords and tokens that `Debug` hides.
 //! - [`actions`]: the admin actions both front-ends run, each audited.
 //! - [`api`]: the JSON routes.
-//! - [`groups`]: the JSON routes of groups and shared folders.
+//! - [`groups`], [`folders`]: groups and shared folders, their JSON routes
+//!   and the actions the console shares.
 //! - [`transfers`]: the transfer history and its per-hour totals.
 //! - [`console`]: the HTML routes.
 //! - [`monitor`]: `/metrics` and `/health`.
+//! - [`public`]: the public registration page (off unless configured).
 
 pub mod actions;
 pub mod api;
 pub mod auth;
 pub mod console;
 pub mod error;
+pub mod folders;
 pub mod groups;
 pub mod monitor;
+pub mod public;
+pub mod second_factor;
 pub mod secret;
 pub mod server;
 pub mod state;
@@ -43,8 +49,10 @@ pub fn router(state: AdminState) -> Router {
         .merge(monitor::routes())
         .merge(api::routes())
         .merge(groups::routes())
+        .merge(folders::routes())
         .merge(transfers::routes())
         .merge(console::routes())
+        .merge(public::routes())
         .with_state(state)
 }
 
@@ -80,6 +88,7 @@ mod tests {
             events: ftp_server::events::Events::running(Vec::new(), metrics, None),
             logins: Arc::default(),
             secure: false,
+            registration: None,
         }
     }
 

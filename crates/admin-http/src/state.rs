@@ -1,12 +1,13 @@
 //! [`AdminState`]: what the handlers share — the account store, the
 //! server's options, counters, health probes and live sessions, and the
-//! console's login sessions.
+//! console's login sessions, and the public registration page's desk.
 
 use crate::auth::Logins;
 use ftp_server::accounts::{AccountStore, AdminStore};
 use ftp_server::cluster::Cluster;
 use ftp_server::events::Events;
 use ftp_server::metrics::{Health, Metrics};
+use ftp_server::registration_desk::RegistrationDesk;
 use ftp_server::ServerOptions;
 use std::sync::Arc;
 
@@ -24,6 +25,9 @@ pub struct AdminState {
     pub logins: Arc<Logins>,
     /// Cookies get `Secure` (the server speaks TLS).
     pub secure: bool,
+    /// The public registration page's way in (`--public-register`);
+    /// `None`: the page is off.
+    pub registration: Option<RegistrationDesk>,
 }
 
 impl AdminState {

@@ -65,6 +65,13 @@ pub enum FolderError {
     NotFound(String),
     #[error("the folder's directory must be an absolute path, not {0:?}")]
     RelativeDir(PathBuf),
+    #[error("cannot make the folder's directory {}: {source}", dir.display())]
+    Dir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("folder {name} is still mounted ({})", by.join("; "))]
+    Mounted { name: String, by: Vec<String> },
     #[error(transparent)]
     Store(#[from] AccountError),
 }
@@ -96,6 +103,81 @@ pub async fn create(
         Err(AccountError::Exists(_)) => Err(FolderError::Exists(name.to_string())),
         other => Ok(other?),
     }
+}
+
+/// Adds a folder as `wharfd folders add` does: makes `dir` if missing,
+/// adds the folder, and counts what `dir` already holds. Returns that
+/// usage.
+pub async fn add(
+    store: &dyn AccountStore,
+    name: &str,
+    dir: PathBuf,
+    quota: Option<u64>,
+) -> Result<u64, FolderError> {
+    validate_name(name).map_err(|e| FolderError::BadName(name.to_string(), e))?;
+    if !dir.is_absolute() {
+        return Err(FolderError::RelativeDir(dir));
+    }
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|source| FolderError::Dir {
+            dir: dir.clone(),
+            source,
+        })?;
+    create(store, name, dir.clone(), quota).await?;
+    Ok(crate::quota::recount::recount(store, &ledger(name), &dir).await?)
+}
+
+/// Sets folder `name`'s quota (`None`: unlimited); running sessions see
+/// it at their next upload, as an account's.
+pub async fn set_quota(
+    store: &dyn AccountStore,
+    name: &str,
+    quota: Option<u64>,
+) -> Result<(), FolderError> {
+    find(store, name).await?;
+    Ok(store.set_quota(&ledger(name), quota).await?)
+}
+
+/// Where folder `name` is mounted: `user NAME at VPATH`, `group NAME at
+/// VPATH`.
+pub async fn mounted_by(store: &dyn AccountStore, name: &str) -> Result<Vec<String>, FolderError> {
+    let at = |kind: &str, holder: &str, p: &crate::policy::Policy| -> Vec<String> {
+        p.mounts
+            .iter()
+            .filter(|m| m.folder == name)
+            .map(|m| format!("{kind} {holder} at {}", m.at))
+            .collect()
+    };
+    let mut out = Vec::new();
+    for a in store.list().await? {
+        if a.status != AccountStatus::Folder {
+            out.extend(at("user", &a.name, &store.policy(&a.name).await?));
+        }
+    }
+    for g in store.groups().await? {
+        out.extend(at("group", &g.name, &g.policy));
+    }
+    Ok(out)
+}
+
+/// Removes folder `name` (its files stay in its directory); one that is
+/// still mounted only if `force`. Returns what it was.
+pub async fn remove(
+    store: &dyn AccountStore,
+    name: &str,
+    force: bool,
+) -> Result<Folder, FolderError> {
+    let folder = find(store, name).await?;
+    let by = mounted_by(store, name).await?;
+    if !by.is_empty() && !force {
+        return Err(FolderError::Mounted {
+            name: name.to_string(),
+            by,
+        });
+    }
+    store.remove(&ledger(name)).await?;
+    Ok(folder)
 }
 
 /// Every folder, by name.

@@ -33,6 +33,8 @@
 //! - [`folders`]: shared folders mounted into several accounts' trees,
 //!   with a usage ledger of their own.
 //! - [`registration`]: `SITE REGISTER` and its limits.
+//! - [`registration_desk`]: registering and asking the status, for SITE and
+//!   the public registration page alike (shared limits, lockout, events).
 //! - [`bandwidth`]: per-account bandwidth limits.
 //! - [`limits`]: session counts in all, per address and per account.
 //! - [`live`]: the registry of logged-in sessions the admin console lists
@@ -67,6 +69,7 @@ pub mod proxy;
 pub mod quota;
 pub mod registrant_mail;
 pub mod registration;
+pub mod registration_desk;
 pub mod service;
 pub mod session;
 pub mod sftp;

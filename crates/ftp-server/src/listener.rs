@@ -298,6 +298,12 @@ impl Server {
         self.shared.events.clone()
     }
 
+    /// Self-registration and its status, for the public registration
+    /// page.
+    pub fn registration_desk(&self) -> crate::registration_desk::RegistrationDesk {
+        crate::registration_desk::RegistrationDesk::new(self.shared.clone())
+    }
+
     /// Every instance's logged-in sessions, for the admin console.
     pub fn cluster(&self) -> Arc<crate::cluster::Cluster> {
         self.shared.cluster.clone()

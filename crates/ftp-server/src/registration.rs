@@ -72,6 +72,8 @@ pub enum RegisterError {
     Disabled,
     Syntax,
     BadName(NameError),
+    /// The mail address is not a plain `local@domain.tld`.
+    BadAddress,
     Taken,
     WeakPassword(usize),
     TooMany,
@@ -99,6 +101,10 @@ impl RegisterError {
             RegisterError::BadName(e) => {
                 Reply::new(code::NAME_NOT_ALLOWED, format!("Bad name: {e}."))
             }
+            RegisterError::BadAddress => Reply::new(
+                code::ARGUMENT_ERROR,
+                "Bad mail address: give a plain local@domain.tld, or none.",
+            ),
             RegisterError::Taken => Reply::new(
                 code::FILE_UNAVAILABLE,
                 "That name is already taken; choose another.",
@@ -170,13 +176,18 @@ impl Registrar {
         true
     }
 
-    /// Parses `REGISTER name password` (the SITE argument after the verb)
-    /// and registers. Returns the new account's status.
-    pub async fn register(
+    /// Registers `name` with `password` and, if given, the mail address
+    /// `contact` (refused unless [`is_address`]): the one path of SITE
+    /// REGISTER and the public registration page (through
+    /// [`crate::registration_desk::RegistrationDesk`]). Returns the new
+    /// account's status.
+    pub async fn register_fields(
         &self,
         opts: &ServerOptions,
         store: &dyn AccountStore,
-        args: &str,
+        name: &str,
+        password: &str,
+        contact: Option<&str>,
         from: IpAddr,
     ) -> Result<AccountStatus, RegisterError> {
         let status = match opts.registration {
@@ -184,7 +195,9 @@ impl Registrar {
             RegistrationPolicy::Approval => AccountStatus::Pending,
             RegistrationPolicy::Open => AccountStatus::Active,
         };
-        let (name, password, contact) = parse_request(args)?;
+        if contact.is_some_and(|c| !is_address(c)) {
+            return Err(RegisterError::BadAddress);
+        }
         validate_name(name).map_err(RegisterError::BadName)?;
         if password.chars().count() < opts.min_password_len || password.len() > MAX_PASSWORD {
             return Err(RegisterError::WeakPassword(opts.min_password_len));
@@ -248,7 +261,7 @@ impl Registrar {
 }
 
 /// `name password [address]`: the name, the password and the address.
-fn parse_request(args: &str) -> Result<(&str, &str, Option<&str>), RegisterError> {
+pub(crate) fn parse_request(args: &str) -> Result<(&str, &str, Option<&str>), RegisterError> {
     let (name, rest) = args
         .trim_start()
         .split_once(' ')

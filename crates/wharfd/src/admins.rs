@@ -7,6 +7,7 @@ use crate::cli::AdminsCommand;
 use crate::users::{format_time, open, read_password};
 use anyhow::{bail, Context, Result};
 use ftp_server::accounts::operators::{self, Scope};
+use ftp_server::accounts::totp;
 use ftp_server::accounts::{AccountStore, AdminStore};
 
 /// Who the audit log names for the command line: the login user.
@@ -32,6 +33,7 @@ pub async fn run(cmd: AdminsCommand) -> Result<()> {
         | AdminsCommand::List { location }
         | AdminsCommand::Remove { location, .. }
         | AdminsCommand::Token { location, .. }
+        | AdminsCommand::Totp { location, .. }
         | AdminsCommand::Audit { location, .. } => location.clone(),
     };
     let (store, _) = open(&location).await?;
@@ -66,7 +68,12 @@ pub async fn run(cmd: AdminsCommand) -> Result<()> {
                 println!("no admins; add one with: wharfd admins add NAME");
             }
             for a in all {
-                println!("{:<24} added {}", a.name, format_time(a.created_at));
+                let totp = if a.totp_secret.is_some() {
+                    "  TOTP on"
+                } else {
+                    ""
+                };
+                println!("{:<24} added {}{totp}", a.name, format_time(a.created_at));
             }
         }
         AdminsCommand::Remove { name, .. } => {
@@ -90,6 +97,29 @@ pub async fn run(cmd: AdminsCommand) -> Result<()> {
                 scope.as_str()
             );
             println!("{}", token.expose());
+        }
+        AdminsCommand::Totp {
+            name,
+            disable: true,
+            ..
+        } => {
+            totp::disable(admins, &name).await.with_context(|| {
+                format!("cannot turn TOTP off for {name:?} (see: wharfd admins list)")
+            })?;
+            audit("admins.totp.disable", name.clone()).await?;
+            println!("TOTP is off for {name}: logins need the password only");
+        }
+        AdminsCommand::Totp { name, .. } => {
+            let new = totp::enrol(admins, &name).await.with_context(|| {
+                format!("cannot turn TOTP on for {name:?} (see: wharfd admins list)")
+            })?;
+            audit("admins.totp", name.clone()).await?;
+            eprintln!(
+                "TOTP is on for {name}: add this secret (or URI) to an authenticator app; \
+                 logins now need its 6-digit code (shown once; keep it secret):"
+            );
+            println!("secret: {}", new.secret);
+            println!("uri: {}", new.uri);
         }
         AdminsCommand::Audit { limit, .. } => {
             println!(

@@ -110,6 +110,19 @@ pub enum AdminsCommand {
         #[command(flatten)]
         location: Location,
     },
+    /// Turn on a TOTP second factor (RFC 6238: 6 digits, 30 s) for an
+    /// admin: prints a new secret (base32) and its otpauth:// URI for an
+    /// authenticator app; from then on the console's and the API's logins
+    /// need a code as well as the password. Running it again replaces the
+    /// secret.
+    Totp {
+        name: String,
+        /// Turn the second factor off instead (logins need no code).
+        #[arg(long)]
+        disable: bool,
+        #[command(flatten)]
+        location: Location,
+    },
     /// Show the audit log of admin actions, newest first.
     Audit {
         /// How many entries.
@@ -269,6 +282,13 @@ pub struct ServeArgs {
     /// [default: off].
     #[arg(long, env = "WHARF_ADMIN_LISTEN", value_name = "ADDR:PORT")]
     pub admin_listen: Option<String>,
+    /// Also serve a public registration page on --admin-listen (/register,
+    /// and /register/status where a registrant sees pending, approved or
+    /// rejected), with SITE REGISTER's rules, limits and approval flow; no
+    /// admin login needed. Needs --admin-listen and --registration
+    /// approval or open [default: off].
+    #[arg(long, env = "WHARF_PUBLIC_REGISTER")]
+    pub public_register: bool,
     /// Per-account download limit in bytes per second, e.g. 10M [default: none].
     #[arg(long, env = "WHARF_MAX_DOWNLOAD_RATE", value_name = "SIZE")]
     pub max_download_rate: Option<String>,

@@ -11,6 +11,7 @@ use ftp_server::accounts::StoreLocation;
 use ftp_server::policy::{NetRules, PermSet};
 use ftp_server::proxy::{parse_cidr_list, Cidr, ProxyProtocol};
 use ftp_server::quota::size::parse_size;
+use ftp_server::registration::RegistrationPolicy;
 use ftp_server::tls::TlsOptions;
 use ftp_server::ServerOptions;
 use serde::Deserialize;
@@ -83,6 +84,7 @@ pub struct FileConfig {
     pub tls_require_session_reuse: Option<bool>,
     pub metrics_listen: Option<String>,
     pub admin_listen: Option<String>,
+    pub public_register: Option<bool>,
     pub max_download_rate: Option<String>,
     pub max_upload_rate: Option<String>,
     pub max_sessions_per_user: Option<usize>,
@@ -189,6 +191,8 @@ pub struct ServeConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// The admin API and web console (with /metrics and /health).
     pub admin_listen: Option<SocketAddr>,
+    /// The public registration page on `admin_listen`.
+    pub public_register: bool,
     pub log: String,
     pub log_format: LogFormat,
     pub accounts: StoreLocation,
@@ -355,6 +359,13 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
     };
     let metrics_listen = one_addr(&args.metrics_listen, &file.metrics_listen)?;
     let admin_listen = one_addr(&args.admin_listen, &file.admin_listen)?;
+    let public_register = args.public_register || file.public_register.unwrap_or(false);
+    if public_register && admin_listen.is_none() {
+        bail!("public_register (--public-register) needs admin_listen (--admin-listen ADDR:PORT): the page is served there");
+    }
+    if public_register && o.registration == RegistrationPolicy::Off {
+        bail!("public_register (--public-register) needs registration (--registration) approval or open, not off");
+    }
     let log = args
         .log
         .clone()
@@ -373,6 +384,7 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         sftp_listen,
         metrics_listen,
         admin_listen,
+        public_register,
         log,
         log_format: args.log_format.or(file.log_format).unwrap_or_default(),
     })

@@ -6,14 +6,13 @@ use crate::cli::{GroupsCommand, Location, Named};
 use crate::user_policy::{self, Kind};
 use crate::users::{explain, open};
 use anyhow::{bail, Result};
-use ftp_server::accounts::validate_name;
+use ftp_server::accounts::group_admin::{self, GroupError};
 
 pub async fn run(cmd: GroupsCommand) -> Result<()> {
     match cmd {
         GroupsCommand::Add(Named { name, location }) => {
-            validate_name(&name).map_err(|e| anyhow::anyhow!("group name {name:?}: {e}"))?;
             let (store, _) = open(&location).await?;
-            store.create_group(&name).await?;
+            group_admin::create(store.as_ref(), &name).await?;
             println!(
                 "group {name} added; give it rules with: wharfd groups perms {name} ... / wharfd groups set {name} ...; add members with: wharfd users groups ACCOUNT {name}"
             );
@@ -42,15 +41,14 @@ pub async fn run(cmd: GroupsCommand) -> Result<()> {
             location,
         } => {
             let (store, _) = open(&location).await?;
-            let members = store.group_members(&name).await?;
-            if !members.is_empty() && !force {
-                bail!(
-                    "group {name} still has {} member(s): {}; nothing changed. Move them out with `wharfd users groups ACCOUNT ...`, or pass --force",
-                    members.len(),
-                    members.join(", ")
-                );
-            }
-            store.remove_group(&name).await?;
+            group_admin::remove(store.as_ref(), &name, force)
+                .await
+                .map_err(|e| match e {
+                    GroupError::HasMembers { .. } => anyhow::anyhow!(
+                        "{e}; nothing changed. Move them out with `wharfd users groups ACCOUNT ...`, or pass --force"
+                    ),
+                    e => e.into(),
+                })?;
             println!("group {name} removed");
         }
     }

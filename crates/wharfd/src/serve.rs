@@ -338,6 +338,7 @@ pub async fn run(prepared: Prepared) -> Result<()> {
         events: server.events(),
         logins: Arc::default(),
         secure: false,
+        registration: None,
     };
     let mut http_tasks = Vec::new();
     if let Some(socket) = metrics {
@@ -356,8 +357,16 @@ pub async fn run(prepared: Prepared) -> Result<()> {
         if admin_tls.is_none() && !socket.local_addr()?.ip().is_loopback() {
             tracing::warn!("the admin console speaks plain HTTP on a non-loopback address: configure tls_cert, or listen on 127.0.0.1");
         }
+        let registration = cfg.public_register.then(|| server.registration_desk());
+        if registration.is_some() {
+            tracing::info!(
+                "public registration page on {scheme}://{}/register",
+                socket.local_addr()?
+            );
+        }
         let router = admin_http::router(AdminState {
             secure: admin_tls.is_some(),
+            registration,
             ..http_state
         });
         http_tasks.push(tokio::spawn(admin_http::serve(socket, router, admin_tls)));

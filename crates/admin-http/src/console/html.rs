@@ -1,6 +1,7 @@
-//! HTML building blocks: escaping, and the frame every page shares — a
-//! viewport for phones, a small stylesheet, the navigation, and a notice
-//! line for the outcome of the last form.
+//! HTML building blocks: escaping, tables, and the frame every page
+//! shares — a viewport for phones, a small stylesheet, the navigation with
+//! the pending badge, a notice line for the outcome of the last form, and
+//! (when logged in) the live-update script with its `aria-live` region.
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -57,6 +58,7 @@ button.danger{background:#9b1c1c;border-color:#9b1c1c}
 .card{border:1px solid #bbb;border-radius:4px;padding:.5rem 1rem;min-width:8rem}
 .card strong{font-size:1.5rem;display:block}
 label{display:inline-block;margin-right:.25rem}
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 @media (max-width:40rem){
 table.stack thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
 table.stack tr{display:block;border-bottom:1px solid #bbb;padding:.25rem 0}
@@ -76,6 +78,9 @@ pub struct Frame<'a> {
     /// The outcome of the last form.
     pub notice: Option<&'a str>,
     pub error: Option<&'a str>,
+    /// What the header says when no one is logged in (default: "Wharf
+    /// console").
+    pub banner: Option<&'a str>,
 }
 
 /// A whole page.
@@ -89,19 +94,17 @@ pub fn page(status: StatusCode, title: &str, frame: &Frame<'_>, body: &str) -> R
         esc(title)
     );
     if let Some((admin, csrf)) = frame.who {
-        let badge = if frame.pending > 0 {
-            format!(
-                " <span class=\"badge\" aria-label=\"{n} pending\">{n}</span>",
-                n = frame.pending
-            )
-        } else {
-            String::new()
-        };
+        // Always there (hidden at 0) so that live.js can update it.
+        let badge = format!(
+            " <span id=\"pending-badge\" class=\"badge\" aria-label=\"{n} pending\"{hidden}>{n}</span>",
+            n = frame.pending,
+            hidden = if frame.pending == 0 { " hidden" } else { "" }
+        );
         let _ = write!(
             out,
             "<nav aria-label=\"Console\"><ul>\
 <li><a href=\"/console/\">Dashboard</a></li>\
-<li><a href=\"/console/pending\">Pending{badge}</a></li>\
+<li><a id=\"pending-link\" href=\"/console/pending\">Pending{badge}</a></li>\
 <li><a href=\"/console/accounts\">Accounts</a></li>\
 <li><a href=\"/console/sessions\">Sessions</a></li>\
 <li><a href=\"/console/transfers\">Transfers</a></li>\
@@ -113,7 +116,11 @@ pub fn page(status: StatusCode, title: &str, frame: &Frame<'_>, body: &str) -> R
             esc(admin)
         );
     } else {
-        out.push_str("<p>Wharf console</p>");
+        let _ = write!(
+            out,
+            "<p>{}</p>",
+            esc(frame.banner.unwrap_or("Wharf console"))
+        );
     }
     let _ = write!(out, "</header><main><h1>{}</h1>", esc(title));
     if let Some(n) = frame.notice {
@@ -123,7 +130,16 @@ pub fn page(status: StatusCode, title: &str, frame: &Frame<'_>, body: &str) -> R
         let _ = write!(out, "<p class=\"error\" role=\"alert\">{}</p>", esc(e));
     }
     out.push_str(body);
-    out.push_str("</main></body></html>");
+    out.push_str("</main>");
+    if frame.who.is_some() {
+        // What live.js announces (new registrations); the script is
+        // deferred and optional: without it a reload shows the same.
+        out.push_str(
+            "<div id=\"live-status\" class=\"visually-hidden\" role=\"status\" aria-live=\"polite\"></div>\
+<script src=\"/console/live.js\" defer></script>",
+        );
+    }
+    out.push_str("</body></html>");
     (status, Html(out)).into_response()
 }
 
@@ -131,20 +147,57 @@ pub fn page(status: StatusCode, title: &str, frame: &Frame<'_>, body: &str) -> R
 /// narrow screen each row stacks into a card whose cells carry their
 /// header as a label.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut out = String::from("<div class=\"scroll\"><table class=\"stack\"><thead><tr>");
+    let mut out = String::from("<div class=\"scroll\">");
+    table_into(&mut out, headers, rows.iter().map(|r| (None, r)), None);
+    out.push_str("</div>");
+    out
+}
+
+/// Like [`table`], for a table a script keeps up to date: the wrapper has
+/// id `id` (and is `hidden` when there are no rows), the body `id-rows`,
+/// and each row a `data-key` (the first of each pair).
+pub fn live_table(id: &str, headers: &[&str], rows: &[(String, Vec<String>)]) -> String {
+    let hidden = if rows.is_empty() { " hidden" } else { "" };
+    let mut out = format!("<div class=\"scroll\" id=\"{}\"{hidden}>", esc(id));
+    let body = format!("{id}-rows");
+    table_into(
+        &mut out,
+        headers,
+        rows.iter().map(|(k, r)| (Some(k.as_str()), r)),
+        Some(&body),
+    );
+    out.push_str("</div>");
+    out
+}
+
+fn table_into<'a>(
+    out: &mut String,
+    headers: &[&str],
+    rows: impl Iterator<Item = (Option<&'a str>, &'a Vec<String>)>,
+    body_id: Option<&str>,
+) {
+    out.push_str("<table class=\"stack\"><thead><tr>");
     for h in headers {
         let _ = write!(out, "<th scope=\"col\">{}</th>", esc(h));
     }
-    out.push_str("</tr></thead><tbody>");
-    for row in rows {
-        out.push_str("<tr>");
+    out.push_str("</tr></thead><tbody");
+    if let Some(id) = body_id {
+        let _ = write!(out, " id=\"{}\"", esc(id));
+    }
+    out.push('>');
+    for (key, row) in rows {
+        match key {
+            Some(k) => {
+                let _ = write!(out, "<tr data-key=\"{}\">", esc(k));
+            }
+            None => out.push_str("<tr>"),
+        }
         for (h, cell) in headers.iter().zip(row) {
             let _ = write!(out, "<td data-label=\"{}\">{cell}</td>", esc(h));
         }
         out.push_str("</tr>");
     }
-    out.push_str("</tbody></table></div>");
-    out
+    out.push_str("</tbody></table>");
 }
 
 /// The hidden CSRF field of a form.

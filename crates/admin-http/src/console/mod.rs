@@ -8,6 +8,8 @@
 //! - [`html`]: escaping and the page frame (viewport, CSS, navigation).
 //! - [`chart`]: the per-hour bar charts, as inline SVG.
 //! - [`pages`]: the handlers, one module per page with its forms.
+//! - `live.js`: the one script, embedded: the pending badge and queue
+//!   updated without a reload (pages work without it).
 
 pub mod chart;
 pub mod html;
@@ -16,6 +18,7 @@ pub mod pages;
 use crate::auth::{self, Caller};
 use crate::state::AdminState;
 use axum::extract::FromRequestParts;
+use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -28,6 +31,7 @@ pub fn routes() -> Router<AdminState> {
         .route("/console", get(|| async { Redirect::to("/console/") }))
         .route("/console/login", get(pages::login_form).post(pages::login))
         .route("/console/logout", post(pages::logout))
+        .route("/console/live.js", get(live_js))
         .route("/console/", get(pages::dashboard))
         .route("/console/pending", get(pages::pending))
         .route("/console/pending/{name}/approve", post(pages::approve))
@@ -42,9 +46,53 @@ pub fn routes() -> Router<AdminState> {
         )
         .route("/console/sessions", get(pages::sessions))
         .route("/console/sessions/{id}/disconnect", post(pages::disconnect))
-        .route("/console/groups", get(pages::groups))
+        .route(
+            "/console/groups",
+            get(pages::groups).post(pages::group_forms::create_group),
+        )
+        .route("/console/groups/{name}", get(pages::group))
+        .route(
+            "/console/groups/{name}/policy",
+            post(pages::group_forms::set_policy),
+        )
+        .route(
+            "/console/groups/{name}/members",
+            post(pages::group_forms::add_member),
+        )
+        .route(
+            "/console/groups/{name}/members/{account}/remove",
+            post(pages::group_forms::remove_member),
+        )
+        .route(
+            "/console/groups/{name}/remove",
+            post(pages::group_forms::remove_group),
+        )
+        .route("/console/folders", post(pages::folder_forms::add_folder))
+        .route(
+            "/console/folders/{name}/quota",
+            post(pages::folder_forms::set_quota),
+        )
+        .route(
+            "/console/folders/{name}/remove",
+            post(pages::folder_forms::remove_folder),
+        )
         .route("/console/transfers", get(pages::transfers))
         .route("/console/audit", get(pages::audit))
+}
+
+/// The script that keeps the pending badge and queue up to date (no
+/// secrets in it, so it needs no login).
+const LIVE_JS: &str = include_str!("live.js");
+
+async fn live_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        LIVE_JS,
+    )
+        .into_response()
 }
 
 /// A logged-in console user; anyone else is sent to the login page.

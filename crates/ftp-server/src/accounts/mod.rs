@@ -12,9 +12,12 @@
 //! - [`password`]: Argon2 hashing and verification.
 //! - [`operators`]: admin-console operators, their API tokens and the
 //!   audit log ([`AdminStore`]).
+//! - [`totp`]: the admins' TOTP second factor (RFC 6238).
 //! - [`sqlite`]: [`SqliteStore`], the embedded store.
 //! - [`postgres`]: [`PgStore`], the store several instances share.
 //! - `sql`: what the two SQL stores share (error mapping, setters).
+//! - [`group_admin`]: creating and removing groups, their policies and
+//!   members, as the CLI, the API and the console do it.
 //! - `group_sql`: the group tables and queries of both SQL stores.
 //! - `rejection_sql`: the rejected registrations' queries of both SQL stores.
 //! - [`location`]: which store a setting names, and opening it.
@@ -30,6 +33,7 @@ pub mod admin;
 pub mod auth;
 pub mod board;
 pub mod bounded;
+pub mod group_admin;
 mod group_sql;
 pub mod keys;
 pub mod location;
@@ -40,6 +44,7 @@ pub mod postgres;
 mod rejection_sql;
 mod sql;
 pub mod sqlite;
+pub mod totp;
 pub mod transfers;
 
 pub use auth::{Authenticator, LoginError, RegistrationAnswer};

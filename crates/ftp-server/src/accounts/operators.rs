@@ -50,6 +50,9 @@ pub struct AdminRecord {
     pub password_hash: String,
     /// Seconds since the Unix epoch.
     pub created_at: i64,
+    /// The TOTP secret in base32 when a second factor is on
+    /// ([`super::totp`]).
+    pub totp_secret: Option<String>,
 }
 
 impl fmt::Debug for AdminRecord {
@@ -58,6 +61,7 @@ impl fmt::Debug for AdminRecord {
             .field("name", &self.name)
             .field("password_hash", &"/* redacted */")
             .field("created_at", &self.created_at)
+            .field("totp", &self.totp_secret.is_some())
             .finish()
     }
 }
@@ -97,6 +101,13 @@ pub trait AdminStore: Send + Sync {
     async fn admin_list(&self) -> Result<Vec<AdminRecord>, AccountError>;
     /// Removes an admin and its tokens.
     async fn admin_remove(&self, name: &str) -> Result<(), AccountError>;
+    /// Sets (or, with `None`, clears) an admin's TOTP secret, forgetting
+    /// the last step used; [`AccountError::NotFound`] for no such admin.
+    async fn admin_set_totp(&self, name: &str, secret: Option<&str>) -> Result<(), AccountError>;
+    /// Records that admin `name` used the code of TOTP step `step`, unless
+    /// that step or a later one was used already: `false` then (a replay).
+    /// Atomic, so two instances cannot both accept one code.
+    async fn admin_totp_use(&self, name: &str, step: i64) -> Result<bool, AccountError>;
     async fn token_create(&self, token: &TokenRecord) -> Result<(), AccountError>;
     async fn token_find(&self, digest: &str) -> Result<Option<TokenRecord>, AccountError>;
     async fn audit_append(&self, entry: &AuditEntry) -> Result<(), AccountError>;
@@ -194,6 +205,7 @@ pub async fn add_admin(
             name: name.to_string(),
             password_hash,
             created_at: unix_now(),
+            totp_secret: None,
         })
         .await?;
     Ok(())
@@ -302,18 +314,19 @@ macro_rules! admin_store_sql {
                 &self,
                 name: &str,
             ) -> Result<Option<$crate::accounts::operators::AdminRecord>, AccountError> {
-                let row: Option<(String, String, i64)> = sqlx::query_as(
-                    "SELECT name, password_hash, created_at FROM admins WHERE name = $1",
+                let row: Option<(String, String, i64, Option<String>)> = sqlx::query_as(
+                    "SELECT name, password_hash, created_at, totp_secret FROM admins WHERE name = $1",
                 )
                 .bind(name)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err($crate::accounts::sql::backend)?;
-                Ok(row.map(|(name, password_hash, created_at)| {
+                Ok(row.map(|(name, password_hash, created_at, totp_secret)| {
                     $crate::accounts::operators::AdminRecord {
                         name,
                         password_hash,
                         created_at,
+                        totp_secret,
                     }
                 }))
             }
@@ -321,19 +334,20 @@ macro_rules! admin_store_sql {
             async fn admin_list(
                 &self,
             ) -> Result<Vec<$crate::accounts::operators::AdminRecord>, AccountError> {
-                let rows: Vec<(String, String, i64)> = sqlx::query_as(
-                    "SELECT name, password_hash, created_at FROM admins ORDER BY name",
+                let rows: Vec<(String, String, i64, Option<String>)> = sqlx::query_as(
+                    "SELECT name, password_hash, created_at, totp_secret FROM admins ORDER BY name",
                 )
                 .fetch_all(&self.pool)
                 .await
                 .map_err($crate::accounts::sql::backend)?;
                 Ok(rows
                     .into_iter()
-                    .map(|(name, password_hash, created_at)| {
+                    .map(|(name, password_hash, created_at, totp_secret)| {
                         $crate::accounts::operators::AdminRecord {
                             name,
                             password_hash,
                             created_at,
+                            totp_secret,
                         }
                     })
                     .collect())
@@ -346,6 +360,33 @@ macro_rules! admin_store_sql {
                     .await
                     .map_err($crate::accounts::sql::backend)?;
                 change_account!(&self.pool, name, "DELETE FROM admins WHERE name = $1", name)
+            }
+
+            async fn admin_set_totp(
+                &self,
+                name: &str,
+                secret: Option<&str>,
+            ) -> Result<(), AccountError> {
+                change_account!(
+                    &self.pool,
+                    name,
+                    "UPDATE admins SET totp_secret = $1, totp_last_step = NULL WHERE name = $2",
+                    secret,
+                    name
+                )
+            }
+
+            async fn admin_totp_use(&self, name: &str, step: i64) -> Result<bool, AccountError> {
+                let done = sqlx::query(
+                    "UPDATE admins SET totp_last_step = $1 WHERE name = $2
+                     AND (totp_last_step IS NULL OR totp_last_step < $1)",
+                )
+                .bind(step)
+                .bind(name)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::accounts::sql::backend)?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn token_create(
@@ -494,6 +535,36 @@ pub(crate) mod tests {
         assert_eq!(
             store.audit_list(1, 10).await.unwrap()[0].action,
             "accounts.approve"
+        );
+
+        // TOTP: on, a code passes once, off again
+        use crate::accounts::totp;
+        let plain = store.admin_find("opal").await.unwrap().unwrap();
+        assert!(totp::passes(store, &plain, None).await.unwrap());
+        let on = totp::enrol(store, "opal").await.unwrap();
+        let record = store.admin_find("opal").await.unwrap().unwrap();
+        assert_eq!(record.totp_secret.as_deref(), Some(on.secret.as_str()));
+        assert!(!totp::passes(store, &record, None).await.unwrap());
+        assert!(!totp::passes(store, &record, Some("000000x")).await.unwrap());
+        let secret = totp::unbase32(&on.secret).unwrap();
+        let now = u64::try_from(unix_now()).unwrap();
+        let code = format!("{:06}", totp::code_at(&secret, totp::step_of(now)));
+        assert!(totp::passes(store, &record, Some(&code)).await.unwrap());
+        assert!(
+            !totp::passes(store, &record, Some(&code)).await.unwrap(),
+            "a code is accepted once"
+        );
+        let earlier = format!("{:06}", totp::code_at(&secret, totp::step_of(now) - 1));
+        assert!(!totp::passes(store, &record, Some(&earlier)).await.unwrap());
+        assert!(store.admin_totp_use("opal", i64::MAX).await.unwrap());
+        assert!(matches!(
+            totp::enrol(store, "ghost").await,
+            Err(OperatorError::NoAdmin(_))
+        ));
+        totp::disable(store, "opal").await.unwrap();
+        assert_eq!(
+            store.admin_find("opal").await.unwrap().unwrap().totp_secret,
+            None
         );
 
         store.admin_remove("opal").await.unwrap();

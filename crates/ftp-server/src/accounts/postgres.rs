@@ -20,6 +20,7 @@ use super::group_sql::{group_queries, GROUPS_STEP};
 use super::operators::AdminStore;
 use super::rejection_sql::rejection_queries;
 use super::sql::{backend, change_account, clamp_i64, policy_from};
+use super::totp::TOTP_STEP;
 use super::transfers::{transfer_queries, transfers_table};
 use super::{Account, AccountError, AccountStatus, AccountStore, Policy, SharedReservations};
 use async_trait::async_trait;
@@ -95,6 +96,8 @@ const MIGRATIONS: &[&str] = &[
     // The live sessions of serving instances (`super::board`) and the
     // transfer history (`super::transfers`).
     concat!(board_tables!(), transfers_table!("BIGSERIAL PRIMARY KEY")),
+    // A TOTP second factor for admins (`super::totp`).
+    TOTP_STEP,
 ];
 
 /// The key of the advisory lock that serialises migrations ("wharfmig").

@@ -9,6 +9,7 @@ use super::group_sql::{group_queries, GROUPS_STEP};
 use super::operators::AdminStore;
 use super::rejection_sql::rejection_queries;
 use super::sql::{backend, change_account, clamp_i64, policy_from};
+use super::totp::TOTP_STEP;
 use super::transfers::{transfer_queries, transfers_table};
 use super::{Account, AccountError, AccountStatus, AccountStore, Policy};
 use async_trait::async_trait;
@@ -72,6 +73,8 @@ const MIGRATIONS: &[&str] = &[
     )",
     // The transfer history (`super::transfers`).
     transfers_table!("INTEGER PRIMARY KEY AUTOINCREMENT"),
+    // A TOTP second factor for admins (`super::totp`).
+    TOTP_STEP,
 ];
 
 /// The embedded account store.

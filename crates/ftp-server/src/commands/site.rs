@@ -12,9 +12,9 @@
 //!   as a `key=value;` line for scripts.
 
 use super::Outcome;
-use crate::accounts::{AccountStatus, LoginError, RegistrationAnswer};
-use crate::events::{Event, EventKind};
+use crate::accounts::{AccountStatus, RegistrationAnswer};
 use crate::quota::size::format_size;
+use crate::registration_desk::{RegistrationDesk, StatusError};
 use crate::session::Session;
 use ftp_proto::reply::code;
 use ftp_proto::Reply;
@@ -47,29 +47,10 @@ pub async fn site(s: &mut Session, arg: &[u8]) -> Outcome {
 }
 
 async fn register(s: &mut Session, args: &str) -> Outcome {
-    let shared = s.shared.clone();
-    let result = shared
-        .registrar
-        .register(
-            &shared.options,
-            shared.auth.store().as_ref(),
-            args,
-            s.control.peer.ip(),
-        )
+    let protocol = if s.control.is_tls() { "ftps" } else { "ftp" };
+    let result = RegistrationDesk::new(s.shared.clone())
+        .register_request(args, s.control.peer.ip(), protocol)
         .await;
-    if let Ok(status) = &result {
-        let name = args.split_whitespace().next().unwrap_or_default();
-        shared.events.emit(
-            Event::new(EventKind::RegistrationRequested)
-                .account(name)
-                .client(s.control.peer.ip())
-                .protocol(if s.control.is_tls() { "ftps" } else { "ftp" })
-                .reason(match status {
-                    AccountStatus::Active => "created: registration is open".to_string(),
-                    _ => format!("awaits approval: wharfd users approve {name}"),
-                }),
-        );
-    }
     match result {
         Ok(AccountStatus::Active) => {
             Reply::new(code::OK, "Account created; log in with USER and PASS.")
@@ -92,20 +73,9 @@ async fn regstatus(s: &mut Session, args: &str) -> Outcome {
         .into();
     };
     let password = password.trim_end_matches(['\r', '\n']);
-    let (shared, peer) = (s.shared.clone(), s.control.peer);
-    // As for a login: a locked-out flood costs no hashing.
-    if let Some(wait) = shared.throttle.locked(peer.ip(), name.as_bytes()) {
-        return Outcome::Close(Reply::new(
-            code::NOT_AVAILABLE,
-            format!(
-                "Too many failed logins; try again in {} s.",
-                wait.as_secs().max(1)
-            ),
-        ));
-    }
-    let answer = shared
-        .auth
-        .registration(name.as_bytes(), password.as_bytes())
+    let peer = s.control.peer;
+    let answer = RegistrationDesk::new(s.shared.clone())
+        .status(name, password, peer.ip())
         .await;
     match answer {
         Ok(RegistrationAnswer::Pending) => Reply::new(
@@ -118,19 +88,23 @@ async fn regstatus(s: &mut Session, args: &str) -> Outcome {
         Ok(RegistrationAnswer::Rejected(reason)) => {
             Reply::new(code::OK, format!("rejected: {}", one_line(&reason)))
         }
-        Err(LoginError::Store(e)) => {
+        // As for a login: a locked-out flood costs no hashing.
+        Err(StatusError::Locked(wait)) => {
+            return Outcome::Close(Reply::new(
+                code::NOT_AVAILABLE,
+                format!(
+                    "Too many failed logins; try again in {} s.",
+                    wait.as_secs().max(1)
+                ),
+            ))
+        }
+        Err(StatusError::Store(e)) => {
             tracing::error!(error = %e, "account store failed during SITE REGSTATUS");
             Reply::new(code::LOCAL_ERROR, "Cannot look right now; try again later.")
         }
-        Err(_) => {
-            let opts = &shared.options;
+        Err(StatusError::Invalid) => {
             s.state.failed_logins += 1;
-            shared
-                .throttle
-                .failed(peer.ip(), name.as_bytes(), &opts.lockout);
-            tracing::info!(%peer, user = name, "SITE REGSTATUS with a wrong name or password");
-            tokio::time::sleep(opts.login_fail_delay).await;
-            if s.state.failed_logins >= opts.max_login_failures {
+            if s.state.failed_logins >= s.shared.options.max_login_failures {
                 return Outcome::Close(Reply::new(
                     code::NOT_AVAILABLE,
                     "Too many failed logins; closing.",

@@ -1,5 +1,6 @@
 //! What every console page and form shares: the notice a redirect
-//! carries, the redirect back, a refusal shown as a page, the page frame
+//! carries, the redirect back (or the refusal) after a form, a refusal
+//! shown as a page, the page frame
 //! with the pending badge, and the CSRF-only form.
 
 use crate::actions;
@@ -44,6 +45,19 @@ pub fn refused(state_pending: usize, op: &Operator, e: ApiError) -> Response {
     )
 }
 
+/// The end of a form: back to the page `to` with `message` (the first of
+/// `done`), or the refusal as a page.
+pub async fn outcome(
+    state: &AdminState,
+    op: &Operator,
+    done: Result<(String, String), ApiError>,
+) -> Response {
+    match done {
+        Ok((to, message)) => back(&to, &message),
+        Err(e) => refused(pending_count(state).await, op, e),
+    }
+}
+
 pub async fn pending_count(state: &AdminState) -> usize {
     actions::pending(state).await.map_or(0, |p| p.len())
 }
@@ -63,7 +77,7 @@ pub async fn render(
                 who: Some((&op.caller.admin, &op.csrf)),
                 pending,
                 notice: done.done.as_deref(),
-                error: None,
+                ..Frame::default()
             };
             page(StatusCode::OK, title, &frame, &body)
         }

@@ -27,7 +27,7 @@ pub async fn dashboard(
             out,
             "<div class=\"cards\">\
 <div class=\"card\"><strong>{}</strong>sessions now</div>\
-<div class=\"card\"><strong>{}</strong><a href=\"/console/pending\">pending registrations</a></div>\
+<div class=\"card\"><strong id=\"pending-count\">{}</strong><a href=\"/console/pending\">pending registrations</a></div>\
 <div class=\"card\"><strong>{}</strong>accounts</div>\
 <div class=\"card\"><strong>{}</strong>received</div>\
 <div class=\"card\"><strong>{}</strong>sent</div>\

@@ -24,6 +24,8 @@ fn login_page(status: StatusCode, error: Option<&str>) -> Response {
         "<form method=\"post\" action=\"/console/login\">\
 <p><label for=\"name\">Admin name</label><br><input id=\"name\" name=\"name\" autocomplete=\"username\" required></p>\
 <p><label for=\"password\">Password</label><br><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\
+<p><label for=\"code\">Code from your authenticator app (if two-factor login is on)</label><br>\
+<input id=\"code\" name=\"code\" inputmode=\"numeric\" pattern=\"[0-9]{6}\" maxlength=\"6\" autocomplete=\"one-time-code\"></p>\
 <p><button type=\"submit\">Log in</button></p></form>",
     )
 }
@@ -38,6 +40,8 @@ pub struct LoginForm {
     name: String,
     #[serde(default)]
     password: Secret,
+    #[serde(default)]
+    code: Secret,
 }
 
 pub async fn login(
@@ -49,6 +53,7 @@ pub async fn login(
         &state,
         &f.name,
         f.password.expose(),
+        Some(f.code.expose()),
         auth::client_ip(&parts),
     )
     .await

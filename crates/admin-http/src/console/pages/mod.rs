@@ -6,6 +6,8 @@
 pub mod accounts;
 pub mod common;
 pub mod dashboard;
+pub mod folder_forms;
+pub mod group_forms;
 pub mod groups;
 pub mod login;
 pub mod pending;
@@ -14,7 +16,7 @@ pub mod transfers;
 
 pub use accounts::{account, accounts, create, update};
 pub use dashboard::{audit, dashboard};
-pub use groups::groups;
+pub use groups::{group, groups};
 pub use login::{login, login_form, logout};
 pub use pending::{approve, pending, reject};
 pub use sessions::{disconnect, sessions};

@@ -1,9 +1,10 @@
 //! The pending-registrations queue: approve with a quota, reject with
-//! a reason.
+//! a reason. The table is kept up to date without a reload by
+//! `console/live.js` (rows keyed by name).
 
 use super::common::{back, given, pending_count, refused, render, Done};
 use crate::actions::{self, show_quota};
-use crate::console::html::{csrf_field, esc, seg, table, when};
+use crate::console::html::{csrf_field, esc, live_table, seg, when};
 use crate::console::Operator;
 use crate::secret::Secret;
 use crate::state::AdminState;
@@ -17,10 +18,7 @@ pub async fn pending(
     Query(done): Query<Done>,
 ) -> Response {
     let body = actions::pending(&state).await.map(|list| {
-        if list.is_empty() {
-            return "<p>No registrations are waiting.</p>".to_string();
-        }
-        let rows: Vec<Vec<String>> = list
+        let rows: Vec<(String, Vec<String>)> = list
             .iter()
             .map(|a| {
                 let n = seg(&a.name);
@@ -35,15 +33,27 @@ pub async fn pending(
                     csrf = csrf_field(&op.csrf),
                     q = show_quota(a.quota_bytes),
                 );
-                vec![
+                let cells = vec![
                     name,
                     when(a.created_at),
                     esc(a.registered_from.as_deref().unwrap_or("-")),
                     decision,
-                ]
+                ];
+                (a.name.clone(), cells)
             })
             .collect();
-        table(&["Name", "Registered (UTC)", "From", "Decision"], &rows)
+        // Both are always there, one hidden, so that live.js can add and
+        // remove rows as registrations come and go.
+        let hidden = if rows.is_empty() { "" } else { " hidden" };
+        format!(
+            "<p id=\"pending-empty\"{hidden}>No registrations are waiting.</p>{}\
+<p>New registrations appear here as they arrive (with JavaScript; otherwise reload).</p>",
+            live_table(
+                "pending",
+                &["Name", "Registered (UTC)", "From", "Decision"],
+                &rows
+            )
+        )
     });
     render(&state, &op, "Pending registrations", &done, body).await
 }
