@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The admin console under load (issue 16): how long each console page and
 API call takes on a server with BENCH_CONSOLE_ACCOUNTS accounts (default
-1000) and BENCH_CONSOLE_SESSIONS logged-in FTP sessions (default 200).
+1000) and BENCH_CONSOLE_SESSIONS logged-in FTP sessions (default 200), and
+BENCH_CONSOLE_HISTORY transfers in the history (default 100,000, over 30 days).
 Nothing is asserted: the figures are reported, as every benchmark here.
 
 Called by `bash bench/run.sh` after the SFTP comparison (skip it with
@@ -35,9 +36,29 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = ["/console/", "/console/accounts", "/console/accounts?q=u00",
-         "/console/pending", "/console/sessions", "/console/audit"]
+         "/console/pending", "/console/sessions", "/console/audit", "/console/groups",
+         "/console/transfers", "/console/transfers?account=u0007&direction=upload"]
 API = ["/api/status", "/api/accounts?limit=500", "/api/sessions", "/api/usage",
-       "/api/audit?limit=200"]
+       "/api/audit?limit=200", "/api/transfers?limit=500", "/api/transfers/hourly?hours=720",
+       "/api/groups", "/api/folders"]
+
+
+def seed_history(db: Path, rows: int, accounts: int) -> None:
+    """`rows` finished transfers over the last 30 days in the store's
+    history, as a month of a busy server leaves (the dashboard's chart and
+    the Transfers page read them)."""
+    import random
+    import sqlite3
+    now = int(time.time())
+    rng = random.Random(16)
+    with sqlite3.connect(db) as c:
+        c.executemany(
+            "INSERT INTO transfers (at, instance, account, protocol, client, path, direction,"
+            " bytes, millis, error) VALUES (?, 'bench', ?, ?, '127.0.0.1', ?, ?, ?, ?, ?)",
+            ((now - rng.randrange(30 * 86400), f"u{rng.randrange(accounts):04}",
+              rng.choice(("ftp", "ftps", "sftp")), f"/data/f{i}.bin",
+              rng.choice(("upload", "download")), rng.randrange(1 << 24), rng.randrange(5000),
+              None if rng.random() > 0.02 else "Quota exceeded") for i in range(rows)))
 
 
 def main() -> int:
@@ -50,6 +71,7 @@ def main() -> int:
     accounts = int(os.environ.get("BENCH_CONSOLE_ACCOUNTS", "1000"))
     sessions = int(os.environ.get("BENCH_CONSOLE_SESSIONS", "200"))
     runs = int(os.environ.get("BENCH_CONSOLE_RUNS", "20"))
+    history = int(os.environ.get("BENCH_CONSOLE_HISTORY", "100000"))
     work = Path(os.environ.get("BENCH_CONSOLE_WORK", "/var/tmp/wharf-bench-console"))
     out = Path(os.environ.get("BENCH_OUT", REPO / "bench" / "out"))
     shutil.rmtree(work, ignore_errors=True)
@@ -63,6 +85,7 @@ def main() -> int:
 
     admins("add", "bench", "--password-stdin", stdin=b"bench-admin-pw\n")
     token = admins("token", "bench", "--scope", "admin").strip()
+    seed_history(data / "wharf.db", history, accounts)
     proc = subprocess.Popen([wharfd, "serve", "--data", str(data), "--listen", "127.0.0.1:0",
                              "--admin-listen", "127.0.0.1:0",
                              "--max-sessions-per-ip", str(sessions + 10)],
@@ -124,10 +147,11 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     out.mkdir(parents=True, exist_ok=True)
-    report = {"accounts": accounts, "sessions": live, "runs": runs,
+    report = {"accounts": accounts, "sessions": live, "runs": runs, "history_rows": history,
               "accounts_created_s": made, "requests": results}
     (out / "console-report.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = [f"# Admin console: {accounts} accounts, {live} live sessions", "",
+    lines = [f"# Admin console: {accounts} accounts, {live} live sessions, "
+             f"{history} transfers in the history", "",
              f"wharfd `{wharfd}`; {runs} sequential requests per row, on 127.0.0.1; "
              f"{accounts} accounts created through the API in {made:.1f} s "
              "(one Argon2 hash each).", "",

@@ -407,6 +407,9 @@ def test_the_transfer_history_filters_pages_and_sums_per_hour(wharfd_factory):
     now = hours[-1]
     assert (now["uploads"], now["downloads"], now["failed"]) == (2, 1, 1), now
     assert now["bytes_out"] == 2000 and now["bytes_in"] >= 3000, now
+    # The dashboard's disk: the data directory's file system (local storage).
+    disk = api.call("GET", "/api/status").body["disk"]
+    assert disk is not None and disk["total_bytes"] >= disk["free_bytes"] > 0, disk
 
 
 def test_an_sftp_session_is_listed_and_disconnected(wharfd_factory):

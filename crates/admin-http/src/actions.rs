@@ -14,6 +14,8 @@ use ftp_server::events::{Event, EventKind};
 use ftp_server::policy::Policy;
 use ftp_server::quota::size::{format_size, parse_size};
 use ftp_server::registrant_mail::Decision;
+use ftp_server::storage::disk::disk_space;
+use ftp_server::storage::StorageBackend;
 use serde::Serialize;
 
 /// Most accounts one page lists.
@@ -416,6 +418,35 @@ pub struct Status {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub healthy: bool,
+    /// The disk the data directory is on; `null` with object storage, or
+    /// when it cannot be read.
+    pub disk: Option<DiskView>,
+}
+
+/// A file system's size and free space.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiskView {
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+}
+
+/// The disk the local backend writes to (the data directory's).
+async fn disk(state: &AdminState) -> Option<DiskView> {
+    if !matches!(state.options.storage, StorageBackend::Local) {
+        return None;
+    }
+    let dir = state.options.data_dir.clone();
+    match tokio::task::spawn_blocking(move || disk_space(&dir)).await {
+        Ok(Ok(d)) => Some(DiskView {
+            total_bytes: d.total_bytes,
+            free_bytes: d.free_bytes,
+        }),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot read the data directory's disk space");
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 pub async fn status(state: &AdminState) -> Result<Status, ApiError> {
@@ -434,6 +465,7 @@ pub async fn status(state: &AdminState) -> Result<Status, ApiError> {
         bytes_in: state.metrics.bytes_in.load(Relaxed),
         bytes_out: state.metrics.bytes_out.load(Relaxed),
         healthy: state.health.check().await.0,
+        disk: disk(state).await,
     })
 }
 

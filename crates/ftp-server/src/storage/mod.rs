@@ -10,6 +10,7 @@
 //! - [`error`]: [`StorageError`], whose kinds name their reply codes.
 //! - [`backend`]: [`StorageBackend`], which backend a server uses, opening
 //!   a session's root in it, and its health check.
+//! - [`disk`]: how full the local file system is, for the dashboard.
 //! - [`bounded`]: [`bounded::Bounded`], which makes every call a session
 //!   makes to a backend answer within `backend_timeout`.
 //! - [`jail`]: [`Jail`], local path resolution and the file operations.
@@ -27,6 +28,7 @@
 
 pub mod backend;
 pub mod bounded;
+pub mod disk;
 pub mod error;
 pub mod file_upload;
 pub mod handle;

@@ -31,13 +31,18 @@ pub async fn dashboard(
 <div class=\"card\"><strong>{}</strong>accounts</div>\
 <div class=\"card\"><strong>{}</strong>received</div>\
 <div class=\"card\"><strong>{}</strong>sent</div>\
-<div class=\"card\"><strong>{}</strong>health</div></div>",
+<div class=\"card\"><strong>{}</strong>health</div>{}</div>",
             s.sessions,
             s.pending,
             s.accounts,
             format_size(s.bytes_in),
             format_size(s.bytes_out),
-            if s.healthy { "ok" } else { "failing" }
+            if s.healthy { "ok" } else { "failing" },
+            s.disk.as_ref().map_or_else(String::new, |d| format!(
+                "<div class=\"card\"><strong>{}</strong>free of {} on the data disk</div>",
+                format_size(d.free_bytes),
+                format_size(d.total_bytes)
+            ))
         );
         let rows: Vec<Vec<String>> = usage
             .iter()
