@@ -7,7 +7,7 @@
 //! The URL's path must name a writable, empty directory. Exits non-zero on
 //! the first call that misbehaves.
 
-use ftp_client::{ClientOptions, FtpClient, FtpUrl, StoreMode, TlsMode};
+use ftp_client::{ClientOptions, FtpClient, FtpUrl, StoreMode, TlsPolicy};
 use ftp_proto::command::TransferType;
 use ftp_proto::Command;
 use std::process::ExitCode;
@@ -161,12 +161,12 @@ async fn main() -> ExitCode {
         .and_then(|i| args.get(i + 1))
         .map(Into::into);
     let opts = ClientOptions {
-        tls: if url.tls == TlsMode::Implicit {
-            TlsMode::Implicit
+        tls: if url.tls == TlsPolicy::Implicit {
+            TlsPolicy::Implicit
         } else if flag("--tls") {
-            TlsMode::Explicit
+            TlsPolicy::StartTls
         } else {
-            TlsMode::Off
+            TlsPolicy::Plain
         },
         cacert,
         active: flag("--active"),

@@ -3,7 +3,7 @@
 //! connection. Transfers and listings are in [`crate::data`].
 
 use crate::error::{FtpError, Result};
-use crate::options::{ClientOptions, Direction, TlsMode};
+use crate::options::{ClientOptions, Direction, TlsPolicy};
 use ftp_proto::command::TransferType;
 use ftp_proto::listing::{parse_mlsx_line, ParsedEntry};
 use ftp_proto::time::UtcTime;
@@ -54,11 +54,11 @@ impl FtpClient {
         let peer = tcp.peer_addr().map_err(FtpError::io("connection lost"))?;
         let local = tcp.local_addr().map_err(FtpError::io("connection lost"))?;
         let tls = match opts.tls {
-            TlsMode::Off => None,
+            TlsPolicy::Plain => None,
             _ => Some(ClientTls::new(opts.cacert.as_deref(), opts.tls13)?),
         };
         let stream = match (&tls, opts.tls) {
-            (Some(tls), TlsMode::Implicit) => {
+            (Some(tls), TlsPolicy::Implicit) => {
                 MaybeTls::Tls(Box::new(tls.connect(host, tcp, wait).await?.into()))
             }
             _ => MaybeTls::Plain(tcp),
@@ -84,7 +84,7 @@ impl FtpClient {
             return Err(reply_error(&welcome));
         }
         client.welcome = welcome;
-        if client.opts.tls == TlsMode::Explicit {
+        if client.opts.tls == TlsPolicy::StartTls {
             client.start_tls().await?;
         }
         Ok(client)

@@ -37,5 +37,5 @@ pub mod url;
 pub use client::FtpClient;
 pub use data::StoreMode;
 pub use error::{FtpError, Result};
-pub use options::{ClientOptions, Direction, TlsMode};
+pub use options::{ClientOptions, Direction, TlsPolicy};
 pub use url::FtpUrl;

@@ -6,33 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use wire::rate::TokenBucket;
 
-/// Whether and how TLS is used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsMode {
-    /// Plain FTP.
-    Off,
-    /// `AUTH TLS` on the normal port, then `PBSZ 0` and `PROT P`.
-    Explicit,
-    /// TLS from the first byte (`ftps://`, port 990 by default).
-    Implicit,
-}
-
-/// Which way a logged protocol line went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Sent,
-    Received,
-}
-
-/// Receives every control-connection line, with passwords masked.
-pub type Transcript = Arc<dyn Fn(Direction, &str) + Send + Sync>;
+pub use wire::{Direction, TlsPolicy, Transcript};
 
 /// Client settings.
 #[derive(Clone)]
 pub struct ClientOptions {
     /// Connect, reply and data-connection timeout.
     pub timeout: Duration,
-    pub tls: TlsMode,
+    pub tls: TlsPolicy,
     /// Trust only the certificates in this PEM file instead of the
     /// system's roots.
     pub cacert: Option<PathBuf>,
@@ -59,7 +40,7 @@ impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             timeout: Duration::from_secs(30),
-            tls: TlsMode::Off,
+            tls: TlsPolicy::Plain,
             cacert: None,
             tls13: false,
             active: false,

@@ -7,13 +7,13 @@
 //! default); `ftp://` is plain unless the caller asks for explicit TLS. A
 //! path that ends in `/` names a directory.
 
-use crate::options::TlsMode;
+use crate::options::TlsPolicy;
 use ftp_proto::command::TransferType;
 
 /// A parsed FTP URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FtpUrl {
-    pub tls: TlsMode,
+    pub tls: TlsPolicy,
     pub host: String,
     pub port: u16,
     pub user: Option<String>,
@@ -31,8 +31,8 @@ impl FtpUrl {
     pub fn parse(text: &str) -> Result<FtpUrl, String> {
         let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
         let (tls, default_port) = match url.scheme() {
-            "ftp" => (TlsMode::Off, 21),
-            "ftps" => (TlsMode::Implicit, 990),
+            "ftp" => (TlsPolicy::Plain, 21),
+            "ftps" => (TlsPolicy::Implicit, 990),
             other => {
                 return Err(format!(
                     "{text:?}: scheme {other}:// is not ftp:// or ftps://"
@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn full_url() {
         let u = FtpUrl::parse("ftp://bob:p%40ss@example.org:2121/dir/a%20b.txt;type=a").unwrap();
-        assert_eq!(u.tls, TlsMode::Off);
+        assert_eq!(u.tls, TlsPolicy::Plain);
         assert_eq!(u.host, "example.org");
         assert_eq!(u.port, 2121);
         assert_eq!(u.user.as_deref(), Some("bob"));
@@ -122,7 +122,7 @@ mod tests {
         let u = FtpUrl::parse("ftps://[::1]/pub/").unwrap();
         assert_eq!(
             (u.tls, u.port, u.host.as_str()),
-            (TlsMode::Implicit, 990, "::1")
+            (TlsPolicy::Implicit, 990, "::1")
         );
         assert!(u.is_dir);
         assert_eq!(u.file_name(), None);

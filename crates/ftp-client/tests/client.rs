@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use ftp_client::{ClientOptions, FtpClient, StoreMode, TlsMode};
+use ftp_client::{ClientOptions, FtpClient, StoreMode, TlsPolicy};
 use ftp_server::accounts::password::hash_password;
 use ftp_server::accounts::{Account, AccountStatus, AccountStore, SqliteStore};
 use ftp_server::tls::{self_signed, TlsOptions};
@@ -67,8 +67,8 @@ async fn start(require_tls: bool) -> TestServer {
 }
 
 impl TestServer {
-    async fn login(&self, tls: TlsMode, active: bool) -> FtpClient {
-        let port = if tls == TlsMode::Implicit {
+    async fn login(&self, tls: TlsPolicy, active: bool) -> FtpClient {
+        let port = if tls == TlsPolicy::Implicit {
             self.implicit.port()
         } else {
             self.plain.port()
@@ -114,7 +114,7 @@ async fn store_file_sends_from_the_files_position_plain_and_tls() {
     let body = pattern(5_000_000);
     let mut file = tempfile::tempfile().unwrap();
     file.write_all(&body).unwrap();
-    for mode in [TlsMode::Off, TlsMode::Explicit] {
+    for mode in [TlsPolicy::Plain, TlsPolicy::StartTls] {
         let mut c = srv.login(mode, false).await;
         file.seek(SeekFrom::Start(1_000_000)).unwrap();
         let mut seen = 0;
@@ -138,7 +138,7 @@ async fn downloads_are_held_to_the_announced_size() {
     let srv = start(false).await;
     let body = pattern(3_000_000);
     std::fs::write(srv.home().join("sized.bin"), &body).unwrap();
-    for mode in [TlsMode::Off, TlsMode::Explicit] {
+    for mode in [TlsPolicy::Plain, TlsPolicy::StartTls] {
         let mut c = srv.login(mode, false).await;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.bin");
@@ -189,7 +189,7 @@ async fn downloads_are_held_to_the_announced_size() {
 async fn every_operation_in_plain_passive_and_active() {
     let srv = start(false).await;
     for active in [false, true] {
-        let mut c = srv.login(TlsMode::Off, active).await;
+        let mut c = srv.login(TlsPolicy::Plain, active).await;
         let body = pattern(3_000_000);
         round_trip(&mut c, b"big.bin", &body).await;
         assert_eq!(c.size(b"big.bin").await.unwrap(), 3_000_000);
@@ -241,7 +241,7 @@ async fn every_operation_in_plain_passive_and_active() {
 #[tokio::test]
 async fn names_are_bytes() {
     let srv = start(false).await;
-    let mut c = srv.login(TlsMode::Off, false).await;
+    let mut c = srv.login(TlsPolicy::Plain, false).await;
     round_trip(&mut c, b"caf\xe9 \xff.txt", b"latin-1 name").await;
     assert!(srv
         .home()
@@ -266,7 +266,7 @@ fn unsafe_free_name() -> &'static std::ffi::OsStr {
 #[tokio::test]
 async fn explicit_and_implicit_tls_resume_sessions() {
     let srv = start(true).await;
-    for mode in [TlsMode::Explicit, TlsMode::Implicit] {
+    for mode in [TlsPolicy::StartTls, TlsPolicy::Implicit] {
         let mut c = srv.login(mode, false).await;
         assert!(c.is_tls());
         // Many transfers in one session, uploads and downloads mixed: each
@@ -297,7 +297,7 @@ async fn untrusted_certificate_is_refused() {
     let (cert, _) = self_signed(&["localhost".into()]).unwrap();
     std::fs::write(other.path().join("other.pem"), cert).unwrap();
     let opts = ClientOptions {
-        tls: TlsMode::Explicit,
+        tls: TlsPolicy::StartTls,
         cacert: Some(other.path().join("other.pem")),
         ..ClientOptions::default()
     };

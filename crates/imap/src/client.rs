@@ -11,26 +11,13 @@ use crate::command::{Command, Part};
 use crate::error::{ImapError, Result};
 use crate::response::{self, literal_announced, Response, Status, StatusText, Untagged};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use wire::{ClientTls, LineReader, MaybeTls};
 
-/// Whether and how TLS is used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImapTls {
-    Off,
-    /// STARTTLS after the greeting; refused servers are an error.
-    StartTls,
-    /// TLS from the first byte (imaps, port 993).
-    Implicit,
-}
-
-/// Receives every line of the dialogue, passwords masked; `true` for
-/// lines sent.
-pub type Transcript = Arc<dyn Fn(bool, &str) + Send + Sync>;
+pub use wire::{Direction, TlsPolicy, Transcript};
 
 /// Where a streamed body section goes.
 pub type Sink<'a> = &'a mut (dyn AsyncWrite + Unpin + Send);
@@ -40,7 +27,7 @@ pub type Sink<'a> = &'a mut (dyn AsyncWrite + Unpin + Send);
 pub struct ImapOptions {
     /// Longest wait for any one read or write.
     pub timeout: Duration,
-    pub tls: ImapTls,
+    pub tls: TlsPolicy,
     pub cacert: Option<PathBuf>,
     /// Longest response line (without its literals).
     pub max_line: usize,
@@ -54,7 +41,7 @@ impl Default for ImapOptions {
     fn default() -> Self {
         ImapOptions {
             timeout: Duration::from_secs(30),
-            tls: ImapTls::Off,
+            tls: TlsPolicy::Plain,
             cacert: None,
             max_line: 1 << 20,
             max_literal: 64 << 20,
@@ -115,11 +102,11 @@ impl ImapClient {
             .map_err(|_| ImapError::Timeout("connecting"))?
             .map_err(io_err("cannot connect"))?;
         let tls = match opts.tls {
-            ImapTls::Off => None,
+            TlsPolicy::Plain => None,
             _ => Some(ClientTls::new(opts.cacert.as_deref(), true)?),
         };
         let stream = match (&tls, opts.tls) {
-            (Some(tls), ImapTls::Implicit) => {
+            (Some(tls), TlsPolicy::Implicit) => {
                 MaybeTls::Tls(Box::new(tls.connect(host, tcp, opts.timeout).await?.into()))
             }
             _ => MaybeTls::Plain(tcp),
@@ -150,7 +137,7 @@ impl ImapClient {
                 )))
             }
         }
-        if let (Some(tls), ImapTls::StartTls) = (tls, client.opts.tls) {
+        if let (Some(tls), TlsPolicy::StartTls) = (tls, client.opts.tls) {
             if client.capabilities.is_empty() {
                 client.capability().await?;
             }
@@ -226,9 +213,9 @@ impl ImapClient {
         Ok(self.capabilities.clone())
     }
 
-    fn show(&self, sent: bool, line: &str) {
+    fn show(&self, way: Direction, line: &str) {
         if let Some(t) = &self.opts.transcript {
-            t(sent, line);
+            t(way, line);
         }
     }
 
@@ -254,7 +241,7 @@ impl ImapClient {
         let tag = format!("W{:04}", self.next_tag);
         self.next_tag = self.next_tag.wrapping_add(1);
         self.held = 0;
-        self.show(true, &format!("{tag} {}", cmd.shown()));
+        self.show(Direction::Sent, &format!("{tag} {}", cmd.shown()));
         self.write(tag.as_bytes()).await?;
         self.write(b" ").await?;
         let plus = self.has_capability("LITERAL+");
@@ -284,14 +271,14 @@ impl ImapClient {
 
     /// Ends an IDLE.
     pub(crate) async fn send_done(&mut self) -> Result<()> {
-        self.show(true, "DONE");
+        self.show(Direction::Sent, "DONE");
         self.write(b"DONE\r\n").await?;
         self.flush().await
     }
 
     /// Sends one line that holds a secret (an AUTHENTICATE response).
     pub(crate) async fn send_masked_line(&mut self, line: &str) -> Result<()> {
-        self.show(true, "****");
+        self.show(Direction::Sent, "****");
         self.write(line.as_bytes()).await?;
         self.write(b"\r\n").await?;
         self.flush().await
@@ -397,7 +384,7 @@ impl ImapClient {
                 Some(line) => line,
                 None => self.read_line().await?,
             };
-            self.show(false, &String::from_utf8_lossy(&line));
+            self.show(Direction::Received, &String::from_utf8_lossy(&line));
             let announced = match literal_announced(&line) {
                 None => {
                     whole.extend_from_slice(&line);
@@ -461,7 +448,7 @@ impl ImapClient {
     }
 
     async fn read_literal(&mut self, len: u64, out: &mut Vec<u8>) -> Result<()> {
-        self.show(false, &format!("<{len} bytes>"));
+        self.show(Direction::Received, &format!("<{len} bytes>"));
         let mut left = len;
         let mut buf = vec![0u8; CHUNK.min(len as usize)];
         while left > 0 {
@@ -474,7 +461,7 @@ impl ImapClient {
     }
 
     async fn copy_literal(&mut self, len: u64, out: Sink<'_>) -> Result<()> {
-        self.show(false, &format!("<{len} bytes, streamed>"));
+        self.show(Direction::Received, &format!("<{len} bytes, streamed>"));
         let mut left = len;
         let mut buf = vec![0u8; CHUNK.min(len as usize)];
         while left > 0 {

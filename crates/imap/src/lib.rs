@@ -36,7 +36,7 @@ pub mod url;
 pub mod utf7;
 pub mod value;
 
-pub use client::{Done, ImapClient, ImapOptions, ImapTls, Transcript};
+pub use client::{Direction, Done, ImapClient, ImapOptions, TlsPolicy, Transcript};
 pub use error::{ImapError, Result};
 pub use fetch::{Address, BodyStructure, Envelope, Fetch};
 pub use response::{ListEntry, StatusText, Untagged};

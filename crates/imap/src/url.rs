@@ -4,12 +4,12 @@
 //! needs are read: user (and password, as curl allows), `;AUTH=`, mailbox,
 //! `;UIDVALIDITY=` and `/;UID=`.
 
-use crate::client::ImapTls;
+use crate::client::TlsPolicy;
 
 /// A parsed IMAP URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImapUrl {
-    pub tls: ImapTls,
+    pub tls: TlsPolicy,
     pub host: String,
     pub port: u16,
     pub user: Option<String>,
@@ -30,8 +30,8 @@ impl ImapUrl {
     pub fn parse(text: &str) -> Result<ImapUrl, String> {
         let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
         let (tls, port) = match url.scheme() {
-            "imap" => (ImapTls::Off, 143),
-            "imaps" => (ImapTls::Implicit, 993),
+            "imap" => (TlsPolicy::Plain, 143),
+            "imaps" => (TlsPolicy::Implicit, 993),
             other => return Err(format!("{text:?}: {other}:// is not imap:// or imaps://")),
         };
         let host = url
@@ -102,7 +102,7 @@ mod tests {
         let u = ImapUrl::parse("imap://michael@example.org/INBOX").unwrap();
         assert_eq!(
             (u.host.as_str(), u.port, u.tls),
-            ("example.org", 143, ImapTls::Off)
+            ("example.org", 143, TlsPolicy::Plain)
         );
         assert_eq!(u.user.as_deref(), Some("michael"));
         assert_eq!(u.mailbox.as_deref(), Some("INBOX"));
@@ -117,7 +117,7 @@ mod tests {
         let u = ImapUrl::parse("imaps://a:p%40ss@[::1]/").unwrap();
         assert_eq!(
             (u.host.as_str(), u.port, u.tls),
-            ("::1", 993, ImapTls::Implicit)
+            ("::1", 993, TlsPolicy::Implicit)
         );
         assert_eq!(u.password.as_deref(), Some("p@ss"));
         assert_eq!(u.mailbox, None);

@@ -4,27 +4,12 @@
 
 use crate::error::{MailError, Result};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use wire::{ClientTls, LineReader, MaybeTls, RawReply, ReplyLimits};
 
-/// Whether and how the connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Security {
-    /// Plaintext all along.
-    Plain,
-    /// Plaintext greeting, then STARTTLS (SMTP, RFC 3207) or STLS (POP3,
-    /// RFC 2595); the connection fails if the server does not offer it.
-    StartTls,
-    /// TLS from the first byte (smtps 465, pop3s 995).
-    Implicit,
-}
-
-/// Receives every line of the dialogue; `true` for lines sent. Passwords
-/// and authentication exchanges arrive already masked.
-pub type Transcript = Arc<dyn Fn(bool, &str) + Send + Sync>;
+pub use wire::{Direction, TlsPolicy, Transcript};
 
 /// How to connect.
 #[derive(Clone)]
@@ -32,7 +17,7 @@ pub struct Options {
     /// Deadline for connecting, for the TLS handshake, and for each line
     /// the server owes us.
     pub timeout: Duration,
-    pub security: Security,
+    pub security: TlsPolicy,
     /// Trust only the certificates in this PEM file (else the system's roots).
     pub cacert: Option<PathBuf>,
     /// Longest line accepted from the server.
@@ -44,7 +29,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             timeout: Duration::from_secs(30),
-            security: Security::Plain,
+            security: TlsPolicy::Plain,
             cacert: None,
             max_line: 64 * 1024,
             transcript: None,
@@ -73,7 +58,7 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// Connects (and, for [`Security::Implicit`], runs the TLS handshake).
+    /// Connects (and, for [`TlsPolicy::Implicit`], runs the TLS handshake).
     pub(crate) async fn open(host: &str, port: u16, opts: Options) -> Result<Conn> {
         let tcp = tokio::time::timeout(opts.timeout, TcpStream::connect((host, port)))
             .await
@@ -83,11 +68,11 @@ impl Conn {
                 source,
             })?;
         let tls = match opts.security {
-            Security::Plain => None,
+            TlsPolicy::Plain => None,
             _ => Some(ClientTls::new(opts.cacert.as_deref(), true)?),
         };
         let stream = match (&tls, opts.security) {
-            (Some(tls), Security::Implicit) => {
+            (Some(tls), TlsPolicy::Implicit) => {
                 MaybeTls::Tls(Box::new(tls.connect(host, tcp, opts.timeout).await?.into()))
             }
             _ => MaybeTls::Plain(tcp),
@@ -129,9 +114,9 @@ impl Conn {
         Ok(())
     }
 
-    fn show(&self, sent: bool, line: &str) {
+    fn show(&self, way: Direction, line: &str) {
         if let Some(t) = &self.opts.transcript {
-            t(sent, line);
+            t(way, line);
         }
     }
 
@@ -143,7 +128,7 @@ impl Conn {
                 "a command may not contain CR, LF or NUL".into(),
             ));
         }
-        self.show(true, shown.unwrap_or(line));
+        self.show(Direction::Sent, shown.unwrap_or(line));
         let mut bytes = Vec::with_capacity(line.len() + 2);
         bytes.extend_from_slice(line.as_bytes());
         bytes.extend_from_slice(b"\r\n");
@@ -176,7 +161,7 @@ impl Conn {
 
     /// Logs a command that went out in a pipelined batch.
     pub(crate) fn show_sent(&self, line: &str) {
-        self.show(true, line);
+        self.show(Direction::Sent, line);
     }
 
     /// The next line, within the deadline.
@@ -184,7 +169,7 @@ impl Conn {
         let line = tokio::time::timeout(self.opts.timeout, self.reader.read_line())
             .await
             .map_err(|_| MailError::Timeout("waiting for the server"))??;
-        self.show(false, &String::from_utf8_lossy(&line));
+        self.show(Direction::Received, &String::from_utf8_lossy(&line));
         Ok(line)
     }
 
@@ -206,7 +191,7 @@ impl Conn {
             for (i, text) in reply.lines.iter().enumerate() {
                 let sep = if i == last { ' ' } else { '-' };
                 let text = String::from_utf8_lossy(text);
-                self.show(false, &format!("{}{sep}{text}", reply.code));
+                self.show(Direction::Received, &format!("{}{sep}{text}", reply.code));
             }
         }
         Ok(reply)

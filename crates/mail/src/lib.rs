@@ -25,7 +25,7 @@ pub mod sasl;
 pub mod smtp;
 pub mod url;
 
-pub use conn::{Options, Security, Transcript};
+pub use conn::{Direction, Options, TlsPolicy, Transcript};
 pub use error::{MailError, Refusal, Result};
 pub use pop3::Pop3Client;
 pub use smtp::SmtpClient;

@@ -4,7 +4,7 @@
 //! percent-encoded; `;AUTH=...` after the user (RFC 2384) is split off.
 //! What follows the host (a mailbox, a message number) is kept as `path`.
 
-use crate::conn::Security;
+use crate::conn::TlsPolicy;
 
 /// Which protocol a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,8 +18,8 @@ pub enum Protocol {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailUrl {
     pub protocol: Protocol,
-    /// [`Security::Implicit`] for the `s` schemes, else [`Security::Plain`].
-    pub security: Security,
+    /// [`TlsPolicy::Implicit`] for the `s` schemes, else [`TlsPolicy::Plain`].
+    pub security: TlsPolicy,
     pub host: String,
     pub port: u16,
     pub user: Option<String>,
@@ -34,12 +34,12 @@ impl MailUrl {
     pub fn parse(text: &str) -> Result<MailUrl, String> {
         let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
         let (protocol, security, port) = match url.scheme() {
-            "smtp" => (Protocol::Smtp, Security::Plain, 25),
-            "smtps" => (Protocol::Smtp, Security::Implicit, 465),
-            "pop3" | "pop" => (Protocol::Pop3, Security::Plain, 110),
-            "pop3s" | "pops" => (Protocol::Pop3, Security::Implicit, 995),
-            "imap" => (Protocol::Imap, Security::Plain, 143),
-            "imaps" => (Protocol::Imap, Security::Implicit, 993),
+            "smtp" => (Protocol::Smtp, TlsPolicy::Plain, 25),
+            "smtps" => (Protocol::Smtp, TlsPolicy::Implicit, 465),
+            "pop3" | "pop" => (Protocol::Pop3, TlsPolicy::Plain, 110),
+            "pop3s" | "pops" => (Protocol::Pop3, TlsPolicy::Implicit, 995),
+            "imap" => (Protocol::Imap, TlsPolicy::Plain, 143),
+            "imaps" => (Protocol::Imap, TlsPolicy::Implicit, 993),
             other => {
                 return Err(format!(
                     "{text:?}: {other}:// is not a mail URL (smtp, smtps, pop3, pop3s, imap, imaps)"
@@ -95,7 +95,7 @@ mod tests {
         let u = MailUrl::parse("smtps://a%40b:p%3Aw+x@mx.example/").unwrap();
         assert_eq!(
             (u.protocol, u.security, u.port),
-            (Protocol::Smtp, Security::Implicit, 465)
+            (Protocol::Smtp, TlsPolicy::Implicit, 465)
         );
         assert_eq!(u.user.as_deref(), Some("a@b"));
         assert_eq!(u.password.as_deref(), Some("p:w+x"));

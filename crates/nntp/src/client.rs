@@ -7,7 +7,6 @@ use crate::proto::{
     parse_article_status, valid_arg, ActiveGroup, ArticleRef, GroupInfo, Overview, Response,
 };
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -16,25 +15,13 @@ use wire::{ClientTls, DotReader, LineReader, MaybeTls};
 /// Longest status or block line accepted.
 const MAX_LINE: usize = 64 * 1024;
 
-/// Whether and how TLS is used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NntpTls {
-    Off,
-    /// STARTTLS after the greeting.
-    StartTls,
-    /// TLS from the first byte (nntps, port 563).
-    Implicit,
-}
-
-/// Receives every line of the dialogue, passwords masked; `true` for
-/// lines sent.
-pub type Transcript = Arc<dyn Fn(bool, &str) + Send + Sync>;
+pub use wire::{Direction, TlsPolicy, Transcript};
 
 /// Client settings.
 #[derive(Clone)]
 pub struct NntpOptions {
     pub timeout: Duration,
-    pub tls: NntpTls,
+    pub tls: TlsPolicy,
     pub cacert: Option<PathBuf>,
     /// Largest multi-line block (an article, a listing) accepted.
     pub max_block: u64,
@@ -45,7 +32,7 @@ impl Default for NntpOptions {
     fn default() -> Self {
         NntpOptions {
             timeout: Duration::from_secs(30),
-            tls: NntpTls::Off,
+            tls: TlsPolicy::Plain,
             cacert: None,
             max_block: 64 << 20,
             transcript: None,
@@ -93,11 +80,11 @@ impl NntpClient {
                 source,
             })?;
         let tls = match opts.tls {
-            NntpTls::Off => None,
+            TlsPolicy::Plain => None,
             _ => Some(ClientTls::new(opts.cacert.as_deref(), true)?),
         };
         let stream = match (&tls, opts.tls) {
-            (Some(tls), NntpTls::Implicit) => {
+            (Some(tls), TlsPolicy::Implicit) => {
                 MaybeTls::Tls(Box::new(tls.connect(host, tcp, opts.timeout).await?.into()))
             }
             _ => MaybeTls::Plain(tcp),
@@ -114,7 +101,7 @@ impl NntpClient {
             201 => {}
             _ => return Err(status(&greeting)),
         }
-        if let (Some(tls), NntpTls::StartTls) = (tls, client.opts.tls) {
+        if let (Some(tls), TlsPolicy::StartTls) = (tls, client.opts.tls) {
             client.command("STARTTLS").await?;
             if !client.reader.buffered().is_empty() {
                 return Err(NntpError::Protocol(
@@ -151,7 +138,7 @@ impl NntpClient {
             } else {
                 line
             };
-            t(true, shown);
+            t(Direction::Sent, shown);
         }
         let stream = self.reader.get_mut();
         let io = |source| NntpError::Io {
@@ -171,7 +158,7 @@ impl NntpClient {
             .await
             .map_err(|_| NntpError::Timeout("waiting for the server"))??;
         if let Some(t) = &self.opts.transcript {
-            t(false, &String::from_utf8_lossy(&line));
+            t(Direction::Received, &String::from_utf8_lossy(&line));
         }
         Response::parse(&line).ok_or_else(|| {
             NntpError::Protocol(format!(

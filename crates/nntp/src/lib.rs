@@ -20,7 +20,7 @@ pub mod headers;
 pub mod proto;
 pub mod url;
 
-pub use client::{Article, NntpClient, NntpOptions, NntpTls};
+pub use client::{Article, Direction, NntpClient, NntpOptions, TlsPolicy, Transcript};
 pub use error::{NntpError, Result};
 pub use proto::{ActiveGroup, ArticleRef, GroupInfo, Overview};
 pub use url::NewsUrl;

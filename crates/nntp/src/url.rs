@@ -2,12 +2,12 @@
 //! and an optional article number after it (`/group/123`). `nntps://` is
 //! implicit TLS on port 563.
 
-use crate::client::NntpTls;
+use crate::client::TlsPolicy;
 
 /// A parsed news URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewsUrl {
-    pub tls: NntpTls,
+    pub tls: TlsPolicy,
     pub host: String,
     pub port: u16,
     pub user: Option<String>,
@@ -20,8 +20,8 @@ impl NewsUrl {
     pub fn parse(text: &str) -> Result<NewsUrl, String> {
         let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
         let (tls, port) = match url.scheme() {
-            "nntp" | "news" => (NntpTls::Off, 119),
-            "nntps" => (NntpTls::Implicit, 563),
+            "nntp" | "news" => (TlsPolicy::Plain, 119),
+            "nntps" => (TlsPolicy::Implicit, 563),
             other => return Err(format!("{text:?}: {other}:// is not nntp:// or nntps://")),
         };
         let host = url
@@ -65,7 +65,7 @@ mod tests {
         assert_eq!(u.group.as_deref(), Some("comp.lang.rust"));
         assert_eq!(u.article.as_deref(), Some("42"));
         let u = NewsUrl::parse("nntps://h/").unwrap();
-        assert_eq!((u.tls, u.port, u.group), (NntpTls::Implicit, 563, None));
+        assert_eq!((u.tls, u.port, u.group), (TlsPolicy::Implicit, 563, None));
         assert!(NewsUrl::parse("ftp://h/").is_err());
     }
 }

@@ -213,17 +213,20 @@ pub struct ServerConn {
     pub oauth2_token_cmd: Option<String>,
 }
 
-/// Receives each line of a protocol dialogue (`true`: sent), already masked.
-pub type Transcript = std::sync::Arc<dyn Fn(bool, &str) + Send + Sync>;
+/// `> line` / `< line` on standard error when `verbose`: every
+/// protocol's `-v`.
+pub fn transcript(verbose: bool) -> Option<wire::Transcript> {
+    verbose.then(|| {
+        std::sync::Arc::new(|way: wire::Direction, line: &str| {
+            crate::errln!("{} {line}", way.arrow())
+        }) as wire::Transcript
+    })
+}
 
 impl ServerConn {
     /// `> line` / `< line` on standard error with --verbose.
-    pub fn transcript(&self) -> Option<Transcript> {
-        self.verbose.then(|| {
-            std::sync::Arc::new(|sent: bool, line: &str| {
-                crate::errln!("{} {line}", if sent { '>' } else { '<' })
-            }) as Transcript
-        })
+    pub fn transcript(&self) -> Option<wire::Transcript> {
+        transcript(self.verbose)
     }
 
     pub fn wait(&self) -> std::time::Duration {

@@ -5,7 +5,7 @@
 use crate::cli::Connection;
 use crate::exit::LoginFailed;
 use anyhow::{bail, Context, Result};
-use ftp_client::{ClientOptions, Direction, FtpClient, FtpUrl, TlsMode};
+use ftp_client::{ClientOptions, FtpClient, FtpUrl};
 use std::io::IsTerminal;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -60,20 +60,8 @@ pub fn login_for(url: &FtpUrl) -> Result<Login> {
 
 /// Client options for `url` and the flags.
 pub fn options(url: &FtpUrl, conn: &Connection) -> ClientOptions {
-    let tls = match (url.tls, conn.tls) {
-        (TlsMode::Implicit, _) => TlsMode::Implicit,
-        (_, true) => TlsMode::Explicit,
-        _ => TlsMode::Off,
-    };
-    let transcript = conn.verbose.then(|| {
-        Arc::new(|dir: Direction, line: &str| {
-            let arrow = match dir {
-                Direction::Sent => '>',
-                Direction::Received => '<',
-            };
-            crate::errln!("{arrow} {line}");
-        }) as ftp_client::options::Transcript
-    });
+    let tls = url.tls.demanding(conn.tls);
+    let transcript = crate::cli::transcript(conn.verbose);
     ClientOptions {
         rate_limit: conn.limit_rate.map(shared_rate),
         timeout: Duration::from_secs(conn.timeout.max(1)),

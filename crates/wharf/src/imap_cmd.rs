@@ -4,11 +4,10 @@
 use crate::cli::{ImapCommand, ServerConn};
 use crate::credentials::{login_for, oauth_login};
 use anyhow::{bail, Context, Result};
-use imap::{By, Fetch, ImapClient, ImapOptions, ImapTls, ImapUrl, StoreOp, Untagged};
+use imap::{By, Fetch, ImapClient, ImapOptions, ImapUrl, StoreOp, Untagged};
 use nntp::headers::decode;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
@@ -72,15 +71,8 @@ fn parse_url(text: &str) -> Result<ImapUrl> {
 
 /// Connects (TLS as the URL and --tls say) and logs in.
 async fn open(url: &ImapUrl, conn: &ServerConn) -> Result<ImapClient> {
-    let tls = match (url.tls, conn.tls) {
-        (ImapTls::Implicit, _) => ImapTls::Implicit,
-        (_, true) => ImapTls::StartTls,
-        _ => ImapTls::Off,
-    };
-    let transcript = conn.verbose.then(|| {
-        Arc::new(|sent: bool, line: &str| crate::errln!("{} {line}", if sent { '>' } else { '<' }))
-            as imap::Transcript
-    });
+    let tls = url.tls.demanding(conn.tls);
+    let transcript = conn.transcript();
     let opts = ImapOptions {
         timeout: Duration::from_secs(conn.timeout.max(1)),
         tls,

@@ -4,7 +4,7 @@
 
 use crate::cli::ServerConn;
 use anyhow::Result;
-use mail::{MailError, MailUrl, Options, Protocol, Security};
+use mail::{MailError, MailUrl, Options, Protocol};
 use wire::oauth::OAuthMechanism;
 
 /// Parses `text` and checks that it names `want` (`what` says how to
@@ -18,11 +18,7 @@ pub fn parse(text: &str, want: Protocol, what: &str) -> Result<MailUrl> {
 }
 
 pub fn options(url: &MailUrl, conn: &ServerConn) -> Options {
-    let security = match (url.security, conn.tls) {
-        (Security::Implicit, _) => Security::Implicit,
-        (_, true) => Security::StartTls,
-        _ => Security::Plain,
-    };
+    let security = url.security.demanding(conn.tls);
     Options {
         timeout: conn.wait(),
         security,

@@ -5,7 +5,7 @@ use crate::cli::{NewsCommand, ServerConn};
 use crate::credentials::login_for;
 use anyhow::{bail, Context, Result};
 use nntp::headers::{decode, encode};
-use nntp::{ArticleRef, NewsUrl, NntpClient, NntpOptions, NntpTls};
+use nntp::{ArticleRef, NewsUrl, NntpClient, NntpOptions};
 use std::io::{Read, Write};
 
 pub async fn run(cmd: NewsCommand) -> Result<()> {
@@ -29,11 +29,7 @@ async fn open(url: &NewsUrl, conn: &ServerConn) -> Result<NntpClient> {
     if conn.oauth2_token_cmd.is_some() {
         crate::usage!("--oauth2-token-cmd is for mail servers; news servers log in with AUTHINFO");
     }
-    let tls = match (url.tls, conn.tls) {
-        (NntpTls::Implicit, _) => NntpTls::Implicit,
-        (_, true) => NntpTls::StartTls,
-        _ => NntpTls::Off,
-    };
+    let tls = url.tls.demanding(conn.tls);
     let opts = NntpOptions {
         timeout: conn.wait(),
         tls,

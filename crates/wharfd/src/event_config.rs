@@ -12,7 +12,7 @@ use ftp_server::events::webhook::{http_client, EventWebhook};
 use ftp_server::events::EventKind;
 use ftp_server::options::{EventCommand, EventMail};
 use ftp_server::ServerOptions;
-use mail::Security;
+use mail::TlsPolicy;
 use serde::Deserialize;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -153,9 +153,9 @@ pub fn mail_target(relay: Relay<'_>, to: Vec<String>, table: &str) -> Result<Mai
         .and_then(|(h, p)| Some((h.trim_matches(|c| c == '[' || c == ']'), p.parse().ok()?)))
         .with_context(|| format!("{table} server {server:?} is not HOST:PORT"))?;
     let security = match security.unwrap_or("starttls") {
-        "starttls" => Security::StartTls,
-        "tls" => Security::Implicit,
-        "plain" => Security::Plain,
+        "starttls" => TlsPolicy::StartTls,
+        "tls" => TlsPolicy::Implicit,
+        "plain" => TlsPolicy::Plain,
         other => bail!("{table} security {other:?}: use starttls, tls or plain"),
     };
     let login = match (username, password_file) {
@@ -168,7 +168,7 @@ pub fn mail_target(relay: Relay<'_>, to: Vec<String>, table: &str) -> Result<Mai
             if password.is_empty() {
                 bail!("{table} password_file {} is empty", file.display());
             }
-            if security == Security::Plain {
+            if security == TlsPolicy::Plain {
                 bail!("{table}: a password is sent only over TLS; use security = \"starttls\" or \"tls\"");
             }
             Some(MailLogin {

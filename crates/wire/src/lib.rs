@@ -6,6 +6,8 @@
 //! are capped and handled the same way.
 //!
 //! # Layout
+//! - [`connect`]: what every client connection shares: the one TLS
+//!   policy and the one transcript of the dialogue.
 //! - [`line`]: [`LineReader`], a cancel-safe reader of CRLF (or bare LF)
 //!   terminated lines with a hard length cap.
 //! - [`stream`]: [`MaybeTls`], a TCP stream that is plain or carries TLS.
@@ -23,6 +25,7 @@
 //! - [`oauth`]: OAuth 2.0 bearer tokens as SASL mechanisms (OAUTHBEARER,
 //!   XOAUTH2) for the mail clients.
 
+pub mod connect;
 pub mod dot;
 pub mod line;
 pub mod oauth;
@@ -35,6 +38,7 @@ pub mod splice;
 pub mod stream;
 pub mod tls;
 
+pub use connect::{Direction, TlsPolicy, Transcript};
 pub use dot::{DotError, DotReader, Stuffer};
 pub use line::{LineError, LineReader};
 pub use reply::{read_reply, RawReply, ReplyError, ReplyLimits};

@@ -9,7 +9,7 @@ use super::filter::EventFilter;
 use super::{Event, EventKind};
 use crate::metrics::Metrics;
 use mail::smtp::proto::{MailOptions, RcptOptions};
-use mail::{Options, Security, SmtpClient};
+use mail::{Options, SmtpClient, TlsPolicy};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -19,7 +19,7 @@ use tokio::sync::Mutex;
 pub struct MailTarget {
     pub host: String,
     pub port: u16,
-    pub security: Security,
+    pub security: TlsPolicy,
     /// Trust only these certificates (else the system's).
     pub cacert: Option<std::path::PathBuf>,
     pub from: String,

@@ -6,7 +6,7 @@
 //! connection) leaves the mailbox as it was.
 
 use super::proto::{apop_timestamp, list_entry, resp_code, two_numbers, uidl_entry, Status};
-use crate::conn::{Conn, Options, Security};
+use crate::conn::{Conn, Options, TlsPolicy};
 use crate::error::{MailError, Result};
 use crate::sasl::{self, Mechanism};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -42,7 +42,7 @@ impl Pop3Client {
             }
             Status::Continue(_) => return Err(MailError::Protocol("a greeting of +".into())),
         };
-        if client.conn.opts.security == Security::StartTls {
+        if client.conn.opts.security == TlsPolicy::StartTls {
             client.stls().await?;
         }
         Ok(client)

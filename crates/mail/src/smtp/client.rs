@@ -4,7 +4,7 @@
 //! server offers PIPELINING (RFC 2920) and streams the dot-stuffed body.
 
 use super::proto::{mail_from, needs_smtputf8, rcpt_to, Extensions, MailOptions, RcptOptions};
-use crate::conn::{Conn, Options, Security};
+use crate::conn::{Conn, Options, TlsPolicy};
 use crate::error::{MailError, Refusal, Result};
 use crate::sasl::{self, Mechanism};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -43,7 +43,7 @@ impl SmtpClient {
         }
         client.greeting = greeting.text();
         client.hello().await?;
-        if client.conn.opts.security == Security::StartTls {
+        if client.conn.opts.security == TlsPolicy::StartTls {
             client.starttls().await?;
         }
         Ok(client)

@@ -21,7 +21,7 @@ use crate::exit;
 use crate::settings::Settings;
 use anyhow::{Context, Result};
 use complete::{Completion, Remote};
-use ftp_client::{FtpClient, FtpUrl, TlsMode};
+use ftp_client::{FtpClient, FtpUrl, TlsPolicy};
 use ftp_proto::command::TransferType;
 use input::{split_words, Input};
 use jobs::Jobs;
@@ -236,7 +236,7 @@ impl Shell {
         let url = self.url.clone().context("not connected; use `open URL`")?;
         let path = self.client()?.pwd().await?;
         let scheme = match url.tls {
-            TlsMode::Implicit => "ftps",
+            TlsPolicy::Implicit => "ftps",
             _ => "ftp",
         };
         let host = if url.host.contains(':') {
