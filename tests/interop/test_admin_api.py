@@ -422,6 +422,15 @@ def test_an_sftp_session_is_listed_and_disconnected(wharfd_factory):
     assert sftp.listdir(".")
     listed = api.call("GET", "/api/sessions").body["sessions"]
     assert [(s["user"], s["protocol"], s["tls"]) for s in listed] == [(USER, "sftp", True)], listed
+    # An open file shows as the session's transfer, with the bytes read.
+    f = sftp.open("data.bin", "rb")
+    f.read(65536)
+    transfer = api.call("GET", "/api/sessions").body["sessions"][0]["transfer"]
+    assert transfer and (transfer["path"], transfer["direction"]) == ("/data.bin", "download"), \
+        transfer
+    assert transfer["bytes"] >= 65536, transfer
+    f.close()
+    assert api.call("GET", "/api/sessions").body["sessions"][0]["transfer"] is None
     assert api.call("DELETE", f"/api/sessions/{listed[0]['id']}").status == 204
     transport = sftp.get_channel().get_transport()
     deadline = time.monotonic() + 10

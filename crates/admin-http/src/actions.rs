@@ -312,8 +312,8 @@ pub struct SessionView {
     pub protocol: String,
     pub tls: bool,
     pub since: i64,
-    /// The FTP transfer running now; `null` when there is none (or for
-    /// SFTP, whose requests are not tracked yet).
+    /// The transfer running now (for SFTP, the file opened last that is
+    /// still open); `null` when there is none.
     pub transfer: Option<TransferView>,
 }
 

@@ -96,13 +96,14 @@ impl Registration {
             e.transfer = Some(Transfer {
                 path,
                 upload,
-                progress,
+                progress: progress.clone(),
                 started: Instant::now(),
             });
         }
         Showing {
             registry: self.registry.clone(),
             id: self.id,
+            progress,
         }
     }
 
@@ -113,17 +114,32 @@ impl Registration {
     }
 }
 
-/// A transfer shown in the registry; dropping it clears it.
+/// A transfer shown in the registry; dropping it clears it, unless a
+/// later transfer of the session (an SFTP client reads and writes several
+/// files at once) took its place.
 #[derive(Debug)]
 pub struct Showing {
     registry: Arc<LiveSessions>,
     id: u64,
+    progress: Arc<AtomicU64>,
+}
+
+impl Showing {
+    /// Counts `n` more bytes moved.
+    pub fn add(&self, n: u64) {
+        self.progress.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 impl Drop for Showing {
     fn drop(&mut self) {
         if let Some(e) = self.registry.lock().get_mut(&self.id) {
-            e.transfer = None;
+            if e.transfer
+                .as_ref()
+                .is_some_and(|t| Arc::ptr_eq(&t.progress, &self.progress))
+            {
+                e.transfer = None;
+            }
         }
     }
 }
@@ -230,6 +246,16 @@ mod tests {
                 ("/big.iso", false, 4096)
             );
         }
+        assert_eq!(live.list()[0].transfer, None);
+        // Two at once: the later one is shown; the earlier one ending does
+        // not hide it, and bytes counted through the guard show.
+        let first = a.transfer("/one".into(), true, Arc::default());
+        let second = a.transfer("/two".into(), false, Arc::default());
+        second.add(100);
+        drop(first);
+        let t = live.list()[0].transfer.clone().unwrap();
+        assert_eq!((t.path.as_str(), t.bytes), ("/two", 100));
+        drop(second);
         assert_eq!(live.list()[0].transfer, None);
         assert!(live.disconnect(list[1].id));
         b.disconnected().await;

@@ -26,6 +26,7 @@
 
 use crate::admission::now_unix;
 use crate::bandwidth::AccountBandwidth;
+use crate::live::Showing;
 use crate::service::{FileService, TransferReport};
 use crate::storage::listing::Record;
 use crate::storage::{Download, ListChunks, ListFormat, Meta, StorageError, Upload, UploadMode};
@@ -136,6 +137,8 @@ pub struct ReadHandle {
     limit: Option<Arc<AccountBandwidth>>,
     bytes: u64,
     started: Instant,
+    /// How the admin console sees this transfer.
+    shown: Option<Showing>,
 }
 
 enum ReadSource {
@@ -174,11 +177,17 @@ impl ReadHandle {
             source: source(download),
             bytes: 0,
             started: Instant::now(),
+            shown: None,
         })
     }
 
     pub fn path(&self) -> &VirtualPath {
         &self.path
+    }
+
+    /// Shows this download among the session's live transfers.
+    pub fn show(&mut self, shown: Showing) {
+        self.shown = Some(shown);
     }
 
     /// Up to `len` bytes at `offset`; empty at the end of the file.
@@ -226,6 +235,9 @@ impl ReadHandle {
             }
         };
         self.bytes += data.len() as u64;
+        if let Some(shown) = &self.shown {
+            shown.add(data.len() as u64);
+        }
         if let Some(bucket) = self.limit.as_ref().and_then(|l| l.down.as_ref()) {
             bucket.take(data.len() as u64).await;
         }
@@ -273,6 +285,8 @@ pub struct WriteHandle {
     /// later write and the close fail with it.
     failed: Option<String>,
     started: Instant,
+    /// How the admin console sees this transfer.
+    shown: Option<Showing>,
 }
 
 impl WriteHandle {
@@ -307,6 +321,7 @@ impl WriteHandle {
             mtime: None,
             failed: None,
             started: Instant::now(),
+            shown: None,
         };
         if flags.has(OpenFlags::APPEND) {
             handle.begin(files, UploadMode::Append).await?;
@@ -315,6 +330,11 @@ impl WriteHandle {
             handle.begin(files, UploadMode::Replace).await?;
         }
         Ok(handle)
+    }
+
+    /// Shows this upload among the session's live transfers.
+    pub fn show(&mut self, shown: Showing) {
+        self.shown = Some(shown);
     }
 
     async fn begin(&mut self, files: &FileService, mode: UploadMode) -> Result<(), StorageError> {
@@ -356,6 +376,9 @@ impl WriteHandle {
         self.buf.extend_from_slice(data);
         self.pos += data.len() as u64;
         self.bytes += data.len() as u64;
+        if let Some(shown) = &self.shown {
+            shown.add(data.len() as u64);
+        }
         if self.buf.len() >= WRITE_BUFFER {
             self.flush(files).await?;
         }

@@ -12,6 +12,7 @@ use super::handles::{
 };
 use super::reply::{attrs, error, ok, status};
 use crate::bandwidth::Bandwidth;
+use crate::live::Registration;
 use crate::service::FileService;
 use crate::storage::Overwrite;
 use crate::storage::StorageError;
@@ -37,8 +38,12 @@ const READ_AHEAD: usize = 256;
 
 /// Serves SFTP on `stream` for the account `files` acts for, until the
 /// client closes it.
-pub async fn serve<S>(stream: S, files: FileService, bandwidth: Arc<Bandwidth>)
-where
+pub async fn serve<S>(
+    stream: S,
+    files: FileService,
+    bandwidth: Arc<Bandwidth>,
+    live: Option<Arc<Registration>>,
+) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let peer = files.identity().peer;
@@ -48,6 +53,7 @@ where
     let mut session = SftpSession {
         files,
         bandwidth,
+        live,
         handles: Handles::default(),
         initialized: false,
     };
@@ -118,6 +124,9 @@ struct SftpSession {
     files: FileService,
     /// The accounts' buckets, shared with FTP.
     bandwidth: Arc<Bandwidth>,
+    /// The session's entry among the live sessions, where its open files
+    /// show as transfers.
+    live: Option<Arc<Registration>>,
     handles: Handles,
     initialized: bool,
 }
@@ -175,12 +184,27 @@ impl SftpSession {
                     // The account's rates as they are now, for this file.
                     let rates = files.rates().await?;
                     let buckets = self.bandwidth.for_account(&files.identity().user, rates);
+                    let shown = |upload: bool, path: &VirtualPath| {
+                        self.live
+                            .as_ref()
+                            .map(|r| r.transfer(path.to_string(), upload, Arc::default()))
+                    };
                     let handle = if flags.has(OpenFlags::WRITE) || flags.has(OpenFlags::APPEND) {
                         let up = buckets.filter(|b| b.up.is_some());
-                        Handle::Write(WriteHandle::open(&files, path, flags, up).await?)
+                        let shown = shown(true, &path);
+                        let mut w = WriteHandle::open(&files, path, flags, up).await?;
+                        if let Some(s) = shown {
+                            w.show(s);
+                        }
+                        Handle::Write(w)
                     } else {
                         let down = buckets.filter(|b| b.down.is_some());
-                        Handle::Read(ReadHandle::open(&files, path, down).await?)
+                        let shown = shown(false, &path);
+                        let mut r = ReadHandle::open(&files, path, down).await?;
+                        if let Some(s) = shown {
+                            r.show(s);
+                        }
+                        Handle::Read(r)
                     };
                     let name = self.handles.insert(handle)?;
                     Response::Handle { id, handle: &name }.encode_into(out);

@@ -96,7 +96,7 @@ pub async fn serve(
         admitted: None,
         _slot: None,
         stop: stop.clone(),
-        _live: None,
+        live: None,
         channels: HashMap::new(),
         logged_in: logged_in.clone(),
     };
@@ -151,7 +151,7 @@ struct Connection {
     /// Cancelled when an operator disconnects this connection.
     stop: tokio_util::sync::CancellationToken,
     /// Its entry among the live sessions, once logged in.
-    _live: Option<crate::live::Registration>,
+    live: Option<Arc<crate::live::Registration>>,
     channels: HashMap<ChannelId, Channel<Msg>>,
     /// Set at login; the login deadline reads it.
     logged_in: Arc<AtomicBool>,
@@ -215,13 +215,13 @@ impl Connection {
                 .protocol("sftp"),
         );
         self._slot = Some(slot);
-        self._live = Some(shared.live.register(
+        self.live = Some(Arc::new(shared.live.register(
             &admitted.user,
             peer,
             Protocol::Sftp.name(),
             true,
             self.stop.clone(),
-        ));
+        )));
         self.admitted = Some(admitted);
         self.logged_in.store(true, Ordering::SeqCst);
         Auth::Accept
@@ -341,12 +341,13 @@ impl russh::server::Handler for Connection {
     ) -> Result<(), Self::Error> {
         let files = self.admitted.as_ref().map(|a| a.files.clone());
         let bandwidth = self.shared.bandwidth.clone();
+        let live = self.live.clone();
         match (name, files, self.channels.remove(&channel)) {
             ("sftp", Some(files), Some(open)) => {
                 session.channel_success(channel)?;
                 let handle = session.handle();
                 tokio::spawn(async move {
-                    super::session::serve(open.into_stream(), files, bandwidth).await;
+                    super::session::serve(open.into_stream(), files, bandwidth, live).await;
                     // OpenSSH's scp and sftp want an exit status before the
                     // channel closes, or they report failure.
                     let _ = handle.exit_status_request(channel, 0).await;
