@@ -10,8 +10,7 @@ use ftp_proto::time::UtcTime;
 use ftp_proto::Command;
 use std::net::SocketAddr;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
-use wire::ClientTls;
+use wire::{dial, ClientTls, Dial, Dialed};
 use wire::{read_reply, LineReader, MaybeTls, RawReply, ReplyLimits};
 
 /// Longest reply line accepted.
@@ -44,25 +43,20 @@ impl FtpClient {
     }
 
     pub async fn connect(host: &str, port: u16, opts: ClientOptions) -> Result<FtpClient> {
-        let wait = opts.timeout;
-        let tcp = tokio::time::timeout(wait, TcpStream::connect((host, port)))
-            .await
-            .map_err(|_| FtpError::Timeout("connecting"))?
-            .map_err(FtpError::io("cannot connect"))?;
-        tcp.set_nodelay(true)
-            .map_err(FtpError::io("cannot set up the connection"))?;
-        let peer = tcp.peer_addr().map_err(FtpError::io("connection lost"))?;
-        let local = tcp.local_addr().map_err(FtpError::io("connection lost"))?;
-        let tls = match opts.tls {
-            TlsPolicy::Plain => None,
-            _ => Some(ClientTls::new(opts.cacert.as_deref(), opts.tls13)?),
-        };
-        let stream = match (&tls, opts.tls) {
-            (Some(tls), TlsPolicy::Implicit) => {
-                MaybeTls::Tls(Box::new(tls.connect(host, tcp, wait).await?.into()))
-            }
-            _ => MaybeTls::Plain(tcp),
-        };
+        let Dialed {
+            stream,
+            tls,
+            peer,
+            local,
+        } = dial(Dial {
+            host,
+            port,
+            policy: opts.tls,
+            cacert: opts.cacert.as_deref(),
+            tls13: opts.tls13,
+            timeout: opts.timeout,
+        })
+        .await?;
         let mut client = FtpClient {
             ctrl: LineReader::new(stream, MAX_REPLY_LINE),
             host: host.to_string(),

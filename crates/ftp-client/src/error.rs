@@ -44,6 +44,19 @@ impl From<wire::TlsError> for FtpError {
     }
 }
 
+impl From<wire::connect::DialError> for FtpError {
+    fn from(e: wire::connect::DialError) -> Self {
+        match e {
+            wire::connect::DialError::Timeout => FtpError::Timeout("connecting"),
+            wire::connect::DialError::Connect(source) => FtpError::Io {
+                context: "cannot connect",
+                source,
+            },
+            wire::connect::DialError::Tls(e) => e.into(),
+        }
+    }
+}
+
 impl FtpError {
     pub(crate) fn io(context: &'static str) -> impl FnOnce(io::Error) -> FtpError {
         move |source| FtpError::Io { context, source }

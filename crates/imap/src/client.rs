@@ -13,9 +13,8 @@ use crate::response::{self, literal_announced, Response, Status, StatusText, Unt
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
-use wire::{ClientTls, LineReader, MaybeTls};
+use wire::{dial, ClientTls, Dial, Dialed, LineReader, MaybeTls};
 
 pub use wire::{Direction, TlsPolicy, Transcript};
 
@@ -97,20 +96,15 @@ impl ImapClient {
     /// Connects, reads the greeting, learns the capabilities, and runs
     /// STARTTLS if asked.
     pub async fn connect(host: &str, port: u16, opts: ImapOptions) -> Result<ImapClient> {
-        let tcp = tokio::time::timeout(opts.timeout, TcpStream::connect((host, port)))
-            .await
-            .map_err(|_| ImapError::Timeout("connecting"))?
-            .map_err(io_err("cannot connect"))?;
-        let tls = match opts.tls {
-            TlsPolicy::Plain => None,
-            _ => Some(ClientTls::new(opts.cacert.as_deref(), true)?),
-        };
-        let stream = match (&tls, opts.tls) {
-            (Some(tls), TlsPolicy::Implicit) => {
-                MaybeTls::Tls(Box::new(tls.connect(host, tcp, opts.timeout).await?.into()))
-            }
-            _ => MaybeTls::Plain(tcp),
-        };
+        let Dialed { stream, tls, .. } = dial(Dial {
+            host,
+            port,
+            policy: opts.tls,
+            cacert: opts.cacert.as_deref(),
+            tls13: true,
+            timeout: opts.timeout,
+        })
+        .await?;
         let max_line = opts.max_line;
         let mut client = ImapClient {
             reader: LineReader::new(stream, max_line),

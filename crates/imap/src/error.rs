@@ -59,6 +59,19 @@ impl From<wire::TlsError> for ImapError {
     }
 }
 
+impl From<wire::connect::DialError> for ImapError {
+    fn from(e: wire::connect::DialError) -> Self {
+        match e {
+            wire::connect::DialError::Timeout => ImapError::Timeout("connecting"),
+            wire::connect::DialError::Connect(source) => ImapError::Io {
+                context: "cannot connect",
+                source,
+            },
+            wire::connect::DialError::Tls(e) => e.into(),
+        }
+    }
+}
+
 impl ImapError {
     /// The tagged NO/BAD the server sent, if that is what this is.
     pub fn status(&self) -> Option<&StatusText> {

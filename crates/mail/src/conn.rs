@@ -6,8 +6,7 @@ use crate::error::{MailError, Result};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
-use wire::{ClientTls, LineReader, MaybeTls, RawReply, ReplyLimits};
+use wire::{dial, ClientTls, Dial, Dialed, LineReader, MaybeTls, RawReply, ReplyLimits};
 
 pub use wire::{Direction, TlsPolicy, Transcript};
 
@@ -60,23 +59,15 @@ pub(crate) struct Conn {
 impl Conn {
     /// Connects (and, for [`TlsPolicy::Implicit`], runs the TLS handshake).
     pub(crate) async fn open(host: &str, port: u16, opts: Options) -> Result<Conn> {
-        let tcp = tokio::time::timeout(opts.timeout, TcpStream::connect((host, port)))
-            .await
-            .map_err(|_| MailError::Timeout("connecting"))?
-            .map_err(|source| MailError::Io {
-                context: "cannot connect",
-                source,
-            })?;
-        let tls = match opts.security {
-            TlsPolicy::Plain => None,
-            _ => Some(ClientTls::new(opts.cacert.as_deref(), true)?),
-        };
-        let stream = match (&tls, opts.security) {
-            (Some(tls), TlsPolicy::Implicit) => {
-                MaybeTls::Tls(Box::new(tls.connect(host, tcp, opts.timeout).await?.into()))
-            }
-            _ => MaybeTls::Plain(tcp),
-        };
+        let Dialed { stream, tls, .. } = dial(Dial {
+            host,
+            port,
+            policy: opts.security,
+            cacert: opts.cacert.as_deref(),
+            tls13: true,
+            timeout: opts.timeout,
+        })
+        .await?;
         Ok(Conn {
             reader: LineReader::new(stream, opts.max_line),
             host: host.to_string(),

@@ -70,6 +70,19 @@ fn list(refused: &[Refusal]) -> String {
         .join("; ")
 }
 
+impl From<wire::connect::DialError> for MailError {
+    fn from(e: wire::connect::DialError) -> Self {
+        match e {
+            wire::connect::DialError::Timeout => MailError::Timeout("connecting"),
+            wire::connect::DialError::Connect(source) => MailError::Io {
+                context: "cannot connect",
+                source,
+            },
+            wire::connect::DialError::Tls(e) => e.into(),
+        }
+    }
+}
+
 impl MailError {
     /// The SMTP reply code, when the server sent one.
     pub fn code(&self) -> Option<u16> {

@@ -9,8 +9,7 @@ use crate::proto::{
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
-use wire::{ClientTls, DotReader, LineReader, MaybeTls};
+use wire::{dial, Dial, Dialed, DotReader, LineReader, MaybeTls};
 
 /// Longest status or block line accepted.
 const MAX_LINE: usize = 64 * 1024;
@@ -72,23 +71,15 @@ pub struct NntpClient {
 impl NntpClient {
     /// Connects, reads the greeting, and runs STARTTLS if asked.
     pub async fn connect(host: &str, port: u16, opts: NntpOptions) -> Result<NntpClient> {
-        let tcp = tokio::time::timeout(opts.timeout, TcpStream::connect((host, port)))
-            .await
-            .map_err(|_| NntpError::Timeout("connecting"))?
-            .map_err(|source| NntpError::Io {
-                context: "cannot connect",
-                source,
-            })?;
-        let tls = match opts.tls {
-            TlsPolicy::Plain => None,
-            _ => Some(ClientTls::new(opts.cacert.as_deref(), true)?),
-        };
-        let stream = match (&tls, opts.tls) {
-            (Some(tls), TlsPolicy::Implicit) => {
-                MaybeTls::Tls(Box::new(tls.connect(host, tcp, opts.timeout).await?.into()))
-            }
-            _ => MaybeTls::Plain(tcp),
-        };
+        let Dialed { stream, tls, .. } = dial(Dial {
+            host,
+            port,
+            policy: opts.tls,
+            cacert: opts.cacert.as_deref(),
+            tls13: true,
+            timeout: opts.timeout,
+        })
+        .await?;
         let mut client = NntpClient {
             reader: LineReader::new(stream, MAX_LINE),
             host: host.to_string(),

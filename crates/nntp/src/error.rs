@@ -37,6 +37,19 @@ impl From<wire::TlsError> for NntpError {
     }
 }
 
+impl From<wire::connect::DialError> for NntpError {
+    fn from(e: wire::connect::DialError) -> Self {
+        match e {
+            wire::connect::DialError::Timeout => NntpError::Timeout("connecting"),
+            wire::connect::DialError::Connect(source) => NntpError::Io {
+                context: "cannot connect",
+                source,
+            },
+            wire::connect::DialError::Tls(e) => e.into(),
+        }
+    }
+}
+
 impl NntpError {
     pub fn code(&self) -> Option<u16> {
         match self {

@@ -4,58 +4,31 @@
 
 use crate::cli::Connection;
 use crate::exit::LoginFailed;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use ftp_client::{ClientOptions, FtpClient, FtpUrl};
-use std::io::IsTerminal;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use wire::rate::TokenBucket;
 
-/// Who to log in as.
-#[derive(Clone)]
-pub struct Login {
-    pub user: String,
-    pub password: String,
-}
+pub use crate::credentials::Login;
 
-impl std::fmt::Debug for Login {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Login({}, ****)", self.user)
-    }
-}
+/// The password anonymous logins send.
+const ANONYMOUS_PASSWORD: &str = "wharf@";
 
-/// Decides the login for `url`, prompting at most once.
+/// The login for `url`, found as for every protocol
+/// ([`crate::credentials::login_for`]: the URL, `~/.netrc`,
+/// `WHARF_PASSWORD`, a prompt), and anonymous when no user is named
+/// anywhere (or the user is `anonymous` or `ftp` without a password).
 pub fn login_for(url: &FtpUrl) -> Result<Login> {
-    let netrc = ftp_client::netrc::credentials_for(&url.host);
-    let (user, password) = match (&url.user, &url.password) {
-        (Some(u), Some(p)) => (u.clone(), Some(p.clone())),
-        (Some(u), None) => {
-            let from_netrc = netrc.filter(|c| &c.login == u).and_then(|c| c.password);
-            (u.clone(), from_netrc)
-        }
-        (None, _) => match netrc {
-            Some(c) => (c.login, c.password),
-            None => {
-                return Ok(Login {
-                    user: "anonymous".into(),
-                    password: "wharf@".into(),
-                })
-            }
-        },
+    let anonymous = |user: &str| Login {
+        user: user.to_string(),
+        password: ANONYMOUS_PASSWORD.into(),
     };
-    let password = match password {
-        Some(p) => p,
-        None if user == "anonymous" || user == "ftp" => "wharf@".into(),
-        None if std::io::stdin().is_terminal() => {
-            rpassword::prompt_password(format!("Password for {user}@{}: ", url.host))
-                .context("cannot read the password")?
-        }
-        None => bail!(
-            "no password for {user}@{}: put it in the URL, in ~/.netrc, or run on a terminal to be asked",
-            url.host
-        ),
-    };
-    Ok(Login { user, password })
+    match (url.user.as_deref(), url.password.as_deref()) {
+        (Some(user @ ("anonymous" | "ftp")), None) => Ok(anonymous(user)),
+        (user, password) => Ok(crate::credentials::login_for(&url.host, user, password)?
+            .unwrap_or_else(|| anonymous("anonymous"))),
+    }
 }
 
 /// Client options for `url` and the flags.

@@ -1,11 +1,13 @@
-//! Who to log in as on news and mail servers (NNTP, SMTP, POP3, IMAP).
+//! Who to log in as, for every protocol (FTP, NNTP, SMTP, POP3, IMAP).
 //!
-//! One order for every such URL: the user and password in the URL, then
+//! One order for every URL: the user and password in the URL, then
 //! `~/.netrc` (`$NETRC`), then the `WHARF_PASSWORD` environment variable,
 //! then a prompt that does not echo — only when standard input is a
 //! terminal. A URL without a user takes both from `~/.netrc`; with no entry
 //! there, there is no login at all (the caller decides whether that is
-//! fine: sending mail to a local relay, yes; reading a mailbox, no).
+//! fine: sending mail to a local relay, yes; reading a mailbox, no; FTP
+//! logs in anonymously). `--oauth2-token-cmd` replaces the password with
+//! a token for mail ([`oauth_login`]).
 
 use anyhow::{bail, Context, Result};
 use ftp_client::netrc::{self, Credentials};

@@ -38,7 +38,7 @@ pub mod splice;
 pub mod stream;
 pub mod tls;
 
-pub use connect::{Direction, TlsPolicy, Transcript};
+pub use connect::{dial, Dial, DialError, Dialed, Direction, TlsPolicy, Transcript};
 pub use dot::{DotError, DotReader, Stuffer};
 pub use line::{LineError, LineReader};
 pub use reply::{read_reply, RawReply, ReplyError, ReplyLimits};
