@@ -182,3 +182,62 @@ def test_ftps_against_peers(kind, tmp_path):
         # without the CA the certificate is refused
         bad = wharf("get", "-q", "--tls", f"{url}/f2.bin", "-o", str(work / "x.bin"), check=False)
         assert bad.returncode != 0 and b"TLS" in bad.stderr
+
+
+def test_mirror_symbolic_links(peer, tmp_path):
+    """Links on the server: by default a download recreates those that stay
+    inside the tree (never one pointing outside it); `--dereference`
+    fetches what they point to; `--no-symlinks` leaves them out; an upload
+    skips local links unless `--dereference`. Servers list links
+    differently (some follow them in listings), so what each reports is
+    checked, never a link out of the tree."""
+    tree = peer.root / "links"
+    (tree / "d").mkdir(parents=True)
+    (tree / "real.txt").write_bytes(b"the real file\n")
+    os.symlink("real.txt", tree / "inside")
+    os.symlink("../real.txt", tree / "d" / "up")
+    os.symlink("/etc/hostname", tree / "outside")
+    os.symlink("../../..", tree / "escape")
+
+    kept = tmp_path / "kept"
+    out = wharf("mirror", f"{peer.url}/links/", str(kept), check=False)
+    # pyftpdlib lists a link out of its root as a file and then refuses it:
+    # that one file fails, the rest arrive.
+    assert out.returncode == 0 or b"links/outside" in out.stderr, out.stderr
+    for name in ("inside", "d/up", "outside", "escape"):
+        p = kept / name
+        if p.is_symlink():
+            assert not os.readlink(p).startswith("/") and ".." not in os.readlink(p).split("/")[:3] \
+                or os.path.realpath(p).startswith(str(kept)), (name, os.readlink(p))
+    assert os.path.realpath(kept / "outside") != "/etc/hostname"
+    if (kept / "inside").is_symlink():  # the server tells links and their targets
+        assert os.readlink(kept / "inside") == "real.txt"
+        assert os.readlink(kept / "d" / "up") == "../real.txt"
+        assert not (kept / "outside").exists() and not (kept / "escape").exists()
+    elif (kept / "inside").exists():  # the server follows links in its listings
+        assert (kept / "inside").read_bytes() == b"the real file\n"
+    else:  # the server lists links without their targets: left out, and said
+        assert b"symbolic link" in out.stderr and b"left out" in out.stderr, out.stderr
+
+    followed = tmp_path / "followed"
+    wharf("mirror", "-q", "--dereference", "--exclude", "outside", "--exclude", "escape",
+          f"{peer.url}/links/", str(followed))
+    assert not (followed / "inside").is_symlink()
+    assert (followed / "inside").read_bytes() == b"the real file\n"
+    assert (followed / "d" / "up").read_bytes() == b"the real file\n"
+
+    none = tmp_path / "none"
+    wharf("mirror", "-q", "--no-symlinks", "--exclude", "outside", f"{peer.url}/links/", str(none))
+    assert (none / "real.txt").exists()
+    assert not (none / "inside").is_symlink() and not (none / "outside").is_symlink()
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_bytes(b"a\n")
+    os.symlink("a.txt", src / "alias")
+    out = wharf("mirror", "--reverse", str(src), f"{peer.url}/up1/")
+    assert b"1 symbolic link left out" in out.stderr, out.stderr
+    wharf("mirror", "-q", "--reverse", "--dereference", str(src), f"{peer.url}/up2/")
+    back = tmp_path / "back"
+    wharf("mirror", "-q", f"{peer.url}/up2/", str(back))
+    assert (back / "alias").read_bytes() == b"a\n" and not (back / "alias").is_symlink()

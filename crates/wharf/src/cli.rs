@@ -446,6 +446,15 @@ pub struct MirrorArgs {
     /// (where the server offers HASH; a mismatch is tried again).
     #[arg(long)]
     pub verify: bool,
+    /// Symbolic links: follow them, transferring what they point to as
+    /// files and directories. By default a download recreates a link
+    /// whose target stays inside the mirrored tree (others are skipped
+    /// with a warning) and an upload skips links (FTP cannot make them).
+    #[arg(short = 'L', long, conflicts_with = "no_symlinks")]
+    pub dereference: bool,
+    /// Skip symbolic links altogether.
+    #[arg(long)]
+    pub no_symlinks: bool,
     #[command(flatten)]
     pub conn: Connection,
 }

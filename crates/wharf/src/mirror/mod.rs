@@ -19,9 +19,13 @@
 //! downloads such a failure left behind. With `--verify`, every file
 //! moved is compared by SHA-256 with the server's HASH, where the server
 //! offers it. Files keep their modification times: downloads locally,
-//! uploads through MFMT where the server offers it.
+//! uploads through MFMT where the server offers it. Symbolic links
+//! ([`links`]): a download recreates those that stay inside the tree,
+//! `--dereference` transfers what they point to, `--no-symlinks` leaves
+//! them out.
 
 mod filter;
+mod links;
 mod tree;
 
 use crate::cli::{Connection, MirrorArgs};
@@ -32,7 +36,8 @@ use crate::progress::Progress;
 use anyhow::{bail, Context, Result};
 use filter::Filter;
 use ftp_client::{FtpClient, FtpUrl, StoreMode};
-use std::collections::VecDeque;
+use links::Links;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -160,8 +165,28 @@ pub async fn sync(args: &MirrorArgs, url: FtpUrl, login: Login, local: PathBuf) 
     if args.verify && !verify {
         crate::errln!("wharf: the server offers no HASH {VERIFY_HASH}; --verify checks sizes only");
     }
-    let remote = tree::walk_remote(&mut client, &url.path, mlsd, &filter).await?;
-    let here = tree::walk_local(&local, &filter)?;
+    let links = match (args.dereference, args.no_symlinks) {
+        (true, _) => Links::Follow,
+        (false, true) => Links::Skip,
+        (false, false) => Links::Keep,
+    };
+    let remote = tree::walk_remote(&mut client, &url.path, mlsd, &filter, links).await?;
+    let here = tree::walk_local(&local, &filter, links)?;
+    let (linked, skipped) = match upload {
+        true => (BTreeMap::new(), here.skipped_links),
+        false => (remote.links.clone(), remote.skipped_links),
+    };
+    if skipped > 0 && !args.conn.quiet {
+        crate::errln!(
+            "wharf: {skipped} symbolic link{} left out ({})",
+            if skipped == 1 { "" } else { "s" },
+            if upload {
+                "FTP cannot make links; --dereference uploads what they point to"
+            } else {
+                "--dereference fetches what they point to"
+            }
+        );
+    }
     let compare = Compare {
         only_newer: args.only_newer,
         upload,
@@ -171,6 +196,9 @@ pub async fn sync(args: &MirrorArgs, url: FtpUrl, login: Login, local: PathBuf) 
         false => Plan::new(&remote, &here, compare, args.delete),
     };
     if args.dry_run {
+        for (rel, target) in &linked {
+            crate::outln!("symlink {} -> {}", names::show(rel), names::show(target));
+        }
         plan.print(upload);
         return client.quit().await.map_err(Into::into);
     }
@@ -190,6 +218,7 @@ pub async fn sync(args: &MirrorArgs, url: FtpUrl, login: Login, local: PathBuf) 
             std::fs::create_dir_all(&path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
         }
+        make_links(&local, &linked, args.conn.quiet)?;
     }
     client.quit().await?;
 
@@ -454,6 +483,30 @@ fn sha256_of(path: &Path) -> Result<String> {
     }
 }
 
+/// Recreates the remote tree's symbolic links under `root`, those whose
+/// target stays inside the tree; the others are named and skipped.
+fn make_links(root: &Path, links: &BTreeMap<Vec<u8>, Vec<u8>>, quiet: bool) -> Result<()> {
+    for (rel, target) in links {
+        if !links::stays_inside(rel, target) {
+            crate::errln!(
+                "wharf: skipping the link {} -> {}: it points outside the mirrored tree",
+                names::show(rel),
+                names::show(target)
+            );
+            continue;
+        }
+        let path = local_path(root, rel);
+        match links::make(&path, target) {
+            Ok(true) if !quiet => {
+                crate::outln!("symlink {} -> {}", names::show(rel), names::show(target))
+            }
+            Ok(_) => {}
+            Err(e) => crate::errln!("wharf: cannot make the link {}: {e}", path.display()),
+        }
+    }
+    Ok(())
+}
+
 fn delete_local(root: &Path, plan: &Plan) -> Result<usize> {
     let mut deleted = 0;
     for rel in &plan.delete_files {
@@ -525,6 +578,7 @@ mod tests {
                     (f.as_bytes().to_vec(), info)
                 })
                 .collect(),
+            ..Tree::default()
         };
         let source = tree(&["a", "a/b"], &[("a/b/x", 3), ("y", 1), ("z", 2)]);
         let target = tree(&["old", "old/deeper"], &[("y", 1), ("z", 5), ("gone", 1)]);

@@ -7,10 +7,11 @@
 //! make a mirror write outside its target.
 
 use super::filter::Filter;
+use super::links::Links;
 use crate::names;
 use anyhow::{Context, Result};
 use ftp_client::FtpClient;
-use ftp_proto::listing::EntryKind;
+use ftp_proto::listing::{EntryKind, ParsedEntry};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -33,6 +34,10 @@ pub struct FileInfo {
 pub struct Tree {
     pub dirs: BTreeSet<Vec<u8>>,
     pub files: BTreeMap<Vec<u8>, FileInfo>,
+    /// Symbolic links kept as links: path → target.
+    pub links: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Links left out (skipped, or their target unknown).
+    pub skipped_links: usize,
 }
 
 /// `root/rel` as a protocol path.
@@ -57,18 +62,38 @@ pub async fn walk_remote(
     root: &[u8],
     mlsd: bool,
     filter: &Filter,
+    links: Links,
 ) -> Result<Tree> {
     let mut tree = Tree::default();
     let mut queue = VecDeque::from([(Vec::new(), 0usize)]);
     while let Some((rel, depth)) = queue.pop_front() {
         let path = join(root, &rel);
         let at = (!path.is_empty()).then_some(path.as_slice());
-        let entries = match client.entries(at, mlsd).await {
+        let mut entries = match client.entries(at, mlsd).await {
             Ok(e) => e,
             // A root that does not exist yet (550, or 501 from some servers) is empty.
             Err(e) if rel.is_empty() && e.is_permanent() => return Ok(tree),
+            // A directory below it the server refuses to list (a link out
+            // of its root, no permission) is left out, and said.
+            Err(e) if e.is_permanent() => {
+                crate::errln!("wharf: skipping {}: {e}", names::show(&path));
+                continue;
+            }
             Err(e) => return Err(e).with_context(|| format!("cannot list {}", names::show(&path))),
         };
+        let untold = |e: &ParsedEntry| e.kind == EntryKind::Symlink && e.link_target.is_none();
+        if links == Links::Keep && mlsd && entries.iter().any(untold) {
+            // MLSD names links without their targets on most servers
+            // (pure-ftpd, ProFTPD); LIST's `name -> target` tells them.
+            if let Ok(listed) = client.entries(at, false).await {
+                for e in entries.iter_mut().filter(|e| untold(e)) {
+                    e.link_target = listed
+                        .iter()
+                        .find(|l| l.name == e.name)
+                        .and_then(|l| l.link_target.clone());
+                }
+            }
+        }
         for entry in entries {
             if !names::is_safe(&entry.name) {
                 crate::errln!(
@@ -96,6 +121,32 @@ pub async fn walk_remote(
                     };
                     tree.files.insert(child, info);
                 }
+                EntryKind::Symlink => match (links, entry.link_target) {
+                    (Links::Follow, _) => {
+                        // SIZE follows the link: a file has one, a
+                        // directory does not.
+                        let target = join(&path, &entry.name);
+                        match client.size(&target).await {
+                            Ok(size) if filter.takes(&child) => {
+                                let info = FileInfo {
+                                    size: Some(size),
+                                    mtime: None,
+                                };
+                                tree.files.insert(child, info);
+                            }
+                            Ok(_) => {}
+                            Err(_) if filter.enters(&child) && depth < MAX_DEPTH => {
+                                tree.dirs.insert(child.clone());
+                                queue.push_back((child, depth + 1));
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                    (Links::Keep, Some(target)) if filter.takes(&child) => {
+                        tree.links.insert(child, target);
+                    }
+                    _ => tree.skipped_links += 1,
+                },
                 _ => {}
             }
         }
@@ -105,7 +156,7 @@ pub async fn walk_remote(
 
 /// The local tree under `root`; a root that does not exist is empty.
 /// Unfinished downloads ([`names::is_partial`]) are left out.
-pub fn walk_local(root: &Path, filter: &Filter) -> Result<Tree> {
+pub fn walk_local(root: &Path, filter: &Filter, links: Links) -> Result<Tree> {
     let mut tree = Tree::default();
     let mut stack = vec![(root.to_path_buf(), Vec::new(), 0usize)];
     while let Some((dir, rel, depth)) = stack.pop() {
@@ -124,12 +175,22 @@ pub fn walk_local(root: &Path, filter: &Filter) -> Result<Tree> {
                 continue;
             }
             let child = join(&rel, name);
-            let kind = entry.file_type()?;
+            let mut kind = entry.file_type()?;
+            if kind.is_symlink() {
+                match (links, std::fs::metadata(entry.path())) {
+                    (Links::Follow, Ok(target)) => kind = target.file_type(),
+                    _ => {
+                        // FTP has no command to make a link.
+                        tree.skipped_links += 1;
+                        continue;
+                    }
+                }
+            }
             if kind.is_dir() && depth < MAX_DEPTH && filter.enters(&child) {
                 tree.dirs.insert(child.clone());
                 stack.push((entry.path(), child, depth + 1));
             } else if kind.is_file() && filter.takes(&child) {
-                let md = entry.metadata()?;
+                let md = std::fs::metadata(entry.path())?;
                 let mtime = md.modified().ok().and_then(unix_secs);
                 tree.files.insert(
                     child,
