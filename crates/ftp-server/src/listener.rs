@@ -153,6 +153,16 @@ pub struct Shared {
     ssh: std::sync::OnceLock<Arc<russh::server::Config>>,
 }
 
+impl Shared {
+    /// Counts a failed login of `name` from `ip` across sessions; when it
+    /// locks the name out, the credential cache forgets the name too.
+    pub fn login_failed(&self, ip: std::net::IpAddr, name: &[u8]) {
+        if self.throttle.failed(ip, name, &self.options.lockout) {
+            self.auth.forget(name);
+        }
+    }
+}
+
 /// Changes a running [`Server`] from outside (the binary's signal
 /// handlers): a new certificate, a reopened transfer log.
 #[derive(Debug, Clone)]
@@ -241,7 +251,7 @@ impl Server {
         )
         .map_err(|e| e.to_string())?;
         let quota = QuotaLedger::new(store.clone()).with_events(events.clone());
-        let auth = Authenticator::new(store)?;
+        let auth = Authenticator::new(store, options.auth).map_err(|e| e.to_string())?;
         let hash_limit = HashLimit::new(options.max_hash_jobs, HASH_SLOT_WAIT);
         Ok(Server {
             delivery,

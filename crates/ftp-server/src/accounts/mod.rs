@@ -21,10 +21,14 @@
 //!   call answers within `backend_timeout`.
 //! - [`auth`]: [`Authenticator`], which turns USER/PASS into an account
 //!   with equal work for every kind of failure.
+//! - [`credcache`]: [`CredentialCache`], the credentials verified lately.
+//! - [`verifier`]: [`VerifierPool`], the Argon2 threads with their memory.
+//! - [`workmem`]: Argon2 working memory that goes back to the system.
 
 pub mod admin;
 pub mod auth;
 pub mod bounded;
+pub mod credcache;
 mod group_sql;
 pub mod keys;
 pub mod location;
@@ -34,14 +38,18 @@ pub mod password;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+pub mod verifier;
+pub mod workmem;
 
-pub use auth::{Authenticator, LoginError, RegistrationAnswer};
+pub use auth::{AuthSettings, Authenticator, LoginError, RegistrationAnswer};
 pub use bounded::BoundedStore;
+pub use credcache::{CacheSettings, CredentialCache};
 pub use location::StoreLocation;
 pub use name::{validate_name, NameError};
 pub use operators::AdminStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use verifier::VerifierPool;
 
 use crate::policy::{Group, Layers, Policy};
 use async_trait::async_trait;

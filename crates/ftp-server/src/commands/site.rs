@@ -125,9 +125,7 @@ async fn regstatus(s: &mut Session, args: &str) -> Outcome {
         Err(_) => {
             let opts = &shared.options;
             s.state.failed_logins += 1;
-            shared
-                .throttle
-                .failed(peer.ip(), name.as_bytes(), &opts.lockout);
+            shared.login_failed(peer.ip(), name.as_bytes());
             tracing::info!(%peer, user = name, "SITE REGSTATUS with a wrong name or password");
             tokio::time::sleep(opts.login_fail_delay).await;
             if s.state.failed_logins >= opts.max_login_failures {
