@@ -10,11 +10,12 @@
 //!
 //! A right password for an active account is remembered in the
 //! [`CredentialCache`] (keyed on the stored hash, so any change to it
-//! misses), and the same login again skips Argon2. Only right passwords
-//! of active accounts are ever cached, so every failure still costs a
-//! full verification.
+//! misses), and the same login again skips Argon2; logins with the same
+//! credentials at the same time share one verification. Only right
+//! passwords of active accounts are ever cached, so every failure of an
+//! unknown name or an inactive account still costs a full verification.
 
-use super::credcache::{CacheSettings, CredentialCache};
+use super::credcache::{CacheSettings, CredentialCache, Lookup};
 use super::keys::AuthorizedKeys;
 use super::password::{hash_password, MAX_PASSWORD};
 use super::verifier::{PoolError, VerifierPool};
@@ -122,36 +123,46 @@ impl Authenticator {
             Ok(name) => self.store.find(name).await?,
             Err(_) => None,
         };
-        if let Some(a) = account
+        let matched = match account
             .as_ref()
             .filter(|a| a.status == AccountStatus::Active)
         {
-            if self
-                .cache
-                .hit(&a.name, &a.password_hash, password, Instant::now())
-            {
-                tracing::debug!(user = %a.name, "password matched the credential cache");
-                return account.ok_or(LoginError::Invalid);
+            Some(a) => self.verify_active(a, password).await?,
+            None => {
+                let hash = account.as_ref().map(|a| a.password_hash.clone());
+                self.verify(hash, password).await?
             }
-        }
-        let hash = account.as_ref().map(|a| a.password_hash.clone());
-        let matched = self.verify(hash, password).await?;
+        };
         match account {
             Some(account) if matched => match account.status {
-                AccountStatus::Active => {
-                    self.cache.insert(
-                        &account.name,
-                        &account.password_hash,
-                        password,
-                        Instant::now(),
-                    );
-                    Ok(account)
-                }
+                AccountStatus::Active => Ok(account),
                 AccountStatus::Pending => Err(LoginError::Pending),
                 AccountStatus::Disabled | AccountStatus::Folder => Err(LoginError::Invalid),
             },
             _ => Err(LoginError::Invalid),
         }
+    }
+
+    /// Whether `password` is the active account `a`'s: from the cache, from
+    /// a verification of the same credentials under way, or verified here.
+    async fn verify_active(&self, a: &Account, password: &[u8]) -> Result<bool, LoginError> {
+        let hash = &a.password_hash;
+        let flight = match self.cache.lookup(&a.name, hash, password, Instant::now()) {
+            Lookup::Hit => {
+                tracing::debug!(user = %a.name, "password matched the credential cache");
+                return Ok(true);
+            }
+            Lookup::Wait(waiter) => match waiter.answer().await {
+                Some(matched) => return Ok(matched),
+                None => None,
+            },
+            Lookup::Verify(flight) => Some(flight),
+        };
+        let matched = self.verify(Some(hash.clone()), password).await?;
+        if let Some(flight) = flight {
+            flight.land(matched, Instant::now());
+        }
+        Ok(matched)
     }
 
     /// Whether `password` matches `hash` (or, with none, the decoy: the
@@ -332,6 +343,27 @@ mod tests {
         let (_dir, _store, auth) = setup(false, NEVER).await;
         auth.cache.insert("ann", NEVER, b"pw", Instant::now());
         assert!(invalid(auth.authenticate(b"ann", b"pw").await));
+    }
+
+    /// A parallel mirror's connections logging in at once: all get in, and
+    /// one entry is cached.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn simultaneous_logins_with_the_same_credentials() {
+        let (_dir, _store, auth) = setup(true, &hash_password(b"pw").unwrap()).await;
+        let auth = Arc::new(auth);
+        let logins: Vec<_> = (0..8)
+            .map(|i| {
+                let auth = auth.clone();
+                let pw: &'static [u8] = if i == 7 { b"wrong" } else { b"pw" };
+                tokio::spawn(async move { auth.authenticate(b"ann", pw).await.is_ok() })
+            })
+            .collect();
+        let mut ok = 0;
+        for l in logins {
+            ok += usize::from(l.await.unwrap());
+        }
+        assert_eq!(ok, 7);
+        assert_eq!(auth.cache.len(), 1);
     }
 
     /// Twin: two sessions log in again and again with the old password

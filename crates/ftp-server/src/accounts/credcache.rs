@@ -18,6 +18,12 @@
 //!   whatever its hits (so a password is verified in full at least that
 //!   often), and the oldest leaves first once `capacity` are held.
 //!
+//! Logins with the same credentials at the same time (a parallel mirror's
+//! connections, a sync client's burst) share one verification: the first
+//! is told to [`Lookup::Verify`], the others to [`Lookup::Wait`] for its
+//! answer, which is the answer they would have computed. If the first
+//! login gives up (its session ended), the waiters verify for themselves.
+//!
 //! What it costs: someone who can read the server's memory gets, for each
 //! cached login, a value against which guesses cost one HMAC instead of
 //! one Argon2 (the key is in the same memory). Operators who would rather
@@ -27,6 +33,7 @@ use ring::hmac;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// How the cache is set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +89,65 @@ pub struct CredentialCache {
     settings: CacheSettings,
     key: hmac::Key,
     entries: Mutex<Entries>,
+    /// Verifications under way, with the channel their answer goes out on.
+    flights: Mutex<HashMap<Tag, watch::Sender<Option<bool>>>>,
+}
+
+/// What a login does about its credentials ([`CredentialCache::lookup`]).
+#[derive(Debug)]
+pub enum Lookup<'a> {
+    /// Verified lately: no need to verify.
+    Hit,
+    /// Verify, then tell the flight the answer.
+    Verify(Flight<'a>),
+    /// Another login is verifying the same credentials: wait for it.
+    Wait(Waiter),
+}
+
+/// A verification other logins may be waiting for. Dropped without
+/// [`Flight::land`], it lets them go and verify for themselves.
+#[derive(Debug)]
+pub struct Flight<'a> {
+    cache: &'a CredentialCache,
+    /// `None` when the cache is off: nothing waits, nothing is kept.
+    tag: Option<(Tag, Box<str>)>,
+}
+
+impl Flight<'_> {
+    /// Records the answer (cached if right) and hands it to the waiters.
+    pub fn land(mut self, matched: bool, now: Instant) {
+        if let Some((tag, account)) = self.tag.take() {
+            if matched {
+                self.cache.insert_tag(tag, &account, now);
+            }
+            if let Some(sender) = self.cache.take_flight(&tag) {
+                sender.send_replace(Some(matched));
+            }
+        }
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        // Not landed: dropping the sender wakes the waiters empty-handed.
+        if let Some((tag, _)) = self.tag.take() {
+            self.cache.take_flight(&tag);
+        }
+    }
+}
+
+/// A login waiting for another's verification of the same credentials.
+#[derive(Debug)]
+pub struct Waiter(watch::Receiver<Option<bool>>);
+
+impl Waiter {
+    /// The other login's answer, or `None` if it gave up.
+    pub async fn answer(mut self) -> Option<bool> {
+        match self.0.wait_for(Option::is_some).await {
+            Ok(answer) => *answer,
+            Err(_) => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for CredentialCache {
@@ -100,7 +166,47 @@ impl CredentialCache {
             settings,
             key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
             entries: Mutex::default(),
+            flights: Mutex::default(),
         }
+    }
+
+    /// Whether `password` was verified against `stored_hash` for `account`
+    /// lately, is being verified right now, or must be verified.
+    pub fn lookup(
+        &self,
+        account: &str,
+        stored_hash: &str,
+        password: &[u8],
+        now: Instant,
+    ) -> Lookup<'_> {
+        if !self.settings.enabled {
+            return Lookup::Verify(Flight {
+                cache: self,
+                tag: None,
+            });
+        }
+        let tag = self.tag(account, stored_hash, password);
+        if self.hit_tag(&tag, now) {
+            return Lookup::Hit;
+        }
+        let Ok(mut flights) = self.flights.lock() else {
+            return Lookup::Verify(Flight {
+                cache: self,
+                tag: None,
+            });
+        };
+        if let Some(sender) = flights.get(&tag) {
+            return Lookup::Wait(Waiter(sender.subscribe()));
+        }
+        flights.insert(tag, watch::Sender::new(None));
+        Lookup::Verify(Flight {
+            cache: self,
+            tag: Some((tag, account.into())),
+        })
+    }
+
+    fn take_flight(&self, tag: &Tag) -> Option<watch::Sender<Option<bool>>> {
+        self.flights.lock().ok()?.remove(tag)
     }
 
     fn tag(&self, account: &str, stored_hash: &str, password: &[u8]) -> Tag {
@@ -121,22 +227,31 @@ impl CredentialCache {
         if !self.settings.enabled {
             return false;
         }
-        let tag = self.tag(account, stored_hash, password);
+        self.hit_tag(&self.tag(account, stored_hash, password), now)
+    }
+
+    fn hit_tag(&self, tag: &Tag, now: Instant) -> bool {
         let Ok(entries) = self.entries.lock() else {
             return false;
         };
         entries
             .map
-            .get(&tag)
+            .get(tag)
             .is_some_and(|e| now.saturating_duration_since(e.verified) < self.settings.ttl)
     }
 
     /// Records that `password` matched `stored_hash` for `account` at `now`.
     pub fn insert(&self, account: &str, stored_hash: &str, password: &[u8], now: Instant) {
-        if !self.settings.enabled || self.settings.capacity == 0 {
+        if !self.settings.enabled {
             return;
         }
-        let tag = self.tag(account, stored_hash, password);
+        self.insert_tag(self.tag(account, stored_hash, password), account, now);
+    }
+
+    fn insert_tag(&self, tag: Tag, account: &str, now: Instant) {
+        if self.settings.capacity == 0 {
+            return;
+        }
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
@@ -272,6 +387,76 @@ mod tests {
         c.insert("ann", "H", b"pw", now);
         assert!(!c.hit("ann", "H", b"pw", now));
         assert!(c.is_empty());
+    }
+
+    #[tokio::test]
+    async fn logins_with_the_same_credentials_share_one_verification() {
+        let c = cache(10, 60);
+        let now = Instant::now();
+        let Lookup::Verify(first) = c.lookup("ann", "H", b"pw", now) else {
+            panic!("the first login verifies");
+        };
+        let Lookup::Wait(second) = c.lookup("ann", "H", b"pw", now) else {
+            panic!("the second waits");
+        };
+        let Lookup::Wait(third) = c.lookup("ann", "H", b"pw", now) else {
+            panic!("so does the third");
+        };
+        // Other credentials are not held up.
+        assert!(matches!(
+            c.lookup("ann", "H", b"px", now),
+            Lookup::Verify(_)
+        ));
+        first.land(true, now);
+        assert_eq!(second.answer().await, Some(true));
+        assert_eq!(third.answer().await, Some(true));
+        assert!(matches!(c.lookup("ann", "H", b"pw", now), Lookup::Hit));
+        // A wrong password: the waiters hear "no", and nothing is kept.
+        let Lookup::Verify(first) = c.lookup("ann", "H", b"bad", now) else {
+            panic!("verify");
+        };
+        let Lookup::Wait(second) = c.lookup("ann", "H", b"bad", now) else {
+            panic!("wait");
+        };
+        first.land(false, now);
+        assert_eq!(second.answer().await, Some(false));
+        assert!(matches!(
+            c.lookup("ann", "H", b"bad", now),
+            Lookup::Verify(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_verifier_that_gives_up_lets_the_waiters_verify() {
+        let c = cache(10, 60);
+        let now = Instant::now();
+        let first = c.lookup("ann", "H", b"pw", now);
+        let Lookup::Wait(second) = c.lookup("ann", "H", b"pw", now) else {
+            panic!("wait");
+        };
+        drop(first);
+        assert_eq!(second.answer().await, None);
+        assert!(matches!(
+            c.lookup("ann", "H", b"pw", now),
+            Lookup::Verify(_)
+        ));
+        // Off: everyone verifies, nobody waits.
+        let off = CredentialCache::new(CacheSettings {
+            enabled: false,
+            ..CacheSettings::default()
+        });
+        let a = off.lookup("ann", "H", b"pw", now);
+        assert!(matches!(
+            off.lookup("ann", "H", b"pw", now),
+            Lookup::Verify(_)
+        ));
+        if let Lookup::Verify(f) = a {
+            f.land(true, now);
+        }
+        assert!(matches!(
+            off.lookup("ann", "H", b"pw", now),
+            Lookup::Verify(_)
+        ));
     }
 
     #[test]
