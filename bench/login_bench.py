@@ -8,6 +8,7 @@ Called by `bash bench/run.sh` after bench/bench.py (skip it with
 BENCH_SKIP=login), or alone, as root, from the repository root:
 
     WHARFD=$CARGO_TARGET_DIR/release/wharfd LOADGEN=... python3 bench/login_bench.py
+    python3 bench/login_bench.py --render   # report and chart again from the JSON
 
 A script of its own, as sftp_bench.py is: it writes login-report.json,
 login-report.md and a chart (login-report.png, or .svg without matplotlib)
@@ -337,9 +338,24 @@ def chart(R: dict) -> None:
         (OUT / "login-report.png").unlink(missing_ok=True)
 
 
+def render() -> int:
+    """login-report.md and the chart again from login-report.json (run.sh
+    measures with python3, whose peers' modules are installed, then draws
+    with the interpreter that has matplotlib)."""
+    R = json.loads((OUT / "login-report.json").read_text())
+    cfg = R["config"]
+    globals().update(SERVERS=cfg["servers"], CLIENTS=cfg["clients"], FLOOD=cfg["flood"],
+                     RUNS=cfg["runs"], BEFORE=cfg["before"])
+    write_report(R)
+    chart(R)
+    return 0
+
+
 def main() -> int:
     if "login" in SKIP:
         return 0
+    if "--render" in sys.argv:
+        return render()
     for b in (WHARFD, LOADGEN) + ((BEFORE,) if BEFORE else ()):
         if not os.access(b, os.X_OK):
             print(f"login-bench: {b} is missing; run `bash bench/run.sh`", file=sys.stderr)

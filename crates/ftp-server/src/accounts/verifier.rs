@@ -1,20 +1,20 @@
 //! [`VerifierPool`]: a fixed set of threads that verify passwords, each
 //! owning its Argon2 working memory.
 //!
-//! Logins hand their verification to the pool through a bounded queue
-//! and wait for the answer; at most one verification per thread runs at
-//! once and the others wait their turn, so a login flood uses at most
-//! `threads` cores and `threads` × 19 MiB. A thread keeps its memory while
-//! work keeps coming, and gives it back to the system after
-//! [`IDLE_RELEASE`] without any (the threads take turns at the queue, so
-//! all of them have given theirs back within `threads` × that time).
-//! Before this pool, every verification ran on a tokio blocking thread
-//! that allocated 19 MiB and the allocator kept it, per thread.
+//! Logins hand their verification to the pool and wait for the answer; at
+//! most one job per thread is queued or running (the others wait for a
+//! slot, asynchronously), so a login flood uses at most `threads` cores
+//! and `threads` × 19 MiB. Idle threads wait on one condition variable,
+//! each with its own timer: a thread keeps its memory while work keeps
+//! coming and gives it back to the system after [`IDLE_RELEASE`] without
+//! any. Before this pool, every verification ran on a tokio blocking
+//! thread that allocated 19 MiB, and the allocator kept it, per thread.
 
 use super::password::verify_password_in;
 use super::workmem::WorkMemory;
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
@@ -41,12 +41,35 @@ struct Job {
     _slot: OwnedSemaphorePermit,
 }
 
+/// The queue the threads share.
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    /// Argon2 blocks the threads hold, in all.
+    held: AtomicUsize,
+}
+
 /// Password verification on `threads` threads with their own memory.
-#[derive(Debug)]
 pub struct VerifierPool {
-    queue: mpsc::SyncSender<Job>,
+    shared: Arc<Shared>,
     slots: Arc<Semaphore>,
     threads: usize,
+}
+
+impl std::fmt::Debug for VerifierPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifierPool")
+            .field("threads", &self.threads)
+            .field("held_blocks", &self.held_blocks())
+            .finish()
+    }
 }
 
 impl VerifierPool {
@@ -59,23 +82,27 @@ impl VerifierPool {
     /// [`Self::start`] with `check` in place of Argon2 (for tests).
     fn start_with(threads: usize, check: Check) -> Result<VerifierPool, PoolError> {
         let threads = threads.clamp(1, MAX_THREADS);
-        let (queue, jobs) = mpsc::sync_channel::<Job>(threads);
-        let jobs = Arc::new(Mutex::new(jobs));
-        for i in 0..threads {
-            let jobs = jobs.clone();
-            std::thread::Builder::new()
-                .name(format!("wharf-argon2-{i}"))
-                .spawn(move || work(&jobs, check))?;
-        }
-        Ok(VerifierPool {
-            queue,
+        let pool = VerifierPool {
+            shared: Arc::default(),
             slots: Arc::new(Semaphore::new(threads)),
             threads,
-        })
+        };
+        for i in 0..threads {
+            let shared = pool.shared.clone();
+            std::thread::Builder::new()
+                .name(format!("wharf-argon2-{i}"))
+                .spawn(move || work(&shared, check))?;
+        }
+        Ok(pool)
     }
 
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// Argon2 blocks (1 KiB each) the threads hold now.
+    pub fn held_blocks(&self) -> usize {
+        self.shared.held.load(Ordering::Relaxed)
     }
 
     /// Whether `password` matches `hash`, once a thread is free. False if
@@ -91,33 +118,71 @@ impl VerifierPool {
             answer,
             _slot: slot,
         };
-        // Never full: a job takes a slot, and there are as many slots as
-        // places in the queue.
-        if self.queue.try_send(job).is_err() {
-            return false;
+        match self.shared.queue.lock() {
+            Ok(mut queue) => queue.jobs.push_back(job),
+            Err(_) => return false,
         }
+        self.shared.ready.notify_one();
         answered.await.unwrap_or(false)
+    }
+}
+
+impl Drop for VerifierPool {
+    fn drop(&mut self) {
+        if let Ok(mut queue) = self.shared.queue.lock() {
+            queue.closed = true;
+        }
+        self.shared.ready.notify_all();
     }
 }
 
 /// One verifier thread: takes jobs until the pool is dropped, releasing
 /// its memory whenever none comes for [`IDLE_RELEASE`].
-fn work(jobs: &Mutex<mpsc::Receiver<Job>>, check: Check) {
+fn work(shared: &Shared, check: Check) {
     let mut memory = WorkMemory::default();
     loop {
-        let next = match jobs.lock() {
-            Ok(queue) => queue.recv_timeout(IDLE_RELEASE),
-            Err(_) => return,
+        let next = {
+            let Ok(mut queue) = shared.queue.lock() else {
+                return;
+            };
+            loop {
+                if let Some(job) = queue.jobs.pop_front() {
+                    break Some(job);
+                }
+                if queue.closed {
+                    return;
+                }
+                let Ok((q, timeout)) = shared.ready.wait_timeout(queue, IDLE_RELEASE) else {
+                    return;
+                };
+                queue = q;
+                if timeout.timed_out() && queue.jobs.is_empty() {
+                    break None;
+                }
+            }
         };
+        let before = memory.held();
         match next {
-            Ok(mut job) => {
+            Some(mut job) => {
                 let matched = check(&job.hash, &job.password, &mut memory);
+                count_held(&shared.held, before, memory.held());
                 job.password.fill(0);
                 let _ = job.answer.send(matched);
             }
-            Err(RecvTimeoutError::Timeout) => memory.release(),
-            Err(RecvTimeoutError::Disconnected) => return,
+            None => {
+                memory.release();
+                count_held(&shared.held, before, 0);
+            }
         }
+    }
+}
+
+/// Moves the pool's count of held blocks from `before` to `after`.
+fn count_held(held: &AtomicUsize, before: usize, after: usize) {
+    if after >= before {
+        held.fetch_add(after - before, Ordering::Relaxed);
+    } else {
+        held.fetch_sub(before - after, Ordering::Relaxed);
     }
 }
 
@@ -175,6 +240,40 @@ mod tests {
         for r in runs {
             assert!(r.await.unwrap(), "two checks ran at once");
         }
+    }
+
+    /// Every thread that worked gives its memory back within about
+    /// [`IDLE_RELEASE`] of its last job, not only the one that happens to
+    /// wait first.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_thread_gives_its_memory_back_when_idle() {
+        use std::sync::atomic::AtomicUsize;
+        static RUNNING: AtomicUsize = AtomicUsize::new(0);
+        fn meet_and_map(_: &str, _: &[u8], memory: &mut WorkMemory) -> bool {
+            let mapped = memory.blocks(1024).is_ok();
+            RUNNING.fetch_add(1, Ordering::SeqCst);
+            let t = Instant::now();
+            while RUNNING.load(Ordering::SeqCst) < 2 && t.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            mapped
+        }
+        let pool = Arc::new(VerifierPool::start_with(2, meet_and_map).unwrap());
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.verify(String::new(), Vec::new()).await })
+            })
+            .collect();
+        for r in runs {
+            assert!(r.await.unwrap());
+        }
+        assert_eq!(pool.held_blocks(), 2048, "both threads hold their memory");
+        let t = Instant::now();
+        while pool.held_blocks() > 0 && t.elapsed() < IDLE_RELEASE * 5 / 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(pool.held_blocks(), 0, "given back after {:?}", t.elapsed());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
