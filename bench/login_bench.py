@@ -362,8 +362,7 @@ def chart(R: dict) -> None:
                    "series": {w: [med(B.get(f"{k}/{w}", {}).get("last_ok_s")) for k in kinds]
                               for w in ("first", "repeated")}})
     if F:
-        ps.append({"title": f"RSS growth over start with {FLOOD} password sessions, and after (lower is better; "
-                            "forking servers: RSS summed over their processes)",
+        ps.append({"title": f"RSS over start, {FLOOD} password sessions (lower is better; forks summed)",
                    "unit": "MiB", "log": True, "groups": kinds,
                    "series": {lab: [F.get(k, {}).get(f"{key}_growth_mib") for k in kinds]
                               for lab, key in (("peak while opening", "peak_opening"), ("held", "held"),
