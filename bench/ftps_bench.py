@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """FTPS side by side (issue 20): explicit AUTH TLS + PROT P RETR and STOR of
 the big file against wharfd, vsftpd, pure-ftpd and ProFTPD with TLS
-configured, TLS 1.3 and 1.2 with AES-128-GCM, and the limit lines: the same
-bytes through one TLS connection between two `openssl` processes
-(a sender of its own, in Python on OpenSSL, and this script receiving as
-its FTPS client does), and one core's AES-128-GCM
-(`openssl speed -evp aes-128-gcm`).
+configured, TLS 1.3 and 1.2 (AES-GCM), and the reference lines: the same
+bytes through one TLS connection between two processes (a sender of its
+own, in Python on OpenSSL, and this script receiving as its FTPS client
+does; a reference, not a ceiling: see the report), and one core's
+AES-128-GCM (`openssl speed -evp aes-128-gcm`).
 
 Called by `bash bench/run.sh` (skip it with BENCH_SKIP=ftps), or alone, as
 root, from the repository root (after bench.py made the big file):
