@@ -362,10 +362,15 @@ CHANGES = {
 class WharfServer:
     """wharfd from the release build, on a free port, stopped by PID."""
 
-    def __init__(self, max_sessions: int | None, durable: bool = True):
+    def __init__(self, max_sessions: int | None, durable: bool = True, *, config: str = "",
+                 kind: str | None = None, binary: str | None = None):
         self.max_sessions = max_sessions
         self.durable = durable
-        self.kind = "wharfd" if durable else NOSYNC
+        self.kind = kind or ("wharfd" if durable else NOSYNC)
+        # Config file lines beyond durable_uploads, and another build of
+        # wharfd (login_bench.py runs the previous commit's beside this one).
+        self.config = config
+        self.binary = binary or WHARFD
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.data = WORK / "wharfd-data"
@@ -388,13 +393,14 @@ class WharfServer:
                 raise RuntimeError(f"wharfd users add failed: {cp.stderr.decode(errors='replace')}")
         for _ in range(5):
             self.port = peers.pick_ports(1)[0]
-            argv = [WHARFD, "serve", "--data", str(self.data), "--listen", f"{HOST}:{self.port}",
+            argv = [self.binary, "serve", "--data", str(self.data), "--listen", f"{HOST}:{self.port}",
                     "--anon-root", str(ROOT)]
             if self.max_sessions:
                 argv += ["--max-sessions", str(self.max_sessions)]
-            if not self.durable:
-                config = WORK / "wharfd-nosync.toml"
-                config.write_text("durable_uploads = false\n")
+            config_text = ("" if self.durable else "durable_uploads = false\n") + self.config
+            if config_text:
+                config = WORK / f"{self.kind}.toml"
+                config.write_text(config_text)
                 argv += ["--config", str(config)]
             out = open(self.logfile, "ab")
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,

@@ -71,12 +71,13 @@ def panels(R: dict) -> list[dict]:
     return out
 
 
-def draw_png(R: dict, path: Path) -> None:
+def draw_png(R: dict, path: Path, ps: list[dict] | None = None, title: str | None = None) -> None:
+    """The panels of report.json (or `ps`, drawn by another script)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ps = panels(R)
+    ps = panels(R) if ps is None else ps
     cols = 2
     rows = (len(ps) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(15, 4.2 * rows), squeeze=False)
@@ -104,15 +105,16 @@ def draw_png(R: dict, path: Path) -> None:
         ax.grid(axis="y", alpha=0.3)
     for ax in list(axes.flat)[len(ps):]:
         ax.axis("off")
-    title = "Wharf benchmark" + (" (QUICK smoke run)" if R["config"]["quick"] else "") + f" — {R.get('started', '')}"
+    if title is None:
+        title = "Wharf benchmark" + (" (QUICK smoke run)" if R["config"]["quick"] else "") + f" — {R.get('started', '')}"
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
 
-def draw_svg(R: dict, path: Path) -> None:
+def draw_svg(R: dict, path: Path, ps: list[dict] | None = None) -> None:
     """Horizontal bars, one block per panel; standard library only."""
-    ps = panels(R)
+    ps = panels(R) if ps is None else ps
     y = 40
     parts = []
     colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]

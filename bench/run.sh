@@ -18,6 +18,8 @@
 #     BENCH_SKIP, BENCH_WORK (default /var/tmp/wharf-bench), BENCH_OUT
 #     BENCH_SFTP_MB, BENCH_SFTP_RUNS, BENCH_SFTP_SERVERS, BENCH_SFTP_IDLE,
 #     BENCH_SFTP_CIPHER   the SFTP comparison (bench/sftp_bench.py)
+#     BENCH_LOGIN_CLIENTS, BENCH_LOGIN_FLOOD, BENCH_LOGIN_RUNS, BENCH_LOGIN_SERVERS,
+#     WHARFD_BEFORE       the password-login comparison (bench/login_bench.py)
 #     BENCH_CONSOLE_ACCOUNTS, BENCH_CONSOLE_SESSIONS, BENCH_CONSOLE_RUNS
 #                         the admin console's timings (bench/console_bench.py)
 #
@@ -89,6 +91,17 @@ python3 bench/bench.py
 # SFTP: wharfd --sftp-listen against sshd + sftp-server with the same `sftp`
 # client (bench/out/sftp-report.md); BENCH_SKIP=sftp skips it.
 python3 bench/sftp_bench.py
+# Password logins (issue 20): the 200-client password burst (first and
+# repeated logins apart) and RSS around a flood of 1,000 password sessions,
+# against the peers (bench/out/login-report.md); BENCH_SKIP=login skips it.
+# WHARFD_BEFORE=/path/to/another/wharfd adds that build beside this one.
+python3 bench/login_bench.py
+"$CHART_PY" bench/login_bench.py --render || true    # the PNG chart, with matplotlib
+# FTPS (issue 20): PROT P RETR/STOR of the big file against wharfd and the
+# peers with TLS (their settings: bench/ftps/), TLS 1.3 and 1.2, beside a
+# TLS-pipe reference and openssl speed (bench/out/ftps-report.md);
+# BENCH_SKIP=ftps skips it.
+python3 bench/ftps_bench.py
 # The admin console with 1000 accounts and 200 live sessions: time per page
 # and API call (bench/out/console-report.md); BENCH_SKIP=console skips it.
 WHARFD="$CARGO_TARGET_DIR/release/wharfd" python3 bench/console_bench.py

@@ -312,3 +312,29 @@ def test_a_shared_folder_quota_holds_across_two_instances_and_two_accounts(
         for p in team.glob("*.bin"):
             p.unlink()
         wharfd_admin(wharfd_bin, "folders", "recount", "team", *common)
+
+
+def test_a_password_change_on_the_shared_store_refuses_the_old_one_on_both(pair, wharfd_bin,
+                                                                           postgres):
+    """Issue 20's credential cache: B has the old password cached (logged in
+    twice); `wharfd users passwd` against the shared store, and then a
+    disable, refuse it at the next login on both instances, with no
+    message between them (the cache key holds the stored hash, read from
+    the store at every login)."""
+    a, b, data, url = pair
+    admin = ["--accounts", url, "--data", str(data)]
+    wharfd_admin(wharfd_bin, "users", "add", "dora", "--password-stdin", "--quota", "none",
+                 *admin, stdin="dora-old-password\n")
+    for inst in (a, b, b, a):
+        inst.ftp("dora", "dora-old-password").quit()
+    wharfd_admin(wharfd_bin, "users", "passwd", "dora", "--password-stdin", *admin,
+                 stdin="dora-new-password\n")
+    for inst in (b, a):
+        with pytest.raises(ftplib.error_perm, match="530"):
+            inst.ftp("dora", "dora-old-password")
+        inst.ftp("dora", "dora-new-password").quit()
+        inst.ftp("dora", "dora-new-password").quit()
+    wharfd_admin(wharfd_bin, "users", "disable", "dora", *admin)
+    for inst in (a, b):
+        with pytest.raises(ftplib.error_perm, match="530"):
+            inst.ftp("dora", "dora-new-password")

@@ -637,17 +637,31 @@ struct Outcome {
     bytes: u64,
     secs: f64,
     reason: String,
+    /// Seconds from the start to the 230 of the login, if it got one.
+    login_s: Option<f64>,
 }
+
+/// Microseconds from a client's start to its login's 230 (u64::MAX: none).
+type LoginAt = Arc<AtomicU64>;
 
 const STAGES: [&str; 7] = ["connect+banner", "login", "TYPE", "EPSV+data connect", "RETR data", "final reply", "QUIT"];
 
-async fn one_download(t: Target, i: u64, path: String, expect: u64, stage: Arc<std::sync::atomic::AtomicUsize>) -> io::Result<u64> {
+async fn one_download(
+    t: Target,
+    i: u64,
+    path: String,
+    expect: u64,
+    stage: Arc<std::sync::atomic::AtomicUsize>,
+    login_at: LoginAt,
+) -> io::Result<u64> {
     let set = |k: usize| stage.store(k, Ordering::Relaxed);
+    let t0 = Instant::now();
     let mut buf = vec![0u8; 256 * 1024];
     set(0);
     let mut c = Ctl::open(&t, t.src(i)).await?;
     set(1);
     c.login(&t).await?;
+    login_at.store(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
     set(2);
     c.expect("TYPE I", &[200]).await?;
     set(3);
@@ -689,21 +703,28 @@ async fn mode_burst(o: &Opts) -> io::Result<()> {
             let _ = rx.wait_for(|go| *go).await;
             let t0 = Instant::now();
             let stage = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            let r = tokio::time::timeout(timeout, one_download(t, i, path, expect, stage.clone())).await;
+            let login_at: LoginAt = Arc::new(AtomicU64::new(u64::MAX));
+            let r = tokio::time::timeout(timeout, one_download(t, i, path, expect, stage.clone(), login_at.clone())).await;
             let secs = t0.elapsed().as_secs_f64();
+            let login_s = match login_at.load(Ordering::Relaxed) {
+                u64::MAX => None,
+                us => Some(us as f64 / 1e6),
+            };
             match r {
-                Ok(Ok(bytes)) => Outcome { ok: true, bytes, secs, reason: String::new() },
+                Ok(Ok(bytes)) => Outcome { ok: true, bytes, secs, reason: String::new(), login_s },
                 Ok(Err(e)) => Outcome {
                     ok: false,
                     bytes: 0,
                     secs,
                     reason: format!("{}: {}", STAGES[stage.load(Ordering::Relaxed)], classify(&e)),
+                    login_s,
                 },
                 Err(_) => Outcome {
                     ok: false,
                     bytes: 0,
                     secs,
                     reason: format!("{}: timeout", STAGES[stage.load(Ordering::Relaxed)]),
+                    login_s,
                 },
             }
         }));
@@ -726,6 +747,11 @@ async fn mode_burst(o: &Opts) -> io::Result<()> {
     }
     // Time to the last successful transfer (failures may end earlier or at the timeout).
     let last_ok = times.last().copied().unwrap_or(wall);
+    // Logins alone: when each client had its 230, and how many a second
+    // the server admitted until the last of them.
+    let mut logins: Vec<f64> = outs.iter().filter_map(|x| x.login_s).collect();
+    logins.sort_by(|a, b| a.total_cmp(b));
+    let login_last = logins.last().copied().unwrap_or(f64::NAN);
     Json::default()
         .str("mode", "burst")
         .int("clients", n)
@@ -738,6 +764,11 @@ async fn mode_burst(o: &Opts) -> io::Result<()> {
         .num("p50_s", pct(&times, 50.0))
         .num("p99_s", pct(&times, 99.0))
         .num("max_s", times.last().copied().unwrap_or(f64::NAN))
+        .int("logins_ok", logins.len() as u64)
+        .num("login_last_s", login_last)
+        .num("login_p50_s", pct(&logins, 50.0))
+        .num("login_p99_s", pct(&logins, 99.0))
+        .num("logins_per_s", logins.len() as f64 / login_last)
         .cpu(wall, cpu)
         .print();
     Ok(())

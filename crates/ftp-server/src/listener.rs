@@ -157,6 +157,16 @@ pub struct Shared {
     ssh: std::sync::OnceLock<Arc<russh::server::Config>>,
 }
 
+impl Shared {
+    /// Counts a failed login of `name` from `ip` across sessions; when it
+    /// locks the name out, the credential cache forgets the name too.
+    pub fn login_failed(&self, ip: std::net::IpAddr, name: &[u8]) {
+        if self.throttle.failed(ip, name, &self.options.lockout) {
+            self.auth.forget(name);
+        }
+    }
+}
+
 /// Changes a running [`Server`] from outside (the binary's signal
 /// handlers): a new certificate, a reopened transfer log.
 #[derive(Debug, Clone)]
@@ -253,7 +263,7 @@ impl Server {
             options.transfer_history,
             metrics.clone(),
         );
-        let auth = Authenticator::new(store)?;
+        let auth = Authenticator::new(store, options.auth).map_err(|e| e.to_string())?;
         let hash_limit = HashLimit::new(options.max_hash_jobs, HASH_SLOT_WAIT);
         Ok(Server {
             delivery,

@@ -3,6 +3,7 @@
 //! environment and flags; a program embedding the library builds it
 //! directly, starting from [`ServerOptions::new`].
 
+use crate::accounts::auth::AuthSettings;
 use crate::proxy::ProxyProtocol;
 use crate::registration::RegistrationPolicy;
 use crate::throttle::LockoutPolicy;
@@ -95,6 +96,9 @@ pub struct ServerOptions {
     pub tls: Option<TlsOptions>,
     /// Lockout after failed logins, across sessions.
     pub lockout: LockoutPolicy,
+    /// Password checking: Argon2 verifier threads and the cache of
+    /// recently verified credentials ([`crate::accounts::credcache`]).
+    pub auth: AuthSettings,
     /// Logged-in sessions one account may have at once.
     pub max_sessions_per_user: usize,
     /// Bandwidth per account, in bytes per second (`None`: unlimited).
@@ -194,6 +198,7 @@ impl ServerOptions {
             default_quota: Some(1 << 30),
             tls: None,
             lockout: LockoutPolicy::default(),
+            auth: AuthSettings::default(),
             max_sessions_per_user: 10,
             max_download_rate: None,
             max_upload_rate: None,
@@ -245,6 +250,20 @@ impl ServerOptions {
         }
         if self.max_hash_jobs == 0 {
             return Err("max_hash_jobs must be at least 1".into());
+        }
+        if self.auth.threads == 0 || self.auth.threads > crate::accounts::verifier::MAX_THREADS {
+            return Err(format!(
+                "password_check_threads must be between 1 and {}",
+                crate::accounts::verifier::MAX_THREADS
+            ));
+        }
+        if self.auth.cache.enabled
+            && (self.auth.cache.ttl.is_zero() || self.auth.cache.capacity == 0)
+        {
+            return Err(
+                "credential_cache_ttl and credential_cache_size must be at least 1 (or set credential_cache = false)"
+                    .into(),
+            );
         }
         if self.backend_timeout.is_zero() {
             return Err("backend_timeout must be at least 1 second".into());

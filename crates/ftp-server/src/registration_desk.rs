@@ -124,7 +124,7 @@ impl RegistrationDesk {
             Err(LoginError::Store(e)) => Err(StatusError::Store(e)),
             Err(_) => {
                 let opts = &shared.options;
-                shared.throttle.failed(from, name.as_bytes(), &opts.lockout);
+                shared.login_failed(from, name.as_bytes());
                 tracing::info!(%from, user = name, "registration status asked with a wrong name or password");
                 tokio::time::sleep(opts.login_fail_delay).await;
                 Err(StatusError::Invalid)

@@ -67,7 +67,7 @@ fn count<K: std::hash::Hash + Eq>(
     limit: u32,
     policy: &LockoutPolicy,
     now: Instant,
-) {
+) -> bool {
     if map.len() >= MAX_ENTRIES {
         map.retain(|_, r| {
             now.duration_since(r.since) < policy.window || r.locked_until.is_some_and(|u| u > now)
@@ -91,6 +91,7 @@ fn count<K: std::hash::Hash + Eq>(
     if record.count >= limit {
         record.locked_until = Some(now + policy.duration);
     }
+    record.count == limit
 }
 
 impl LoginThrottle {
@@ -111,15 +112,18 @@ impl LoginThrottle {
         locked_for(by_address.get(&ip.to_canonical()), Instant::now())
     }
 
-    pub fn failed(&self, ip: IpAddr, name: &[u8], policy: &LockoutPolicy) {
+    /// Counts a failure; true when it locked `name` out from `ip`.
+    pub fn failed(&self, ip: IpAddr, name: &[u8], policy: &LockoutPolicy) -> bool {
         let now = Instant::now();
         let ip = ip.to_canonical();
-        if let Ok(mut map) = self.by_name.lock() {
-            count(&mut map, (ip, name.to_vec()), policy.failures, policy, now);
-        }
+        let locked = match self.by_name.lock() {
+            Ok(mut map) => count(&mut map, (ip, name.to_vec()), policy.failures, policy, now),
+            Err(_) => false,
+        };
         if let Ok(mut map) = self.by_address.lock() {
             count(&mut map, ip, policy.address_failures, policy, now);
         }
+        locked
     }
 
     /// A successful login clears that name's failures from that address.
@@ -145,9 +149,9 @@ mod tests {
         let t = LoginThrottle::default();
         let evil: IpAddr = "127.0.0.2".parse().unwrap();
         let good: IpAddr = "127.0.0.1".parse().unwrap();
-        t.failed(evil, b"alice", &policy);
+        assert!(!t.failed(evil, b"alice", &policy));
         assert!(t.locked(evil, b"alice").is_none());
-        t.failed(evil, b"alice", &policy);
+        assert!(t.failed(evil, b"alice", &policy), "this failure locked it");
         assert!(t.locked(evil, b"alice").is_some());
         assert!(t.locked(evil, b"bob").is_none());
         assert!(t.locked(good, b"alice").is_none());
@@ -165,7 +169,7 @@ mod tests {
         let t = LoginThrottle::default();
         let evil: IpAddr = "127.0.0.2".parse().unwrap();
         for name in [&b"a"[..], b"b", b"c"] {
-            t.failed(evil, name, &policy);
+            assert!(!t.failed(evil, name, &policy), "no name is locked");
         }
         assert!(t.address_locked(evil).is_some());
         assert!(t.locked(evil, b"zzz").is_some());

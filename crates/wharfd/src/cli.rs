@@ -217,6 +217,10 @@ pub struct ServeArgs {
     /// Most sessions at once from one client address [default: 20].
     #[arg(long, env = "WHARF_MAX_SESSIONS_PER_IP", value_name = "N")]
     pub max_sessions_per_ip: Option<usize>,
+    /// Verify every password login with Argon2, never from the cache of
+    /// recently verified credentials (see docs/hardening.md).
+    #[arg(long, env = "WHARF_NO_CREDENTIAL_CACHE")]
+    pub no_credential_cache: bool,
     /// Delay before answering a failed login, in milliseconds [default: 1000].
     #[arg(long, env = "WHARF_LOGIN_FAIL_DELAY_MS", value_name = "MS")]
     pub login_fail_delay_ms: Option<u64>,

@@ -96,6 +96,10 @@ pub struct FileConfig {
     pub lockout_address_failures: Option<u32>,
     pub lockout_window: Option<u64>,
     pub lockout_duration: Option<u64>,
+    pub credential_cache: Option<bool>,
+    pub credential_cache_ttl: Option<u64>,
+    pub credential_cache_size: Option<usize>,
+    pub password_check_threads: Option<usize>,
     pub storage: Option<String>,
     pub s3_endpoint: Option<String>,
     pub s3_region: Option<String>,
@@ -289,6 +293,10 @@ pub fn resolve(args: &ServeArgs) -> Result<ServeConfig> {
         .unwrap_or(o.lockout.address_failures);
     o.lockout.window = secs(None, file.lockout_window, o.lockout.window);
     o.lockout.duration = secs(None, file.lockout_duration, o.lockout.duration);
+    o.auth.cache.enabled = !args.no_credential_cache && file.credential_cache.unwrap_or(true);
+    o.auth.cache.ttl = secs(None, file.credential_cache_ttl, o.auth.cache.ttl);
+    o.auth.cache.capacity = file.credential_cache_size.unwrap_or(o.auth.cache.capacity);
+    o.auth.threads = file.password_check_threads.unwrap_or(o.auth.threads);
     let cert = args.tls_cert.clone().or(file.tls_cert.clone());
     let key = args.tls_key.clone().or(file.tls_key.clone());
     let require_tls = args.require_tls || file.require_tls.unwrap_or(false);
@@ -595,6 +603,52 @@ mod tests {
         std::fs::write(&cfg, "max_passive_per_ip = 0\n").unwrap();
         let err = resolve(&serve_args(&["wharfd", "--config", cfg.to_str().unwrap()])).unwrap_err();
         assert!(format!("{err:#}").contains("max_passive_per_ip"), "{err:#}");
+    }
+
+    #[test]
+    fn credential_cache_from_file_and_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("w.toml");
+        let path = cfg.to_str().unwrap();
+        let c = resolve(&serve_args(&["wharfd"])).unwrap().options.auth;
+        assert!(c.cache.enabled);
+        assert_eq!(
+            (c.cache.ttl, c.cache.capacity),
+            (Duration::from_secs(300), 10_000)
+        );
+        std::fs::write(
+            &cfg,
+            "credential_cache_ttl = 30\ncredential_cache_size = 5\npassword_check_threads = 3\n",
+        )
+        .unwrap();
+        let c = resolve(&serve_args(&["wharfd", "--config", path]))
+            .unwrap()
+            .options
+            .auth;
+        assert!(c.cache.enabled);
+        assert_eq!(
+            (c.cache.ttl, c.cache.capacity, c.threads),
+            (Duration::from_secs(30), 5, 3)
+        );
+        let off = resolve(&serve_args(&[
+            "wharfd",
+            "--config",
+            path,
+            "--no-credential-cache",
+        ]));
+        assert!(!off.unwrap().options.auth.cache.enabled);
+        std::fs::write(&cfg, "credential_cache = false\ncredential_cache_ttl = 0\n").unwrap();
+        let c = resolve(&serve_args(&["wharfd", "--config", path]))
+            .unwrap()
+            .options
+            .auth;
+        assert!(!c.cache.enabled, "off needs no valid TTL");
+        for bad in ["credential_cache_ttl = 0\n", "password_check_threads = 0\n"] {
+            std::fs::write(&cfg, bad).unwrap();
+            let err = resolve(&serve_args(&["wharfd", "--config", path])).unwrap_err();
+            let key = bad.split(' ').next().unwrap_or_default();
+            assert!(format!("{err:#}").contains(key), "{err:#}");
+        }
     }
 
     #[test]

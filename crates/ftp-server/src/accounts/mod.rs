@@ -28,11 +28,15 @@
 //! - [`board`]: [`SessionBoard`], the live sessions of the instances
 //!   sharing a PostgreSQL store.
 //! - [`transfers`]: [`TransferStore`], the transfer history.
+//! - [`credcache`]: [`CredentialCache`], the credentials verified lately.
+//! - [`verifier`]: [`VerifierPool`], the Argon2 threads with their memory.
+//! - [`workmem`]: Argon2 working memory that goes back to the system.
 
 pub mod admin;
 pub mod auth;
 pub mod board;
 pub mod bounded;
+pub mod credcache;
 pub mod group_admin;
 mod group_sql;
 pub mod keys;
@@ -46,16 +50,20 @@ mod sql;
 pub mod sqlite;
 pub mod totp;
 pub mod transfers;
+pub mod verifier;
+pub mod workmem;
 
-pub use auth::{Authenticator, LoginError, RegistrationAnswer};
+pub use auth::{AuthSettings, Authenticator, LoginError, RegistrationAnswer};
 pub use board::SessionBoard;
 pub use bounded::BoundedStore;
+pub use credcache::{CacheSettings, CredentialCache};
 pub use location::StoreLocation;
 pub use name::{validate_name, NameError};
 pub use operators::AdminStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use transfers::TransferStore;
+pub use verifier::VerifierPool;
 
 use crate::policy::{Group, Layers, Policy};
 use async_trait::async_trait;

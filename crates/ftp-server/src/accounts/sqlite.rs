@@ -542,7 +542,11 @@ mod tests {
             AccountStatus::Pending
         );
         // Logins still check the old hashes.
-        let auth = crate::accounts::Authenticator::new(std::sync::Arc::new(store.clone())).unwrap();
+        let auth = crate::accounts::Authenticator::new(
+            std::sync::Arc::new(store.clone()),
+            crate::accounts::AuthSettings::default(),
+        )
+        .unwrap();
         assert!(auth.authenticate(b"ann", b"old-password").await.is_ok());
         assert!(auth.authenticate(b"ann", b"wrong").await.is_err());
         // Old accounts have no policy of their own: the server's defaults.

@@ -267,7 +267,7 @@ async fn failed(s: &mut Session, name: &[u8], err: LoginError) -> Outcome {
     let opts = &s.shared.options;
     s.state.failed_logins += 1;
     Metrics::inc(&s.shared.metrics.logins_failed);
-    s.shared.throttle.failed(peer.ip(), name, &opts.lockout);
+    s.shared.login_failed(peer.ip(), name);
     match &err {
         LoginError::Refused(reason) => {
             tracing::warn!(%peer, user = %String::from_utf8_lossy(name), %reason, "login refused by the account's limits")

@@ -237,9 +237,7 @@ impl Connection {
                 .protocol("sftp")
                 .failed(&err),
         );
-        shared
-            .throttle
-            .failed(peer.ip(), name.as_bytes(), &shared.options.lockout);
+        shared.login_failed(peer.ip(), name.as_bytes());
         match &err {
             LoginError::Refused(reason) => {
                 tracing::warn!(%peer, user = name, %reason, protocol = "sftp", "login refused by the account's limits")
