@@ -96,24 +96,53 @@ pub fn check_active_target(target: SocketAddr, control_peer: IpAddr) -> Result<(
 /// Why no passive listener could be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum PassiveError {
-    #[error("all {count} passive ports {lo}-{hi} are in use")]
+    #[error("no free passive port among {count} tried in {lo}-{hi}")]
     Exhausted { lo: u16, hi: u16, count: u32 },
     #[error("cannot open a passive port: {0}")]
     Io(#[from] io::Error),
 }
 
+/// Where passive listeners go without a configured range when the
+/// kernel has no port left to pick: the usual ephemeral range.
+const FALLBACK_RANGE: RangeInclusive<u16> = 32768..=60999;
+/// Ports tried in [`FALLBACK_RANGE`] before giving up.
+const FALLBACK_TRIES: u32 = 256;
+
 /// Opens a passive listener on `local_ip`, in `range` if one is set
 /// (trying every port of it once, from a random start).
+///
+/// Without a range the kernel picks the port. When thousands of short
+/// transfers (a mirror of many small files) have left every port it would
+/// pick with connections in TIME_WAIT, it answers "address in use"; a
+/// listener may still take such a port when asked for it by number (the
+/// socket has SO_REUSEADDR), so random ports of the ephemeral range are
+/// tried then, as vsftpd and pure-ftpd manage.
 pub async fn open_passive(
     local_ip: IpAddr,
     range: Option<&RangeInclusive<u16>>,
 ) -> Result<TcpListener, PassiveError> {
     let Some(range) = range else {
-        return Ok(TcpListener::bind((local_ip, 0)).await?);
+        return match TcpListener::bind((local_ip, 0)).await {
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                bind_in(local_ip, &FALLBACK_RANGE, FALLBACK_TRIES).await
+            }
+            bound => Ok(bound?),
+        };
     };
     let span = u32::from(*range.end() - *range.start()) + 1;
+    bind_in(local_ip, range, span).await
+}
+
+/// A listener on the first free port of `range` among `tries` from a
+/// random start.
+async fn bind_in(
+    local_ip: IpAddr,
+    range: &RangeInclusive<u16>,
+    tries: u32,
+) -> Result<TcpListener, PassiveError> {
+    let span = u32::from(*range.end() - *range.start()) + 1;
     let start = rand::random::<u32>() % span;
-    for i in 0..span {
+    for i in 0..tries.min(span) {
         let port = *range.start() as u32 + (start + i) % span;
         match TcpListener::bind((local_ip, port as u16)).await {
             Ok(listener) => return Ok(listener),
@@ -124,7 +153,7 @@ pub async fn open_passive(
     Err(PassiveError::Exhausted {
         lo: *range.start(),
         hi: *range.end(),
-        count: span,
+        count: tries.min(span),
     })
 }
 
@@ -215,8 +244,28 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            format!("all 1 passive ports {port}-{port} are in use")
+            format!("no free passive port among 1 tried in {port}-{port}")
         );
+    }
+
+    #[tokio::test]
+    async fn a_port_whose_connection_waits_in_time_wait_is_taken_again_by_number() {
+        use tokio::io::AsyncReadExt;
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let range = 40200..=40300;
+        let l = open_passive(ip, Some(&range)).await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let mut client = tokio::net::TcpStream::connect((ip, port)).await.unwrap();
+        let (server, _) = l.accept().await.unwrap();
+        // The server closes first, as after a download: its side of the
+        // connection waits in TIME_WAIT on the listener's port.
+        drop(server);
+        let mut buf = [0u8; 1];
+        assert_eq!(client.read(&mut buf).await.unwrap(), 0);
+        drop(client);
+        drop(l);
+        let again = bind_in(ip, &(port..=port), 1).await.unwrap();
+        assert_eq!(again.local_addr().unwrap().port(), port);
     }
 
     #[tokio::test]
