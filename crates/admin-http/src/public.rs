@@ -167,17 +167,31 @@ fn refusal(e: &RegisterError) -> (StatusCode, String) {
     (status, words.join(" "))
 }
 
+/// The registration desk for a form post: a 404 when the page is off, a
+/// 403 for a form posted from another site.
+/// (The refusal is the function that answers it.)
+fn desk_for<'a>(
+    state: &'a AdminState,
+    parts: &Parts,
+) -> Result<&'a RegistrationDesk, fn() -> Response> {
+    let Some(desk) = &state.registration else {
+        return Err(off);
+    };
+    if !same_origin(parts) {
+        return Err(cross_site);
+    }
+    Ok(desk)
+}
+
 async fn register(
     State(state): State<AdminState>,
     parts: Parts,
     Form(f): Form<RegisterForm>,
 ) -> Response {
-    let Some(desk) = &state.registration else {
-        return off();
+    let desk = match desk_for(&state, &parts) {
+        Ok(desk) => desk,
+        Err(refused) => return refused(),
     };
-    if !same_origin(&parts) {
-        return cross_site();
-    }
     let name = f.name.trim();
     let contact = f.contact.trim();
     if f.password.expose() != f.again.expose() {
@@ -258,12 +272,10 @@ async fn status(
     parts: Parts,
     Form(f): Form<StatusForm>,
 ) -> Response {
-    let Some(desk) = &state.registration else {
-        return off();
+    let desk = match desk_for(&state, &parts) {
+        Ok(desk) => desk,
+        Err(refused) => return refused(),
     };
-    if !same_origin(&parts) {
-        return cross_site();
-    }
     let name = f.name.trim();
     match desk
         .status(name, f.password.expose(), client_ip(&parts))

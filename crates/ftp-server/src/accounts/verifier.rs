@@ -231,15 +231,24 @@ mod tests {
             true
         }
         let pool = Arc::new(VerifierPool::start_with(2, meet).unwrap());
+        for ok in two_at_once(&pool).await {
+            assert!(ok, "two checks ran at once");
+        }
+    }
+
+    /// Two checks started at once on `pool`; their answers.
+    async fn two_at_once(pool: &Arc<VerifierPool>) -> Vec<bool> {
         let runs: Vec<_> = (0..2)
             .map(|_| {
                 let pool = pool.clone();
                 tokio::spawn(async move { pool.verify(String::new(), Vec::new()).await })
             })
             .collect();
+        let mut answers = Vec::new();
         for r in runs {
-            assert!(r.await.unwrap(), "two checks ran at once");
+            answers.push(r.await.unwrap());
         }
+        answers
     }
 
     /// Every thread that worked gives its memory back within about
@@ -259,14 +268,8 @@ mod tests {
             mapped
         }
         let pool = Arc::new(VerifierPool::start_with(2, meet_and_map).unwrap());
-        let runs: Vec<_> = (0..2)
-            .map(|_| {
-                let pool = pool.clone();
-                tokio::spawn(async move { pool.verify(String::new(), Vec::new()).await })
-            })
-            .collect();
-        for r in runs {
-            assert!(r.await.unwrap());
+        for ok in two_at_once(&pool).await {
+            assert!(ok);
         }
         assert_eq!(pool.held_blocks(), 2048, "both threads hold their memory");
         let t = Instant::now();
