@@ -13,6 +13,7 @@
 //! no transfer has used it within the data-connection timeout
 //! ([`DataSetup::passive_expiry`]).
 
+use crate::ephemeral::EphemeralPorts;
 use crate::limits::Slot;
 use crate::proxy::ProxyProtocol;
 use ftp_proto::reply::code;
@@ -102,49 +103,55 @@ pub enum PassiveError {
     Io(#[from] io::Error),
 }
 
-/// Where passive listeners go without a configured range when the
-/// kernel has no port left to pick: the usual ephemeral range.
-const FALLBACK_RANGE: RangeInclusive<u16> = 32768..=60999;
-/// Ports tried in [`FALLBACK_RANGE`] before giving up.
-const FALLBACK_TRIES: u32 = 256;
+/// Ports tried by number in the ephemeral range before the kernel is
+/// asked for any port.
+const EPHEMERAL_TRIES: u32 = 256;
 
 /// Opens a passive listener on `local_ip`, in `range` if one is set
 /// (trying every port of it once, from a random start).
 ///
-/// Without a range the kernel picks the port. When thousands of short
-/// transfers (a mirror of many small files) have left every port it would
-/// pick with connections in TIME_WAIT, it answers "address in use"; a
-/// listener may still take such a port when asked for it by number (the
-/// socket has SO_REUSEADDR), so random ports of the ephemeral range are
-/// tried then, as vsftpd and pure-ftpd manage.
+/// Without a range, ports of the host's ephemeral range are asked for by
+/// number from a random start, as vsftpd does, rather than letting the
+/// kernel pick: its search walks every port it could give and checks each
+/// against the connections holding it, which after thousands of short
+/// transfers (many in TIME_WAIT, which a listener with SO_REUSEADDR may
+/// share) made bind the server's largest cost, and at worst found nothing.
+/// Only if the tries all fail is the kernel asked.
 pub async fn open_passive(
     local_ip: IpAddr,
     range: Option<&RangeInclusive<u16>>,
 ) -> Result<TcpListener, PassiveError> {
     let Some(range) = range else {
-        return match TcpListener::bind((local_ip, 0)).await {
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                bind_in(local_ip, &FALLBACK_RANGE, FALLBACK_TRIES).await
-            }
-            bound => Ok(bound?),
+        let ports = EphemeralPorts::of_this_host();
+        return match bind_in(local_ip, ports.range(), EPHEMERAL_TRIES, |port| {
+            ports.allows(port)
+        })
+        .await
+        {
+            Err(PassiveError::Exhausted { .. }) => Ok(TcpListener::bind((local_ip, 0)).await?),
+            bound => bound,
         };
     };
     let span = u32::from(*range.end() - *range.start()) + 1;
-    bind_in(local_ip, range, span).await
+    bind_in(local_ip, range, span, |_| true).await
 }
 
-/// A listener on the first free port of `range` among `tries` from a
-/// random start.
+/// A listener on the first free port of `range` that `allowed` accepts,
+/// among `tries` from a random start.
 async fn bind_in(
     local_ip: IpAddr,
     range: &RangeInclusive<u16>,
     tries: u32,
+    allowed: impl Fn(u16) -> bool,
 ) -> Result<TcpListener, PassiveError> {
     let span = u32::from(*range.end() - *range.start()) + 1;
     let start = rand::random::<u32>() % span;
     for i in 0..tries.min(span) {
-        let port = *range.start() as u32 + (start + i) % span;
-        match TcpListener::bind((local_ip, port as u16)).await {
+        let port = (*range.start() as u32 + (start + i) % span) as u16;
+        if !allowed(port) {
+            continue;
+        }
+        match TcpListener::bind((local_ip, port)).await {
             Ok(listener) => return Ok(listener),
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => {}
             Err(e) => return Err(e.into()),
@@ -206,6 +213,11 @@ pub async fn connect(
                 TcpSocket::new_v6()?
             };
             if same_host(local_ip, target.ip()) || local_ip.is_ipv4() == target.is_ipv4() {
+                // The port is picked at connect, by the whole address pair,
+                // not at bind by a search of every port (see open_passive);
+                // a kernel without the option picks it at bind as before.
+                let _ =
+                    wire::sockopt::set_int(&socket, libc::SOL_IP, libc::IP_BIND_ADDRESS_NO_PORT, 1);
                 socket.bind(SocketAddr::new(local_ip, 0))?;
             }
             timeout_at(deadline, socket.connect(target))
@@ -249,6 +261,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn without_a_range_passive_ports_are_ephemeral_ones() {
+        let ports = EphemeralPorts::of_this_host();
+        for _ in 0..20 {
+            let l = open_passive("127.0.0.1".parse().unwrap(), None)
+                .await
+                .unwrap();
+            assert!(ports.allows(l.local_addr().unwrap().port()));
+        }
+    }
+
+    #[tokio::test]
     async fn a_port_whose_connection_waits_in_time_wait_is_taken_again_by_number() {
         use tokio::io::AsyncReadExt;
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
@@ -264,7 +287,7 @@ mod tests {
         assert_eq!(client.read(&mut buf).await.unwrap(), 0);
         drop(client);
         drop(l);
-        let again = bind_in(ip, &(port..=port), 1).await.unwrap();
+        let again = bind_in(ip, &(port..=port), 1, |_| true).await.unwrap();
         assert_eq!(again.local_addr().unwrap().port(), port);
     }
 

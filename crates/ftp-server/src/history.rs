@@ -1,9 +1,9 @@
 //! [`History`]: the server's writer of the transfer history
 //! ([`crate::accounts::transfers`]). Recording never waits: a finished
 //! transfer's record goes into a bounded queue, and one task writes what
-//! has gathered in one statement, so a burst of small files costs the
-//! store a few writes, not one per file, and a slow store never slows a
-//! transfer. When the queue is full, or the store fails, records are
+//! has gathered over [`GATHER`] in one statement, so a mirror of many
+//! small files costs the store a few writes a second, not one (with its
+//! fsync) per file, and a slow store never slows a transfer. When the queue is full, or the store fails, records are
 //! dropped and counted (`wharf_history_dropped_total`).
 //!
 //! The same task forgets records older than the retention, once an hour.
@@ -20,6 +20,9 @@ use tokio::sync::mpsc;
 const QUEUE: usize = 8192;
 /// Records written in one statement, at most.
 const BATCH: usize = 500;
+/// How long the writer waits after a record for others to join it (the
+/// records of a server stopped meanwhile are lost, as a history may).
+const GATHER: Duration = Duration::from_millis(250);
 /// How often old records are forgotten.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -77,6 +80,15 @@ async fn write(
     let mut batch = Vec::with_capacity(BATCH);
     let mut pruned_at: Option<tokio::time::Instant> = None;
     while incoming.recv_many(&mut batch, BATCH).await > 0 {
+        if batch.len() < BATCH {
+            tokio::time::sleep(GATHER).await;
+            while batch.len() < BATCH {
+                match incoming.try_recv() {
+                    Ok(record) => batch.push(record),
+                    Err(_) => break,
+                }
+            }
+        }
         if let Err(e) = history.transfers_append(&batch).await {
             tracing::warn!(error = %e, records = batch.len(), "cannot record transfers in the history");
             metrics

@@ -12,7 +12,8 @@
 //!   them, running transfers while still answering ABOR and STAT.
 //! - [`commands`]: one module per group of verbs.
 //! - [`datachan`]: passive and active data connections, with the RFC 2577
-//!   address checks.
+//!   address checks; [`ephemeral`]: the host's ephemeral ports, where
+//!   passive listeners go without a configured range.
 //! - [`transfer`]: moving bytes: sendfile for downloads, buffered uploads,
 //!   ASCII line-ending conversion.
 //! - [`service`]: [`service::FileService`], the protocol-neutral layer the
@@ -55,6 +56,7 @@ pub mod cluster;
 pub mod commands;
 pub mod datachan;
 pub mod digest;
+pub mod ephemeral;
 pub mod events;
 pub mod folders;
 pub mod history;
