@@ -154,6 +154,21 @@ def test_mkd_rmd_markers(wharfd):
     ftp.quit()
 
 
+def test_an_empty_home_lists_as_empty(wharfd):
+    """A home without a single object (a new account's) lists as empty;
+    the key listing that came back empty is not read again (object_store
+    panics if it is, and the fixture fails on a panic)."""
+    ftp = wharfd.ftp()
+    for name in ("hello.txt", "data.bin", "docs/a.txt", "docs/b.txt"):
+        ftp.delete(name)
+    assert wharfd.home.keys() == []
+    assert ftp.nlst() == []
+    lines: list[str] = []
+    ftp.retrlines("LIST", lines.append)
+    assert lines == []
+    ftp.quit()
+
+
 def test_rename_file_and_refuse_directory(wharfd):
     ftp = wharfd.ftp()
     ftp.storbinary("STOR a.bin", io.BytesIO(b"A" * 1000))
