@@ -339,14 +339,7 @@ def quota_used(ftp: ftplib.FTP) -> tuple[int, int]:
 def recount(srv) -> None:
     """Makes usage count what the fixture put in the bucket behind the
     server's back, so that usage == bucket holds from the start."""
-    import subprocess
-
-    args, env = srv.storage_args()
-    cp = subprocess.run([str(srv.bin), "users", "recount", USER, "--data", str(srv.data),
-                         *args], capture_output=True, timeout=60,
-                        env={**{k: v for k, v in os.environ.items()
-                                if not k.startswith("WHARF_")}, **env})
-    assert cp.returncode == 0, (cp.stdout + cp.stderr).decode()
+    srv.recount()
 
 
 def assert_recovered(srv) -> None:
