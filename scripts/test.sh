@@ -56,11 +56,12 @@ step "scale-out tests (pytest tests/scale): PostgreSQL accounts, two instances, 
 # shellcheck disable=SC2086
 python3 -m pytest -q tests/scale ${PYTEST_ARGS:-}
 
-step "interop tests on S3 storage (ftplib and curl suites again, WHARF_TEST_STORAGE=s3, moto) and S3-specific tests"
+step "interop tests on S3 storage (ftplib, curl and SFTP suites again, WHARF_TEST_STORAGE=s3, moto) and S3-specific tests"
 # shellcheck disable=SC2086
-# (of the two-session tests, those whose operations an object store has)
+# (of the two-session tests, those whose operations an object store has;
+# the SFTP suite whole: what S3 cannot do is asserted refused there)
 WHARF_TEST_STORAGE=s3 python3 -m pytest -q tests/interop/test_ftplib.py tests/interop/test_curl.py \
-    tests/interop/test_s3.py \
+    tests/interop/test_sftp.py tests/interop/test_s3.py \
     tests/interop/test_two_sessions.py::test_stou_never_replaces_a_file_stored_meanwhile \
     tests/interop/test_two_sessions.py::test_rest_is_cleared_by_other_commands \
     tests/interop/test_two_sessions.py::test_lowered_quota_stops_a_running_upload ${PYTEST_ARGS:-}

@@ -148,6 +148,23 @@ class Wharfd(WharfdProcess):
                  "--s3-endpoint", self.s3.endpoint, "--s3-allow-http"],
                 dict(S3_CREDENTIALS))
 
+    def folder(self, name: str, dir: Path):
+        """A shared folder's files: `dir` locally, `home/folder:NAME/` in
+        the bucket (the folder's ledger name)."""
+        return self._root("home", f"folder:{name}") if self.s3 else dir
+
+    def recount(self, name: str = USER) -> None:
+        """`wharfd users recount NAME` on the server's storage, so that
+        usage counts what a test put there behind the server's back."""
+        args, env = self.storage_args()
+        cmd = [str(self.bin), "users", "recount", name, "--data", str(self.data), *args]
+        cp = subprocess.run(cmd, capture_output=True, timeout=60, stdin=subprocess.DEVNULL,
+                            env={**{k: v for k, v in os.environ.items()
+                                    if not k.startswith("WHARF_")}, **env})
+        if cp.returncode != 0:
+            pytest.fail(f"`wharfd users recount {name}` exited {cp.returncode}:\n"
+                        f"{(cp.stdout + cp.stderr).decode(errors='replace')}", pytrace=False)
+
     user = USER
     password = PASSWORD
 

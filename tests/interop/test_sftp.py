@@ -9,6 +9,12 @@ is refused (shell, exec), and connections that never log in.
 Passwords reach OpenSSH through SSH_ASKPASS (a script that prints it), as
 OpenSSH reads no password from a pipe. Only 127.0.0.1; every server is
 the fixture's, stopped by its PID.
+
+With WHARF_TEST_STORAGE=s3 the same tests run on a bucket (moto). What an
+object store cannot do is asserted as refused there, as over FTP:
+extending an object (reput, APPEND), renaming a directory, setting a
+modification time; the one test that needs a symbolic link in the home
+is skipped (an object store has none).
 """
 
 from __future__ import annotations
@@ -26,13 +32,15 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from conftest import PASSWORD, USER
-from server_files import stored_bytes
-from test_registration_quota import disk_usage, site_quota, site_register, users
+from conftest import PASSWORD, USER, storage_mode
+from server_files import listdir, pending_uploads, stored_bytes
+from test_registration_quota import site_quota, site_register, users
 
 TIMEOUT = 60
 SFTP_RE = r"listening on 127\.0\.0\.1:(\d+) \(SFTP\)"
 MIB = 1024 * 1024
+# What the S3 backend answers when asked for what an object store cannot do.
+S3_REFUSAL = "not supported by the s3 storage backend"
 
 
 # --------------------------------------------------------------------------
@@ -43,7 +51,7 @@ def sftp_server(factory, *extra: str):
     """A server with SFTP on a kernel-chosen port, its account's usage
     counted from the fixture's files; returns (server, port)."""
     srv = factory(["--sftp-listen", "127.0.0.1:0", *extra])
-    users(srv.bin, srv.data, "recount", USER)
+    srv.recount()
     line = srv.wait_log(SFTP_RE)
     srv.wait_log(r"SSH host key .*ssh_host_rsa_key", timeout=30)  # keys ready
     return srv, int(re.search(SFTP_RE, line).group(1))
@@ -160,14 +168,34 @@ def test_openssh_reput_and_reget_resume_where_they_stopped(wharfd_factory, tmp_p
     (srv.home / "part.bin").write_bytes(data[:MIB])      # an upload that stopped
     (work / "down.bin").write_bytes(data[:512 * 1024])     # a download that stopped
     (srv.home / "whole.bin").write_bytes(data)
-    users(srv.bin, srv.data, "recount", USER)
-    r = sftp_batch(tmp_path, port, cwd=work, commands="""\
-reput whole.bin part.bin
-reget whole.bin down.bin
-""")
+    srv.recount()
+    r = sftp_batch(tmp_path, port, cwd=work, commands="reget whole.bin down.bin\n")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert (srv.home / "part.bin").read_bytes() == data
     assert (work / "down.bin").read_bytes() == data
+    r = sftp_batch(tmp_path, port, cwd=work, commands="reput whole.bin part.bin\n")
+    if srv.storage == "s3":
+        # An object cannot be extended (as APPE and REST+STOR over FTP):
+        # the resume is refused and the object stays as it was.
+        assert r.returncode != 0 and "Operation unsupported" in r.stderr, r.stdout + r.stderr
+        assert (srv.home / "part.bin").read_bytes() == data[:MIB]
+        # the reason reaches a client that shows the server's message:
+        # appending at the end, and opening for APPEND
+        sftp = connect(port)
+        try:
+            with pytest.raises(IOError, match=S3_REFUSAL):
+                with sftp.open("part.bin", "r+") as f:
+                    f.seek(MIB)
+                    f.write(data[MIB:MIB + 4096])
+            with pytest.raises(IOError, match=S3_REFUSAL):
+                sftp.open("part.bin", "a")
+            assert sftp.stat("part.bin").st_size == MIB
+        finally:
+            close(sftp)
+        assert (srv.home / "part.bin").read_bytes() == data[:MIB]
+        assert pending_uploads(srv.home) == []
+    else:
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert (srv.home / "part.bin").read_bytes() == data
     assert_usage_is_disk(srv)
 
 
@@ -215,7 +243,6 @@ def test_curl_and_lftp_move_files_over_sftp(wharfd_factory, tmp_path):
 
 def test_paramiko_sees_attributes_renames_and_the_jail(wharfd_factory):
     srv, port = sftp_server(wharfd_factory)
-    os.symlink("/etc", srv.home / "escape")
     sftp = connect(port)
     try:
         names = {a.filename: a for a in sftp.listdir_attr("/")}
@@ -232,14 +259,70 @@ def test_paramiko_sees_attributes_renames_and_the_jail(wharfd_factory):
         with pytest.raises(IOError):
             sftp.open("/../../etc/passwd")
         with pytest.raises(IOError):
-            sftp.open("escape/passwd")                   # a link out of the home
-        with pytest.raises(IOError):
             sftp.symlink("/etc/passwd", "link")
-        sftp.utime("hello.txt", (1_600_000_000, 1_600_000_000))
-        assert sftp.stat("hello.txt").st_mtime == 1_600_000_000
+        if srv.storage == "s3":
+            # an object's time is when it was stored: refused, unchanged
+            was = sftp.stat("hello.txt").st_mtime
+            with pytest.raises(IOError, match=S3_REFUSAL):
+                sftp.utime("hello.txt", (1_600_000_000, 1_600_000_000))
+            assert sftp.stat("hello.txt").st_mtime == was
+        else:
+            sftp.utime("hello.txt", (1_600_000_000, 1_600_000_000))
+            assert sftp.stat("hello.txt").st_mtime == 1_600_000_000
     finally:
         close(sftp)
     assert_usage_is_disk(srv)
+
+
+def test_a_time_set_on_a_file_being_written_applies_or_is_refused_at_once(
+        wharfd_factory, tmp_path):
+    """`put -p` and paramiko's utime on an open file (FSETSTAT before
+    CLOSE): the time is set once the file is in place; where the storage
+    cannot set times (S3) the FSETSTAT itself is refused and the file still
+    lands, so no refusal comes after a file is stored."""
+    srv, port = sftp_server(wharfd_factory)
+    when = 1_600_000_000
+    work = tmp_path / "work"
+    work.mkdir()
+    src = random_file(work / "dated.bin", 100_000)
+    os.utime(src, (when, when))
+    r = sftp_batch(tmp_path, port, cwd=work, commands="put -p dated.bin dated.bin\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (srv.home / "dated.bin").read_bytes() == src.read_bytes()
+    if srv.storage == "s3":
+        assert "fsetstat: Operation unsupported" in r.stderr, r.stderr   # said, not failed
+    sftp = connect(port)
+    try:
+        f = sftp.open("handle.bin", "w")
+        f.write(b"x" * 10)
+        if srv.storage == "s3":
+            with pytest.raises(IOError, match=S3_REFUSAL):
+                f.utime((when, when))
+        else:
+            assert sftp.stat("dated.bin").st_mtime == when
+            f.utime((when, when))
+        f.close()
+        assert sftp.open("handle.bin").read() == b"x" * 10
+        if srv.storage != "s3":
+            assert sftp.stat("handle.bin").st_mtime == when
+    finally:
+        close(sftp)
+    assert_usage_is_disk(srv)
+
+
+@pytest.mark.skipif(storage_mode() == "s3", reason="an object store has no symbolic "
+                    "links: there is no link in a bucket to lead out of the home")
+def test_a_symbolic_link_out_of_the_home_leads_nowhere(wharfd_factory):
+    srv, port = sftp_server(wharfd_factory)
+    os.symlink("/etc", srv.home / "escape")
+    sftp = connect(port)
+    try:
+        with pytest.raises(IOError):
+            sftp.open("escape/passwd")
+        with pytest.raises(IOError):
+            sftp.listdir("escape")
+    finally:
+        close(sftp)
 
 
 # --------------------------------------------------------------------------
@@ -248,7 +331,7 @@ def test_paramiko_sees_attributes_renames_and_the_jail(wharfd_factory):
 
 def test_a_quota_hit_mid_upload_fails_and_nothing_of_it_counts(wharfd_factory):
     srv, port = sftp_server(wharfd_factory)
-    before = disk_usage(srv.home)
+    before = stored_bytes(srv.home)
     users(srv.bin, srv.data, "quota", USER, str(before + 2 * MIB))
     sftp = connect(port)
     try:
@@ -262,7 +345,7 @@ def test_a_quota_hit_mid_upload_fails_and_nothing_of_it_counts(wharfd_factory):
             f.write(os.urandom(MIB))
     finally:
         close(sftp)
-    assert disk_usage(srv.home) == before + MIB
+    assert stored_bytes(srv.home) == before + MIB
     assert_usage_is_disk(srv)
 
 
@@ -315,21 +398,31 @@ def test_a_second_session_deleting_and_renaming_mid_upload_keeps_usage_equal_to_
         f = a.open("dir/up.bin", "w")
         f.write(payload[:MIB])
         f.flush()
-        b.rename("dir", "moved")               # the upload follows its directory
-        with b.open("moved/up.bin", "w") as g:  # another session's own upload
+        if srv.storage == "s3":
+            # renaming a directory would copy every object under it: both
+            # renames are refused and nothing moves
+            for rename in (b.rename, b.posix_rename):
+                with pytest.raises(IOError, match=S3_REFUSAL):
+                    rename("dir", "moved")
+            assert "moved" not in b.listdir("/") and b.listdir("dir") == []
+            moved = "dir"
+        else:
+            b.rename("dir", "moved")             # the upload follows its directory
+            moved = "moved"
+        with b.open(f"{moved}/up.bin", "w") as g:  # another session's own upload
             g.write(b"theirs")
         f.write(payload[MIB:])
         f.close()                                # acknowledged: lands whole
-        assert a.open("moved/up.bin").read() == payload
+        assert a.open(f"{moved}/up.bin").read() == payload
         # an upload whose target is deleted by the other session meanwhile
-        f = a.open("moved/second.bin", "w")
+        f = a.open(f"{moved}/second.bin", "w")
         f.write(payload[:MIB])
         f.flush()
         with pytest.raises(IOError):
-            b.remove("moved/second.bin")         # not there until it is closed
+            b.remove(f"{moved}/second.bin")      # not there until it is closed
         f.close()
-        b.remove("moved/second.bin")
-        assert sorted(a.listdir("moved")) == ["up.bin"]
+        b.remove(f"{moved}/second.bin")
+        assert sorted(a.listdir(moved)) == ["up.bin"]
     finally:
         close(a)
         close(b)
@@ -352,7 +445,7 @@ def test_a_vanished_client_leaves_nothing_and_gives_its_bytes_back(wharfd_factor
             break
         time.sleep(0.1)
     assert not (srv.home / "gone.bin").exists()
-    assert not [p for p in srv.home.rglob(".wharf-part-*")]
+    assert pending_uploads(srv.home) == []
     assert_usage_is_disk(srv)
 
 
@@ -438,7 +531,7 @@ def test_malformed_and_hostile_packets_get_errors_and_change_nothing(wharfd_fact
     sftp = connect(port)                                            # still serving
     assert "hello.txt" in sftp.listdir("/")
     close(sftp)
-    assert sorted(p.name for p in srv.home.iterdir()) == ["data.bin", "docs", "hello.txt"]
+    assert sorted(listdir(srv.home)) == ["data.bin", "docs", "hello.txt"]
 
 
 def test_shell_exec_and_forwarding_are_refused(wharfd_factory):
@@ -536,7 +629,7 @@ def test_logins_by_public_key_with_openssh_and_paramiko(wharfd_factory, tmp_path
                         f"{USER}@127.0.0.1"], cwd=tmp_path, capture_output=True, text=True,
                        timeout=TIMEOUT)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert (srv.home / "keyed.pub").read_text() == (tmp_path / "id_ed25519.pub").read_text()
+    assert (srv.home / "keyed.pub").read_bytes() == (tmp_path / "id_ed25519.pub").read_bytes()
 
     t = paramiko.Transport(("127.0.0.1", port))
     t.connect(username=USER, pkey=paramiko.Ed25519Key.from_private_key_file(str(key)))
@@ -573,8 +666,8 @@ def test_logins_by_public_key_with_openssh_and_paramiko(wharfd_factory, tmp_path
 def test_the_accounts_bandwidth_limits_hold_over_sftp_too(wharfd_factory):
     srv, port = sftp_server(wharfd_factory, "--max-download-rate", "1M",
                             "--max-upload-rate", "512K")
-    random_file(srv.home / "three.bin", 3 * MIB)
-    users(srv.bin, srv.data, "recount", USER)
+    (srv.home / "three.bin").write_bytes(os.urandom(3 * MIB))
+    srv.recount()
     sftp = connect(port)
     try:
         t0 = time.monotonic()
@@ -646,7 +739,7 @@ def test_shared_folders_and_groups_hold_over_sftp(wharfd_factory, tmp_path):
         assert sftp.open("/team/a.bin").read() == b"a" * 60 * 1024
     finally:
         close(sftp)
-    assert sorted(p.name for p in team.iterdir()) == ["a.bin"]
+    assert sorted(listdir(srv.folder("team", team))) == ["a.bin"]
     out = users(srv.bin, srv.data, "show", "team", family="folders")
     assert f"({60 * 1024} bytes)" in out, out
     assert_usage_is_disk(srv)

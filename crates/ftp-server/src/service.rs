@@ -411,6 +411,7 @@ impl FileService {
             return Err(StorageError::Unsupported(cannot_extend(
                 mode,
                 area.storage.kind(),
+                self.identity.protocol,
             )));
         }
         let perms = self.rules.at(path).await?;
@@ -647,6 +648,20 @@ impl FileService {
         area.storage.set_modified(&inner, unix_secs).await
     }
 
+    /// Whether [`FileService::set_modified`] would be allowed at `path`,
+    /// without setting anything: for a time asked for a file still being
+    /// written (SFTP's FSETSTAT before CLOSE), so that a refusal comes
+    /// with the request, not after the file is in place.
+    pub async fn may_set_modified(&self, path: &VirtualPath) -> Result<(), StorageError> {
+        let (area, _) = self.area(path)?;
+        area.storage.require_writable()?;
+        self.require(path, Permission::Chmod).await?;
+        if !area.storage.sets_times() {
+            return Err(StorageError::cannot_set_times(area.storage.kind()));
+        }
+        Ok(())
+    }
+
     /// The account's usage and limit; `None` for anonymous sessions.
     pub async fn quota(&self) -> Option<Result<QuotaReport, crate::accounts::AccountError>> {
         match &self.home.usage {
@@ -698,15 +713,24 @@ fn never_replacing(mode: UploadMode, perms: PermSet) -> UploadMode {
     }
 }
 
-/// The refusal of APPE or REST+STOR on a backend that cannot extend a file.
-fn cannot_extend(mode: UploadMode, backend: &str) -> String {
-    let what = match mode {
-        UploadMode::Append => "APPE (append)",
-        _ => "REST before STOR (resuming an upload)",
+/// The refusal of an append or a resume (FTP's APPE or REST+STOR, an SFTP
+/// write at a file's end) on a backend that cannot extend a file, in the
+/// words of the client's `protocol`.
+fn cannot_extend(mode: UploadMode, backend: &str, protocol: &str) -> String {
+    let (what, instead) = match (protocol, mode) {
+        ("sftp", _) => (
+            "Extending an existing file (resuming it, as reput does, or appending)",
+            "upload the whole file again",
+        ),
+        (_, UploadMode::Append) => ("APPE (append)", "upload the whole file again with STOR"),
+        _ => (
+            "REST before STOR (resuming an upload)",
+            "upload the whole file again with STOR",
+        ),
     };
     format!(
         "{what} is not supported by the {backend} storage backend, which cannot extend \
-         a stored file; upload the whole file again with STOR"
+         a stored file; {instead}"
     )
 }
 
@@ -734,6 +758,23 @@ mod tests {
                 "{mode:?} exists={exists}"
             );
         }
+    }
+
+    #[test]
+    fn a_refusal_to_extend_names_what_the_client_did() {
+        let ftp = cannot_extend(UploadMode::Append, "s3", "ftp");
+        assert!(
+            ftp.starts_with("APPE") && ftp.ends_with("with STOR"),
+            "{ftp}"
+        );
+        let rest = cannot_extend(UploadMode::Resume(5), "s3", "ftps");
+        assert!(rest.starts_with("REST before STOR"), "{rest}");
+        let sftp = cannot_extend(UploadMode::Append, "s3", "sftp");
+        assert!(
+            sftp.contains("reput") && sftp.contains("not supported by the s3 storage backend"),
+            "{sftp}"
+        );
+        assert!(!sftp.contains("STOR"), "{sftp}");
     }
 
     #[test]

@@ -149,8 +149,25 @@ impl SqliteStore {
         }
     }
 
+    /// Brings the schema up to date. Every `wharfd users …` command opens
+    /// the store while a server may be writing it: an up-to-date schema
+    /// is only read, and a migration takes the write lock up front
+    /// (`BEGIN IMMEDIATE`, which waits `busy_timeout`), since a read that
+    /// turns into a write in a deferred transaction fails at once with
+    /// "database is locked" when another connection wrote meanwhile.
     async fn migrate(&self) -> Result<(), AccountError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let current: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        if usize::try_from(current).is_ok_and(|v| v == MIGRATIONS.len()) {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)?;
         let version: i64 = sqlx::query_scalar("PRAGMA user_version")
             .fetch_one(&mut *tx)
             .await

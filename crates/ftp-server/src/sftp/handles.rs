@@ -19,6 +19,13 @@
 //!   place; anywhere else is refused, because a write into the middle of
 //!   a file cannot be made atomic and metered at once.
 //!
+//! On a backend that cannot extend a file (S3), the append and the resume
+//! are refused by the file service (`OP_UNSUPPORTED`, as APPE over FTP)
+//! and the file stays as it was. A modification time set on a handle
+//! (FSETSTAT) is checked when it is asked for and applied after the
+//! commit, so a storage that cannot set times refuses the FSETSTAT, never
+//! the CLOSE of a file already in place.
+//!
 //! So usage can never pass the quota, whatever the handles, sessions and
 //! offsets: every byte is taken from the account's counter before it is
 //! stored, by the same meter as FTP's; a handle that is not closed (the
@@ -335,6 +342,10 @@ impl WriteHandle {
     /// Shows this upload among the session's live transfers.
     pub fn show(&mut self, shown: Showing) {
         self.shown = Some(shown);
+    }
+
+    pub fn path(&self) -> &VirtualPath {
+        &self.path
     }
 
     async fn begin(&mut self, files: &FileService, mode: UploadMode) -> Result<(), StorageError> {

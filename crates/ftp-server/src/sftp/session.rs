@@ -274,6 +274,9 @@ impl SftpSession {
                                 }
                             }
                             if let Some((_, mtime)) = attrs.times {
+                                // Set once the file is in place; whether it
+                                // may be is answered now, not after CLOSE.
+                                files.may_set_modified(w.path()).await?;
                                 w.set_mtime(i64::from(mtime));
                             }
                         }

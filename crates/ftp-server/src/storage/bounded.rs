@@ -89,6 +89,10 @@ impl Storage for Bounded {
         self.inner.supports_append()
     }
 
+    fn sets_times(&self) -> bool {
+        self.inner.sets_times()
+    }
+
     async fn stat(&self, path: &VirtualPath) -> Result<Meta, StorageError> {
         within(self.limit, "stat", self.inner.stat(path)).await
     }
@@ -354,6 +358,9 @@ mod tests {
             true
         }
         fn supports_append(&self) -> bool {
+            false
+        }
+        fn sets_times(&self) -> bool {
             false
         }
         async fn stat(&self, _: &VirtualPath) -> Result<Meta, StorageError> {

@@ -76,6 +76,15 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// The refusal of a modification time by a backend that keeps its own
+    /// (see [`super::Storage::sets_times`]).
+    pub fn cannot_set_times(backend: &str) -> StorageError {
+        StorageError::Unsupported(format!(
+            "Setting a modification time is not supported by the {backend} storage backend: \
+             an object's time is the moment it was stored"
+        ))
+    }
+
     /// The FTP reply code this error is answered with.
     pub fn reply_code(&self) -> u16 {
         match self {

@@ -21,6 +21,10 @@ impl Storage for Jail {
         true
     }
 
+    fn sets_times(&self) -> bool {
+        true
+    }
+
     async fn stat(&self, path: &VirtualPath) -> Result<Meta, StorageError> {
         Jail::stat(self, path).await
     }

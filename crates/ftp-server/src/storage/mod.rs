@@ -73,6 +73,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// REST+STOR). Object stores cannot.
     fn supports_append(&self) -> bool;
 
+    /// Whether files' modification times can be set (MFMT, SFTP
+    /// SETSTAT). Object stores cannot: an object's time is when it was
+    /// stored.
+    fn sets_times(&self) -> bool;
+
     /// The facts of a path, not following a final symbolic link.
     async fn stat(&self, path: &VirtualPath) -> Result<Meta, StorageError>;
 

@@ -28,7 +28,9 @@ const PAGE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Starts listing directory `dir`; the chunks arrive on the receiver. The
 /// first page is fetched before this returns, so that a service that does
 /// not answer is an error the client sees as a reply, not an empty
-/// listing.
+/// listing. An empty prefix (a new account's home) is an empty listing;
+/// its key stream has ended and is not polled again (object_store's
+/// streams panic if they are).
 pub async fn start(
     store: Arc<AmazonS3>,
     dir: Path,
@@ -39,6 +41,9 @@ pub async fn start(
     let mut keys = store.list(prefix.as_ref());
     let first = super::call(async { keys.next().await.transpose() }).await?;
     let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
+    if first.is_none() {
+        return Ok(rx); // `tx` dropped: nothing to list
+    }
     tokio::spawn(async move {
         let listing = Listing {
             store: &store,

@@ -269,6 +269,10 @@ impl Storage for S3Storage {
         false
     }
 
+    fn sets_times(&self) -> bool {
+        false
+    }
+
     async fn stat(&self, path: &VirtualPath) -> Result<Meta, StorageError> {
         self.stat_key(&self.key(path)?).await
     }
@@ -444,10 +448,6 @@ impl Storage for S3Storage {
     }
 
     async fn set_modified(&self, _path: &VirtualPath, _unix_secs: i64) -> Result<(), StorageError> {
-        Err(StorageError::Unsupported(
-            "Setting a modification time is not supported by the s3 storage backend: an \
-             object's time is the moment it was stored"
-                .into(),
-        ))
+        Err(StorageError::cannot_set_times(self.kind()))
     }
 }
