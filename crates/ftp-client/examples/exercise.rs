@@ -26,7 +26,7 @@ async fn exercise(url: &FtpUrl, opts: ClientOptions) -> Result<(), Box<dyn std::
     check(c.welcome().code == 220, "connect and greeting")?;
     c.login(
         url.user.as_deref().unwrap_or("anonymous"),
-        url.password.as_deref().unwrap_or("x@"),
+        url.password.as_ref().map_or("x@", wire::Secret::expose),
     )
     .await?;
     check(true, "login")?;

@@ -10,6 +10,7 @@ use ftp_proto::time::UtcTime;
 use ftp_proto::Command;
 use std::net::SocketAddr;
 use tokio::io::AsyncWriteExt;
+use wire::ClientError;
 use wire::{dial, ClientTls, Dial, Dialed};
 use wire::{read_reply, LineReader, MaybeTls, RawReply, ReplyLimits};
 
@@ -116,19 +117,19 @@ impl FtpClient {
         // Anything the server sent after 234 and before the handshake was
         // sent in plaintext; it must not be taken as a reply.
         if !self.ctrl.buffered().is_empty() {
-            return Err(FtpError::Protocol(
-                "the server sent plaintext after AUTH TLS".into(),
-            ));
+            return Err(
+                ClientError::Protocol("the server sent plaintext after AUTH TLS".into()).into(),
+            );
         }
         let Some(tls) = self.tls.clone() else {
-            return Err(FtpError::Tls("TLS is not configured".into()));
+            return Err(ClientError::Tls(wire::TlsError("not configured".into())).into());
         };
         let old = std::mem::replace(
             &mut self.ctrl,
             LineReader::new(MaybeTls::Closed, MAX_REPLY_LINE),
         );
         let MaybeTls::Plain(tcp) = old.into_inner() else {
-            return Err(FtpError::Protocol("TLS is already on".into()));
+            return Err(ClientError::Protocol("TLS is already on".into()).into());
         };
         let stream = tls.connect(&self.host, tcp, self.opts.timeout).await?;
         self.ctrl = LineReader::new(MaybeTls::Tls(Box::new(stream.into())), MAX_REPLY_LINE);
@@ -147,9 +148,10 @@ impl FtpClient {
                 .command(&Command::Pass(password.as_bytes().to_vec()))
                 .await?;
             if reply.code == 332 {
-                return Err(FtpError::Protocol(
+                return Err(ClientError::Protocol(
                     "the server asks for an account (ACCT), which is not supported".into(),
-                ));
+                )
+                .into());
             }
         }
         if self.is_tls() {
@@ -191,7 +193,7 @@ impl FtpClient {
             read_reply(&mut self.ctrl, ReplyLimits::default()),
         )
         .await
-        .map_err(|_| FtpError::Timeout("waiting for the server's reply"))??;
+        .map_err(|_| ClientError::Timeout("waiting for the server's reply"))??;
         if let Some(t) = &self.opts.transcript {
             for (i, line) in reply.lines.iter().enumerate() {
                 let sep = if i + 1 == reply.lines.len() { ' ' } else { '-' };
@@ -249,8 +251,9 @@ impl FtpClient {
     /// The working directory (from a 257 reply).
     pub async fn pwd(&mut self) -> Result<Vec<u8>> {
         let reply = self.voidcmd(&Command::Pwd).await?;
-        parse_257(reply.first_line())
-            .ok_or_else(|| FtpError::Protocol(format!("unreadable PWD reply: {}", reply.text())))
+        parse_257(reply.first_line()).ok_or_else(|| {
+            ClientError::Protocol(format!("unreadable PWD reply: {}", reply.text())).into()
+        })
     }
 
     pub async fn cwd(&mut self, path: &[u8]) -> Result<()> {
@@ -289,7 +292,7 @@ impl FtpClient {
             .trim()
             .to_string();
         text.parse()
-            .map_err(|_| FtpError::Protocol(format!("unreadable SIZE reply: {text}")))
+            .map_err(|_| ClientError::Protocol(format!("unreadable SIZE reply: {text}")).into())
     }
 
     /// MDTM, as seconds since the Unix epoch.
@@ -300,7 +303,7 @@ impl FtpClient {
             .to_string();
         UtcTime::parse_mdtm(&text)
             .map(|t| t.to_unix())
-            .ok_or_else(|| FtpError::Protocol(format!("unreadable MDTM reply: {text}")))
+            .ok_or_else(|| ClientError::Protocol(format!("unreadable MDTM reply: {text}")).into())
     }
 
     /// MFMT (draft-somers-ftp-mfxx): sets a file's modification time,
@@ -334,7 +337,9 @@ impl FtpClient {
             .iter()
             .skip(1)
             .find_map(|l| l.strip_prefix(b" ").and_then(parse_mlsx_line))
-            .ok_or_else(|| FtpError::Protocol(format!("unreadable MLST reply: {}", reply.text())))
+            .ok_or_else(|| {
+                ClientError::Protocol(format!("unreadable MLST reply: {}", reply.text())).into()
+            })
     }
 
     /// OPTS HASH: selects the algorithm HASH uses (`SHA-256`, ...), as
@@ -356,7 +361,7 @@ impl FtpClient {
             {
                 Ok((algorithm.to_string(), hex.to_ascii_lowercase()))
             }
-            _ => Err(FtpError::Protocol(format!("unreadable HASH reply: {line}"))),
+            _ => Err(ClientError::Protocol(format!("unreadable HASH reply: {line}")).into()),
         }
     }
 

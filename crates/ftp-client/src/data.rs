@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use wire::rate::TokenBucket;
 use wire::splice::{CopyError, PastLimit};
+use wire::ClientError;
 use wire::{MaybeTls, RawReply};
 
 /// How long the control connection must stay silent after ABOR before
@@ -66,7 +67,7 @@ impl FtpClient {
                 .await?;
             match reply.code {
                 229 => Some(hostport::parse_epsv_reply(reply.first_line()).map_err(|_| {
-                    FtpError::Protocol(format!("unreadable EPSV reply: {}", reply.text()))
+                    ClientError::Protocol(format!("unreadable EPSV reply: {}", reply.text()))
                 })?),
                 500..=599 => {
                     self.no_epsv = true;
@@ -80,7 +81,7 @@ impl FtpClient {
             None => {
                 let reply = self.voidcmd(&Command::Pasv).await?;
                 let announced = hostport::parse_pasv_reply(reply.first_line()).map_err(|_| {
-                    FtpError::Protocol(format!("unreadable PASV reply: {}", reply.text()))
+                    ClientError::Protocol(format!("unreadable PASV reply: {}", reply.text()))
                 })?;
                 if IpAddr::V4(*announced.ip()) != self.peer.ip().to_canonical() {
                     tracing::debug!(announced = %announced, peer = %self.peer.ip(), "ignoring the address in the PASV reply");
@@ -91,7 +92,7 @@ impl FtpClient {
         let target = SocketAddr::new(self.peer.ip(), port);
         let tcp = tokio::time::timeout(self.opts.timeout, TcpStream::connect(target))
             .await
-            .map_err(|_| FtpError::Timeout("opening the data connection"))?
+            .map_err(|_| ClientError::Timeout("opening the data connection"))?
             .map_err(FtpError::io("cannot open the data connection"))?;
         Ok(Pending::Connected(tcp))
     }
@@ -112,9 +113,10 @@ impl FtpClient {
             }
         }
         let SocketAddr::V4(v4) = addr else {
-            return Err(FtpError::Protocol(
+            return Err(ClientError::Protocol(
                 "the server refused EPRT, and PORT cannot carry IPv6".into(),
-            ));
+            )
+            .into());
         };
         self.voidcmd(&Command::Port(v4)).await?;
         Ok(Pending::Listening(listener))
@@ -146,7 +148,7 @@ impl FtpClient {
         loop {
             let (tcp, from) = tokio::time::timeout_at(deadline, listener.accept())
                 .await
-                .map_err(|_| FtpError::Timeout("waiting for the server's data connection"))?
+                .map_err(|_| ClientError::Timeout("waiting for the server's data connection"))?
                 .map_err(FtpError::io("cannot accept the data connection"))?;
             if from.ip().to_canonical() == self.peer.ip().to_canonical() {
                 return Ok(tcp);
@@ -242,7 +244,7 @@ impl FtpClient {
                 .await
                 .map_err(|e| match e {
                     CopyError::Receive(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                        FtpError::Timeout("during the transfer (no data)")
+                        ClientError::Timeout("during the transfer (no data)").into()
                     }
                     CopyError::Receive(e) => FtpError::io("transfer failed")(e),
                     CopyError::Store(e) => FtpError::io("cannot write the local file")(e),
@@ -334,9 +336,10 @@ impl FtpClient {
             .await
             .map_err(FtpError::io("cannot write the local file"))?;
         if copied < len {
-            return Err(FtpError::Protocol(format!(
+            return Err(ClientError::Protocol(format!(
                 "the server sent {copied} of {len} bytes of the segment"
-            )));
+            ))
+            .into());
         }
         self.abandon_transfer().await?;
         Ok(copied)
@@ -361,7 +364,7 @@ impl FtpClient {
                 return Ok(());
             }
         }
-        Err(FtpError::Protocol("no reply to NOOP after ABOR".into()))
+        Err(ClientError::Protocol("no reply to NOOP after ABOR".into()).into())
     }
 
     /// Uploads `source` to `path` (ftplib's `storbinary`, plus APPE and
@@ -638,7 +641,7 @@ where
     loop {
         let n = tokio::time::timeout(stall, from.read(&mut buf))
             .await
-            .map_err(|_| FtpError::Timeout("during the transfer (no data)"))?
+            .map_err(|_| ClientError::Timeout("during the transfer (no data)"))?
             .map_err(FtpError::io("transfer failed while reading"))?;
         if n == 0 {
             return Ok(total);
@@ -651,7 +654,7 @@ where
         }
         tokio::time::timeout(stall, to.write_all(&buf[..n]))
             .await
-            .map_err(|_| FtpError::Timeout("during the transfer (the peer took no data)"))?
+            .map_err(|_| ClientError::Timeout("during the transfer (the peer took no data)"))?
             .map_err(FtpError::io("transfer failed while writing"))?;
         total += n as u64;
         progress(total);
@@ -685,7 +688,7 @@ async fn send_file(
             .min(chunk);
         let n = tokio::time::timeout(stall, wire::sendfile::send_some(conn, file, offset, want))
             .await
-            .map_err(|_| FtpError::Timeout("during the transfer (the server took no data)"))?
+            .map_err(|_| ClientError::Timeout("during the transfer (the server took no data)"))?
             .map_err(FtpError::io("transfer failed while writing"))?;
         if n == 0 {
             break; // the file shrank while it was sent
@@ -710,15 +713,16 @@ async fn read_bounded(
     loop {
         let n = tokio::time::timeout(stall, conn.read(&mut buf))
             .await
-            .map_err(|_| FtpError::Timeout("reading a listing"))?
+            .map_err(|_| ClientError::Timeout("reading a listing"))?
             .map_err(FtpError::io("listing failed"))?;
         if n == 0 {
             return Ok(());
         }
         if out.len() + n > limit {
-            return Err(FtpError::Protocol(format!(
+            return Err(ClientError::Protocol(format!(
                 "listing larger than {limit} bytes; refused"
-            )));
+            ))
+            .into());
         }
         out.extend_from_slice(&buf[..n]);
     }

@@ -2,64 +2,31 @@
 //! keeping the server's own reply code and text where there is one.
 
 use std::io;
-use wire::{LineError, ReplyError};
+use wire::error::{Classify, Failure};
+use wire::ClientError;
 
 /// An FTP client error.
 #[derive(Debug, thiserror::Error)]
 pub enum FtpError {
+    /// What every client can meet: connecting, TLS, I/O, timeouts,
+    /// unreadable replies, replies that break the protocol.
+    #[error(transparent)]
+    Wire(#[from] ClientError),
     /// The server refused: its reply code and text, as it sent them.
     #[error("server replied {code} {text}")]
     Reply { code: u16, text: String },
-    /// The server's reply could not be read (malformed, too long, cut off).
-    #[error("bad reply from the server: {0}")]
-    BadReply(#[from] ReplyError),
-    /// A network or file error, with what was being done.
-    /// The cause is the source, shown by `{:#}` and error reporters, not
-    /// repeated in this message.
-    #[error("{context}")]
-    Io {
-        context: &'static str,
-        #[source]
-        source: io::Error,
-    },
-    /// TLS could not be set up or failed.
-    #[error("TLS: {0}")]
-    Tls(String),
-    /// A wait ran out.
-    #[error("timed out {0}")]
-    Timeout(&'static str),
     /// A download did not match the size the server announced (SIZE, or a
     /// listing): it ended short, or it ran past the size and was stopped.
     /// Sizes count from the start of the file, resumed bytes included.
     #[error("the server announced {expected} bytes and {}", sent_text(*.received, *.expected))]
     SizeMismatch { expected: u64, received: u64 },
-    /// The server broke the protocol in a way not covered above.
-    #[error("{0}")]
-    Protocol(String),
 }
 
-impl From<wire::TlsError> for FtpError {
-    fn from(e: wire::TlsError) -> Self {
-        FtpError::Tls(e.0)
-    }
-}
-
-impl From<wire::connect::DialError> for FtpError {
-    fn from(e: wire::connect::DialError) -> Self {
-        match e {
-            wire::connect::DialError::Timeout => FtpError::Timeout("connecting"),
-            wire::connect::DialError::Connect(source) => FtpError::Io {
-                context: "cannot connect",
-                source,
-            },
-            wire::connect::DialError::Tls(e) => e.into(),
-        }
-    }
-}
+wire::from_client_errors!(FtpError);
 
 impl FtpError {
     pub(crate) fn io(context: &'static str) -> impl FnOnce(io::Error) -> FtpError {
-        move |source| FtpError::Io { context, source }
+        move |source| ClientError::Io { context, source }.into()
     }
 
     /// The server's reply code, if the error is a reply.
@@ -69,23 +36,17 @@ impl FtpError {
             _ => None,
         }
     }
+}
 
-    /// A 5xx reply: trying again as is will not help.
-    pub fn is_permanent(&self) -> bool {
-        self.code().is_some_and(|c| (500..600).contains(&c))
-    }
-
-    /// A 4xx reply or a network failure (the control connection closed or
-    /// reset included): trying again may help.
-    pub fn is_transient(&self) -> bool {
+impl Classify for FtpError {
+    /// A 5xx reply is permanent; a 4xx reply, a network failure (the
+    /// control connection closed or reset included) or a short download
+    /// is transient.
+    fn failure(&self) -> Failure {
         match self {
-            FtpError::Reply { code, .. } => (400..500).contains(code),
-            FtpError::Io { .. } | FtpError::Timeout(_) | FtpError::SizeMismatch { .. } => true,
-            FtpError::BadReply(ReplyError::Line(line)) => matches!(
-                line,
-                LineError::Closed | LineError::Truncated | LineError::Io(_)
-            ),
-            _ => false,
+            FtpError::Wire(e) => e.failure(),
+            FtpError::Reply { code, .. } => Failure::of_code(*code),
+            FtpError::SizeMismatch { .. } => Failure::Transient,
         }
     }
 }
@@ -106,12 +67,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lost_connection_is_transient_a_garbled_reply_is_not() {
-        let lost = |e| FtpError::BadReply(ReplyError::Line(e));
-        assert!(lost(LineError::Closed).is_transient());
-        assert!(lost(LineError::Truncated).is_transient());
-        assert!(lost(LineError::Io(io::ErrorKind::ConnectionReset.into())).is_transient());
-        assert!(!lost(LineError::TooLong(8192)).is_transient());
-        assert!(!FtpError::BadReply(ReplyError::Malformed("x".into())).is_transient());
+    fn replies_and_short_downloads() {
+        let reply = |code| FtpError::Reply {
+            code,
+            text: "x".into(),
+        };
+        assert!(reply(550).is_permanent() && !reply(550).is_transient());
+        assert!(reply(421).is_transient());
+        let short = FtpError::SizeMismatch {
+            expected: 2,
+            received: 1,
+        };
+        assert!(short.is_transient());
+        let lost = FtpError::from(wire::ReplyError::Line(wire::LineError::Closed));
+        assert!(lost.is_transient());
     }
 }

@@ -39,3 +39,4 @@ pub use data::StoreMode;
 pub use error::{FtpError, Result};
 pub use options::{ClientOptions, Direction, TlsPolicy};
 pub use url::FtpUrl;
+pub use wire::error::{Classify, ClientError, Failure};

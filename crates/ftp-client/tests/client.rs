@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use ftp_client::{ClientOptions, FtpClient, StoreMode, TlsPolicy};
+use ftp_client::{Classify, ClientOptions, FtpClient, StoreMode, TlsPolicy};
 use ftp_server::accounts::password::hash_password;
 use ftp_server::accounts::{Account, AccountStatus, AccountStore, SqliteStore};
 use ftp_server::tls::{self_signed, TlsOptions};

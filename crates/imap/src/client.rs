@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
+use wire::ClientError;
 use wire::{dial, ClientTls, Dial, Dialed, LineReader, MaybeTls};
 
 pub use wire::{Direction, TlsPolicy, Transcript};
@@ -89,7 +90,7 @@ pub struct ImapClient {
 }
 
 fn io_err(context: &'static str) -> impl FnOnce(std::io::Error) -> ImapError {
-    move |source| ImapError::Io { context, source }
+    move |source| ClientError::Io { context, source }.into()
 }
 
 impl ImapClient {
@@ -126,9 +127,9 @@ impl ImapClient {
                 return Err(ImapError::Bye(st.text));
             }
             other => {
-                return Err(ImapError::Protocol(format!(
-                    "not an IMAP greeting: {other:?}"
-                )))
+                return Err(
+                    ClientError::Protocol(format!("not an IMAP greeting: {other:?}")).into(),
+                )
             }
         }
         if let (Some(tls), TlsPolicy::StartTls) = (tls, client.opts.tls) {
@@ -152,16 +153,16 @@ impl ImapClient {
 
     async fn upgrade(&mut self, tls: &ClientTls) -> Result<()> {
         if !self.reader.buffered().is_empty() {
-            return Err(ImapError::Protocol(
-                "the server sent plaintext after STARTTLS".into(),
-            ));
+            return Err(
+                ClientError::Protocol("the server sent plaintext after STARTTLS".into()).into(),
+            );
         }
         let old = std::mem::replace(
             &mut self.reader,
             LineReader::new(MaybeTls::Closed, self.opts.max_line),
         );
         let MaybeTls::Plain(tcp) = old.into_inner() else {
-            return Err(ImapError::Protocol("TLS is already on".into()));
+            return Err(ClientError::Protocol("TLS is already on".into()).into());
         };
         let stream = tls.connect(&self.host, tcp, self.opts.timeout).await?;
         self.reader = LineReader::new(MaybeTls::Tls(Box::new(stream.into())), self.opts.max_line);
@@ -217,7 +218,7 @@ impl ImapClient {
         let timeout = self.opts.timeout;
         tokio::time::timeout(timeout, self.reader.get_mut().write_all(bytes))
             .await
-            .map_err(|_| ImapError::Timeout("sending a command"))?
+            .map_err(|_| ClientError::Timeout("sending a command"))?
             .map_err(io_err("cannot send a command"))
     }
 
@@ -225,7 +226,7 @@ impl ImapClient {
         let timeout = self.opts.timeout;
         tokio::time::timeout(timeout, self.reader.get_mut().flush())
             .await
-            .map_err(|_| ImapError::Timeout("sending a command"))?
+            .map_err(|_| ClientError::Timeout("sending a command"))?
             .map_err(io_err("cannot send a command"))
     }
 
@@ -326,9 +327,10 @@ impl ImapClient {
                     };
                 }
                 Response::Tagged { .. } | Response::Continue(_) => {
-                    return Err(ImapError::Protocol(format!(
+                    return Err(ClientError::Protocol(format!(
                         "unexpected response while waiting for {tag}: {resp:?}"
-                    )))
+                    ))
+                    .into())
                 }
                 Response::Untagged(u) => {
                     if let Untagged::Status(st) = &u {
@@ -353,7 +355,7 @@ impl ImapClient {
 
     async fn read_line(&mut self) -> Result<Vec<u8>> {
         match tokio::time::timeout(self.opts.timeout, self.reader.read_line()).await {
-            Err(_) => Err(ImapError::Timeout("waiting for the server")),
+            Err(_) => Err(ClientError::Timeout("waiting for the server").into()),
             Ok(Ok(line)) => Ok(line),
             Ok(Err(wire::LineError::Closed)) if self.bye.is_some() => {
                 Err(ImapError::Bye(self.bye.clone().unwrap_or_default()))
@@ -426,17 +428,17 @@ impl ImapClient {
         if self.held > limit {
             return Err(ImapError::ResponseTooLarge(limit));
         }
-        let resp = response::parse(&whole).map_err(|e| ImapError::Protocol(e.to_string()))?;
+        let resp = response::parse(&whole).map_err(|e| ClientError::Protocol(e.to_string()))?;
         Ok((resp, streamed))
     }
 
     async fn read_chunk(&mut self, buf: &mut [u8]) -> Result<usize> {
         let n = tokio::time::timeout(self.opts.timeout, self.reader.read_raw(buf))
             .await
-            .map_err(|_| ImapError::Timeout("reading a literal"))?
+            .map_err(|_| ClientError::Timeout("reading a literal"))?
             .map_err(io_err("cannot read a literal"))?;
         if n == 0 {
-            return Err(ImapError::Line(wire::LineError::Truncated));
+            return Err(ClientError::Line(wire::LineError::Truncated).into());
         }
         Ok(n)
     }

@@ -2,10 +2,16 @@
 //! text (and response code) of a tagged NO or BAD.
 
 use crate::response::StatusText;
-use std::io;
+use wire::error::{Classify, Failure};
+use wire::ClientError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImapError {
+    /// What every client can meet: connecting, TLS, I/O, timeouts,
+    /// unreadable lines, responses that break the protocol, a refused
+    /// login (a NO to LOGIN or AUTHENTICATE, with its response code).
+    #[error(transparent)]
+    Wire(#[from] ClientError),
     /// The server answered the command with NO: it understood but refused.
     #[error("server refused: {}", show(.0))]
     No(StatusText),
@@ -15,60 +21,26 @@ pub enum ImapError {
     /// The server closed the session (`* BYE`).
     #[error("server closed the session: {0}")]
     Bye(String),
-    /// The login was refused (a NO to LOGIN or AUTHENTICATE).
-    #[error("login refused: {}", show(.0))]
-    AuthRefused(StatusText),
     /// The server lacks something the command needs.
     #[error("{0}")]
     Unsupported(String),
-    #[error("bad response from the server: {0}")]
-    Protocol(String),
     #[error(
         "the server announced a literal of {size} bytes, more than the limit of {limit} bytes"
     )]
     LiteralTooLarge { size: u64, limit: u64 },
     #[error("the server sent more than {0} bytes in answer to one command")]
     ResponseTooLarge(u64),
-    #[error(transparent)]
-    Line(#[from] wire::LineError),
-    /// The I/O error is the source, so a chain of causes shows it once.
-    #[error("{context}")]
-    Io {
-        context: &'static str,
-        #[source]
-        source: io::Error,
-    },
-    #[error("TLS: {0}")]
-    Tls(String),
-    #[error("timed out {0}")]
-    Timeout(&'static str),
     #[error("{0}")]
     Argument(#[from] crate::command::ArgError),
 }
 
-fn show(s: &StatusText) -> String {
+wire::from_client_errors!(ImapError);
+
+/// A status as the server sent it: `[CODE] text`.
+pub(crate) fn show(s: &StatusText) -> String {
     match &s.code {
         Some(code) => format!("[{code}] {}", s.text),
         None => s.text.clone(),
-    }
-}
-
-impl From<wire::TlsError> for ImapError {
-    fn from(e: wire::TlsError) -> Self {
-        ImapError::Tls(e.0)
-    }
-}
-
-impl From<wire::connect::DialError> for ImapError {
-    fn from(e: wire::connect::DialError) -> Self {
-        match e {
-            wire::connect::DialError::Timeout => ImapError::Timeout("connecting"),
-            wire::connect::DialError::Connect(source) => ImapError::Io {
-                context: "cannot connect",
-                source,
-            },
-            wire::connect::DialError::Tls(e) => e.into(),
-        }
     }
 }
 
@@ -76,25 +48,31 @@ impl ImapError {
     /// The tagged NO/BAD the server sent, if that is what this is.
     pub fn status(&self) -> Option<&StatusText> {
         match self {
-            ImapError::No(s) | ImapError::Bad(s) | ImapError::AuthRefused(s) => Some(s),
+            ImapError::No(s) | ImapError::Bad(s) => Some(s),
             _ => None,
         }
     }
 
-    /// A refusal that trying again as is will not change.
-    pub fn is_permanent(&self) -> bool {
-        matches!(
-            self,
-            ImapError::No(_) | ImapError::Bad(_) | ImapError::Unsupported(_)
-        )
+    /// The login was refused, with the server's NO: the error for it.
+    pub(crate) fn auth_refused(status: &StatusText) -> ImapError {
+        ClientError::AuthRefused {
+            code: None,
+            text: show(status),
+        }
+        .into()
     }
+}
 
-    /// A network failure, a timeout or a closed session.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            ImapError::Io { .. } | ImapError::Timeout(_) | ImapError::Line(_) | ImapError::Bye(_)
-        )
+impl Classify for ImapError {
+    /// NO, BAD and a missing capability are permanent; a network failure,
+    /// a timeout or a closed session is transient.
+    fn failure(&self) -> Failure {
+        match self {
+            ImapError::Wire(e) => e.failure(),
+            ImapError::No(_) | ImapError::Bad(_) | ImapError::Unsupported(_) => Failure::Permanent,
+            ImapError::Bye(_) => Failure::Transient,
+            _ => Failure::Other,
+        }
     }
 }
 

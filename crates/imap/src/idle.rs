@@ -9,6 +9,7 @@ use crate::error::{ImapError, Result};
 use crate::response::{Response, Status, Untagged};
 use std::time::Duration;
 use tokio::time::Instant;
+use wire::ClientError;
 
 /// Longest single IDLE before it is ended and issued again.
 pub const MAX_IDLE: Duration = Duration::from_secs(25 * 60);
@@ -47,9 +48,10 @@ impl ImapClient {
                     }
                 }
                 Some(other) => {
-                    return Err(ImapError::Protocol(format!(
+                    return Err(ClientError::Protocol(format!(
                         "unexpected response during IDLE: {other:?}"
-                    )))
+                    ))
+                    .into())
                 }
             }
         }

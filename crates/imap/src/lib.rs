@@ -42,3 +42,4 @@ pub use fetch::{Address, BodyStructure, Envelope, Fetch};
 pub use response::{ListEntry, StatusText, Untagged};
 pub use session::{By, Mailbox, StoreOp};
 pub use url::ImapUrl;
+pub use wire::error::{Classify, ClientError, Failure};

@@ -174,7 +174,7 @@ impl ImapClient {
                         if let Some(d) = detail {
                             status.text = format!("{} ({d})", status.text);
                         }
-                        return Err(ImapError::AuthRefused(status));
+                        return Err(ImapError::auth_refused(&status));
                     }
                     let done = Done {
                         status,
@@ -463,7 +463,7 @@ impl ImapClient {
 
 fn auth_refused(e: ImapError) -> ImapError {
     match e {
-        ImapError::No(st) | ImapError::Bad(st) => ImapError::AuthRefused(st),
+        ImapError::No(st) | ImapError::Bad(st) => ImapError::auth_refused(&st),
         other => other,
     }
 }

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use imap::{By, ImapClient, ImapError, ImapOptions};
+use imap::{By, Classify, ImapClient, ImapError, ImapOptions};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -154,7 +154,10 @@ async fn login_refusal_is_typed() {
         .await
         .unwrap();
     let err = c.login("bob", "p w").await.unwrap_err();
-    assert!(matches!(err, ImapError::AuthRefused(_)), "{err}");
+    assert!(
+        matches!(err, ImapError::Wire(imap::ClientError::AuthRefused { .. })),
+        "{err}"
+    );
     server.await.unwrap();
 }
 

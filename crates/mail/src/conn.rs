@@ -6,6 +6,7 @@ use crate::error::{MailError, Result};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
+use wire::ClientError;
 use wire::{dial, ClientTls, Dial, Dialed, LineReader, MaybeTls, RawReply, ReplyLimits};
 
 pub use wire::{Direction, TlsPolicy, Transcript};
@@ -85,9 +86,10 @@ impl Conn {
     /// protocol violation (they could be an attacker's injection).
     pub(crate) async fn upgrade(&mut self) -> Result<()> {
         if !self.reader.buffered().is_empty() {
-            return Err(MailError::Protocol(
+            return Err(ClientError::Protocol(
                 "the server sent plaintext after agreeing to start TLS".into(),
-            ));
+            )
+            .into());
         }
         let tls = match &self.tls {
             Some(tls) => tls.clone(),
@@ -98,7 +100,7 @@ impl Conn {
             LineReader::new(MaybeTls::Closed, self.opts.max_line),
         );
         let MaybeTls::Plain(tcp) = old.into_inner() else {
-            return Err(MailError::Protocol("TLS is already on".into()));
+            return Err(ClientError::Protocol("TLS is already on".into()).into());
         };
         let stream = tls.connect(&self.host, tcp, self.opts.timeout).await?;
         self.reader = LineReader::new(MaybeTls::Tls(Box::new(stream.into())), self.opts.max_line);
@@ -132,10 +134,13 @@ impl Conn {
         let wait = self.opts.timeout;
         tokio::time::timeout(wait, self.reader.get_mut().write_all(bytes))
             .await
-            .map_err(|_| MailError::Timeout("sending to the server"))?
-            .map_err(|source| MailError::Io {
-                context: "cannot send to the server",
-                source,
+            .map_err(|_| ClientError::Timeout("sending to the server"))?
+            .map_err(|source| {
+                ClientError::Io {
+                    context: "cannot send to the server",
+                    source,
+                }
+                .into()
             })
     }
 
@@ -143,10 +148,13 @@ impl Conn {
         let wait = self.opts.timeout;
         tokio::time::timeout(wait, self.reader.get_mut().flush())
             .await
-            .map_err(|_| MailError::Timeout("sending to the server"))?
-            .map_err(|source| MailError::Io {
-                context: "cannot send to the server",
-                source,
+            .map_err(|_| ClientError::Timeout("sending to the server"))?
+            .map_err(|source| {
+                ClientError::Io {
+                    context: "cannot send to the server",
+                    source,
+                }
+                .into()
             })
     }
 
@@ -159,7 +167,7 @@ impl Conn {
     pub(crate) async fn read_line(&mut self) -> Result<Vec<u8>> {
         let line = tokio::time::timeout(self.opts.timeout, self.reader.read_line())
             .await
-            .map_err(|_| MailError::Timeout("waiting for the server"))??;
+            .map_err(|_| ClientError::Timeout("waiting for the server"))??;
         self.show(Direction::Received, &String::from_utf8_lossy(&line));
         Ok(line)
     }
@@ -176,7 +184,7 @@ impl Conn {
             wire::read_reply(&mut self.reader, ReplyLimits::default()),
         )
         .await
-        .map_err(|_| MailError::Timeout("waiting for the server's reply"))??;
+        .map_err(|_| ClientError::Timeout("waiting for the server's reply"))??;
         if self.opts.transcript.is_some() {
             let last = reply.lines.len().saturating_sub(1);
             for (i, text) in reply.lines.iter().enumerate() {

@@ -30,3 +30,4 @@ pub use error::{MailError, Refusal, Result};
 pub use pop3::Pop3Client;
 pub use smtp::SmtpClient;
 pub use url::{MailUrl, Protocol};
+pub use wire::error::{Classify, ClientError, Failure};

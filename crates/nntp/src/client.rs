@@ -9,6 +9,7 @@ use crate::proto::{
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
+use wire::ClientError;
 use wire::{dial, Dial, Dialed, DotReader, LineReader, MaybeTls};
 
 /// Longest status or block line accepted.
@@ -95,16 +96,17 @@ impl NntpClient {
         if let (Some(tls), TlsPolicy::StartTls) = (tls, client.opts.tls) {
             client.command("STARTTLS").await?;
             if !client.reader.buffered().is_empty() {
-                return Err(NntpError::Protocol(
+                return Err(ClientError::Protocol(
                     "the server sent plaintext after STARTTLS".into(),
-                ));
+                )
+                .into());
             }
             let old = std::mem::replace(
                 &mut client.reader,
                 LineReader::new(MaybeTls::Closed, MAX_LINE),
             );
             let MaybeTls::Plain(tcp) = old.into_inner() else {
-                return Err(NntpError::Protocol("TLS is already on".into()));
+                return Err(ClientError::Protocol("TLS is already on".into()).into());
             };
             let stream = tls.connect(&client.host, tcp, client.opts.timeout).await?;
             client.reader = LineReader::new(MaybeTls::Tls(Box::new(stream.into())), MAX_LINE);
@@ -119,7 +121,7 @@ impl NntpClient {
 
     async fn send(&mut self, line: &str) -> Result<()> {
         if !valid_arg(line) {
-            return Err(NntpError::Protocol(
+            return Err(NntpError::Invalid(
                 "a command may not contain CR, LF or NUL".into(),
             ));
         }
@@ -132,7 +134,7 @@ impl NntpClient {
             t(Direction::Sent, shown);
         }
         let stream = self.reader.get_mut();
-        let io = |source| NntpError::Io {
+        let io = |source| ClientError::Io {
             context: "cannot send a command",
             source,
         };
@@ -140,22 +142,23 @@ impl NntpClient {
             .write_all(format!("{line}\r\n").as_bytes())
             .await
             .map_err(io)?;
-        stream.flush().await.map_err(io)
+        Ok(stream.flush().await.map_err(io)?)
     }
 
     /// Reads one status line.
     pub async fn response(&mut self) -> Result<Response> {
         let line = tokio::time::timeout(self.opts.timeout, self.reader.read_line())
             .await
-            .map_err(|_| NntpError::Timeout("waiting for the server"))??;
+            .map_err(|_| ClientError::Timeout("waiting for the server"))??;
         if let Some(t) = &self.opts.transcript {
             t(Direction::Received, &String::from_utf8_lossy(&line));
         }
         Response::parse(&line).ok_or_else(|| {
-            NntpError::Protocol(format!(
+            ClientError::Protocol(format!(
                 "not a status line: {:?}",
                 String::from_utf8_lossy(&line)
             ))
+            .into()
         })
     }
 
@@ -191,9 +194,9 @@ impl NntpClient {
         loop {
             let next = tokio::time::timeout(wait, dots.next_line())
                 .await
-                .map_err(|_| NntpError::Timeout("reading a multi-line block"))??;
+                .map_err(|_| ClientError::Timeout("reading a multi-line block"))??;
             match next {
-                Some(l) => line(&l).map_err(|source| NntpError::Io {
+                Some(l) => line(&l).map_err(|source| ClientError::Io {
                     context: "cannot write the block",
                     source,
                 })?,
@@ -228,9 +231,13 @@ impl NntpClient {
     pub async fn authinfo(&mut self, user: &str, password: &str) -> Result<()> {
         let refused = |e: NntpError| match e {
             NntpError::Status {
-                code: 481 | 482 | 502,
+                code: code @ (481 | 482 | 502),
                 text,
-            } => NntpError::AuthRefused(text),
+            } => ClientError::AuthRefused {
+                code: Some(code),
+                text,
+            }
+            .into(),
             other => other,
         };
         let r = self
@@ -250,8 +257,9 @@ impl NntpClient {
 
     pub async fn group(&mut self, name: &str) -> Result<GroupInfo> {
         let r = self.command(&format!("GROUP {name}")).await?;
-        GroupInfo::parse(&r)
-            .ok_or_else(|| NntpError::Protocol(format!("unreadable GROUP reply: {}", r.text)))
+        GroupInfo::parse(&r).ok_or_else(|| {
+            ClientError::Protocol(format!("unreadable GROUP reply: {}", r.text)).into()
+        })
     }
 
     /// LISTGROUP: the group and the article numbers in `range` (or all).
@@ -266,7 +274,7 @@ impl NntpClient {
         };
         let r = self.command(&line).await?;
         let info = GroupInfo::parse(&r).ok_or_else(|| {
-            NntpError::Protocol(format!("unreadable LISTGROUP reply: {}", r.text))
+            ClientError::Protocol(format!("unreadable LISTGROUP reply: {}", r.text))
         })?;
         let numbers = self
             .block()
@@ -395,18 +403,19 @@ impl NntpClient {
         let r = self
             .command(format!("STAT {}", which.arg()).trim_end())
             .await?;
-        parse_article_status(&r)
-            .ok_or_else(|| NntpError::Protocol(format!("unreadable STAT reply: {}", r.text)))
+        parse_article_status(&r).ok_or_else(|| {
+            ClientError::Protocol(format!("unreadable STAT reply: {}", r.text)).into()
+        })
     }
 
     pub async fn next(&mut self) -> Result<(u64, String)> {
         let r = self.command("NEXT").await?;
-        parse_article_status(&r).ok_or_else(|| NntpError::Protocol(r.text.clone()))
+        parse_article_status(&r).ok_or_else(|| ClientError::Protocol(r.text.clone()).into())
     }
 
     pub async fn last(&mut self) -> Result<(u64, String)> {
         let r = self.command("LAST").await?;
-        parse_article_status(&r).ok_or_else(|| NntpError::Protocol(r.text.clone()))
+        parse_article_status(&r).ok_or_else(|| ClientError::Protocol(r.text.clone()).into())
     }
 
     /// NEWGROUPS since `yyyymmdd hhmmss` (GMT).
@@ -433,7 +442,7 @@ impl NntpClient {
         let mut wire_form = Vec::with_capacity(article.len() + 64);
         wire::dot::stuff(article, &mut wire_form);
         let stream = self.reader.get_mut();
-        let io = |source| NntpError::Io {
+        let io = |source| ClientError::Io {
             context: "cannot send the article",
             source,
         };

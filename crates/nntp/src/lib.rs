@@ -24,3 +24,4 @@ pub use client::{Article, Direction, NntpClient, NntpOptions, TlsPolicy, Transcr
 pub use error::{NntpError, Result};
 pub use proto::{ActiveGroup, ArticleRef, GroupInfo, Overview};
 pub use url::NewsUrl;
+pub use wire::error::{Classify, ClientError, Failure};

@@ -24,7 +24,7 @@ pub fn login_for(url: &FtpUrl) -> Result<Login> {
         user: user.to_string(),
         password: ANONYMOUS_PASSWORD.into(),
     };
-    match (url.user.as_deref(), url.password.as_deref()) {
+    match (url.user.as_deref(), url.password.as_ref()) {
         (Some(user @ ("anonymous" | "ftp")), None) => Ok(anonymous(user)),
         (user, password) => Ok(crate::credentials::login_for(&url.host, user, password)?
             .unwrap_or_else(|| anonymous("anonymous"))),

@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use ftp_client::netrc::{self, Credentials};
 use std::io::IsTerminal;
 use wire::oauth::Bearer;
+use wire::Secret;
 
 /// The environment variable that carries a password.
 pub const PASSWORD_VAR: &str = "WHARF_PASSWORD";
@@ -74,7 +75,12 @@ struct Sources {
 }
 
 /// The login for `host`, given the user and password a URL named.
-pub fn login_for(host: &str, user: Option<&str>, password: Option<&str>) -> Result<Option<Login>> {
+pub fn login_for(
+    host: &str,
+    user: Option<&str>,
+    password: Option<&Secret>,
+) -> Result<Option<Login>> {
+    let password = password.map(Secret::expose);
     let sources = Sources {
         env: std::env::var(PASSWORD_VAR).ok().filter(|p| !p.is_empty()),
         terminal: std::io::stdin().is_terminal(),

@@ -13,7 +13,7 @@
 
 use crate::names;
 use anyhow::{bail, Context, Result};
-use ftp_client::{FtpClient, FtpError};
+use ftp_client::{Classify, FtpClient, FtpError};
 use ftp_proto::command::TransferType;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};

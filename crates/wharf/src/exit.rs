@@ -1,6 +1,7 @@
 //! Exit codes that scripts can rely on, derived from the error.
 
 use ftp_client::FtpError;
+use wire::error::{Classify, Failure};
 
 pub const OK: u8 = 0;
 pub const LOCAL: u8 = 1;
@@ -54,47 +55,67 @@ pub fn code(err: &anyhow::Error) -> u8 {
         if cause.is::<crate::mirror::HashMismatch>() {
             return TRANSIENT;
         }
-        if let Some(e) = cause.downcast_ref::<mail::MailError>() {
-            if matches!(e, mail::MailError::Auth { .. }) {
-                return LOGIN;
-            }
-            if e.is_permanent() {
-                return REFUSED;
-            }
-            if e.is_transient() {
-                return TRANSIENT;
-            }
-        }
-        if let Some(e) = cause.downcast_ref::<nntp::NntpError>() {
-            if matches!(e, nntp::NntpError::AuthRefused(_)) {
-                return LOGIN;
-            }
-            if e.is_permanent() {
-                return REFUSED;
-            }
-            if e.is_transient() {
-                return TRANSIENT;
-            }
-        }
-        if let Some(e) = cause.downcast_ref::<imap::ImapError>() {
-            if matches!(e, imap::ImapError::AuthRefused(_)) {
-                return LOGIN;
-            }
-            if e.is_permanent() {
-                return REFUSED;
-            }
-            if e.is_transient() {
-                return TRANSIENT;
-            }
-        }
-        if let Some(e) = cause.downcast_ref::<FtpError>() {
-            if e.is_permanent() {
-                return REFUSED;
-            }
-            if e.is_transient() {
-                return TRANSIENT;
-            }
+        match client_failure(cause) {
+            Some(Failure::Login) => return LOGIN,
+            Some(Failure::Permanent) => return REFUSED,
+            Some(Failure::Transient) => return TRANSIENT,
+            Some(Failure::Other) | None => {}
         }
     }
     LOCAL
+}
+
+/// How a client library's error (any protocol's, or the connection
+/// layer's they share) classifies itself, if `cause` is one.
+fn client_failure(cause: &(dyn std::error::Error + 'static)) -> Option<Failure> {
+    fn of<E: Classify + std::error::Error + 'static>(
+        cause: &(dyn std::error::Error + 'static),
+    ) -> Option<Failure> {
+        cause.downcast_ref::<E>().map(E::failure)
+    }
+    of::<FtpError>(cause)
+        .or_else(|| of::<mail::MailError>(cause))
+        .or_else(|| of::<imap::ImapError>(cause))
+        .or_else(|| of::<nntp::NntpError>(cause))
+        .or_else(|| of::<wire::ClientError>(cause))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire::ClientError;
+
+    fn code_of(e: impl std::error::Error + Send + Sync + 'static) -> u8 {
+        code(&anyhow::Error::new(e).context("while doing something"))
+    }
+
+    #[test]
+    fn every_protocol_maps_through_its_failure() {
+        let refused = || ClientError::AuthRefused {
+            code: Some(535),
+            text: "no".into(),
+        };
+        assert_eq!(code_of(mail::MailError::from(refused())), LOGIN);
+        assert_eq!(code_of(nntp::NntpError::from(refused())), LOGIN);
+        assert_eq!(code_of(imap::ImapError::from(refused())), LOGIN);
+        let reply = |code| FtpError::Reply {
+            code,
+            text: "x".into(),
+        };
+        assert_eq!(code_of(reply(550)), REFUSED);
+        assert_eq!(code_of(reply(421)), TRANSIENT);
+        let status = nntp::NntpError::Status {
+            code: 411,
+            text: "no such group".into(),
+        };
+        assert_eq!(code_of(status), TRANSIENT);
+        assert_eq!(code_of(ClientError::Timeout("connecting")), TRANSIENT);
+        assert_eq!(
+            code_of(imap::ImapError::from(wire::LineError::Closed)),
+            TRANSIENT
+        );
+        let garbled = ClientError::Protocol("?".into());
+        assert_eq!(code_of(FtpError::from(garbled)), LOCAL);
+        assert_eq!(code_of(Usage("x".into())), USAGE);
+    }
 }

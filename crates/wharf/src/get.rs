@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use tokio::io::AsyncWriteExt;
 
 pub async fn run(args: GetArgs) -> Result<()> {
-    let url = FtpUrl::parse(&args.url).map_err(anyhow::Error::msg)?;
+    let url = FtpUrl::parse(&args.url)?;
     let Some(name) = url.file_name().map(<[u8]>::to_vec) else {
         crate::usage!(
             "{} names a directory; use `wharf ls` or `wharf mirror`",

@@ -65,10 +65,6 @@ pub async fn run(cmd: ImapCommand) -> Result<()> {
     }
 }
 
-fn parse_url(text: &str) -> Result<ImapUrl> {
-    ImapUrl::parse(text).map_err(anyhow::Error::msg)
-}
-
 /// Connects (TLS as the URL and --tls say) and logs in.
 async fn open(url: &ImapUrl, conn: &ServerConn) -> Result<ImapClient> {
     let tls = url.tls.demanding(conn.tls);
@@ -92,7 +88,7 @@ async fn open(url: &ImapUrl, conn: &ServerConn) -> Result<ImapClient> {
             .with_context(|| format!("login as {user} failed"))?;
         return Ok(client);
     }
-    let Some(login) = login_for(&url.host, url.user.as_deref(), url.password.as_deref())? else {
+    let Some(login) = login_for(&url.host, url.user.as_deref(), url.password.as_ref())? else {
         bail!(
             "no login for {}: name the user in the URL (imap://USER@{}/) or put it in ~/.netrc",
             url.host,
@@ -119,7 +115,7 @@ fn mailbox_of(url: &ImapUrl) -> String {
 }
 
 async fn list(text: &str, conn: &ServerConn) -> Result<()> {
-    let url = parse_url(text)?;
+    let url = ImapUrl::parse(text)?;
     let mut client = open(&url, conn).await?;
     let entries = client.list("", "*").await.context("LIST failed")?;
     let mut out = crate::term::stdout();
@@ -226,7 +222,7 @@ async fn print_summaries(client: &mut ImapClient, uids: &[u32]) -> Result<()> {
 }
 
 async fn search(text: &str, query: &[String], conn: &ServerConn) -> Result<()> {
-    let url = parse_url(text)?;
+    let url = ImapUrl::parse(text)?;
     let cmd = imap::search::build(&join_query(query), true)
         .map_err(|e| anyhow::anyhow!("bad query: {e}"))?;
     let mut client = open(&url, conn).await?;
@@ -259,7 +255,7 @@ async fn fetch(
     range: Option<(u64, u64)>,
     conn: &ServerConn,
 ) -> Result<()> {
-    let url = parse_url(text)?;
+    let url = ImapUrl::parse(text)?;
     let Some(uid) = uid.or(url.uid) else {
         crate::usage!(
             "which message? give its UID after the URL (find it with `wharf imap search`)"
@@ -338,7 +334,7 @@ async fn idle(
     max_time: Option<u64>,
     conn: &ServerConn,
 ) -> Result<()> {
-    let url = parse_url(text)?;
+    let url = ImapUrl::parse(text)?;
     let mut client = open(&url, conn).await?;
     let mailbox = mailbox_of(&url);
     let opened = client
@@ -397,7 +393,7 @@ async fn append(
     flags: &[String],
     conn: &ServerConn,
 ) -> Result<()> {
-    let url = parse_url(text)?;
+    let url = ImapUrl::parse(text)?;
     let message = match file {
         Some(path) => tokio::fs::read(path)
             .await
@@ -429,7 +425,7 @@ async fn append(
 
 /// Opens the URL's mailbox read-write.
 async fn open_selected(text: &str, conn: &ServerConn) -> Result<ImapClient> {
-    let url = parse_url(text)?;
+    let url = ImapUrl::parse(text)?;
     let mut client = open(&url, conn).await?;
     let mailbox = mailbox_of(&url);
     client

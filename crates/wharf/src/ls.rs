@@ -8,7 +8,7 @@ use ftp_client::FtpUrl;
 use std::io::Write;
 
 pub async fn run(args: LsArgs) -> Result<()> {
-    let url = FtpUrl::parse(&args.url).map_err(anyhow::Error::msg)?;
+    let url = FtpUrl::parse(&args.url)?;
     let login = login_for(&url)?;
     let mut client = open(&url, &args.conn, &login).await?;
     let path = (!url.path.is_empty()).then_some(url.path.as_slice());

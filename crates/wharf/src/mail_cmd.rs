@@ -68,7 +68,7 @@ async fn send(args: SendArgs) -> Result<()> {
                     format!("unknown ;AUTH={name}: use PLAIN, LOGIN, CRAM-MD5 (or, with --oauth2-token-cmd, XOAUTH2 or OAUTHBEARER)")
                 })?),
             };
-            let login = login_for(&url.host, url.user.as_deref(), url.password.as_deref())?;
+            let login = login_for(&url.host, url.user.as_deref(), url.password.as_ref())?;
             let mut client = connect(&url, &args).await?;
             if let Some(login) = &login {
                 client

@@ -4,13 +4,13 @@
 
 use crate::cli::ServerConn;
 use anyhow::Result;
-use mail::{MailError, MailUrl, Options, Protocol};
+use mail::{ClientError, MailError, MailUrl, Options, Protocol};
 use wire::oauth::OAuthMechanism;
 
 /// Parses `text` and checks that it names `want` (`what` says how to
 /// write one).
 pub fn parse(text: &str, want: Protocol, what: &str) -> Result<MailUrl> {
-    let url = MailUrl::parse(text).map_err(anyhow::Error::msg)?;
+    let url = MailUrl::parse(text)?;
     if url.protocol != want {
         crate::usage!("{text:?} is not a {what} URL");
     }
@@ -32,7 +32,7 @@ pub fn options(url: &MailUrl, conn: &ServerConn) -> Options {
 /// that no trusted root signed.
 pub fn cannot_start(e: MailError, protocol: &str, url: &MailUrl) -> anyhow::Error {
     let hint = match &e {
-        MailError::Tls(t) if t.0.contains("certificate") => {
+        MailError::Wire(ClientError::Tls(t)) if t.0.contains("certificate") => {
             " (if a private CA signed the server's certificate, trust it with --cacert FILE)"
         }
         _ => "",

@@ -40,25 +40,20 @@ async fn open(url: &NewsUrl, conn: &ServerConn) -> Result<NntpClient> {
     let mut client = NntpClient::connect(&url.host, url.port, opts)
         .await
         .with_context(|| format!("cannot connect to {}:{}", url.host, url.port))?;
-    let login = login_for(&url.host, url.user.as_deref(), url.password.as_deref())?;
+    let login = login_for(&url.host, url.user.as_deref(), url.password.as_ref())?;
     if let Some(login) = login {
         let user = login.user;
         client
             .authinfo(&user, &login.password)
             .await
             .map_err(|e| match e {
-                nntp::NntpError::AuthRefused(text) => {
-                    anyhow::Error::new(nntp::NntpError::AuthRefused(text))
-                        .context(format!("login as {user} refused"))
+                e @ nntp::NntpError::Wire(nntp::ClientError::AuthRefused { .. }) => {
+                    anyhow::Error::new(e).context(format!("login as {user} refused"))
                 }
                 other => other.into(),
             })?;
     }
     Ok(client)
-}
-
-fn parse(url: &str) -> Result<NewsUrl> {
-    NewsUrl::parse(url).map_err(anyhow::Error::msg)
 }
 
 fn group_of(url: &NewsUrl, text: &str) -> Result<String> {
@@ -68,7 +63,7 @@ fn group_of(url: &NewsUrl, text: &str) -> Result<String> {
 }
 
 async fn groups(text: &str, pattern: Option<&str>, conn: &ServerConn) -> Result<()> {
-    let url = parse(text)?;
+    let url = NewsUrl::parse(text)?;
     let mut client = open(&url, conn).await?;
     let mut out = crate::term::stdout();
     for g in client.list_active(pattern).await? {
@@ -81,7 +76,7 @@ async fn groups(text: &str, pattern: Option<&str>, conn: &ServerConn) -> Result<
 /// The seed program: who wrote the latest article, its subject and date,
 /// and its first `count` meaningful lines.
 async fn latest(text: &str, count: usize, conn: &ServerConn) -> Result<()> {
-    let url = parse(text)?;
+    let url = NewsUrl::parse(text)?;
     let group = group_of(&url, text)?;
     let mut client = open(&url, conn).await?;
     let mut out = crate::term::stdout();
@@ -153,7 +148,7 @@ pub fn meaningful_lines(lines: &[String], count: usize) -> Vec<&str> {
 }
 
 async fn read(text: &str, which: Option<&str>, conn: &ServerConn) -> Result<()> {
-    let url = parse(text)?;
+    let url = NewsUrl::parse(text)?;
     let mut client = open(&url, conn).await?;
     let wanted = which.or(url.article.as_deref());
     let which = match wanted.map(ArticleRef::parse) {
@@ -183,7 +178,7 @@ async fn read(text: &str, which: Option<&str>, conn: &ServerConn) -> Result<()> 
 }
 
 async fn list(text: &str, last: Option<u64>, conn: &ServerConn) -> Result<()> {
-    let url = parse(text)?;
+    let url = NewsUrl::parse(text)?;
     let group = group_of(&url, text)?;
     let mut client = open(&url, conn).await?;
     let info = client.group(&group).await?;
@@ -210,7 +205,7 @@ async fn list(text: &str, last: Option<u64>, conn: &ServerConn) -> Result<()> {
 }
 
 async fn post(text: &str, subject: &str, from: &str, conn: &ServerConn) -> Result<()> {
-    let url = parse(text)?;
+    let url = NewsUrl::parse(text)?;
     let group = group_of(&url, text)?;
     for (name, value) in [("--subject", subject), ("--from", from)] {
         if value.contains(['\r', '\n']) {

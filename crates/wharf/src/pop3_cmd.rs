@@ -7,7 +7,7 @@ use crate::mailconn;
 use anyhow::{Context, Result};
 use mail::message::summarize;
 use mail::sasl::Mechanism;
-use mail::{MailError, MailUrl, Pop3Client, Protocol};
+use mail::{ClientError, MailError, MailUrl, Pop3Client, Protocol};
 use std::io::Write;
 use std::path::Path;
 use tokio::io::AsyncWriteExt;
@@ -38,13 +38,13 @@ async fn open(url: &MailUrl, conn: &ServerConn) -> Result<Pop3Client> {
             .map_err(|e| mailconn::cannot_start(e, "a POP3", url))?;
         return match client.auth_oauth(&user, &token, mech).await {
             Ok(()) => Ok(client),
-            Err(MailError::Auth { text, .. }) => {
+            Err(MailError::Wire(ClientError::AuthRefused { text, .. })) => {
                 Err(LoginFailed(format!("login as {user} refused: {text}")).into())
             }
             Err(e) => Err(e.into()),
         };
     }
-    let Some(login) = login_for(&url.host, url.user.as_deref(), url.password.as_deref())? else {
+    let Some(login) = login_for(&url.host, url.user.as_deref(), url.password.as_ref())? else {
         crate::usage!(
             "no user for {}: write pop3://USER@{}/ (or put the host in ~/.netrc)",
             url.host,
@@ -67,7 +67,7 @@ async fn open(url: &MailUrl, conn: &ServerConn) -> Result<Pop3Client> {
     };
     match result {
         Ok(()) => Ok(client),
-        Err(MailError::Auth { text, .. }) => {
+        Err(MailError::Wire(ClientError::AuthRefused { text, .. })) => {
             Err(LoginFailed(format!("login as {user} refused: {text}")).into())
         }
         Err(e) => Err(e.into()),

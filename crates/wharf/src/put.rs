@@ -11,7 +11,7 @@ use std::io::{Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
 
 pub async fn run(args: PutArgs) -> Result<()> {
-    let url = FtpUrl::parse(&args.url).map_err(anyhow::Error::msg)?;
+    let url = FtpUrl::parse(&args.url)?;
     let meta = tokio::fs::metadata(&args.path)
         .await
         .with_context(|| format!("cannot read {}", args.path.display()))?;

@@ -248,7 +248,7 @@ impl Settings {
         {
             bail!("bookmark names are letters, digits, - _ and .");
         }
-        let parsed = ftp_client::FtpUrl::parse(url).map_err(anyhow::Error::msg)?;
+        let parsed = ftp_client::FtpUrl::parse(url)?;
         if parsed.password.is_some() {
             bail!("a bookmark keeps no password: remove it from the URL and put it in ~/.netrc");
         }

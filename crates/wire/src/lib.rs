@@ -8,6 +8,11 @@
 //! # Layout
 //! - [`connect`]: what every client connection shares: the one TLS
 //!   policy and the one transcript of the dialogue.
+//! - [`url`]: the one parser of client URLs (scheme table, user,
+//!   password, host, port, percent-decoding), for every protocol.
+//! - [`secret`]: [`Secret`], a password whose `Debug` never prints it.
+//! - [`error`]: [`ClientError`], the failures every client shares, and
+//!   [`Failure`], how a caller should treat one.
 //! - [`line`]: [`LineReader`], a cancel-safe reader of CRLF (or bare LF)
 //!   terminated lines with a hard length cap.
 //! - [`stream`]: [`MaybeTls`], a TCP stream that is plain or carries TLS.
@@ -27,20 +32,25 @@
 
 pub mod connect;
 pub mod dot;
+pub mod error;
 pub mod line;
 pub mod oauth;
 pub mod proxy_header;
 pub mod rate;
 pub mod reply;
+pub mod secret;
 pub mod sendfile;
 pub mod sockopt;
 pub mod splice;
 pub mod stream;
 pub mod tls;
+pub mod url;
 
 pub use connect::{dial, Dial, DialError, Dialed, Direction, TlsPolicy, Transcript};
 pub use dot::{DotError, DotReader, Stuffer};
+pub use error::{ClientError, Failure};
 pub use line::{LineError, LineReader};
 pub use reply::{read_reply, RawReply, ReplyError, ReplyLimits};
+pub use secret::Secret;
 pub use stream::MaybeTls;
 pub use tls::{ClientTls, TlsError};

@@ -119,7 +119,7 @@ pub async fn send(
         ..Default::default()
     }
     .compose()
-    .map_err(|source| mail::MailError::Io {
+    .map_err(|source| mail::ClientError::Io {
         context: "composing the message",
         source,
     })?;

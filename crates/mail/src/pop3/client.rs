@@ -11,6 +11,7 @@ use crate::error::{MailError, Result};
 use crate::sasl::{self, Mechanism};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use wire::oauth::{error_detail, Bearer, OAuthMechanism};
+use wire::ClientError;
 use wire::DotReader;
 
 /// Largest listing (LIST, UIDL, CAPA, TOP) accepted.
@@ -40,7 +41,9 @@ impl Pop3Client {
                     text,
                 })
             }
-            Status::Continue(_) => return Err(MailError::Protocol("a greeting of +".into())),
+            Status::Continue(_) => {
+                return Err(ClientError::Protocol("a greeting of +".into()).into())
+            }
         };
         if client.conn.opts.security == TlsPolicy::StartTls {
             client.stls().await?;
@@ -59,10 +62,11 @@ impl Pop3Client {
     async fn status(&mut self) -> Result<Status> {
         let line = self.conn.read_line().await?;
         Status::parse(&line).ok_or_else(|| {
-            MailError::Protocol(format!(
+            ClientError::Protocol(format!(
                 "not a POP3 status line: {:?}",
                 String::from_utf8_lossy(&line[..line.len().min(200)])
             ))
+            .into()
         })
     }
 
@@ -73,9 +77,10 @@ impl Pop3Client {
         match self.status().await? {
             Status::Ok(text) => Ok(text),
             Status::Err(text) => Err(MailError::Pop3 { command, text }),
-            Status::Continue(_) => Err(MailError::Protocol(format!(
+            Status::Continue(_) => Err(ClientError::Protocol(format!(
                 "unexpected continuation after {command}"
-            ))),
+            ))
+            .into()),
         }
     }
 
@@ -90,7 +95,7 @@ impl Pop3Client {
         loop {
             let line = tokio::time::timeout(wait, block.next_line())
                 .await
-                .map_err(|_| MailError::Timeout("waiting for the rest of the answer"))??;
+                .map_err(|_| ClientError::Timeout("waiting for the rest of the answer"))??;
             match line {
                 Some(line) => f(line)?,
                 None => return Ok(()),
@@ -163,20 +168,21 @@ impl Pop3Client {
             Mechanism::CramMd5 => {
                 let challenge = self.challenge("AUTH CRAM-MD5", "AUTH CRAM-MD5").await?;
                 let answer = sasl::cram_md5(user, password, &challenge).ok_or_else(|| {
-                    MailError::Protocol("the CRAM-MD5 challenge is not base64".into())
+                    ClientError::Protocol("the CRAM-MD5 challenge is not base64".into())
                 })?;
                 self.secret(&answer, "****").await?
             }
         };
         match last {
             Status::Ok(_) => Ok(()),
-            Status::Err(text) => Err(MailError::Auth { code: None, text }),
+            Status::Err(text) => Err(ClientError::AuthRefused { code: None, text }.into()),
             Status::Continue(_) => {
                 let _ = self.secret("*", "*").await;
-                Err(MailError::Auth {
+                Err(ClientError::AuthRefused {
                     code: None,
                     text: format!("AUTH {}: the server wanted more", mech.name()),
-                })
+                }
+                .into())
             }
         }
     }
@@ -208,17 +214,18 @@ impl Pop3Client {
         let line = format!("AUTH {name} {}", mech.initial_response(user, token));
         match self.secret(&line, &format!("AUTH {name} ****")).await? {
             Status::Ok(_) => Ok(()),
-            Status::Err(text) => Err(MailError::Auth { code: None, text }),
+            Status::Err(text) => Err(ClientError::AuthRefused { code: None, text }.into()),
             Status::Continue(challenge) => {
                 // The server's error, as a challenge; the answer ends the exchange.
                 let last = self.secret(mech.after_error(), "****").await?;
                 let text = match last {
                     Status::Err(text) | Status::Ok(text) | Status::Continue(text) => text,
                 };
-                Err(MailError::Auth {
+                Err(ClientError::AuthRefused {
                     code: None,
                     text: format!("AUTH {name}: {text} ({})", error_detail(&challenge)),
-                })
+                }
+                .into())
             }
         }
     }
@@ -232,17 +239,19 @@ impl Pop3Client {
     async fn challenge(&mut self, line: &str, shown: &str) -> Result<String> {
         match self.secret(line, shown).await? {
             Status::Continue(c) => Ok(c),
-            Status::Err(text) => Err(MailError::Auth { code: None, text }),
-            Status::Ok(_) => Err(MailError::Protocol(format!(
+            Status::Err(text) => Err(ClientError::AuthRefused { code: None, text }.into()),
+            Status::Ok(_) => Err(ClientError::Protocol(format!(
                 "+OK where a challenge was due after {shown}"
-            ))),
+            ))
+            .into()),
         }
     }
 
     /// STAT: (messages, total octets).
     pub async fn stat(&mut self) -> Result<(u64, u64)> {
         let text = self.ok("STAT", None).await?;
-        two_numbers(&text).ok_or_else(|| MailError::Protocol(format!("STAT answered {text:?}")))
+        two_numbers(&text)
+            .ok_or_else(|| ClientError::Protocol(format!("STAT answered {text:?}")).into())
     }
 
     /// LIST: number and size of every message not marked deleted.
@@ -251,7 +260,7 @@ impl Pop3Client {
         let mut out = Vec::new();
         self.each_line(MAX_LISTING, |l| {
             let entry = list_entry(&l).ok_or_else(|| {
-                MailError::Protocol(format!("bad LIST line {:?}", String::from_utf8_lossy(&l)))
+                ClientError::Protocol(format!("bad LIST line {:?}", String::from_utf8_lossy(&l)))
             })?;
             out.push(entry);
             Ok(())
@@ -265,7 +274,7 @@ impl Pop3Client {
         let text = self.ok(&format!("LIST {n}"), None).await?;
         two_numbers(&text)
             .map(|(_, size)| size)
-            .ok_or_else(|| MailError::Protocol(format!("LIST {n} answered {text:?}")))
+            .ok_or_else(|| ClientError::Protocol(format!("LIST {n} answered {text:?}")).into())
     }
 
     /// UIDL: number and unique id of every message.
@@ -276,7 +285,7 @@ impl Pop3Client {
             let text = String::from_utf8_lossy(&l);
             out.push(
                 uidl_entry(&text)
-                    .ok_or_else(|| MailError::Protocol(format!("bad UIDL line {text:?}")))?,
+                    .ok_or_else(|| ClientError::Protocol(format!("bad UIDL line {text:?}")))?,
             );
             Ok(())
         })
@@ -289,7 +298,7 @@ impl Pop3Client {
         let text = self.ok(&format!("UIDL {n}"), None).await?;
         uidl_entry(&text)
             .map(|(_, uid)| uid)
-            .ok_or_else(|| MailError::Protocol(format!("UIDL {n} answered {text:?}")))
+            .ok_or_else(|| ClientError::Protocol(format!("UIDL {n} answered {text:?}")).into())
     }
 
     /// RETR n, written to `out` as it arrives (lines end in CRLF, dots
@@ -305,14 +314,14 @@ impl Pop3Client {
         let wait = self.conn.opts.timeout;
         let mut block = DotReader::new(self.conn.reader(), limit);
         let mut written = 0u64;
-        let io = |source| MailError::Io {
+        let io = |source| ClientError::Io {
             context: "cannot write the message",
             source,
         };
         loop {
             let line = tokio::time::timeout(wait, block.next_line())
                 .await
-                .map_err(|_| MailError::Timeout("waiting for the rest of the message"))??;
+                .map_err(|_| ClientError::Timeout("waiting for the rest of the message"))??;
             let Some(mut line) = line else { break };
             line.extend_from_slice(b"\r\n");
             out.write_all(&line).await.map_err(io)?;
@@ -360,13 +369,14 @@ impl Pop3Client {
 /// `[IN-USE]` code kept in the text).
 fn auth(e: MailError) -> MailError {
     match e {
-        MailError::Pop3 { text, command } => MailError::Auth {
+        MailError::Pop3 { text, command } => ClientError::AuthRefused {
             code: None,
             text: match resp_code(&text) {
                 Some(_) => format!("{command}: {text}"),
                 None => format!("{command}: -ERR {text}"),
             },
-        },
+        }
+        .into(),
         other => other,
     }
 }

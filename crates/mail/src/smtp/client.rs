@@ -9,6 +9,7 @@ use crate::error::{MailError, Refusal, Result};
 use crate::sasl::{self, Mechanism};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use wire::oauth::{error_detail, Bearer, OAuthMechanism};
+use wire::ClientError;
 use wire::{RawReply, Stuffer};
 
 /// The name this client gives in EHLO/HELO.
@@ -145,7 +146,7 @@ impl SmtpClient {
                 let first = self.call("AUTH CRAM-MD5").await?;
                 self.expect_challenge(&first)?;
                 let answer = sasl::cram_md5(user, password, &first.text()).ok_or_else(|| {
-                    MailError::Protocol("the CRAM-MD5 challenge is not base64".into())
+                    ClientError::Protocol("the CRAM-MD5 challenge is not base64".into())
                 })?;
                 self.secret(&answer, "****").await?
             }
@@ -157,10 +158,11 @@ impl SmtpClient {
             // Abort an exchange the server wants to go on with (RFC 4954 §4).
             let _ = self.call("*").await;
         }
-        Err(MailError::Auth {
+        Err(ClientError::AuthRefused {
             code: Some(reply.code),
             text: format!("AUTH {name}: {} {}", reply.code, reply.text()),
-        })
+        }
+        .into())
     }
 
     /// Logs in with an OAuth 2.0 bearer token: `mechanism`, or the best of
@@ -191,20 +193,22 @@ impl SmtpClient {
         if reply.code == 235 {
             return Ok(());
         }
-        Err(MailError::Auth {
+        Err(ClientError::AuthRefused {
             code: Some(reply.code),
             text: format!("AUTH {name}: {} {}{detail}", reply.code, reply.text()),
-        })
+        }
+        .into())
     }
 
     fn expect_challenge(&self, reply: &RawReply) -> Result<()> {
         if reply.code == 334 {
             Ok(())
         } else {
-            Err(MailError::Auth {
+            Err(ClientError::AuthRefused {
                 code: Some(reply.code),
                 text: format!("{} {}", reply.code, reply.text()),
-            })
+            }
+            .into())
         }
     }
 
@@ -242,7 +246,7 @@ impl SmtpClient {
         let replies = self.envelope(&lines).await?;
         let (mail_reply, rcpt_replies) = replies
             .split_first()
-            .ok_or_else(|| MailError::Protocol("no reply to MAIL FROM".into()))?;
+            .ok_or_else(|| ClientError::Protocol("no reply to MAIL FROM".into()))?;
         if mail_reply.code != 250 {
             self.reset_quietly().await;
             return Err(refused("MAIL FROM", mail_reply));
@@ -317,7 +321,7 @@ impl SmtpClient {
             let n = message
                 .read(&mut chunk)
                 .await
-                .map_err(|source| MailError::Io {
+                .map_err(|source| ClientError::Io {
                     context: "cannot read the message",
                     source,
                 })?;

@@ -138,7 +138,7 @@ pub async fn run(args: MirrorArgs) -> Result<()> {
         true => (&args.target, PathBuf::from(&args.source)),
         false => (&args.source, PathBuf::from(&args.target)),
     };
-    let url = FtpUrl::parse(url_text).map_err(anyhow::Error::msg)?;
+    let url = FtpUrl::parse(url_text)?;
     let login = login_for(&url)?;
     sync(&args, url, login, local).await
 }

@@ -10,7 +10,7 @@ use super::filter::Filter;
 use super::links::Links;
 use crate::names;
 use anyhow::{Context, Result};
-use ftp_client::FtpClient;
+use ftp_client::{Classify, FtpClient};
 use ftp_proto::listing::{EntryKind, ParsedEntry};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ffi::OsStr;

@@ -178,7 +178,7 @@ impl Shell {
             None if target.contains("://") => target.to_string(),
             None => format!("ftp://{target}"),
         };
-        let url = FtpUrl::parse(&text).map_err(anyhow::Error::msg)?;
+        let url = FtpUrl::parse(&text)?;
         let login = login_for(&url)?;
         self.connect(url, login).await
     }
