@@ -28,8 +28,15 @@ const CHUNK: usize = 1 << 20;
 /// written.
 const WRITE_BEHIND: u64 = 8 << 20;
 
-/// With reservation, the file's blocks are reserved this far ahead.
+/// With reservation, the file's blocks are reserved as far ahead as the
+/// file is long, at most this far: a few calls for a large file, and a
+/// file that ends soon after frees little.
 const RESERVE_STEP: u64 = 64 << 20;
+
+/// Reservation starts once the file is this long. Reserving 64 MiB for a
+/// 4 KiB upload and freeing it at the end cost ext4 7 ms here, more than
+/// the rest of the upload.
+const RESERVE_FROM: u64 = 1 << 20;
 
 /// What [`copy_into_file`] does for the file beyond writing it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -39,10 +46,11 @@ pub struct FileHints {
     /// the network does.
     pub write_behind: bool,
     /// Reserve the file's blocks ahead of the writes (`fallocate(2)`,
-    /// keeping the size): writing into reserved blocks costs the file
-    /// system much less CPU than allocating them page by page (ext4 here:
-    /// 0.11 instead of 0.20 s per GiB). What is reserved and not used is
-    /// freed when the copy ends, however it ends.
+    /// keeping the size) once the file passes [`RESERVE_FROM`]: writing
+    /// into reserved blocks costs the file system much less CPU than
+    /// allocating them page by page (ext4 here: 0.11 instead of 0.20 s per
+    /// GiB). What is reserved and not used is freed when the copy ends,
+    /// however it ends.
     pub reserve: bool,
 }
 
@@ -239,10 +247,11 @@ impl<'a> Placement<'a> {
     /// reserving if the file system cannot (no space, no support).
     fn before_write(&mut self, n: u64) {
         let Some(end) = self.reserved else { return };
-        if self.at + n <= end {
+        if self.at + n <= end || self.at < RESERVE_FROM {
             return;
         }
-        let len = RESERVE_STEP.max(n);
+        let end = end.max(self.at);
+        let len = self.at.min(RESERVE_STEP).max(n);
         let (Ok(offset), Ok(len_off)) = (libc::off_t::try_from(end), libc::off_t::try_from(len))
         else {
             self.reserved = None;
@@ -544,6 +553,38 @@ mod tests {
         assert!(written > 0 && written <= 3 * CHUNK as u64 / 2);
         assert_eq!(std::fs::metadata(&path)?.len(), written);
         assert_no_blocks_past_the_end(&path)?;
+        Ok(())
+    }
+
+    #[test]
+    fn blocks_are_reserved_only_for_a_file_past_a_mebibyte() -> io::Result<()> {
+        use std::os::unix::fs::{FileExt, MetadataExt};
+        let dir = tempfile::tempdir()?;
+        let file = File::create(dir.path().join("grows.bin"))?;
+        let held = |file: &File| file.metadata().map(|md| md.blocks() * 512);
+        let hints = FileHints {
+            write_behind: false,
+            reserve: true,
+        };
+        let mut placement = Placement::new(&file, hints);
+        let block = pattern(256 * 1024);
+        for _ in 0..4 {
+            placement.before_write(block.len() as u64);
+            file.write_all_at(&block, placement.at)?;
+            placement.wrote(block.len() as u64);
+            assert!(
+                held(&file)? <= placement.at + 64 * 1024,
+                "reserved below 1 MiB"
+            );
+        }
+        placement.before_write(block.len() as u64);
+        // As far ahead as the file is long: 1 MiB more.
+        assert!(held(&file)? >= 2 << 20, "{} held", held(&file)?);
+        drop(placement);
+        assert!(
+            held(&file)? <= (1 << 20) + 64 * 1024,
+            "the reservation was given back"
+        );
         Ok(())
     }
 
