@@ -236,7 +236,10 @@ pub async fn run(prepared: Prepared) -> Result<()> {
         }
     }
     if !shared {
-        std::fs::write(&marker, std::process::id().to_string())
+        // On disk before any upload: the store's usage commits do not wait
+        // for the disk (see SqliteStore), because this marker makes a
+        // power loss end in a recount.
+        write_durably(&marker, std::process::id().to_string().as_bytes())
             .with_context(|| format!("cannot write {}", marker.display()))?;
     }
 
@@ -399,5 +402,16 @@ fn sweep(root: &std::path::Path) {
         Err(e) => {
             tracing::warn!(error = %e, root = %root.display(), "could not sweep unfinished uploads")
         }
+    }
+}
+
+/// Writes `bytes` to `path` and waits until the file and its name are on
+/// disk.
+fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)?;
+    std::fs::File::open(path)?.sync_all()?;
+    match path.parent() {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
     }
 }
