@@ -18,6 +18,7 @@ use crate::transfer::{self, TransferControl, TransferError};
 use ftp_proto::command::{self, Command, TransferType};
 use ftp_proto::reply::code;
 use ftp_proto::{Reply, VirtualPath};
+use futures::FutureExt;
 use rustls::HandshakeKind;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -410,14 +411,16 @@ impl Session {
         if self.queued.is_some() {
             return false;
         }
-        match tokio::time::timeout(Duration::ZERO, self.control.reader.read_line()).await {
-            Err(_) => false,
-            Ok(Ok(line)) => {
+        // Polled once: a zero timeout would wait for the timer's next
+        // millisecond tick, a millisecond added to every upload.
+        match self.control.reader.read_line().now_or_never() {
+            None => false,
+            Some(Ok(line)) => {
                 self.queued = Some(line);
                 false
             }
-            Ok(Err(LineError::TooLong(_))) => false,
-            Ok(Err(_)) => true,
+            Some(Err(LineError::TooLong(_))) => false,
+            Some(Err(_)) => true,
         }
     }
 
