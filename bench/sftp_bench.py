@@ -689,7 +689,7 @@ def main() -> int:
                            "loadavg_start": [round(x, 2) for x in os.getloadavg()]},
                "versions": versions(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                "settings": {
-                   "client": "OpenSSH `sftp -b BATCH -c CIPHER -i KEY` (its defaults: 32 KiB requests, 64 in flight), "
+                   "client": "OpenSSH `sftp -b BATCH -c CIPHER -i KEY` (its defaults: requests as large as the server's limits@openssh.com allows, 255 KiB with both servers, 64 in flight), "
                              "a fresh process per transfer; time = the whole process",
                    "openssh": f"`{SSHD} -D -e -f CONFIG`: 127.0.0.1, own ed25519 host key, `UsePAM no`, public key only, "
                               f"`Subsystem sftp {SFTP_SERVER}` (no flags), everything else sshd's defaults; "

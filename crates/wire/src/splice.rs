@@ -26,7 +26,7 @@ const CHUNK: usize = 1 << 20;
 
 /// With write-behind, disk writes start each time this much more has been
 /// written.
-const WRITE_BEHIND: u64 = 8 << 20;
+pub const WRITE_BEHIND: u64 = 8 << 20;
 
 /// With reservation, the file's blocks are reserved as far ahead as the
 /// file is long, at most this far: a few calls for a large file, and a
@@ -277,24 +277,25 @@ impl<'a> Placement<'a> {
         if self.at - from < WRITE_BEHIND {
             return;
         }
-        let (Ok(offset), Ok(len)) = (
-            libc::off64_t::try_from(from),
-            libc::off64_t::try_from(self.at - from),
-        ) else {
-            return;
-        };
-        // SAFETY: as above. The call only starts writeback; failure is
-        // harmless (the final fsync still writes everything).
-        unsafe {
-            libc::sync_file_range(
-                self.file.as_raw_fd(),
-                offset,
-                len,
-                libc::SYNC_FILE_RANGE_WRITE,
-            )
-        };
+        start_writeback(self.file, from, self.at - from);
         self.unsynced = Some(self.at);
     }
+}
+
+/// Starts the disk writes of `len` bytes of `file` from `offset` without
+/// waiting for them (`sync_file_range(2)`), for a writer that fsyncs the
+/// file at the end: the disk then works while the network does. Failure
+/// is harmless (the final fsync still writes everything).
+pub fn start_writeback(file: &File, offset: u64, len: u64) {
+    let (Ok(offset), Ok(len)) = (
+        libc::off64_t::try_from(offset),
+        libc::off64_t::try_from(len),
+    ) else {
+        return;
+    };
+    // SAFETY: the descriptor is open for as long as `file` is borrowed; the
+    // call only starts writeback of the file's own pages.
+    unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE) };
 }
 
 impl Drop for Placement<'_> {

@@ -52,6 +52,11 @@ pub const MAX_HANDLES: usize = 256;
 /// Received bytes are handed to the upload in buffers of this size.
 const WRITE_BUFFER: usize = 256 * 1024;
 
+/// A small read continuing the one before it reads this much of a local
+/// file (paramiko, for
+/// one, asks 32 KiB at a time).
+const READ_AHEAD: usize = 256 * 1024;
+
 /// Entries in one READDIR reply.
 const ENTRIES_PER_NAME: usize = 100;
 
@@ -149,14 +154,46 @@ pub struct ReadHandle {
 }
 
 enum ReadSource {
-    /// A local file: read at any offset.
-    File(Arc<std::fs::File>),
+    /// A local file: read at any offset, sequential reads ahead.
+    File(Arc<std::fs::File>, Ahead),
     /// A stream (object storage): read in order, reopened at another
     /// offset when the client jumps.
     Stream {
         reader: Pin<Box<dyn AsyncRead + Send>>,
         pos: u64,
     },
+}
+
+/// What a local file's last read brought beyond the request: the
+/// requests after it (a client pipelines them in order) are answered from
+/// it, one blocking read serving several of them.
+#[derive(Default)]
+struct Ahead {
+    buf: Vec<u8>,
+    /// The file offset of `buf[0]`.
+    at: u64,
+    /// Bytes of `buf` read.
+    len: usize,
+    /// The read ended before it was full: the file ended there.
+    short: bool,
+    /// Where the last request answered ended.
+    next: u64,
+}
+
+impl Ahead {
+    /// The answer to a read of `len` bytes at `offset` if what was read
+    /// holds all of it, or all the file had there.
+    fn serve(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
+        let from = usize::try_from(offset.checked_sub(self.at)?).ok()?;
+        if from >= self.len {
+            return None;
+        }
+        let to = from.saturating_add(len);
+        if to > self.len && !self.short {
+            return None;
+        }
+        self.buf.get(from..to.min(self.len)).map(<[u8]>::to_vec)
+    }
 }
 
 impl std::fmt::Debug for ReadHandle {
@@ -206,21 +243,56 @@ impl ReadHandle {
     ) -> Result<Vec<u8>, StorageError> {
         let len = len.min(sftp_proto::MAX_DATA) as usize;
         let data = match &mut self.source {
-            ReadSource::File(file) => {
-                let file = file.clone();
-                crate::storage::blocking(move || {
-                    let mut buf = vec![0; len];
-                    let mut got = 0;
-                    while got < len {
-                        match file.read_at(&mut buf[got..], offset + got as u64)? {
-                            0 => break,
-                            n => got += n,
+            ReadSource::File(file, ahead) => {
+                let data = match ahead.serve(offset, len) {
+                    Some(data) => data,
+                    None => {
+                        // A small read continuing the previous one reads
+                        // ahead; a large one is read as asked.
+                        let want = if offset == ahead.next && len < READ_AHEAD / 4 {
+                            READ_AHEAD
+                        } else {
+                            len
+                        };
+                        let file = file.clone();
+                        let mut buf = if want == len {
+                            Vec::new()
+                        } else {
+                            std::mem::take(&mut ahead.buf)
+                        };
+                        let (mut buf, got) = crate::storage::blocking(move || {
+                            if buf.len() < want {
+                                buf.resize(want, 0);
+                            }
+                            let mut got = 0;
+                            while got < want {
+                                match file.read_at(&mut buf[got..want], offset + got as u64)? {
+                                    0 => break,
+                                    n => got += n,
+                                }
+                            }
+                            Ok((buf, got))
+                        })
+                        .await?;
+                        if want == len {
+                            // Handed on whole, not copied.
+                            buf.truncate(got);
+                            *ahead = Ahead::default();
+                            ahead.next = offset + got as u64;
+                            return self.took(buf).await;
                         }
+                        *ahead = Ahead {
+                            buf,
+                            at: offset,
+                            len: got,
+                            short: got < want,
+                            next: offset,
+                        };
+                        ahead.serve(offset, len).unwrap_or_default()
                     }
-                    buf.truncate(got);
-                    Ok(buf)
-                })
-                .await?
+                };
+                ahead.next = offset + data.len() as u64;
+                data
             }
             ReadSource::Stream { reader, pos } => {
                 if *pos != offset {
@@ -228,7 +300,7 @@ impl ReadHandle {
                     *reader = match source(download) {
                         ReadSource::Stream { reader, .. } => reader,
                         // A backend answers one way for one file.
-                        ReadSource::File(_) => return Err(StorageError::NotAFile),
+                        ReadSource::File(..) => return Err(StorageError::NotAFile),
                     };
                     *pos = offset;
                 }
@@ -241,6 +313,11 @@ impl ReadHandle {
                 buf
             }
         };
+        self.took(data).await
+    }
+
+    /// Counts `data` as sent, at the account's rate.
+    async fn took(&mut self, data: Vec<u8>) -> Result<Vec<u8>, StorageError> {
         self.bytes += data.len() as u64;
         if let Some(shown) = &self.shown {
             shown.add(data.len() as u64);
@@ -266,7 +343,7 @@ impl ReadHandle {
 
 fn source(download: Download) -> ReadSource {
     match download {
-        Download::File { file, .. } => ReadSource::File(Arc::new(file)),
+        Download::File { file, .. } => ReadSource::File(Arc::new(file), Ahead::default()),
         Download::Stream(reader) => ReadSource::Stream { reader, pos: 0 },
     }
 }
@@ -544,4 +621,39 @@ pub async fn fstat(
     };
     meta.size = size;
     Ok(meta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ahead;
+
+    fn read(at: u64, bytes: &[u8], short: bool) -> Ahead {
+        Ahead {
+            buf: bytes.to_vec(),
+            at,
+            len: bytes.len(),
+            short,
+            next: at,
+        }
+    }
+
+    #[test]
+    fn what_was_read_answers_the_requests_it_holds() {
+        let a = read(100, b"abcdefgh", false);
+        assert_eq!(a.serve(100, 4).as_deref(), Some(&b"abcd"[..]));
+        assert_eq!(a.serve(104, 4).as_deref(), Some(&b"efgh"[..]));
+        // Before it, past it, or running past its end: read again.
+        assert_eq!(a.serve(99, 4), None);
+        assert_eq!(a.serve(108, 4), None);
+        assert_eq!(a.serve(106, 4), None);
+    }
+
+    #[test]
+    fn a_short_read_answers_up_to_where_the_file_ended() {
+        let a = read(0, b"abc", true);
+        assert_eq!(a.serve(1, 10).as_deref(), Some(&b"bc"[..]));
+        // At the end: read again (the file may have grown), never empty.
+        assert_eq!(a.serve(3, 10), None);
+        assert_eq!(Ahead::default().serve(0, 10), None);
+    }
 }

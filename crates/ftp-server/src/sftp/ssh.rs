@@ -70,8 +70,12 @@ pub fn config(
         max_auth_attempts: opts.max_login_failures as usize,
         inactivity_timeout: Some(opts.idle_timeout),
         keepalive_interval: Some(Duration::from_secs(60)),
-        // A deep window lets a pipelining client keep the link full.
-        window_size: 16 * 1024 * 1024,
+        // Twice OpenSSH sshd's window (adjustments go out at half). Not
+        // more: OpenSSH's client fills whatever window it is given from
+        // its own buffers, which it grows and shrinks packet by packet; an
+        // upload with 16 MiB cost it 2.9 CPU-s per GiB instead of 1.4 and
+        // 570,000 page faults instead of 12,000.
+        window_size: 4 * 1024 * 1024,
         maximum_packet_size: 64 * 1024,
         ..Default::default()
     }

@@ -34,6 +34,7 @@ use std::fs::{self, File};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
+use wire::splice::{start_writeback, WRITE_BEHIND};
 
 /// A write on a blocking thread: it gives back the buffer, the file and
 /// the result.
@@ -86,6 +87,9 @@ pub struct FileUpload {
     /// buffer overlaps with writing this one.
     pending: Option<PendingWrite>,
     in_flight: u64,
+    /// Where the written bytes not yet handed to the disk begin (durable
+    /// uploads write behind).
+    unsynced: u64,
 }
 
 impl Jail {
@@ -157,6 +161,7 @@ impl FileUpload {
             finished: false,
             pending: None,
             in_flight: 0,
+            unsynced: 0,
         };
         if in_place {
             let expect = match mode {
@@ -482,8 +487,16 @@ impl UploadSink for FileUpload {
             );
         };
         self.in_flight = buf.len() as u64;
+        // A durable upload starts the disk writes every few MiB, so the
+        // commit's fsync finds little left to write.
+        let end = self.final_size() + self.in_flight;
+        let behind = (self.durable && end - self.unsynced >= WRITE_BEHIND)
+            .then(|| std::mem::replace(&mut self.unsynced, end));
         self.pending = Some(tokio::task::spawn_blocking(move || {
             let result = file.write_all(&buf);
+            if let (Ok(()), Some(from)) = (&result, behind) {
+                start_writeback(&file, from, end - from);
+            }
             (buf, file, result)
         }));
         (spare, Ok(()))
@@ -576,6 +589,7 @@ impl Drop for FileUpload {
             finished: false,
             pending: Some(pending),
             in_flight: self.in_flight,
+            unsynced: self.unsynced,
         };
         self.finished = true;
         let mut orphan = Orphan(rest);
