@@ -19,7 +19,9 @@ tree; the servers are bench.py's):
         python3 bench/trees_bench.py
 
 BENCH_TREE_FTPS=0 leaves FTPS out; BENCH_TREE_SERVERS picks servers
-(`wharfd-nosync` runs the upload cases only).
+(`wharfd-nosync` runs the upload cases only); a case not done after
+BENCH_TREE_CASE_TIMEOUT seconds (default 180) is stopped and counted as a
+failed run.
 
 Every download goes into a fresh local directory that is removed (and
 `sync`ed) after it; every upload into a fresh directory under the server's
@@ -55,6 +57,9 @@ FTPS_SERVERS = [s for s in SERVERS if s not in ("pyftpdlib", "wharfd-nosync")] \
 CERTS = WORK / "ftps-certs"
 WHARF = os.environ.get("WHARF") or str(
     Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/wharf-target")) / "release" / "wharf")
+# A case still running after this is stopped and counted as failed (lftp's
+# serial mirror over FTPS from vsftpd took 489 s for the small tree).
+CASE_TIMEOUT = env_int("BENCH_TREE_CASE_TIMEOUT", 180)
 SMALL_TREE = ROOT / f"small{FILES}"
 MID_TREE = ROOT / f"mid{MID}"
 LOCAL = WORK / "trees-client"
@@ -113,9 +118,12 @@ def lftp(srv, command: str, ca: Path | None) -> list[str]:
             f"set xfer:clobber on; open -u {srv.user},{srv.password} -p {srv.port} {HOST}; {command}"]
 
 
-def timed(argv: list[str], timeout: float = 900) -> dict:
+def timed(argv: list[str], timeout: float = CASE_TIMEOUT) -> dict:
     t = time.perf_counter()
-    cp = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    try:
+        cp = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return {"error": f"not done after {timeout:.0f} s (stopped)"}
     secs = time.perf_counter() - t
     if cp.returncode != 0:
         return {"error": (cp.stderr or cp.stdout).decode(errors="replace")[-300:]}
