@@ -9,7 +9,8 @@ AUTH TLS, PROT P, the peers' TLS settings of bench/ftps/ as ftps_bench.py
 applies them) for the small tree; uploads also to wharfd with
 `durable_uploads = false` (`wharfd-nosync`), which shows what the fsync of
 every upload costs. Files per second and MB/s, medians with [min–max] over
-BENCH_TREE_RUNS rounds (default 2), servers interleaved in each round.
+BENCH_TREE_RUNS rounds (default 2), servers interleaved in each round, in
+reverse order every other round.
 Nothing is asserted.
 
 Called alone, as root, from the repository root (after bench.py made its
@@ -217,7 +218,7 @@ def write(R: dict) -> None:
     labels = sorted({label for kind in R for label in R[kind]})
     lines = [f"# Many files: lftp and wharf mirror against each server (issue 20)", "",
              f"Run {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, {RUNS} rounds, servers "
-             f"interleaved; medians [min–max]; plain FTP on 127.0.0.1, FTPS (AUTH TLS, PROT P, "
+             f"interleaved (in reverse every other round); medians [min–max]; plain FTP on 127.0.0.1, FTPS (AUTH TLS, PROT P, "
              "bench/ftps/ settings) where the label ends in `ftps`; `wharfd-nosync` is wharfd "
              f"with `durable_uploads = false` (no fsync per upload). Trees: `{SMALL_TREE.name}` = "
              f"{FILES:,} files of 4 KiB in {DIRS} directories, `{MID_TREE.name}` = {MID:,} files of "
@@ -272,9 +273,12 @@ def main() -> int:
     R: dict = {}
     for n in range(RUNS):
         log(f"round {n + 1} of {RUNS}")
-        for kind in SERVERS:
+        # Every other round in reverse: a server run just after another
+        # starts with that one's data connections in TIME_WAIT.
+        turn = 1 if n % 2 == 0 else -1
+        for kind in SERVERS[::turn]:
             one_round(kind, R)
-        for kind in FTPS_SERVERS:
+        for kind in FTPS_SERVERS[::turn]:
             one_round(kind, R, certs)
     write(R)
     return 0
