@@ -6,21 +6,13 @@
 use libfuzzer_sys::fuzz_target;
 use wire::url::{percent_decode, percent_encode, Protocol, Url};
 
-const ALL: &[Protocol] = &[
-    Protocol::Ftp,
-    Protocol::Smtp,
-    Protocol::Pop3,
-    Protocol::Imap,
-    Protocol::Nntp,
-];
-
 fuzz_target!(|data: &[u8]| {
     assert_eq!(percent_decode(percent_encode(data).as_bytes()), data);
     let _ = percent_decode(data);
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    match Url::parse(text, ALL) {
+    match Url::parse(text, Protocol::ALL) {
         Ok(url) => assert!(!url.host.is_empty()),
         Err(e) => {
             let _ = e.to_string();

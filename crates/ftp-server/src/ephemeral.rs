@@ -91,10 +91,4 @@ mod tests {
         let ports = EphemeralPorts::parse("1024 2048", "x,1500-1400,,2000-y, 1100");
         assert!(ports.allows(1500) && ports.allows(2000) && !ports.allows(1100));
     }
-
-    #[test]
-    fn this_host_has_a_range() {
-        let ports = EphemeralPorts::of_this_host();
-        assert!(ports.range().start() <= ports.range().end());
-    }
 }

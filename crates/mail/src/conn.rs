@@ -132,30 +132,12 @@ impl Conn {
     /// Queues bytes as they are (a message body, pipelined commands).
     pub(crate) async fn write_raw(&mut self, bytes: &[u8]) -> Result<()> {
         let wait = self.opts.timeout;
-        tokio::time::timeout(wait, self.reader.get_mut().write_all(bytes))
-            .await
-            .map_err(|_| ClientError::Timeout("sending to the server"))?
-            .map_err(|source| {
-                ClientError::Io {
-                    context: "cannot send to the server",
-                    source,
-                }
-                .into()
-            })
+        sent(tokio::time::timeout(wait, self.reader.get_mut().write_all(bytes)).await)
     }
 
     pub(crate) async fn flush(&mut self) -> Result<()> {
         let wait = self.opts.timeout;
-        tokio::time::timeout(wait, self.reader.get_mut().flush())
-            .await
-            .map_err(|_| ClientError::Timeout("sending to the server"))?
-            .map_err(|source| {
-                ClientError::Io {
-                    context: "cannot send to the server",
-                    source,
-                }
-                .into()
-            })
+        sent(tokio::time::timeout(wait, self.reader.get_mut().flush()).await)
     }
 
     /// Logs a command that went out in a pipelined batch.
@@ -201,4 +183,12 @@ impl Conn {
         let _ =
             tokio::time::timeout(Duration::from_secs(2), self.reader.get_mut().shutdown()).await;
     }
+}
+
+/// The outcome of a write or flush bounded by the connection's timeout.
+fn sent(
+    outcome: std::result::Result<std::io::Result<()>, tokio::time::error::Elapsed>,
+) -> Result<()> {
+    let done = outcome.map_err(|_| ClientError::Timeout("sending to the server"))?;
+    Ok(done.map_err(ClientError::io("cannot send to the server"))?)
 }

@@ -408,8 +408,9 @@ fn sweep(root: &std::path::Path) {
 /// Writes `bytes` to `path` and waits until the file and its name are on
 /// disk.
 fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, bytes)?;
-    std::fs::File::open(path)?.sync_all()?;
+    let mut file = std::fs::File::create(path)?;
+    std::io::Write::write_all(&mut file, bytes)?;
+    file.sync_all()?;
     match path.parent() {
         Some(dir) => std::fs::File::open(dir)?.sync_all(),
         None => Ok(()),

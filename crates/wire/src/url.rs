@@ -27,6 +27,15 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// Every protocol, for a caller that takes any URL.
+    pub const ALL: &'static [Protocol] = &[
+        Protocol::Ftp,
+        Protocol::Smtp,
+        Protocol::Pop3,
+        Protocol::Imap,
+        Protocol::Nntp,
+    ];
+
     /// The mail protocols take `;AUTH=MECH` after the user (RFC 2384 for
     /// POP3, RFC 5092 for IMAP, and the same for SMTP); elsewhere a `;` is
     /// part of the user name.
@@ -317,13 +326,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const ALL: &[Protocol] = &[
-        Protocol::Ftp,
-        Protocol::Smtp,
-        Protocol::Pop3,
-        Protocol::Imap,
-        Protocol::Nntp,
-    ];
+    const ALL: &[Protocol] = Protocol::ALL;
 
     fn url(text: &str) -> Url {
         Url::parse(text, ALL).unwrap()
