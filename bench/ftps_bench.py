@@ -14,9 +14,8 @@ root, from the repository root (after bench.py made the big file):
 
 The client is Python's ftplib.FTP_TLS (OpenSSL underneath), its data
 connections resuming the control connection's TLS session (vsftpd and
-ProFTPD require it, wharfd too): a client nobody here wrote. wharfd
-offers TLS 1.2 only while it requires that resumption (its default,
-`tls_require_session_reuse`), so its TLS 1.3 cells are refusals. RETR reads
+ProFTPD require it, wharfd too, under TLS 1.2 and 1.3): a client nobody
+here wrote. RETR reads
 into a 1 MiB buffer (`recv_into`, a copy, as a client writing a file
 must); STOR sends the cached file in 1 MiB blocks. Times run from the
 RETR/STOR command to the server's final reply. The client is one Python
@@ -325,9 +324,9 @@ def write_report(R: dict) -> None:
         "the servers, so it is a reference, not a ceiling (a sender in C or Rust is still to be written: "
         "`openssl s_server` reading the file on standard input stalled after its first record here); "
         "(2) under TLS 1.3 the client and every server chose TLS_AES_256_GCM_SHA384 (Python's ssl cannot narrow "
-        "TLS 1.3 suites), under TLS 1.2 AES-128-GCM; (3) wharfd offers TLS 1.2 only while it requires data "
-        "connections to resume the control connection's session (its default), so it refuses a TLS 1.3-only "
-        "client; (4) the client is one Python thread, and its CPU is close to the wall time of the fastest "
+        "TLS 1.3 suites), under TLS 1.2 AES-128-GCM; (3) "
+        "every server, wharfd included, requires data connections to resume the control connection's TLS "
+        "session; (4) the client is one Python thread, and its CPU is close to the wall time of the fastest "
         "transfers: it may set their pace.", ""]
     (OUT / "ftps-report.md").write_text("\n".join(L))
 

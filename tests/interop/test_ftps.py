@@ -1,6 +1,7 @@
 """wharfd's FTPS (RFC 4217) against curl, lftp and Python's ftplib: explicit
 (AUTH TLS) and implicit TLS, PROT P data connections that must resume the
-control connection's TLS session, the --require-tls policies, plaintext
+control connection's TLS session (TLS 1.2 and 1.3 both; never another
+session's), the --require-tls policies, plaintext
 pipelined after AUTH TLS, FEAT, CCC and a server without a certificate; and
 the TLS details of issue 13: session reuse on by default, ALPN (ALPACA),
 PBSZ before PROT, and passive listeners that expire and are capped per
@@ -101,8 +102,32 @@ def ftps(wharfd_factory, certs):
     return start_ftps(wharfd_factory, certs, require=True)
 
 
-def tls_context(cert: Path) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(cert))
+TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+
+@pytest.fixture(params=["1.2", "1.3"], ids=["tls12", "tls13"])
+def tls_version(request) -> str:
+    """The one TLS version a client is held to: wharfd offers both, with
+    data connections resuming the control connection's session either way."""
+    return request.param
+
+
+def tls_context(cert: Path, version: str | None = None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(cert))
+    if version is not None:
+        ctx.minimum_version = ctx.maximum_version = TLS_VERSIONS[version]
+    return ctx
+
+
+def curl_version_args(version: str) -> list[str]:
+    """curl options that allow exactly this TLS version."""
+    return ["--tlsv" + version, "--tls-max", version]
+
+
+def curl_negotiated(verbose: str) -> set[str]:
+    """The TLS versions curl reports for its connections ("SSL connection
+    using TLSv1.3 / ...")."""
+    return set(re.findall(r"SSL connection using TLSv(1\.\d)", verbose))
 
 
 # --------------------------------------------------------------------------
@@ -146,8 +171,9 @@ class ImplicitFTP_TLS(ReusingFTP_TLS):
         return self.welcome
 
 
-def reusing(srv, *, login: bool = True, prot_p: bool = True) -> ReusingFTP_TLS:
-    f = ReusingFTP_TLS(context=tls_context(srv.cert), timeout=TIMEOUT)
+def reusing(srv, *, login: bool = True, prot_p: bool = True,
+            version: str | None = None) -> ReusingFTP_TLS:
+    f = ReusingFTP_TLS(context=tls_context(srv.cert, version), timeout=TIMEOUT)
     f.connect(srv.host, srv.port)
     if login:
         f.login(USER, PASSWORD)  # sends AUTH TLS first
@@ -218,29 +244,30 @@ def sent(verbose: str) -> list[str]:
     return [l[2:].strip() for l in verbose.splitlines() if l.startswith("> ")]
 
 
-def test_curl_explicit_upload_and_download(ftps, curl, tmp_path):
+def test_curl_explicit_upload_and_download(ftps, curl, tls_version, tmp_path):
     src = tmp_path / "up.bin"
     sha = write_random(src, 2 * 1024 * 1024 + 7)
     base = f"ftp://{USER}:{PASSWORD}@127.0.0.1:{ftps.port}"
-    _, v = curl("--ssl-reqd", "--cacert", str(ftps.cert), "-T", str(src),
-                f"{base}/up.bin")
+    tls = ["--ssl-reqd", "--cacert", str(ftps.cert), *curl_version_args(tls_version)]
+    _, v = curl(*tls, "-T", str(src), f"{base}/up.bin")
     cmds = sent(v)
     assert any(c.startswith("AUTH ") for c in cmds), cmds
     assert "PROT P" in cmds, cmds
+    assert curl_negotiated(v) == {tls_version}, v
     assert file_sha256(ftps.home / "up.bin") == sha
     assert part_files(ftps.home) == []
 
     out = tmp_path / "down.bin"
-    _, v = curl("--ssl-reqd", "--cacert", str(ftps.cert), "-o", str(out),
-                f"{base}/up.bin")
+    _, v = curl(*tls, "-o", str(out), f"{base}/up.bin")
     assert "PROT P" in sent(v)
+    assert curl_negotiated(v) == {tls_version}, v
     assert file_sha256(out) == sha
     out2 = tmp_path / "data.bin"
-    curl("--ssl-reqd", "--cacert", str(ftps.cert), "-o", str(out2), f"{base}/data.bin")
+    curl(*tls, "-o", str(out2), f"{base}/data.bin")
     assert file_sha256(out2) == file_sha256(ftps.home / "data.bin")
 
 
-def test_curl_repeated_uploads_arrive_whole(ftps, curl, tmp_path):
+def test_curl_repeated_uploads_arrive_whole(ftps, curl, tls_version, tmp_path):
     # curl never reads from an upload's data connection; anything the server
     # leaves unread there (e.g. TLS 1.3 session tickets) turns curl's close
     # into a TCP reset that can destroy the end of the upload (curl/curl#6149).
@@ -248,18 +275,27 @@ def test_curl_repeated_uploads_arrive_whole(ftps, curl, tmp_path):
     for i in range(8):
         src = tmp_path / f"many{i}.bin"
         sha = write_random(src, 1024 * 1024 + i)
-        curl("--ssl-reqd", "--cacert", str(ftps.cert), "-T", str(src),
-             f"{base}/many/{src.name}", "--ftp-create-dirs")
+        curl("--ssl-reqd", "--cacert", str(ftps.cert), *curl_version_args(tls_version),
+             "-T", str(src), f"{base}/many/{src.name}", "--ftp-create-dirs")
         assert file_sha256(ftps.home / "many" / src.name) == sha, src.name
     assert part_files(ftps.home) == []
 
 
-def test_curl_several_transfers_on_one_connection(ftps, curl, tmp_path):
-    # One curl run, one control connection, several data connections. curl
-    # (with OpenSSL) offers each TLS 1.3 session ticket only once, so every
-    # data connection must find a fresh ticket of this FTP session to resume.
+@pytest.mark.parametrize("held_to", [None, "1.3"], ids=["curl-default", "tls13"])
+def test_curl_several_transfers_on_one_connection(ftps, curl, held_to, tmp_path):
+    # One curl run, one control connection, several data connections, each
+    # resuming the control connection's TLS session. curl on OpenSSL offers
+    # TLS 1.2 and 1.3; wharfd chooses TLS 1.2 for it, whose session curl
+    # resumes any number of times. Held to TLS 1.3, curl offers each ticket
+    # once and gets new ones only from data connections it reads (downloads,
+    # listings), so there a run may hold any number of downloads and ends
+    # with at most one upload (docs/ftps.md).
     base = f"ftp://{USER}:{PASSWORD}@127.0.0.1:{ftps.port}"
     names = [f"multi{i}.bin" for i in range(4)]
+    tls = ["--ssl-reqd", "--cacert", str(ftps.cert)]
+    if held_to:
+        tls += curl_version_args(held_to)
+    negotiated = {held_to or "1.2"}
 
     # downloads
     want = {n: write_random(ftps.home / "down" / n, 256 * 1024 + i)
@@ -267,18 +303,44 @@ def test_curl_several_transfers_on_one_connection(ftps, curl, tmp_path):
     args = []
     for n in names:
         args += [f"{base}/down/{n}", "-o", str(tmp_path / f"down-{n}")]
-    curl("--ssl-reqd", "--cacert", str(ftps.cert), *args)
+    _, v = curl(*tls, *args)
+    assert curl_negotiated(v) == negotiated, v
     for n in names:
         assert file_sha256(tmp_path / f"down-{n}") == want[n], n
 
-    # uploads
+    # downloads, then one upload
     shas = {n: write_random(tmp_path / n, 128 * 1024 + i) for i, n in enumerate(names)}
-    _, v = curl("--ssl-reqd", "--cacert", str(ftps.cert),
-                "-T", "{" + ",".join(str(tmp_path / n) for n in names) + "}",
+    args = []
+    for n in names:
+        args += ["--next", *tls, "-o", str(tmp_path / f"again-{n}"), f"{base}/down/{n}"]
+    args += ["--next", *tls, "--ftp-create-dirs", "-T", str(tmp_path / names[0]),
+             f"{base}/last/{names[0]}"]
+    _, v = curl(*args[1:])
+    assert sum(1 for c in sent(v) if c.startswith("USER ")) == 1, sent(v)
+    assert curl_negotiated(v) == negotiated, v
+    for n in names:
+        assert file_sha256(tmp_path / f"again-{n}") == want[n], n
+    assert file_sha256(ftps.home / "last" / names[0]) == shas[names[0]]
+    if held_to:
+        return
+
+    # uploads, and uploads and downloads in turn (--next starts a transfer
+    # with options of its own; the connection is reused)
+    _, v = curl(*tls, "-T", "{" + ",".join(str(tmp_path / n) for n in names) + "}",
                 f"{base}/up/", "--ftp-create-dirs")
     assert sum(1 for c in sent(v) if c.startswith("STOR ")) == len(names), sent(v)
     for n in names:
         assert file_sha256(ftps.home / "up" / n) == shas[n], n
+    args = []
+    for n in names:
+        args += ["--next", *tls, "--ftp-create-dirs", "-T", str(tmp_path / n),
+                 f"{base}/mixed/{n}",
+                 "--next", *tls, "-o", str(tmp_path / f"mixed-{n}"), f"{base}/down/{n}"]
+    _, v = curl(*args[1:])
+    assert sum(1 for c in sent(v) if c.startswith("USER ")) == 1, sent(v)
+    for n in names:
+        assert file_sha256(ftps.home / "mixed" / n) == shas[n], n
+        assert file_sha256(tmp_path / f"mixed-{n}") == want[n], n
     assert part_files(ftps.home) == []
 
 
@@ -322,9 +384,12 @@ def q(path) -> str:
     return '"' + str(path).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def lftp_tls(srv, commands: str, *, timeout: float = 120) -> str:
+def lftp_tls(srv, commands: str, *, timeout: float = 120, version: str | None = None) -> str:
     exe = require_tool("lftp")
+    # GnuTLS priority string: exactly this version when one is asked for
+    only = f'set ssl:priority "NORMAL:-VERS-ALL:+VERS-TLS{version}"; ' if version else ""
     script = (
+        only +
         "set ftp:passive-mode on; set net:max-retries 1; set net:timeout 20; "
         "set net:reconnect-interval-base 1; set cmd:fail-exit yes; "
         "set file:charset utf-8; "
@@ -341,32 +406,35 @@ def lftp_tls(srv, commands: str, *, timeout: float = 120) -> str:
     return out
 
 
-def test_lftp_ls_get_put(ftps, tmp_path):
-    out = lftp_tls(ftps, "cls -1 /docs")
+def test_lftp_ls_get_put(ftps, tls_version, tmp_path):
+    out = lftp_tls(ftps, "cls -1 /docs", version=tls_version)
     assert sorted(n.rsplit("/", 1)[-1] for n in out.split()) == ["a.txt", "b.txt"], out
-    out = lftp_tls(ftps, "ls /")
+    out = lftp_tls(ftps, "ls /", version=tls_version)
     for name in ("hello.txt", "data.bin", "docs"):
         assert re.search(rf"\s{re.escape(name)}$", out, re.M), out
 
     src = tmp_path / "put.bin"
     sha = write_random(src, 1024 * 1024 + 1)
     lftp_tls(ftps, f"lcd {q(tmp_path)}; put put.bin -o /docs/put.bin; "
-                   f"get /data.bin -o got.bin")
+                   f"put put.bin -o /docs/put2.bin; get /data.bin -o got.bin; "
+                   f"put put.bin -o /docs/put3.bin", version=tls_version)
+    assert file_sha256(ftps.home / "docs" / "put2.bin") == sha
+    assert file_sha256(ftps.home / "docs" / "put3.bin") == sha
     assert file_sha256(ftps.home / "docs" / "put.bin") == sha
     assert file_sha256(tmp_path / "got.bin") == file_sha256(ftps.home / "data.bin")
     assert part_files(ftps.home) == []
 
 
-def test_lftp_mirror_both_ways(ftps, tmp_path):
+def test_lftp_mirror_both_ways(ftps, tls_version, tmp_path):
     local = tmp_path / "local"
     want = build_tree(local, big_size=2 * 1024 * 1024)
-    lftp_tls(ftps, f"mirror -R --no-perms {q(local)} /tree")
+    lftp_tls(ftps, f"mirror -R --no-perms {q(local)} /tree", version=tls_version)
     got = tree_manifest(ftps.home / "tree")
     assert got == want, "mirror -R over TLS differs:\n" + diff_manifests(want, got)
     assert part_files(ftps.home) == []
 
     back = tmp_path / "back"
-    lftp_tls(ftps, f"mirror --no-perms /tree {q(back)}")
+    lftp_tls(ftps, f"mirror --no-perms /tree {q(back)}", version=tls_version)
     got = tree_manifest(back)
     assert got == want, "mirror over TLS differs:\n" + diff_manifests(want, got)
 
@@ -392,10 +460,10 @@ def checked(f: ReusingFTP_TLS, what: str, fn):
                     pytrace=False)
 
 
-def test_python_reusing_ftp_tls_many_transfers_one_session(ftps, tmp_path):
-    f = reusing(ftps)
+def test_python_reusing_ftp_tls_many_transfers_one_session(ftps, tls_version, tmp_path):
+    f = reusing(ftps, version=tls_version)
     try:
-        assert f.sock.version() in ("TLSv1.2", "TLSv1.3"), f.sock.version()
+        assert f.sock.version() == f"TLSv{tls_version}", f.sock.version()
         names = checked(f, "NLST", f.nlst)
         assert sorted(names) == ["data.bin", "docs", "hello.txt"]
         facts = dict(checked(f, "MLSD docs", lambda: list(f.mlsd("docs"))))
@@ -426,6 +494,7 @@ def test_python_reusing_ftp_tls_many_transfers_one_session(ftps, tmp_path):
         assert len(f.data_reused) == n_transfers, f.data_reused
         assert all(f.data_reused), \
             f"some data connections did not resume the TLS session: {f.data_reused}"
+        assert set(f.data_versions) == {f"TLSv{tls_version}"}, f.data_versions
         assert f.quit().startswith("221")
     finally:
         f.close()
@@ -457,14 +526,14 @@ class ProbingFTP_TLS(ReusingFTP_TLS):
         return conn, size
 
 
-def test_upload_data_connections_get_nothing_clients_would_leave_unread(ftps):
+def test_upload_data_connections_get_nothing_clients_would_leave_unread(ftps, tls_version):
     # An uploading client (curl, lftp) never reads its data connection. If
     # the server sends TLS records there (TLS 1.3 NewSessionTicket after
     # the handshake), they stay unread, the client's close becomes a TCP
     # reset, and the server can lose the end of the upload (426 "Connection
     # reset by peer"; curl/curl#6149). Data connections only ever resume the
     # control connection's session, so they have no use for new tickets.
-    f = ProbingFTP_TLS(context=tls_context(ftps.cert), timeout=TIMEOUT)
+    f = ProbingFTP_TLS(context=tls_context(ftps.cert, tls_version), timeout=TIMEOUT)
     try:
         f.connect(ftps.host, ftps.port)
         f.login(USER, PASSWORD)
@@ -880,6 +949,53 @@ class ChoosyFTP_TLS(ReusingFTP_TLS):
             conn = self.context.wrap_socket(conn, server_hostname=self.host, session=session)
             self.data_reused.append(conn.session_reused)
         return conn, size
+
+
+class BorrowingFTP_TLS(ReusingFTP_TLS):
+    """Offers another connection's TLS session (`borrowed`) on its data
+    connections: what a third party holding a ticket of another FTP session
+    would do."""
+
+    borrowed: ssl.SSLSession | None = None
+
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host,
+                                            session=self.borrowed)
+            self.data_reused.append(conn.session_reused)
+        return conn, size
+
+
+def test_another_sessions_tls_session_does_not_open_data_connections(ftps, tls_version):
+    # Two sessions of one account. Under TLS 1.2 and 1.3 alike, session B's
+    # data connections offering session A's TLS session (a ticket A's control
+    # connection received) are fresh handshakes for B, and refused with 522;
+    # B's own session still works, and A's was never disturbed.
+    ctx = tls_context(ftps.cert, tls_version)
+    a = ReusingFTP_TLS(context=ctx, timeout=TIMEOUT)
+    b = BorrowingFTP_TLS(context=ctx, timeout=TIMEOUT)
+    try:
+        for f in (a, b):
+            f.connect(ftps.host, ftps.port)
+            assert f.login(USER, PASSWORD).startswith("230")
+            assert f.prot_p().startswith("200")
+        assert retr_bytes(a, "hello.txt") == HOME_FILES["hello.txt"]  # A's tickets are read
+        assert a.sock.session is not None
+        b.borrowed = a.sock.session
+        assert_fresh_handshakes_refused(b, ftps.home, "borrowed.bin")
+        assert b.data_reused == [False, False], b.data_reused
+        b.borrowed = b.sock.session
+        assert retr_bytes(b, "hello.txt") == HOME_FILES["hello.txt"]
+        assert b.data_reused[-1] is True, b.data_reused
+        assert retr_bytes(a, "hello.txt") == HOME_FILES["hello.txt"]
+        assert a.data_reused == [True, True], a.data_reused
+        for f in (a, b):
+            assert f.quit().startswith("221")
+    finally:
+        a.close()
+        b.close()
+    assert part_files(ftps.home) == []
 
 
 @pytest.mark.parametrize("implicit", [False, True], ids=["explicit", "implicit"])

@@ -502,12 +502,8 @@ async fn implicit_handshake(
     let (Some(ctx), Some(opts)) = (&shared.tls, &shared.options.tls) else {
         return Err(io::Error::other("TLS is not configured"));
     };
-    let config = ctx.session_configs().map_err(io::Error::other)?;
-    let accept = tokio_rustls::TlsAcceptor::from(config.control.clone()).accept(stream);
-    let tls = tokio::time::timeout(opts.handshake_timeout, accept)
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
-    Ok((MaybeTls::Tls(Box::new(tls.into())), Some(config)))
+    let (tls, session) = ctx.accept_control(stream, opts.handshake_timeout).await?;
+    Ok((MaybeTls::Tls(Box::new(tls.into())), Some(session)))
 }
 
 async fn accept_loop(listener: Listener, tx: mpsc::Sender<Accepted>) {

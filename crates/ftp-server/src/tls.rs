@@ -9,9 +9,11 @@
 //! connection comes from the same client — a third party who races for a
 //! passive port cannot have that session (vsftpd's `require_ssl_reuse`).
 //! That check is on whenever TLS is configured, unless the operator turns
-//! it off. Only TLS 1.2 and 1.3 are offered; only TLS 1.2 when data
-//! connections must resume the control connection's session (see
-//! [`TlsContext`]).
+//! it off. TLS 1.2 and 1.3 are offered, nothing older. While data
+//! connections must resume, a client that speaks TLS 1.2 gets it and one
+//! that speaks only TLS 1.3 gets that (see [`TlsContext::accept_control`]);
+//! under TLS 1.3 the session tickets can be used more than once (see
+//! [`SessionTls`]).
 //!
 //! Every configuration announces the ALPN protocol `ftp` (RFC 7301 §6
 //! registry): a client whose ClientHello offers ALPN without `ftp` — a
@@ -24,9 +26,12 @@ use rustls::server::{ServerConfig, ServerSessionMemoryCache, StoresServerSession
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
+use tokio::net::TcpStream;
+use wire::client_hello::{self, Hello};
 
 /// FTPS settings.
 #[derive(Debug, Clone)]
@@ -78,18 +83,16 @@ impl TlsOptions {
 pub struct TlsContext {
     key: RwLock<Arc<CertifiedKey>>,
     provider: Arc<CryptoProvider>,
-    versions: &'static [&'static rustls::SupportedProtocolVersion],
+    /// Data connections must resume the control connection's session.
+    reuse_required: bool,
 }
 
-/// With session reuse required, TLS 1.2 only: its sessions can be resumed
-/// any number of times and need nothing sent after the handshake, while a
-/// TLS 1.3 ticket is spent by most clients (curl, OpenSSL) on one data
-/// connection, and new tickets sent on an upload's data connection go
-/// unread and make the client's kernel reset the connection, cutting the
-/// upload short (curl/curl#6149).
-static REUSE_VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
-static ALL_VERSIONS: &[&rustls::SupportedProtocolVersion] =
-    &[&rustls::version::TLS13, &rustls::version::TLS12];
+type Versions = &'static [&'static rustls::SupportedProtocolVersion];
+
+/// The protocol versions offered.
+static VERSIONS: Versions = &[&rustls::version::TLS13, &rustls::version::TLS12];
+static ONLY_TLS12: Versions = &[&rustls::version::TLS12];
+static ONLY_TLS13: Versions = &[&rustls::version::TLS13];
 
 impl TlsContext {
     /// Loads and checks the certificate chain and key for `opts`.
@@ -98,18 +101,13 @@ impl TlsContext {
         Ok(TlsContext {
             key: RwLock::new(load_key(opts, &provider)?),
             provider,
-            versions: if opts.require_session_reuse {
-                REUSE_VERSIONS
-            } else {
-                ALL_VERSIONS
-            },
+            reuse_required: opts.require_session_reuse,
         })
     }
 
     /// Loads the certificate and key `opts` names (again) and makes them
     /// the ones new sessions get; sessions already running keep theirs.
-    /// On an error nothing changes. The protocol versions stay those of
-    /// [`TlsContext::load`].
+    /// On an error nothing changes.
     pub fn reload(&self, opts: &TlsOptions) -> Result<(), String> {
         let key = load_key(opts, &self.provider)?;
         *self.key.write().unwrap_or_else(PoisonError::into_inner) = key;
@@ -124,9 +122,75 @@ impl TlsContext {
             .clone()
     }
 
-    /// The configurations for one FTP session, with session caches of
-    /// their own.
-    pub fn session_configs(&self) -> Result<SessionTls, rustls::Error> {
+    /// Runs the TLS handshake of a control connection (after AUTH TLS, or
+    /// at once on an implicit listener) within `wait`; returns the stream
+    /// and the FTP session's configurations for its data connections.
+    ///
+    /// While data connections must resume the control connection's session,
+    /// the version is chosen for that: TLS 1.2 whenever the client offers
+    /// it, TLS 1.3 when it offers only TLS 1.3, and the data connections
+    /// speak the control connection's version only (a data connection
+    /// offering TLS 1.3 along with a TLS 1.2 session would otherwise get a
+    /// fresh TLS 1.3 handshake and be refused). Every client resumes one
+    /// TLS 1.2 session on any number of data connections; under TLS 1.3,
+    /// curl on OpenSSL offers each ticket once and takes new ones only on
+    /// connections it reads, so after an upload (whose data connection
+    /// must send none, see [`SessionTls`]) it has none left and its next
+    /// transfer on the same control connection is refused.
+    pub async fn accept_control(
+        &self,
+        tcp: TcpStream,
+        wait: Duration,
+    ) -> io::Result<(tokio_rustls::server::TlsStream<TcpStream>, SessionTls)> {
+        let handshake = async {
+            let versions = self.versions_for(&tcp).await?;
+            let session = self.session_configs(versions).map_err(io::Error::other)?;
+            let stream = tokio_rustls::TlsAcceptor::from(session.control.clone())
+                .accept(tcp)
+                .await?;
+            let (tcp, conn) = stream.get_ref();
+            let shown = |v: Option<String>| v.unwrap_or_else(|| "?".into());
+            tracing::info!(
+                peer = shown(tcp.peer_addr().ok().map(|a| a.to_string())),
+                version = shown(conn.protocol_version().map(|v| format!("{v:?}"))),
+                suite = shown(
+                    conn.negotiated_cipher_suite()
+                        .map(|s| format!("{:?}", s.suite()))
+                ),
+                "TLS on the control connection"
+            );
+            Ok((stream, session))
+        };
+        tokio::time::timeout(wait, handshake)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+    }
+
+    /// The versions an FTP session speaks, from the ClientHello waiting on
+    /// `tcp` (peeked, left for rustls); see [`TlsContext::accept_control`].
+    /// A hello that cannot be read gets TLS 1.2, and rustls's refusal.
+    async fn versions_for(&self, tcp: &TcpStream) -> io::Result<Versions> {
+        if !self.reuse_required {
+            return Ok(VERSIONS);
+        }
+        let mut first = vec![0u8; client_hello::MAX_RECORD];
+        loop {
+            let n = tcp.peek(&mut first).await?;
+            match client_hello::offered_versions(&first[..n]) {
+                Hello::Offers {
+                    tls12: false,
+                    tls13: true,
+                } => return Ok(ONLY_TLS13),
+                // more of the hello is on its way (peek does not wait for it)
+                Hello::Incomplete if n > 0 => tokio::time::sleep(HELLO_PATIENCE).await,
+                _ => return Ok(ONLY_TLS12),
+            }
+        }
+    }
+
+    /// The configurations for one FTP session speaking `versions`, with
+    /// session caches of their own.
+    fn session_configs(&self, versions: Versions) -> Result<SessionTls, rustls::Error> {
         let key = self.current_key();
         let pinned = ServerSessionMemoryCache::new(CONTROL_SESSIONS);
         let recent = ServerSessionMemoryCache::new(DATA_SESSIONS);
@@ -134,7 +198,7 @@ impl TlsContext {
                     tickets: usize|
          -> Result<Arc<ServerConfig>, rustls::Error> {
             let mut config = ServerConfig::builder_with_provider(self.provider.clone())
-                .with_protocol_versions(self.versions)?
+                .with_protocol_versions(versions)?
                 .with_no_client_auth()
                 .with_cert_resolver(Arc::new(SingleCertAndKey::from(key.clone())));
             config.session_storage = storage;
@@ -159,7 +223,7 @@ impl TlsContext {
     /// the current certificate and ALPN `http/1.1`.
     pub fn https_config(&self) -> Result<Arc<ServerConfig>, rustls::Error> {
         let mut config = ServerConfig::builder_with_provider(self.provider.clone())
-            .with_protocol_versions(ALL_VERSIONS)?
+            .with_protocol_versions(VERSIONS)?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(SingleCertAndKey::from(self.current_key())));
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -193,6 +257,10 @@ fn load_key(opts: &TlsOptions, provider: &CryptoProvider) -> Result<Arc<Certifie
 /// announced; see the module doc (ALPACA).
 pub const ALPN_FTP: &[u8] = b"ftp";
 
+/// How long to wait before looking again at a ClientHello that has only
+/// partly arrived.
+const HELLO_PATIENCE: Duration = Duration::from_millis(5);
+
 /// Sessions the control connection establishes (TLS 1.2 session and the
 /// TLS 1.3 tickets it hands out).
 const CONTROL_SESSIONS: usize = 16;
@@ -208,12 +276,22 @@ const CONTROL_TICKETS: usize = 8;
 /// are kept apart and never evicted, so a client that resumes the control
 /// connection's session for every data connection (OpenSSL, GnuTLS and
 /// Python all do) can do so for any number of transfers; a client that
-/// resumes each data connection from the last one's ticket (rustls does)
-/// finds those in the data connections' own bounded cache.
+/// resumes each data connection from the last one's ticket (rustls) finds
+/// those in the data connections' own bounded cache.
+///
+/// Under TLS 1.3 no ticket is single-use here: clients offer the control
+/// connection's ticket for every data connection, and an upload's data
+/// connection hands out no new one, so a client that resumed it from a
+/// data connection's ticket may offer that same ticket again. Single use
+/// guards against replayed early data (0-RTT), which
+/// is never accepted; every resumption still runs an ephemeral key
+/// exchange (psk_dhe_ke), and the caches belong to one FTP session, so a
+/// ticket only ever resumes that session's own connections.
 ///
 /// Upload data connections hand out no tickets: a client that only sends
 /// never reads them, and closing a socket with unread data makes the
-/// kernel answer with a reset, which can destroy the end of the upload.
+/// kernel answer with a reset, which can destroy the end of the upload
+/// (curl/curl#6149).
 #[derive(Debug, Clone)]
 pub struct SessionTls {
     pub control: Arc<ServerConfig>,
@@ -224,14 +302,7 @@ pub struct SessionTls {
 }
 
 /// The control connection's cache, whose TLS 1.3 tickets can be used more
-/// than once.
-///
-/// rustls makes a stateful TLS 1.3 ticket single-use, but FTP clients offer
-/// the control connection's session for every data connection. Early data
-/// (0-RTT), the reason for single use, is never accepted here, and
-/// resumption still runs an ephemeral key exchange (psk_dhe_ke); the cache
-/// belongs to one FTP session, so a ticket can only ever resume that
-/// session's own connections.
+/// than once (see [`SessionTls`]).
 #[derive(Debug)]
 struct Reusable(Arc<ServerSessionMemoryCache>);
 
@@ -254,7 +325,7 @@ impl StoresServerSessions for Reusable {
 }
 
 /// The data connections' view: the control connection's sessions (read
-/// only, reusable) over a bounded cache of their own.
+/// only) over a bounded cache of their own, all reusable.
 #[derive(Debug)]
 struct Layered {
     pinned: Arc<ServerSessionMemoryCache>,
@@ -271,7 +342,7 @@ impl StoresServerSessions for Layered {
     }
 
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.pinned.get(key).or_else(|| self.recent.take(key))
+        self.get(key)
     }
 
     fn can_cache(&self) -> bool {
@@ -291,10 +362,19 @@ pub fn self_signed(names: &[String]) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls::{HandshakeKind, ProtocolVersion};
     use rustls_pki_types::ServerName;
 
     /// A loaded context and a client configuration that trusts it.
     fn context_and_client(alpn: &[&[u8]]) -> (TlsContext, rustls::ClientConfig) {
+        context_and_client_speaking(alpn, VERSIONS)
+    }
+
+    /// [`context_and_client`] with a client held to `versions`.
+    fn context_and_client_speaking(
+        alpn: &[&[u8]],
+        versions: Versions,
+    ) -> (TlsContext, rustls::ClientConfig) {
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = self_signed(&["localhost".into()]).unwrap();
         std::fs::write(dir.path().join("c.pem"), &cert).unwrap();
@@ -306,12 +386,89 @@ mod tests {
             .add(CertificateDer::from_pem_slice(cert.as_bytes()).unwrap())
             .unwrap();
         let mut client = rustls::ClientConfig::builder_with_provider(ctx.provider.clone())
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
         client.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         (ctx, client)
+    }
+
+    /// The control connection's handshake through
+    /// [`TlsContext::accept_control`], then one data connection (`data_in`)
+    /// from the same client: the versions each negotiated, and whether the
+    /// data connection resumed.
+    async fn control_then_data(
+        ctx: &TlsContext,
+        client: rustls::ClientConfig,
+    ) -> (ProtocolVersion, ProtocolVersion, bool) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let name = ServerName::try_from("localhost").unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let to = listener.local_addr().unwrap();
+        let (dialed, accepted) = tokio::join!(TcpStream::connect(to), listener.accept());
+        let (client_side, served) = tokio::join!(
+            connector.connect(name.clone(), dialed.unwrap()),
+            ctx.accept_control(accepted.unwrap().0, Duration::from_secs(5))
+        );
+        let (mut client_side, (mut server_side, session)) = (client_side.unwrap(), served.unwrap());
+        // the client reads the control connection (and so its tickets)
+        server_side.write_all(b"220 ok\r\n").await.unwrap();
+        let mut greeting = [0u8; 8];
+        client_side.read_exact(&mut greeting).await.unwrap();
+        let control = server_side.get_ref().1.protocol_version().unwrap();
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let (_data_client, data) = tokio::join!(
+            connector.connect(name, a),
+            tokio_rustls::TlsAcceptor::from(session.data_in).accept(b)
+        );
+        let data = data.unwrap();
+        let conn = data.get_ref().1;
+        (
+            control,
+            conn.protocol_version().unwrap(),
+            conn.handshake_kind() == Some(HandshakeKind::Resumed),
+        )
+    }
+
+    // While data connections must resume: TLS 1.2 for a client that offers
+    // it, TLS 1.3 for one that offers only that, and the data connection on
+    // the control connection's version, resumed. Without the requirement,
+    // the newest version both speak.
+    #[tokio::test]
+    async fn control_version_is_chosen_for_resumable_data_connections() {
+        use ProtocolVersion::{TLSv1_2, TLSv1_3};
+        for (client_speaks, reuse_required, want) in [
+            (VERSIONS, true, TLSv1_2),
+            (ONLY_TLS12, true, TLSv1_2),
+            (ONLY_TLS13, true, TLSv1_3),
+            (VERSIONS, false, TLSv1_3),
+        ] {
+            let (mut ctx, client) = context_and_client_speaking(&[], client_speaks);
+            ctx.reuse_required = reuse_required;
+            let (control, data, resumed) = control_then_data(&ctx, client).await;
+            assert_eq!(
+                (control, data),
+                (want, want),
+                "{client_speaks:?} {reuse_required}"
+            );
+            assert!(resumed, "{client_speaks:?} {reuse_required}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_silent_client_times_out_before_its_client_hello() {
+        let (ctx, _) = context_and_client(&[]);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let to = listener.local_addr().unwrap();
+        let (_silent, accepted) = tokio::join!(TcpStream::connect(to), listener.accept());
+        let err = ctx
+            .accept_control(accepted.unwrap().0, Duration::from_millis(50))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
     }
 
     /// One handshake in memory: the server's outcome (the ALPN protocol
@@ -353,7 +510,7 @@ mod tests {
             (&[][..], Some(None)),
         ] {
             let (ctx, client) = context_and_client(offer);
-            let configs = ctx.session_configs().unwrap();
+            let configs = ctx.session_configs(VERSIONS).unwrap();
             for server in [configs.control, configs.data_out, configs.data_in] {
                 let got = handshake(server, client.clone()).await;
                 match (&want, got) {
@@ -380,7 +537,7 @@ mod tests {
         let first = write("localhost");
         let opts = TlsOptions::new(dir.path().join("c.pem"), dir.path().join("k.pem"));
         let ctx = TlsContext::load(&opts).unwrap();
-        let running = ctx.session_configs().unwrap();
+        let running = ctx.session_configs(VERSIONS).unwrap();
         let second = write("localhost");
         ctx.reload(&opts).unwrap();
         assert_eq!(ctx.current_key().cert[0], second);
@@ -394,7 +551,7 @@ mod tests {
             .with_root_certificates(roots)
             .with_no_client_auth();
         assert!(handshake(running.control, client.clone()).await.is_ok());
-        let fresh = ctx.session_configs().unwrap();
+        let fresh = ctx.session_configs(VERSIONS).unwrap();
         assert!(handshake(fresh.control, client).await.is_err());
         // a broken pair is refused and the loaded one stays
         std::fs::write(dir.path().join("k.pem"), "not a key").unwrap();
@@ -410,7 +567,7 @@ mod tests {
         std::fs::write(dir.path().join("k.pem"), key).unwrap();
         let opts = |c: &str, k: &str| TlsOptions::new(dir.path().join(c), dir.path().join(k));
         let ctx = TlsContext::load(&opts("c.pem", "k.pem")).unwrap();
-        ctx.session_configs().unwrap();
+        ctx.session_configs(VERSIONS).unwrap();
         assert!(TlsContext::load(&opts("k.pem", "k.pem")).is_err());
         assert!(TlsContext::load(&opts("none", "k.pem")).is_err());
     }

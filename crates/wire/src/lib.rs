@@ -30,6 +30,7 @@
 //! - [`oauth`]: OAuth 2.0 bearer tokens as SASL mechanisms (OAUTHBEARER,
 //!   XOAUTH2) for the mail clients.
 
+pub mod client_hello;
 pub mod connect;
 pub mod dot;
 pub mod error;

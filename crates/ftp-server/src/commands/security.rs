@@ -24,7 +24,7 @@ fn not_configured() -> Outcome {
 }
 
 pub fn auth(s: &Session, arg: &[u8]) -> Outcome {
-    let (Some(ctx), Some(opts)) = (&s.shared.tls, &s.shared.options.tls) else {
+    let (Some(_), Some(opts)) = (&s.shared.tls, &s.shared.options.tls) else {
         return not_configured();
     };
     let mechanism = String::from_utf8_lossy(arg).trim().to_ascii_uppercase();
@@ -41,15 +41,7 @@ pub fn auth(s: &Session, arg: &[u8]) -> Outcome {
     if s.state.logged_in() {
         return Reply::new(code::BAD_SEQUENCE, "AUTH must come before login.").into();
     }
-    let config = match ctx.session_configs() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot configure TLS");
-            return Reply::new(code::LOCAL_ERROR, "Cannot start TLS now; try again later.").into();
-        }
-    };
     Outcome::StartTls(TlsUpgrade {
-        config,
         wait: opts.handshake_timeout,
         // AUTH SSL and TLS-P historically imply protected data.
         protect_data: matches!(mechanism.as_str(), "SSL" | "TLS-P"),
@@ -57,10 +49,9 @@ pub fn auth(s: &Session, arg: &[u8]) -> Outcome {
 }
 
 /// What AUTH TLS asks of the session: answer 234, then put TLS on the
-/// control connection with `config`.
+/// control connection.
 #[derive(Debug)]
 pub struct TlsUpgrade {
-    pub config: crate::tls::SessionTls,
     pub wait: std::time::Duration,
     /// `PROT P` from the start (AUTH SSL, TLS-P).
     pub protect_data: bool,

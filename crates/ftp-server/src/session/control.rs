@@ -3,8 +3,8 @@
 //! cuts off a client trickling one byte at a time (slowloris).
 
 use crate::metrics::Metrics;
+use crate::tls::{SessionTls, TlsContext};
 use ftp_proto::Reply;
-use rustls::ServerConfig;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +12,6 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
-use tokio_rustls::TlsAcceptor;
 use wire::MaybeTls;
 use wire::{LineError, LineReader};
 
@@ -70,14 +69,15 @@ impl Control {
         self.reader.get_ref().is_tls()
     }
 
-    /// Turns the connection into TLS (after `234` for AUTH TLS). Bytes the
+    /// Turns the connection into TLS (after `234` for AUTH TLS) and returns
+    /// the session's TLS configurations for its data connections. Bytes the
     /// client sent in plaintext after its AUTH command are thrown away,
     /// never read as commands; their count is returned for the log.
     pub async fn start_tls(
         &mut self,
-        config: Arc<ServerConfig>,
+        ctx: &TlsContext,
         wait: Duration,
-    ) -> io::Result<usize> {
+    ) -> io::Result<(usize, SessionTls)> {
         let discarded = self.reader.buffered().len();
         let old = std::mem::replace(
             &mut self.reader,
@@ -86,12 +86,10 @@ impl Control {
         let MaybeTls::Plain(tcp) = old.into_inner() else {
             return Err(io::Error::other("TLS is already on"));
         };
-        let tls = timeout(wait, TlsAcceptor::from(config).accept(tcp))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+        let (tls, session) = ctx.accept_control(tcp, wait).await?;
         self.reader = LineReader::new(MaybeTls::Tls(Box::new(tls.into())), self.max_line);
         Metrics::inc(&self.metrics.control_tls_total);
-        Ok(discarded)
+        Ok((discarded, session))
     }
 
     /// Sends one reply.

@@ -277,13 +277,16 @@ impl Session {
         if self.control.send(&ok).await.is_err() {
             return Flow::Close;
         }
-        let control_config = upgrade.config.control.clone();
-        match self.control.start_tls(control_config, upgrade.wait).await {
-            Ok(discarded) => {
+        let shared = self.shared.clone();
+        let Some(ctx) = &shared.tls else {
+            return Flow::Close;
+        };
+        match self.control.start_tls(ctx, upgrade.wait).await {
+            Ok((discarded, session)) => {
                 if discarded > 0 {
                     tracing::warn!(peer = %self.control.peer, bytes = discarded, "discarded plaintext sent after AUTH TLS");
                 }
-                self.state.tls = Some(upgrade.config);
+                self.state.tls = Some(session);
                 // RFC 4217 §4: a login begun before AUTH starts over.
                 self.state.login = Default::default();
                 self.state.prot_private = upgrade.protect_data;
