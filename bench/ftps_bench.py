@@ -25,11 +25,14 @@ The peers' TLS settings are in bench/ftps/ (vsftpd.conf, pure-ftpd.args,
 proftpd.conf), each line commented with what it sets and why; they are
 applied over the plain settings bench.py starts the peers with. wharfd
 runs with `tls_cert`/`tls_key` and its defaults (TLS 1.2 and 1.3, data
-connections must resume the session, PROT P required for accounts).
+connections must resume the session, PROT P required for accounts), and
+once more as `wharfd-nosync` with `durable_uploads = false`: by default
+wharfd's STOR answers 226 only once the file is on disk (fsync), which no
+peer does, so its STOR figure holds a disk flush the others skip.
 
 Environment (all optional):
   BENCH_FTPS_RUNS     rounds (default 3), servers interleaved in each
-  BENCH_FTPS_SERVERS  default wharfd,vsftpd,pure-ftpd,proftpd
+  BENCH_FTPS_SERVERS  default wharfd,wharfd-nosync,vsftpd,pure-ftpd,proftpd
   BENCH_FTPS_TLS      versions (default 1.3,1.2)
   BENCH_SKIP          `ftps` skips all of this
   BENCH_OUT, BENCH_WORK, BENCH_BIG_MB, WHARFD   as for bench.py
@@ -52,10 +55,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench import (  # noqa: E402  (bench/bench.py: servers, files, /proc helpers, summaries)
-    BIG, HOST, OUT, UPDIR, WORK, BenchPeer, WharfServer, env_int, peers, summary, tree_cpu)
+    BIG, HOST, NOSYNC, OUT, UPDIR, WORK, BenchPeer, WharfServer, env_int, peers, summary, tree_cpu)
 
 RUNS = env_int("BENCH_FTPS_RUNS", 3)
-SERVERS = [s for s in os.environ.get("BENCH_FTPS_SERVERS", "wharfd,vsftpd,pure-ftpd,proftpd").split(",") if s]
+SERVERS = [s for s in os.environ.get("BENCH_FTPS_SERVERS",
+                                      f"wharfd,{NOSYNC},vsftpd,pure-ftpd,proftpd").split(",") if s]
 VERSIONS = [v for v in os.environ.get("BENCH_FTPS_TLS", "1.3,1.2").split(",") if v]
 SKIP = set(x for x in os.environ.get("BENCH_SKIP", "").split(",") if x)
 CONF = HERE / "ftps"
@@ -117,9 +121,9 @@ class TlsPeer(BenchPeer):
 
 
 def start(kind: str, certs: dict):
-    if kind == "wharfd":
+    if kind in ("wharfd", NOSYNC):
         config = f'tls_cert = "{certs["chain"]}"\ntls_key = "{certs["key"]}"\n'
-        return WharfServer(None, config=config, kind="wharfd-ftps").start()
+        return WharfServer(None, durable=kind == "wharfd", config=config, kind=f"{kind}-ftps").start()
     srv = TlsPeer(kind)
     srv.start()
     return srv
