@@ -174,6 +174,67 @@ def test_symlink_out_of_home_not_followed(wharfd, tmp_path):
             assert "outside-secret.txt" not in names, names
 
 
+def test_list_shows_link_targets_only_inside_the_home(wharfd, tmp_path):
+    """LIST types a link `l` and ends it `name -> target`, as vsftpd and
+    ProFTPD do, but shows only where the session could go itself: a link
+    whose text stays in the home shows its text, an absolute link into the
+    home shows a relative path to where it leads, and a link leading out of
+    the home shows no target and size 0 (not even the host path's length).
+    STAT with a path shows the same; MLSD types links and never shows
+    targets."""
+    secret = tmp_path / "outside-secret.txt"
+    secret.write_bytes(b"TOP SECRET outside the jail")
+    home = wharfd.home
+    os.symlink("hello.txt", home / "inside")
+    os.symlink("../hello.txt", home / "docs" / "up")
+    os.symlink(home / "docs", home / "absolute")
+    os.symlink(home / "hello.txt", home / "docs" / "absolute-up")
+    os.symlink(secret, home / "out-file")
+    os.symlink(tmp_path, home / "out-dir")
+    os.symlink("../..", home / "escape")
+    os.symlink("nowhere", home / "dangling")
+    hidden = ("out-file", "out-dir", "escape", "dangling")
+
+    def entries(lines: list[str]) -> dict[str, tuple[str, str, str | None]]:
+        """name -> (type letter, size, target) of `ls -l` lines."""
+        found = {}
+        for line in lines:
+            fields = line.split(None, 8)
+            name, _, target = fields[8].partition(" -> ")
+            found[name] = (line[0], fields[4], target or None)
+        return found
+
+    f = wharfd.ftp()
+    try:
+        lines: list[str] = []
+        f.retrlines("LIST", lines.append)
+        text = "\n".join(lines)
+        for host_path in (str(tmp_path), str(wharfd.data), "outside-secret"):
+            assert host_path not in text, text
+        listed = entries(lines)
+        assert listed["inside"] == ("l", str(len("hello.txt")), "hello.txt"), text
+        assert listed["absolute"] == ("l", str(len("docs")), "docs"), text
+        for name in hidden:
+            assert listed[name] == ("l", "0", None), text
+        assert listed["hello.txt"][0] == "-" and listed["docs"][0] == "d"
+
+        docs: list[str] = []
+        f.retrlines("LIST docs", docs.append)
+        assert entries(docs)["up"] == ("l", str(len("../hello.txt")), "../hello.txt"), docs
+        assert entries(docs)["absolute-up"] == ("l", str(len("../hello.txt")), "../hello.txt"), docs
+
+        stat = f.sendcmd("STAT .")
+        assert " inside -> hello.txt" in stat and " absolute -> docs" in stat, stat
+        assert str(tmp_path) not in stat and "outside-secret" not in stat, stat
+
+        facts = dict(f.mlsd())
+        for name in ("inside", "absolute", *hidden):
+            assert facts[name]["type"] == "OS.unix=symlink", (name, facts[name])
+        assert not any("->" in name for name in facts), list(facts)
+    finally:
+        f.quit()
+
+
 # -- bounded input -------------------------------------------------------------------
 
 

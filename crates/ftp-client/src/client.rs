@@ -114,25 +114,17 @@ impl FtpClient {
     async fn start_tls(&mut self) -> Result<()> {
         self.expect(&Command::Auth(b"TLS".to_vec()), |c| c == 234)
             .await?;
-        // Anything the server sent after 234 and before the handshake was
-        // sent in plaintext; it must not be taken as a reply.
-        if !self.ctrl.buffered().is_empty() {
-            return Err(
-                ClientError::Protocol("the server sent plaintext after AUTH TLS".into()).into(),
-            );
-        }
         let Some(tls) = self.tls.clone() else {
             return Err(ClientError::Tls(wire::TlsError("not configured".into())).into());
         };
-        let old = std::mem::replace(
+        wire::start_tls(
             &mut self.ctrl,
-            LineReader::new(MaybeTls::Closed, MAX_REPLY_LINE),
-        );
-        let MaybeTls::Plain(tcp) = old.into_inner() else {
-            return Err(ClientError::Protocol("TLS is already on".into()).into());
-        };
-        let stream = tls.connect(&self.host, tcp, self.opts.timeout).await?;
-        self.ctrl = LineReader::new(MaybeTls::Tls(Box::new(stream.into())), MAX_REPLY_LINE);
+            &tls,
+            &self.host,
+            self.opts.timeout,
+            "AUTH TLS",
+        )
+        .await?;
         Ok(())
     }
 

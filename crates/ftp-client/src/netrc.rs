@@ -3,12 +3,13 @@
 //! `macdef` blocks skipped.
 
 use std::path::{Path, PathBuf};
+use wire::Secret;
 
-/// A login and password for a host.
+/// A login and password for a host (its `Debug` hides the password).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub login: String,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
 }
 
 impl Credentials {
@@ -67,7 +68,7 @@ pub fn lookup(text: &str, host: &str) -> Option<Credentials> {
             "password" => {
                 let v = tokens.next()?;
                 if let Some((_, c)) = current.as_mut() {
-                    c.password = Some(v);
+                    c.password = Some(Secret::new(v));
                 }
             }
             "account" => {
@@ -147,13 +148,12 @@ mod tests {
             lookup(SAMPLE, "a.example"),
             Some(Credentials {
                 login: "alice".into(),
-                password: Some("s3cret".into())
+                password: Some(Secret::new("s3cret"))
             })
         );
-        assert_eq!(
-            lookup(SAMPLE, "B.EXAMPLE").unwrap().password.as_deref(),
-            Some("two words")
-        );
+        let b = lookup(SAMPLE, "B.EXAMPLE").unwrap();
+        assert_eq!(b.password.as_ref().map(Secret::expose), Some("two words"));
+        assert!(!format!("{b:?}").contains("two words"));
         assert_eq!(lookup(SAMPLE, "other").unwrap().login, "anonymous");
         assert_eq!(lookup("machine x login y", "z"), None);
         assert_eq!(lookup("", "z"), None);

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use wire::ClientError;
-use wire::{dial, ClientTls, Dial, Dialed, LineReader, MaybeTls};
+use wire::{dial, Dial, Dialed, LineReader, MaybeTls};
 
 pub use wire::{Direction, TlsPolicy, Transcript};
 
@@ -142,31 +142,14 @@ impl ImapClient {
                 ));
             }
             client.run(Command::new("STARTTLS")).await?;
-            client.upgrade(&tls).await?;
+            let wait = client.opts.timeout;
+            wire::start_tls(&mut client.reader, &tls, &client.host, wait, "STARTTLS").await?;
             client.capabilities.clear();
         }
         if client.capabilities.is_empty() {
             client.capability().await?;
         }
         Ok(client)
-    }
-
-    async fn upgrade(&mut self, tls: &ClientTls) -> Result<()> {
-        if !self.reader.buffered().is_empty() {
-            return Err(
-                ClientError::Protocol("the server sent plaintext after STARTTLS".into()).into(),
-            );
-        }
-        let old = std::mem::replace(
-            &mut self.reader,
-            LineReader::new(MaybeTls::Closed, self.opts.max_line),
-        );
-        let MaybeTls::Plain(tcp) = old.into_inner() else {
-            return Err(ClientError::Protocol("TLS is already on".into()).into());
-        };
-        let stream = tls.connect(&self.host, tcp, self.opts.timeout).await?;
-        self.reader = LineReader::new(MaybeTls::Tls(Box::new(stream.into())), self.opts.max_line);
-        Ok(())
     }
 
     /// Whether the connection is protected by TLS.

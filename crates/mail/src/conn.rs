@@ -81,29 +81,14 @@ impl Conn {
         self.reader.get_ref().is_tls()
     }
 
-    /// Runs the TLS handshake after the server agreed to STARTTLS/STLS.
-    /// Bytes the server sent in plaintext after its "go ahead" are a
-    /// protocol violation (they could be an attacker's injection).
-    pub(crate) async fn upgrade(&mut self) -> Result<()> {
-        if !self.reader.buffered().is_empty() {
-            return Err(ClientError::Protocol(
-                "the server sent plaintext after agreeing to start TLS".into(),
-            )
-            .into());
-        }
+    /// Runs the TLS handshake after the server agreed to `after`
+    /// (STARTTLS or STLS); see [`wire::start_tls`] for what is refused.
+    pub(crate) async fn upgrade(&mut self, after: &str) -> Result<()> {
         let tls = match &self.tls {
             Some(tls) => tls.clone(),
             None => ClientTls::new(self.opts.cacert.as_deref(), true)?,
         };
-        let old = std::mem::replace(
-            &mut self.reader,
-            LineReader::new(MaybeTls::Closed, self.opts.max_line),
-        );
-        let MaybeTls::Plain(tcp) = old.into_inner() else {
-            return Err(ClientError::Protocol("TLS is already on".into()).into());
-        };
-        let stream = tls.connect(&self.host, tcp, self.opts.timeout).await?;
-        self.reader = LineReader::new(MaybeTls::Tls(Box::new(stream.into())), self.opts.max_line);
+        wire::start_tls(&mut self.reader, &tls, &self.host, self.opts.timeout, after).await?;
         Ok(())
     }
 

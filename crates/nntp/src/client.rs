@@ -95,21 +95,8 @@ impl NntpClient {
         }
         if let (Some(tls), TlsPolicy::StartTls) = (tls, client.opts.tls) {
             client.command("STARTTLS").await?;
-            if !client.reader.buffered().is_empty() {
-                return Err(ClientError::Protocol(
-                    "the server sent plaintext after STARTTLS".into(),
-                )
-                .into());
-            }
-            let old = std::mem::replace(
-                &mut client.reader,
-                LineReader::new(MaybeTls::Closed, MAX_LINE),
-            );
-            let MaybeTls::Plain(tcp) = old.into_inner() else {
-                return Err(ClientError::Protocol("TLS is already on".into()).into());
-            };
-            let stream = tls.connect(&client.host, tcp, client.opts.timeout).await?;
-            client.reader = LineReader::new(MaybeTls::Tls(Box::new(stream.into())), MAX_LINE);
+            let wait = client.opts.timeout;
+            wire::start_tls(&mut client.reader, &tls, &client.host, wait, "STARTTLS").await?;
         }
         Ok(client)
     }

@@ -9,6 +9,7 @@ use ftp_client::{ClientOptions, FtpClient, FtpUrl};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use wire::rate::TokenBucket;
+use wire::Secret;
 
 pub use crate::credentials::Login;
 
@@ -22,7 +23,7 @@ const ANONYMOUS_PASSWORD: &str = "wharf@";
 pub fn login_for(url: &FtpUrl) -> Result<Login> {
     let anonymous = |user: &str| Login {
         user: user.to_string(),
-        password: ANONYMOUS_PASSWORD.into(),
+        password: Secret::new(ANONYMOUS_PASSWORD),
     };
     match (url.user.as_deref(), url.password.as_ref()) {
         (Some(user @ ("anonymous" | "ftp")), None) => Ok(anonymous(user)),
@@ -62,7 +63,7 @@ pub async fn open(url: &FtpUrl, conn: &Connection, login: &Login) -> Result<FtpC
     let mut client = FtpClient::connect(&url.host, url.port, options(url, conn))
         .await
         .with_context(|| format!("cannot connect to {}:{}", url.host, url.port))?;
-    if let Err(e) = client.login(&login.user, &login.password).await {
+    if let Err(e) = client.login(&login.user, login.password.expose()).await {
         if e.code() == Some(530) {
             return Err(LoginFailed(format!("login as {} refused: {e}", login.user)).into());
         }

@@ -18,17 +18,13 @@ use wire::Secret;
 /// The environment variable that carries a password.
 pub const PASSWORD_VAR: &str = "WHARF_PASSWORD";
 
-/// A user name and its password.
-#[derive(Clone, PartialEq, Eq)]
+/// A user name and its password. The password is [`Secret`]: `{:?}`
+/// never prints it, and its text is taken out ([`Secret::expose`]) only
+/// where it is handed to a protocol's login.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Login {
     pub user: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for Login {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Login {{ user: {:?}, password: **** }}", self.user)
-    }
+    pub password: Secret,
 }
 
 /// The user (from the URL, else `~/.netrc`) and the OAuth 2.0 token that
@@ -70,7 +66,7 @@ fn token_from(command: &str) -> Result<Bearer> {
 
 /// Where a password can come from, besides the URL and netrc.
 struct Sources {
-    env: Option<String>,
+    env: Option<Secret>,
     terminal: bool,
 }
 
@@ -80,9 +76,11 @@ pub fn login_for(
     user: Option<&str>,
     password: Option<&Secret>,
 ) -> Result<Option<Login>> {
-    let password = password.map(Secret::expose);
     let sources = Sources {
-        env: std::env::var(PASSWORD_VAR).ok().filter(|p| !p.is_empty()),
+        env: std::env::var(PASSWORD_VAR)
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Secret::new),
         terminal: std::io::stdin().is_terminal(),
     };
     let netrc = if user.is_some() && password.is_some() {
@@ -95,7 +93,10 @@ pub fn login_for(
         Decision::Anonymous => Ok(None),
         Decision::Ask(user) => {
             let password = rpassword::prompt_password(format!("Password for {user}@{host}: "))?;
-            Ok(Some(Login { user, password }))
+            Ok(Some(Login {
+                user,
+                password: Secret::new(password),
+            }))
         }
     }
 }
@@ -111,18 +112,18 @@ enum Decision {
 fn decide(
     host: &str,
     user: Option<&str>,
-    password: Option<&str>,
+    password: Option<&Secret>,
     netrc: Option<Credentials>,
     sources: &Sources,
 ) -> Result<Decision> {
-    let known = |user: &str, password: String| {
+    let known = |user: &str, password: Secret| {
         Decision::Known(Login {
             user: user.to_string(),
             password,
         })
     };
     let user = match (user, password, netrc) {
-        (Some(u), Some(p), _) => return Ok(known(u, p.to_string())),
+        (Some(u), Some(p), _) => return Ok(known(u, p.clone())),
         (Some(u), None, netrc) => {
             let same_user = netrc.filter(|c| c.login == u);
             if let Some(p) = same_user.and_then(|c| c.password) {
@@ -155,13 +156,13 @@ mod tests {
     fn entry(login: &str, password: Option<&str>) -> Option<Credentials> {
         Some(Credentials {
             login: login.into(),
-            password: password.map(Into::into),
+            password: password.map(Secret::new),
         })
     }
 
     fn quiet(env: Option<&str>) -> Sources {
         Sources {
-            env: env.map(Into::into),
+            env: env.map(Secret::new),
             terminal: false,
         }
     }
@@ -169,7 +170,7 @@ mod tests {
     fn login(user: &str, password: &str) -> Decision {
         Decision::Known(Login {
             user: user.into(),
-            password: password.into(),
+            password: Secret::new(password),
         })
     }
 
@@ -177,8 +178,9 @@ mod tests {
     fn url_first_then_netrc_then_env_then_prompt() {
         let net = || entry("bob", Some("netrc-pw"));
         let d = |u, p, n, s: &Sources| decide("h", u, p, n, s).unwrap();
+        let url_pw = Secret::new("url-pw");
         assert_eq!(
-            d(Some("bob"), Some("url-pw"), net(), &quiet(Some("env"))),
+            d(Some("bob"), Some(&url_pw), net(), &quiet(Some("env"))),
             login("bob", "url-pw")
         );
         assert_eq!(
@@ -220,8 +222,14 @@ mod tests {
     fn debug_hides_the_password() {
         let l = Login {
             user: "u".into(),
-            password: "secret".into(),
+            password: Secret::new("secret"),
         };
         assert!(!format!("{l:?}").contains("secret"));
+        assert!(!format!("{l:#?}").contains("secret"));
+        assert!(format!("{l:?}").contains("\"u\""));
+        // Every way a login can be decided keeps the password hidden.
+        let net = entry("bob", Some("netrc-pw"));
+        let d = decide("h", Some("bob"), None, net, &quiet(None)).unwrap();
+        assert!(!format!("{d:?}").contains("netrc-pw"));
     }
 }

@@ -96,10 +96,10 @@ async fn open(url: &ImapUrl, conn: &ServerConn) -> Result<ImapClient> {
         );
     };
     let result = match url.auth.as_deref() {
-        None | Some("*") => client.login(&login.user, &login.password).await,
+        None | Some("*") => client.login(&login.user, login.password.expose()).await,
         Some("PLAIN") => {
             client
-                .authenticate_plain(&login.user, &login.password)
+                .authenticate_plain(&login.user, login.password.expose())
                 .await
         }
         Some(other) => {

@@ -72,7 +72,7 @@ async fn send(args: SendArgs) -> Result<()> {
             let mut client = connect(&url, &args).await?;
             if let Some(login) = &login {
                 client
-                    .login(&login.user, &login.password, mechanism)
+                    .login(&login.user, login.password.expose(), mechanism)
                     .await
                     .with_context(|| format!("cannot log in as {}", login.user))?;
             }

@@ -44,7 +44,7 @@ async fn open(url: &NewsUrl, conn: &ServerConn) -> Result<NntpClient> {
     if let Some(login) = login {
         let user = login.user;
         client
-            .authinfo(&user, &login.password)
+            .authinfo(&user, login.password.expose())
             .await
             .map_err(|e| match e {
                 e @ nntp::NntpError::Wire(nntp::ClientError::AuthRefused { .. }) => {

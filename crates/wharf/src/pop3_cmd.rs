@@ -54,7 +54,7 @@ async fn open(url: &MailUrl, conn: &ServerConn) -> Result<Pop3Client> {
     let mut client = Pop3Client::connect(&url.host, url.port, mailconn::options(url, conn))
         .await
         .map_err(|e| mailconn::cannot_start(e, "a POP3", url))?;
-    let (user, password) = (&login.user, &login.password);
+    let (user, password) = (&login.user, login.password.expose());
     let result = match url.auth.as_deref() {
         None | Some("*") => client.login(user, password).await,
         Some("+APOP") => client.apop(user, password).await,

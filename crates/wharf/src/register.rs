@@ -10,6 +10,7 @@
 use anyhow::{bail, Context, Result};
 use ftp_client::FtpClient;
 use std::time::Duration;
+use wire::Secret;
 
 /// How long `--wait` waits unless told.
 const DEFAULT_WAIT: Duration = Duration::from_secs(600);
@@ -20,25 +21,14 @@ const MAX_PAUSE: Duration = Duration::from_secs(60);
 
 pub const USAGE: &str = "usage: register NAME PASSWORD [MAIL-ADDRESS] [--wait[=SECS]]";
 
-/// A `register` command line.
-#[derive(PartialEq, Eq)]
+/// A `register` command line (its `Debug` hides the password).
+#[derive(Debug, PartialEq, Eq)]
 pub struct Registration {
     pub name: String,
-    pub password: String,
+    pub password: Secret,
     pub contact: Option<String>,
     /// Wait this long for the operator's answer.
     pub wait: Option<Duration>,
-}
-
-impl std::fmt::Debug for Registration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registration")
-            .field("name", &self.name)
-            .field("password", &"/* redacted */")
-            .field("contact", &self.contact)
-            .field("wait", &self.wait)
-            .finish()
-    }
 }
 
 impl Registration {
@@ -66,13 +56,13 @@ impl Registration {
         match words.as_slice() {
             [name, password] => Ok(Registration {
                 name: name.clone(),
-                password: password.clone(),
+                password: Secret::new(password.as_str()),
                 contact: None,
                 wait,
             }),
             [name, password, contact] => Ok(Registration {
                 name: name.clone(),
-                password: password.clone(),
+                password: Secret::new(password.as_str()),
                 contact: Some(contact.clone()),
                 wait,
             }),
@@ -83,7 +73,7 @@ impl Registration {
 
 /// Registers and, if asked, waits for the answer; says what happened.
 pub async fn register(client: &mut FtpClient, r: &Registration) -> Result<()> {
-    let mut line = format!("REGISTER {} {}", r.name, r.password);
+    let mut line = format!("REGISTER {} {}", r.name, r.password.expose());
     if let Some(contact) = &r.contact {
         line.push(' ');
         line.push_str(contact);
@@ -100,7 +90,7 @@ pub async fn register(client: &mut FtpClient, r: &Registration) -> Result<()> {
     let end = tokio::time::Instant::now() + wait;
     let mut pause = FIRST_PAUSE;
     loop {
-        let asked = format!("SITE REGSTATUS {} {}", r.name, r.password);
+        let asked = format!("SITE REGSTATUS {} {}", r.name, r.password.expose());
         let reply = client.quote(asked.as_bytes()).await?;
         let text = reply.text();
         match (reply.code, text.split_once(':')) {

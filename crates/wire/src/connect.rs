@@ -3,10 +3,12 @@
 //! connection ([`dial`]: TCP within a deadline, then TLS from the first
 //! byte when the policy says so), and the one transcript of the dialogue
 //! ([`Transcript`], lines as they were sent or received, secrets already
-//! masked). The protocols' own upgrades (AUTH TLS, STARTTLS, STLS) run
-//! the [`ClientTls`] that [`dial`] returns.
+//! masked), and the one TLS upgrade ([`start_tls`]) that every protocol
+//! runs once its server has agreed to AUTH TLS, STARTTLS or STLS, with the
+//! [`ClientTls`] that [`dial`] returns. The command and its reply stay
+//! with each protocol; what happens to the socket is decided here.
 
-use crate::{ClientTls, MaybeTls, TlsError};
+use crate::{ClientError, ClientTls, LineReader, MaybeTls, TlsError};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -103,6 +105,49 @@ pub async fn dial(d: Dial<'_>) -> Result<Dialed, DialError> {
     })
 }
 
+/// Runs the TLS handshake on `conn` once the server has agreed to it
+/// (`after` names the command it agreed to: `AUTH TLS`, `STARTTLS`,
+/// `STLS`), verifying the certificate for `host` within `wait`.
+///
+/// Bytes already buffered when the server said go ahead were sent in
+/// plaintext after it agreed: they could be a man in the middle's
+/// injected replies, which would then pass for replies sent over TLS. So
+/// the upgrade is refused before the handshake and the bytes are never
+/// read as replies. A connection that already
+/// carries TLS is refused too. If the handshake itself fails, `conn` is
+/// left closed ([`MaybeTls::Closed`]).
+pub async fn start_tls(
+    conn: &mut LineReader<MaybeTls>,
+    tls: &ClientTls,
+    host: &str,
+    wait: Duration,
+    after: &str,
+) -> Result<(), ClientError> {
+    if !conn.buffered().is_empty() {
+        return Err(ClientError::Protocol(format!(
+            "the server sent plaintext after agreeing to TLS ({after})"
+        )));
+    }
+    let max_line = conn.max_line();
+    let old = std::mem::replace(conn, LineReader::new(MaybeTls::Closed, max_line));
+    let tcp = match old.into_inner() {
+        MaybeTls::Plain(tcp) => tcp,
+        other => {
+            // Put it back as it was (nothing was buffered to lose).
+            let why = if other.is_tls() {
+                "TLS is already on"
+            } else {
+                "the connection is closed"
+            };
+            *conn = LineReader::new(other, max_line);
+            return Err(ClientError::Protocol(why.into()));
+        }
+    };
+    let stream = tls.connect(host, tcp, wait).await?;
+    *conn = LineReader::new(MaybeTls::Tls(Box::new(stream.into())), max_line);
+    Ok(())
+}
+
 /// Which way a line of the dialogue went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -151,6 +196,99 @@ mod tests {
         let dialed = dial(d).await.unwrap();
         assert!(dialed.tls.is_none() && !dialed.stream.is_tls());
         assert_eq!(dialed.peer, listener.local_addr().unwrap());
+    }
+
+    /// A loopback connection: the client's end in a line reader, and the
+    /// server's end.
+    async fn pair() -> (LineReader<MaybeTls>, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        let (server, _) = accepted.unwrap();
+        (
+            LineReader::new(MaybeTls::Plain(client.unwrap()), 512),
+            server,
+        )
+    }
+
+    /// A TLS server configuration for `localhost`, and a client that
+    /// trusts it (its certificate in `dir`).
+    fn tls_pair(dir: &Path) -> (tokio_rustls::TlsAcceptor, ClientTls) {
+        use rustls_pki_types::pem::PemObject;
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let cert_pem = made.cert.pem();
+        std::fs::write(dir.join("ca.pem"), &cert_pem).unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(
+            made.signing_key.serialize_pem().as_bytes(),
+        )
+        .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![made.cert.der().clone()], key)
+            .unwrap();
+        let client = ClientTls::new(Some(&dir.join("ca.pem")), true).unwrap();
+        (tokio_rustls::TlsAcceptor::from(Arc::new(config)), client)
+    }
+
+    #[tokio::test]
+    async fn plaintext_after_the_go_ahead_refuses_the_upgrade() {
+        use tokio::io::AsyncWriteExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (_, tls) = tls_pair(dir.path());
+        let (mut conn, mut server) = pair().await;
+        let sent = b"220 go ahead\r\n250 injected\r\n";
+        server.write_all(sent).await.unwrap();
+        // Wait until both lines are in the socket, so that one read takes
+        // them together, as an injection arrives.
+        let mut peek = [0u8; 64];
+        while conn.get_ref().tcp().unwrap().peek(&mut peek).await.unwrap() < sent.len() {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(conn.read_line().await.unwrap(), b"220 go ahead");
+        let wait = Duration::from_secs(5);
+        let err = start_tls(&mut conn, &tls, "localhost", wait, "STARTTLS")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bad response from the server: \
+             the server sent plaintext after agreeing to TLS (STARTTLS)"
+        );
+        // Refused before the handshake: nothing was taken or sent.
+        assert!(matches!(conn.get_ref(), MaybeTls::Plain(_)));
+        assert_eq!(conn.buffered(), b"250 injected\r\n");
+    }
+
+    #[tokio::test]
+    async fn an_upgrade_runs_once_and_tls_already_on_is_refused() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let (acceptor, tls) = tls_pair(dir.path());
+        let (mut conn, server) = pair().await;
+        let serve = tokio::spawn(async move {
+            let mut tls = acceptor.accept(server).await.unwrap();
+            tls.write_all(b"250 over TLS\r\n").await.unwrap();
+            let mut rest = Vec::new();
+            tls.read_to_end(&mut rest).await.unwrap();
+        });
+        let wait = Duration::from_secs(5);
+        start_tls(&mut conn, &tls, "localhost", wait, "AUTH TLS")
+            .await
+            .unwrap();
+        assert!(conn.get_ref().is_tls());
+        let again = start_tls(&mut conn, &tls, "localhost", wait, "AUTH TLS").await;
+        assert_eq!(
+            again.unwrap_err().to_string(),
+            "bad response from the server: TLS is already on"
+        );
+        // The refusal left the TLS connection in place and working.
+        assert!(conn.get_ref().is_tls());
+        assert_eq!(conn.read_line().await.unwrap(), b"250 over TLS");
+        conn.get_mut().shutdown().await.unwrap();
+        serve.await.unwrap();
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!
 //! # Layout
 //! - [`connect`]: what every client connection shares: the one TLS
-//!   policy and the one transcript of the dialogue.
+//!   policy, the one TLS upgrade after AUTH TLS/STARTTLS/STLS, and the
+//!   one transcript of the dialogue.
 //! - [`url`]: the one parser of client URLs (scheme table, user,
 //!   password, host, port, percent-decoding), for every protocol.
 //! - [`secret`]: [`Secret`], a password whose `Debug` never prints it.
@@ -47,7 +48,7 @@ pub mod stream;
 pub mod tls;
 pub mod url;
 
-pub use connect::{dial, Dial, DialError, Dialed, Direction, TlsPolicy, Transcript};
+pub use connect::{dial, start_tls, Dial, DialError, Dialed, Direction, TlsPolicy, Transcript};
 pub use dot::{DotError, DotReader, Stuffer};
 pub use error::{ClientError, Failure};
 pub use line::{LineError, LineReader};

@@ -74,6 +74,11 @@ impl<S> LineReader<S> {
         !self.buf.is_empty() || self.discarding
     }
 
+    /// The longest line this reader accepts.
+    pub fn max_line(&self) -> usize {
+        self.max_line
+    }
+
     /// Bytes received but not yet returned as lines. A TLS upgrade must
     /// start from an empty buffer: anything here was sent in plaintext
     /// after the upgrade command.

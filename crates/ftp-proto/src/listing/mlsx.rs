@@ -167,6 +167,7 @@ mod tests {
             mode: 0o644,
             nlink: 1,
             unique: (0x10, 0xab),
+            link_target: None,
         }
     }
 
@@ -185,6 +186,23 @@ mod tests {
         let mut out = Vec::new();
         mlsx_line(&file(b"\xff\xfe"), FactSet::default(), false, &mut out);
         assert!(out.ends_with(b"; \xff\xfe\r\n"));
+    }
+
+    #[test]
+    fn a_link_never_shows_its_target() {
+        let link = Entry {
+            kind: EntryKind::Symlink,
+            link_target: Some(b"/elsewhere"),
+            ..file(b"l")
+        };
+        let mut out = Vec::new();
+        mlsx_line(&link, FactSet::default(), false, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("type=OS.unix=symlink;"), "{text}");
+        assert!(
+            text.ends_with("; l\r\n") && !text.contains("elsewhere"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -35,4 +35,8 @@ pub struct Entry<'a> {
     pub nlink: u64,
     /// A stable identity (device, inode) for the MLSx `unique` fact.
     pub unique: (u64, u64),
+    /// For a symbolic link, the target LIST shows after ` -> `; `None`
+    /// shows the link without one. The server decides what may be shown
+    /// (never a path outside the session's root); MLSx never shows it.
+    pub link_target: Option<&'a [u8]>,
 }

@@ -36,6 +36,7 @@ impl Meta {
             mode: self.mode & 0o7777,
             nlink: self.nlink,
             unique: (self.dev, self.ino),
+            link_target: None,
         }
     }
 }

@@ -126,7 +126,7 @@ impl Pop3Client {
             )),
             other => other,
         })?;
-        self.conn.upgrade().await
+        self.conn.upgrade("STLS").await
     }
 
     /// USER and PASS.

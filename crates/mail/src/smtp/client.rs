@@ -100,7 +100,7 @@ impl SmtpClient {
         if reply.code != 220 {
             return Err(refused("STARTTLS", &reply));
         }
-        self.conn.upgrade().await?;
+        self.conn.upgrade("STARTTLS").await?;
         self.hello().await
     }
 

@@ -19,6 +19,7 @@ use std::io::{IsTerminal, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use wire::Secret;
 
 /// What a command's argument is, for completion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -467,8 +468,10 @@ fn user<'a>(sh: &'a mut Shell, call: Call<'a>) -> Done<'a> {
         let name = args.first().context("usage: user NAME [PASSWORD]")?.clone();
         let url = sh.url.clone().context("not connected; use `open URL`")?;
         let password = match args.get(1) {
-            Some(p) => p.clone(),
-            None if std::io::stdin().is_terminal() => rpassword::prompt_password("Password: ")?,
+            Some(p) => Secret::new(p.as_str()),
+            None if std::io::stdin().is_terminal() => {
+                Secret::new(rpassword::prompt_password("Password: ")?)
+            }
             None => bail!("usage: user NAME PASSWORD (no terminal to ask on)"),
         };
         sh.connect(

@@ -144,6 +144,7 @@ mod tests {
             mode: 0o640,
             nlink: 1,
             unique: (7, 9),
+            link_target: None,
         }
     }
 

@@ -594,6 +594,7 @@ mod tests {
             mode: 0o754,
             nlink: 3,
             unique: (0, 0),
+            link_target: None,
         };
         let mut out = Vec::new();
         unix_line(&entry, now, &mut out);

@@ -63,7 +63,7 @@ pub async fn start(
 pub fn single(meta: &Meta, name: &[u8], format: ListFormat, now_unix: i64) -> ListChunks {
     let (tx, rx) = mpsc::channel(1);
     let mut out = Vec::new();
-    format_entry(meta, name, format, now_unix, &mut out);
+    format_entry(meta, name, None, format, now_unix, &mut out);
     // A fresh channel with room for one: this cannot fail.
     let _ = tx.try_send(Ok(out));
     rx
@@ -108,12 +108,12 @@ impl Listing<'_> {
             let name = keys::name(&first);
             if rest.next().is_none() {
                 if first.as_ref() != MARKER {
-                    format_entry(&file_meta(&meta), &name, format, now_unix, &mut out);
+                    format_entry(&file_meta(&meta), &name, None, format, now_unix, &mut out);
                 }
             } else {
                 let sub = dir.child(first.clone());
                 let dir_meta = object_meta(EntryKind::Dir, 0, meta.last_modified.timestamp(), &sub);
-                format_entry(&dir_meta, &name, format, now_unix, &mut out);
+                format_entry(&dir_meta, &name, None, format, now_unix, &mut out);
                 keys = self
                     .store
                     .list_with_offset(prefix, &keys::after_subtree(dir, &first));
