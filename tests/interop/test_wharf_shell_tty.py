@@ -143,6 +143,11 @@ def test_completion_history_jobs_settings_and_bookmarks_in_a_terminal(
     t.send("\r")
     t.read_until(PROMPT)
 
+    # Logging in again with the password on the line: history keeps the
+    # line without it.
+    out = t.command(f"user {USER} {PASSWORD}")
+    assert USER in out, out
+
     # History: Up recalls the last line.
     assert "/" in t.command("pwd")
     t.send(UP)
@@ -171,8 +176,12 @@ def test_completion_history_jobs_settings_and_bookmarks_in_a_terminal(
     assert f"ftp://{USER}@{wharfd.host}:{wharfd.port}/projects" in out, out
     assert t.close() == 0
     assert PASSWORD not in config.read_text(), "a password reached the settings file"
-    history = (shell_home / ".wharf_history").read_text()
+    history_file = shell_home / ".wharf_history"
+    history = history_file.read_text()
     assert "mirror projects mirrored &" in history
+    assert f"user {USER}" in history, history
+    assert PASSWORD not in history, f"a password reached the shell history:\n{history}"
+    assert history_file.stat().st_mode & 0o077 == 0, oct(history_file.stat().st_mode)
 
     # The next session: the bookmark opens (password from ~/.netrc), and
     # Up recalls the last session's lines.

@@ -1,6 +1,7 @@
-//! Command lines: a line editor with history (kept across sessions) and
-//! completion on a terminal, plain lines from a pipe or a script; and
-//! splitting a line into words as a shell would.
+//! Command lines: a line editor with history (kept across sessions, in a
+//! file only its owner can read, passwords left out) and completion on a
+//! terminal, plain lines from a pipe or a script; and splitting a line into
+//! words as a shell would.
 
 use super::complete::Completion;
 use anyhow::{Context, Result};
@@ -39,6 +40,7 @@ impl Input {
         editor.set_helper(Some(completion));
         let history = history_path();
         if let Some(h) = &history {
+            private_file(h);
             let _ = editor.load_history(h);
         }
         Ok(Input::Editor(Box::new(editor), history))
@@ -59,7 +61,7 @@ impl Input {
                 match read {
                     Ok(line) => {
                         if !line.trim().is_empty() {
-                            let _ = editor.add_history_entry(line.as_str());
+                            let _ = editor.add_history_entry(for_history(&line));
                             if let Some(h) = history {
                                 let _ = editor.append_history(h);
                             }
@@ -80,6 +82,70 @@ impl Input {
             Input::Editor(editor, _) => editor.helper(),
             Input::Lines(_) => None,
         }
+    }
+}
+
+/// Creates the history file readable by its owner only, or makes an
+/// existing one so; a failure leaves history as it is (best effort).
+fn private_file(path: &Path) {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let _ = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path);
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+/// `line` as history keeps it: without the passwords it may carry. `user`
+/// keeps its name, `register` its name, `quote PASS` and `site REGISTER`
+/// their command; a URL keeps its user name but not its password. The
+/// line is re-joined with single spaces.
+fn for_history(line: &str) -> String {
+    let words = split_words(line);
+    let lower: Vec<String> = words
+        .iter()
+        .take(2)
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    let keep = match lower.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["user", ..] | ["register", ..] => 2,
+        ["quote", "pass"] | ["quote", "acct"] => 2,
+        ["site", "register"] | ["quote", "site"] => 3,
+        _ => words.len(),
+    };
+    words
+        .iter()
+        .take(keep)
+        .map(|w| quoted(&without_url_password(w)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A word that is a URL with `user:password@`, as `user@`.
+fn without_url_password(word: &str) -> String {
+    let Some((scheme, rest)) = word.split_once("://") else {
+        return word.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return word.to_string();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}{}", &rest[at..]),
+        None => word.to_string(),
+    }
+}
+
+/// A word as [`split_words`] reads it back (one holding both kinds of
+/// quote cannot be written so; it is kept in double quotes).
+fn quoted(word: &str) -> String {
+    if !word.is_empty() && !word.contains([' ', '\t', '"', '\'']) {
+        word.to_string()
+    } else if word.contains('\'') {
+        format!("\"{word}\"")
+    } else {
+        format!("'{word}'")
     }
 }
 
@@ -119,6 +185,41 @@ pub fn split_words(line: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_keeps_no_password() {
+        for (line, kept) in [
+            ("user alice s3cret", "user alice"),
+            ("USER alice", "USER alice"),
+            (
+                "register bob pw-pw-pw bob@example.org --wait",
+                "register bob",
+            ),
+            ("quote PASS s3cret", "quote PASS"),
+            ("site REGISTER bob pw-pw-pw", "site REGISTER bob"),
+            ("quote SITE REGISTER bob pw", "quote SITE REGISTER"),
+            (
+                "open ftp://alice:s3cret@host:21/dir",
+                "open ftp://alice@host:21/dir",
+            ),
+            ("open ftp://alice@host/a:b@c", "open ftp://alice@host/a:b@c"),
+            (
+                "bookmark add work ftps://a:p%40ss@h/",
+                "bookmark add work ftps://a@h/",
+            ),
+            ("get 'my file.txt' out", "get 'my file.txt' out"),
+            ("ls", "ls"),
+        ] {
+            assert_eq!(for_history(line), kept, "{line}");
+        }
+    }
+
+    #[test]
+    fn history_lines_read_back_as_the_same_words() {
+        for line in ["get 'a b' \"it's\"", "put x ''", "ls"] {
+            assert_eq!(split_words(&for_history(line)), split_words(line), "{line}");
+        }
+    }
 
     #[test]
     fn words_and_quotes() {
