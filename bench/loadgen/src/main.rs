@@ -18,6 +18,8 @@
 //! * `list` - one login, LIST of a directory K times.
 //! * `idle` - opens N logged-in sessions, prints a `ready` JSON line, holds
 //!   them until standard input closes (or --hold-secs), then exits.
+//! * `tls-send` / `tls-recv` - the FTPS limit line: a file through one TLS
+//!   connection between two processes, both on rustls (`tls_pipe.rs`).
 //!
 //! Every loop is bounded in count and time, and only 127.0.0.0/8 is allowed.
 
@@ -32,6 +34,8 @@ use std::time::{Duration, Instant};
 use tokio::io::Interest;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
+
+mod tls_pipe;
 
 const RECV_BUF: usize = 1 << 20;
 
@@ -48,6 +52,8 @@ fn usage() -> ! {
          \x20      rate  --port P --workers W --secs D [--max-cycles M] [--user U --pass W]\n\
          \x20      list  --port P --user U --pass W --path DIR [--repeat K]\n\
          \x20      idle  --port P --clients N [--concurrency 64] [--hold-secs 300] [--min-mem-avail-mb 3072]\n\
+         \x20      tls-send --cert CHAIN --key KEY --file F [--tls 1.3|1.2] [--suite S] [--block-kb 64] [--buffer-kb 64]\n\
+         \x20      tls-recv --port P --ca CA [--tls 1.3|1.2] [--suite S] [--expect-bytes N] [--sock-buf-kb 0]\n\
          common: --host 127.0.0.1 (loopback only), --threads 2 (burst/rate/idle)\n\
          user 'anonymous' logs in with password 'bench@'"
     );
@@ -1049,6 +1055,22 @@ fn main() {
     if o.mode == "sendfile-serve" {
         if let Err(e) = mode_sendfile_serve(&o) {
             eprintln!("sendfile-serve: {e}");
+            std::process::exit(1);
+        }
+        std::process::exit(0);
+    }
+    // The rustls pair: blocking, one connection each, no runtime.
+    let tls = match o.mode.as_str() {
+        "tls-send" => Some(tls_pipe::mode_tls_send(&o)),
+        "tls-recv" => Some(tls_pipe::mode_tls_recv(&o)),
+        _ => None,
+    };
+    if let Some(r) = tls {
+        if let Err(e) = r {
+            Json::default()
+                .str("mode", &o.mode)
+                .str("error", &e.to_string())
+                .print();
             std::process::exit(1);
         }
         std::process::exit(0);
