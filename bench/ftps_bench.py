@@ -1,16 +1,26 @@
 #!/usr/bin/env python3
 """FTPS side by side (issue 20): explicit AUTH TLS + PROT P RETR and STOR of
 the big file against wharfd, vsftpd, pure-ftpd and ProFTPD with TLS
-configured, TLS 1.3 and 1.2 (AES-GCM), and the reference lines: the same
-bytes through one TLS connection between two processes (a sender of its
-own, in Python on OpenSSL, and this script receiving as its FTPS client
-does; a reference, not a ceiling: see the report), and one core's
-AES-128-GCM (`openssl speed -evp aes-128-gcm`).
+configured, TLS 1.3 and 1.2 (AES-GCM), and the limit lines, run in every
+round beside the transfers: the same bytes through one TLS connection
+between two processes, twice over,
+
+* the rustls pair: the load generator's `tls-send` and `tls-recv`
+  (bench/loadgen/src/tls_pipe.rs), rustls on ring at both ends; the
+  ceiling for a server and a client both on rustls;
+* the Python pipe: a sender of its own in Python on OpenSSL, and this
+  script receiving exactly as its FTPS client does; it bounds what the
+  Python client can take (its sender is slower than the servers, so it
+  is no ceiling for them);
+
+with the CPU of sender and receiver, and one core's AES-128-GCM
+(`openssl speed -evp aes-128-gcm`).
 
 Called by `bash bench/run.sh` (skip it with BENCH_SKIP=ftps), or alone, as
 root, from the repository root (after bench.py made the big file):
 
-    WHARFD=$CARGO_TARGET_DIR/release/wharfd python3 bench/ftps_bench.py
+    WHARFD=$CARGO_TARGET_DIR/release/wharfd \
+    LOADGEN=$CARGO_TARGET_DIR/release/wharf-bench-loadgen python3 bench/ftps_bench.py
 
 The client is Python's ftplib.FTP_TLS (OpenSSL underneath), its data
 connections resuming the control connection's TLS session (vsftpd and
@@ -34,8 +44,11 @@ Environment (all optional):
   BENCH_FTPS_RUNS     rounds (default 3), servers interleaved in each
   BENCH_FTPS_SERVERS  default wharfd,wharfd-nosync,vsftpd,pure-ftpd,proftpd
   BENCH_FTPS_TLS      versions (default 1.3,1.2)
+  BENCH_FTPS_RUST13   the rustls pair's TLS 1.3 suite (default
+                      TLS13_AES_256_GCM_SHA384, what the transfers negotiate;
+                      or TLS13_AES_128_GCM_SHA256)
   BENCH_SKIP          `ftps` skips all of this
-  BENCH_OUT, BENCH_WORK, BENCH_BIG_MB, WHARFD   as for bench.py
+  BENCH_OUT, BENCH_WORK, BENCH_BIG_MB, WHARFD, LOADGEN   as for bench.py
 """
 
 from __future__ import annotations
@@ -55,13 +68,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench import (  # noqa: E402  (bench/bench.py: servers, files, /proc helpers, summaries)
-    BIG, HOST, NOSYNC, OUT, UPDIR, WORK, BenchPeer, WharfServer, env_int, peers, summary, tree_cpu)
+    BIG, HOST, LOADGEN, NOSYNC, OUT, UPDIR, WORK, BenchPeer, WharfServer, env_int, peers, summary, tree_cpu)
 
 RUNS = env_int("BENCH_FTPS_RUNS", 3)
 SERVERS = [s for s in os.environ.get("BENCH_FTPS_SERVERS",
                                       f"wharfd,{NOSYNC},vsftpd,pure-ftpd,proftpd").split(",") if s]
 VERSIONS = [v for v in os.environ.get("BENCH_FTPS_TLS", "1.3,1.2").split(",") if v]
 SKIP = set(x for x in os.environ.get("BENCH_SKIP", "").split(",") if x)
+# Under TLS 1.3 Python's ssl and every server here negotiate AES-256-GCM
+# (Python cannot narrow TLS 1.3 suites), so the rustls pair runs it too.
+RUST13_SUITE = os.environ.get("BENCH_FTPS_RUST13", "TLS13_AES_256_GCM_SHA384")
 CONF = HERE / "ftps"
 CERTS = WORK / "ftps-certs"
 BLOCK = 1 << 20
@@ -164,6 +180,12 @@ def own_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def children_cpu() -> float:
+    """CPU of this process's reaped children (a sender once waited for)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def transfer(srv, version: str, ca: Path, up: bool) -> dict:
     try:
         f = login(srv, version, ca)
@@ -247,9 +269,10 @@ tls.close()
 
 
 def tls_pipe(version: str, certs: dict) -> dict:
-    """The limit line: the big file through one TLS connection between two
+    """The Python pipe: the big file through one TLS connection between two
     processes (a Python sender on OpenSSL, and this process receiving as
-    the FTPS client does), AES-128-GCM."""
+    the FTPS client does). It bounds what the Python client can take."""
+    s0 = children_cpu()
     sender = subprocess.Popen([sys.executable, "-c", PIPE_SENDER, str(certs["chain"]), str(certs["key"]),
                                str(BIG), version, TLS12_CIPHER], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE)
@@ -258,14 +281,17 @@ def tls_pipe(version: str, certs: dict) -> dict:
         ctx = context(version, certs["ca"])
         buf = bytearray(BLOCK)
         got = 0
-        t0 = time.monotonic()
+        c0, t0 = own_cpu(), time.monotonic()
         with ctx.wrap_socket(__import__("socket").create_connection((HOST, port), timeout=60),
                              server_hostname="localhost") as tls:
             negotiated = f"{tls.version()} {tls.cipher()[0]}"
             while n := tls.recv_into(buf):
                 got += n
-        wall = time.monotonic() - t0
+        wall, cpu = time.monotonic() - t0, own_cpu() - c0
         sender.wait(timeout=60)
+        # The whole child, its interpreter's start-up included (a few
+        # hundredths of a second); the rustls sender counts from accept().
+        sender_cpu = children_cpu() - s0
     except (OSError, ValueError, ssl.SSLError, subprocess.TimeoutExpired) as e:
         return {"error": f"{type(e).__name__}: {e}"[:300]}
     finally:
@@ -275,10 +301,75 @@ def tls_pipe(version: str, certs: dict) -> dict:
     size = BIG.stat().st_size
     if got != size:
         return {"error": f"received {got} of {size} bytes"}
-    return {"mb_s": round(size / wall / 1e6, 1), "wall_s": round(wall, 3), "negotiated": negotiated}
+    return {"mb_s": round(size / wall / 1e6, 1), "wall_s": round(wall, 3), "negotiated": negotiated,
+            "sender_cpu_s": round(sender_cpu, 3), "receiver_cpu_s": round(cpu, 3)}
+
+
+def last_json(out: bytes) -> dict:
+    lines = out.decode(errors="replace").strip().splitlines()
+    try:
+        return json.loads(lines[-1]) if lines else {"error": "no output"}
+    except json.JSONDecodeError:
+        return {"error": f"not JSON: {lines[-1][:200]}"}
+
+
+def rust_pipe(version: str, certs: dict) -> dict:
+    """The rustls pair: the same bytes through one TLS connection between
+    two processes of the load generator, `tls-send` (a rustls server
+    reading the file in 64 KiB blocks) and `tls-recv` (a rustls client
+    copying into a 1 MiB buffer): the ceiling for a server and a client
+    both on rustls. Each side reports its own CPU (getrusage)."""
+    if not os.access(LOADGEN, os.X_OK):
+        return {"error": f"{LOADGEN} is missing: build bench/loadgen (bash bench/run.sh)"}
+    suite = ["--suite", RUST13_SUITE] if version == "1.3" else []
+    size = BIG.stat().st_size
+    sender = subprocess.Popen([LOADGEN, "tls-send", "--cert", str(certs["chain"]), "--key", str(certs["key"]),
+                               "--file", str(BIG), "--tls", version, *suite],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        first = sender.stdout.readline()
+        if not first.strip().isdigit():
+            return {"error": f"tls-send: {last_json(first + sender.stdout.read()).get('error')}"[:300]}
+        cp = subprocess.run([LOADGEN, "tls-recv", "--port", first.strip().decode(), "--ca", str(certs["ca"]),
+                             "--tls", version, *suite, "--expect-bytes", str(size)],
+                            stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
+        recv = last_json(cp.stdout)
+        if "error" in recv:
+            return {"error": f"tls-recv: {recv['error']}"[:300]}
+        out, _ = sender.communicate(timeout=60)
+        send = last_json(out)
+        if "error" in send:
+            return {"error": f"tls-send: {send['error']}"[:300]}
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {"error": f"{type(e).__name__}: {e}"[:300]}
+    finally:
+        if sender.poll() is None:
+            sender.kill()
+            sender.wait(timeout=10)
+    return {"mb_s": round(recv["mb_s"], 1), "wall_s": round(recv["wall_s"], 3),
+            "negotiated": f"{recv['version']} {recv['suite']}",
+            "sender_cpu_s": round(send["cpu_s"], 3), "receiver_cpu_s": round(recv["cpu_s"], 3)}
 
 
 # ---------------------------------------------------------------- report
+
+# The limit lines by their key in R["limits"] and R["negotiated"].
+LIMIT_NAMES = {"rustls": "rustls pair", "pipe": "Python pipe"}
+
+
+def median_of(runs: list[dict], k: str) -> float | None:
+    vals = sorted(r[k] for r in runs if r.get(k) is not None)
+    return vals[len(vals) // 2] if vals else None
+
+
+def limit_cell(lim: dict, key: str) -> str:
+    cpu = lim.get(f"{key}/cpu") or {}
+    extra = ""
+    if cpu.get("sender_cpu_s") is not None and cpu.get("receiver_cpu_s") is not None:
+        extra = f" (CPU sender {cpu['sender_cpu_s']:.2f} s, receiver {cpu['receiver_cpu_s']:.2f} s)"
+    errors = [r["error"] for r in lim.get(f"{key}/raw", []) if "error" in r]
+    err = f" {len(errors)} failed: {errors[0][:80]}" if errors else ""
+    return fmt(lim.get(key)) + extra + err
 
 def fmt(s: dict | None) -> str:
     if not s or s.get("median") is None:
@@ -302,8 +393,12 @@ def write_report(R: dict) -> None:
          "| figure | " + " | ".join(f"TLS {v}" for v in VERSIONS) + " |",
          "|---|" + "---|" * len(VERSIONS)]
     lim = R.get("limits", {})
-    L.append("| limit: one TLS connection between two processes (Python on OpenSSL, 1 MiB blocks) | "
-             + " | ".join(fmt(lim.get(f"pipe/{v}")) for v in VERSIONS) + " |")
+    L.append("| limit, rustls pair: one TLS connection between two processes, rustls (ring) at both ends "
+             "(load generator `tls-send`, 64 KiB blocks, and `tls-recv`, copying): the ceiling for a server "
+             "and a client both on rustls | " + " | ".join(limit_cell(lim, f"rustls/{v}") for v in VERSIONS) + " |")
+    L.append("| limit, Python pipe: the same, a Python sender on OpenSSL (1 MiB blocks) and the FTPS client's "
+             "own receiving code: what the Python client can take | "
+             + " | ".join(limit_cell(lim, f"pipe/{v}") for v in VERSIONS) + " |")
     L.append(f"| limit: one core's AES-128-GCM (`openssl speed`, 16 KiB blocks) | {lim.get('aes', {}).get('mb_s')} | |"
              if len(VERSIONS) == 2 else f"| AES-128-GCM one core | {lim.get('aes', {}).get('mb_s')} |")
     T = R.get("transfers", {})
@@ -323,12 +418,17 @@ def write_report(R: dict) -> None:
             L.append(f"| {op.upper()} {kind} | " + " | ".join(cells) + " |")
     L += ["", "Negotiated (control / data): " + "; ".join(
         f"{k}: {v}" for k, v in sorted(R.get("negotiated", {}).items())), "",
-        "CPU: seconds of the whole transfer, the server's process tree (from /proc) and the client's own.", "",
-        "Read with care: (1) the \"limit\" line's sender is Python's ssl module, slower at sending than "
-        "the servers, so it is a reference, not a ceiling (a sender in C or Rust is still to be written: "
-        "`openssl s_server` reading the file on standard input stalled after its first record here); "
+        "CPU: seconds of the whole transfer, the server's process tree (from /proc) and the client's own; "
+        "for the limit lines, the sender's and the receiver's own (getrusage).", "",
+        "Read with care: (1) there are two limit lines, both the big file through one TLS connection "
+        "between two processes on this machine. The rustls pair (rustls on ring at both ends, the load "
+        "generator's `tls-send`/`tls-recv`) is the ceiling for a server and a client both on rustls "
+        "(wharfd is; this benchmark's client is Python on OpenSSL), not for the OpenSSL peers or this client. The "
+        "Python pipe's receiver is the same Python/OpenSSL code as the FTPS client's RETR, so it bounds what "
+        "the Python client can take: a RETR near it is held back by the client, not the server; its sender "
+        "is Python's ssl module, slower at sending than the servers, so it is no ceiling for them. "
         "(2) under TLS 1.3 the client and every server chose TLS_AES_256_GCM_SHA384 (Python's ssl cannot narrow "
-        "TLS 1.3 suites), under TLS 1.2 AES-128-GCM; (3) "
+        "TLS 1.3 suites), and so does the rustls pair (`BENCH_FTPS_RUST13`); under TLS 1.2 AES-128-GCM; (3) "
         "every server, wharfd included, requires data connections to resume the control connection's TLS "
         "session; (4) the client is one Python thread, and its CPU is close to the wall time of the fastest "
         "transfers: it may set their pace.", ""]
@@ -363,9 +463,13 @@ def main() -> int:
         raw: dict[str, list[dict]] = {}
         for rnd in range(RUNS):
             for v in VERSIONS:
-                r = tls_pipe(v, certs)
-                raw.setdefault(f"pipe/{v}", []).append(r)
-                log(f"round {rnd + 1} TLS {v} pipe: {r.get('mb_s')} MB/s {r.get('error') or ''}")
+                for name, pipe in (("rustls", rust_pipe), ("pipe", tls_pipe)):
+                    r = pipe(v, certs)
+                    raw.setdefault(f"{name}/{v}", []).append(r)
+                    if "negotiated" in r:
+                        R["negotiated"][f"limit {LIMIT_NAMES[name]} TLS {v}"] = r["negotiated"]
+                    log(f"round {rnd + 1} TLS {v} {LIMIT_NAMES[name]}: {r.get('mb_s')} MB/s (sender CPU "
+                        f"{r.get('sender_cpu_s')} s, receiver {r.get('receiver_cpu_s')} s) {r.get('error') or ''}")
                 for kind, srv in servers.items():
                     for op in ("retr", "stor"):
                         # Each peer made its own throw-away CA (peers.py); wharfd uses ours.
@@ -388,13 +492,13 @@ def main() -> int:
         good = [r for r in runs if "error" not in r]
         entry = {"mb_s": summary([r["mb_s"] for r in good]), "errors": [r["error"] for r in runs if "error" in r],
                  "raw": runs}
-        if key.startswith("pipe/"):
+        if key.startswith(("pipe/", "rustls/")):
             R["limits"][key] = entry["mb_s"]
             R["limits"][key + "/raw"] = runs
+            R["limits"][key + "/cpu"] = {k: median_of(good, k) for k in ("sender_cpu_s", "receiver_cpu_s")}
             continue
         for k in ("server_cpu_s", "client_cpu_s"):
-            vals = sorted(r[k] for r in good if k in r)
-            entry[k] = vals[len(vals) // 2] if vals else None
+            entry[k] = median_of(good, k)
         R["transfers"][key] = entry
     R["machine"]["loadavg_end"] = os.getloadavg()
     OUT.mkdir(parents=True, exist_ok=True)

@@ -98,9 +98,9 @@ python3 bench/sftp_bench.py
 python3 bench/login_bench.py
 "$CHART_PY" bench/login_bench.py --render || true    # the PNG chart, with matplotlib
 # FTPS (issue 20): PROT P RETR/STOR of the big file against wharfd and the
-# peers with TLS (their settings: bench/ftps/), TLS 1.3 and 1.2, beside a
-# TLS-pipe reference and openssl speed (bench/out/ftps-report.md);
-# BENCH_SKIP=ftps skips it.
+# peers with TLS (their settings: bench/ftps/), TLS 1.3 and 1.2, beside two
+# TLS limit lines (the load generator's rustls pair, a Python pipe) and
+# openssl speed (bench/out/ftps-report.md); BENCH_SKIP=ftps skips it.
 python3 bench/ftps_bench.py
 # The admin console with 1000 accounts and 200 live sessions: time per page
 # and API call (bench/out/console-report.md); BENCH_SKIP=console skips it.

@@ -18,6 +18,8 @@
 //! * `list` - one login, LIST of a directory K times.
 //! * `idle` - opens N logged-in sessions, prints a `ready` JSON line, holds
 //!   them until standard input closes (or --hold-secs), then exits.
+//! * `tls-send` / `tls-recv` - the FTPS limit line: a file through one TLS
+//!   connection between two processes, both on rustls (`tls_pipe.rs`).
 //!
 //! Every loop is bounded in count and time, and only 127.0.0.0/8 is allowed.
 
@@ -29,9 +31,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::io::Interest;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
+
+mod tls_pipe;
 
 const RECV_BUF: usize = 1 << 20;
 
@@ -48,6 +52,8 @@ fn usage() -> ! {
          \x20      rate  --port P --workers W --secs D [--max-cycles M] [--user U --pass W]\n\
          \x20      list  --port P --user U --pass W --path DIR [--repeat K]\n\
          \x20      idle  --port P --clients N [--concurrency 64] [--hold-secs 300] [--min-mem-avail-mb 3072]\n\
+         \x20      tls-send --cert CHAIN --key KEY --file F [--tls 1.3|1.2] [--suite S] [--block-kb 64] [--buffer-kb 64]\n\
+         \x20      tls-recv --port P --ca CA [--tls 1.3|1.2] [--suite S] [--expect-bytes N] [--sock-buf-kb 0]\n\
          common: --host 127.0.0.1 (loopback only), --threads 2 (burst/rate/idle)\n\
          user 'anonymous' logs in with password 'bench@'"
     );
@@ -67,14 +73,19 @@ impl Opts {
         let mode = args.next().unwrap_or_else(|| usage());
         let mut kv = BTreeMap::new();
         while let Some(k) = args.next() {
-            let Some(key) = k.strip_prefix("--") else { usage() };
+            let Some(key) = k.strip_prefix("--") else {
+                usage()
+            };
             let v = args.next().unwrap_or_else(|| usage());
             kv.insert(key.to_string(), v);
         }
         Opts { mode, kv }
     }
     fn str(&self, k: &str, default: &str) -> String {
-        self.kv.get(k).cloned().unwrap_or_else(|| default.to_string())
+        self.kv
+            .get(k)
+            .cloned()
+            .unwrap_or_else(|| default.to_string())
     }
     fn req(&self, k: &str) -> String {
         self.kv.get(k).cloned().unwrap_or_else(|| {
@@ -111,7 +122,10 @@ struct Target {
 
 impl Target {
     fn from(o: &Opts) -> Target {
-        let host: Ipv4Addr = o.str("host", "127.0.0.1").parse().unwrap_or_else(|_| usage());
+        let host: Ipv4Addr = o
+            .str("host", "127.0.0.1")
+            .parse()
+            .unwrap_or_else(|_| usage());
         if host.octets()[0] != 127 {
             eprintln!("refusing a non-loopback target {host}");
             std::process::exit(2);
@@ -155,7 +169,10 @@ struct Window {
 }
 impl Window {
     fn start() -> Window {
-        Window { t0: Instant::now(), c0: cpu_secs() }
+        Window {
+            t0: Instant::now(),
+            c0: cpu_secs(),
+        }
     }
     /// (wall seconds, loadgen CPU seconds)
     fn end(&self) -> (f64, f64) {
@@ -180,7 +197,11 @@ fn mem_available_mb() -> Option<u64> {
 struct Json(Vec<(String, String)>);
 impl Json {
     fn num(mut self, k: &str, v: f64) -> Json {
-        let s = if v.is_finite() { format!("{v}") } else { "null".into() };
+        let s = if v.is_finite() {
+            format!("{v}")
+        } else {
+            "null".into()
+        };
         self.0.push((k.into(), s));
         self
     }
@@ -197,12 +218,17 @@ impl Json {
         self
     }
     fn cpu(self, wall: f64, cpu: f64) -> Json {
-        self.num("wall_s", wall)
-            .num("loadgen_cpu_s", cpu)
-            .num("loadgen_cpu_pct", if wall > 0.0 { 100.0 * cpu / wall } else { 0.0 })
+        self.num("wall_s", wall).num("loadgen_cpu_s", cpu).num(
+            "loadgen_cpu_pct",
+            if wall > 0.0 { 100.0 * cpu / wall } else { 0.0 },
+        )
     }
     fn print(self) {
-        let body: Vec<String> = self.0.iter().map(|(k, v)| format!("{}:{}", quote(k), v)).collect();
+        let body: Vec<String> = self
+            .0
+            .iter()
+            .map(|(k, v)| format!("{}:{}", quote(k), v))
+            .collect();
         println!("{{{}}}", body.join(","));
     }
 }
@@ -223,7 +249,10 @@ fn quote(s: &str) -> String {
 }
 
 fn reasons_json(m: &BTreeMap<String, u64>) -> String {
-    let body: Vec<String> = m.iter().map(|(k, v)| format!("{}:{}", quote(k), v)).collect();
+    let body: Vec<String> = m
+        .iter()
+        .map(|(k, v)| format!("{}:{}", quote(k), v))
+        .collect();
     format!("{{{}}}", body.join(","))
 }
 
@@ -272,7 +301,11 @@ impl Ctl {
     async fn open(t: &Target, src: Option<Ipv4Addr>) -> io::Result<Ctl> {
         let s = connect(t, t.port, src).await?;
         s.set_nodelay(true)?;
-        let mut c = Ctl { s: BufReader::with_capacity(4096, s), src, line: String::new() };
+        let mut c = Ctl {
+            s: BufReader::with_capacity(4096, s),
+            src,
+            line: String::new(),
+        };
         let (code, text) = c.reply().await?;
         if code != 220 {
             return Err(err(format!("banner {code} {}", text.trim())));
@@ -308,14 +341,21 @@ impl Ctl {
     }
 
     async fn cmd(&mut self, c: &str) -> io::Result<(u16, String)> {
-        self.s.get_mut().write_all(format!("{c}\r\n").as_bytes()).await?;
+        self.s
+            .get_mut()
+            .write_all(format!("{c}\r\n").as_bytes())
+            .await?;
         self.reply().await
     }
 
     async fn expect(&mut self, c: &str, ok: &[u16]) -> io::Result<(u16, String)> {
         let (code, text) = self.cmd(c).await?;
         if !ok.contains(&code) {
-            let shown = if c.starts_with("PASS") { "PASS ****" } else { c };
+            let shown = if c.starts_with("PASS") {
+                "PASS ****"
+            } else {
+                c
+            };
             return Err(err(format!("{shown}: {text}")));
         }
         Ok((code, text))
@@ -328,7 +368,8 @@ impl Ctl {
             331 | 332 => {}
             _ => return Err(err(format!("USER: {text}"))),
         }
-        self.expect(&format!("PASS {}", t.pass), &[230, 202]).await?;
+        self.expect(&format!("PASS {}", t.pass), &[230, 202])
+            .await?;
         Ok(())
     }
 
@@ -337,16 +378,30 @@ impl Ctl {
     async fn passive(&mut self, t: &Target) -> io::Result<TcpStream> {
         let (code, text) = self.cmd("EPSV").await?;
         let port = if code == 229 {
-            let inner = text.split('(').nth(1).and_then(|r| r.split(')').next()).unwrap_or("");
+            let inner = text
+                .split('(')
+                .nth(1)
+                .and_then(|r| r.split(')').next())
+                .unwrap_or("");
             let parts: Vec<&str> = inner.split('|').collect();
-            parts.get(3).and_then(|p| p.parse::<u16>().ok()).ok_or_else(|| err(format!("bad EPSV reply {text}")))?
+            parts
+                .get(3)
+                .and_then(|p| p.parse::<u16>().ok())
+                .ok_or_else(|| err(format!("bad EPSV reply {text}")))?
         } else {
             let (code, text) = self.cmd("PASV").await?;
             if code != 227 {
                 return Err(err(format!("PASV: {text}")));
             }
-            let inner = text.split('(').nth(1).and_then(|r| r.split(')').next()).unwrap_or("");
-            let n: Vec<u16> = inner.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+            let inner = text
+                .split('(')
+                .nth(1)
+                .and_then(|r| r.split(')').next())
+                .unwrap_or("");
+            let n: Vec<u16> = inner
+                .split(',')
+                .filter_map(|x| x.trim().parse().ok())
+                .collect();
             if n.len() != 6 {
                 return Err(err(format!("bad PASV reply {text}")));
             }
@@ -373,7 +428,14 @@ async fn drain(d: &mut TcpStream, buf: &mut [u8], count_lines: bool) -> io::Resu
             d.readable().await?;
             let r = d.try_io(Interest::READABLE, || {
                 // SAFETY: MSG_TRUNC on TCP discards; buf is valid anyway.
-                let n = unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, 1 << 30, libc::MSG_TRUNC) };
+                let n = unsafe {
+                    libc::recv(
+                        fd,
+                        buf.as_mut_ptr() as *mut libc::c_void,
+                        1 << 30,
+                        libc::MSG_TRUNC,
+                    )
+                };
                 if n < 0 {
                     Err(io::Error::last_os_error())
                 } else {
@@ -427,7 +489,12 @@ async fn sendfile_async(sock: &TcpStream, file: &std::fs::File, len: u64) -> io:
     sendfile_chunked(sock, file, len, 8 << 20).await
 }
 
-async fn sendfile_chunked(sock: &TcpStream, file: &std::fs::File, len: u64, chunk: usize) -> io::Result<u64> {
+async fn sendfile_chunked(
+    sock: &TcpStream,
+    file: &std::fs::File,
+    len: u64,
+    chunk: usize,
+) -> io::Result<u64> {
     let mut off: libc::off_t = 0;
     let sfd = sock.as_raw_fd();
     let ffd = file.as_raw_fd();
@@ -509,7 +576,13 @@ async fn mode_sendfile_limit(o: &Opts) -> io::Result<()> {
     let path = o.req("file");
     let me = std::env::current_exe()?;
     let mut child = std::process::Command::new(me)
-        .args(["sendfile-serve", "--file", &path, "--chunk-kb", &o.str("chunk-kb", "8192")])
+        .args([
+            "sendfile-serve",
+            "--file",
+            &path,
+            "--chunk-kb",
+            &o.str("chunk-kb", "8192"),
+        ])
         .stdout(std::process::Stdio::piped())
         .stdin(std::process::Stdio::null())
         .spawn()?;
@@ -519,7 +592,10 @@ async fn mode_sendfile_limit(o: &Opts) -> io::Result<()> {
         let out = child.stdout.take().ok_or_else(|| err("no stdout"))?;
         std::io::BufReader::new(out).read_line(&mut line)?;
     }
-    let port: u16 = line.trim().parse().map_err(|_| err(format!("sender said {line:?}")))?;
+    let port: u16 = line
+        .trim()
+        .parse()
+        .map_err(|_| err(format!("sender said {line:?}")))?;
     let mut buf = vec![0u8; RECV_BUF];
     let c0 = children_cpu_secs();
     let w = Window::start();
@@ -644,7 +720,15 @@ struct Outcome {
 /// Microseconds from a client's start to its login's 230 (u64::MAX: none).
 type LoginAt = Arc<AtomicU64>;
 
-const STAGES: [&str; 7] = ["connect+banner", "login", "TYPE", "EPSV+data connect", "RETR data", "final reply", "QUIT"];
+const STAGES: [&str; 7] = [
+    "connect+banner",
+    "login",
+    "TYPE",
+    "EPSV+data connect",
+    "RETR data",
+    "final reply",
+    "QUIT",
+];
 
 async fn one_download(
     t: Target,
@@ -704,19 +788,33 @@ async fn mode_burst(o: &Opts) -> io::Result<()> {
             let t0 = Instant::now();
             let stage = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let login_at: LoginAt = Arc::new(AtomicU64::new(u64::MAX));
-            let r = tokio::time::timeout(timeout, one_download(t, i, path, expect, stage.clone(), login_at.clone())).await;
+            let r = tokio::time::timeout(
+                timeout,
+                one_download(t, i, path, expect, stage.clone(), login_at.clone()),
+            )
+            .await;
             let secs = t0.elapsed().as_secs_f64();
             let login_s = match login_at.load(Ordering::Relaxed) {
                 u64::MAX => None,
                 us => Some(us as f64 / 1e6),
             };
             match r {
-                Ok(Ok(bytes)) => Outcome { ok: true, bytes, secs, reason: String::new(), login_s },
+                Ok(Ok(bytes)) => Outcome {
+                    ok: true,
+                    bytes,
+                    secs,
+                    reason: String::new(),
+                    login_s,
+                },
                 Ok(Err(e)) => Outcome {
                     ok: false,
                     bytes: 0,
                     secs,
-                    reason: format!("{}: {}", STAGES[stage.load(Ordering::Relaxed)], classify(&e)),
+                    reason: format!(
+                        "{}: {}",
+                        STAGES[stage.load(Ordering::Relaxed)],
+                        classify(&e)
+                    ),
                     login_s,
                 },
                 Err(_) => Outcome {
@@ -799,12 +897,25 @@ async fn mode_rate(o: &Opts) -> io::Result<()> {
         hs.push(tokio::spawn(async move {
             let src = t.src(wi);
             let mut mine = Vec::new();
-            while Instant::now() < deadline && started.fetch_add(1, Ordering::Relaxed) < max_cycles {
+            while Instant::now() < deadline && started.fetch_add(1, Ordering::Relaxed) < max_cycles
+            {
                 let t0 = Instant::now();
                 match tokio::time::timeout(Duration::from_secs(10), one_cycle(&t, src)).await {
                     Ok(Ok(())) => mine.push(t0.elapsed().as_secs_f64() * 1000.0),
-                    Ok(Err(e)) => *reasons.lock().unwrap_or_else(|p| p.into_inner()).entry(classify(&e)).or_insert(0) += 1,
-                    Err(_) => *reasons.lock().unwrap_or_else(|p| p.into_inner()).entry("timeout".into()).or_insert(0) += 1,
+                    Ok(Err(e)) => {
+                        *reasons
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .entry(classify(&e))
+                            .or_insert(0) += 1
+                    }
+                    Err(_) => {
+                        *reasons
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .entry("timeout".into())
+                            .or_insert(0) += 1
+                    }
                 }
             }
             lat.lock().unwrap_or_else(|p| p.into_inner()).extend(mine);
@@ -858,7 +969,11 @@ async fn mode_idle(o: &Opts) -> io::Result<()> {
             stopped = "open deadline".into();
             break;
         }
-        let permit = sem.clone().acquire_owned().await.map_err(|e| err(e.to_string()))?;
+        let permit = sem
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| err(e.to_string()))?;
         let t = t.clone();
         let sessions = sessions.clone();
         let reasons = reasons.clone();
@@ -882,7 +997,11 @@ async fn mode_idle(o: &Opts) -> io::Result<()> {
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            *reasons.lock().unwrap_or_else(|p| p.into_inner()).entry(last).or_insert(0) += 1;
+            *reasons
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(last)
+                .or_insert(0) += 1;
         }));
     }
     for h in hs {
@@ -915,12 +1034,19 @@ async fn mode_idle(o: &Opts) -> io::Result<()> {
         let step = (v.len() / 50).max(1);
         for c in v.iter_mut().step_by(step) {
             checked += 1;
-            if let Ok(Ok((200, _))) = tokio::time::timeout(Duration::from_secs(5), c.cmd("NOOP")).await {
+            if let Ok(Ok((200, _))) =
+                tokio::time::timeout(Duration::from_secs(5), c.cmd("NOOP")).await
+            {
                 alive += 1;
             }
         }
     }
-    Json::default().str("mode", "idle").str("state", "done").int("noop_checked", checked).int("noop_ok", alive).print();
+    Json::default()
+        .str("mode", "idle")
+        .str("state", "done")
+        .int("noop_checked", checked)
+        .int("noop_ok", alive)
+        .print();
     Ok(())
 }
 
@@ -933,6 +1059,22 @@ fn main() {
         }
         std::process::exit(0);
     }
+    // The rustls pair: blocking, one connection each, no runtime.
+    let tls = match o.mode.as_str() {
+        "tls-send" => Some(tls_pipe::mode_tls_send(&o)),
+        "tls-recv" => Some(tls_pipe::mode_tls_recv(&o)),
+        _ => None,
+    };
+    if let Some(r) = tls {
+        if let Err(e) = r {
+            Json::default()
+                .str("mode", &o.mode)
+                .str("error", &e.to_string())
+                .print();
+            std::process::exit(1);
+        }
+        std::process::exit(0);
+    }
     DISCARD.store(o.num("discard", 0) == 1, Ordering::Relaxed);
     let multi = matches!(o.mode.as_str(), "burst" | "rate" | "idle");
     let rt = if multi {
@@ -941,7 +1083,9 @@ fn main() {
             .enable_all()
             .build()
     } else {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     };
     let rt = match rt {
         Ok(rt) => rt,
@@ -970,7 +1114,10 @@ fn main() {
         }
     });
     if let Err(e) = r {
-        Json::default().str("mode", &o.mode).str("error", &e.to_string()).print();
+        Json::default()
+            .str("mode", &o.mode)
+            .str("error", &e.to_string())
+            .print();
         std::process::exit(1);
     }
     // Sessions held by `idle` are closed by the exit itself.
