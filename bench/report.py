@@ -411,14 +411,14 @@ def write(R: dict, out: Path) -> None:
         w(f"## Clients: {big_mb} MiB down and up against the same vsftpd")
         w("")
         w("Wall time of the whole client process (start, login, transfer, exit), median [min–max]; downloads go "
-          "into a file on the same disk as the server's files (curl, lftp and ftplib leave it in the page cache; "
-          "`wharf get` fsyncs it before renaming it into place). "
+          "into a file on the same disk as the server's files; every client, `wharf get` included (without "
+          "`--fsync`), is done when the kernel has the bytes. "
           "The disk write limit is measured in the same run with `dd if=/dev/zero bs=1M count=N` into the same "
           "directory, once as a plain write (no sync) and once with `conv=fsync` (data on the disk); the write limit the "
           "downloads are compared with is the faster of the two. On this machine the plain write is repeatedly the "
           "*slower* one (its time is system CPU in dd: the first touch of page-cache memory the VM has just freed "
-          "is expensive here), so the limit is the fsync figure. Note that `wharf get` fsyncs the file before "
-          "renaming it into place; curl, lftp and ftplib do not. Client CPU = user+system of the client process.")
+          "is expensive here), so the limit may be the fsync figure. Uploads: `wharf put` and the others send from "
+          "the page cache with write(2). Client CPU = user+system of the client process.")
         w("")
         lim = write_limit(C)
         w("| direction | client | seconds | MB/s | vs limit / best | client CPU s | errors |")
