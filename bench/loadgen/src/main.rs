@@ -266,6 +266,29 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 
 // ------------------------------------------------------------------ FTP
 
+/// Fails if `--expect-bytes N` was given and `got` is not N.
+fn check_expected(o: &Opts, got: u64) -> io::Result<()> {
+    match o.kv.get("expect-bytes") {
+        Some(expect) if expect.parse::<u64>().ok() != Some(got) => {
+            Err(err(format!("received {got} bytes, expected {expect}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Ends the process: 0 after `r` succeeded, else 1 after its error as a
+/// JSON line.
+fn exit_with(mode: &str, r: io::Result<()>) -> ! {
+    if let Err(e) = r {
+        Json::default()
+            .str("mode", mode)
+            .str("error", &e.to_string())
+            .print();
+        std::process::exit(1);
+    }
+    std::process::exit(0);
+}
+
 fn err(msg: impl Into<String>) -> io::Error {
     io::Error::other(msg.into())
 }
@@ -630,11 +653,7 @@ async fn mode_retr(o: &Opts) -> io::Result<()> {
     let (got, _) = retr_on(&mut c, d, &format!("RETR {path}"), &mut buf, false).await?;
     let (wall, cpu) = w.end();
     let _ = c.quit().await;
-    if let Some(expect) = o.kv.get("expect-bytes") {
-        if expect.parse::<u64>().ok() != Some(got) {
-            return Err(err(format!("received {got} bytes, expected {expect}")));
-        }
-    }
+    check_expected(o, got)?;
     Json::default()
         .str("mode", "retr")
         .int("bytes", got)
@@ -1066,14 +1085,7 @@ fn main() {
         _ => None,
     };
     if let Some(r) = tls {
-        if let Err(e) = r {
-            Json::default()
-                .str("mode", &o.mode)
-                .str("error", &e.to_string())
-                .print();
-            std::process::exit(1);
-        }
-        std::process::exit(0);
+        exit_with(&o.mode, r);
     }
     DISCARD.store(o.num("discard", 0) == 1, Ordering::Relaxed);
     let multi = matches!(o.mode.as_str(), "burst" | "rate" | "idle");
@@ -1113,13 +1125,6 @@ fn main() {
             Err(_) => Err(err(format!("gave up after --max-secs {}", limit.as_secs()))),
         }
     });
-    if let Err(e) = r {
-        Json::default()
-            .str("mode", &o.mode)
-            .str("error", &e.to_string())
-            .print();
-        std::process::exit(1);
-    }
     // Sessions held by `idle` are closed by the exit itself.
-    std::process::exit(0);
+    exit_with(&o.mode, r);
 }

@@ -38,7 +38,7 @@ use rustls::{
     SupportedCipherSuite,
 };
 
-use crate::{cpu_secs, err, Json, Opts, RECV_BUF};
+use crate::{check_expected, cpu_secs, err, Json, Opts, RECV_BUF};
 
 static TLS13: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
 static TLS12: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
@@ -250,11 +250,7 @@ pub(crate) fn mode_tls_recv(o: &Opts) -> io::Result<()> {
     let cpu = cpu_secs() - c0;
     let (version, suite) = negotiated(&tls.conn);
     drop(tls);
-    if let Some(expect) = o.kv.get("expect-bytes") {
-        if expect.parse::<u64>().ok() != Some(got) {
-            return Err(err(format!("received {got} bytes, expected {expect}")));
-        }
-    }
+    check_expected(o, got)?;
     Json::default()
         .str("mode", "tls-recv")
         .int("bytes", got)
