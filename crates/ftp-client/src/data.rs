@@ -414,8 +414,7 @@ impl FtpClient {
             .try_clone()
             .map_err(FtpError::io("cannot read the local file"))?;
         let mut conn = self.begin_store(TransferType::Image, path, mode).await?;
-        let mut source = tokio::fs::File::from_std(own);
-        source.set_max_buf_size(BUF);
+        let mut source = LocalFile(own);
         let sent = copy(&mut source, &mut conn, progress, &self.flow(None)).await;
         self.end_store(conn, sent).await
     }
@@ -659,6 +658,36 @@ where
         if let Some(bucket) = pace {
             bucket.take(n as u64).await;
         }
+    }
+}
+
+/// A local file read on the task's own thread. An upload's reads come
+/// from the page cache in the common case, and handing each to tokio's
+/// blocking pool (as `tokio::fs::File` does) cost a thread wake-up and a
+/// copy per block: two futex calls per 256 KiB, and 0.1–0.2 s per GiB
+/// against curl. On a multi-thread runtime inside
+/// [`tokio::task::block_in_place`], so that a read that does go to the disk
+/// moves the runtime's other tasks elsewhere (a current-thread runtime has
+/// nowhere to move them, and cannot call it).
+struct LocalFile(std::fs::File);
+
+impl AsyncRead for LocalFile {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::io::Read;
+        let file = &mut self.get_mut().0;
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let mut read = || file.read(buf.initialize_unfilled());
+        let read = if multi_thread {
+            tokio::task::block_in_place(read)
+        } else {
+            read()
+        };
+        std::task::Poll::Ready(read.map(|n| buf.advance(n)))
     }
 }
 
