@@ -414,7 +414,7 @@ impl FtpClient {
             .try_clone()
             .map_err(FtpError::io("cannot read the local file"))?;
         let mut conn = self.begin_store(TransferType::Image, path, mode).await?;
-        let mut source = LocalFile(own);
+        let mut source = LocalFile::new(own);
         let sent = copy(&mut source, &mut conn, progress, &self.flow(None)).await;
         self.end_store(conn, sent).await
     }
@@ -669,7 +669,20 @@ where
 /// [`tokio::task::block_in_place`], so that a read that does go to the disk
 /// moves the runtime's other tasks elsewhere (a current-thread runtime has
 /// nowhere to move them, and cannot call it).
-struct LocalFile(std::fs::File);
+struct LocalFile {
+    file: std::fs::File,
+    /// Whether reads run inside `block_in_place` (decided once, not per
+    /// block).
+    multi_thread: bool,
+}
+
+impl LocalFile {
+    fn new(file: std::fs::File) -> LocalFile {
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        LocalFile { file, multi_thread }
+    }
+}
 
 impl AsyncRead for LocalFile {
     fn poll_read(
@@ -678,11 +691,10 @@ impl AsyncRead for LocalFile {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         use std::io::Read;
-        let file = &mut self.get_mut().0;
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let this = self.get_mut();
+        let file = &mut this.file;
         let mut read = || file.read(buf.initialize_unfilled());
-        let read = if multi_thread {
+        let read = if this.multi_thread {
             tokio::task::block_in_place(read)
         } else {
             read()
