@@ -400,3 +400,40 @@ def test_lowered_quota_stops_a_running_upload(srv):
         assert_usage_is_disk(c, home, "after the refusals")
     finally:
         c.close()
+
+
+# --------------------------------------------------------------------------
+# `wharf put` (the project's own client) against a second session
+
+
+def test_wharf_put_while_another_session_replaces_and_deletes_the_name(srv, tmp_path):
+    # `wharf put` held to 512 KiB/s, so that it is mid-transfer while session
+    # B stores the same name, deletes it and stores it again. B only ever
+    # touches the published file; the put publishes its file whole when it
+    # ends, last, and usage is the bytes on disk.
+    from test_wharf_peers import WHARF, need
+    src = tmp_path / "put.bin"
+    payload = os.urandom(4 << 20)
+    src.write_bytes(payload)
+    url = f"ftp://{USER}:{PASSWORD}@{srv.host}:{srv.port}/twin.bin"
+    proc = subprocess.Popen([need(WHARF), "put", "-q", "--limit-rate", "512K", str(src), url],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        with two_sessions(srv) as (_, b):
+            deadline = time.monotonic() + 10
+            while quota_used(b)[1] == 0:
+                assert time.monotonic() < deadline, "the put never began"
+                assert proc.poll() is None, proc.communicate()
+                time.sleep(0.05)
+            assert put(b, "STOR twin.bin", b"from B " * 1000).code == 226
+            assert b.cmd("DELE twin.bin").code == 250
+            assert put(b, "STOR twin.bin", b"again").code == 226
+            assert proc.poll() is None, "the put ended before B was done; the test proves nothing"
+            out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err.decode(errors="replace")
+            assert file_sha(srv.home / "twin.bin") == sha(payload)
+            assert_usage_is_disk(b, srv.home, "after the put and B's store, delete and store")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
