@@ -20,7 +20,7 @@ pub mod wire;
 
 pub use attrs::Attrs;
 pub use request::{frame_len, Extended, OpenFlags, Request};
-pub use response::{NameEntry, Response, Status, StatusCode};
+pub use response::{DataReply, NameEntry, Response, Status, StatusCode};
 pub use wire::DecodeError;
 
 /// The protocol version this crate speaks.

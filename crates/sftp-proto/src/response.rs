@@ -105,7 +105,14 @@ impl Response<'_> {
                 w.u8(kind::HANDLE).u32(*id).string(handle);
             }
             Response::Data { id, data } => {
-                w.u8(kind::DATA).u32(*id).string(data);
+                // One encoding of DATA: the one built in place, which
+                // writes its own length field.
+                w.bytes.truncate(start);
+                let reply = DataReply::begin(*id, &mut w.bytes);
+                w.bytes.extend_from_slice(data);
+                reply.finish(&mut w.bytes);
+                *out = w.bytes;
+                return;
             }
             Response::Name { id, entries } => {
                 w.u8(kind::NAME).u32(*id).u32(entries.len() as u32);
@@ -133,6 +140,53 @@ impl Response<'_> {
         let mut out = Vec::new();
         self.encode_into(&mut out);
         out
+    }
+}
+
+/// A DATA reply built in place: its header goes into the output first,
+/// the caller appends the data straight after it (a file read into the
+/// output, with no buffer in between), and [`DataReply::finish`] writes
+/// the lengths.
+#[derive(Debug)]
+#[must_use = "a begun DATA reply must be finished or withdrawn"]
+pub struct DataReply {
+    /// Where the packet's length field is in the output.
+    start: usize,
+}
+
+impl DataReply {
+    /// Bytes before the data: length, type, request id, data length.
+    const HEADER: usize = 4 + 1 + 4 + 4;
+
+    /// Appends the header of a DATA reply to request `id`.
+    pub fn begin(id: u32, out: &mut Vec<u8>) -> DataReply {
+        let start = out.len();
+        out.reserve(Self::HEADER);
+        out.extend_from_slice(&[0; 4]);
+        out.push(kind::DATA);
+        out.extend_from_slice(&id.to_be_bytes());
+        out.extend_from_slice(&[0; 4]);
+        DataReply { start }
+    }
+
+    /// The data appended since [`DataReply::begin`], in bytes.
+    pub fn data_len(&self, out: &[u8]) -> usize {
+        out.len().saturating_sub(self.start + Self::HEADER)
+    }
+
+    /// Writes the lengths of the packet, whose data is everything
+    /// appended since [`DataReply::begin`].
+    pub fn finish(self, out: &mut [u8]) {
+        let data = self.data_len(out);
+        let packet = (data + Self::HEADER - 4) as u32;
+        out[self.start..self.start + 4].copy_from_slice(&packet.to_be_bytes());
+        let at = self.start + Self::HEADER - 4;
+        out[at..at + 4].copy_from_slice(&(data as u32).to_be_bytes());
+    }
+
+    /// Takes the reply back out of the output, data and all.
+    pub fn withdraw(self, out: &mut Vec<u8>) {
+        out.truncate(self.start);
     }
 }
 
@@ -200,5 +254,28 @@ mod tests {
         assert_eq!(r.string().ok(), Some(&b"a"[..]));
         r.string().ok();
         assert_eq!(Attrs::decode(&mut r).map(|a| a.size), Ok(Some(3)));
+    }
+
+    #[test]
+    fn a_data_reply_built_in_place_is_the_encoded_one() {
+        let mut out = b"before".to_vec();
+        let reply = DataReply::begin(7, &mut out);
+        out.extend_from_slice(b"file bytes");
+        assert_eq!(reply.data_len(&out), 10);
+        reply.finish(&mut out);
+        // Length 19 (type, id, data length, 10 bytes), DATA (103), id 7.
+        let mut encoded = vec![0, 0, 0, 19, 103, 0, 0, 0, 7, 0, 0, 0, 10];
+        encoded.extend_from_slice(b"file bytes");
+        assert_eq!(&out[6..], &encoded[..]);
+        let typed = Response::Data {
+            id: 7,
+            data: b"file bytes",
+        };
+        assert_eq!(typed.encode(), encoded);
+        // Withdrawn, it leaves the output as it was.
+        let reply = DataReply::begin(8, &mut out);
+        out.extend_from_slice(b"half");
+        reply.withdraw(&mut out);
+        assert_eq!(&out[6..], &encoded[..]);
     }
 }

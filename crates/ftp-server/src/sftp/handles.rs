@@ -35,12 +35,12 @@ use crate::admission::now_unix;
 use crate::bandwidth::AccountBandwidth;
 use crate::live::Showing;
 use crate::service::{FileService, TransferReport};
+use crate::storage::file_read;
 use crate::storage::listing::Record;
 use crate::storage::{Download, ListChunks, ListFormat, Meta, StorageError, Upload, UploadMode};
 use ftp_proto::VirtualPath;
 use sftp_proto::{NameEntry, OpenFlags};
 use std::collections::{HashMap, VecDeque};
-use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
@@ -164,16 +164,14 @@ enum ReadSource {
     },
 }
 
-/// What a local file's last read brought beyond the request: the
+/// What a local file's last read-ahead brought beyond the request: the
 /// requests after it (a client pipelines them in order) are answered from
-/// it, one blocking read serving several of them.
+/// it, one read serving several of them.
 #[derive(Default)]
 struct Ahead {
+    /// The bytes read; `buf[0]` is at file offset `at`.
     buf: Vec<u8>,
-    /// The file offset of `buf[0]`.
     at: u64,
-    /// Bytes of `buf` read.
-    len: usize,
     /// The read ended before it was full: the file ended there.
     short: bool,
     /// Where the last request answered ended.
@@ -181,18 +179,21 @@ struct Ahead {
 }
 
 impl Ahead {
-    /// The answer to a read of `len` bytes at `offset` if what was read
-    /// holds all of it, or all the file had there.
-    fn serve(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
+    /// Appends to `out` the answer to a read of `len` bytes at `offset`
+    /// if what was read holds all of it, or all the file had there, and
+    /// returns its length.
+    fn serve(&self, offset: u64, len: usize, out: &mut Vec<u8>) -> Option<usize> {
         let from = usize::try_from(offset.checked_sub(self.at)?).ok()?;
-        if from >= self.len {
+        if from >= self.buf.len() {
             return None;
         }
         let to = from.saturating_add(len);
-        if to > self.len && !self.short {
+        if to > self.buf.len() && !self.short {
             return None;
         }
-        self.buf.get(from..to.min(self.len)).map(<[u8]>::to_vec)
+        let answer = self.buf.get(from..to.min(self.buf.len()))?;
+        out.extend_from_slice(answer);
+        Some(answer.len())
     }
 }
 
@@ -234,65 +235,40 @@ impl ReadHandle {
         self.shown = Some(shown);
     }
 
-    /// Up to `len` bytes at `offset`; empty at the end of the file.
-    pub async fn read(
+    /// Appends up to `len` bytes at `offset` to `out` (a reply being
+    /// built) and returns how many: 0 at the end of the file. On an error
+    /// `out` may hold part of the bytes.
+    pub async fn read_into(
         &mut self,
         files: &FileService,
         offset: u64,
         len: u32,
-    ) -> Result<Vec<u8>, StorageError> {
+        out: &mut Vec<u8>,
+    ) -> Result<usize, StorageError> {
         let len = len.min(sftp_proto::MAX_DATA) as usize;
-        let data = match &mut self.source {
+        let got = match &mut self.source {
             ReadSource::File(file, ahead) => {
-                let data = match ahead.serve(offset, len) {
-                    Some(data) => data,
-                    None => {
-                        // A small read continuing the previous one reads
-                        // ahead; a large one is read as asked.
-                        let want = if offset == ahead.next && len < READ_AHEAD / 4 {
-                            READ_AHEAD
-                        } else {
-                            len
-                        };
-                        let file = file.clone();
-                        let mut buf = if want == len {
-                            Vec::new()
-                        } else {
-                            std::mem::take(&mut ahead.buf)
-                        };
-                        let (mut buf, got) = crate::storage::blocking(move || {
-                            if buf.len() < want {
-                                buf.resize(want, 0);
-                            }
-                            let mut got = 0;
-                            while got < want {
-                                match file.read_at(&mut buf[got..want], offset + got as u64)? {
-                                    0 => break,
-                                    n => got += n,
-                                }
-                            }
-                            Ok((buf, got))
-                        })
-                        .await?;
-                        if want == len {
-                            // Handed on whole, not copied.
-                            buf.truncate(got);
-                            *ahead = Ahead::default();
-                            ahead.next = offset + got as u64;
-                            return self.took(buf).await;
-                        }
+                let got = match ahead.serve(offset, len, out) {
+                    Some(got) => got,
+                    // A small read continuing the previous one reads
+                    // ahead; a large one is read as asked, straight into
+                    // the reply.
+                    None if offset == ahead.next && len < READ_AHEAD / 4 => {
+                        let mut buf = std::mem::take(&mut ahead.buf);
+                        buf.clear();
+                        let got = file_read::read(file, offset, READ_AHEAD, &mut buf).await?;
                         *ahead = Ahead {
                             buf,
                             at: offset,
-                            len: got,
-                            short: got < want,
+                            short: got < READ_AHEAD,
                             next: offset,
                         };
-                        ahead.serve(offset, len).unwrap_or_default()
+                        ahead.serve(offset, len, out).unwrap_or(0)
                     }
+                    None => file_read::read(file, offset, len, out).await?,
                 };
-                ahead.next = offset + data.len() as u64;
-                data
+                ahead.next = offset + got as u64;
+                got
             }
             ReadSource::Stream { reader, pos } => {
                 if *pos != offset {
@@ -304,28 +280,24 @@ impl ReadHandle {
                     };
                     *pos = offset;
                 }
-                let mut buf = Vec::with_capacity(len);
-                (&mut *reader)
-                    .take(len as u64)
-                    .read_to_end(&mut buf)
-                    .await?;
-                *pos += buf.len() as u64;
-                buf
+                let got = (&mut *reader).take(len as u64).read_to_end(out).await?;
+                *pos += got as u64;
+                got
             }
         };
-        self.took(data).await
+        self.took(got).await;
+        Ok(got)
     }
 
-    /// Counts `data` as sent, at the account's rate.
-    async fn took(&mut self, data: Vec<u8>) -> Result<Vec<u8>, StorageError> {
-        self.bytes += data.len() as u64;
+    /// Counts `n` bytes as sent, at the account's rate.
+    async fn took(&mut self, n: usize) {
+        self.bytes += n as u64;
         if let Some(shown) = &self.shown {
-            shown.add(data.len() as u64);
+            shown.add(n as u64);
         }
         if let Some(bucket) = self.limit.as_ref().and_then(|l| l.down.as_ref()) {
-            bucket.take(data.len() as u64).await;
+            bucket.take(n as u64).await;
         }
-        Ok(data)
     }
 
     /// Logs the download.
@@ -631,29 +603,35 @@ mod tests {
         Ahead {
             buf: bytes.to_vec(),
             at,
-            len: bytes.len(),
             short,
             next: at,
         }
     }
 
+    fn answer(a: &Ahead, offset: u64, len: usize) -> Option<Vec<u8>> {
+        let mut out = b"reply:".to_vec();
+        let n = a.serve(offset, len, &mut out)?;
+        assert_eq!(out.len(), 6 + n);
+        Some(out.split_off(6))
+    }
+
     #[test]
     fn what_was_read_answers_the_requests_it_holds() {
         let a = read(100, b"abcdefgh", false);
-        assert_eq!(a.serve(100, 4).as_deref(), Some(&b"abcd"[..]));
-        assert_eq!(a.serve(104, 4).as_deref(), Some(&b"efgh"[..]));
+        assert_eq!(answer(&a, 100, 4).as_deref(), Some(&b"abcd"[..]));
+        assert_eq!(answer(&a, 104, 4).as_deref(), Some(&b"efgh"[..]));
         // Before it, past it, or running past its end: read again.
-        assert_eq!(a.serve(99, 4), None);
-        assert_eq!(a.serve(108, 4), None);
-        assert_eq!(a.serve(106, 4), None);
+        assert_eq!(answer(&a, 99, 4), None);
+        assert_eq!(answer(&a, 108, 4), None);
+        assert_eq!(answer(&a, 106, 4), None);
     }
 
     #[test]
     fn a_short_read_answers_up_to_where_the_file_ended() {
         let a = read(0, b"abc", true);
-        assert_eq!(a.serve(1, 10).as_deref(), Some(&b"bc"[..]));
+        assert_eq!(answer(&a, 1, 10).as_deref(), Some(&b"bc"[..]));
         // At the end: read again (the file may have grown), never empty.
-        assert_eq!(a.serve(3, 10), None);
-        assert_eq!(Ahead::default().serve(0, 10), None);
+        assert_eq!(answer(&a, 3, 10), None);
+        assert_eq!(answer(&Ahead::default(), 0, 10), None);
     }
 }

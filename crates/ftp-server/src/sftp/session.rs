@@ -3,7 +3,9 @@
 //! in order, one at a time; replies are written out in batches, once no
 //! further complete request is waiting, so a client that pipelines (as
 //! OpenSSH's `sftp` does, 64 requests deep) is not answered packet by
-//! packet. A packet that cannot be framed (a length no client may send)
+//! packet. A READ's file bytes are read straight into the batch (from the
+//! page cache without a thread hop), and the batch goes to the SSH layer
+//! without another copy. A packet that cannot be framed (a length no client may send)
 //! ends the session; one that frames but does not decode gets a
 //! BAD_MESSAGE status and changes nothing.
 
@@ -16,14 +18,19 @@ use crate::live::Registration;
 use crate::service::FileService;
 use crate::storage::Overwrite;
 use crate::storage::StorageError;
+use bytes::Bytes;
 use ftp_proto::VirtualPath;
+use russh::server::Msg;
+use russh::{Channel, ChannelWriteHalf};
 use sftp_proto::request::salvage_id;
 use sftp_proto::wire::Writer;
 use sftp_proto::{
-    frame_len, Attrs, Extended, NameEntry, OpenFlags, Request, Response, Status, StatusCode,
+    frame_len, Attrs, DataReply, Extended, NameEntry, OpenFlags, Request, Response, Status,
+    StatusCode,
 };
+use std::collections::VecDeque;
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
 /// Replies are written out once this many bytes are waiting.
@@ -36,20 +43,18 @@ const OUT_BATCH: usize = 512 * 1024;
 /// without reading its replies waits.
 const READ_AHEAD: usize = 256;
 
-/// Serves SFTP on `stream` for the account `files` acts for, until the
+/// Serves SFTP on `channel` for the account `files` acts for, until the
 /// client closes it.
-pub async fn serve<S>(
-    stream: S,
+pub async fn serve(
+    channel: Channel<Msg>,
     files: FileService,
     bandwidth: Arc<Bandwidth>,
     live: Option<Arc<Registration>>,
-) where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
+) {
     let peer = files.identity().peer;
-    let (rd, mut wr) = tokio::io::split(stream);
+    let (mut rd, wr) = channel.split();
     let (tx, mut requests) = mpsc::channel(READ_AHEAD);
-    let reader = tokio::spawn(read_packets(rd, tx, peer));
+    let reader = tokio::spawn(async move { read_packets(rd.make_reader(), tx, peer).await });
     let mut session = SftpSession {
         files,
         bandwidth,
@@ -57,6 +62,7 @@ pub async fn serve<S>(
         handles: Handles::default(),
         initialized: false,
     };
+    let mut replies = Replies::new(wr);
     let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
     let ended = 'session: loop {
         let Some(body) = requests.recv().await else {
@@ -70,24 +76,63 @@ pub async fn serve<S>(
                 Err(_) => break,
             }
         }
-        if wr.write_all(&out).await.is_err() || wr.flush().await.is_err() {
+        if replies.send(&mut out).await.is_err() {
             break 'session "write failed";
         }
-        out.clear();
     };
     tracing::debug!(%peer, ended, "SFTP session over");
     reader.abort();
     session.handles.abandon(&session.files).await;
-    let _ = wr.shutdown().await;
+}
+
+/// The session's replies on their way to the client: each batch is handed
+/// to russh whole, which frames it into SSH packets as the client's window
+/// allows without copying it first; a batch's buffer comes back for a
+/// later batch once russh is done with it, so a long download reuses a
+/// few buffers instead of faulting in fresh pages for each batch.
+struct Replies {
+    channel: ChannelWriteHalf<Msg>,
+    /// The batches sent last, oldest first, at most [`Replies::KEPT`].
+    sent: VecDeque<Bytes>,
+}
+
+impl Replies {
+    /// Batches kept for their buffers: russh may still hold the last one
+    /// or two when the next is ready.
+    const KEPT: usize = 3;
+
+    fn new(channel: ChannelWriteHalf<Msg>) -> Self {
+        Replies {
+            channel,
+            sent: VecDeque::new(),
+        }
+    }
+
+    /// Sends `out` and leaves an empty buffer in its place.
+    async fn send(&mut self, out: &mut Vec<u8>) -> Result<(), russh::Error> {
+        let free = self.sent.iter().position(Bytes::is_unique);
+        let reused = free
+            .and_then(|at| self.sent.remove(at))
+            .and_then(|sent| sent.try_into_mut().ok())
+            .map(|sent| {
+                let mut buf = Vec::from(sent);
+                buf.clear();
+                buf
+            });
+        let next = reused.unwrap_or_else(|| Vec::with_capacity(out.capacity()));
+        let batch = Bytes::from(std::mem::replace(out, next));
+        if self.sent.len() == Self::KEPT {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(batch.clone());
+        self.channel.data_bytes(batch).await
+    }
 }
 
 /// Reads the client's packets and queues their bodies; stops at the end
 /// of the stream or at a packet no client may send.
-async fn read_packets<R: AsyncRead + Send>(
-    mut rd: ReadHalf<R>,
-    tx: mpsc::Sender<Vec<u8>>,
-    peer: std::net::SocketAddr,
-) {
+async fn read_packets<R: AsyncRead>(rd: R, tx: mpsc::Sender<Vec<u8>>, peer: std::net::SocketAddr) {
+    let mut rd = std::pin::pin!(rd);
     let mut inbuf: Vec<u8> = Vec::with_capacity(64 * 1024);
     loop {
         // Every whole packet read is handed on; the unread tail moves to
@@ -229,11 +274,18 @@ impl SftpSession {
                     let Handle::Read(r) = self.handles.get(handle)? else {
                         return Err(HandleError::Refused("not a handle opened for reading".into()));
                     };
-                    let data = r.read(&files, offset, len).await?;
-                    if data.is_empty() {
-                        done(status(id, StatusCode::Eof, "End of file"), out);
-                    } else {
-                        Response::Data { id, data: &data }.encode_into(out);
+                    // The file's bytes go straight into the reply.
+                    let reply = DataReply::begin(id, out);
+                    match r.read_into(&files, offset, len, out).await {
+                        Ok(0) => {
+                            reply.withdraw(out);
+                            done(status(id, StatusCode::Eof, "End of file"), out);
+                        }
+                        Ok(_) => reply.finish(out),
+                        Err(e) => {
+                            reply.withdraw(out);
+                            return Err(e.into());
+                        }
                     }
                 }
                 Request::Write { handle, offset, data, .. } => {

@@ -349,7 +349,7 @@ impl russh::server::Handler for Connection {
                 session.channel_success(channel)?;
                 let handle = session.handle();
                 tokio::spawn(async move {
-                    super::session::serve(open.into_stream(), files, bandwidth, live).await;
+                    super::session::serve(open, files, bandwidth, live).await;
                     // OpenSSH's scp and sftp want an exit status before the
                     // channel closes, or they report failure.
                     let _ = handle.exit_status_request(channel, 0).await;

@@ -20,6 +20,8 @@
 //!   only when complete, metered against a quota.
 //! - [`file_upload`]: the local upload sink (temporary file, rename;
 //!   appends in place under a lock).
+//! - [`file_read`]: a local file's bytes at an offset appended to a
+//!   buffer, from the page cache without a thread hop.
 //! - [`handle`]: directory handles and file locks, so that uploads,
 //!   deletes and renames act on the files they started with.
 //! - [`listing`]: listing formats, and local listings streamed in bounded
@@ -30,6 +32,7 @@ pub mod backend;
 pub mod bounded;
 pub mod disk;
 pub mod error;
+pub mod file_read;
 pub mod file_upload;
 pub mod handle;
 pub mod jail;
