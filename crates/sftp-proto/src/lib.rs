@@ -6,6 +6,8 @@
 //! - [`wire`]: the SSH encodings every packet is made of (`uint32`,
 //!   `uint64`, `string`), read without ever trusting a length;
 //! - [`attrs`]: the ATTRS structure (size, owner, permissions, times);
+//! - [`frame`]: [`Framer`], which cuts a stream fed in chunks into
+//!   packet bodies;
 //! - [`request`]: every request a client may send, decoded from one
 //!   packet, with [`frame_len`] to find where a packet ends;
 //! - [`response`]: every reply the server sends, encoded with its length.
@@ -14,11 +16,13 @@
 //! is, and a server must hand back exactly the names it stores.
 
 pub mod attrs;
+pub mod frame;
 pub mod request;
 pub mod response;
 pub mod wire;
 
 pub use attrs::Attrs;
+pub use frame::Framer;
 pub use request::{frame_len, Extended, OpenFlags, Request};
 pub use response::{DataReply, NameEntry, Response, Status, StatusCode};
 pub use wire::DecodeError;

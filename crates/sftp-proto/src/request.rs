@@ -185,18 +185,21 @@ impl Extended<'_> {
 /// bytes (length field included) are there, `Ok(None)` when more must be
 /// read, an error for a length no client may send.
 pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
-    let Some(head) = buf.get(..4) else {
+    let Some(&[a, b, c, d]) = buf.get(..4) else {
         return Ok(None);
     };
-    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-    if len == 0 {
-        return Err(DecodeError::Empty);
-    }
-    if len > crate::MAX_PACKET {
-        return Err(DecodeError::TooLong(len));
-    }
-    let total = 4 + len as usize;
+    let total = 4 + body_len([a, b, c, d])?;
     Ok((buf.len() >= total).then_some(total))
+}
+
+/// The length of the body a packet's length field announces, if a client
+/// may send it.
+pub(crate) fn body_len(field: [u8; 4]) -> Result<usize, DecodeError> {
+    match u32::from_be_bytes(field) {
+        0 => Err(DecodeError::Empty),
+        len if len > crate::MAX_PACKET => Err(DecodeError::TooLong(len)),
+        len => Ok(len as usize),
+    }
 }
 
 impl<'a> Request<'a> {

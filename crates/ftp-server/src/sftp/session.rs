@@ -21,16 +21,14 @@ use crate::storage::StorageError;
 use bytes::Bytes;
 use ftp_proto::VirtualPath;
 use russh::server::Msg;
-use russh::{Channel, ChannelWriteHalf};
+use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
 use sftp_proto::request::salvage_id;
 use sftp_proto::wire::Writer;
 use sftp_proto::{
-    frame_len, Attrs, DataReply, Extended, NameEntry, OpenFlags, Request, Response, Status,
-    StatusCode,
+    Attrs, DataReply, Extended, Framer, NameEntry, OpenFlags, Request, Response, Status, StatusCode,
 };
 use std::collections::VecDeque;
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
 /// Replies are written out once this many bytes are waiting.
@@ -52,9 +50,9 @@ pub async fn serve(
     live: Option<Arc<Registration>>,
 ) {
     let peer = files.identity().peer;
-    let (mut rd, wr) = channel.split();
+    let (rd, wr) = channel.split();
     let (tx, mut requests) = mpsc::channel(READ_AHEAD);
-    let reader = tokio::spawn(async move { read_packets(rd.make_reader(), tx, peer).await });
+    let reader = tokio::spawn(read_packets(rd, tx, peer));
     let mut session = SftpSession {
         files,
         bandwidth,
@@ -131,18 +129,22 @@ impl Replies {
 
 /// Reads the client's packets and queues their bodies; stops at the end
 /// of the stream or at a packet no client may send.
-async fn read_packets<R: AsyncRead>(rd: R, tx: mpsc::Sender<Vec<u8>>, peer: std::net::SocketAddr) {
-    let mut rd = std::pin::pin!(rd);
-    let mut inbuf: Vec<u8> = Vec::with_capacity(64 * 1024);
-    loop {
-        // Every whole packet read is handed on; the unread tail moves to
-        // the front once per read, not once per packet.
-        let mut start = 0;
+async fn read_packets(
+    mut channel: ChannelReadHalf,
+    tx: mpsc::Sender<Vec<u8>>,
+    peer: std::net::SocketAddr,
+) {
+    let mut framer = Framer::default();
+    while let Some(msg) = channel.wait().await {
+        let data = match msg {
+            ChannelMsg::Data { data } => data,
+            ChannelMsg::Eof | ChannelMsg::Close => return,
+            _ => continue,
+        };
+        let mut rest = &data[..];
         loop {
-            match frame_len(&inbuf[start..]) {
-                Ok(Some(n)) => {
-                    let body = inbuf[start + 4..start + n].to_vec();
-                    start += n;
+            match framer.next(&mut rest) {
+                Ok(Some(body)) => {
                     if tx.send(body).await.is_err() {
                         return;
                     }
@@ -153,14 +155,6 @@ async fn read_packets<R: AsyncRead>(rd: R, tx: mpsc::Sender<Vec<u8>>, peer: std:
                     return;
                 }
             }
-        }
-        inbuf.drain(..start);
-        if inbuf.capacity() - inbuf.len() < 32 * 1024 {
-            inbuf.reserve(64 * 1024);
-        }
-        match rd.read_buf(&mut inbuf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
         }
     }
 }
