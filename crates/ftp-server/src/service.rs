@@ -434,8 +434,20 @@ impl FileService {
         self.permit(perms, upload_permission(mode, existing.is_some()), path)?;
         let mode = never_replacing(mode, perms);
         self.check_upload(path).await?;
-        let over_quota = self.over_quota(area).await?;
-        let mut upload = area.storage.begin_upload(&inner, mode).await?;
+        // The quota is read from the store while the storage makes the
+        // upload's file: two waits on other threads, overlapped.
+        let (over_quota, upload) = tokio::join!(
+            self.over_quota(area),
+            area.storage.begin_upload(&inner, mode)
+        );
+        let mut upload = upload?;
+        let over_quota = match over_quota {
+            Ok(over) => over,
+            Err(e) => {
+                upload.abort().await;
+                return Err(e);
+            }
+        };
         let mut meter: Option<Box<dyn SpaceMeter>> = None;
         if let Some(usage) = &area.usage {
             // Nothing new is made by an account at its limit; replacing a

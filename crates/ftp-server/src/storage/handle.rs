@@ -33,6 +33,7 @@ pub struct NameStat {
     pub size: u64,
     pub is_file: bool,
     pub is_dir: bool,
+    pub is_link: bool,
 }
 
 impl NameStat {
@@ -44,6 +45,7 @@ impl NameStat {
             size: u64::try_from(st.st_size).unwrap_or(0),
             is_file: fmt == libc::S_IFREG,
             is_dir: fmt == libc::S_IFDIR,
+            is_link: fmt == libc::S_IFLNK,
         }
     }
 
@@ -56,6 +58,7 @@ impl NameStat {
             size: md.len(),
             is_file: md.is_file(),
             is_dir: md.is_dir(),
+            is_link: md.is_symlink(),
         })
     }
 

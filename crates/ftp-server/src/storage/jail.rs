@@ -52,16 +52,28 @@ impl Jail {
     }
 
     /// The directory that holds `vpath`, opened, and its name there; the
-    /// name itself need not exist. The root has no such place.
+    /// name itself need not exist. The root has no such place. One walk
+    /// of the parent's real path; the name is looked at in the opened
+    /// directory, and only a link there is followed to see where it leads.
     pub fn locate(&self, vpath: &VirtualPath) -> Result<(DirHandle, Vec<u8>), StorageError> {
         let name = vpath.file_name().ok_or(StorageError::PermissionDenied)?;
-        let real = self.resolve(vpath)?;
+        let real = self.join(vpath)?;
         let parent = real.parent().ok_or(StorageError::NotFound)?;
-        let canon = fs::canonicalize(parent)?;
-        if !canon.starts_with(&*self.root) {
-            return Err(StorageError::NotFound);
+        let canon = match fs::canonicalize(parent) {
+            Ok(canon) if canon.starts_with(&*self.root) => canon,
+            Ok(_) => return Err(StorageError::NotFound),
+            Err(e) => return Err(e.into()),
+        };
+        let dir = DirHandle::open(&canon)?;
+        if dir.stat_at(name)?.is_some_and(|st| st.is_link) {
+            // A link must lead somewhere inside the jail: a dangling one
+            // is refused rather than have its target created.
+            match fs::canonicalize(canon.join(OsStr::from_bytes(name))) {
+                Ok(target) if target.starts_with(&*self.root) => {}
+                _ => return Err(StorageError::NotFound),
+            }
         }
-        Ok((DirHandle::open(&canon)?, name.to_vec()))
+        Ok((dir, name.to_vec()))
     }
 
     pub fn root(&self) -> &Path {
@@ -81,10 +93,9 @@ impl Jail {
         }
     }
 
-    /// The real path of `vpath`, checked to lie inside the root.
-    ///
-    /// The target itself need not exist, but its parent must.
-    pub fn resolve(&self, vpath: &VirtualPath) -> Result<PathBuf, StorageError> {
+    /// `vpath` joined to the root, unchecked; names of uploads in progress
+    /// are not there to be found.
+    fn join(&self, vpath: &VirtualPath) -> Result<PathBuf, StorageError> {
         let mut real = PathBuf::from(&*self.root);
         for part in vpath.components() {
             if part.starts_with(PART_PREFIX) {
@@ -92,6 +103,14 @@ impl Jail {
             }
             real.push(OsStr::from_bytes(part));
         }
+        Ok(real)
+    }
+
+    /// The real path of `vpath`, checked to lie inside the root.
+    ///
+    /// The target itself need not exist, but its parent must.
+    pub fn resolve(&self, vpath: &VirtualPath) -> Result<PathBuf, StorageError> {
+        let real = self.join(vpath)?;
         match fs::canonicalize(&real) {
             Ok(canon) if canon.starts_with(&*self.root) => Ok(real),
             Ok(_) => Err(StorageError::NotFound),
@@ -289,6 +308,11 @@ mod tests {
         assert!(jail.resolve(&vp(b"sub/f")).is_ok());
         assert!(jail.resolve(&vp(b"in/f")).is_ok());
         assert!(jail.resolve(&vp(b"new-file")).is_ok());
+        // Where a name is stored, deleted or renamed: the same answers.
+        for good in [&b"sub/f"[..], b"in/f", b"new-file", b"in", b"sub/new"] {
+            let (_, name) = jail.locate(&vp(good)).unwrap();
+            assert!(good.ends_with(&name));
+        }
         for bad in [
             &b"out"[..],
             b"out/secret",
@@ -298,11 +322,9 @@ mod tests {
             b"missing/x",
             b".wharf-part-1",
         ] {
-            assert!(
-                jail.resolve(&vp(bad)).is_err(),
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
+            let shown = String::from_utf8_lossy(bad);
+            assert!(jail.resolve(&vp(bad)).is_err(), "{shown}");
+            assert!(jail.locate(&vp(bad)).is_err(), "{shown}");
         }
     }
 
