@@ -41,6 +41,10 @@ const OUT_BATCH: usize = 512 * 1024;
 /// without reading its replies waits.
 const READ_AHEAD: usize = 256;
 
+/// A session that has had no request for this long lets go of the
+/// buffers it kept for a download.
+const RELEASE_AFTER: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Serves SFTP on `channel` for the account `files` acts for, until the
 /// client closes it.
 pub async fn serve(
@@ -61,26 +65,41 @@ pub async fn serve(
         initialized: false,
     };
     let mut replies = Replies::new(wr);
-    let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
     let ended = 'session: loop {
-        let Some(body) = requests.recv().await else {
+        let Some(body) = next_request(&mut requests, &mut replies).await else {
             break "closed by the client";
         };
-        session.handle(&body, &mut out).await;
+        session.handle(&body, &mut replies.out).await;
         // Answer every request already here before writing, up to a batch.
-        while out.len() < OUT_BATCH {
+        while replies.out.len() < OUT_BATCH {
             match requests.try_recv() {
-                Ok(body) => session.handle(&body, &mut out).await,
+                Ok(body) => session.handle(&body, &mut replies.out).await,
                 Err(_) => break,
             }
         }
-        if replies.send(&mut out).await.is_err() {
+        if replies.send().await.is_err() {
             break 'session "write failed";
         }
     };
     tracing::debug!(%peer, ended, "SFTP session over");
     reader.abort();
     session.handles.abandon(&session.files).await;
+}
+
+/// The next request. Buffers kept from a download are let go once no
+/// request has come for [`RELEASE_AFTER`]: a session between files holds
+/// none.
+async fn next_request(
+    requests: &mut mpsc::Receiver<Vec<u8>>,
+    replies: &mut Replies,
+) -> Option<Vec<u8>> {
+    if replies.holds_buffers() {
+        if let Ok(next) = tokio::time::timeout(RELEASE_AFTER, requests.recv()).await {
+            return next;
+        }
+        replies.release();
+    }
+    requests.recv().await
 }
 
 /// The session's replies on their way to the client: each batch is handed
@@ -90,7 +109,9 @@ pub async fn serve(
 /// few buffers instead of faulting in fresh pages for each batch.
 struct Replies {
     channel: ChannelWriteHalf<Msg>,
-    /// The batches sent last, oldest first, at most [`Replies::KEPT`].
+    /// The batch being answered into.
+    out: Vec<u8>,
+    /// Large batches sent last, oldest first, at most [`Replies::KEPT`].
     sent: VecDeque<Bytes>,
 }
 
@@ -99,15 +120,29 @@ impl Replies {
     /// or two when the next is ready.
     const KEPT: usize = 3;
 
+    /// Only batches this large (a download's) are kept.
+    const KEPT_FROM: usize = 128 * 1024;
+
     fn new(channel: ChannelWriteHalf<Msg>) -> Self {
         Replies {
             channel,
+            out: Vec::new(),
             sent: VecDeque::new(),
         }
     }
 
-    /// Sends `out` and leaves an empty buffer in its place.
-    async fn send(&mut self, out: &mut Vec<u8>) -> Result<(), russh::Error> {
+    fn holds_buffers(&self) -> bool {
+        !self.sent.is_empty() || self.out.capacity() >= Self::KEPT_FROM
+    }
+
+    fn release(&mut self) {
+        self.sent.clear();
+        self.out = Vec::new();
+    }
+
+    /// Sends the batch and starts an empty one, in a buffer russh is done
+    /// with if there is one.
+    async fn send(&mut self) -> Result<(), russh::Error> {
         let free = self.sent.iter().position(Bytes::is_unique);
         let reused = free
             .and_then(|at| self.sent.remove(at))
@@ -117,12 +152,19 @@ impl Replies {
                 buf.clear();
                 buf
             });
-        let next = reused.unwrap_or_else(|| Vec::with_capacity(out.capacity()));
-        let batch = Bytes::from(std::mem::replace(out, next));
-        if self.sent.len() == Self::KEPT {
-            self.sent.pop_front();
+        // A download's next batch is as large as this one: allocated whole,
+        // not grown reply by reply.
+        let next = reused.unwrap_or_else(|| match self.out.capacity() {
+            large if large >= Self::KEPT_FROM => Vec::with_capacity(large),
+            _ => Vec::new(),
+        });
+        let batch = Bytes::from(std::mem::replace(&mut self.out, next));
+        if batch.len() >= Self::KEPT_FROM {
+            if self.sent.len() == Self::KEPT {
+                self.sent.pop_front();
+            }
+            self.sent.push_back(batch.clone());
         }
-        self.sent.push_back(batch.clone());
         self.channel.data_bytes(batch).await
     }
 }
