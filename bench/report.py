@@ -10,6 +10,9 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import targets  # noqa: E402  (the goals of issues 17 and 20, from the other reports)
+
 NAMES = {"wharfd": "wharfd", "wharfd-nosync": "wharfd (no fsync)", "vsftpd": "vsftpd", "pure-ftpd": "pure-ftpd", "proftpd": "ProFTPD",
          "pyftpdlib": "pyftpdlib"}
 
@@ -221,6 +224,10 @@ def write(R: dict, out: Path) -> None:
         w(f"| `wharf put` matches the best of curl -T and lftp put | {fmt(p, 2)} s vs {fmt(min(best) if best else None, 2)} s | "
           f"{yn(p <= 1.05 * min(best) if p and best else None)} |")
         w("")
+
+    # ------------------------------------------------------------ issues 17 and 20
+    for line in targets.lines(out):
+        w(line)
 
     # ------------------------------------------------------------ the issue's peer figures
     w("## The peers: issue 9's reference figures beside this run")

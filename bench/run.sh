@@ -20,6 +20,8 @@
 #     BENCH_SFTP_CIPHER   the SFTP comparison (bench/sftp_bench.py)
 #     BENCH_LOGIN_CLIENTS, BENCH_LOGIN_FLOOD, BENCH_LOGIN_RUNS, BENCH_LOGIN_SERVERS,
 #     WHARFD_BEFORE       the password-login comparison (bench/login_bench.py)
+#     BENCH_TREE_RUNS, BENCH_TREE_FILES, BENCH_TREE_DIRS, BENCH_MID_FILES, BENCH_TREE_SERVERS,
+#     BENCH_TREE_FTPS, BENCH_TREE_CASE_TIMEOUT   the many-files comparison (bench/trees_bench.py)
 #     BENCH_CONSOLE_ACCOUNTS, BENCH_CONSOLE_SESSIONS, BENCH_CONSOLE_RUNS
 #                         the admin console's timings (bench/console_bench.py)
 #
@@ -102,6 +104,11 @@ python3 bench/login_bench.py
 # TLS limit lines (the load generator's rustls pair, a Python pipe) and
 # openssl speed (bench/out/ftps-report.md); BENCH_SKIP=ftps skips it.
 python3 bench/ftps_bench.py
+# Many files (issue 20): lftp mirror (serial and --parallel=8, both ways) of
+# 10,000 files of 4 KiB and 1,000 of 1 MiB against wharfd and the peers,
+# plain and FTPS, and wharf mirror -j 8 (bench/out/trees-report.md);
+# BENCH_SKIP=trees skips it.
+python3 bench/trees_bench.py
 # The admin console with 1000 accounts and 200 live sessions: time per page
 # and API call (bench/out/console-report.md); BENCH_SKIP=console skips it.
 WHARFD="$CARGO_TARGET_DIR/release/wharfd" python3 bench/console_bench.py

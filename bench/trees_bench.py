@@ -13,8 +13,9 @@ BENCH_TREE_RUNS rounds (default 2), servers interleaved in each round, in
 reverse order every other round.
 Nothing is asserted.
 
-Called alone, as root, from the repository root (after bench.py made its
-tree; the servers are bench.py's):
+Called by `bash bench/run.sh` (skip it with BENCH_SKIP=trees), or alone, as
+root, from the repository root (after bench.py made its tree; the servers
+are bench.py's):
 
     WHARFD=$CARGO_TARGET_DIR/release/wharfd WHARF=$CARGO_TARGET_DIR/release/wharf \\
         python3 bench/trees_bench.py
@@ -265,6 +266,9 @@ def write(R: dict) -> None:
 
 
 def main() -> int:
+    if "trees" in set(os.environ.get("BENCH_SKIP", "").split(",")):
+        log("skipped (BENCH_SKIP=trees)")
+        return 0
     if os.geteuid() != 0:
         raise SystemExit("trees_bench.py runs the peers as bench.py does: as root")
     prepare_files()
