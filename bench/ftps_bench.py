@@ -47,6 +47,10 @@ Environment (all optional):
   BENCH_FTPS_RUST13   the rustls pair's TLS 1.3 suite (default
                       TLS13_AES_256_GCM_SHA384, what the transfers negotiate;
                       or TLS13_AES_128_GCM_SHA256)
+  BENCH_FTPS_SESSION_SECS, BENCH_FTPS_SESSION_WORKERS
+                      the sessions-per-second figure: the load generator's
+                      `ftps-rate` with W clients (8) for S seconds (5) per
+                      server, version and round; 0 seconds skips it
   BENCH_SKIP          `ftps` skips all of this
   BENCH_OUT, BENCH_WORK, BENCH_BIG_MB, WHARFD, LOADGEN   as for bench.py
 """
@@ -84,6 +88,10 @@ BLOCK = 1 << 20
 # TLS 1.2's AES-128-GCM suite with the RSA certificate; TLS 1.3's is the
 # default first choice of every side.
 TLS12_CIPHER = "ECDHE-RSA-AES128-GCM-SHA256"
+SESSION_SECS = env_int("BENCH_FTPS_SESSION_SECS", 5)
+SESSION_WORKERS = env_int("BENCH_FTPS_SESSION_WORKERS", 8)
+# The one small file each FTPS session downloads (issue 20: 4 KiB).
+SMALL_FILE = BIG.parent / "ftps-4k.bin"
 T0 = time.monotonic()
 
 
@@ -230,6 +238,29 @@ def transfer(srv, version: str, ca: Path, up: bool) -> dict:
             f.close()
         for p in UPDIR.glob("ftps-*.bin"):
             p.unlink(missing_ok=True)
+
+
+def sessions(srv, version: str, ca: Path) -> dict:
+    """FTPS sessions per second (issue 20): SESSION_WORKERS clients of the
+    load generator (`ftps-rate`), each running whole sessions back to back
+    for SESSION_SECS: connect, AUTH TLS, login, PBSZ/PROT P, a 4 KiB RETR on
+    a data connection that resumes the control connection's session, QUIT;
+    every session a new client (nothing cached from the one before)."""
+    argv = [LOADGEN, "ftps-rate", "--port", str(srv.port), "--user", srv.user, "--pass", srv.password,
+            "--path", SMALL_FILE.name, "--ca", str(ca), "--tls", version, "--workers", str(SESSION_WORKERS),
+            "--secs", str(SESSION_SECS)]
+    s0 = tree_cpu(srv.pid)
+    try:
+        cp = subprocess.run(argv, capture_output=True, timeout=SESSION_SECS + 120)
+    except subprocess.TimeoutExpired:
+        return {"error": "ftps-rate did not finish"}
+    r = last_json(cp.stdout)
+    if cp.returncode != 0 or "per_s" not in r:
+        return {"error": (r.get("error") or cp.stderr.decode(errors="replace"))[-300:]}
+    r["server_cpu_s"] = round(tree_cpu(srv.pid) - s0, 3)
+    if r.get("failed"):
+        r["note"] = f"{r['failed']} failed: {r.get('reasons')}"[:300]
+    return r
 
 
 # ---------------------------------------------------------------- limits
@@ -416,6 +447,24 @@ def write_report(R: dict) -> None:
                 err = f" {len(t['errors'])} failed: {t['errors'][0][:80]}" if t.get("errors") else ""
                 cells.append(fmt(t["mb_s"]) + extra + err)
             L.append(f"| {op.upper()} {kind} | " + " | ".join(cells) + " |")
+    S = R.get("sessions", {})
+    if S:
+        L += ["", f"FTPS sessions per second: {SESSION_WORKERS} clients of the load generator (`ftps-rate`, "
+              "rustls), each running whole sessions back to back (connect, AUTH TLS, login, PBSZ 0, PROT P, "
+              "a 4 KiB RETR on a data connection resuming the control connection's TLS session, QUIT), every "
+              "session a new client. Median of the rounds [min–max]; failed sessions, data connections that "
+              "resumed, p99 per session, server CPU per round.", "",
+              "| server | " + " | ".join(f"TLS {v}" for v in VERSIONS) + " |", "|---|" + "---|" * len(VERSIONS)]
+        for kind in SERVERS:
+            cells = []
+            for v in VERSIONS:
+                e = S.get(f"{kind}/{v}")
+                if not e or not e["per_s"] or e["per_s"].get("median") is None:
+                    cells.append("n/a" + (f" ({e['errors'][0][:80]})" if e and e.get("errors") else ""))
+                    continue
+                cells.append(f"{fmt(e['per_s'])}/s; {e['failed']} failed; resumed {e['resumed']} of {e['ok']}; "
+                             f"p99 {e['p99_ms'] or 0:.1f} ms; server CPU {e['server_cpu_s'] or 0:.2f} s")
+            L.append(f"| {kind} | " + " | ".join(cells) + " |")
     L += ["", "Negotiated (control / data): " + "; ".join(
         f"{k}: {v}" for k, v in sorted(R.get("negotiated", {}).items())), "",
         "CPU: seconds of the whole transfer, the server's process tree (from /proc) and the client's own; "
@@ -442,6 +491,8 @@ def main() -> int:
         print(f"ftps-bench: {BIG} is missing: run bench.py first (bash bench/run.sh)", file=sys.stderr)
         return 1
     UPDIR.mkdir(parents=True, exist_ok=True)
+    if not SMALL_FILE.exists() or SMALL_FILE.stat().st_size != 4096:
+        SMALL_FILE.write_bytes(os.urandom(4096))
     certs = peers.make_certs(CERTS)
     R: dict = {"config": {"runs": RUNS, "servers": SERVERS, "versions": VERSIONS,
                           "size_mib": BIG.stat().st_size >> 20},
@@ -482,6 +533,12 @@ def main() -> int:
                         log(f"round {rnd + 1} {kind} {op} TLS {v}: {r.get('mb_s')} MB/s "
                             f"(server CPU {r.get('server_cpu_s')} s, client {r.get('client_cpu_s')} s) "
                             f"{r.get('error') or ''}")
+                    if SESSION_SECS > 0:
+                        ca = getattr(srv, "cafile", None) or certs["ca"]
+                        r = sessions(srv, v, ca)
+                        R.setdefault("sessions", {}).setdefault(f"{kind}/{v}", []).append(r)
+                        log(f"round {rnd + 1} {kind} sessions TLS {v}: {r.get('per_s')}/s "
+                            f"(resumed {r.get('data_resumed')} of {r.get('ok')}) {r.get('error') or r.get('note') or ''}")
     finally:
         for srv in servers.values():
             try:
@@ -500,6 +557,14 @@ def main() -> int:
         for k in ("server_cpu_s", "client_cpu_s"):
             entry[k] = median_of(good, k)
         R["transfers"][key] = entry
+    for key, runs in R.get("sessions", {}).items():
+        good = [r for r in runs if "error" not in r]
+        R["sessions"][key] = {"per_s": summary([r["per_s"] for r in good]),
+                              "p99_ms": median_of(good, "p99_ms"), "server_cpu_s": median_of(good, "server_cpu_s"),
+                              "failed": sum(r.get("failed", 0) for r in good),
+                              "resumed": sum(r.get("data_resumed", 0) for r in good),
+                              "ok": sum(r.get("ok", 0) for r in good),
+                              "errors": [r["error"] for r in runs if "error" in r], "raw": runs}
     R["machine"]["loadavg_end"] = os.getloadavg()
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "ftps-report.json").write_text(json.dumps(R, indent=1, default=str))

@@ -105,7 +105,20 @@ def ftps_rows(t: Table, F: dict | None) -> None:
                   f"{w or 0:,.0f} MB/s against the {line}'s {pipe or 0:,.0f} "
                   f"({100 * w / pipe:.0f}%)" if w and pipe else "n/a",
                   None if not w or not pipe else w >= 0.8 * pipe)
-    t.missing("FTPS sessions per second ≥ 2× the best peer", "not in this run's reports")
+    S = F.get("sessions", {})
+    if not S:
+        t.missing("FTPS sessions per second ≥ 2× the best peer", "not in this ftps-report")
+    for version in F["config"].get("versions", []) if S else []:
+        w = median(S.get(f"wharfd/{version}", {}).get("per_s"))
+        # A peer that failed sessions is not the best.
+        peers = {p: S.get(f"{p}/{version}", {}) for p in PEERS}
+        peers = {p: median(e.get("per_s")) for p, e in peers.items() if e and not e.get("failed")}
+        peers = {p: v for p, v in peers.items() if v}
+        best = max(peers, key=peers.get) if peers else None
+        t.row(f"FTPS sessions per second (TLS {version}) ≥ 2× the best peer",
+              f"{w or 0:,.0f}/s against {best} {peers.get(best, 0):,.0f}/s ({times(w, peers.get(best))})"
+              if w and best else "n/a",
+              None if not w or not best else w >= 2 * peers[best])
 
 
 def trees_rows(t: Table, T: dict | None) -> None:

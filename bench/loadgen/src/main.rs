@@ -20,6 +20,9 @@
 //!   them until standard input closes (or --hold-secs), then exits.
 //! * `tls-send` / `tls-recv` - the FTPS limit line: a file through one TLS
 //!   connection between two processes, both on rustls (`tls_pipe.rs`).
+//! * `ftps-rate` - W threads running whole FTPS sessions (AUTH TLS, login,
+//!   PROT P, one small RETR on a resumed TLS session, QUIT) for D seconds
+//!   (`ftps_rate.rs`).
 //!
 //! Every loop is bounded in count and time, and only 127.0.0.0/8 is allowed.
 
@@ -35,6 +38,7 @@ use tokio::io::Interest;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 
+mod ftps_rate;
 mod tls_pipe;
 
 const RECV_BUF: usize = 1 << 20;
@@ -54,6 +58,7 @@ fn usage() -> ! {
          \x20      idle  --port P --clients N [--concurrency 64] [--hold-secs 300] [--min-mem-avail-mb 3072]\n\
          \x20      tls-send --cert CHAIN --key KEY --file F [--tls 1.3|1.2] [--suite S] [--block-kb 64] [--buffer-kb 64]\n\
          \x20      tls-recv --port P --ca CA [--tls 1.3|1.2] [--suite S] [--expect-bytes N] [--sock-buf-kb 0]\n\
+         \x20      ftps-rate --port P --user U --pass W --path REMOTE --ca CA [--tls 1.3|1.2] [--workers 8] [--secs 10]\n\
          common: --host 127.0.0.1 (loopback only), --threads 2 (burst/rate/idle)\n\
          user 'anonymous' logs in with password 'bench@'"
     );
@@ -1082,6 +1087,7 @@ fn main() {
     let tls = match o.mode.as_str() {
         "tls-send" => Some(tls_pipe::mode_tls_send(&o)),
         "tls-recv" => Some(tls_pipe::mode_tls_recv(&o)),
+        "ftps-rate" => Some(ftps_rate::mode_ftps_rate(&o)),
         _ => None,
     };
     if let Some(r) = tls {

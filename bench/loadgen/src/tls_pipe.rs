@@ -91,7 +91,7 @@ fn suite_name(s: &SupportedCipherSuite) -> String {
     format!("{:?}", s.suite())
 }
 
-fn tls_err(e: rustls::Error) -> io::Error {
+pub(crate) fn tls_err(e: rustls::Error) -> io::Error {
     err(format!("TLS: {e}"))
 }
 
@@ -208,9 +208,9 @@ pub(crate) fn mode_tls_send(o: &Opts) -> io::Result<()> {
     Ok(())
 }
 
-/// `tls-recv --port P --ca CA [--tls 1.3|1.2] [--suite S] [--server-name
-/// localhost] [--expect-bytes N] [--sock-buf-kb 0]`.
-pub(crate) fn mode_tls_recv(o: &Opts) -> io::Result<()> {
+/// A client's TLS settings from `--ca`, `--tls`, `--suite` and
+/// `--server-name` (default localhost): the server's certificate checked.
+pub(crate) fn client_config(o: &Opts) -> io::Result<(ClientConfig, ServerName<'static>)> {
     let choice = Choice::from(o)?;
     let mut roots = rustls::RootCertStore::empty();
     for ca in CertificateDer::pem_file_iter(o.req("ca")).map_err(|e| err(format!("--ca: {e}")))? {
@@ -225,6 +225,13 @@ pub(crate) fn mode_tls_recv(o: &Opts) -> io::Result<()> {
         .with_no_client_auth();
     let name =
         ServerName::try_from(o.str("server-name", "localhost")).map_err(|e| err(e.to_string()))?;
+    Ok((config, name))
+}
+
+/// `tls-recv --port P --ca CA [--tls 1.3|1.2] [--suite S] [--server-name
+/// localhost] [--expect-bytes N] [--sock-buf-kb 0]`.
+pub(crate) fn mode_tls_recv(o: &Opts) -> io::Result<()> {
+    let (config, name) = client_config(o)?;
     let port: u16 = o
         .req("port")
         .parse()
