@@ -23,7 +23,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, StreamOwned};
 
 use crate::tls_pipe::{client_config, tls_err};
-use crate::{cpu_secs, err, pct, reasons_json, Json, Opts};
+use crate::{cpu_secs, err, rate_json, Opts};
 
 type Tls = StreamOwned<ClientConnection, TcpStream>;
 
@@ -95,16 +95,8 @@ pub(crate) fn mode_ftps_rate(o: &Opts) -> io::Result<()> {
     let mut l = latencies.into_inner().unwrap_or_else(|p| p.into_inner());
     l.sort_by(|a, b| a.total_cmp(b));
     let reasons = reasons.into_inner().unwrap_or_else(|p| p.into_inner());
-    Json::default()
-        .str("mode", "ftps-rate")
-        .int("workers", workers)
-        .int("ok", l.len() as u64)
-        .int("failed", reasons.values().sum())
-        .raw("reasons", reasons_json(&reasons))
+    rate_json("ftps-rate", workers, &l, &reasons, wall)
         .int("data_resumed", resumed.load(Ordering::Relaxed))
-        .num("per_s", l.len() as f64 / wall)
-        .num("p50_ms", pct(&l, 50.0))
-        .num("p99_ms", pct(&l, 99.0))
         .cpu(wall, cpu)
         .print();
     Ok(())

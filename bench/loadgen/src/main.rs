@@ -952,19 +952,30 @@ async fn mode_rate(o: &Opts) -> io::Result<()> {
     let mut l = lat.lock().unwrap_or_else(|p| p.into_inner()).clone();
     l.sort_by(|a, b| a.total_cmp(b));
     let reasons = reasons.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let failed: u64 = reasons.values().sum();
-    Json::default()
-        .str("mode", "rate")
-        .int("workers", workers)
-        .int("ok", l.len() as u64)
-        .int("failed", failed)
-        .raw("reasons", reasons_json(&reasons))
-        .num("per_s", l.len() as f64 / wall)
-        .num("p50_ms", pct(&l, 50.0))
-        .num("p99_ms", pct(&l, 99.0))
+    rate_json("rate", workers, &l, &reasons, wall)
         .cpu(wall, cpu)
         .print();
     Ok(())
+}
+
+/// What a rate mode reports: cycles done and failed (by reason), per
+/// second over `wall`, and the p50/p99 of `sorted_ms`.
+fn rate_json(
+    mode: &str,
+    workers: u64,
+    sorted_ms: &[f64],
+    reasons: &BTreeMap<String, u64>,
+    wall: f64,
+) -> Json {
+    Json::default()
+        .str("mode", mode)
+        .int("workers", workers)
+        .int("ok", sorted_ms.len() as u64)
+        .int("failed", reasons.values().sum())
+        .raw("reasons", reasons_json(reasons))
+        .num("per_s", sorted_ms.len() as f64 / wall)
+        .num("p50_ms", pct(sorted_ms, 50.0))
+        .num("p99_ms", pct(sorted_ms, 99.0))
 }
 
 async fn mode_idle(o: &Opts) -> io::Result<()> {
