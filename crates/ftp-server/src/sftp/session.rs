@@ -5,9 +5,9 @@
 //! OpenSSH's `sftp` does, 64 requests deep) is not answered packet by
 //! packet. A READ's file bytes are read straight into the batch (from the
 //! page cache without a thread hop), and the batch goes to the SSH layer
-//! without another copy. A packet that cannot be framed (a length no client may send)
-//! ends the session; one that frames but does not decode gets a
-//! BAD_MESSAGE status and changes nothing.
+//! without another copy. A packet that cannot be framed (a length no
+//! client may send) ends the session; one that frames but does not decode
+//! gets a BAD_MESSAGE status and changes nothing.
 
 use super::handles::{
     fstat, fstat_subject, DirHandle, Handle, HandleError, Handles, ReadHandle, WriteHandle,
