@@ -134,6 +134,12 @@ def trees_rows(t: Table, T: dict | None) -> None:
             if w is None and not peers:
                 continue
             best = min(peers, key=peers.get) if peers else None
+            stopped = [p for p in PEERS if T.get(p, {}).get(label) and median(T[p][label]) is None]
+            if w and not peers and stopped:
+                # Every peer's run was stopped at the case's time limit.
+                t.row(f"`{label}` from wharfd ≥ 2× as fast as from the best peer",
+                      f"{w:.2f} s; {', '.join(stopped)}: stopped unfinished in every run", True)
+                continue
             t.row(f"`{label}` from wharfd ≥ 2× as fast as from the best peer",
                   f"{w or 0:.2f} s against {best} {peers.get(best, 0):.2f} s "
                   f"({times(peers.get(best), w)})" if w and best else "n/a",
