@@ -459,7 +459,9 @@ impl Server {
             let _slot = slot;
             if kind == ListenerKind::Sftp {
                 if let Some(config) = shared.ssh.get().cloned() {
-                    crate::sftp::ssh::serve(shared, config, stream, peer).await;
+                    // Boxed: an SSH session's future lives on the heap,
+                    // not inline in every connection's task.
+                    Box::pin(crate::sftp::ssh::serve(shared, config, stream, peer)).await;
                 }
                 return;
             }

@@ -260,14 +260,16 @@ impl Session {
                 self.close_with(reply).await;
                 Flow::Close
             }
+            // Boxed: the larger futures live on the heap only while they
+            // run, so an idle session's task stays small.
             Outcome::Transfer(job) => Box::pin(self.run_transfer(job)).await,
             Outcome::Hash(job) => Box::pin(self.run_hash(*job)).await,
-            Outcome::StartTls(upgrade) => self.start_tls(upgrade).await,
+            Outcome::StartTls(upgrade) => Box::pin(self.start_tls(upgrade)).await,
             Outcome::ControlListing {
                 opening,
                 chunks,
                 closing,
-            } => self.send_control_listing(&opening, chunks, &closing).await,
+            } => Box::pin(self.send_control_listing(&opening, chunks, &closing)).await,
         }
     }
 
