@@ -88,11 +88,11 @@ def ftps_rows(t: Table, F: dict | None) -> None:
     for version in F["config"].get("versions", []):
         # The higher of the limit lines measured: the rustls pair, the
         # Python pipe.
-        lines_ = {name: median(lim.get(f"{key}/{version}")) for key, name in
+        limits = {name: median(lim.get(f"{key}/{version}")) for key, name in
                   (("rustls", "rustls pair"), ("pipe", "Python pipe"))}
-        lines_ = {k: v for k, v in lines_.items() if v}
-        line = max(lines_, key=lines_.get) if lines_ else None
-        pipe = lines_.get(line)
+        limits = {k: v for k, v in limits.items() if v}
+        line = max(limits, key=limits.get) if limits else None
+        pipe = limits.get(line)
         for op in ("retr", "stor"):
             w = median(tr.get(f"wharfd/{op}/{version}", {}).get("mb_s"))
             peers = {p: median(tr.get(f"{p}/{op}/{version}", {}).get("mb_s")) for p in PEERS}

@@ -23,7 +23,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, StreamOwned};
 
 use crate::tls_pipe::{client_config, tls_err};
-use crate::{cpu_secs, err, rate_json, Opts};
+use crate::{cpu_secs, epsv_port, err, rate_json, Opts, ReplyEnd};
 
 type Tls = StreamOwned<ClientConnection, TcpStream>;
 
@@ -187,27 +187,14 @@ fn expect<R: BufRead>(r: &mut R, want: &[u16]) -> io::Result<String> {
 /// One reply, multi-line or not: its code and last line.
 fn reply<R: BufRead>(r: &mut R) -> io::Result<(u16, String)> {
     let mut line = String::new();
-    let mut first = None;
+    let mut end = ReplyEnd::default();
     loop {
         line.clear();
         if r.read_line(&mut line)? == 0 {
             return Err(err("control connection closed"));
         }
-        let code = line.get(..3).and_then(|c| c.parse::<u16>().ok());
-        if first.is_none() {
-            first = Some(code.ok_or_else(|| err(format!("not a reply: {}", line.trim())))?);
-        }
-        if code == first && line.as_bytes().get(3) != Some(&b'-') {
-            return Ok((code.unwrap_or(0), line.trim_end().to_string()));
+        if let Some(reply) = end.feed(&line)? {
+            return Ok(reply);
         }
     }
-}
-
-fn epsv_port(text: &str) -> io::Result<u16> {
-    text.split('(')
-        .nth(1)
-        .and_then(|r| r.split(')').next())
-        .and_then(|inner| inner.split('|').nth(3))
-        .and_then(|p| p.parse().ok())
-        .ok_or_else(|| err(format!("bad EPSV reply {text}")))
 }

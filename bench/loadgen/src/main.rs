@@ -343,27 +343,14 @@ impl Ctl {
 
     /// One complete reply: (code, last line).
     async fn reply(&mut self) -> io::Result<(u16, String)> {
-        let mut first: Option<u16> = None;
+        let mut end = ReplyEnd::default();
         loop {
             self.line.clear();
-            let n = self.s.read_line(&mut self.line).await?;
-            if n == 0 {
+            if self.s.read_line(&mut self.line).await? == 0 {
                 return Err(err("control connection closed"));
             }
-            let l = self.line.as_bytes();
-            let code = if l.len() >= 3 && l[..3].iter().all(u8::is_ascii_digit) {
-                Some((l[0] - b'0') as u16 * 100 + (l[1] - b'0') as u16 * 10 + (l[2] - b'0') as u16)
-            } else {
-                None
-            };
-            if first.is_none() {
-                first = code;
-                if first.is_none() {
-                    return Err(err(format!("not a reply: {}", self.line.trim())));
-                }
-            }
-            if code == first && l.get(3) != Some(&b'-') {
-                return Ok((code.unwrap_or(0), self.line.trim_end().to_string()));
+            if let Some(reply) = end.feed(&self.line)? {
+                return Ok(reply);
             }
         }
     }
@@ -406,16 +393,7 @@ impl Ctl {
     async fn passive(&mut self, t: &Target) -> io::Result<TcpStream> {
         let (code, text) = self.cmd("EPSV").await?;
         let port = if code == 229 {
-            let inner = text
-                .split('(')
-                .nth(1)
-                .and_then(|r| r.split(')').next())
-                .unwrap_or("");
-            let parts: Vec<&str> = inner.split('|').collect();
-            parts
-                .get(3)
-                .and_then(|p| p.parse::<u16>().ok())
-                .ok_or_else(|| err(format!("bad EPSV reply {text}")))?
+            epsv_port(&text)?
         } else {
             let (code, text) = self.cmd("PASV").await?;
             if code != 227 {
@@ -442,6 +420,40 @@ impl Ctl {
     async fn quit(&mut self) -> io::Result<()> {
         self.expect("QUIT", &[221]).await.map(|_| ())
     }
+}
+
+/// Where a reply ends, its lines fed in order (RFC 959 §4.2: a multi-line
+/// reply ends with a line of the first line's code and a space).
+#[derive(Default)]
+struct ReplyEnd {
+    first: Option<u16>,
+}
+
+impl ReplyEnd {
+    /// The reply's code and last line once `line` ends it.
+    fn feed(&mut self, line: &str) -> io::Result<Option<(u16, String)>> {
+        let l = line.as_bytes();
+        let code = if l.len() >= 3 && l[..3].iter().all(u8::is_ascii_digit) {
+            Some((l[0] - b'0') as u16 * 100 + (l[1] - b'0') as u16 * 10 + (l[2] - b'0') as u16)
+        } else {
+            None
+        };
+        if self.first.is_none() {
+            self.first = Some(code.ok_or_else(|| err(format!("not a reply: {}", line.trim())))?);
+        }
+        Ok((code == self.first && l.get(3) != Some(&b'-'))
+            .then(|| (code.unwrap_or(0), line.trim_end().to_string())))
+    }
+}
+
+/// The port of a 229 reply: `(|||port|)`.
+fn epsv_port(text: &str) -> io::Result<u16> {
+    text.split('(')
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|inner| inner.split('|').nth(3))
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| err(format!("bad EPSV reply {text}")))
 }
 
 /// Reads a data connection to its end; returns (bytes, newlines).
