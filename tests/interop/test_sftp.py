@@ -429,6 +429,40 @@ def test_a_second_session_deleting_and_renaming_mid_upload_keeps_usage_equal_to_
     assert_usage_is_disk(srv)
 
 
+def test_a_download_keeps_the_file_it_opened_while_another_session_replaces_and_deletes_it(
+        wharfd_factory):
+    """READ answers straight from the opened file (read ahead for small
+    sequential reads, read as asked otherwise): a second session replacing
+    and then deleting the name mid-download changes none of its bytes."""
+    srv, port = sftp_server(wharfd_factory)
+    a, b = connect(port), connect(port)
+    old, new = os.urandom(4 * MIB), os.urandom(3 * MIB)
+    try:
+        with b.open("down.bin", "w") as g:
+            g.write(old)
+        f = a.open("down.bin", "r")
+        first = f.read(MIB)                      # sequential 32 KiB requests: read ahead
+        with b.open("down.bin", "w") as g:       # replaced under the open handle
+            g.write(new)
+        if srv.storage == "s3":
+            # an object store reads the old object through the open stream
+            # only until it reopens at another offset; read on in order
+            rest = f.read()
+        else:
+            b.remove("down.bin")                 # and then gone
+            f.seek(3 * MIB + 7)                  # a jump: read as asked
+            tail = f.read(64 * 1024)
+            f.seek(MIB)
+            rest = f.read()
+            assert tail == old[3 * MIB + 7:3 * MIB + 7 + 64 * 1024]
+        f.close()
+        assert first + rest == old
+    finally:
+        close(a)
+        close(b)
+    assert_usage_is_disk(srv)
+
+
 def test_a_vanished_client_leaves_nothing_and_gives_its_bytes_back(wharfd_factory):
     srv, port = sftp_server(wharfd_factory)
     sftp = connect(port)
