@@ -83,8 +83,11 @@ impl Session {
         }
     }
 
-    /// Runs the session to its end.
-    pub async fn run(mut self) {
+    /// Runs the session to its end. It borrows the session, which its
+    /// caller owns: an `async fn` taking `self` by value would hold two
+    /// copies of it in its future (the argument and the local it moves
+    /// to), and its caller a third, all for the life of the connection.
+    pub async fn run(&mut self) {
         let peer = self.control.peer;
         let metrics = self.shared.metrics.clone();
         Metrics::inc(&metrics.sessions_total);
