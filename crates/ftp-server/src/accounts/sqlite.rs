@@ -105,14 +105,19 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5));
         let cannot_open =
             |e: sqlx::Error| AccountError::Backend(format!("cannot open {}: {e}", path.display()));
+        // No ping before each use: an embedded database has no connection
+        // that can die, and sqlx's default test costs a round trip to the
+        // connection's worker thread per query (two per upload).
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(cannot_open)?;
         // Lazily: the first use comes after the migration below.
         let meter = SqlitePoolOptions::new()
             .max_connections(2)
+            .test_before_acquire(false)
             .connect_lazy_with(options.synchronous(SqliteSynchronous::Normal));
         let store = SqliteStore {
             pool,
