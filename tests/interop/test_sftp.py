@@ -199,6 +199,33 @@ def test_openssh_reput_and_reget_resume_where_they_stopped(wharfd_factory, tmp_p
     assert_usage_is_disk(srv)
 
 
+def test_openssh_cp_copies_on_the_server_metered_and_logged(wharfd_factory, tmp_path):
+    """`sftp`'s `cp` (OpenSSH 9) sends copy-data: the copy is made on the
+    server, counted against the quota as it is written, logged as an
+    upload, and one the quota cannot hold leaves nothing behind."""
+    srv, port = sftp_server(wharfd_factory)
+    work = tmp_path / "work"
+    work.mkdir()
+    src = random_file(work / "src.bin", 20 * MIB)
+    r = sftp_batch(tmp_path, port, cwd=work, commands="""\
+put src.bin src.bin
+cp src.bin copy.bin
+get copy.bin back.bin
+""")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sha256(work / "back.bin") == sha256(src)
+    assert_usage_is_disk(srv)
+    assert re.search(r'transfer complete .*protocol="sftp" path=/copy\.bin '
+                     r'bytes=20971520 .*direction="in"', srv.log()), srv.log()[-2000:]
+    # Room for 5 MiB more: the second copy is refused mid-way.
+    users(srv.bin, srv.data, "quota", USER, str(stored_bytes(srv.home) + 5 * MIB))
+    r = sftp_batch(tmp_path, port, cwd=work, commands="cp src.bin second.bin\n")
+    assert r.returncode != 0, r.stdout + r.stderr
+    assert "second.bin" not in listdir(srv.home)
+    assert pending_uploads(srv.home) == []
+    assert_usage_is_disk(srv)
+
+
 def test_scp_copies_both_ways(wharfd_factory, tmp_path):
     srv, port = sftp_server(wharfd_factory)
     src = random_file(tmp_path / "src.bin", 5 * MIB)
@@ -566,6 +593,94 @@ def test_malformed_and_hostile_packets_get_errors_and_change_nothing(wharfd_fact
     assert "hello.txt" in sftp.listdir("/")
     close(sftp)
     assert sorted(listdir(srv.home)) == ["data.bin", "docs", "hello.txt"]
+
+
+def open_raw(raw: RawSftp, rid: int, path: bytes, pflags: int) -> bytes:
+    """OPEN on a raw channel; returns the handle."""
+    raw.send(3, struct.pack(">I", rid) + s(path) + struct.pack(">II", pflags, 0))
+    kind, body = raw.recv()
+    assert kind == 102, (kind, body[:80])
+    n = struct.unpack(">I", body[4:8])[0]
+    return body[8:8 + n]
+
+
+def copy_data(raw: RawSftp, rid: int, src: bytes, offset: int, length: int, dst: bytes,
+              at: int) -> tuple[int, int, str]:
+    raw.send(200, struct.pack(">I", rid) + s(b"copy-data") + s(src)
+             + struct.pack(">QQ", offset, length) + s(dst) + struct.pack(">Q", at))
+    return raw.status()
+
+
+READ, WRITE_NEW = 0x01, 0x02 | 0x08 | 0x10      # SSH_FXF_READ; WRITE|CREAT|TRUNC
+
+
+def test_copy_data_refuses_bad_handles_and_ranges_and_changes_nothing(wharfd_factory):
+    srv, port = sftp_server(wharfd_factory)
+    before = sorted(listdir(srv.home))
+    raw = RawSftp(port)
+    try:
+        data = (srv.home / "data.bin").read_bytes()
+        src = open_raw(raw, 1, b"/data.bin", READ)
+        dst = open_raw(raw, 2, b"/copy.bin", WRITE_NEW)
+        assert copy_data(raw, 3, b"999", 0, 0, dst, 0)[:2] == (3, 4)        # no such handle
+        rid, code, text = copy_data(raw, 4, src, 0, 0, src, 0)              # one handle twice
+        assert (rid, code) == (4, 4) and "two handles" in text
+        rid, code, text = copy_data(raw, 5, dst, 0, 0, src, 0)              # the wrong way round
+        assert (rid, code) == (5, 4) and "opened for reading" in text
+        rid, code, text = copy_data(raw, 6, src, 0, 10, dst, 7)             # a gap in the writes
+        assert (rid, code) == (6, 4) and "out-of-order" in text
+        assert "copy.bin" not in listdir(srv.home)                          # nothing until CLOSE
+        # past the end: what there was is copied, and the status says EOF
+        rid, code, text = copy_data(raw, 9, src, 0, len(data) + 100, dst, 0)
+        assert (rid, code) == (9, 1) and f"after {len(data)} of" in text
+        raw.send(4, struct.pack(">I", 10) + s(dst))
+        assert raw.status()[:2] == (10, 0)
+        # a whole copy from an offset, by length 0 ("to the end")
+        dst = open_raw(raw, 11, b"/tail.bin", WRITE_NEW)
+        assert copy_data(raw, 12, src, 100, 0, dst, 0)[:2] == (12, 0)
+        raw.send(4, struct.pack(">I", 13) + s(dst))
+        assert raw.status()[:2] == (13, 0)
+    finally:
+        raw.close()
+    assert (srv.home / "copy.bin").read_bytes() == data
+    assert (srv.home / "tail.bin").read_bytes() == data[100:]
+    assert sorted(listdir(srv.home)) == sorted(before + ["copy.bin", "tail.bin"])
+    assert_usage_is_disk(srv)
+
+
+def test_a_copy_keeps_the_source_it_opened_while_another_session_replaces_it(wharfd_factory):
+    """Session A opens a source and a target and copies; between its OPENs
+    and its copy, session B replaces (and, on local storage, deletes) the
+    source's name, and tries to delete the target, which is not there until
+    A's CLOSE. The copy holds the bytes A opened; usage == bytes on disk."""
+    srv, port = sftp_server(wharfd_factory)
+    b = connect(port)
+    old, new = os.urandom(6 * MIB), os.urandom(2 * MIB)
+    with b.open("src.bin", "w") as g:
+        g.write(old)
+    raw = RawSftp(port)
+    try:
+        src = open_raw(raw, 1, b"/src.bin", READ)
+        dst = open_raw(raw, 2, b"/dst.bin", WRITE_NEW)
+        with b.open("src.bin", "w") as g:       # replaced under the open handle
+            g.write(new)
+        if srv.storage != "s3":
+            b.remove("src.bin")                 # and then gone
+        assert copy_data(raw, 3, src, 0, 0, dst, 0)[:2] == (3, 0)
+        with pytest.raises(IOError):
+            b.remove("dst.bin")                 # not there until it is closed
+        raw.send(4, struct.pack(">I", 4) + s(dst))
+        assert raw.status()[:2] == (4, 0)
+    finally:
+        raw.close()
+        close(b)
+    a = connect(port)
+    try:
+        with a.open("dst.bin") as f:
+            assert f.read() == old
+    finally:
+        close(a)
+    assert_usage_is_disk(srv)
 
 
 def test_shell_exec_and_forwarding_are_refused(wharfd_factory):

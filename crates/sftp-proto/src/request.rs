@@ -164,6 +164,17 @@ pub enum Extended<'a> {
     Limits,
     /// `expand-path@openssh.com`: REALPATH that also expands `~`.
     ExpandPath { path: &'a [u8] },
+    /// `copy-data` (draft-ietf-secsh-filexfer-extensions-00 §7): copies
+    /// `length` bytes (0: to the end of the file) of the file open on
+    /// `read_handle` from `read_offset` into the one open on
+    /// `write_handle` at `write_offset`, on the server.
+    CopyData {
+        read_handle: &'a [u8],
+        read_offset: u64,
+        length: u64,
+        write_handle: &'a [u8],
+        write_offset: u64,
+    },
     /// Any other name.
     Other { name: &'a [u8] },
 }
@@ -178,6 +189,7 @@ impl Extended<'_> {
         ("fsync@openssh.com", "1"),
         ("limits@openssh.com", "1"),
         ("expand-path@openssh.com", "1"),
+        ("copy-data", "1"),
     ];
 }
 
@@ -381,6 +393,13 @@ fn decode_extended<'a>(name: &'a [u8], r: &mut Reader<'a>) -> Result<Extended<'a
         },
         b"limits@openssh.com" => Extended::Limits,
         b"expand-path@openssh.com" => Extended::ExpandPath { path: r.string()? },
+        b"copy-data" => Extended::CopyData {
+            read_handle: r.string()?,
+            read_offset: r.u64()?,
+            length: r.u64()?,
+            write_handle: r.string()?,
+            write_offset: r.u64()?,
+        },
         _ => {
             r.rest();
             Extended::Other { name }
@@ -451,13 +470,44 @@ mod tests {
             })
         );
         let body = packet(kind::EXTENDED, |w| {
-            w.u32(4).string(b"copy-data").string(b"whatever");
+            w.u32(4)
+                .string(b"copy-data")
+                .string(b"r1")
+                .u64(5)
+                .u64(0)
+                .string(b"w2")
+                .u64(7);
         });
         assert_eq!(
             Request::decode(&body),
             Ok(Request::Extended {
                 id: 4,
-                request: Extended::Other { name: b"copy-data" },
+                request: Extended::CopyData {
+                    read_handle: b"r1",
+                    read_offset: 5,
+                    length: 0,
+                    write_handle: b"w2",
+                    write_offset: 7,
+                },
+            })
+        );
+        // Cut short: a bad message, not a guess.
+        let body = packet(kind::EXTENDED, |w| {
+            w.u32(5).string(b"copy-data").string(b"r1").u64(5);
+        });
+        assert!(Request::decode(&body).is_err());
+        let body = packet(kind::EXTENDED, |w| {
+            w.u32(6)
+                .string(b"x-unknown@example.org")
+                .string(b"whatever");
+        });
+        assert_eq!(
+            Request::decode(&body),
+            Ok(Request::Extended {
+                id: 6,
+                request: Extended::Other {
+                    name: b"x-unknown@example.org"
+                },
             })
         );
     }

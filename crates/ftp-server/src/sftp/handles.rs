@@ -31,6 +31,7 @@
 //! stored, by the same meter as FTP's; a handle that is not closed (the
 //! client vanished) is undone and gives its bytes back.
 
+use super::copy::{copy, Copied, Range};
 use crate::admission::now_unix;
 use crate::bandwidth::AccountBandwidth;
 use crate::live::Showing;
@@ -124,6 +125,44 @@ impl Handles {
             .ok_or(HandleError::Unknown)
     }
 
+    /// `copy-data` from the handle `from` (opened for reading) into the
+    /// handle `to` (opened for writing); see [`copy`].
+    pub async fn copy_data(
+        &mut self,
+        files: &FileService,
+        from: &[u8],
+        to: &[u8],
+        range: Range,
+    ) -> Result<Copied, HandleError> {
+        let (rid, wid) = (Self::id(from)?, Self::id(to)?);
+        if rid == wid {
+            return Err(HandleError::Refused(
+                "copy-data needs two handles: one opened for reading, one for writing".into(),
+            ));
+        }
+        // The reader leaves the table while the writer is borrowed from
+        // it, and always goes back.
+        let mut reader = match self.open.remove(&rid) {
+            Some(Handle::Read(r)) => r,
+            Some(other) => {
+                self.open.insert(rid, other);
+                return Err(HandleError::Refused(
+                    "copy-data reads from a handle opened for reading".into(),
+                ));
+            }
+            None => return Err(HandleError::Unknown),
+        };
+        let result = match self.open.get_mut(&wid) {
+            Some(Handle::Write(writer)) => copy(files, &mut reader, writer, range).await,
+            Some(_) => Err(HandleError::Refused(
+                "copy-data writes into a handle opened for writing".into(),
+            )),
+            None => Err(HandleError::Unknown),
+        };
+        self.open.insert(rid, Handle::Read(reader));
+        result
+    }
+
     /// Everything still open when the session ends: uploads are undone.
     pub async fn abandon(&mut self, files: &FileService) {
         for (_, handle) in self.open.drain() {
@@ -144,6 +183,8 @@ struct Abandoned;
 /// A file being read.
 pub struct ReadHandle {
     path: VirtualPath,
+    /// The file's size when it was opened.
+    size: u64,
     source: ReadSource,
     /// The account's download bucket, if limited.
     limit: Option<Arc<AccountBandwidth>>,
@@ -218,6 +259,7 @@ impl ReadHandle {
         }
         Ok(ReadHandle {
             path,
+            size: meta.size,
             limit,
             source: source(download),
             bytes: 0,
@@ -228,6 +270,10 @@ impl ReadHandle {
 
     pub fn path(&self) -> &VirtualPath {
         &self.path
+    }
+
+    pub fn size_at_open(&self) -> u64 {
+        self.size
     }
 
     /// Shows this download among the session's live transfers.

@@ -13,8 +13,10 @@
 //! - [`session`]: the SFTP request loop;
 //! - [`handles`]: open files and directories, and how SFTP writes map
 //!   onto metered uploads;
+//! - [`copy`]: `copy-data`, a copy between two handles made on the server;
 //! - [`reply`]: attributes, long names and status codes.
 
+pub mod copy;
 pub mod handles;
 pub mod hostkey;
 pub mod reply;

@@ -9,6 +9,7 @@
 //! client may send) ends the session; one that frames but does not decode
 //! gets a BAD_MESSAGE status and changes nothing.
 
+use super::copy::Range;
 use super::handles::{
     fstat, fstat_subject, DirHandle, Handle, HandleError, Handles, ReadHandle, WriteHandle,
 };
@@ -438,6 +439,19 @@ impl SftpSession {
                 }
                 Request::Extended { request: Extended::Statvfs { .. } | Extended::Fstatvfs { .. }, .. } => {
                     statvfs(id, &files, out).await?;
+                }
+                Request::Extended {
+                    request: Extended::CopyData { read_handle, read_offset, length, write_handle, write_offset },
+                    ..
+                } => {
+                    let range = Range { read_offset, length, write_offset };
+                    let copied = self.handles.copy_data(&files, read_handle, write_handle, range).await?;
+                    if copied.short {
+                        let text = format!("end of file after {} of the {length} bytes asked for", copied.bytes);
+                        done(status(id, StatusCode::Eof, text), out);
+                    } else {
+                        done(ok(id), out);
+                    }
                 }
                 Request::Extended { request: Extended::Limits, .. } => {
                     let mut w = Writer::default();
