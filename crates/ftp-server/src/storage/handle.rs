@@ -11,6 +11,7 @@
 //! the two never overlap — across sessions and across server processes
 //! sharing a disk. A holder that dies releases its lock with its file.
 
+use super::lock_line::Place;
 use super::StorageError;
 use std::ffi::CString;
 use std::fs::File;
@@ -26,17 +27,17 @@ pub const BUSY_WAIT: Duration = Duration::from_secs(2);
 /// The longest pause between two tries of a busy lock.
 const BUSY_POLL: Duration = Duration::from_millis(20);
 
-/// Pauses between tries of a busy lock: 1 ms at first, doubling up to
+/// Pauses between tries of a busy lock: 250 µs at first, doubling up to
 /// [`BUSY_POLL`]. A lock held for an instant (a small APPE of another
-/// session) changes hands within a millisecond or two; one held for long
-/// is tried 50 times a second. (With a fixed 20 ms, two sessions taking
-/// turns appending 64 KiB waited up to 20 ms per turn: p99 82 ms per
-/// APPE in `bench/out/guarantees-report.md`.)
+/// session) changes hands within half a millisecond or so; one held for
+/// long is tried 50 times a second. (With a fixed 20 ms, two sessions
+/// taking turns appending 64 KiB waited up to 20 ms per turn; see
+/// `bench/out/CHANGES.md`, session 11.)
 struct Backoff(Duration);
 
 impl Backoff {
     fn new() -> Self {
-        Backoff(Duration::from_millis(1))
+        Backoff(Duration::from_micros(250))
     }
 
     fn pause(&mut self) {
@@ -281,16 +282,30 @@ pub struct FileLock {
 
 impl FileLock {
     /// Locks `file`, waiting up to `wait` for another holder; `Busy` if it
-    /// is still held then.
+    /// is still held then. This process's waiters take turns in the order
+    /// they came ([`super::lock_line`]), so a session that keeps appending
+    /// cannot starve another one waiting for the same file.
     pub fn acquire(file: File, wait: Duration) -> Result<Self, StorageError> {
         let deadline = Instant::now() + wait;
+        let st = NameStat::of_file(&file)?;
+        let place = Place::join((st.dev, st.ino));
         let mut backoff = Backoff::new();
+        let mut turn = false;
         loop {
-            match Self::try_acquire(file.try_clone()?)? {
-                Some(lock) => return Ok(lock),
-                None if Instant::now() >= deadline => return Err(StorageError::Busy),
-                None => backoff.pause(),
+            if place.first() {
+                if !turn {
+                    // Its turn has come: try often again.
+                    turn = true;
+                    backoff = Backoff::new();
+                }
+                if let Some(lock) = Self::try_acquire(file.try_clone()?)? {
+                    return Ok(lock);
+                }
             }
+            if Instant::now() >= deadline {
+                return Err(StorageError::Busy);
+            }
+            backoff.pause();
         }
     }
 
@@ -444,6 +459,38 @@ mod tests {
         std::fs::rename(tmp.path().join("d"), tmp.path().join("dx")).unwrap();
         drop(dir.create_new(b"f").unwrap());
         assert!(tmp.path().join("dx/f").exists());
+    }
+
+    #[test]
+    fn a_waiting_session_gets_the_lock_before_its_holder_takes_it_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f");
+        std::fs::write(&path, b"x").unwrap();
+        let open = || File::options().write(true).open(&path).unwrap();
+        let held = FileLock::acquire(open(), BUSY_WAIT).unwrap();
+        let st = NameStat::of_file(held.file()).unwrap();
+        let (got, got_rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let file = open();
+            std::thread::spawn(move || {
+                let lock = FileLock::acquire(file, BUSY_WAIT);
+                got.send(lock.is_ok()).unwrap();
+                std::thread::sleep(Duration::from_millis(5));
+                drop(lock);
+            })
+        };
+        // The waiter is in line before the holder lets go.
+        let until = Instant::now() + BUSY_WAIT;
+        while super::super::lock_line::waiting((st.dev, st.ino)) == 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The holder releases and asks again at once, as a client
+        // appending in pieces does: it queues behind the waiter.
+        drop(held);
+        let again = FileLock::acquire(open(), BUSY_WAIT).unwrap();
+        assert_eq!(got_rx.try_recv(), Ok(true), "the waiter had its turn first");
+        drop(again);
+        waiter.join().unwrap();
     }
 
     #[test]

@@ -24,6 +24,8 @@
 //!   buffer, from the page cache without a thread hop.
 //! - [`handle`]: directory handles and file locks, so that uploads,
 //!   deletes and renames act on the files they started with.
+//! - [`lock_line`]: the order in which sessions take turns at a file's
+//!   lock.
 //! - [`listing`]: listing formats, and local listings streamed in bounded
 //!   chunks.
 //! - [`s3`]: the object-storage backend.
@@ -38,6 +40,7 @@ pub mod handle;
 pub mod jail;
 pub mod listing;
 pub mod local;
+pub mod lock_line;
 pub mod meta;
 pub mod s3;
 pub mod upload;
