@@ -22,6 +22,9 @@
 #     WHARFD_BEFORE       the password-login comparison (bench/login_bench.py)
 #     BENCH_TREE_RUNS, BENCH_TREE_FILES, BENCH_TREE_DIRS, BENCH_MID_FILES, BENCH_TREE_SERVERS,
 #     BENCH_TREE_FTPS, BENCH_TREE_CASE_TIMEOUT   the many-files comparison (bench/trees_bench.py)
+#     BENCH_GUAR_RUNS, BENCH_GUAR_APPE_SECS, BENCH_GUAR_APPE_KB, BENCH_GUAR_APPE_SERVERS,
+#     BENCH_GUAR_CLIENTS, BENCH_GUAR_UPLOAD_MB, BENCH_GUAR_STORES
+#                         the costs of the guarantees (bench/guarantees_bench.py)
 #     BENCH_CONSOLE_ACCOUNTS, BENCH_CONSOLE_SESSIONS, BENCH_CONSOLE_RUNS
 #                         the admin console's timings (bench/console_bench.py)
 #
@@ -109,6 +112,12 @@ python3 bench/ftps_bench.py
 # plain and FTPS, and wharf mirror -j 8 (bench/out/trees-report.md);
 # BENCH_SKIP=trees skips it.
 python3 bench/trees_bench.py
+# What the guarantees cost (issue 20): APPE alone and with a second
+# appender (against vsftpd and pure-ftpd), and upload bursts with quota
+# metering on SQLite, PostgreSQL and two instances sharing PostgreSQL
+# (bench/out/guarantees-report.md); BENCH_SKIP=guarantees skips it.
+bash tests/scale/install.sh
+python3 bench/guarantees_bench.py
 # The admin console with 1000 accounts and 200 live sessions: time per page
 # and API call (bench/out/console-report.md); BENCH_SKIP=console skips it.
 WHARFD="$CARGO_TARGET_DIR/release/wharfd" python3 bench/console_bench.py

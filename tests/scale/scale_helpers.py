@@ -1,4 +1,4 @@
-"""Helpers for the scale-out tests: psql, a wharfd instance runner, PROXY
+"""Helpers for the scale-out tests: a wharfd instance runner, PROXY
 protocol headers and an ftplib client that sends them on its control and
 data connections, as a load balancer would.
 
@@ -10,85 +10,17 @@ from __future__ import annotations
 import ftplib
 import ipaddress
 import os
-import signal
 import socket
 import struct
 import subprocess
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from wharfd_process import WharfdProcess
 
-PG_USER = "wharf"
-PG_PASSWORD = "pg-test-secret"
 TIMEOUT = 30
-
-
-# --------------------------------------------------------------------------
-# PostgreSQL
-
-
-@dataclass
-class Postgres:
-    port: int
-    host: str
-    # How the fixture runs the cluster, so that a test can stop, restart or
-    # freeze it: `pg_ctl -D DATA` (as user postgres when root), the start
-    # options, and the data directory (for postmaster.pid).
-    ctl: list[str] = field(default_factory=list)
-    start_opts: list[str] = field(default_factory=list)
-    data: Path | None = None
-
-    def stop(self) -> None:
-        """`pg_ctl stop -m fast`: sessions are cut, new connections refused."""
-        self._ctl("-m", "fast", "-w", "-t", "60", "stop")
-
-    def start(self) -> None:
-        self._ctl(*self.start_opts, "-w", "-t", "60", "start")
-
-    def _ctl(self, *args: str) -> None:
-        cp = subprocess.run([*self.ctl, *args], capture_output=True, timeout=90)
-        if cp.returncode != 0:
-            raise AssertionError(f"pg_ctl {' '.join(args)}: {cp.stderr.decode(errors='replace')}")
-
-    def processes(self) -> list[int]:
-        """The postmaster and every process it started (its backends)."""
-        assert self.data is not None, "the fixture did not say where the cluster lives"
-        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
-        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
-        return [postmaster, *map(int, children)]
-
-    @contextmanager
-    def frozen(self):
-        """SIGSTOPs the whole cluster (postmaster and backends) for the
-        block: connections stay open and nothing answers. Always resumed."""
-        pids = self.processes()
-        stopped = []
-        try:
-            for pid in pids:
-                os.kill(pid, signal.SIGSTOP)
-                stopped.append(pid)
-            yield
-        finally:
-            for pid in stopped:
-                os.kill(pid, signal.SIGCONT)
-
-    def url(self, db: str) -> str:
-        return f"postgres://{PG_USER}:{PG_PASSWORD}@{self.host}:{self.port}/{db}"
-
-    def psql(self, db: str, sql: str) -> str:
-        """Runs one statement; returns unaligned, tuples-only output."""
-        cp = subprocess.run(
-            ["psql", "-h", self.host, "-p", str(self.port), "-U", PG_USER, "-d", db,
-             "-v", "ON_ERROR_STOP=1", "-At", "-c", sql],
-            env={**os.environ, "PGPASSWORD": PG_PASSWORD}, capture_output=True,
-            timeout=TIMEOUT)
-        if cp.returncode != 0:
-            raise AssertionError(f"psql {sql!r}: {cp.stderr.decode(errors='replace')}")
-        return cp.stdout.decode().strip()
 
 
 def db_of(url: str) -> str:

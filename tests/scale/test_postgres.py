@@ -15,7 +15,8 @@ import urllib.request
 
 import pytest
 
-from scale_helpers import PG_PASSWORD, db_of, wharfd_admin
+from pg_cluster import PG_PASSWORD
+from scale_helpers import db_of, wharfd_admin
 
 PARTIAL = ".wharf-part-"
 

@@ -12,8 +12,12 @@
 //!   received by the same receive loop the FTP modes use.
 //! * `retr` / `stor` - one login, one binary transfer (EPSV), timed from the
 //!   transfer command to the final reply. `stor` sends with sendfile(2).
+//! * `appe` - one session appending a file to one remote file again and
+//!   again; two at once measure an append that waits for another's
+//!   (`uploads.rs`).
 //! * `burst` - N clients connect at once, log in, RETR one file, QUIT:
-//!   aggregate MB/s, failures by reason, p50/p99 time per transfer.
+//!   aggregate MB/s, failures by reason, p50/p99 time per transfer; with
+//!   `--upload`, each STORs a file instead, to one server or two.
 //! * `rate` - W workers doing connect + login + QUIT cycles for D seconds.
 //! * `list` - one login, LIST of a directory K times.
 //! * `idle` - opens N logged-in sessions, prints a `ready` JSON line, holds
@@ -40,6 +44,7 @@ use tokio::net::{TcpSocket, TcpStream};
 
 mod ftps_rate;
 mod tls_pipe;
+mod uploads;
 
 const RECV_BUF: usize = 1 << 20;
 
@@ -52,7 +57,9 @@ fn usage() -> ! {
          modes: sendfile-limit --file F\n\
          \x20      retr  --port P --user U --pass W --path REMOTE\n\
          \x20      stor  --port P --user U --pass W --path REMOTE --file LOCAL\n\
+         \x20      appe  --port P --user U --pass W --path REMOTE --file LOCAL [--repeat K] [--secs D]\n\
          \x20      burst --port P --clients N --path REMOTE [--user U --pass W] [--per-ip 16] [--timeout 120]\n\
+         \x20            [--upload LOCAL (STOR it as REMOTE, `{{i}}` = client number)] [--port2 P (odd clients)]\n\
          \x20      rate  --port P --workers W --secs D [--max-cycles M] [--user U --pass W]\n\
          \x20      list  --port P --user U --pass W --path DIR [--repeat K]\n\
          \x20      idle  --port P --clients N [--concurrency 64] [--hold-secs 300] [--min-mem-avail-mb 3072]\n\
@@ -689,19 +696,12 @@ async fn mode_stor(o: &Opts) -> io::Result<()> {
     c.login(&t).await?;
     c.expect("TYPE I", &[200]).await?;
     let w = Window::start();
-    let mut d = c.passive(&t).await?;
-    let (code, text) = c.cmd(&format!("STOR {path}")).await?;
-    if code != 150 && code != 125 {
-        return Err(err(format!("STOR: {text}")));
-    }
-    let sent = sendfile_async(&d, &file, len).await?;
-    d.shutdown().await?;
-    drop(d);
-    let (code, text) = c.reply().await?;
+    let d = c.passive(&t).await?;
+    let sent = match uploads::store_on(&mut c, d, &format!("STOR {path}"), &file, len).await? {
+        uploads::Stored::Acked(n) => n,
+        uploads::Stored::Refused(_, text) => return Err(err(format!("STOR: {text}"))),
+    };
     let (wall, cpu) = w.end();
-    if code != 226 && code != 250 {
-        return Err(err(format!("STOR end: {text}")));
-    }
     let _ = c.quit().await;
     Json::default()
         .str("mode", "stor")
@@ -765,6 +765,16 @@ const STAGES: [&str; 7] = [
     "final reply",
     "QUIT",
 ];
+/// The stages of `burst --upload` (the STOR, its data and its reply are one).
+const UPLOAD_STAGES: [&str; 7] = [
+    "connect+banner",
+    "login",
+    "TYPE",
+    "EPSV+data connect",
+    "STOR",
+    "STOR",
+    "QUIT",
+];
 
 async fn one_download(
     t: Target,
@@ -813,22 +823,47 @@ async fn mode_burst(o: &Opts) -> io::Result<()> {
     let path = o.req("path");
     let expect = o.num("expect-bytes", 0);
     let timeout = Duration::from_secs_f64(o.f64("timeout", 15.0));
+    // --upload LOCAL: each client STORs LOCAL as --path with `{i}` replaced
+    // by its number; --port2 P: odd clients go to a second server.
+    let upload = uploads::Upload::open(o)?;
+    let stages = if upload.is_some() {
+        UPLOAD_STAGES
+    } else {
+        STAGES
+    };
+    let port2 = o.num("port2", 0);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let mut handles = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let t = t.clone();
-        let path = path.clone();
+        let mut t = t.clone();
+        if port2 != 0 && i % 2 == 1 {
+            t.port = u16::try_from(port2).unwrap_or_else(|_| usage());
+        }
+        let path = path.replace("{i}", &i.to_string());
+        let upload = upload.clone();
         let mut rx = rx.clone();
         handles.push(tokio::spawn(async move {
             let _ = rx.wait_for(|go| *go).await;
             let t0 = Instant::now();
             let stage = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let login_at: LoginAt = Arc::new(AtomicU64::new(u64::MAX));
-            let r = tokio::time::timeout(
-                timeout,
-                one_download(t, i, path, expect, stage.clone(), login_at.clone()),
-            )
-            .await;
+            let client = async {
+                match &upload {
+                    Some(up) => up.one(&t, i, &path, &stage, &login_at).await,
+                    None => {
+                        one_download(
+                            t.clone(),
+                            i,
+                            path.clone(),
+                            expect,
+                            stage.clone(),
+                            login_at.clone(),
+                        )
+                        .await
+                    }
+                }
+            };
+            let r = tokio::time::timeout(timeout, client).await;
             let secs = t0.elapsed().as_secs_f64();
             let login_s = match login_at.load(Ordering::Relaxed) {
                 u64::MAX => None,
@@ -848,7 +883,7 @@ async fn mode_burst(o: &Opts) -> io::Result<()> {
                     secs,
                     reason: format!(
                         "{}: {}",
-                        STAGES[stage.load(Ordering::Relaxed)],
+                        stages[stage.load(Ordering::Relaxed)],
                         classify(&e)
                     ),
                     login_s,
@@ -857,7 +892,7 @@ async fn mode_burst(o: &Opts) -> io::Result<()> {
                     ok: false,
                     bytes: 0,
                     secs,
-                    reason: format!("{}: timeout", STAGES[stage.load(Ordering::Relaxed)]),
+                    reason: format!("{}: timeout", stages[stage.load(Ordering::Relaxed)]),
                     login_s,
                 },
             }
@@ -1142,6 +1177,7 @@ fn main() {
                 "sendfile-limit" => mode_sendfile_limit(&o).await,
                 "retr" => mode_retr(&o).await,
                 "stor" => mode_stor(&o).await,
+                "appe" => uploads::mode_appe(&o).await,
                 "list" => mode_list(&o).await,
                 "burst" => mode_burst(&o).await,
                 "rate" => mode_rate(&o).await,
