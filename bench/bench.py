@@ -683,11 +683,15 @@ def mem_available_kib() -> int:
     return 0
 
 
-def idle_step(srv, n: int) -> dict:
+def idle_step(srv, n: int, login: tuple[str, str] = ("anonymous", ANON_PASS),
+              extra: tuple[str, ...] = ()) -> dict:
+    """N idle logged-in sessions held by the load generator (`extra`: more
+    of its options, e.g. `--ca` for TLS); RSS of the server's process tree
+    per session."""
     base = tree_mem(srv.pid)
-    argv = [LOADGEN, "idle", "--host", HOST, "--port", str(srv.port), "--user", "anonymous", "--pass", ANON_PASS,
+    argv = [LOADGEN, "idle", "--host", HOST, "--port", str(srv.port), "--user", login[0], "--pass", login[1],
             "--clients", str(n), "--per-ip", str(PER_IP), "--concurrency", "12", "--hold-secs", "120",
-            "--open-secs", "240", "--max-secs", "400"]
+            "--open-secs", "240", "--max-secs", "400", *extra]
     p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     step: dict = {}
     try:

@@ -51,7 +51,14 @@ Environment (all optional):
                       the sessions-per-second figure: the load generator's
                       `ftps-rate` with W clients (8) for S seconds (5) per
                       server, version and round; 0 seconds skips it
-  BENCH_SKIP          `ftps` skips all of this
+  BENCH_FTPS_IDLE, BENCH_FTPS_IDLE_SERVERS
+                      idle sessions with TLS on the control connection:
+                      how many (1000) and against whom (wharfd, vsftpd,
+                      pure-ftpd, proftpd); each server alone, the load
+                      generator's `idle --ca` (AUTH TLS, TLS 1.3, password
+                      login), RSS per connection (ftps-idle-report.md).
+                      Alone: `python3 bench/ftps_bench.py --idle`
+  BENCH_SKIP          `ftps` skips all of this, `ftps-idle` the idle part
   BENCH_OUT, BENCH_WORK, BENCH_BIG_MB, WHARFD, LOADGEN   as for bench.py
 """
 
@@ -72,7 +79,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench import (  # noqa: E402  (bench/bench.py: servers, files, /proc helpers, summaries)
-    BIG, HOST, LOADGEN, NOSYNC, OUT, UPDIR, WORK, BenchPeer, WharfServer, env_int, peers, summary, tree_cpu)
+    BIG, HOST, LOADGEN, NOSYNC, OUT, UPDIR, WORK, BenchPeer, WharfServer, env_int, idle_step, peers, summary,
+    tree_cpu)
 
 RUNS = env_int("BENCH_FTPS_RUNS", 3)
 SERVERS = [s for s in os.environ.get("BENCH_FTPS_SERVERS",
@@ -88,6 +96,11 @@ BLOCK = 1 << 20
 # TLS 1.2's AES-128-GCM suite with the RSA certificate; TLS 1.3's is the
 # default first choice of every side.
 TLS12_CIPHER = "ECDHE-RSA-AES128-GCM-SHA256"
+# Idle sessions with TLS on the control connection (issue 20: "the
+# idle-memory figures again, now also with TLS on the control connection").
+IDLE = [int(x) for x in os.environ.get("BENCH_FTPS_IDLE", "1000").split(",") if x]
+IDLE_SERVERS = [s for s in os.environ.get("BENCH_FTPS_IDLE_SERVERS",
+                                           "wharfd,vsftpd,pure-ftpd,proftpd").split(",") if s]
 SESSION_SECS = env_int("BENCH_FTPS_SESSION_SECS", 5)
 SESSION_WORKERS = env_int("BENCH_FTPS_SESSION_WORKERS", 8)
 # The one small file each FTPS session downloads (issue 20: 4 KiB).
@@ -111,8 +124,8 @@ def settings(name: str, certs: dict) -> list[str]:
 class TlsPeer(BenchPeer):
     """A peer from bench.py with FTPS on, its TLS settings from bench/ftps/."""
 
-    def __init__(self, kind: str):
-        super().__init__(kind, 100)
+    def __init__(self, kind: str, max_clients: int = 100):
+        super().__init__(kind, max_clients)
         self.tls = True
 
     def _vsftpd(self) -> list[str]:
@@ -144,13 +157,77 @@ class TlsPeer(BenchPeer):
         return argv
 
 
-def start(kind: str, certs: dict):
+def start(kind: str, certs: dict, cap: int | None = None):
+    """A contender with FTPS on; `cap`: sessions it must take at once, of
+    one account (the idle phase)."""
     if kind in ("wharfd", NOSYNC):
         config = f'tls_cert = "{certs["chain"]}"\ntls_key = "{certs["key"]}"\n'
-        return WharfServer(None, durable=kind == "wharfd", config=config, kind=f"{kind}-ftps").start()
-    srv = TlsPeer(kind)
+        if cap:
+            config += f"max_sessions_per_user = {cap}\n"
+        return WharfServer(cap, durable=kind == "wharfd", config=config, kind=f"{kind}-ftps").start()
+    srv = TlsPeer(kind, cap or 100)
     srv.start()
     return srv
+
+
+def phase_idle(certs: dict) -> dict:
+    """Each server alone, its cap raised: a few sessions first (code and
+    caches loaded), then N sessions that each AUTH TLS (TLS 1.3) and log
+    in with the account's password, held while the RSS of the server's
+    process tree is read (bench.py's idle_step)."""
+    out: dict = {}
+    for kind in IDLE_SERVERS:
+        try:
+            srv = start(kind, certs, max(IDLE) + 100)
+        except Exception as e:  # noqa: BLE001
+            out[kind] = {"error": f"start failed: {e}"[:2000]}
+            log(f"idle TLS {kind}: {out[kind]['error']}")
+            continue
+        try:
+            ca = getattr(srv, "cafile", None) or certs["ca"]
+            tls = ("--ca", str(ca), "--tls", "1.3")
+            idle_step(srv, 10, (srv.user, srv.password), tls)
+            time.sleep(1)
+            for n in IDLE:
+                step = idle_step(srv, n, (srv.user, srv.password), tls)
+                out[f"{kind}/{n}"] = step
+                log(f"idle TLS {kind} {n}: {step.get('ok')} sessions, {step.get('rss_per_conn_kib')} KiB RSS, "
+                    f"{step.get('private_per_conn_kib')} KiB private per connection "
+                    f"{step.get('error') or step.get('reasons') or ''}")
+                time.sleep(2)
+        finally:
+            srv.stop()
+    return out
+
+
+def write_idle_report(idle: dict, started: str) -> None:
+    L = ["# Idle FTPS sessions", "",
+         f"Run {started}. Each server alone, with its TLS settings from `bench/ftps/`; the load generator "
+         "opens the sessions (`idle --ca`: AUTH TLS, TLS 1.3, then a password login to the bench "
+         "account) and holds them; RSS, PSS and private memory are summed over the server's process tree "
+         "(`/proc/PID/smaps_rollup`) and divided by the sessions held. Made by "
+         "`python3 bench/ftps_bench.py --idle` (also part of the whole FTPS run).", "",
+         "| server | sessions | held | RSS KiB per connection | private KiB per connection | failures |",
+         "|---|---|---|---|---|---|"]
+    for key, step in idle.items():
+        if "/" not in key:
+            L.append(f"| {key} | – | – | – | – | {step.get('error', '')[:120]} |")
+            continue
+        kind, n = key.split("/")
+        fails = step.get("failed") or 0
+        why = f" {step.get('reasons')}" if fails else ""
+        L.append(f"| {kind} | {int(n):,} | {step.get('ok')} | {step.get('rss_per_conn_kib')} | "
+                 f"{step.get('private_per_conn_kib')} | {fails}{why} {step.get('error') or ''} |")
+    (OUT / "ftps-idle-report.md").write_text("\n".join(L) + "\n")
+
+
+def run_idle(certs: dict) -> None:
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    idle = phase_idle(certs)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "ftps-idle-report.json").write_text(json.dumps({"started": started, "idle": idle}, indent=1,
+                                                          default=str))
+    write_idle_report(idle, started)
 
 
 class Client(ftplib.FTP_TLS):
@@ -487,6 +564,10 @@ def write_report(R: dict) -> None:
 def main() -> int:
     if "ftps" in SKIP:
         return 0
+    if "--idle" in sys.argv:
+        run_idle(peers.make_certs(CERTS))
+        log(f"done: {OUT / 'ftps-idle-report.md'}")
+        return 0
     if not BIG.exists():
         print(f"ftps-bench: {BIG} is missing: run bench.py first (bash bench/run.sh)", file=sys.stderr)
         return 1
@@ -569,6 +650,8 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "ftps-report.json").write_text(json.dumps(R, indent=1, default=str))
     write_report(R)
+    if "ftps-idle" not in SKIP:
+        run_idle(certs)
     log(f"done: {OUT / 'ftps-report.md'}")
     return 0
 

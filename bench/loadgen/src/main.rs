@@ -20,8 +20,9 @@
 //!   `--upload`, each STORs a file instead, to one server or two.
 //! * `rate` - W workers doing connect + login + QUIT cycles for D seconds.
 //! * `list` - one login, LIST of a directory K times.
-//! * `idle` - opens N logged-in sessions, prints a `ready` JSON line, holds
-//!   them until standard input closes (or --hold-secs), then exits.
+//! * `idle` - opens N logged-in sessions (with `--ca`, over AUTH TLS),
+//!   prints a `ready` JSON line, holds them until standard input closes
+//!   (or --hold-secs), then exits.
 //! * `tls-send` / `tls-recv` - the FTPS limit line: a file through one TLS
 //!   connection between two processes, both on rustls (`tls_pipe.rs`).
 //! * `ftps-rate` - W threads running whole FTPS sessions (AUTH TLS, login,
@@ -41,6 +42,7 @@ use std::time::{Duration, Instant};
 use tokio::io::Interest;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_rustls::client::TlsStream;
 
 mod ftps_rate;
 mod tls_pipe;
@@ -63,6 +65,7 @@ fn usage() -> ! {
          \x20      rate  --port P --workers W --secs D [--max-cycles M] [--user U --pass W]\n\
          \x20      list  --port P --user U --pass W --path DIR [--repeat K]\n\
          \x20      idle  --port P --clients N [--concurrency 64] [--hold-secs 300] [--min-mem-avail-mb 3072]\n\
+         \x20            [--ca CA [--tls 1.3|1.2] (AUTH TLS before the login)]\n\
          \x20      tls-send --cert CHAIN --key KEY --file F [--tls 1.3|1.2] [--suite S] [--block-kb 64] [--buffer-kb 64]\n\
          \x20      tls-recv --port P --ca CA [--tls 1.3|1.2] [--suite S] [--expect-bytes N] [--sock-buf-kb 0]\n\
          \x20      ftps-rate --port P --user U --pass W --path REMOTE --ca CA [--tls 1.3|1.2] [--workers 8] [--secs 10]\n\
@@ -326,8 +329,9 @@ async fn connect(t: &Target, port: u16, src: Option<Ipv4Addr>) -> io::Result<Tcp
     sock.connect(t.addr(port)).await
 }
 
-struct Ctl {
-    s: BufReader<TcpStream>,
+/// A control connection: plain, or TLS after AUTH TLS ([`Ctl::secure`]).
+struct Ctl<S = TcpStream> {
+    s: BufReader<S>,
     src: Option<Ipv4Addr>,
     line: String,
 }
@@ -348,6 +352,21 @@ impl Ctl {
         Ok(c)
     }
 
+    /// AUTH TLS and the handshake: the same session, now over TLS.
+    async fn secure(mut self, tls: &tls_pipe::AsyncTls) -> io::Result<Ctl<TlsStream<TcpStream>>> {
+        self.expect("AUTH TLS", &[234]).await?;
+        // Nothing follows the 234 before the handshake, so the buffer is empty.
+        let tcp = self.s.into_inner();
+        let s = tls.connect(tcp).await?;
+        Ok(Ctl {
+            s: BufReader::with_capacity(4096, s),
+            src: self.src,
+            line: String::new(),
+        })
+    }
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Ctl<S> {
     /// One complete reply: (code, last line).
     async fn reply(&mut self) -> io::Result<(u16, String)> {
         let mut end = ReplyEnd::default();
@@ -1025,15 +1044,33 @@ fn rate_json(
         .num("p99_ms", pct(sorted_ms, 99.0))
 }
 
+/// A session `idle` holds open.
+enum Held {
+    Plain(Ctl),
+    Tls(Box<Ctl<TlsStream<TcpStream>>>),
+}
+
+impl Held {
+    async fn cmd(&mut self, c: &str) -> io::Result<(u16, String)> {
+        match self {
+            Held::Plain(ctl) => ctl.cmd(c).await,
+            Held::Tls(ctl) => ctl.cmd(c).await,
+        }
+    }
+}
+
 async fn mode_idle(o: &Opts) -> io::Result<()> {
     let t = Target::from(o);
+    // --ca CA: AUTH TLS before the login, so every held session keeps TLS
+    // on its control connection.
+    let tls = tls_pipe::AsyncTls::from(o)?.map(Arc::new);
     let n = o.num("clients", 1000).clamp(1, 20000);
     let conc = o.num("concurrency", 64).clamp(1, 1000) as usize;
     let hold = Duration::from_secs(o.num("hold-secs", 300).min(3600));
     let min_avail = o.num("min-mem-avail-mb", 3072);
     let open_deadline = Instant::now() + Duration::from_secs(o.num("open-secs", 240));
     let sem = Arc::new(tokio::sync::Semaphore::new(conc));
-    let sessions = Arc::new(Mutex::new(Vec::<Ctl>::with_capacity(n as usize)));
+    let sessions = Arc::new(Mutex::new(Vec::<Held>::with_capacity(n as usize)));
     let reasons = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
     let w = Window::start();
     let mut hs = Vec::new();
@@ -1057,6 +1094,7 @@ async fn mode_idle(o: &Opts) -> io::Result<()> {
             .await
             .map_err(|e| err(e.to_string()))?;
         let t = t.clone();
+        let tls = tls.clone();
         let sessions = sessions.clone();
         let reasons = reasons.clone();
         hs.push(tokio::spawn(async move {
@@ -1064,9 +1102,19 @@ async fn mode_idle(o: &Opts) -> io::Result<()> {
             let mut last = String::new();
             for _attempt in 0..3 {
                 let r = tokio::time::timeout(Duration::from_secs(10), async {
-                    let mut c = Ctl::open(&t, t.src(i)).await?;
-                    c.login(&t).await?;
-                    Ok::<Ctl, io::Error>(c)
+                    let c = Ctl::open(&t, t.src(i)).await?;
+                    Ok::<Held, io::Error>(match &tls {
+                        Some(tls) => {
+                            let mut c = c.secure(tls).await?;
+                            c.login(&t).await?;
+                            Held::Tls(Box::new(c))
+                        }
+                        None => {
+                            let mut c = c;
+                            c.login(&t).await?;
+                            Held::Plain(c)
+                        }
+                    })
                 })
                 .await;
                 match r {

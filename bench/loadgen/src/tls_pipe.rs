@@ -271,3 +271,31 @@ pub(crate) fn mode_tls_recv(o: &Opts) -> io::Result<()> {
         .print();
     Ok(())
 }
+
+/// The TLS client of the async modes (`idle --ca CA`): the same
+/// configuration as `tls-recv`'s.
+pub(crate) struct AsyncTls {
+    connector: tokio_rustls::TlsConnector,
+    name: ServerName<'static>,
+}
+
+impl AsyncTls {
+    /// `None` without `--ca`.
+    pub(crate) fn from(o: &Opts) -> io::Result<Option<AsyncTls>> {
+        if !o.kv.contains_key("ca") {
+            return Ok(None);
+        }
+        let (config, name) = client_config(o)?;
+        Ok(Some(AsyncTls {
+            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            name,
+        }))
+    }
+
+    pub(crate) async fn connect(
+        &self,
+        tcp: tokio::net::TcpStream,
+    ) -> io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+        self.connector.connect(self.name.clone(), tcp).await
+    }
+}
