@@ -51,14 +51,15 @@ Environment (all optional):
                       the sessions-per-second figure: the load generator's
                       `ftps-rate` with W clients (8) for S seconds (5) per
                       server, version and round; 0 seconds skips it
-  BENCH_FTPS_IDLE, BENCH_FTPS_IDLE_SERVERS
-                      idle sessions with TLS on the control connection:
-                      how many (1000) and against whom (wharfd, vsftpd,
-                      pure-ftpd, proftpd); each server alone, the load
-                      generator's `idle --ca` (AUTH TLS, TLS 1.3, password
-                      login), RSS per connection (ftps-idle-report.md).
-                      Alone: `python3 bench/ftps_bench.py --idle`
-  BENCH_SKIP          `ftps` skips all of this, `ftps-idle` the idle part
+  BENCH_FTPS_IDLE, BENCH_FTPS_BURST, BENCH_FTPS_MANY_SERVERS
+                      many FTPS sessions (ftps-many-report.md): idle ones
+                      (1000; the load generator's `idle --ca`: AUTH TLS,
+                      TLS 1.3, password login; RSS per connection) and a
+                      burst (1000 clients, each a PROT P RETR of the 10 MiB
+                      file; `burst --ca`), each server alone (wharfd,
+                      vsftpd, pure-ftpd, proftpd).
+                      Alone: `python3 bench/ftps_bench.py --many`
+  BENCH_SKIP          `ftps` skips all of this, `ftps-many` that part
   BENCH_OUT, BENCH_WORK, BENCH_BIG_MB, WHARFD, LOADGEN   as for bench.py
 """
 
@@ -79,8 +80,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench import (  # noqa: E402  (bench/bench.py: servers, files, /proc helpers, summaries)
-    BIG, HOST, LOADGEN, NOSYNC, OUT, UPDIR, WORK, BenchPeer, WharfServer, env_int, idle_step, peers, summary,
-    tree_cpu)
+    BIG, HOST, LOADGEN, NOSYNC, OUT, PER_IP, SMALL, SMALL_MB, UPDIR, WORK, BenchPeer, WharfServer, env_int,
+    idle_step, loadgen, peers, summary, tree_cpu)
 
 RUNS = env_int("BENCH_FTPS_RUNS", 3)
 SERVERS = [s for s in os.environ.get("BENCH_FTPS_SERVERS",
@@ -96,10 +97,11 @@ BLOCK = 1 << 20
 # TLS 1.2's AES-128-GCM suite with the RSA certificate; TLS 1.3's is the
 # default first choice of every side.
 TLS12_CIPHER = "ECDHE-RSA-AES128-GCM-SHA256"
-# Idle sessions with TLS on the control connection (issue 20: "the
+# Many sessions over FTPS (issue 20: "the 1000-client burst and the
 # idle-memory figures again, now also with TLS on the control connection").
 IDLE = [int(x) for x in os.environ.get("BENCH_FTPS_IDLE", "1000").split(",") if x]
-IDLE_SERVERS = [s for s in os.environ.get("BENCH_FTPS_IDLE_SERVERS",
+BURST = env_int("BENCH_FTPS_BURST", 1000)
+MANY_SERVERS = [s for s in os.environ.get("BENCH_FTPS_MANY_SERVERS",
                                            "wharfd,vsftpd,pure-ftpd,proftpd").split(",") if s]
 SESSION_SECS = env_int("BENCH_FTPS_SESSION_SECS", 5)
 SESSION_WORKERS = env_int("BENCH_FTPS_SESSION_WORKERS", 8)
@@ -170,18 +172,21 @@ def start(kind: str, certs: dict, cap: int | None = None):
     return srv
 
 
-def phase_idle(certs: dict) -> dict:
-    """Each server alone, its cap raised: a few sessions first (code and
-    caches loaded), then N sessions that each AUTH TLS (TLS 1.3) and log
-    in with the account's password, held while the RSS of the server's
-    process tree is read (bench.py's idle_step)."""
-    out: dict = {}
-    for kind in IDLE_SERVERS:
+def phase_many(certs: dict) -> dict:
+    """Each server alone, its cap raised, with FTPS as configured: a few
+    sessions first (code and caches loaded); then IDLE sessions that each
+    AUTH TLS (TLS 1.3) and log in with the account's password, held while
+    the RSS of the server's process tree is read (bench.py's idle_step);
+    then a burst of BURST clients at once, each AUTH TLS, password login,
+    PBSZ 0, PROT P, RETR of the 10 MiB file on a data connection resuming
+    its session (the load generator's `burst --ca`), each given 120 s."""
+    out: dict = {"idle": {}, "burst": {}}
+    for kind in MANY_SERVERS:
         try:
-            srv = start(kind, certs, max(IDLE) + 100)
+            srv = start(kind, certs, max(IDLE + [BURST]) + 100)
         except Exception as e:  # noqa: BLE001
-            out[kind] = {"error": f"start failed: {e}"[:2000]}
-            log(f"idle TLS {kind}: {out[kind]['error']}")
+            out["idle"][kind] = {"error": f"start failed: {e}"[:2000]}
+            log(f"many FTPS {kind}: {out['idle'][kind]['error']}")
             continue
         try:
             ca = getattr(srv, "cafile", None) or certs["ca"]
@@ -190,26 +195,35 @@ def phase_idle(certs: dict) -> dict:
             time.sleep(1)
             for n in IDLE:
                 step = idle_step(srv, n, (srv.user, srv.password), tls)
-                out[f"{kind}/{n}"] = step
-                log(f"idle TLS {kind} {n}: {step.get('ok')} sessions, {step.get('rss_per_conn_kib')} KiB RSS, "
+                out["idle"][f"{kind}/{n}"] = step
+                log(f"idle FTPS {kind} {n}: {step.get('ok')} sessions, {step.get('rss_per_conn_kib')} KiB RSS, "
                     f"{step.get('private_per_conn_kib')} KiB private per connection "
                     f"{step.get('error') or step.get('reasons') or ''}")
                 time.sleep(2)
+            if BURST:
+                r = loadgen("burst", srv, user=srv.user, **{"pass": srv.password}, clients=BURST,
+                            path=SMALL.name, expect_bytes=SMALL.stat().st_size, per_ip=PER_IP, ca=ca,
+                            tls="1.3", client_timeout=120, timeout=400)
+                out["burst"][f"{kind}/{BURST}"] = r
+                log(f"burst FTPS {kind} {BURST}: {r.get('ok')} ok, {r.get('failed')} failed, "
+                    f"{r.get('last_ok_s')} s, server CPU {r.get('server_cpu_s')} s, "
+                    f"loadgen CPU {r.get('loadgen_cpu_pct')}% {r.get('reasons') or r.get('error') or ''}")
         finally:
             srv.stop()
     return out
 
 
-def write_idle_report(idle: dict, started: str) -> None:
-    L = ["# Idle FTPS sessions", "",
-         f"Run {started}. Each server alone, with its TLS settings from `bench/ftps/`; the load generator "
-         "opens the sessions (`idle --ca`: AUTH TLS, TLS 1.3, then a password login to the bench "
-         "account) and holds them; RSS, PSS and private memory are summed over the server's process tree "
-         "(`/proc/PID/smaps_rollup`) and divided by the sessions held. Made by "
-         "`python3 bench/ftps_bench.py --idle` (also part of the whole FTPS run).", "",
+def write_many_report(many: dict, started: str) -> None:
+    L = ["# Many FTPS sessions: idle, and a burst", "",
+         f"Run {started}. Each server alone, with its TLS settings from `bench/ftps/`, its session cap "
+         "raised. Made by `python3 bench/ftps_bench.py --many` (also part of the whole FTPS run).", "",
+         "## Idle sessions with TLS on the control connection", "",
+         "The load generator opens the sessions (`idle --ca`: AUTH TLS, TLS 1.3, then a password login "
+         "to the bench account) and holds them; RSS and private memory are summed over the server's "
+         "process tree (`/proc/PID/smaps_rollup`) and divided by the sessions held.", "",
          "| server | sessions | held | RSS KiB per connection | private KiB per connection | failures |",
          "|---|---|---|---|---|---|"]
-    for key, step in idle.items():
+    for key, step in many["idle"].items():
         if "/" not in key:
             L.append(f"| {key} | – | – | – | – | {step.get('error', '')[:120]} |")
             continue
@@ -218,16 +232,34 @@ def write_idle_report(idle: dict, started: str) -> None:
         why = f" {step.get('reasons')}" if fails else ""
         L.append(f"| {kind} | {int(n):,} | {step.get('ok')} | {step.get('rss_per_conn_kib')} | "
                  f"{step.get('private_per_conn_kib')} | {fails}{why} {step.get('error') or ''} |")
-    (OUT / "ftps-idle-report.md").write_text("\n".join(L) + "\n")
+    L += ["", "## A burst of FTPS clients", "",
+          "All at once, each: AUTH TLS (TLS 1.3), password login, PBSZ 0, PROT P, TYPE I, EPSV, RETR of "
+          f"the {SMALL_MB} MiB file on a data connection resuming its own control connection's TLS "
+          "session, QUIT (the load generator's `burst --ca`; it decrypts every byte, so its CPU is shown); "
+          "each client is given 120 s.",
+          "", "| server | clients | ok | failed | s to the last transfer | p99 s | server CPU s | "
+          "load generator CPU % | failures |", "|---|---|---|---|---|---|---|---|---|"]
+    for key, r in many["burst"].items():
+        kind, n = key.split("/")
+        def num(k: str, digits: int = 2) -> str:
+            v = r.get(k)
+            return f"{v:,.{digits}f}" if isinstance(v, (int, float)) else "–"
+        L.append(f"| {kind} | {int(n):,} | {r.get('ok')} | {r.get('failed')} | {num('last_ok_s')} | "
+                 f"{num('p99_s')} | {num('server_cpu_s')} | {num('loadgen_cpu_pct', 0)} | "
+                 f"{r.get('reasons') or r.get('error') or ''} |")
+    (OUT / "ftps-many-report.md").write_text("\n".join(L) + "\n")
 
 
-def run_idle(certs: dict) -> None:
+def run_many(certs: dict) -> None:
+    if not SMALL.exists() or SMALL.stat().st_size != SMALL_MB << 20:
+        SMALL.parent.mkdir(parents=True, exist_ok=True)
+        SMALL.write_bytes(os.urandom(SMALL_MB << 20))
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    idle = phase_idle(certs)
+    many = phase_many(certs)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "ftps-idle-report.json").write_text(json.dumps({"started": started, "idle": idle}, indent=1,
+    (OUT / "ftps-many-report.json").write_text(json.dumps({"started": started, **many}, indent=1,
                                                           default=str))
-    write_idle_report(idle, started)
+    write_many_report(many, started)
 
 
 class Client(ftplib.FTP_TLS):
@@ -564,9 +596,9 @@ def write_report(R: dict) -> None:
 def main() -> int:
     if "ftps" in SKIP:
         return 0
-    if "--idle" in sys.argv:
-        run_idle(peers.make_certs(CERTS))
-        log(f"done: {OUT / 'ftps-idle-report.md'}")
+    if "--many" in sys.argv:
+        run_many(peers.make_certs(CERTS))
+        log(f"done: {OUT / 'ftps-many-report.md'}")
         return 0
     if not BIG.exists():
         print(f"ftps-bench: {BIG} is missing: run bench.py first (bash bench/run.sh)", file=sys.stderr)
@@ -650,8 +682,8 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "ftps-report.json").write_text(json.dumps(R, indent=1, default=str))
     write_report(R)
-    if "ftps-idle" not in SKIP:
-        run_idle(certs)
+    if "ftps-many" not in SKIP:
+        run_many(certs)
     log(f"done: {OUT / 'ftps-report.md'}")
     return 0
 

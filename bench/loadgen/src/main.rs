@@ -60,8 +60,9 @@ fn usage() -> ! {
          \x20      retr  --port P --user U --pass W --path REMOTE\n\
          \x20      stor  --port P --user U --pass W --path REMOTE --file LOCAL\n\
          \x20      appe  --port P --user U --pass W --path REMOTE --file LOCAL [--repeat K] [--secs D]\n\
-         \x20      burst --port P --clients N --path REMOTE [--user U --pass W] [--per-ip 16] [--timeout 120]\n\
+         \x20      burst --port P --clients N --path REMOTE [--user U --pass W] [--per-ip 16] [--timeout 15 (per client; or --client-timeout)]\n\
          \x20            [--upload LOCAL (STOR it as REMOTE, `{{i}}` = client number)] [--port2 P (odd clients)]\n\
+         \x20            [--ca CA [--tls 1.3|1.2] (FTPS: AUTH TLS, PROT P, data resuming the session)]\n\
          \x20      rate  --port P --workers W --secs D [--max-cycles M] [--user U --pass W]\n\
          \x20      list  --port P --user U --pass W --path DIR [--repeat K]\n\
          \x20      idle  --port P --clients N [--concurrency 64] [--hold-secs 300] [--min-mem-avail-mb 3072]\n\
@@ -802,38 +803,96 @@ async fn one_download(
     expect: u64,
     stage: Arc<std::sync::atomic::AtomicUsize>,
     login_at: LoginAt,
+    tls: Option<Arc<tls_pipe::AsyncTls>>,
 ) -> io::Result<u64> {
-    let set = |k: usize| stage.store(k, Ordering::Relaxed);
     let t0 = Instant::now();
-    let mut buf = vec![0u8; 256 * 1024];
-    set(0);
-    let mut c = Ctl::open(&t, t.src(i)).await?;
-    set(1);
-    c.login(&t).await?;
-    login_at.store(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
-    set(2);
-    c.expect("TYPE I", &[200]).await?;
-    set(3);
-    let mut d = c.passive(&t).await?;
-    set(4);
-    let command = format!("RETR {path}");
-    let (code, text) = c.cmd(&command).await?;
-    if code != 150 && code != 125 {
-        return Err(err(format!("{command}: {text}")));
+    stage.store(0, Ordering::Relaxed);
+    let c = Ctl::open(&t, t.src(i)).await?;
+    let fetch = Fetch {
+        t: &t,
+        path: &path,
+        expect,
+        stage: &stage,
+        login_at: &login_at,
+        t0,
+    };
+    match tls {
+        None => fetch.run(c, None).await,
+        Some(tls) => {
+            // A new client: its own session cache, so its data
+            // connection resumes its own control connection's session.
+            let mine = tls.fresh();
+            let c = c.secure(&mine).await?;
+            fetch.run(c, Some(&mine)).await
+        }
     }
-    let (got, _) = drain(&mut d, &mut buf, false).await?;
-    drop(d);
-    set(5);
-    let (code, text) = c.reply().await?;
-    if code != 226 && code != 250 {
-        return Err(err(format!("RETR end: {text}")));
+}
+
+/// One burst client's download after its greeting (and AUTH TLS).
+struct Fetch<'a> {
+    t: &'a Target,
+    path: &'a str,
+    expect: u64,
+    stage: &'a std::sync::atomic::AtomicUsize,
+    login_at: &'a AtomicU64,
+    t0: Instant,
+}
+
+impl Fetch<'_> {
+    async fn run<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+        &self,
+        mut c: Ctl<S>,
+        tls: Option<&tls_pipe::AsyncTls>,
+    ) -> io::Result<u64> {
+        let set = |k: usize| self.stage.store(k, Ordering::Relaxed);
+        set(1);
+        c.login(self.t).await?;
+        self.login_at
+            .store(self.t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+        if tls.is_some() {
+            c.expect("PBSZ 0", &[200]).await?;
+            c.expect("PROT P", &[200]).await?;
+        }
+        set(2);
+        c.expect("TYPE I", &[200]).await?;
+        set(3);
+        let mut d = c.passive(self.t).await?;
+        set(4);
+        let command = format!("RETR {}", self.path);
+        let (code, text) = c.cmd(&command).await?;
+        if code != 150 && code != 125 {
+            return Err(err(format!("{command}: {text}")));
+        }
+        let mut buf = vec![0u8; 256 * 1024];
+        let got = match tls {
+            None => drain(&mut d, &mut buf, false).await?.0,
+            Some(tls) => {
+                let mut s = tls.connect(d).await?;
+                let mut got = 0u64;
+                loop {
+                    match s.read(&mut buf).await? {
+                        0 => break,
+                        n => got += n as u64,
+                    }
+                }
+                got
+            }
+        };
+        set(5);
+        let (code, text) = c.reply().await?;
+        if code != 226 && code != 250 {
+            return Err(err(format!("RETR end: {text}")));
+        }
+        if self.expect > 0 && got != self.expect {
+            return Err(err(format!(
+                "short transfer: {got} of {} bytes",
+                self.expect
+            )));
+        }
+        set(6);
+        let _ = c.quit().await;
+        Ok(got)
     }
-    if expect > 0 && got != expect {
-        return Err(err(format!("short transfer: {got} of {expect} bytes")));
-    }
-    set(6);
-    let _ = c.quit().await;
-    Ok(got)
 }
 
 async fn mode_burst(o: &Opts) -> io::Result<()> {
@@ -841,10 +900,15 @@ async fn mode_burst(o: &Opts) -> io::Result<()> {
     let n = o.num("clients", 50).clamp(1, 20000);
     let path = o.req("path");
     let expect = o.num("expect-bytes", 0);
-    let timeout = Duration::from_secs_f64(o.f64("timeout", 15.0));
+    // Per client: --timeout (15 s), or --client-timeout where a driver's
+    // own option is already called `timeout`.
+    let timeout = Duration::from_secs_f64(o.f64("client-timeout", o.f64("timeout", 15.0)));
     // --upload LOCAL: each client STORs LOCAL as --path with `{i}` replaced
     // by its number; --port2 P: odd clients go to a second server.
     let upload = uploads::Upload::open(o)?;
+    // --ca CA: each client AUTH TLS, PBSZ 0, PROT P, and a data connection
+    // resuming its control connection's session.
+    let tls = tls_pipe::AsyncTls::from(o)?.map(Arc::new);
     let stages = if upload.is_some() {
         UPLOAD_STAGES
     } else {
@@ -860,6 +924,7 @@ async fn mode_burst(o: &Opts) -> io::Result<()> {
         }
         let path = path.replace("{i}", &i.to_string());
         let upload = upload.clone();
+        let tls = tls.clone();
         let mut rx = rx.clone();
         handles.push(tokio::spawn(async move {
             let _ = rx.wait_for(|go| *go).await;
@@ -877,6 +942,7 @@ async fn mode_burst(o: &Opts) -> io::Result<()> {
                             expect,
                             stage.clone(),
                             login_at.clone(),
+                            tls.clone(),
                         )
                         .await
                     }

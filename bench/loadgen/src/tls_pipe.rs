@@ -30,6 +30,7 @@ use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Instant;
 
+use rustls::client::{ClientSessionMemoryCache, Resumption};
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -272,10 +273,10 @@ pub(crate) fn mode_tls_recv(o: &Opts) -> io::Result<()> {
     Ok(())
 }
 
-/// The TLS client of the async modes (`idle --ca CA`): the same
-/// configuration as `tls-recv`'s.
+/// The TLS client of the async modes (`idle --ca CA`, `burst --ca CA`):
+/// the same configuration as `tls-recv`'s.
 pub(crate) struct AsyncTls {
-    connector: tokio_rustls::TlsConnector,
+    config: Arc<ClientConfig>,
     name: ServerName<'static>,
 }
 
@@ -287,15 +288,29 @@ impl AsyncTls {
         }
         let (config, name) = client_config(o)?;
         Ok(Some(AsyncTls {
-            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            config: Arc::new(config),
             name,
         }))
+    }
+
+    /// The same client with a session cache of its own, as a new FTPS
+    /// client has: its data connections resume its control connection's
+    /// session, never another client's.
+    pub(crate) fn fresh(&self) -> AsyncTls {
+        let mut config = (*self.config).clone();
+        config.resumption = Resumption::store(Arc::new(ClientSessionMemoryCache::new(4)));
+        AsyncTls {
+            config: Arc::new(config),
+            name: self.name.clone(),
+        }
     }
 
     pub(crate) async fn connect(
         &self,
         tcp: tokio::net::TcpStream,
     ) -> io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
-        self.connector.connect(self.name.clone(), tcp).await
+        tokio_rustls::TlsConnector::from(self.config.clone())
+            .connect(self.name.clone(), tcp)
+            .await
     }
 }
