@@ -61,7 +61,6 @@ import pwd
 import re
 import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -72,7 +71,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench import (  # noqa: E402  (bench/bench.py: the /proc helpers and summaries)
-    HOST, OUT, WHARFD, mem_available_kib, proc_tree, summary, tree_cpu, tree_mem)
+    HOST, OUT, WHARFD, mem_available_kib, proc_tree, stop_process, summary, tree_cpu, tree_mem)
 
 
 def env_int(name: str, default: int) -> int:
@@ -236,7 +235,7 @@ class Wharfd:
         raise RuntimeError(f"wharfd did not start; see {self.logfile}")
 
     def stop(self) -> None:
-        stop_proc(self.proc)
+        stop_process(self.proc)
         self.proc = None
 
 
@@ -298,19 +297,8 @@ class Sshd:
         raise RuntimeError(f"sshd did not start; see {self.logfile}")
 
     def stop(self) -> None:
-        stop_proc(self.proc)
+        stop_process(self.proc)
         self.proc = None
-
-
-def stop_proc(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=40)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def start(kind: str, idle_cap: int | None = None):
