@@ -164,7 +164,7 @@ pub enum Extended<'a> {
     Limits,
     /// `expand-path@openssh.com`: REALPATH that also expands `~`.
     ExpandPath { path: &'a [u8] },
-    /// `copy-data` (draft-ietf-secsh-filexfer-extensions-00 §7): copies
+    /// `copy-data` (draft-ietf-secsh-filexfer-extensions-00; OpenSSH 9): copies
     /// `length` bytes (0: to the end of the file) of the file open on
     /// `read_handle` from `read_offset` into the one open on
     /// `write_handle` at `write_offset`, on the server.
