@@ -359,7 +359,7 @@ fn open_in_place(
         let lock = FileLock::acquire(file, BUSY_WAIT)?;
         // The name may have been removed or replaced while we waited.
         let settled = {
-            let _namespace = super::namespace_lock();
+            let _name = super::namespace::lock(&[(dir, name)])?;
             dir.stat_at(name)?.is_some_and(|now| now.same_file(&held))
         };
         if !settled {
@@ -402,7 +402,7 @@ fn copy_prefix(
         let held = NameStat::of_file(&file)?;
         let lock = FileLock::acquire(file, BUSY_WAIT)?;
         let settled = {
-            let _namespace = super::namespace_lock();
+            let _name = super::namespace::lock(&[(dir, name)])?;
             dir.stat_at(name)?.is_some_and(|now| now.same_file(&held))
         };
         if !settled {
@@ -421,7 +421,7 @@ fn copy_prefix(
 /// not finish).
 fn remove_if_same(dir: &DirHandle, name: &[u8], file: &File) -> io::Result<()> {
     let held = NameStat::of_file(file)?;
-    let _namespace = super::namespace_lock();
+    let _name = super::namespace::lock(&[(dir, name)])?;
     match dir.stat_at(name)? {
         // Emptied first: a session that opened it and waits for its lock
         // must not read the undone bytes through its descriptor.

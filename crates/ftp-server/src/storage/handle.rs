@@ -11,7 +11,7 @@
 //! the two never overlap — across sessions and across server processes
 //! sharing a disk. A holder that dies releases its lock with its file.
 
-use super::lock_line::Place;
+use super::lock_line::{Place, Places};
 use super::StorageError;
 use std::ffi::CString;
 use std::fs::File;
@@ -163,6 +163,15 @@ impl DirHandle {
     }
 
     /// `lstat` of `name`; `None` if it does not exist.
+    /// The directory itself, as `(st_dev, st_ino)`.
+    pub fn identity(&self) -> io::Result<(u64, u64)> {
+        // SAFETY: an all-zero `stat` is a valid value to be overwritten.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: valid fd and out pointer.
+        cvt(unsafe { libc::fstat(self.fd.as_raw_fd(), &mut st) })?;
+        Ok((st.st_dev, st.st_ino))
+    }
+
     pub fn stat_at(&self, name: &[u8]) -> io::Result<Option<NameStat>> {
         let c = c_name(name)?;
         // SAFETY: an all-zero `stat` is a valid value to be overwritten.
@@ -341,8 +350,9 @@ pub enum Settled<T> {
 /// Runs `op` on the regular file `name` in `dir` while holding its lock,
 /// so no in-place writer is mid-upload in it; waits up to [`BUSY_WAIT`]
 /// for one to finish. `op` gets the file's facts as they are under the
-/// lock and the name-space lock. A name that is not a regular file (a
-/// directory, a link, nothing) is passed through without a lock.
+/// lock and the name locks ([`super::namespace`]). A name that is not a
+/// regular file (a directory, a link, nothing) is passed through without
+/// a lock.
 pub fn with_name_settled<T>(
     dir: &DirHandle,
     name: &[u8],
@@ -352,8 +362,10 @@ pub fn with_name_settled<T>(
 }
 
 /// [`with_name_settled`] for several names at once (a rename's source and
-/// target). Locks are only tried, never waited for while another is held,
-/// so two callers can never deadlock; the same file under two names is
+/// target). It waits its turn in the lines of all the files named at once
+/// ([`Places`]), behind sessions already waiting to write them, and then
+/// only tries their locks, never waiting for one while another is held:
+/// two callers can never deadlock. The same file under two names is
 /// locked once.
 pub fn with_names_settled<T>(
     names: &[(&DirHandle, &[u8])],
@@ -361,10 +373,36 @@ pub fn with_names_settled<T>(
 ) -> Result<T, StorageError> {
     let deadline = Instant::now() + BUSY_WAIT;
     let mut backoff = Backoff::new();
+    let mut places: Option<Places> = None;
+    let mut turn = false;
     'retry: loop {
         // Names that keep changing under us give up in the end as well.
         if Instant::now() > deadline + BUSY_WAIT {
             return Err(StorageError::Busy);
+        }
+        let mut keys = Vec::with_capacity(names.len());
+        for (dir, name) in names {
+            if let Some(st) = dir.stat_at(name)?.filter(|st| st.is_file) {
+                keys.push((st.dev, st.ino));
+            }
+        }
+        if !places.as_ref().is_some_and(|p| p.are_for(&keys)) {
+            // First, or the names lead to other files now: the old places
+            // are given up before the new ones are taken.
+            drop(places.take());
+            places = Some(Places::join(&keys));
+        }
+        if !places.as_ref().is_some_and(Places::first) {
+            if Instant::now() >= deadline {
+                return Err(StorageError::Busy);
+            }
+            backoff.pause();
+            continue 'retry;
+        }
+        if !turn {
+            // Its turn has come: try often again.
+            turn = true;
+            backoff = Backoff::new();
         }
         let mut locks: Vec<(NameStat, FileLock)> = Vec::new();
         for (dir, name) in names {
@@ -392,7 +430,7 @@ pub fn with_names_settled<T>(
                 }
             }
         }
-        let _namespace = super::namespace_lock();
+        let _names = super::namespace::lock(names)?;
         let mut stats = Vec::with_capacity(names.len());
         for (dir, name) in names {
             let now = dir.stat_at(name)?;
@@ -491,6 +529,40 @@ mod tests {
         assert_eq!(got_rx.try_recv(), Ok(true), "the waiter had its turn first");
         drop(again);
         waiter.join().unwrap();
+    }
+
+    #[test]
+    fn a_waiting_delete_gets_the_file_before_its_writer_takes_it_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f");
+        std::fs::write(&path, b"x").unwrap();
+        let open = || File::options().write(true).open(&path).unwrap();
+        let held = FileLock::acquire(open(), BUSY_WAIT).unwrap();
+        let st = NameStat::of_file(held.file()).unwrap();
+        let (ran, ran_rx) = std::sync::mpsc::channel();
+        let delete = {
+            let dir = DirHandle::open(tmp.path()).unwrap();
+            std::thread::spawn(move || {
+                with_name_settled(&dir, b"f", |_| {
+                    dir.unlink(b"f")?;
+                    ran.send(()).unwrap();
+                    Ok(Settled::Done(()))
+                })
+            })
+        };
+        let until = Instant::now() + BUSY_WAIT;
+        while super::super::lock_line::waiting((st.dev, st.ino)) == 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The writer lets go and asks again at once (the next APPE of a
+        // client appending in pieces): it queues behind the delete.
+        let again = open();
+        drop(held);
+        let again = FileLock::acquire(again, BUSY_WAIT).unwrap();
+        assert_eq!(ran_rx.try_recv(), Ok(()), "the delete had its turn first");
+        drop(again);
+        delete.join().unwrap().unwrap();
+        assert!(!path.exists());
     }
 
     #[test]

@@ -26,6 +26,8 @@
 //!   deletes and renames act on the files they started with.
 //! - [`lock_line`]: the order in which sessions take turns at a file's
 //!   lock.
+//! - [`namespace`]: the name locks that make measuring and replacing a
+//!   name one step.
 //! - [`listing`]: listing formats, and local listings streamed in bounded
 //!   chunks.
 //! - [`s3`]: the object-storage backend.
@@ -42,6 +44,7 @@ pub mod listing;
 pub mod local;
 pub mod lock_line;
 pub mod meta;
+pub mod namespace;
 pub mod s3;
 pub mod upload;
 
@@ -171,16 +174,6 @@ impl std::fmt::Debug for Download {
 /// Temporary upload files start with this; they are hidden from listings
 /// and cannot be named by a client.
 pub const PART_PREFIX: &[u8] = b".wharf-part-";
-
-/// Serialises the operations that replace or remove names (an upload's
-/// final rename, DELE, RNTO) with the measurement of what they replace, so
-/// two of them on one name cannot both count the same old file. Each holds
-/// it only for a `stat` and a `rename`/`unlink`.
-pub(crate) fn namespace_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// Calls `visit` for every regular file under `root`, without following
 /// links, and tells it whether the file is an unfinished upload's
