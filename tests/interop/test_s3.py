@@ -1,8 +1,9 @@
 """The S3 storage backend against a real S3 server (moto, started by
 conftest.py): what the shared ftplib/curl suites cannot see from outside.
 An upload that is aborted or whose client vanishes leaves no object and no
-pending multipart upload; REST on a large object; listings of more than
-one page of keys; directory markers; renames; the quota.
+pending multipart upload; REST on a large object, down and up; APPE with
+another session storing the same name; listings of more than one page of
+keys; directory markers; renames; the quota.
 
 Runs in the S3 step of scripts/test.sh (WHARF_TEST_STORAGE=s3); the
 local-storage run does not collect this file (conftest.py's collect_ignore),
@@ -91,10 +92,15 @@ def test_large_upload_then_rest_retr(wharfd):
     with pytest.raises(ftplib.error_perm) as e:
         ftp.retrbinary("RETR big.bin", io.BytesIO().write, rest=len(data) + 1)
     assert str(e.value).startswith("554"), str(e.value)
+    # REST + STOR resumes: the kept part comes from the stored object (past
+    # the first part: multipart), the rest from the client
+    ftp.storbinary("STOR big.bin", io.BytesIO(b"resumed tail"), rest=9 * MIB + 1)
+    want = data[:9 * MIB + 1] + b"resumed tail"
+    assert sha256((wharfd.home / "big.bin").read_bytes()) == sha256(want)
     with pytest.raises(ftplib.error_perm) as e:
-        ftp.sendcmd("REST 5")
-        ftp.storbinary("STOR big.bin", io.BytesIO(b"x"))
-    assert str(e.value).startswith("502") and "s3" in str(e.value), str(e.value)
+        ftp.storbinary("STOR big.bin", io.BytesIO(b"x"), rest=len(want) + 1)
+    assert str(e.value).startswith("554"), str(e.value)
+    assert pending(wharfd) == []
     ftp.quit()
 
 
@@ -208,6 +214,46 @@ def test_quota_is_enforced_on_s3(wharfd_factory, wharfd_bin, tmp_path):
     report = ftp.sendcmd("SITE QUOTA")
     assert "used=0;" in report, report
     ftp.quit()
+
+
+@pytest.mark.time_limit(90)
+def test_an_append_never_publishes_over_a_file_another_session_stored(wharfd):
+    """An object cannot be extended in place: APPE builds a new object from
+    the stored version and the new bytes, published only over that version.
+    A STOR of another session of the account that lands meanwhile stands
+    (the append fails with 450, to be tried again); two APPEs that race to
+    create a name never replace each other; usage follows the bucket."""
+    recount(wharfd)
+    a, b = wharfd.ftp(), wharfd.ftp()
+    for f in (a, b):
+        f.voidcmd("TYPE I")
+    a.storbinary("STOR log.bin", io.BytesIO(b"old|"))
+    conn = a.transfercmd("APPE log.bin")          # the kept part is copied
+    conn.sendall(os.urandom(MIB))
+    theirs = os.urandom(2 * MIB)
+    b.storbinary("STOR log.bin", io.BytesIO(theirs))
+    conn.close()
+    with pytest.raises(ftplib.error_temp) as e:
+        a.voidresp()
+    assert str(e.value).startswith("450"), str(e.value)
+    assert (wharfd.home / "log.bin").read_bytes() == theirs
+    assert quota_used(a) == (stored_bytes(wharfd.home), 0)
+    # tried again, it appends to what is there now
+    a.storbinary("APPE log.bin", io.BytesIO(b"|mine"))
+    assert (wharfd.home / "log.bin").read_bytes() == theirs + b"|mine"
+    # an APPE creating a name meets a STOR of the same name: the STOR stands
+    conn = a.transfercmd("APPE new.bin")
+    conn.sendall(b"appended")
+    b.storbinary("STOR new.bin", io.BytesIO(b"stored"))
+    conn.close()
+    with pytest.raises(ftplib.error_temp) as e:
+        a.voidresp()
+    assert str(e.value).startswith("450"), str(e.value)
+    assert (wharfd.home / "new.bin").read_bytes() == b"stored"
+    assert pending(wharfd) == []
+    assert quota_used(b) == (stored_bytes(wharfd.home), 0)
+    a.quit()
+    b.quit()
 
 
 def test_start_log_names_the_storage_without_secrets(wharfd):

@@ -405,15 +405,6 @@ impl FileService {
     ) -> Result<Upload, StorageError> {
         let (area, inner) = self.area(path)?;
         area.storage.require_writable()?;
-        if matches!(mode, UploadMode::Append | UploadMode::Resume(_))
-            && !area.storage.supports_append()
-        {
-            return Err(StorageError::Unsupported(cannot_extend(
-                mode,
-                area.storage.kind(),
-                self.identity.protocol,
-            )));
-        }
         let perms = self.rules.at(path).await?;
         let max_size = self
             .rules
@@ -725,27 +716,6 @@ fn never_replacing(mode: UploadMode, perms: PermSet) -> UploadMode {
     }
 }
 
-/// The refusal of an append or a resume (FTP's APPE or REST+STOR, an SFTP
-/// write at a file's end) on a backend that cannot extend a file, in the
-/// words of the client's `protocol`.
-fn cannot_extend(mode: UploadMode, backend: &str, protocol: &str) -> String {
-    let (what, instead) = match (protocol, mode) {
-        ("sftp", _) => (
-            "Extending an existing file (resuming it, as reput does, or appending)",
-            "upload the whole file again",
-        ),
-        (_, UploadMode::Append) => ("APPE (append)", "upload the whole file again with STOR"),
-        _ => (
-            "REST before STOR (resuming an upload)",
-            "upload the whole file again with STOR",
-        ),
-    };
-    format!(
-        "{what} is not supported by the {backend} storage backend, which cannot extend \
-         a stored file; {instead}"
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -770,23 +740,6 @@ mod tests {
                 "{mode:?} exists={exists}"
             );
         }
-    }
-
-    #[test]
-    fn a_refusal_to_extend_names_what_the_client_did() {
-        let ftp = cannot_extend(UploadMode::Append, "s3", "ftp");
-        assert!(
-            ftp.starts_with("APPE") && ftp.ends_with("with STOR"),
-            "{ftp}"
-        );
-        let rest = cannot_extend(UploadMode::Resume(5), "s3", "ftps");
-        assert!(rest.starts_with("REST before STOR"), "{rest}");
-        let sftp = cannot_extend(UploadMode::Append, "s3", "sftp");
-        assert!(
-            sftp.contains("reput") && sftp.contains("not supported by the s3 storage backend"),
-            "{sftp}"
-        );
-        assert!(!sftp.contains("STOR"), "{sftp}");
     }
 
     #[test]

@@ -85,10 +85,6 @@ impl Storage for Bounded {
         self.inner.writable()
     }
 
-    fn supports_append(&self) -> bool {
-        self.inner.supports_append()
-    }
-
     fn sets_times(&self) -> bool {
         self.inner.sets_times()
     }
@@ -356,9 +352,6 @@ mod tests {
         }
         fn writable(&self) -> bool {
             true
-        }
-        fn supports_append(&self) -> bool {
-            false
         }
         fn sets_times(&self) -> bool {
             false

@@ -17,10 +17,6 @@ impl Storage for Jail {
         Jail::writable(self)
     }
 
-    fn supports_append(&self) -> bool {
-        true
-    }
-
     fn sets_times(&self) -> bool {
         true
     }

@@ -78,10 +78,6 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         }
     }
 
-    /// Whether an upload can extend or resume an existing file (APPE,
-    /// REST+STOR). Object stores cannot.
-    fn supports_append(&self) -> bool;
-
     /// Whether files' modification times can be set (MFMT, SFTP
     /// SETSTAT). Object stores cannot: an object's time is when it was
     /// stored.

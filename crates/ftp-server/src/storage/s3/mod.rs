@@ -5,9 +5,11 @@
 //! What maps directly: RETR is a (ranged) GET streamed to the client, STOR
 //! a multipart upload completed only at the end, DELE a DELETE, SIZE/MDTM
 //! a HEAD, listings a paged key listing. Directories are key prefixes; an
-//! empty one exists through a marker object ([`keys::MARKER`]). What an
-//! object store cannot do, appending (APPE, REST+STOR) and renaming a
-//! directory, is refused, never emulated.
+//! empty one exists through a marker object ([`keys::MARKER`]). Appending
+//! (APPE, REST+STOR, an SFTP write at a file's end) builds a new object
+//! from the old one's kept bytes and the new ones, published only over
+//! the version it started from ([`upload`]). Renaming a directory is
+//! refused, never emulated.
 //!
 //! # Layout
 //! - [`config`]: [`S3Config`] and `s3://bucket/prefix`.
@@ -164,6 +166,9 @@ async fn call<T>(fut: impl Future<Output = object_store::Result<T>>) -> Result<T
 fn storage_error(e: object_store::Error) -> StorageError {
     match e {
         object_store::Error::NotFound { .. } => StorageError::NotFound,
+        // A conditional request (an ETag that must still match) lost to a
+        // change by another session.
+        object_store::Error::Precondition { .. } => StorageError::Busy,
         object_store::Error::AlreadyExists { .. } => StorageError::AlreadyExists,
         other => {
             tracing::warn!(error = %other, "object storage request failed");
@@ -245,6 +250,41 @@ impl S3Storage {
         }
     }
 
+    /// The upload an append or a resume of `key` is (see
+    /// [`upload`]), or `None` for an upload that replaces it whole (any
+    /// other mode, or a resume at 0).
+    async fn begin_extension(
+        &self,
+        path: &VirtualPath,
+        key: &Path,
+        mode: UploadMode,
+    ) -> Result<Option<upload::ObjectUpload>, StorageError> {
+        let keep = match mode {
+            UploadMode::Append => None,
+            UploadMode::Resume(offset) if offset > 0 => Some(offset),
+            _ => return Ok(None),
+        };
+        let base = match self.head(key).await? {
+            Some(base) => base,
+            None if self.dir_meta(key).await?.is_some() => return Err(StorageError::NotAFile),
+            None if keep.is_some() => return Err(StorageError::InvalidRestart),
+            None => {
+                self.require_parent(path).await?;
+                return Ok(Some(upload::ObjectUpload::appending_to_nothing(
+                    self.store.clone(),
+                    key.clone(),
+                )));
+            }
+        };
+        let kept = keep.unwrap_or(base.size);
+        if kept > base.size {
+            return Err(StorageError::InvalidRestart);
+        }
+        upload::ObjectUpload::extending(self.store.clone(), &base, kept)
+            .await
+            .map(Some)
+    }
+
     /// The size of the file at `key`, refusing a directory.
     async fn file_size(&self, key: &Path) -> Result<u64, StorageError> {
         match self.head(key).await? {
@@ -263,10 +303,6 @@ impl Storage for S3Storage {
 
     fn writable(&self) -> bool {
         self.writable
-    }
-
-    fn supports_append(&self) -> bool {
-        false
     }
 
     fn sets_times(&self) -> bool {
@@ -313,19 +349,13 @@ impl Storage for S3Storage {
         mode: UploadMode,
     ) -> Result<Upload, StorageError> {
         self.require_writable()?;
-        if !matches!(
-            mode,
-            UploadMode::Replace | UploadMode::Unique | UploadMode::New
-        ) {
-            return Err(StorageError::Unsupported(
-                "the s3 storage backend cannot extend a stored file; upload it whole with STOR"
-                    .into(),
-            ));
-        }
         if path.is_root() {
             return Err(StorageError::NotAFile);
         }
         let key = self.key(path)?;
+        if let Some(sink) = self.begin_extension(path, &key, mode).await? {
+            return Ok(Upload::new(Box::new(sink)));
+        }
         let old_size = match self.file_size(&key).await {
             Ok(size) => size,
             Err(StorageError::NotFound) => {

@@ -6,13 +6,24 @@
 //! upload whose parts go up while the next ones arrive (at most
 //! [`PARTS_IN_FLIGHT`] at once, so memory stays bounded); commit completes
 //! it, abort (or drop) aborts it on the service, which then keeps nothing.
+//!
+//! An object cannot be extended in place, so an append or a resume
+//! (APPE, REST+STOR, an SFTP write at a file's end) builds a new object:
+//! the kept part of the old one is copied from the service first (a GET of
+//! exactly the version measured, by its ETag), the client's bytes follow,
+//! and the commit publishes the whole only if the object is still that
+//! version; if another session replaced or removed it meanwhile, the
+//! upload fails with 450 and changes nothing. (An object store has no
+//! lock: a replacement that lands between that check and the completion,
+//! a matter of milliseconds, is overwritten, as with two plain STORs.)
 
 use crate::policy::Permission;
 use crate::storage::upload::{CommitGate, Committed, UploadMode, UploadSink};
 use crate::storage::StorageError;
+use futures::StreamExt;
 use object_store::aws::AmazonS3;
 use object_store::path::Path;
-use object_store::{ObjectStore, WriteMultipart};
+use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, WriteMultipart};
 use std::sync::Arc;
 
 /// Bytes per multipart part (S3 wants at least 5 MiB but the last).
@@ -32,10 +43,20 @@ pub struct ObjectUpload {
     unique: bool,
     /// What a clash at commit fails with.
     clash: fn() -> StorageError,
+    /// For an append or a resume: the version of the object whose first
+    /// `kept` bytes this upload carries over, by its ETag.
+    extends: Option<Base>,
     /// What arrived before a multipart upload was needed.
     head: Vec<u8>,
     multipart: Option<WriteMultipart>,
     size: u64,
+}
+
+/// The object an append or a resume extends.
+#[derive(Debug)]
+struct Base {
+    e_tag: String,
+    kept: u64,
 }
 
 impl ObjectUpload {
@@ -49,10 +70,63 @@ impl ObjectUpload {
                 UploadMode::New => || StorageError::NotPermitted(Permission::Overwrite),
                 _ => || StorageError::AlreadyExists,
             },
+            extends: None,
             head: Vec::new(),
             multipart: None,
             size: 0,
         }
+    }
+
+    /// An append to a name that holds no object yet: a new object, which
+    /// never replaces one another session stores there meanwhile (the
+    /// append then fails with 450, to be tried again).
+    pub fn appending_to_nothing(store: Arc<AmazonS3>, key: Path) -> Self {
+        let mut upload = Self::new(store, key, 0, UploadMode::Replace);
+        upload.unique = true;
+        upload.clash = || StorageError::Busy;
+        upload
+    }
+
+    /// An upload that keeps the first `kept` bytes of `base` (the whole
+    /// object for an append), copied from the service before this
+    /// returns.
+    pub async fn extending(
+        store: Arc<AmazonS3>,
+        base: &ObjectMeta,
+        kept: u64,
+    ) -> Result<Self, StorageError> {
+        // Without an ETag the version copied could not be told from one
+        // stored meanwhile.
+        let e_tag = base.e_tag.clone().ok_or_else(|| {
+            StorageError::Unsupported(
+                "this object store gives no ETag, so a stored file cannot be extended safely; \
+                 upload it whole with STOR"
+                    .into(),
+            )
+        })?;
+        let mut upload = Self::new(store, base.location.clone(), base.size, UploadMode::Replace);
+        upload.extends = Some(Base {
+            e_tag: e_tag.clone(),
+            kept,
+        });
+        if kept > 0 {
+            let options = GetOptions {
+                if_match: Some(e_tag),
+                range: Some(GetRange::Bounded(0..kept)),
+                ..GetOptions::default()
+            };
+            let got = super::call(upload.store.get_opts(&upload.key, options)).await?;
+            let mut body = got.into_stream();
+            while let Some(chunk) = super::call(async { body.next().await.transpose() }).await? {
+                upload.push(&chunk).await?;
+                upload.size += chunk.len() as u64;
+            }
+            if upload.size != kept {
+                // The service sent another length than asked for.
+                return Err(StorageError::Busy);
+            }
+        }
+        Ok(upload)
     }
 
     async fn push(&mut self, buf: &[u8]) -> Result<(), StorageError> {
@@ -93,11 +167,22 @@ impl ObjectUpload {
         }
         // What the new object replaces, measured now rather than trusted
         // from when the upload began.
-        let replaced = match super::call(self.store.head(&self.key)).await {
-            Ok(_) if self.unique => return Err((self.clash)()),
-            Ok(meta) => meta.size,
-            Err(StorageError::NotFound) => 0,
+        let current = match super::call(self.store.head(&self.key)).await {
+            Ok(meta) => Some(meta),
+            Err(StorageError::NotFound) => None,
             Err(e) => return Err(e),
+        };
+        let replaced = match (&current, &self.extends) {
+            (Some(_), _) if self.unique => return Err((self.clash)()),
+            // An append or a resume publishes only over the version it
+            // extends: anything else is another session's acknowledged
+            // file, or its removal.
+            (Some(meta), Some(base)) if meta.e_tag.as_ref() != Some(&base.e_tag) => {
+                return Err(StorageError::Busy)
+            }
+            (None, Some(_)) => return Err(StorageError::Busy),
+            (Some(meta), _) => meta.size,
+            (None, None) => 0,
         };
         let delta = self.size as i64 - replaced as i64;
         gate.admit_async(delta).await?;
@@ -138,7 +223,9 @@ impl UploadSink for ObjectUpload {
         if self.unique {
             return 0;
         }
+        // What an append or a resume keeps is not replaced.
         self.old_size
+            .saturating_sub(self.extends.as_ref().map_or(0, |b| b.kept))
     }
 
     async fn write(&mut self, buf: Vec<u8>) -> (Vec<u8>, Result<(), StorageError>) {
