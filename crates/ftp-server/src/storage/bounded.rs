@@ -118,7 +118,22 @@ impl Storage for Bounded {
         path: &VirtualPath,
         mode: UploadMode,
     ) -> Result<Upload, StorageError> {
-        let upload = within(self.limit, "upload", self.inner.begin_upload(path, mode)).await?;
+        let upload = match within(self.limit, "upload", self.inner.begin_upload(path, mode)).await {
+            // A resume or an append may first copy the part of the file it
+            // keeps (on object storage, all of it): say so, and what to do.
+            Err(StorageError::TimedOut(limit))
+                if matches!(mode, UploadMode::Append | UploadMode::Resume(_)) =>
+            {
+                return Err(StorageError::Backend(format!(
+                    "the upload was not ready within backend_timeout ({}s): resuming or \
+                     appending first copies the part of the file it keeps (on object \
+                     storage, the whole file); raise backend_timeout for files this \
+                     large, or upload the file whole",
+                    limit.as_secs()
+                )))
+            }
+            other => other?,
+        };
         let limit = self.limit;
         Ok(upload.map_sink(|inner| {
             Box::new(BoundedSink {
@@ -423,6 +438,26 @@ mod tests {
         let err = storage.remove_file(&path()).await.unwrap_err();
         assert!(matches!(err, StorageError::TimedOut(_)));
         assert_eq!(start.elapsed(), 2 * LIMIT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_resume_not_ready_in_time_says_why_and_what_to_do() {
+        let storage = Bounded::wrap(Arc::new(Frozen), LIMIT);
+        let err = storage
+            .begin_upload(&path(), UploadMode::Replace)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StorageError::TimedOut(LIMIT)), "{err}");
+        for mode in [UploadMode::Append, UploadMode::Resume(5)] {
+            let err = storage.begin_upload(&path(), mode).await.unwrap_err();
+            assert_eq!(err.reply_code(), 451);
+            let text = err.to_string();
+            assert!(
+                text.contains("copies the part of the file it keeps")
+                    && text.contains("raise backend_timeout"),
+                "{text}"
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]
