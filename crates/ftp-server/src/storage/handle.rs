@@ -499,17 +499,34 @@ mod tests {
         assert!(tmp.path().join("dx/f").exists());
     }
 
-    #[test]
-    fn a_waiting_session_gets_the_lock_before_its_holder_takes_it_again() {
+    /// A file `f` in a fresh directory, and a writer holding its lock.
+    fn locked_file() -> (tempfile::TempDir, std::path::PathBuf, FileLock) {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("f");
         std::fs::write(&path, b"x").unwrap();
-        let open = || File::options().write(true).open(&path).unwrap();
-        let held = FileLock::acquire(open(), BUSY_WAIT).unwrap();
+        let held = FileLock::acquire(open_write(&path), BUSY_WAIT).unwrap();
+        (tmp, path, held)
+    }
+
+    fn open_write(path: &Path) -> File {
+        File::options().write(true).open(path).unwrap()
+    }
+
+    /// Returns once someone waits in the line of `held`'s file.
+    fn until_someone_waits(held: &FileLock) {
         let st = NameStat::of_file(held.file()).unwrap();
+        let until = Instant::now() + BUSY_WAIT;
+        while super::super::lock_line::waiting((st.dev, st.ino)) == 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_waiting_session_gets_the_lock_before_its_holder_takes_it_again() {
+        let (_tmp, path, held) = locked_file();
         let (got, got_rx) = std::sync::mpsc::channel();
         let waiter = {
-            let file = open();
+            let file = open_write(&path);
             std::thread::spawn(move || {
                 let lock = FileLock::acquire(file, BUSY_WAIT);
                 got.send(lock.is_ok()).unwrap();
@@ -517,15 +534,11 @@ mod tests {
                 drop(lock);
             })
         };
-        // The waiter is in line before the holder lets go.
-        let until = Instant::now() + BUSY_WAIT;
-        while super::super::lock_line::waiting((st.dev, st.ino)) == 0 && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        until_someone_waits(&held);
         // The holder releases and asks again at once, as a client
         // appending in pieces does: it queues behind the waiter.
         drop(held);
-        let again = FileLock::acquire(open(), BUSY_WAIT).unwrap();
+        let again = FileLock::acquire(open_write(&path), BUSY_WAIT).unwrap();
         assert_eq!(got_rx.try_recv(), Ok(true), "the waiter had its turn first");
         drop(again);
         waiter.join().unwrap();
@@ -533,12 +546,7 @@ mod tests {
 
     #[test]
     fn a_waiting_delete_gets_the_file_before_its_writer_takes_it_again() {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("f");
-        std::fs::write(&path, b"x").unwrap();
-        let open = || File::options().write(true).open(&path).unwrap();
-        let held = FileLock::acquire(open(), BUSY_WAIT).unwrap();
-        let st = NameStat::of_file(held.file()).unwrap();
+        let (tmp, path, held) = locked_file();
         let (ran, ran_rx) = std::sync::mpsc::channel();
         let delete = {
             let dir = DirHandle::open(tmp.path()).unwrap();
@@ -550,13 +558,10 @@ mod tests {
                 })
             })
         };
-        let until = Instant::now() + BUSY_WAIT;
-        while super::super::lock_line::waiting((st.dev, st.ino)) == 0 && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        until_someone_waits(&held);
         // The writer lets go and asks again at once (the next APPE of a
         // client appending in pieces): it queues behind the delete.
-        let again = open();
+        let again = open_write(&path);
         drop(held);
         let again = FileLock::acquire(again, BUSY_WAIT).unwrap();
         assert_eq!(ran_rx.try_recv(), Ok(()), "the delete had its turn first");
