@@ -38,10 +38,10 @@ def pending(srv) -> list[str]:
     return [u["Key"] for u in r.get("Uploads", [])]
 
 
-def start_upload(ftp: ftplib.FTP, name: str, size: int) -> socket.socket:
-    """Sends `size` bytes of STOR `name` and leaves the data connection open."""
+def start_upload(ftp: ftplib.FTP, name: str, size: int, verb: str = "STOR") -> socket.socket:
+    """Sends `size` bytes of `verb` `name` and leaves the data connection open."""
     ftp.voidcmd("TYPE I")
-    conn = ftp.transfercmd(f"STOR {name}")
+    conn = ftp.transfercmd(f"{verb} {name}")
     block = os.urandom(MIB)
     for _ in range(size // MIB):
         conn.sendall(block)
@@ -63,10 +63,11 @@ def test_client_vanishing_mid_upload_leaves_nothing(wharfd):
 
 
 @pytest.mark.time_limit(90)
-def test_abor_mid_upload_leaves_nothing_and_keeps_the_old_file(wharfd):
+@pytest.mark.parametrize("verb", ["STOR", "APPE"])
+def test_abor_mid_upload_leaves_nothing_and_keeps_the_old_file(wharfd, verb):
     (wharfd.home / "keep.bin").write_bytes(b"old content")
     ftp = wharfd.ftp()
-    conn = start_upload(ftp, "keep.bin", 20 * MIB)
+    conn = start_upload(ftp, "keep.bin", 20 * MIB, verb)
     assert wait_until(lambda: pending(wharfd) != [], timeout=20), "no multipart upload started"
     ftp.sock.settimeout(20)
     resp = ftp.abort()
