@@ -222,8 +222,10 @@ def test_an_append_never_publishes_over_a_file_another_session_stored(wharfd):
     """An object cannot be extended in place: APPE builds a new object from
     the stored version and the new bytes, published only over that version.
     A STOR of another session of the account that lands meanwhile stands
-    (the append fails with 450, to be tried again); two APPEs that race to
-    create a name never replace each other; usage follows the bucket."""
+    (the append fails with 450, to be tried again); an APPE that creates a
+    name never replaces an object another session stores there meanwhile;
+    of two APPEs of one version only one is acknowledged; usage follows the
+    bucket."""
     recount(wharfd)
     a, b = wharfd.ftp(), wharfd.ftp()
     for f in (a, b):
@@ -251,6 +253,25 @@ def test_an_append_never_publishes_over_a_file_another_session_stored(wharfd):
         a.voidresp()
     assert str(e.value).startswith("450"), str(e.value)
     assert (wharfd.home / "new.bin").read_bytes() == b"stored"
+    # two APPEs of the same version at once: whichever is acknowledged is
+    # in the object, the other is refused, and never both lose or both win
+    # over the same base
+    before = (wharfd.home / "log.bin").read_bytes()
+    parts = {a: os.urandom(300_000), b: os.urandom(200_000)}
+    conns = {f: f.transfercmd("APPE log.bin") for f in parts}
+    for f, conn in conns.items():
+        conn.sendall(parts[f])
+    for conn in conns.values():
+        conn.close()
+    done = {}
+    for f in parts:
+        try:
+            done[f] = f.voidresp()[:3]
+        except ftplib.error_temp as e:
+            done[f] = str(e)[:3]
+    assert sorted(done.values()) == ["226", "450"], done
+    won = next(f for f, code in done.items() if code == "226")
+    assert (wharfd.home / "log.bin").read_bytes() == before + parts[won]
     assert pending(wharfd) == []
     assert quota_used(b) == (stored_bytes(wharfd.home), 0)
     a.quit()

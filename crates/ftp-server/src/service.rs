@@ -425,12 +425,22 @@ impl FileService {
         self.permit(perms, upload_permission(mode, existing.is_some()), path)?;
         let mode = never_replacing(mode, perms);
         self.check_upload(path).await?;
-        // The quota is read from the store while the storage makes the
-        // upload's file: two waits on other threads, overlapped.
-        let (over_quota, upload) = tokio::join!(
-            self.over_quota(area),
-            area.storage.begin_upload(&inner, mode)
-        );
+        let (over_quota, upload) = if mode == UploadMode::Append {
+            // An append keeps every byte the file has, so an account at its
+            // limit is refused before the upload starts (on object storage,
+            // starting one copies the whole file).
+            if self.over_quota(area).await? {
+                return Err(StorageError::QuotaExceeded);
+            }
+            (Ok(false), area.storage.begin_upload(&inner, mode).await)
+        } else {
+            // The quota is read from the store while the storage makes the
+            // upload's file: two waits on other threads, overlapped.
+            tokio::join!(
+                self.over_quota(area),
+                area.storage.begin_upload(&inner, mode)
+            )
+        };
         let mut upload = upload?;
         let over_quota = match over_quota {
             Ok(over) => over,

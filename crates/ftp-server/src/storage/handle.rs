@@ -11,7 +11,7 @@
 //! the two never overlap — across sessions and across server processes
 //! sharing a disk. A holder that dies releases its lock with its file.
 
-use super::lock_line::{Place, Places};
+use super::lock_line::Place;
 use super::StorageError;
 use std::ffi::CString;
 use std::fs::File;
@@ -162,7 +162,6 @@ impl DirHandle {
         self.open_at(name, libc::O_RDONLY | libc::O_NONBLOCK)
     }
 
-    /// `lstat` of `name`; `None` if it does not exist.
     /// The directory itself, as `(st_dev, st_ino)`.
     pub fn identity(&self) -> io::Result<(u64, u64)> {
         // SAFETY: an all-zero `stat` is a valid value to be overwritten.
@@ -172,6 +171,7 @@ impl DirHandle {
         Ok((st.st_dev, st.st_ino))
     }
 
+    /// `lstat` of `name`; `None` if it does not exist.
     pub fn stat_at(&self, name: &[u8]) -> io::Result<Option<NameStat>> {
         let c = c_name(name)?;
         // SAFETY: an all-zero `stat` is a valid value to be overwritten.
@@ -362,37 +362,39 @@ pub fn with_name_settled<T>(
 }
 
 /// [`with_name_settled`] for several names at once (a rename's source and
-/// target). It waits its turn in the lines of all the files named at once
-/// ([`Places`]), behind sessions already waiting to write them, and then
-/// only tries their locks, never waiting for one while another is held:
-/// two callers can never deadlock. The same file under two names is
-/// locked once.
+/// target). One name waits its turn in its file's line, behind sessions
+/// already waiting to write it; two names only try their files' locks,
+/// never waiting for one while another is held, so two callers can never
+/// deadlock (waiting in one file's line while the other file is busy
+/// would hold up everyone queued for the free one). The same file under
+/// two names is locked once.
 pub fn with_names_settled<T>(
     names: &[(&DirHandle, &[u8])],
     mut op: impl FnMut(&[Option<NameStat>]) -> Result<Settled<T>, StorageError>,
 ) -> Result<T, StorageError> {
     let deadline = Instant::now() + BUSY_WAIT;
     let mut backoff = Backoff::new();
-    let mut places: Option<Places> = None;
+    let mut place: Option<Place> = None;
     let mut turn = false;
     'retry: loop {
         // Names that keep changing under us give up in the end as well.
         if Instant::now() > deadline + BUSY_WAIT {
             return Err(StorageError::Busy);
         }
-        let mut keys = Vec::with_capacity(names.len());
-        for (dir, name) in names {
-            if let Some(st) = dir.stat_at(name)?.filter(|st| st.is_file) {
-                keys.push((st.dev, st.ino));
-            }
+        let line = match names {
+            [(dir, name)] => dir
+                .stat_at(name)?
+                .filter(|st| st.is_file)
+                .map(|st| (st.dev, st.ino)),
+            _ => None,
+        };
+        if place.as_ref().map(Place::key) != line {
+            // First, or the name leads to another file now: the old place
+            // is given up before the new one is taken.
+            drop(place.take());
+            place = line.map(Place::join);
         }
-        if !places.as_ref().is_some_and(|p| p.are_for(&keys)) {
-            // First, or the names lead to other files now: the old places
-            // are given up before the new ones are taken.
-            drop(places.take());
-            places = Some(Places::join(&keys));
-        }
-        if !places.as_ref().is_some_and(Places::first) {
+        if !place.as_ref().is_none_or(Place::first) {
             if Instant::now() >= deadline {
                 return Err(StorageError::Busy);
             }

@@ -9,10 +9,9 @@
 //! whoever is waiting. Sessions of other processes sharing the disk still
 //! meet only at `flock`.
 //!
-//! A delete or rename waits for the files it removes or replaces the same
-//! way ([`Places`]): it takes its tickets in all their lines at once, so
-//! two waiters for the same files stand in the same order in every line
-//! and can never each wait for the other.
+//! A delete, or an upload's final rename over an existing file, waits for
+//! the one file it removes the same way (see
+//! [`super::handle::with_name_settled`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{LazyLock, Mutex, PoisonError};
@@ -45,14 +44,15 @@ impl Place {
     /// Joins the end of `key`'s line.
     pub fn join(key: FileKey) -> Place {
         let mut lines = LINES.lock().unwrap_or_else(PoisonError::into_inner);
-        Self::join_locked(&mut lines, key)
-    }
-
-    fn join_locked(lines: &mut HashMap<FileKey, Line>, key: FileKey) -> Place {
         let line = lines.entry(key).or_default();
         let ticket = line.next;
         line.next += 1;
         Place { key, ticket }
+    }
+
+    /// The file whose line this is.
+    pub fn key(&self) -> FileKey {
+        self.key
     }
 
     /// Whether it is this place's turn to try the lock.
@@ -61,37 +61,6 @@ impl Place {
         lines
             .get(&self.key)
             .is_none_or(|line| line.serving == self.ticket)
-    }
-}
-
-/// Places in the lines of several files, taken in one step (see the
-/// module documentation).
-#[derive(Debug)]
-pub struct Places(Vec<Place>);
-
-impl Places {
-    /// Joins the end of the line of each of `keys` (a key named twice is
-    /// joined once).
-    pub fn join(keys: &[FileKey]) -> Places {
-        let mut lines = LINES.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut places: Vec<Place> = Vec::with_capacity(keys.len());
-        for &key in keys {
-            if !places.iter().any(|p| p.key == key) {
-                places.push(Place::join_locked(&mut lines, key));
-            }
-        }
-        Places(places)
-    }
-
-    /// Whether these are places in exactly the lines of `keys`.
-    pub fn are_for(&self, keys: &[FileKey]) -> bool {
-        keys.iter().all(|k| self.0.iter().any(|p| p.key == *k))
-            && self.0.iter().all(|p| keys.contains(&p.key))
-    }
-
-    /// Whether it is this waiter's turn in every line.
-    pub fn first(&self) -> bool {
-        self.0.iter().all(Place::first)
     }
 }
 
@@ -148,21 +117,6 @@ mod tests {
             !LINES.lock().unwrap().contains_key(&key),
             "an empty line is removed"
         );
-    }
-
-    #[test]
-    fn waiters_for_several_files_keep_one_order_in_every_line() {
-        let (x, y) = ((u64::MAX, 4), (u64::MAX, 5));
-        let single = Place::join(y);
-        let a = Places::join(&[x, y, x]);
-        let b = Places::join(&[y, x]);
-        assert!(a.are_for(&[y, x]) && !a.are_for(&[x]));
-        // `a` waits for the single waiter in y's line, `b` for `a` in both.
-        assert!(!a.first() && !b.first());
-        drop(single);
-        assert!(a.first() && !b.first());
-        drop(a);
-        assert!(b.first());
     }
 
     #[test]

@@ -5,11 +5,11 @@
 //!
 //! A name is a directory (by its device and inode, so a lock follows the
 //! directory through a rename) and an entry in it. Names share a fixed set
-//! of stripes: two operations on different names rarely meet, and when
-//! they do one only waits for the other's `stat` and `rename`, never for
-//! anything on another name. A holder may be waiting for the account store
-//! to record an upload's usage, so one global lock would make every
-//! commit of the server wait for every other one's store write.
+//! of stripes: two operations on different names rarely meet (one in 64),
+//! and then one waits for the other's `stat`, usage write and `rename`. A
+//! holder may be waiting for the account store to record an upload's
+//! usage, so one global lock made every commit of the server wait for
+//! every other one's store write.
 
 use super::handle::DirHandle;
 use std::hash::{DefaultHasher, Hash, Hasher};

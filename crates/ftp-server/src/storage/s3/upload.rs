@@ -13,9 +13,15 @@
 //! exactly the version measured, by its ETag), the client's bytes follow,
 //! and the commit publishes the whole only if the object is still that
 //! version; if another session replaced or removed it meanwhile, the
-//! upload fails with 450 and changes nothing. (An object store has no
-//! lock: a replacement that lands between that check and the completion,
-//! a matter of milliseconds, is overwritten, as with two plain STORs.)
+//! upload fails with 450 and changes nothing.
+//!
+//! An object store has no lock, so this process's commits of one key take
+//! turns ([`commit_turn`]) from the HEAD that measures what they replace
+//! to the end of their publication: two appends cannot both extend the
+//! same version, and two uploads of one name cannot both count the same
+//! old object. (Instances sharing a bucket do not share these turns: for
+//! them, a publication landing between another's check and its completion
+//! is overwritten, as with two plain STORs.)
 
 use crate::policy::Permission;
 use crate::storage::upload::{CommitGate, Committed, UploadMode, UploadSink};
@@ -25,6 +31,20 @@ use object_store::aws::AmazonS3;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, WriteMultipart};
 use std::sync::Arc;
+
+/// Stripes of [`commit_turn`].
+const COMMIT_STRIPES: usize = 64;
+
+static COMMIT_TURNS: [tokio::sync::Mutex<()>; COMMIT_STRIPES] =
+    [const { tokio::sync::Mutex::const_new(()) }; COMMIT_STRIPES];
+
+/// The turn this process's commits of `key` take (keys share stripes).
+fn commit_turn(key: &Path) -> &'static tokio::sync::Mutex<()> {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    key.as_ref().hash(&mut hasher);
+    &COMMIT_TURNS[(hasher.finish() % COMMIT_STRIPES as u64) as usize]
+}
 
 /// Bytes per multipart part (S3 wants at least 5 MiB but the last).
 pub const PART_SIZE: usize = 8 << 20;
@@ -166,7 +186,9 @@ impl ObjectUpload {
                 .map_err(super::storage_error)?;
         }
         // What the new object replaces, measured now rather than trusted
-        // from when the upload began.
+        // from when the upload began, and published before another commit
+        // of this key measures it again.
+        let _turn = commit_turn(&self.key).lock().await;
         let current = match super::call(self.store.head(&self.key)).await {
             Ok(meta) => Some(meta),
             Err(StorageError::NotFound) => None,
