@@ -484,6 +484,38 @@ def test_max_file_size(wharfd, wharfd_bin):
     usage_is_disk(wharfd, home)
 
 
+def test_max_file_size_counts_an_append_that_landed_while_an_append_waited(wharfd, wharfd_bin):
+    """An APPE's size cap starts from the file as the append finds it once
+    it has the file, not as it was when the command came: another
+    session's append that lands meanwhile is counted."""
+    import threading
+
+    home = add_account(wharfd, wharfd_bin)
+    limits(wharfd, wharfd_bin, "--max-file-size", "100K")
+    a, b = login(wharfd), login(wharfd)
+    try:
+        assert code_of(put(a, "log.bin", b"x" * 10 * KIB)) == "226"
+        a.voidcmd("TYPE I")
+        conn = a.transfercmd("APPE log.bin")  # A appends in place, holding the file
+        conn.sendall(b"a" * 20 * KIB)
+        got = {}
+        waiter = threading.Thread(
+            target=lambda: got.update(r=put(b, "log.bin", b"b" * 50 * KIB, cmd="APPE")))
+        waiter.start()  # B sees 30 KiB and waits for A's append to end
+        time.sleep(0.5)
+        conn.sendall(b"a" * 30 * KIB)
+        conn.close()
+        assert a.voidresp().startswith("226")  # the file holds 60 KiB
+        waiter.join(30)
+        # 60 + 50 KiB passes the cap (30 + 50, what B first saw, would not)
+        assert got.get("r", "").startswith("552"), got
+        assert (home / "log.bin").read_bytes() == b"x" * 10 * KIB + b"a" * 50 * KIB
+    finally:
+        close(a)
+        close(b)
+    usage_is_disk(wharfd, home)
+
+
 # --------------------------------------------------------------------------
 # a store made before permissions existed
 

@@ -412,12 +412,11 @@ impl FileService {
             .await?
             .max_file_size(self.rules.defaults())
             .0;
-        // Whether the file exists decides which permission applies, and
-        // where a capped append's size starts; otherwise an account granted
-        // both (the usual case) costs no extra look (an S3 HEAD).
+        // Whether the file exists decides which permission applies; an
+        // account granted both (the usual case) costs no extra look (an S3
+        // HEAD).
         let either = [false, true].map(|exists| perms.contains(upload_permission(mode, exists)));
-        let capped_append = mode == UploadMode::Append && max_size.is_some();
-        let existing = if either == [true, true] && !capped_append {
+        let existing = if either == [true, true] {
             None
         } else {
             self.existing_size(path).await?
@@ -460,12 +459,10 @@ impl FileService {
             meter = Some(Box::new(usage.meter(upload.replaced_bytes())));
         }
         if let Some(max) = max_size {
-            let start = match mode {
-                UploadMode::Append => existing.unwrap_or(0),
-                UploadMode::Resume(offset) => offset,
-                UploadMode::Replace | UploadMode::Unique | UploadMode::New => 0,
-            };
-            meter = Some(Box::new(SizeCap::new(meter, start, max)));
+            // The file's size starts at what the upload keeps of it, as the
+            // backend found it (another session may have appended since it
+            // was looked at above).
+            meter = Some(Box::new(SizeCap::new(meter, upload.kept_bytes(), max)));
         }
         if let Some(meter) = meter {
             upload.set_meter(meter);

@@ -224,6 +224,10 @@ impl UploadSink for BoundedSink {
         self.inner.replaced_bytes()
     }
 
+    fn kept_bytes(&self) -> u64 {
+        self.inner.kept_bytes()
+    }
+
     async fn write(&mut self, buf: Vec<u8>) -> (Vec<u8>, Result<(), StorageError>) {
         match tokio::time::timeout(self.limit, self.inner.write(buf)).await {
             Ok(done) => done,
@@ -516,6 +520,9 @@ mod tests {
     #[async_trait::async_trait]
     impl UploadSink for SlowCommit {
         fn replaced_bytes(&self) -> u64 {
+            0
+        }
+        fn kept_bytes(&self) -> u64 {
             0
         }
         async fn write(&mut self, buf: Vec<u8>) -> (Vec<u8>, Result<(), StorageError>) {

@@ -469,6 +469,10 @@ impl UploadSink for FileUpload {
         }
     }
 
+    fn kept_bytes(&self) -> u64 {
+        self.kept
+    }
+
     /// Writes `buf` off the async threads, in the background: the call
     /// returns once the previous write is done, with that write's buffer
     /// (empty the first time) for the caller to fill next. Errors of a

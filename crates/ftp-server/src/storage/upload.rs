@@ -185,6 +185,10 @@ pub trait UploadSink: Send + std::fmt::Debug {
     /// Bytes of the old file that the committed upload no longer holds:
     /// space a quota may let this upload reuse.
     fn replaced_bytes(&self) -> u64;
+    /// Bytes of the old file that the committed upload keeps ahead of the
+    /// new ones (an append's whole file, a resume's offset), as the
+    /// backend found them.
+    fn kept_bytes(&self) -> u64;
     /// Takes `buf` and returns a buffer for the caller to fill next (the
     /// backend may keep writing `buf` in the background; its errors show
     /// at the next call or at commit).
@@ -244,6 +248,11 @@ impl Upload {
     /// See [`UploadSink::replaced_bytes`].
     pub fn replaced_bytes(&self) -> u64 {
         self.sink.as_ref().map_or(0, |s| s.replaced_bytes())
+    }
+
+    /// See [`UploadSink::kept_bytes`].
+    pub fn kept_bytes(&self) -> u64 {
+        self.sink.as_ref().map_or(0, |s| s.kept_bytes())
     }
 
     /// Meters the upload's bytes from now on.
@@ -408,6 +417,9 @@ mod tests {
     impl UploadSink for Memory {
         fn replaced_bytes(&self) -> u64 {
             3
+        }
+        fn kept_bytes(&self) -> u64 {
+            0
         }
         async fn write(&mut self, buf: Vec<u8>) -> (Vec<u8>, Result<(), StorageError>) {
             self.0.extend_from_slice(&buf);

@@ -246,8 +246,11 @@ impl UploadSink for ObjectUpload {
             return 0;
         }
         // What an append or a resume keeps is not replaced.
-        self.old_size
-            .saturating_sub(self.extends.as_ref().map_or(0, |b| b.kept))
+        self.old_size.saturating_sub(self.kept_bytes())
+    }
+
+    fn kept_bytes(&self) -> u64 {
+        self.extends.as_ref().map_or(0, |b| b.kept)
     }
 
     async fn write(&mut self, buf: Vec<u8>) -> (Vec<u8>, Result<(), StorageError>) {
